@@ -1,0 +1,31 @@
+"""keras-adamixup: scheduled mixup against membership inference, for Keras 3.
+
+Public API:
+
+- `AdaMixupModel`: wrap a Keras classifier; `fit` mixes training batches.
+- `adamixup`: the same mixing as a `tf.data` transformation.
+- `mixing`: the pure TensorFlow ops (`mix_batch`, `mix`, `sample_beta`, ...).
+- `schedules`: `Constant`, `LinearDecay`, `CosineDecay`, `StrengthSchedule`.
+- `losses.MixupCrossentropy`: cross-entropy for class ids and soft targets.
+
+The membership-inference audit lives in `keras_adamixup.audit` and is imported
+only when used (it needs TensorFlow Privacy).
+"""
+
+from keras_adamixup import losses
+from keras_adamixup import mixing
+from keras_adamixup import schedules
+from keras_adamixup.mixing import mix_batch
+from keras_adamixup.model import AdaMixupModel
+from keras_adamixup.pipeline import adamixup
+from keras_adamixup.version import __version__
+
+__all__ = [
+    "AdaMixupModel",
+    "adamixup",
+    "losses",
+    "mix_batch",
+    "mixing",
+    "schedules",
+    "__version__",
+]

@@ -1,0 +1,122 @@
+"""Cross-entropy that accepts class ids *and* soft targets.
+
+Soft mixup trains on soft targets, but users compile with
+``"sparse_categorical_crossentropy"`` and evaluate on class ids. Keras' sparse
+loss rejects soft targets and its categorical loss rejects class ids, so
+`AdaMixupModel.compile` swaps a sparse categorical cross-entropy for this loss
+when ``label_mode="soft"``: one loss for mixed training batches and clean
+evaluation batches.
+"""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_adamixup")
+class MixupCrossentropy(keras.losses.Loss):
+    """Categorical cross-entropy for class ids or one-hot/soft targets.
+
+    The target format is chosen per call from the static shapes: targets with
+    one dimension fewer than the predictions, or a last dimension of 1 when the
+    predictions have more than one class, are class ids; otherwise they are
+    one-hot or soft targets.
+
+    Args:
+        from_logits: whether predictions are logits.
+        label_smoothing: as in `keras.losses.CategoricalCrossentropy`.
+        axis: the class axis.
+        reduction: as in `keras.losses.Loss`.
+        name: loss name.
+        dtype: loss dtype.
+
+    Example:
+
+    >>> loss = MixupCrossentropy(from_logits=True)
+    >>> logits = ops.array([[2.0, 0.0, -1.0]])
+    >>> sparse = loss(ops.array([0]), logits)
+    >>> dense = loss(ops.array([[1.0, 0.0, 0.0]]), logits)  # same value
+    """
+
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="mixup_crossentropy",
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true = ops.convert_to_tensor(y_true)
+        classes = y_pred.shape[self.axis]
+        sparse = len(y_true.shape) == len(y_pred.shape) - 1 or (
+            len(y_true.shape) == len(y_pred.shape)
+            and y_true.shape[self.axis] == 1
+            and classes != 1
+        )
+        if sparse:
+            if len(y_true.shape) == len(y_pred.shape):
+                y_true = ops.squeeze(y_true, axis=self.axis)
+            y_true = ops.one_hot(ops.cast(y_true, "int32"), classes, axis=self.axis)
+        y_true = ops.cast(y_true, y_pred.dtype)
+        return keras.losses.categorical_crossentropy(
+            y_true,
+            y_pred,
+            from_logits=self.from_logits,
+            label_smoothing=self.label_smoothing,
+            axis=self.axis,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing,
+                "axis": self.axis,
+            }
+        )
+        return config
+
+
+def _is_sparse_crossentropy(loss):
+    if isinstance(loss, str):
+        return loss in ("sparse_categorical_crossentropy",)
+    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+        return True
+    return loss is keras.losses.sparse_categorical_crossentropy
+
+
+def soft_compatible(loss):
+    """Swaps a sparse categorical cross-entropy for `MixupCrossentropy`.
+
+    Other losses are returned unchanged (they receive one-hot/soft targets in
+    soft mode). Dicts and lists of losses (multi-output models) are not
+    supported by mixing and are returned unchanged.
+
+    Raises:
+        ValueError: for a sparse cross-entropy with ``ignore_class`` set, which
+            has no meaning for mixed targets.
+    """
+    if not _is_sparse_crossentropy(loss):
+        return loss
+    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+        config = loss.get_config()
+        if config.get("ignore_class") is not None:
+            raise ValueError(
+                "SparseCategoricalCrossentropy(ignore_class=...) cannot be used "
+                "with label_mode='soft': mixed targets have no single class to "
+                "ignore. Use label_mode='dominant' or drop ignore_class."
+            )
+        return MixupCrossentropy(
+            from_logits=config.get("from_logits", False),
+            reduction=config.get("reduction", "sum_over_batch_size"),
+            name=config.get("name", "mixup_crossentropy"),
+        )
+    return MixupCrossentropy()

@@ -1,0 +1,605 @@
+"""Mixing ops: pure TensorFlow, usable in `tf.data`, in a `train_step` and under XLA.
+
+Everything in this module works on one *batch*. The vocabulary:
+
+- ``lam`` (λ): per-example share an example *keeps* of itself. The mixed
+  example is ``λ·x_i + (1 − λ)·x_partner(i)``.
+- ``strength``: the scalar a schedule sets. Its meaning depends on the
+  coefficient source:
+
+  * ``coefficient="share"`` (the AdaMixup paper's view, the default): strength
+    is the partner share ``s ∈ [0, 0.5]``; every example keeps ``λ = 1 − s``
+    (optionally jittered per example, see `sample_mix_coefficients`).
+  * ``coefficient="beta"`` (standard mixup): strength is ``α ≥ 0`` and
+    ``λ ~ Beta(α, α)``; ``α = 0`` means no mixing (``λ = 1``).
+
+- partner: each example is mixed with another example of the same batch. The
+  partner of ``i`` is the next element after ``i`` in a random cyclic order of
+  the batch, so no example is ever paired with itself when the batch has two or
+  more examples (a plain random permutation leaves about one example per batch
+  unmixed).
+
+Label rules (`mix_batch`):
+
+- ``label_mode="soft"``: the target is ``λ·y_i + (1 − λ)·y_partner`` on one-hot
+  (or already soft) labels; sparse integer labels are one-hot encoded first, so
+  ``num_classes`` must be known.
+- ``label_mode="dominant"`` (the paper's): the target is the label of the sample
+  with the larger share (``λ ≥ 0.5`` → own label; an exact tie keeps the own
+  label). Labels keep their format: sparse stay sparse, one-hot stay one-hot.
+- Binary / single-output models (``num_classes=1``): labels are mixed as floats
+  in ``[0, 1]`` (soft) or picked (dominant).
+
+Sample weights follow the labels: in soft mode ``w = λ·w_i + (1 − λ)·w_partner``
+(so the weighted loss is the λ-weighted average of the two examples' weighted
+losses for losses linear in the target, such as cross-entropy); in dominant mode
+the weight of the dominant sample.
+
+Input dtype rule: floating inputs keep their dtype (float16/bfloat16 are mixed
+in float32 and cast back); integer and boolean inputs are cast to
+``keras.config.floatx()`` and mixed (a model that needs integer ids, such as an
+embedding lookup, should not be trained on mixed inputs).
+
+Errors: problems visible from shapes and Python values raise `ValueError` or
+`TypeError` when the op is built. Problems only visible in the data (a sparse
+label outside ``[0, num_classes)``, a non-integral sparse label, a strength
+tensor outside its range or NaN) raise `tf.errors.InvalidArgumentError` when the
+batch runs, with a message naming the argument. XLA (``jit_compile=True``)
+drops runtime assertions: there, out-of-range labels in soft mode produce NaN
+targets (so the loss turns NaN instead of training on garbage), strengths are
+clipped into range, and `keras_adamixup.AdaMixupModel` reports bad labels through
+its own check after the step (see its docs).
+"""
+
+import collections
+import math
+
+import keras
+import tensorflow as tf
+
+COEFFICIENTS = ("share", "beta")
+LABEL_MODES = ("soft", "dominant")
+
+# Largest Beta α accepted. Beta(α, α) with α = 100 already has a standard
+# deviation of 0.035 around 0.5; larger values are almost surely a mistake.
+MAX_ALPHA = 100.0
+# Candidates drawn per gamma sample in the rejection sampler. The acceptance
+# probability of Marsaglia-Tsang is above 0.95 for every shape ≥ 1, so the
+# chance that all candidates are rejected is below 0.05**16 ≈ 1.5e-21.
+_GAMMA_CANDIDATES = 16
+
+MixResult = collections.namedtuple(
+    "MixResult",
+    ["x", "y", "sample_weight", "y_dominant", "lam", "partner", "labels_valid"],
+)
+MixResult.__doc__ = """What `mix` returns.
+
+Fields:
+    x: mixed inputs, same structure as the inputs.
+    y: the training target (soft or dominant, see the module docs).
+    sample_weight: mixed sample weights, or `None` when none were given.
+    y_dominant: the dominant sample's label in the labels' original format
+        (for metrics).
+    lam: `(batch,)` float32, the share each example keeps of itself.
+    partner: `(batch,)` int32, index of each example's partner.
+    labels_valid: bool scalar tensor, False if a sparse label was outside
+        `[0, num_classes)` or not an integer (survives XLA, unlike assertions).
+"""
+
+
+def strength_range(coefficient):
+    """Valid `(low, high)` range of the strength for a coefficient source."""
+    _check_choice("coefficient", coefficient, COEFFICIENTS)
+    return (0.0, 0.5) if coefficient == "share" else (0.0, MAX_ALPHA)
+
+
+def validate_strength(strength, coefficient, name="strength"):
+    """Checks a Python strength value; returns it as a float.
+
+    Raises:
+        ValueError: if the value is NaN, infinite or outside
+            `strength_range(coefficient)`.
+    """
+    low, high = strength_range(coefficient)
+    try:
+        value = float(strength)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`{name}` must be a number, got {strength!r} "
+            f"(type {type(strength).__name__})."
+        ) from None
+    if math.isnan(value) or not low <= value <= high:
+        raise ValueError(
+            f"`{name}` must be in [{low}, {high}] for coefficient="
+            f"'{coefficient}', got {value}."
+        )
+    return value
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {choices}, got {value!r}.")
+
+
+def _strength_tensor(strength, coefficient):
+    """Strength as a float32 scalar tensor, checked (Python) or asserted (tensor)."""
+    if isinstance(strength, (int, float)):
+        return tf.constant(validate_strength(strength, coefficient), tf.float32)
+    low, high = strength_range(coefficient)
+    value = tf.cast(tf.convert_to_tensor(_read(strength)), tf.float32)
+    if value.shape.rank not in (None, 0):
+        raise ValueError(
+            f"`strength` must be a scalar, got shape {value.shape}."
+        )
+    ok = tf.logical_and(value >= low, value <= high)
+    with tf.control_dependencies(
+        [
+            tf.debugging.Assert(
+                ok,
+                [
+                    f"`strength` must be in [{low}, {high}] for coefficient="
+                    f"'{coefficient}' (and not NaN); got",
+                    value,
+                ],
+            )
+        ]
+    ):
+        # Under XLA the assertion is dropped: clip (NaN → no mixing) so a bad
+        # value never produces NaN inputs.
+        value = tf.where(tf.math.is_nan(value), tf.zeros_like(value), value)
+        return tf.clip_by_value(value, low, high)
+
+
+class _SeedStream:
+    """Hands out the `seed` argument for successive keras.random calls.
+
+    A `SeedGenerator` advances by itself on every draw. An int seed gives
+    stateless draws: ``seed, seed + 1, ...`` so that two draws in one call are
+    independent, and the same int gives the same batch every call. `None` uses
+    Keras' global generator.
+    """
+
+    def __init__(self, seed):
+        if seed is not None and not isinstance(seed, keras.random.SeedGenerator):
+            if isinstance(seed, bool) or not isinstance(seed, int):
+                raise TypeError(
+                    "`seed` must be an int, a keras.random.SeedGenerator or None, "
+                    f"got {seed!r}."
+                )
+        self._seed = seed
+        self._count = 0
+
+    def next(self):
+        if isinstance(self._seed, int):
+            self._count += 1
+            return self._seed + self._count - 1
+        return self._seed
+
+
+def _as_stream(seed):
+    return seed if isinstance(seed, _SeedStream) else _SeedStream(seed)
+
+
+def _read(value):
+    """Reads a keras.Variable (or anything with `.value`) as a tensor."""
+    if isinstance(value, keras.Variable):
+        return value.value
+    return value
+
+
+def _log_gamma(shape, alpha, seed):
+    """log of Gamma(alpha, 1) samples, computed in float32 without a gamma op.
+
+    Marsaglia & Tsang (2000) with a fixed number of vectorised candidates
+    (XLA-friendly: only normal/uniform draws and element-wise maths). Shapes
+    below 1 use the boost ``G(a) = G(a + 1)·U^(1/a)`` in log space, which is what
+    keeps tiny α from underflowing to 0 (and Beta draws from collapsing to 0.5).
+    """
+    boost = alpha < 1.0
+    a = tf.where(boost, alpha + 1.0, alpha)
+    d = a - 1.0 / 3.0
+    c = 1.0 / tf.sqrt(9.0 * d)
+    cand_shape = tf.concat([[_GAMMA_CANDIDATES], shape], axis=0)
+    z = keras.random.normal(cand_shape, dtype="float32", seed=seed.next())
+    u = keras.random.uniform(cand_shape, dtype="float32", seed=seed.next())
+    v = (1.0 + c * z) ** 3
+    positive = v > 0.0
+    log_v = tf.math.log(tf.where(positive, v, tf.ones_like(v)))
+    accept = positive & (
+        tf.math.log(u) < 0.5 * z * z + d - d * v + d * log_v
+    )
+    first = tf.argmax(tf.cast(accept, tf.int32), axis=0, output_type=tf.int32)
+    chosen = tf.gather(
+        tf.transpose(tf.reshape(log_v, [_GAMMA_CANDIDATES, -1])),
+        tf.reshape(first, [-1]),
+        batch_dims=1,
+    )
+    chosen = tf.reshape(chosen, shape)
+    # If no candidate was accepted (probability < 1e-20) fall back to the mode.
+    chosen = tf.where(tf.reduce_any(accept, axis=0), chosen, tf.zeros_like(chosen))
+    log_g = tf.math.log(d) + chosen
+    u_boost = keras.random.uniform(
+        shape, minval=1e-30, maxval=1.0, dtype="float32", seed=seed.next()
+    )
+    return tf.where(boost, log_g + tf.math.log(u_boost) / alpha, log_g)
+
+
+def sample_beta(shape, alpha, seed=None):
+    """Draws symmetric Beta(α, α) samples as float32, correct for tiny α.
+
+    ``λ = X / (X + Y)`` with ``X, Y ~ Gamma(α)`` is computed as
+    ``sigmoid(log X − log Y)``, so tiny α gives draws at 0 or 1 (as it should)
+    instead of the 0.5 that float32 underflow gives `keras.random.beta`. No
+    gamma op is used, so it runs under XLA on any device.
+
+    Args:
+        shape: output shape (list or 1-D int tensor).
+        alpha: α > 0, a Python float or a scalar tensor.
+        seed: int, `keras.random.SeedGenerator` or `None`.
+
+    Returns:
+        A float32 tensor of the given shape with values in [0, 1].
+
+    Example:
+
+    >>> lam = sample_beta([4], 0.2, seed=keras.random.SeedGenerator(1))
+    """
+    shape = tf.convert_to_tensor(shape, dtype=tf.int32)
+    alpha = tf.cast(_read(alpha), tf.float32)
+    seed = _as_stream(seed)
+    log_x = _log_gamma(shape, alpha, seed)
+    log_y = _log_gamma(shape, alpha, seed)
+    return tf.math.sigmoid(log_x - log_y)
+
+
+def sample_mix_coefficients(
+    batch_size, strength, coefficient="share", jitter=0.0, seed=None
+):
+    """Per-example share λ that each example keeps of itself.
+
+    Args:
+        batch_size: int or scalar int tensor.
+        strength: partner share ``s ∈ [0, 0.5]`` (``coefficient="share"``) or
+            Beta ``α ∈ [0, 100]`` (``coefficient="beta"``). Python number,
+            tensor or `keras.Variable`.
+        coefficient: ``"share"`` or ``"beta"``.
+        jitter: only for ``"share"``: relative jitter ``j ∈ [0, 1]``; each
+            example gets ``s_i = clip(s·(1 + j·u_i), 0, 0.5)`` with
+            ``u_i ~ U(−1, 1)``. ``0`` means every example keeps exactly ``1 − s``.
+        seed: int, `keras.random.SeedGenerator` or `None`.
+
+    Returns:
+        `(batch_size,)` float32 tensor of λ.
+    """
+    _check_choice("coefficient", coefficient, COEFFICIENTS)
+    jitter = _check_jitter(jitter, coefficient)
+    seed = _as_stream(seed)
+    s = _strength_tensor(strength, coefficient)
+    n = tf.reshape(tf.cast(batch_size, tf.int32), [1])
+    if coefficient == "share":
+        if jitter > 0.0:
+            u = keras.random.uniform(
+                n, minval=-1.0, maxval=1.0, dtype="float32", seed=seed.next()
+            )
+            share = tf.clip_by_value(s * (1.0 + jitter * u), 0.0, 0.5)
+        else:
+            share = tf.fill(n, s)
+        return 1.0 - share
+    # Beta: α = 0 means no mixing; guard α away from 0 for the sampler.
+    lam = sample_beta(n, tf.maximum(s, 1e-6), seed=seed)
+    return tf.where(s > 0.0, lam, tf.ones_like(lam))
+
+
+def _check_jitter(jitter, coefficient):
+    try:
+        jitter = float(jitter)
+    except (TypeError, ValueError):
+        raise TypeError(f"`jitter` must be a number, got {jitter!r}.") from None
+    if math.isnan(jitter) or not 0.0 <= jitter <= 1.0:
+        raise ValueError(f"`jitter` must be in [0, 1], got {jitter}.")
+    if jitter > 0.0 and coefficient != "share":
+        raise ValueError(
+            "`jitter` only applies to coefficient='share'; Beta coefficients "
+            f"are already random. Got jitter={jitter}, coefficient='{coefficient}'."
+        )
+    return jitter
+
+
+def partner_indices(batch_size, seed=None):
+    """Index of each example's partner: the next one in a random cyclic order.
+
+    For a batch of two or more examples no example is its own partner. A
+    batch of one is its own partner (it passes through unmixed).
+
+    Args:
+        batch_size: int or scalar int tensor.
+        seed: int, `keras.random.SeedGenerator` or `None`.
+
+    Returns:
+        `(batch_size,)` int32 tensor.
+    """
+    n = tf.reshape(tf.cast(batch_size, tf.int32), [1])
+    seed = _as_stream(seed).next()
+    order = tf.argsort(keras.random.uniform(n, dtype="float32", seed=seed))
+    order = tf.cast(order, tf.int32)
+    following = tf.roll(order, shift=-1, axis=0)
+    position = tf.argsort(order)  # inverse permutation
+    return tf.gather(following, position)
+
+
+def _leading_dim(tensor):
+    return tensor.shape[0] if tensor.shape.rank else None
+
+
+def _batch_size(x, y, sample_weight):
+    """Static checks of the batch dimension; returns the dynamic batch size."""
+    leaves = tf.nest.flatten(x)
+    if not leaves:
+        raise ValueError("`x` is empty: there is nothing to mix.")
+    for leaf in leaves:
+        if leaf.shape.rank == 0:
+            raise ValueError(
+                "Every input in `x` must have a batch dimension; got a scalar. "
+                "Batch the data before mixing (e.g. `dataset.batch(32)`)."
+            )
+    named = [("x", leaf) for leaf in leaves] + [("y", y)]
+    if sample_weight is not None:
+        named.append(("sample_weight", sample_weight))
+    known = {(name, _leading_dim(t)) for name, t in named if _leading_dim(t) is not None}
+    sizes = {size for _, size in known}
+    if len(sizes) > 1:
+        detail = ", ".join(f"{name}: {size}" for name, size in sorted(known))
+        raise ValueError(
+            "`x`, `y` and `sample_weight` must share the batch dimension, got "
+            f"leading dimensions {detail}. If the data is unbatched, batch it "
+            "before mixing (e.g. `dataset.batch(32)`)."
+        )
+    if sizes == {1}:
+        raise ValueError(
+            "Cannot mix a batch of size 1 (an example has no partner). Use a "
+            "batch size of at least 2."
+        )
+    return tf.shape(leaves[0])[0]
+
+
+def label_kind(y, num_classes=None):
+    """Classifies labels: returns `(kind, num_classes)`.
+
+    kind is ``"sparse"`` (class ids, shape `(batch,)` or `(batch, 1)`),
+    ``"dense"`` (one-hot, soft or multi-hot, shape `(batch, C)`) or ``"binary"``
+    (single-output models, ``num_classes=1``).
+
+    Raises:
+        ValueError: rank 0 labels (unbatched data), labels of the wrong rank
+            or width for `num_classes`, or a non-positive `num_classes`.
+    """
+    if num_classes is not None:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+            raise TypeError(f"`num_classes` must be an int, got {num_classes!r}.")
+        if num_classes < 1:
+            raise ValueError(f"`num_classes` must be ≥ 1, got {num_classes}.")
+    rank = y.shape.rank
+    if rank is None:
+        raise ValueError("`y` must have a known rank.")
+    if rank == 0:
+        raise ValueError(
+            "`y` must be batched (rank ≥ 1), got a scalar label. Batch the "
+            "data before mixing (e.g. `dataset.batch(32)`)."
+        )
+    last = y.shape[-1] if rank >= 2 else None
+    if num_classes == 1:
+        if rank > 2 or (rank == 2 and last != 1):
+            raise ValueError(
+                "With num_classes=1 (single-output model) `y` must have shape "
+                f"(batch,) or (batch, 1), got {y.shape}."
+            )
+        return "binary", 1
+    if rank == 1 or (rank == 2 and last == 1):
+        return "sparse", num_classes
+    if rank == 2 and last is not None:
+        if num_classes is not None and last != num_classes:
+            raise ValueError(
+                f"`y` has {last} columns but num_classes={num_classes}. One-hot "
+                "or soft labels must have num_classes columns."
+            )
+        return "dense", last
+    raise ValueError(
+        "`y` must be class ids of shape (batch,) or (batch, 1), or one-hot/soft "
+        f"labels of shape (batch, num_classes); got shape {y.shape}."
+    )
+
+
+def _check_sparse(y, num_classes):
+    """Sparse labels as int32 `(batch,)`, with an in-graph validity flag."""
+    y = tf.reshape(y, [-1])
+    if y.dtype.is_floating:
+        as_int = tf.cast(tf.round(y), tf.int32)
+        integral = tf.reduce_all(tf.equal(tf.cast(as_int, y.dtype), y))
+    elif y.dtype.is_integer or y.dtype == tf.bool:
+        as_int = tf.cast(y, tf.int32)
+        integral = tf.constant(True)
+    else:
+        raise TypeError(f"Sparse labels `y` must be numeric, got dtype {y.dtype}.")
+    valid = tf.constant(True) if num_classes is None else tf.reduce_all(
+        (as_int >= 0) & (as_int < num_classes)
+    )
+    return as_int, valid & integral
+
+
+def _mix_leaf(leaf, lam, partner):
+    dtype = leaf.dtype
+    if dtype.is_floating:
+        work = tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
+    elif dtype.is_integer or dtype == tf.bool:
+        work = tf.as_dtype(keras.config.floatx())
+        dtype = work
+    else:
+        raise TypeError(f"Cannot mix input of dtype {dtype}: `x` must be numeric.")
+    value = tf.cast(leaf, work)
+    shape = tf.concat(
+        [tf.shape(lam), tf.ones([leaf.shape.rank - 1], tf.int32)], axis=0
+    )
+    weight = tf.cast(tf.reshape(lam, shape), work)
+    mixed = weight * value + (1.0 - weight) * tf.gather(value, partner)
+    return tf.cast(mixed, dtype)
+
+
+def mix(
+    x,
+    y,
+    sample_weight=None,
+    *,
+    lam,
+    partner,
+    num_classes=None,
+    label_mode="dominant",
+    validate=True,
+):
+    """Mixes a batch with given coefficients and partners (no randomness).
+
+    This is the exact maths; `mix_batch` draws `lam` and `partner` and calls
+    it. See the module docs for the label and sample-weight rules.
+
+    Args:
+        x: tensor or nested structure (dict/list/tuple) of tensors, batch first.
+        y: labels (see `label_kind`).
+        sample_weight: optional `(batch,)` or `(batch, 1)` weights.
+        lam: `(batch,)` share each example keeps.
+        partner: `(batch,)` int partner indices.
+        num_classes: number of classes; needed for sparse labels in soft mode.
+        label_mode: ``"soft"`` or ``"dominant"``.
+        validate: add in-graph checks of sparse labels.
+
+    Returns:
+        A `MixResult`.
+    """
+    _check_choice("label_mode", label_mode, LABEL_MODES)
+    x = tf.nest.map_structure(tf.convert_to_tensor, x)
+    y = tf.convert_to_tensor(y)
+    if sample_weight is not None:
+        sample_weight = tf.convert_to_tensor(sample_weight)
+    _batch_size(x, y, sample_weight)
+    kind, num_classes = label_kind(y, num_classes)
+    lam = tf.cast(lam, tf.float32)
+    partner = tf.cast(partner, tf.int32)
+    own = lam >= 0.5
+
+    x_mixed = tf.nest.map_structure(lambda t: _mix_leaf(t, lam, partner), x)
+
+    checks = []
+    valid = tf.constant(True)
+    if kind == "sparse":
+        if label_mode == "soft" and num_classes is None:
+            raise ValueError(
+                "label_mode='soft' with sparse (class id) labels needs "
+                "`num_classes` to one-hot encode them; pass num_classes or "
+                "one-hot labels."
+            )
+        ids, valid = _check_sparse(y, num_classes)
+        if validate:
+            checks.append(
+                tf.debugging.Assert(
+                    valid,
+                    [
+                        f"Sparse labels `y` must be integers in [0, {num_classes}) "
+                        "(num_classes); got min/max",
+                        tf.reduce_min(y),
+                        tf.reduce_max(y),
+                    ],
+                )
+            )
+    with tf.control_dependencies(checks):
+        y_dominant = _pick(y, own, partner)
+        if label_mode == "dominant":
+            target = y_dominant
+        elif kind == "sparse":
+            onehot = tf.one_hot(ids, num_classes, dtype=tf.float32)
+            # XLA drops assertions: poison invalid labels so the loss turns NaN.
+            onehot = tf.where(valid, onehot, tf.fill(tf.shape(onehot), math.nan))
+            target = _blend(onehot, lam, partner)
+        else:
+            target = _blend(y, lam, partner)
+
+    weight = None
+    if sample_weight is not None:
+        if label_mode == "soft":
+            weight = _blend(sample_weight, lam, partner)
+        else:
+            weight = _pick(sample_weight, own, partner)
+    return MixResult(x_mixed, target, weight, y_dominant, lam, partner, valid)
+
+
+def _pick(values, own, partner):
+    """values[i] where own[i], else values[partner[i]]."""
+    shape = tf.concat([tf.shape(own), tf.ones([values.shape.rank - 1], tf.int32)], 0)
+    return tf.where(tf.reshape(own, shape), values, tf.gather(values, partner))
+
+
+def _blend(values, lam, partner):
+    """λ·values + (1 − λ)·values[partner], in float32 (or wider)."""
+    work = values.dtype if values.dtype in (tf.float64,) else tf.float32
+    values = tf.cast(values, work)
+    shape = tf.concat([tf.shape(lam), tf.ones([values.shape.rank - 1], tf.int32)], 0)
+    weight = tf.cast(tf.reshape(lam, shape), work)
+    return weight * values + (1.0 - weight) * tf.gather(values, partner)
+
+
+def mix_batch(
+    x,
+    y,
+    sample_weight=None,
+    *,
+    strength,
+    num_classes=None,
+    label_mode="dominant",
+    coefficient="share",
+    jitter=0.0,
+    seed=None,
+):
+    """Mixes one batch: draws partners and coefficients, then calls `mix`.
+
+    Args:
+        x: tensor or nested structure of tensors, batch first.
+        y: labels: class ids `(batch,)`/`(batch, 1)` or one-hot/soft
+            `(batch, num_classes)`; for single-output models `(batch,)` or
+            `(batch, 1)` floats in [0, 1] with ``num_classes=1``.
+        sample_weight: optional per-example weights.
+        strength: partner share (``"share"``) or Beta α (``"beta"``); a Python
+            number, a scalar tensor or a `keras.Variable` (read each call).
+        num_classes: number of classes (needed for sparse labels in soft mode).
+        label_mode: ``"soft"`` or ``"dominant"``.
+        coefficient: ``"share"`` or ``"beta"``.
+        jitter: relative per-example jitter of the share (``"share"`` only).
+        seed: int, `keras.random.SeedGenerator` or `None`. Pass a
+            `SeedGenerator` to get a new draw on every call; an int gives the
+            same draw for every call.
+
+    Returns:
+        `(x, y, sample_weight)` mixed; `sample_weight` is `None` if not given.
+
+    Example:
+
+    >>> x = tf.random.uniform((8, 4)); y = tf.range(8) % 3
+    >>> xm, ym, _ = mix_batch(x, y, strength=0.3, num_classes=3,
+    ...                       label_mode="soft", seed=1)
+    """
+    _check_choice("coefficient", coefficient, COEFFICIENTS)
+    _check_choice("label_mode", label_mode, LABEL_MODES)
+    seed = _as_stream(seed)
+    x = tf.nest.map_structure(tf.convert_to_tensor, x)
+    y = tf.convert_to_tensor(y)
+    if sample_weight is not None:
+        sample_weight = tf.convert_to_tensor(sample_weight)
+    n = _batch_size(x, y, sample_weight)
+    lam = sample_mix_coefficients(n, strength, coefficient, jitter, seed)
+    partner = partner_indices(n, seed)
+    result = mix(
+        x,
+        y,
+        sample_weight,
+        lam=lam,
+        partner=partner,
+        num_classes=num_classes,
+        label_mode=label_mode,
+    )
+    return result.x, result.y, result.sample_weight

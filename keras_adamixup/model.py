@@ -1,0 +1,354 @@
+"""`AdaMixupModel`: wrap any Keras classifier, train with scheduled mixup."""
+
+import keras
+import tensorflow as tf
+from keras.src.losses.loss import unscale_loss_for_distribution
+
+from keras_adamixup import losses as losses_lib
+from keras_adamixup import mixing
+from keras_adamixup import schedules as schedules_lib
+
+MIX_IN = ("train_step", "none")
+
+
+def default_schedule(coefficient):
+    """The paper's shape: linear decay over the planned training length.
+
+    The paper publishes no numbers: we start at a partner share of 0.4 (Beta
+    α = 1.0 for ``coefficient="beta"``) and end at 0 (no mixing).
+    """
+    start = 0.4 if coefficient == "share" else 1.0
+    return schedules_lib.LinearDecay(start=start, end=0.0)
+
+
+@keras.saving.register_keras_serializable(package="keras_adamixup")
+class AdaMixupModel(keras.Model):
+    """Trains a Keras classifier on mixed pairs, with a scheduled strength.
+
+    `compile`, `fit`, `evaluate`, `predict` and callbacks behave as for the
+    base model; only the training batches are mixed. Evaluation and prediction
+    see clean data. Each training step (inside the compiled, possibly
+    XLA-compiled step):
+
+    1. reads the schedule at the model's step counter and writes the value to
+       the non-trainable variable ``strength`` (logged as ``mixup_strength``);
+    2. mixes the batch on the device (`keras_adamixup.mixing.mix`);
+    3. runs Keras' own ``compute_loss`` → ``optimizer.scale_loss`` → gradients
+       → ``compute_metrics``, so mixed precision and `tf.distribute` work as in
+       a plain model.
+
+    Loss and metrics: in ``label_mode="dominant"`` the loss gets the dominant
+    sample's label in the labels' own format, so any loss works unchanged. In
+    ``"soft"`` mode it gets soft targets; a sparse categorical cross-entropy
+    given to `compile` is replaced by `keras_adamixup.losses.MixupCrossentropy`,
+    which takes class ids and soft targets. Training metrics always get the
+    dominant label in the labels' own format (so ``"accuracy"`` means the same
+    in training and validation). Under `tf.distribute`, each replica mixes
+    within its own shard of the global batch.
+
+    The schedule position is the model's own step counter ``mixup_step``
+    (saved with the model). Schedules with ``decay_steps=None`` decay over the
+    length planned by the current `fit` call (``epochs × steps_per_epoch``);
+    a second `fit` call continues from where the counter stands (call
+    `reset_schedule()` to start over).
+
+    Bad sparse labels (outside ``[0, num_classes)``) raise
+    `tf.errors.InvalidArgumentError` in the step when it is not XLA-compiled;
+    under XLA (Keras' default ``jit_compile="auto"`` on TensorFlow) the step
+    counts them in a variable and `fit` raises `ValueError` after the first
+    batch and at every epoch end.
+
+    Args:
+        base_model: the `keras.Model` to train (single input tensor or a
+            structure of inputs; one classification output).
+        schedule: a `keras_adamixup.schedules.StrengthSchedule` or a number
+            (constant strength). Default: `LinearDecay` from 0.4 to 0 (partner
+            share) or from α = 1 to 0 (``coefficient="beta"``) over training.
+        label_mode: ``"dominant"`` (the paper's: the mixed example gets the
+            label of the sample with the larger share) or ``"soft"``
+            (λ-weighted labels).
+        coefficient: ``"share"`` (strength = partner share in [0, 0.5]) or
+            ``"beta"`` (strength = Beta α in [0, 100], standard mixup).
+        jitter: relative per-example jitter of the share, in [0, 1]
+            (``"share"`` only).
+        mix_in: ``"train_step"`` (mix on the device, default) or ``"none"``
+            (the data are already mixed, e.g. by `keras_adamixup.adamixup`
+            reading this model's ``strength``; set `label_mode` to the
+            pipeline's so the loss is adapted).
+        num_classes: number of classes. Default: the last dimension of the
+            base model's output (``1`` means a single sigmoid output).
+        seed: int seed of the mixing stream (`keras.random.SeedGenerator`);
+            `None` draws one.
+        **kwargs: passed to `keras.Model` (e.g. ``name``).
+
+    Example:
+
+    ```python
+    base = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    model = keras_adamixup.AdaMixupModel(
+        base, schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0))
+    model.compile("adam",
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    history = model.fit(x_train, y_train, epochs=10)
+    history.history["mixup_strength"]   # the schedule, epoch by epoch
+    model.base_model.save("serving.keras")  # the plain model
+    ```
+    """
+
+    def __init__(
+        self,
+        base_model,
+        schedule=None,
+        label_mode="dominant",
+        coefficient="share",
+        jitter=0.0,
+        mix_in="train_step",
+        num_classes=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(base_model, keras.Model):
+            raise TypeError(
+                "`base_model` must be a keras.Model, got "
+                f"{type(base_model).__name__}."
+            )
+        mixing._check_choice("label_mode", label_mode, mixing.LABEL_MODES)
+        mixing._check_choice("coefficient", coefficient, mixing.COEFFICIENTS)
+        mixing._check_choice("mix_in", mix_in, MIX_IN)
+        mixing._check_jitter(jitter, coefficient)
+        if num_classes is not None:
+            mixing.label_kind(tf.zeros([2], tf.int32), num_classes)  # validates
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"`seed` must be an int or None, got {seed!r}.")
+        self.base_model = base_model
+        self.schedule = (
+            default_schedule(coefficient)
+            if schedule is None
+            else schedules_lib.get(schedule)
+        )
+        bounds = self.schedule.value_bounds()
+        if bounds is not None:
+            for value in bounds:
+                mixing.validate_strength(value, coefficient, name="schedule value")
+        self.label_mode = label_mode
+        self.coefficient = coefficient
+        self.jitter = float(jitter)
+        self.mix_in = mix_in
+        self.num_classes = num_classes
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed, name="mixup_seed")
+        first = float(self.schedule(tf.constant(0, tf.int64), tf.constant(-1, tf.int64)))
+        state = dict(trainable=False, aggregation="only_first_replica")
+        self.strength = keras.Variable(
+            first, dtype="float32", name="mixup_strength", **state
+        )
+        self.mixup_step = keras.Variable(0, dtype="int64", name="mixup_step", **state)
+        self.planned_steps = keras.Variable(
+            -1, dtype="int64", name="planned_steps", **state
+        )
+        self.bad_label_batches = keras.Variable(
+            0, dtype="int32", name="bad_label_batches", **state
+        )
+        if base_model.built:
+            self.built = True
+
+    def call(self, inputs, training=None):
+        return self.base_model(inputs, training=training)
+
+    def build(self, input_shape):
+        if not self.base_model.built:
+            self.base_model.build(input_shape)
+        self.built = True
+
+    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
+        if self.label_mode == "soft":
+            loss = losses_lib.soft_compatible(loss)
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips compile() on load when compile() is overridden; ours
+        # only adapts the loss, so restore the compiled state as Keras does.
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
+            callbacks=None, **kwargs):
+        callbacks = list(callbacks or []) + [_TrainingPlan(self)]
+        return super().fit(
+            x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+            callbacks=callbacks, **kwargs,
+        )
+
+    def reset_schedule(self):
+        """Moves the schedule back to step 0 (the next `fit` starts over)."""
+        self.mixup_step.assign(0)
+
+    def current_strength(self):
+        """The strength used by the last training step, as a float."""
+        return float(keras.ops.convert_to_numpy(self.strength.value))
+
+    # -- the training step -------------------------------------------------
+
+    def _output_classes(self, x):
+        if self.num_classes is not None:
+            return self.num_classes
+        try:
+            shape = self.base_model.output_shape
+        except (AttributeError, ValueError, RuntimeError):
+            spec = self.base_model.compute_output_spec(x)
+            shape = getattr(spec, "shape", None)
+        if isinstance(shape, (list, dict)) or shape is None:
+            raise ValueError(
+                "AdaMixupModel needs a model with one classification output; "
+                f"got output shape {shape!r}. Pass `num_classes` for a "
+                "single-output model whose shape cannot be read."
+            )
+        classes = shape[-1]
+        if not isinstance(classes, int):
+            raise ValueError(
+                f"Cannot read the number of classes from output shape {shape}: "
+                "pass `num_classes`."
+            )
+        return classes
+
+    def _check_inputs(self, x):
+        expected = getattr(self.base_model, "inputs", None)
+        if not expected:
+            return
+        leaves = tf.nest.flatten(x)
+        if len(leaves) != len(expected):
+            names = [getattr(t, "name", "?") for t in expected]
+            raise ValueError(
+                f"`x` has {len(leaves)} input tensor(s) but the base model "
+                f"expects {len(expected)} ({names})."
+            )
+        if isinstance(x, dict):
+            names = {getattr(t, "name", None) for t in expected}
+            missing = sorted(n for n in names if n and n not in x)
+            if missing and len(expected) > 1:
+                raise ValueError(
+                    f"`x` is a dict with keys {sorted(x)} but the base model's "
+                    f"inputs are named {sorted(n for n in names if n)}; missing "
+                    f"{missing}."
+                )
+
+    def _mix_training_batch(self, x, y, sample_weight):
+        """Updates the strength from the schedule and mixes the batch."""
+        strength = tf.cast(
+            self.schedule(self.mixup_step.value, self.planned_steps.value),
+            "float32",
+        )
+        self.strength.assign(strength)
+        self.mixup_step.assign_add(1)
+        if self.mix_in == "none" or y is None:
+            return x, y, y, sample_weight
+        self._check_inputs(x)
+        num_classes = self._output_classes(x)
+        n = tf.shape(tf.nest.flatten(x)[0])[0]
+        lam = mixing.sample_mix_coefficients(
+            n, strength, self.coefficient, self.jitter, self.seed_generator
+        )
+        partner = mixing.partner_indices(n, self.seed_generator)
+        result = mixing.mix(
+            x, y, sample_weight, lam=lam, partner=partner,
+            num_classes=num_classes, label_mode=self.label_mode,
+        )
+        self.bad_label_batches.assign_add(
+            tf.cast(tf.logical_not(result.labels_valid), "int32")
+        )
+        return result.x, result.y, result.y_dominant, result.sample_weight
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, y_loss, y_metric, sample_weight = self._mix_training_batch(
+            x, y, sample_weight
+        )
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self._compute_loss(
+                x=x, y=y_loss, y_pred=y_pred, sample_weight=sample_weight,
+                training=True,
+            )
+            # As in Keras' own TensorFlow train_step.
+            self._loss_tracker.update_state(
+                unscale_loss_for_distribution(loss),
+                sample_weight=tf.shape(tf.nest.flatten(x)[0])[0],
+            )
+            if self.optimizer is not None:
+                loss = self.optimizer.scale_loss(loss)
+        trainable = self.trainable_weights
+        gradients = tape.gradient(loss, trainable)
+        self.optimizer.apply_gradients(zip(gradients, trainable))
+        logs = self.compute_metrics(x, y_metric, y_pred, sample_weight=sample_weight)
+        logs["mixup_strength"] = self.strength.value
+        return logs
+
+    # -- serialization -----------------------------------------------------
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "base_model": keras.saving.serialize_keras_object(self.base_model),
+            "schedule": keras.saving.serialize_keras_object(self.schedule),
+            "label_mode": self.label_mode,
+            "coefficient": self.coefficient,
+            "jitter": self.jitter,
+            "mix_in": self.mix_in,
+            "num_classes": self.num_classes,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["base_model"] = keras.saving.deserialize_keras_object(
+            config["base_model"], custom_objects=custom_objects
+        )
+        config["schedule"] = keras.saving.deserialize_keras_object(
+            config["schedule"], custom_objects=custom_objects
+        )
+        return cls(**config)
+
+
+class _TrainingPlan(keras.callbacks.Callback):
+    """Tells the model the planned length of `fit` and checks label errors."""
+
+    def __init__(self, model):
+        super().__init__()
+        self._target = model
+
+    def on_train_begin(self, logs=None):
+        model = self._target
+        steps, epochs = self.params.get("steps"), self.params.get("epochs")
+        planned = int(steps) * int(epochs) if steps and epochs else -1
+        if planned < 0 and model.schedule.needs_total_steps():
+            raise ValueError(
+                f"The schedule {model.schedule!r} decays over the planned "
+                "training length, but the number of steps per epoch is unknown "
+                "(a dataset of unknown cardinality). Pass `steps_per_epoch` to "
+                "fit or give the schedule `decay_steps`."
+            )
+        model.planned_steps.assign(planned)
+        model.bad_label_batches.assign(0)
+
+    def _check_labels(self):
+        model = self._target
+        bad = int(keras.ops.convert_to_numpy(model.bad_label_batches.value))
+        if bad:
+            raise ValueError(
+                f"{bad} training batch(es) had sparse labels `y` outside [0, "
+                "num_classes) or not integers; mixing them gives wrong targets. "
+                "Check the labels and `num_classes`."
+            )
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 0:
+            self._check_labels()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check_labels()

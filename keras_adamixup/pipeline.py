@@ -1,0 +1,126 @@
+"""`adamixup`: the mixing op as a `tf.data` transformation.
+
+Layer-independent: ``dataset.batch(64).apply(keras_adamixup.adamixup(...))``
+mixes each batch with the ops of `keras_adamixup.mixing`. The strength can be
+a live variable (for example ``model.strength`` of an `AdaMixupModel` built
+with ``mix_in="none"``, whose train step writes the schedule's value to it
+every step), read when each batch is mixed.
+
+Timing: a pipeline with `prefetch` mixes batches ahead of training, so it sees
+a strength that is at most the prefetch depth of steps old.
+"""
+
+import keras
+import tensorflow as tf
+
+from keras_adamixup import mixing
+
+
+def _strength_source(strength, coefficient):
+    """A number (checked now) or something read on every batch."""
+    if hasattr(strength, "strength") and isinstance(strength, keras.Model):
+        model_coefficient = getattr(strength, "coefficient", coefficient)
+        if model_coefficient != coefficient:
+            raise ValueError(
+                f"The model mixes with coefficient='{model_coefficient}' but "
+                f"the pipeline with coefficient='{coefficient}': they must agree."
+            )
+        return strength.strength
+    if isinstance(strength, (keras.Variable, tf.Variable)):
+        return strength
+    if isinstance(strength, tf.Tensor):
+        raise TypeError(
+            "`strength` must be a number, a keras.Variable / tf.Variable (read "
+            "on every batch) or an AdaMixupModel; a tensor would be frozen into "
+            "the pipeline."
+        )
+    return mixing.validate_strength(strength, coefficient)
+
+
+def adamixup(
+    strength,
+    *,
+    num_classes=None,
+    label_mode="dominant",
+    coefficient="share",
+    jitter=0.0,
+    seed=None,
+):
+    """Returns a `tf.data` transformation that mixes batched `(x, y[, w])`.
+
+    The dataset must be batched (elements `(x, y)` or `(x, y, sample_weight)`
+    with a batch dimension first; `x` may be a nested structure). The
+    transformation runs sequentially (no parallel calls) so a seed gives
+    the same stream of batches every time the pipeline is built; mixing is
+    cheap next to training, and `prefetch` after it hides its cost.
+
+    Args:
+        strength: a number, a `keras.Variable` / `tf.Variable` read on every
+            batch, or an `AdaMixupModel` (its ``strength`` variable).
+        num_classes: number of classes; needed for class-id labels with
+            ``label_mode="soft"`` (they become soft one-hot targets) and used to
+            check class ids in range.
+        label_mode: ``"dominant"`` (labels keep their format) or ``"soft"``.
+        coefficient: ``"share"`` or ``"beta"`` (see `keras_adamixup.mixing`).
+        jitter: relative per-example jitter of the share (``"share"`` only).
+        seed: int seed for a `keras.random.SeedGenerator` owned by this
+            transformation; `None` draws one.
+
+    Returns:
+        A function `dataset -> dataset` for `tf.data.Dataset.apply`.
+
+    Raises:
+        ValueError: (when applied) unbatched data, elements that are not
+            `(x, y)` or `(x, y, sample_weight)`, labels of the wrong shape,
+            a bad strength, mode or jitter.
+
+    Example:
+
+    ```python
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000).batch(64)
+    ds = ds.apply(keras_adamixup.adamixup(0.3, num_classes=10, seed=1))
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    ```
+    """
+    mixing._check_choice("coefficient", coefficient, mixing.COEFFICIENTS)
+    mixing._check_choice("label_mode", label_mode, mixing.LABEL_MODES)
+    mixing._check_jitter(jitter, coefficient)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"`seed` must be an int or None, got {seed!r}.")
+    source = _strength_source(strength, coefficient)
+    generator = keras.random.SeedGenerator(seed, name="adamixup_pipeline_seed")
+
+    def mix_element(*element):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(element)
+        mixed = mixing.mix_batch(
+            x,
+            y,
+            sample_weight,
+            strength=source,
+            num_classes=num_classes,
+            label_mode=label_mode,
+            coefficient=coefficient,
+            jitter=jitter,
+            seed=generator,
+        )
+        return mixed if sample_weight is not None else mixed[:2]
+
+    def transform(dataset):
+        if not isinstance(dataset, tf.data.Dataset):
+            raise TypeError(
+                f"adamixup(...) applies to a tf.data.Dataset, got {type(dataset).__name__}."
+            )
+        spec = dataset.element_spec
+        if not isinstance(spec, tuple) or len(spec) not in (2, 3):
+            raise ValueError(
+                "adamixup needs dataset elements `(x, y)` or `(x, y, "
+                f"sample_weight)`, got element_spec {spec}."
+            )
+        if spec[1].shape.rank == 0:
+            raise ValueError(
+                "adamixup needs a batched dataset: labels `y` are scalars. "
+                "Batch first: `dataset.batch(batch_size).apply(adamixup(...))`."
+            )
+        return dataset.map(mix_element)
+
+    return transform
