@@ -1,0 +1,31 @@
+# Both entry points do all set-up on a fresh machine: a virtualenv in .venv
+# with every dependency, TensorFlow Privacy included (--no-deps, see README).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-all clean
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps tensorflow-privacy==0.8.12
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Main job on the embedded default (scikit-learn digits, offline).
+demo: $(STAMP)
+	$(BIN)/python examples/quickstart.py
+
+# The test suite (tests marked slow are skipped; `make test-all` runs them).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) *.egg-info
