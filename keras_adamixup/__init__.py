@@ -13,6 +13,7 @@ only when used (it needs TensorFlow Privacy).
 """
 
 from keras_adamixup import losses
+from keras_adamixup import metrics
 from keras_adamixup import mixing
 from keras_adamixup import schedules
 from keras_adamixup.mixing import mix_batch
@@ -24,6 +25,7 @@ __all__ = [
     "AdaMixupModel",
     "adamixup",
     "losses",
+    "metrics",
     "mix_batch",
     "mixing",
     "schedules",

@@ -5,10 +5,12 @@ import tensorflow as tf
 from keras.src.losses.loss import unscale_loss_for_distribution
 
 from keras_adamixup import losses as losses_lib
+from keras_adamixup import metrics as metrics_lib
 from keras_adamixup import mixing
 from keras_adamixup import schedules as schedules_lib
 
 MIX_IN = ("train_step", "none")
+_SEED_KEY = "mixup_seed_state"
 
 
 def default_schedule(coefficient):
@@ -41,9 +43,11 @@ class AdaMixupModel(keras.Model):
     sample's label in the labels' own format, so any loss works unchanged. In
     ``"soft"`` mode it gets soft targets; a sparse categorical cross-entropy
     given to `compile` is replaced by `keras_adamixup.losses.MixupCrossentropy`,
-    which takes class ids and soft targets. Training metrics always get the
-    dominant label in the labels' own format (so ``"accuracy"`` means the same
-    in training and validation). Under `tf.distribute`, each replica mixes
+    and ``"accuracy"`` by `keras_adamixup.metrics.MixupAccuracy`; both take
+    class ids and soft targets. When mixing in the train step, training metrics
+    get the dominant label in the labels' own format (so metrics mean the same
+    in training and validation); with ``mix_in="none"`` they get the labels
+    the pipeline made. Under `tf.distribute`, each replica mixes
     within its own shard of the global batch.
 
     The schedule position is the model's own step counter ``mixup_step``
@@ -56,7 +60,9 @@ class AdaMixupModel(keras.Model):
     `tf.errors.InvalidArgumentError` in the step when it is not XLA-compiled;
     under XLA (Keras' default ``jit_compile="auto"`` on TensorFlow) the step
     counts them in a variable and `fit` raises `ValueError` after the first
-    batch and at every epoch end.
+    batch and at every epoch end. A first batch of a single example raises
+    `ValueError` (use ``batch_size ≥ 2``); a later single-example batch (the
+    remainder of an epoch) passes through unmixed.
 
     Args:
         base_model: the `keras.Model` to train (single input tensor or a
@@ -151,6 +157,9 @@ class AdaMixupModel(keras.Model):
         self.bad_label_batches = keras.Variable(
             0, dtype="int32", name="bad_label_batches", **state
         )
+        self.unmixed_batches = keras.Variable(
+            0, dtype="int32", name="unmixed_batches", **state
+        )
         if base_model.built:
             self.built = True
 
@@ -162,10 +171,14 @@ class AdaMixupModel(keras.Model):
             self.base_model.build(input_shape)
         self.built = True
 
-    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None,
+                weighted_metrics=None, **kwargs):
         if self.label_mode == "soft":
             loss = losses_lib.soft_compatible(loss)
-        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+            metrics = metrics_lib.soft_compatible(metrics)
+            weighted_metrics = metrics_lib.soft_compatible(weighted_metrics)
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                        weighted_metrics=weighted_metrics, **kwargs)
 
     def compile_from_config(self, config):
         # Keras skips compile() on load when compile() is overridden; ours
@@ -260,6 +273,7 @@ class AdaMixupModel(keras.Model):
         self.bad_label_batches.assign_add(
             tf.cast(tf.logical_not(result.labels_valid), "int32")
         )
+        self.unmixed_batches.assign_add(tf.cast(n < 2, "int32"))
         return result.x, result.y, result.y_dominant, result.sample_weight
 
     def train_step(self, data):
@@ -288,6 +302,18 @@ class AdaMixupModel(keras.Model):
         return logs
 
     # -- serialization -----------------------------------------------------
+
+    def save_own_variables(self, store):
+        # Keras does not save SeedGenerator states; the mixing stream must
+        # resume where it stopped, so save ours.
+        super().save_own_variables(store)
+        store[_SEED_KEY] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        if _SEED_KEY in keys:
+            self.seed_generator.state.assign(store[_SEED_KEY])
+        super().load_own_variables({k: store[k] for k in keys if k != _SEED_KEY})
 
     def get_config(self):
         return {
@@ -335,6 +361,7 @@ class _TrainingPlan(keras.callbacks.Callback):
             )
         model.planned_steps.assign(planned)
         model.bad_label_batches.assign(0)
+        model.unmixed_batches.assign(0)
 
     def _check_labels(self):
         model = self._target
@@ -349,6 +376,13 @@ class _TrainingPlan(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if batch == 0:
             self._check_labels()
+            model = self._target
+            if int(keras.ops.convert_to_numpy(model.unmixed_batches.value)):
+                raise ValueError(
+                    "The first training batch has a single example, which "
+                    "cannot be mixed (it has no partner): use a `batch_size` of "
+                    "at least 2."
+                )
 
     def on_epoch_end(self, epoch, logs=None):
         self._check_labels()

@@ -6,8 +6,11 @@ a live variable (for example ``model.strength`` of an `AdaMixupModel` built
 with ``mix_in="none"``, whose train step writes the schedule's value to it
 every step), read when each batch is mixed.
 
-Timing: a pipeline with `prefetch` mixes batches ahead of training, so it sees
-a strength that is at most the prefetch depth of steps old.
+Timing: tf.data reads ahead (an explicit `prefetch`, and the prefetch that
+tf.data injects by default), so a batch is mixed with the strength of up to
+the read-ahead depth of steps earlier. With a schedule that moves by small
+steps this lag is negligible; a change between epochs always applies to the
+whole next epoch.
 """
 
 import keras
