@@ -1,0 +1,32 @@
+"""Membership-inference audit built on TensorFlow Privacy.
+
+Independent of the training code: it audits any Keras model (`run_audit`) or
+any arrays of logits/probabilities (`audit_predictions`). TensorFlow Privacy
+is imported only when an attack runs; without it you get an `ImportError`
+with the exact install command (see `keras_adamixup.audit._tfp`).
+
+- `run_audit(model, members, nonmembers, lira=...)` → `AuditReport`
+- `audit_predictions(outputs_m, labels_m, outputs_n, labels_n)` → `AuditReport`
+- `AuditReport`: `summary()`, `to_json()`, `from_json()`, `to_markdown()`,
+  `plot_roc()`, `plot_histograms()`, `save(folder)`
+- `compare([reports], folder)`: one table and one ROC figure
+- `data`: recorded member/non-member splits and loaders (digits, .npz, tfds)
+"""
+
+from keras_adamixup.audit import data
+from keras_adamixup.audit.attacks import ALL_ATTACKS, CHEAP_ATTACKS, SLICES
+from keras_adamixup.audit.report import AuditReport, compare
+from keras_adamixup.audit.roc import tpr_at_fpr
+from keras_adamixup.audit.run import audit_predictions, run_audit
+
+__all__ = [
+    "ALL_ATTACKS",
+    "CHEAP_ATTACKS",
+    "SLICES",
+    "AuditReport",
+    "audit_predictions",
+    "compare",
+    "data",
+    "run_audit",
+    "tpr_at_fpr",
+]

@@ -1,0 +1,132 @@
+"""Data for audits: loaders and recorded member/non-member splits.
+
+Loaders return `(x_train, y_train), (x_test, y_test)` (the keras.datasets
+convention):
+
+- ``"digits"``: scikit-learn's bundled digits (offline), float32 in [0, 1],
+  shape `(n, 64)`, split in two halves with a seed.
+- ``"npz:PATH"``: an `.npz` holding members as `x_train`/`y_train` and
+  non-members as `x_test`/`y_test`.
+- ``"tfds:NAME"``: a tensorflow-datasets name (its `train` and `test`
+  splits); needs `tensorflow-datasets` and either network access or a
+  prepared `data_dir`.
+
+A `MembershipSplit` records which indices of a pool were members and which
+non-members, with the seed that drew them, so an audit can be reproduced.
+"""
+
+import dataclasses
+import json
+
+import numpy as np
+
+from keras_adamixup.audit import _io
+
+
+@dataclasses.dataclass
+class MembershipSplit:
+    """Indices of members and non-members in a pool of examples.
+
+    Args:
+        members: indices of the training members.
+        nonmembers: indices of held-out non-members.
+        seed: seed that drew the split (`None` if given by hand).
+        source: what the pool is (e.g. ``"digits"``).
+
+    Example:
+
+    >>> split = MembershipSplit.draw(1797, seed=0, source="digits")
+    >>> split.to_json("split.json"); MembershipSplit.from_json("split.json")
+    """
+
+    members: list
+    nonmembers: list
+    seed: int = None
+    source: str = ""
+
+    def __post_init__(self):
+        self.members = [int(i) for i in self.members]
+        self.nonmembers = [int(i) for i in self.nonmembers]
+        overlap = set(self.members) & set(self.nonmembers)
+        if overlap:
+            raise ValueError(
+                f"{len(overlap)} index(es) are both members and non-members, e.g. "
+                f"{sorted(overlap)[:5]}."
+            )
+
+    @classmethod
+    def draw(cls, pool_size, seed=0, member_fraction=0.5, nonmember_size=None, source=""):
+        """Random disjoint split of `range(pool_size)`."""
+        if not 0 < member_fraction < 1:
+            raise ValueError(f"`member_fraction` must be in (0, 1), got {member_fraction}.")
+        order = np.random.default_rng(seed).permutation(pool_size)
+        cut = int(round(pool_size * member_fraction))
+        rest = order[cut:] if nonmember_size is None else order[cut:cut + nonmember_size]
+        return cls(order[:cut].tolist(), rest.tolist(), seed, source)
+
+    def apply(self, x, y):
+        """`(x, y)` → `((x_members, y_members), (x_nonmembers, y_nonmembers))`."""
+        m, n = np.asarray(self.members), np.asarray(self.nonmembers)
+        return (x[m], y[m]), (x[n], y[n])
+
+    def to_json(self, path=None):
+        text = json.dumps(dataclasses.asdict(self))
+        if path is not None:
+            _io.write_text(path, text)
+        return text
+
+    @classmethod
+    def from_json(cls, path):
+        with open(path, encoding="utf-8") as f:
+            return cls(**json.load(f))
+
+
+def load_digits(seed=0):
+    """scikit-learn digits, two halves: `((x_train, y_train), (x_test, y_test)), split`."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    x, y = sk_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    split = MembershipSplit.draw(len(x), seed=seed, source="digits")
+    return split.apply(x, y.astype("int64")), split
+
+
+def load_npz(path):
+    """An `.npz` with `x_train`, `y_train` (members), `x_test`, `y_test` (non-members)."""
+    with np.load(path) as data:
+        missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data]
+        if missing:
+            raise ValueError(
+                f"{path} lacks {missing}: an audit .npz holds members as x_train/y_train "
+                "and non-members as x_test/y_test."
+            )
+        return (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"])
+
+
+def load_tfds(name, data_dir=None, limit=None):
+    """train/test splits of a tensorflow-datasets data set as numpy arrays."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as error:
+        raise ImportError(
+            "Loading 'tfds:' data needs tensorflow-datasets: pip install "
+            "'keras-adamixup[datasets]'."
+        ) from error
+    out = []
+    for split in ("train", "test"):
+        ds = tfds.load(name, split=split if limit is None else f"{split}[:{limit}]",
+                       as_supervised=True, data_dir=data_dir)
+        x, y = zip(*tfds.as_numpy(ds))
+        out.append((np.stack(x), np.asarray(y)))
+    return tuple(out)
+
+
+def load(spec, data_dir=None, seed=0):
+    """Loads ``digits``, ``npz:PATH`` or ``tfds:NAME``; returns `(members, nonmembers)`."""
+    if spec == "digits":
+        return load_digits(seed)[0]
+    if spec.startswith("npz:"):
+        return load_npz(spec[4:])
+    if spec.startswith("tfds:"):
+        return load_tfds(spec[5:], data_dir=data_dir)
+    raise ValueError(f"Unknown data {spec!r}: use 'digits', 'npz:PATH' or 'tfds:NAME'.")

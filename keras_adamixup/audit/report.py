@@ -1,0 +1,317 @@
+"""`AuditReport`: the result of an audit, readable, comparable and archivable."""
+
+import dataclasses
+import datetime
+import json
+import os
+
+from keras_adamixup.audit import _io
+
+SCHEMA_VERSION = 1
+_METRICS = ("auc", "advantage", "ppv", "tpr_at_0.001_fpr", "tpr_at_0.01_fpr")
+
+
+@dataclasses.dataclass
+class AuditReport:
+    """Membership-inference audit of one model on one member/non-member split.
+
+    Attributes:
+        name: the audited model's name.
+        utility: train/test accuracy and loss and the generalization gap
+            (``train_accuracy − test_accuracy``), computed from the same
+            outputs the attacks see.
+        attacks: one dict per (attack, slice): ``attack``, ``slice``,
+            ``source`` (``tf_privacy``, ``lira`` or ``label_only``), ``auc``,
+            ``advantage``, ``ppv``, ``tpr_at_0.001_fpr``, ``tpr_at_0.01_fpr``,
+            ``n_members``, ``n_nonmembers`` and, for entire-data-set rows,
+            ``roc`` (down-sampled ``fpr``/``tpr``).
+        histograms: membership-score histograms per attack (entire data set).
+        metadata: how the audit ran (split, output kind, versions, seconds).
+        schema_version: JSON schema version.
+
+    Example:
+
+    ```python
+    report = keras_adamixup.audit.run_audit(model, (x_in, y_in), (x_out, y_out))
+    print(report.summary())
+    report.save("audit/")            # report.json, report.md, roc.png, histograms.png
+    again = AuditReport.from_json("audit/report.json")
+    ```
+    """
+
+    name: str
+    utility: dict
+    attacks: list
+    histograms: dict = dataclasses.field(default_factory=dict)
+    metadata: dict = dataclasses.field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    # -- headline ---------------------------------------------------------------
+
+    def rows(self, slice_name=None):
+        return [r for r in self.attacks if slice_name is None or r["slice"] == slice_name]
+
+    def best(self, metric="auc", slice_name="entire"):
+        """The strongest attack row by `metric` (entire data set by default; `None`: any slice)."""
+        rows = self.rows(slice_name)
+        if not rows:
+            raise ValueError(f"The report has no attack results for slice {slice_name!r}.")
+        return max(rows, key=lambda r: r[metric])
+
+    def headline(self):
+        """Key numbers: accuracy, best AUC, best TPR at low FPR, worst slice."""
+        best = self.best("auc")
+        worst_slice = self.best("auc", slice_name=None)
+        return {
+            "train_accuracy": self.utility["train_accuracy"],
+            "test_accuracy": self.utility["test_accuracy"],
+            "generalization_gap": self.utility["generalization_gap"],
+            "best_auc": best["auc"],
+            "best_auc_attack": best["attack"],
+            "best_advantage": self.best("advantage")["advantage"],
+            "best_tpr_at_0.001_fpr": self.best("tpr_at_0.001_fpr")["tpr_at_0.001_fpr"],
+            "best_tpr_at_0.01_fpr": self.best("tpr_at_0.01_fpr")["tpr_at_0.01_fpr"],
+            "worst_slice_auc": worst_slice["auc"],
+            "worst_slice": f"{worst_slice['attack']} on {worst_slice['slice']}",
+        }
+
+    # -- text -----------------------------------------------------------------
+
+    def _table(self, rows):
+        head = "| attack | slice | AUC | advantage | PPV | TPR@0.1%FPR | TPR@1%FPR | members | non-members |"
+        lines = [head, "|" + "---|" * 9]
+        for r in rows:
+            lines.append(
+                f"| {r['attack']} | {r['slice']} | {r['auc']:.4f} | {r['advantage']:.4f} | "
+                f"{r['ppv']:.4f} | {r['tpr_at_0.001_fpr']:.4f} | {r['tpr_at_0.01_fpr']:.4f} | "
+                f"{r['n_members']} | {r['n_nonmembers']} |"
+            )
+        return "\n".join(lines)
+
+    def summary(self, slices=False):
+        """A text summary: utility, headline and the entire-data-set table."""
+        h = self.headline()
+        u = self.utility
+        lines = [
+            f"Membership-inference audit of {self.name!r}",
+            f"  accuracy train {u['train_accuracy']:.4f}  test {u['test_accuracy']:.4f}  "
+            f"gap {u['generalization_gap']:.4f}  (loss train {u['train_loss']:.4f}, "
+            f"test {u['test_loss']:.4f})",
+            f"  strongest attack: {h['best_auc_attack']} AUC {h['best_auc']:.4f}; "
+            f"best TPR@0.1%FPR {h['best_tpr_at_0.001_fpr']:.4f}, "
+            f"TPR@1%FPR {h['best_tpr_at_0.01_fpr']:.4f}",
+            f"  worst slice: {h['worst_slice']} AUC {h['worst_slice_auc']:.4f}",
+            "",
+            self._table(self.rows(None if slices else "entire")),
+        ]
+        return "\n".join(lines)
+
+    def to_markdown(self, path=None):
+        """Markdown with the headline, utility and every row; written if `path`."""
+        h = self.headline()
+        u = self.utility
+        meta = self.metadata
+        text = "\n".join([
+            f"# Membership-inference audit: {self.name}",
+            "",
+            f"- train accuracy {u['train_accuracy']:.4f}, test accuracy "
+            f"{u['test_accuracy']:.4f}, generalization gap {u['generalization_gap']:.4f}",
+            f"- strongest attack (entire data set): **{h['best_auc_attack']}**, AUC "
+            f"**{h['best_auc']:.4f}**; best TPR at 0.1 % FPR {h['best_tpr_at_0.001_fpr']:.4f}, "
+            f"at 1 % FPR {h['best_tpr_at_0.01_fpr']:.4f}",
+            f"- worst slice: {h['worst_slice']}, AUC {h['worst_slice_auc']:.4f}",
+            f"- model outputs read as: {meta.get('output_kind', '?')}; members "
+            f"{meta.get('n_members', '?')}, non-members {meta.get('n_nonmembers', '?')}",
+            f"- audit time: {meta.get('seconds', float('nan')):.1f} s",
+            "",
+            "## Entire data set",
+            "",
+            self._table(self.rows("entire")),
+            "",
+            "## Slices",
+            "",
+            self._table([r for r in self.attacks if r["slice"] != "entire"]),
+            "",
+        ] + ([f"Skipped slices (too few examples): {', '.join(meta['skipped_slices'])}", ""]
+             if meta.get("skipped_slices") else []))
+        if path is not None:
+            _io.write_text(path, text)
+        return text
+
+    # -- JSON ------------------------------------------------------------------
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def to_json(self, path=None):
+        """JSON text (schema `SCHEMA_VERSION`); written atomically if `path`."""
+        text = json.dumps(self.to_dict(), indent=1, default=float)
+        if path is not None:
+            _io.write_text(path, text)
+        return text
+
+    @classmethod
+    def from_dict(cls, data):
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(
+                f"Audit report schema version {version!r} is not supported "
+                f"(this version reads {SCHEMA_VERSION})."
+            )
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+    @classmethod
+    def from_json(cls, path_or_text):
+        """Loads a report from a path or a JSON string."""
+        text = path_or_text
+        if isinstance(text, os.PathLike) or not str(text).lstrip().startswith("{"):
+            with open(path_or_text, encoding="utf-8") as f:
+                text = f.read()
+        return cls.from_dict(json.loads(text))
+
+    # -- plots -----------------------------------------------------------------
+
+    def plot_roc(self, path=None, ax=None, label_prefix=""):
+        """ROC curves of the entire-data-set attacks on log-log axes."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        own = ax is None
+        if own:
+            fig, ax = plt.subplots(figsize=(6, 5))
+        for r in self.rows("entire"):
+            if "roc" not in r:
+                continue
+            ax.plot(_floor(r["roc"]["fpr"]), _floor(r["roc"]["tpr"]),
+                    label=f"{label_prefix}{r['attack']} (AUC {r['auc']:.3f})")
+        _style_roc(ax)
+        if own:
+            fig.tight_layout()
+            if path is not None:
+                with _io.atomic_path(path) as tmp:
+                    fig.savefig(tmp, dpi=110, format="png")
+            plt.close(fig)
+        return ax
+
+    def plot_histograms(self, path):
+        """Histograms of member vs non-member scores, one panel per attack."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        names = sorted(self.histograms)
+        if not names:
+            return None
+        cols = min(3, len(names))
+        rows = (len(names) + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+        for ax, name in zip(axes.flat, names):
+            h = self.histograms[name]
+            edges = h["edges"]
+            centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+            width = edges[1] - edges[0]
+            ax.bar(centers, h["nonmembers"], width=width, alpha=0.5, label="non-members")
+            ax.bar(centers, h["members"], width=width, alpha=0.5, label="members")
+            ax.set_title(name, fontsize=9)
+        for ax in list(axes.flat)[len(names):]:
+            ax.axis("off")
+        axes.flat[0].legend(fontsize=8)
+        fig.suptitle(f"Membership scores: {self.name}", fontsize=10)
+        fig.tight_layout()
+        with _io.atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+        plt.close(fig)
+        return path
+
+    def save(self, folder):
+        """Writes report.json, report.md, roc.png and histograms.png into `folder`."""
+        os.makedirs(folder, exist_ok=True)
+        paths = {
+            "json": os.path.join(folder, "report.json"),
+            "markdown": os.path.join(folder, "report.md"),
+            "roc": os.path.join(folder, "roc.png"),
+            "histograms": os.path.join(folder, "histograms.png"),
+        }
+        self.to_json(paths["json"])
+        self.to_markdown(paths["markdown"])
+        self.plot_roc(paths["roc"])
+        if not self.plot_histograms(paths["histograms"]):
+            del paths["histograms"]
+        return paths
+
+
+def _floor(values, low=1e-5):
+    return [max(v, low) for v in values]
+
+
+def _style_roc(ax):
+    ax.plot([1e-5, 1], [1e-5, 1], "k--", lw=0.8, label="chance")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(1e-5, 1)
+    ax.set_ylim(1e-5, 1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(fontsize=7, loc="lower right")
+
+
+def compare(reports, folder=None, attack=None):
+    """One table and one ROC figure for several reports (e.g. undefended vs AdaMixup).
+
+    Args:
+        reports: `AuditReport`s (or paths to their JSON).
+        folder: if given, writes comparison.md, comparison.json and
+            comparison_roc.png there.
+        attack: plot this attack for every model; default each model's
+            strongest attack (entire data set).
+
+    Returns:
+        The Markdown table.
+    """
+    reports = [r if isinstance(r, AuditReport) else AuditReport.from_json(r) for r in reports]
+    if not reports:
+        raise ValueError("`reports` is empty: nothing to compare.")
+    head = ("| model | train acc | test acc | gap | best AUC (attack) | best advantage | "
+            "TPR@0.1%FPR | TPR@1%FPR | worst slice AUC |")
+    lines = [head, "|" + "---|" * 9]
+    headlines = []
+    for r in reports:
+        h = r.headline()
+        headlines.append({"name": r.name, **h})
+        lines.append(
+            f"| {r.name} | {h['train_accuracy']:.4f} | {h['test_accuracy']:.4f} | "
+            f"{h['generalization_gap']:.4f} | {h['best_auc']:.4f} ({h['best_auc_attack']}) | "
+            f"{h['best_advantage']:.4f} | {h['best_tpr_at_0.001_fpr']:.4f} | "
+            f"{h['best_tpr_at_0.01_fpr']:.4f} | {h['worst_slice_auc']:.4f} |"
+        )
+    table = "\n".join(lines)
+    if folder is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        os.makedirs(folder, exist_ok=True)
+        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        _io.write_text(os.path.join(folder, "comparison.md"),
+                       f"# Membership-inference comparison\n\n{table}\n\n_{stamp}_\n")
+        _io.write_text(os.path.join(folder, "comparison.json"),
+                       json.dumps({"schema_version": SCHEMA_VERSION, "models": headlines},
+                                  indent=1))
+        fig, ax = plt.subplots(figsize=(6, 5))
+        for r in reports:
+            chosen = attack or r.best("auc")["attack"]
+            for row in r.rows("entire"):
+                if row["attack"] == chosen and "roc" in row:
+                    ax.plot(_floor(row["roc"]["fpr"]), _floor(row["roc"]["tpr"]),
+                            label=f"{r.name}: {chosen} (AUC {row['auc']:.3f})")
+        _style_roc(ax)
+        fig.tight_layout()
+        with _io.atomic_path(os.path.join(folder, "comparison_roc.png")) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+        plt.close(fig)
+    return table

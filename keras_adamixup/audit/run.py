@@ -1,0 +1,221 @@
+"""`run_audit` (a Keras model) and `audit_predictions` (arrays of outputs)."""
+
+import platform
+import time
+import warnings
+
+import numpy as np
+
+from keras_adamixup.audit import attacks as attacks_lib
+from keras_adamixup.audit import label_only
+from keras_adamixup.audit import lira as lira_lib
+from keras_adamixup.audit import predictions as preds_lib
+from keras_adamixup.audit.report import AuditReport
+
+
+def _convergence_warning():
+    from sklearn.exceptions import ConvergenceWarning
+
+    return ConvergenceWarning
+
+
+def _utility(probs_m, y_m, probs_n, y_n):
+    acc_m = float(np.mean(np.argmax(probs_m, 1) == y_m))
+    acc_n = float(np.mean(np.argmax(probs_n, 1) == y_n))
+    return {
+        "train_accuracy": acc_m,
+        "test_accuracy": acc_n,
+        "train_loss": float(np.mean(preds_lib.cross_entropy(probs_m, y_m))),
+        "test_loss": float(np.mean(preds_lib.cross_entropy(probs_n, y_n))),
+        "generalization_gap": acc_m - acc_n,
+    }
+
+
+def _versions():
+    versions = {"python": platform.python_version()}
+    for name in ("numpy", "sklearn", "tensorflow", "keras", "tensorflow_privacy"):
+        try:
+            module = __import__(name)
+            versions[name] = getattr(module, "__version__", "?")
+        except Exception:  # noqa: BLE001 - a version string is informational
+            versions[name] = "not importable"
+    from keras_adamixup.version import __version__
+
+    versions["keras_adamixup"] = __version__
+    return versions
+
+
+def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
+                      labels_nonmembers, *, name="model", attacks=attacks_lib.ALL_ATTACKS,
+                      slices=attacks_lib.SLICES, thorough=False, min_per_slice=10,
+                      metadata=None, extra_rows=(), extra_histograms=None):
+    """Audits arrays of model outputs (logits or probabilities) of members and non-members.
+
+    Runs TF Privacy's attacks (see `keras_adamixup.audit.attacks`) and the
+    label-only gap attack (it needs only the predicted labels).
+
+    Args:
+        outputs_members: `(n, classes)` logits or probabilities on members
+            (single-output models: `(n,)` or `(n, 1)`). Which one they are is
+            detected (`predictions.output_kind`) and recorded in the report.
+        labels_members: class ids (or one-hot rows) of the members.
+        outputs_nonmembers, labels_nonmembers: the same for non-members.
+        name: model name in the report.
+        attacks: TF Privacy attacks to run (`attacks.ALL_ATTACKS`).
+        slices: ``"entire"``, ``"class"``, ``"correctness"``.
+        thorough: run every attack on every slice (slow) instead of the trained
+            attacks on the entire data set only.
+        min_per_slice: minimum members and non-members for a slice.
+        metadata: extra metadata for the report.
+
+    Returns:
+        An `AuditReport`.
+
+    Raises:
+        ValueError: mismatched lengths, NaN/inf outputs, labels outside the
+            model's classes, too few examples.
+        ImportError: TF Privacy is missing (with the install command).
+    """
+    start = time.perf_counter()
+    warnings.filterwarnings("ignore", category=_convergence_warning(),
+                            module="sklearn")
+    probs_m, y_m, probs_n, y_n, kind = preds_lib.check_pair(
+        outputs_members, labels_members, outputs_nonmembers, labels_nonmembers)
+    skipped = attacks_lib.check_slice_sizes(y_m, y_n, slices, min_per_slice)
+    rows, histograms = attacks_lib.run_tfp_attacks(
+        probs_m, y_m, probs_n, y_n, attacks=attacks, slices=slices, thorough=thorough,
+        min_per_slice=min_per_slice)
+    gap_row, gap_hist = attacks_lib.rows_from_scores(
+        "label_only_gap", label_only.gap_scores(np.argmax(probs_m, 1), y_m),
+        label_only.gap_scores(np.argmax(probs_n, 1), y_n), "label_only")
+    rows.append(gap_row)
+    histograms["label_only_gap"] = gap_hist
+    rows.extend(extra_rows)
+    histograms.update(extra_histograms or {})
+    meta = {
+        "output_kind": kind,
+        "n_members": int(len(y_m)),
+        "n_nonmembers": int(len(y_n)),
+        "num_classes": int(probs_m.shape[1]),
+        "attacks": list(attacks),
+        "slices": list(slices),
+        "thorough": bool(thorough),
+        "skipped_slices": skipped,
+        "versions": _versions(),
+    }
+    meta.update(metadata or {})
+    meta["seconds"] = meta.get("seconds", 0.0) + time.perf_counter() - start
+    return AuditReport(name=name, utility=_utility(probs_m, y_m, probs_n, y_n),
+                       attacks=rows, histograms=histograms, metadata=meta)
+
+
+def predict_outputs(model, x, batch_size=512):
+    """Model outputs in batches through tf.data (arrays larger than memory stream)."""
+    import tensorflow as tf
+
+    if isinstance(x, tf.data.Dataset):
+        return np.asarray(model.predict(x, verbose=0))
+    dataset = tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
+    return np.asarray(model.predict(dataset, verbose=0))
+
+
+def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_ATTACKS,
+              slices=attacks_lib.SLICES, thorough=False, min_per_slice=10,
+              label_only_noise=0.1, label_only_queries=16, lira=None, batch_size=512,
+              seed=0, check_overlap=True, metadata=None):
+    """Audits a Keras model: TF Privacy attacks, label-only attacks and optional LiRA.
+
+    Args:
+        model: a Keras model (any model with `predict`; an `AdaMixupModel` or
+            its `base_model`).
+        members: `(x, y)` the model was trained on.
+        nonmembers: `(x, y)` from the same distribution, never trained on.
+        name: name in the report (default the model's name).
+        attacks, slices, thorough, min_per_slice: see `audit_predictions`.
+        label_only_noise: σ of the noise-robustness attack relative to the
+            inputs' standard deviation; `None` skips the attack.
+        label_only_queries: noisy queries per example.
+        lira: `None` (skip) or a dict: ``model_factory`` (returns a compiled
+            model trained like the target), ``num_shadows`` (even, default 8),
+            ``fit_kwargs`` (passed to `fit`), ``cache_dir`` (resume),
+            ``fix_variance``, ``progress``.
+        batch_size: prediction batch size.
+        seed: seed of the label-only noise and of LiRA's shadow splits.
+        check_overlap: count examples that are both members and non-members
+            (a ValueError names the count).
+        metadata: extra metadata (e.g. how the split was drawn).
+
+    Returns:
+        An `AuditReport`.
+    """
+    start = time.perf_counter()
+    (x_m, y_m), (x_n, y_n) = members, nonmembers
+    if len(x_m) != len(y_m) or len(x_n) != len(y_n):
+        raise ValueError(
+            f"Inputs and labels differ in length: members {len(x_m)} vs {len(y_m)}, "
+            f"non-members {len(x_n)} vs {len(y_n)}."
+        )
+    if check_overlap:
+        overlap = preds_lib.count_overlap(x_m, x_n)
+        if overlap:
+            raise ValueError(
+                f"{overlap} non-member example(s) also appear among the members: "
+                "members and non-members must be disjoint (deduplicate the data or "
+                "pass check_overlap=False if the duplicates are genuine)."
+            )
+    out_m = predict_outputs(model, x_m, batch_size)
+    out_n = predict_outputs(model, x_n, batch_size)
+    classes = max(out_m.shape[-1] if out_m.ndim == 2 else 1, 2)
+    y_m = preds_lib.as_labels(y_m, "members labels", classes)
+    y_n = preds_lib.as_labels(y_n, "nonmembers labels", classes)
+    extra_rows, extra_hist = [], {}
+
+    def predict_labels(x):
+        out = preds_lib.as_outputs(predict_outputs(model, x, batch_size), "outputs")
+        if out.shape[1] == 1:
+            kind = preds_lib.output_kind(out)
+            return (out[:, 0] >= (0.5 if kind == "probabilities" else 0.0)).astype("int64")
+        return np.argmax(out, axis=1)
+
+    if label_only_noise is not None:
+        scores = [label_only.noise_robustness_scores(
+            predict_labels, x, y, noise=label_only_noise, queries=label_only_queries,
+            seed=seed, scale=np.std(np.concatenate([np.ravel(x_m), np.ravel(x_n)])))
+            for x, y in ((x_m, y_m), (x_n, y_n))]
+        row, hist = attacks_lib.rows_from_scores("label_only_noise", *scores, "label_only")
+        extra_rows.append(row)
+        extra_hist["label_only_noise"] = hist
+    meta = {"seed": seed, "label_only_noise": label_only_noise,
+            "label_only_queries": label_only_queries}
+    if lira:
+        lira = dict(lira)
+        factory = lira.pop("model_factory")
+        num_shadows = lira.pop("num_shadows", 8)
+        x_pop = np.concatenate([x_m, x_n])
+        y_pop = np.concatenate([y_m, y_n])
+        masks = lira_lib.shadow_masks(num_shadows, len(x_pop), seed)
+        fingerprint = lira_lib._fingerprint(x_pop, y_pop, num_shadows, seed,
+                                            lira.get("fit_kwargs"))
+        shadow_outs = lira_lib.shadow_outputs(
+            factory, x_pop, y_pop, masks, fit_kwargs=lira.get("fit_kwargs"),
+            cache_dir=lira.get("cache_dir"), fingerprint=fingerprint,
+            predict_batch_size=batch_size, seed=seed, progress=lira.get("progress", True))
+        scores = lira_lib.lira_scores(np.concatenate([out_m, out_n]), shadow_outs, y_pop,
+                                      masks, fix_variance=lira.get("fix_variance"))
+        for variant, s in scores.items():
+            row, hist = attacks_lib.rows_from_scores(variant, s[:len(x_m)], s[len(x_m):], "lira")
+            extra_rows.append(row)
+            extra_hist[variant] = hist
+        meta["lira"] = {"num_shadows": num_shadows,
+                        "fit_kwargs": {k: repr(v) for k, v in (lira.get("fit_kwargs") or {}).items()}}
+    meta.update(metadata or {})
+    meta["seconds"] = time.perf_counter() - start
+    with warnings.catch_warnings():
+        # TF Privacy's grid searches stop lbfgs early by design; its epsilon
+        # bound divides by zero on perfect curves. Neither changes a metric.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", _convergence_warning())
+        return audit_predictions(
+            out_m, y_m, out_n, y_n, name=name or getattr(model, "name", "model"),
+            attacks=attacks, slices=slices, thorough=thorough, min_per_slice=min_per_slice,
+            metadata=meta, extra_rows=extra_rows, extra_histograms=extra_hist)
