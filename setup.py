@@ -44,6 +44,7 @@ setup(
         "datasets": ["tensorflow-datasets>=4.9,<5"],
         "dev": AUDIT + ["pytest>=7,<10"],
     },
+    entry_points={"console_scripts": ["keras-adamixup=keras_adamixup.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Framework :: Keras",

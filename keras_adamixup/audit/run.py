@@ -2,7 +2,6 @@
 
 import platform
 import time
-import warnings
 
 import numpy as np
 
@@ -11,12 +10,6 @@ from keras_adamixup.audit import label_only
 from keras_adamixup.audit import lira as lira_lib
 from keras_adamixup.audit import predictions as preds_lib
 from keras_adamixup.audit.report import AuditReport
-
-
-def _convergence_warning():
-    from sklearn.exceptions import ConvergenceWarning
-
-    return ConvergenceWarning
 
 
 def _utility(probs_m, y_m, probs_n, y_n):
@@ -77,8 +70,6 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
         ImportError: TF Privacy is missing (with the install command).
     """
     start = time.perf_counter()
-    warnings.filterwarnings("ignore", category=_convergence_warning(),
-                            module="sklearn")
     probs_m, y_m, probs_n, y_n, kind = preds_lib.check_pair(
         outputs_members, labels_members, outputs_nonmembers, labels_nonmembers)
     skipped = attacks_lib.check_slice_sizes(y_m, y_n, slices, min_per_slice)
@@ -210,12 +201,7 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
                         "fit_kwargs": {k: repr(v) for k, v in (lira.get("fit_kwargs") or {}).items()}}
     meta.update(metadata or {})
     meta["seconds"] = time.perf_counter() - start
-    with warnings.catch_warnings():
-        # TF Privacy's grid searches stop lbfgs early by design; its epsilon
-        # bound divides by zero on perfect curves. Neither changes a metric.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.simplefilter("ignore", _convergence_warning())
-        return audit_predictions(
-            out_m, y_m, out_n, y_n, name=name or getattr(model, "name", "model"),
-            attacks=attacks, slices=slices, thorough=thorough, min_per_slice=min_per_slice,
-            metadata=meta, extra_rows=extra_rows, extra_histograms=extra_hist)
+    return audit_predictions(
+        out_m, y_m, out_n, y_n, name=name or getattr(model, "name", "model"),
+        attacks=attacks, slices=slices, thorough=thorough, min_per_slice=min_per_slice,
+        metadata=meta, extra_rows=extra_rows, extra_histograms=extra_hist)

@@ -1,0 +1,256 @@
+import json
+import os
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_adamixup import audit
+from keras_adamixup.audit import _tfp, predictions, roc
+from conftest import small_mlp
+
+FAST = ("threshold", "threshold_entropy", "logistic_regression")
+SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def compiled_mlp(seed=0, hidden=128):
+    model = small_mlp(seed=seed, hidden=hidden)
+    model.compile(keras.optimizers.Adam(3e-3), SPARSE_CE, metrics=["accuracy"])
+    return model
+
+
+# -- metrics -----------------------------------------------------------------
+
+
+def test_tpr_at_fpr_on_hand_made_roc():
+    fpr = np.array([0.0, 0.0005, 0.001, 0.004, 0.01, 0.02, 1.0])
+    tpr = np.array([0.0, 0.05, 0.08, 0.10, 0.30, 0.40, 1.0])
+    assert audit.tpr_at_fpr(fpr, tpr, 0.001) == pytest.approx(0.08)
+    assert audit.tpr_at_fpr(fpr, tpr, 0.01) == pytest.approx(0.30)
+    assert audit.tpr_at_fpr(fpr, tpr, 0.0001) == pytest.approx(0.0)
+    assert audit.tpr_at_fpr(np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.9, 1.0]), 0.01) == 0.0
+    with pytest.raises(ValueError):
+        audit.tpr_at_fpr(fpr, tpr[:-1], 0.01)
+
+
+def test_roc_from_scores_matches_definition():
+    members = np.array([0.9, 0.8, 0.7, 0.1])
+    nonmembers = np.array([0.6, 0.2, 0.05, 0.0])
+    fpr, tpr, _ = roc.roc_from_scores(members, nonmembers)
+    row = roc.summarize(fpr, tpr, 4, 4, ppv=1.0)
+    # 3 of 4 members rank above every non-member except one: AUC = 14/16
+    assert row["auc"] == pytest.approx(14 / 16)
+    assert row["tpr_at_0.001_fpr"] == pytest.approx(0.75)  # three members above all non-members
+    assert row["advantage"] == pytest.approx(0.75)
+
+
+def test_output_kind_detection():
+    probs = np.array([[0.2, 0.8], [0.5, 0.5]])
+    assert predictions.output_kind(probs) == "probabilities"
+    assert predictions.output_kind(np.array([[2.0, -1.0], [0.1, 0.3]])) == "logits"
+    assert predictions.output_kind(np.array([[0.2, 0.3], [0.1, 0.1]])) == "logits"  # rows ≠ 1
+    assert predictions.output_kind(np.array([[0.3], [0.9]])) == "probabilities"
+    assert predictions.output_kind(np.array([[-3.0], [2.0]])) == "logits"
+    logits = np.array([[2.0, 0.0, -1.0]])
+    p = predictions.to_probabilities(logits, "logits")
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    np.testing.assert_allclose(predictions.to_probabilities(np.array([[0.0]]), "logits"), [[0.5, 0.5]])
+
+
+# -- end to end on models ------------------------------------------------------
+
+
+def test_overfit_model_is_detected():
+    # Deliberate overfitting: 120 members with random labels, memorised.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 64)).astype("float32")
+    y = rng.integers(0, 10, size=240)
+    xm, ym, xn, yn = x[:120], y[:120], x[120:], y[120:]
+    model = compiled_mlp(hidden=256)
+    model.fit(xm, ym, epochs=150, batch_size=16, verbose=0)
+    report = audit.run_audit(model, (xm, ym), (xn, yn), attacks=FAST, slices=("entire",),
+                             label_only_queries=4)
+    assert report.metadata["output_kind"] == "logits"
+    assert report.utility["train_accuracy"] == pytest.approx(1.0)
+    assert report.best("auc")["auc"] > 0.7
+    assert report.best("auc")["slice"] == "entire"
+
+
+def test_untrained_model_gives_chance_auc(digits):
+    # Members and non-members from the same distribution, trained on neither:
+    # AUC ≈ 0.5. With 600 + 597 examples the AUC's standard error is 0.017;
+    # we allow 4 standard errors.
+    (x, y), (xt, yt) = digits
+    model = small_mlp(seed=3)
+    report = audit.run_audit(model, (x[:600], y[:600]), (xt, yt), attacks=FAST,
+                             slices=("entire",), label_only_noise=None)
+    for row in report.rows("entire"):
+        assert abs(row["auc"] - 0.5) < 0.07, row
+
+
+def test_report_json_round_trip_markdown_and_plots(digits, tmp_path):
+    (x, y), (xt, yt) = digits
+    model = compiled_mlp()
+    model.fit(x[:300], y[:300], epochs=20, batch_size=32, verbose=0)
+    report = audit.run_audit(model, (x[:300], y[:300]), (xt[:300], yt[:300]), attacks=FAST,
+                             slices=("entire", "class", "correctness"), label_only_queries=2,
+                             name="mlp")
+    assert {r["slice"] for r in report.attacks} >= {"entire", "class=3", "correctly_classified=True"}
+    paths = report.save(tmp_path / "r")
+    for p in paths.values():
+        assert os.path.getsize(p) > 0
+    loaded = audit.AuditReport.from_json(paths["json"])
+    assert loaded == report
+    assert audit.AuditReport.from_json(report.to_json()) == report
+    md = open(paths["markdown"]).read()
+    assert "| threshold | entire |" in md and "## Slices" in md
+    assert "strongest attack" in report.summary()
+    data = json.loads(report.to_json())
+    data["schema_version"] = 99
+    with pytest.raises(ValueError, match="schema version 99"):
+        audit.AuditReport.from_dict(data)
+    table = audit.compare([report, paths["json"]], tmp_path / "cmp")
+    assert table.count("| mlp |") == 2
+    assert os.path.getsize(tmp_path / "cmp" / "comparison_roc.png") > 0
+
+
+def test_lira_smoke_and_resume(digits, tmp_path):
+    (x, y), (xt, yt) = digits
+    xm, ym, xn, yn = x[:100], y[:100], xt[:100], yt[:100]
+    model = compiled_mlp()
+    model.fit(xm, ym, epochs=30, batch_size=16, verbose=0)
+    calls = []
+
+    def factory():
+        calls.append(1)
+        return compiled_mlp(hidden=32)
+
+    lira = {"model_factory": factory, "num_shadows": 2, "fit_kwargs": {"epochs": 3},
+            "cache_dir": str(tmp_path / "cache"), "progress": False}
+    report = audit.run_audit(model, (xm, ym), (xn, yn), attacks=("threshold",),
+                             slices=("entire",), label_only_noise=None, lira=lira)
+    names = {r["attack"] for r in report.attacks}
+    assert {"lira_online", "lira_offline"} <= names
+    assert len(calls) == 2
+    assert sorted(os.listdir(tmp_path / "cache")) == ["manifest.json", "shadow_000.npz",
+                                                      "shadow_001.npz"]
+    # an interrupted audit resumes: one cached shadow removed, one retrained
+    os.remove(tmp_path / "cache" / "shadow_001.npz")
+    again = audit.run_audit(model, (xm, ym), (xn, yn), attacks=("threshold",),
+                            slices=("entire",), label_only_noise=None, lira=lira)
+    assert len(calls) == 3
+    assert 0.0 <= again.best("auc")["auc"] <= 1.0
+    with pytest.raises(ValueError, match="belongs to a different audit"):
+        audit.run_audit(model, (xm, ym), (xn, yn), attacks=("threshold",), slices=("entire",),
+                        label_only_noise=None, lira={**lira, "num_shadows": 4})
+
+
+def test_shadow_masks_are_balanced():
+    from keras_adamixup.audit import lira
+
+    masks = lira.shadow_masks(8, 50, seed=1)
+    assert masks.shape == (8, 50)
+    np.testing.assert_array_equal(masks.sum(axis=0), 4)
+    with pytest.raises(ValueError, match="even number"):
+        lira.shadow_masks(3, 10, seed=0)
+
+
+def test_label_only_scores():
+    from keras_adamixup.audit import label_only
+
+    np.testing.assert_array_equal(label_only.gap_scores([1, 2, 3], [1, 0, 3]), [1, 0, 1])
+    x = np.linspace(-1, 1, 40, dtype="float32")[:, None]
+    labels = (x[:, 0] > 0).astype(int)
+    predict = lambda a: (a[:, 0] > 0).astype(int)
+    scores = label_only.noise_robustness_scores(predict, x, labels, noise=0.3, queries=20, seed=0)
+    # points far from the boundary keep their label under noise
+    assert scores[0] == 1.0 and scores[-1] == 1.0
+    assert scores[19] < 0.9 and scores[20] < 0.9
+    with pytest.raises(ValueError, match="`queries`"):
+        label_only.noise_robustness_scores(predict, x, labels, queries=0)
+
+
+def test_audit_predictions_with_probabilities():
+    rng = np.random.default_rng(0)
+    logits_m = rng.normal(size=(200, 4)) + 3 * np.eye(4)[np.arange(200) % 4]
+    logits_n = rng.normal(size=(200, 4)) + 1 * np.eye(4)[np.arange(200) % 4]
+    probs = lambda z: np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    y = np.arange(200) % 4
+    a = audit.audit_predictions(probs(logits_m), y, probs(logits_n), y, attacks=("threshold",),
+                                slices=("entire",))
+    b = audit.audit_predictions(logits_m, y, logits_n, y, attacks=("threshold",),
+                                slices=("entire",))
+    assert a.metadata["output_kind"] == "probabilities" and b.metadata["output_kind"] == "logits"
+    assert a.best("auc")["auc"] == pytest.approx(b.best("auc")["auc"], abs=1e-6)
+    assert a.best("auc")["auc"] > 0.7
+
+
+# -- bad input ----------------------------------------------------------------
+
+
+def test_bad_inputs():
+    rng = np.random.default_rng(0)
+    out = rng.normal(size=(50, 3))
+    y = np.arange(50) % 3
+    run = lambda *a, **k: audit.audit_predictions(*a, attacks=("threshold",),
+                                                  slices=("entire",), **k)
+    with pytest.raises(ValueError, match="has 50 rows but `labels_members` has 49"):
+        run(out, y[:49], out, y)
+    bad = out.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        run(bad, y, out, y)
+    with pytest.raises(ValueError, match="outside the model's classes"):
+        run(out, y + 1, out, y)
+    with pytest.raises(ValueError, match="Too few examples"):
+        run(out[:5], y[:5], out[:5], y[:5])
+    with pytest.raises(ValueError, match="3 columns, non-members' 4"):
+        run(out, y, rng.normal(size=(50, 4)), y)
+    with pytest.raises(ValueError, match="Unknown attack"):
+        run(out, y, out, y, attacks=("lira",))
+
+
+def test_overlap_and_lengths_raise():
+    model = small_mlp()
+    x = np.random.default_rng(0).random((40, 64)).astype("float32")
+    y = np.arange(40) % 10
+    with pytest.raises(ValueError, match="5 non-member example"):
+        audit.run_audit(model, (x[:30], y[:30]), (x[25:], y[25:]), attacks=("threshold",))
+    with pytest.raises(ValueError, match="differ in length"):
+        audit.run_audit(model, (x[:20], y[:19]), (x[20:], y[20:]), attacks=("threshold",))
+    with pytest.raises(ValueError, match="outside the model's classes"):
+        audit.run_audit(model, (x[:20], y[:20] + 5), (x[20:], y[20:]), attacks=("threshold",))
+
+
+def test_missing_tf_privacy_prints_install_command(monkeypatch):
+    monkeypatch.setattr(_tfp, "_MODULE", None)
+    blocked = "tensorflow_privacy.privacy.privacy_tests.membership_inference_attack"
+    for name in list(sys.modules):
+        if name.startswith("tensorflow_privacy"):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, blocked, None)
+    with pytest.raises(ImportError, match="pip install --no-deps tensorflow-privacy==0.8.12"):
+        _tfp.load()
+
+
+def test_membership_split_round_trip(tmp_path):
+    split = audit.data.MembershipSplit.draw(100, seed=3, source="pool")
+    assert len(split.members) == 50 and not set(split.members) & set(split.nonmembers)
+    split.to_json(tmp_path / "s.json")
+    assert audit.data.MembershipSplit.from_json(tmp_path / "s.json") == split
+    with pytest.raises(ValueError, match="both members and non-members"):
+        audit.data.MembershipSplit([1, 2], [2, 3])
+
+
+def test_npz_loader(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=np.zeros((4, 2)), y_train=np.zeros(4), x_test=np.ones((3, 2)),
+             y_test=np.ones(3))
+    (xm, _), (xn, _) = audit.data.load(f"npz:{path}")
+    assert xm.shape == (4, 2) and xn.shape == (3, 2)
+    np.savez(path, x_train=np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="lacks"):
+        audit.data.load_npz(path)
+    with pytest.raises(ValueError, match="Unknown data"):
+        audit.data.load("mnist")
