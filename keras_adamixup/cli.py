@@ -29,7 +29,6 @@ def _fresh_copy_factory(model):
 
 def _audit(args):
     import keras
-    import numpy as np
 
     import keras_adamixup  # noqa: F401 - registers the package's classes
     from keras_adamixup import audit
@@ -38,15 +37,7 @@ def _audit(args):
         raise SystemExit(f"error: --model {args.model!r} does not exist.")
     model = keras.saving.load_model(args.model)
     if args.split:
-        if args.data.startswith("npz:"):
-            raise SystemExit("error: --split indexes a pool; an .npz already holds the split.")
-        (x_a, y_a), (x_b, y_b) = audit.data.load(args.data, data_dir=args.data_dir, seed=args.seed)
-        x, y = np.concatenate([x_a, x_b]), np.concatenate([y_a, y_b])
-        if args.data == "digits":  # the split indexes the original digits order
-            from sklearn.datasets import load_digits
-
-            x, y = load_digits(return_X_y=True)
-            x = (x / 16.0).astype("float32")
+        x, y = audit.data.load_pool(args.data, data_dir=args.data_dir)
         split = audit.data.MembershipSplit.from_json(args.split)
         members, nonmembers = split.apply(x, y)
     else:

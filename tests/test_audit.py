@@ -208,7 +208,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="3 columns, non-members' 4"):
         run(out, y, rng.normal(size=(50, 4)), y)
     with pytest.raises(ValueError, match="Unknown attack"):
-        run(out, y, out, y, attacks=("lira",))
+        audit.audit_predictions(out, y, out, y, attacks=("lira",))
+    with pytest.raises(ValueError, match="Unknown slice"):
+        audit.audit_predictions(out, y, out, y, slices=("age",))
 
 
 def test_overlap_and_lengths_raise():

@@ -81,14 +81,32 @@ class MembershipSplit:
             return cls(**json.load(f))
 
 
-def load_digits(seed=0):
-    """scikit-learn digits, two halves: `((x_train, y_train), (x_test, y_test)), split`."""
+def digits_pool():
+    """All of scikit-learn's digits, in their original order: `(x, y)`."""
     from sklearn.datasets import load_digits as sk_digits
 
     x, y = sk_digits(return_X_y=True)
-    x = (x / 16.0).astype("float32")
+    return (x / 16.0).astype("float32"), y.astype("int64")
+
+
+def load_digits(seed=0):
+    """scikit-learn digits, two halves: `((x_train, y_train), (x_test, y_test)), split`."""
+    x, y = digits_pool()
     split = MembershipSplit.draw(len(x), seed=seed, source="digits")
-    return split.apply(x, y.astype("int64")), split
+    return split.apply(x, y), split
+
+
+def load_pool(spec, data_dir=None):
+    """The pool a recorded `MembershipSplit` indexes: digits, or a tfds data set's train + test."""
+    if spec == "digits":
+        return digits_pool()
+    if spec.startswith("tfds:"):
+        (xa, ya), (xb, yb) = load_tfds(spec[5:], data_dir=data_dir)
+        return np.concatenate([xa, xb]), np.concatenate([ya, yb])
+    raise ValueError(
+        f"A split file indexes a pool ('digits' or 'tfds:NAME'); {spec!r} already "
+        "holds its members and non-members."
+    )
 
 
 def load_npz(path):

@@ -140,6 +140,7 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
         An `AuditReport`.
     """
     start = time.perf_counter()
+    attacks_lib.check_names(attacks, slices)
     (x_m, y_m), (x_n, y_n) = members, nonmembers
     if len(x_m) != len(y_m) or len(x_n) != len(y_n):
         raise ValueError(
