@@ -16,9 +16,10 @@ $(STAMP): setup.py
 
 setup: $(STAMP)
 
-# Main job on the embedded default (scikit-learn digits, offline).
+# Main job on the embedded default (scikit-learn digits, offline): train
+# undefended vs AdaMixup, audit both, write the comparison to demo_out/.
 demo: $(STAMP)
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/keras-adamixup demo --out demo_out
 
 # The test suite (tests marked slow are skipped; `make test-all` runs them).
 test: $(STAMP)

@@ -42,7 +42,7 @@ setup(
     extras_require={
         "audit": AUDIT,
         "datasets": ["tensorflow-datasets>=4.9,<5"],
-        "dev": AUDIT + ["pytest>=7,<10"],
+        "dev": AUDIT + ["pytest>=7,<10", "tensorflow-datasets>=4.9,<5"],
     },
     entry_points={"console_scripts": ["keras-adamixup=keras_adamixup.cli:main"]},
     classifiers=[

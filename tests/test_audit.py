@@ -256,3 +256,12 @@ def test_npz_loader(tmp_path):
         audit.data.load_npz(path)
     with pytest.raises(ValueError, match="Unknown data"):
         audit.data.load("mnist")
+
+
+def test_tfds_loader_with_mock_data():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=12):
+        (xm, ym), (xn, yn) = audit.data.load("tfds:mnist")
+        pool_x, pool_y = audit.data.load_pool("tfds:mnist")
+    assert xm.shape == (12, 28, 28, 1) and ym.shape == (12,) and xn.shape[0] == 12
+    assert pool_x.shape[0] == 24 and pool_y.shape == (24,)
