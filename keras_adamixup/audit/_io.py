@@ -15,6 +15,10 @@ def atomic_path(path):
     os.close(handle)
     try:
         yield tmp
+        # mkstemp creates 0600 files; give the result the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

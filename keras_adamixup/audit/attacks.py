@@ -82,13 +82,16 @@ def check_slice_sizes(labels_m, labels_n, slices, min_per_slice):
 
 
 def run_tfp_attacks(probs_m, labels_m, probs_n, labels_n, *, attacks=ALL_ATTACKS,
-                    slices=SLICES, thorough=False, min_per_slice=10):
+                    slices=SLICES, thorough=False, min_per_slice=10, backend=None):
     """Runs the suite; returns (rows, histograms).
 
     rows: one dict per (attack, slice) with the metrics of `roc.summarize`,
     plus ``"roc"`` (down-sampled fpr/tpr) for entire-data-set results.
     histograms: membership-score histograms of the entire-data-set threshold
     attacks.
+    backend: joblib backend for the trained attacks' grid searches (TF
+    Privacy's `backend`; ``None`` is single-threaded, ``"loky"`` uses every
+    core).
     """
     tfp = _tfp.load()
     check_names(attacks, slices)
@@ -129,7 +132,7 @@ def run_tfp_attacks(probs_m, labels_m, probs_n, labels_n, *, attacks=ALL_ATTACKS
         warnings.filterwarnings("ignore", message="One or more of the test scores are non-finite")
         for spec, names in runs:
             results = tfp.run_attacks(data, spec, attack_types=types(names),
-                                      min_num_samples=min_per_slice)
+                                      min_num_samples=min_per_slice, backend=backend)
             for r in results.single_attack_results:
                 rows.append(_row(r, tfp))
                 if r.slice_spec.entire_dataset and r.membership_scores_train is not None:

@@ -41,7 +41,8 @@ def _versions():
 def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
                       labels_nonmembers, *, name="model", attacks=attacks_lib.ALL_ATTACKS,
                       slices=attacks_lib.SLICES, thorough=False, min_per_slice=10,
-                      metadata=None, extra_rows=(), extra_histograms=None):
+                      attack_backend=None, metadata=None, extra_rows=(),
+                      extra_histograms=None):
     """Audits arrays of model outputs (logits or probabilities) of members and non-members.
 
     Runs TF Privacy's attacks (see `keras_adamixup.audit.attacks`) and the
@@ -59,6 +60,8 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
         thorough: run every attack on every slice (slow) instead of the trained
             attacks on the entire data set only.
         min_per_slice: minimum members and non-members for a slice.
+        attack_backend: joblib backend for TF Privacy's trained attacks
+            (``None``: one core; ``"loky"``: all cores).
         metadata: extra metadata for the report.
 
     Returns:
@@ -75,7 +78,7 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
     skipped = attacks_lib.check_slice_sizes(y_m, y_n, slices, min_per_slice)
     rows, histograms = attacks_lib.run_tfp_attacks(
         probs_m, y_m, probs_n, y_n, attacks=attacks, slices=slices, thorough=thorough,
-        min_per_slice=min_per_slice)
+        min_per_slice=min_per_slice, backend=attack_backend)
     gap_row, gap_hist = attacks_lib.rows_from_scores(
         "label_only_gap", label_only.gap_scores(np.argmax(probs_m, 1), y_m),
         label_only.gap_scores(np.argmax(probs_n, 1), y_n), "label_only")
@@ -113,7 +116,7 @@ def predict_outputs(model, x, batch_size=512):
 def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_ATTACKS,
               slices=attacks_lib.SLICES, thorough=False, min_per_slice=10,
               label_only_noise=0.1, label_only_queries=16, lira=None, batch_size=512,
-              seed=0, check_overlap=True, metadata=None):
+              seed=0, check_overlap=True, attack_backend=None, metadata=None):
     """Audits a Keras model: TF Privacy attacks, label-only attacks and optional LiRA.
 
     Args:
@@ -122,7 +125,8 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
         members: `(x, y)` the model was trained on.
         nonmembers: `(x, y)` from the same distribution, never trained on.
         name: name in the report (default the model's name).
-        attacks, slices, thorough, min_per_slice: see `audit_predictions`.
+        attacks, slices, thorough, min_per_slice, attack_backend: see
+            `audit_predictions`.
         label_only_noise: σ of the noise-robustness attack relative to the
             inputs' standard deviation; `None` skips the attack.
         label_only_queries: noisy queries per example.
@@ -205,4 +209,5 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
     return audit_predictions(
         out_m, y_m, out_n, y_n, name=name or getattr(model, "name", "model"),
         attacks=attacks, slices=slices, thorough=thorough, min_per_slice=min_per_slice,
-        metadata=meta, extra_rows=extra_rows, extra_histograms=extra_hist)
+        attack_backend=attack_backend, metadata=meta, extra_rows=extra_rows,
+        extra_histograms=extra_hist)

@@ -1,0 +1,75 @@
+"""Audit run time on 10k members + 10k non-members of MNIST (../shared/data).
+
+Trains a small MLP on 10,000 MNIST training images (members), audits it
+against 10,000 test images (non-members) with the full TF Privacy suite and
+the label-only attacks (LiRA optional: --lira-shadows), and prints the time of
+each phase. Skips with a message when ../shared/data/mnist.npz is absent.
+
+    python benchmarks/audit_time.py [--members 10000] [--lira-shadows 0] [--backend loky]
+"""
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keras_adamixup import audit  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist.npz")
+
+
+def mlp():
+    model = keras.Sequential([
+        keras.Input((784,)),
+        keras.layers.Dense(256, activation="relu"),
+        keras.layers.Dense(10),
+    ])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=10000)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--lira-shadows", type=int, default=0)
+    parser.add_argument("--backend", default=None, help="joblib backend for TF Privacy's trained attacks")
+    parser.add_argument("--mnist", default=MNIST)
+    args = parser.parse_args(argv)
+    if not os.path.exists(args.mnist):
+        print(f"skipped: {args.mnist} not found (MNIST lives in ../shared/data on the "
+              "project's machines).")
+        return 0
+    data = np.load(args.mnist)
+    n = args.members
+    xm = data["x_train"][:n].reshape(n, -1).astype("float32") / 255.0
+    ym = data["y_train"][:n]
+    xn = data["x_test"][:n].reshape(-1, 784).astype("float32") / 255.0
+    yn = data["y_test"][:n]
+    keras.utils.set_random_seed(0)
+    model = mlp()
+    start = time.perf_counter()
+    model.fit(xm, ym, epochs=args.epochs, batch_size=128, verbose=0)
+    train_s = time.perf_counter() - start
+    lira = None
+    if args.lira_shadows:
+        lira = {"model_factory": mlp, "num_shadows": args.lira_shadows,
+                "fit_kwargs": {"epochs": args.epochs, "batch_size": 128}}
+    start = time.perf_counter()
+    report = audit.run_audit(model, (xm, ym), (xn, yn), lira=lira, attack_backend=args.backend)
+    audit_s = time.perf_counter() - start
+    print(report.summary())
+    print(f"\nmembers {len(xm)}, non-members {len(xn)}; training {train_s:.1f} s; "
+          f"audit {audit_s:.1f} s (LiRA shadows: {args.lira_shadows}, backend: {args.backend})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

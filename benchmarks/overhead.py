@@ -1,0 +1,191 @@
+"""Training-time overhead of mixing: per-epoch wall time and peak memory.
+
+Variants, all with the same model, data pipeline, batch size and epochs:
+
+- ``plain``: `model.fit` on the batched tf.data pipeline (the baseline);
+- ``adamixup_model``: `AdaMixupModel.fit`, mixing inside the compiled train
+  step (the default);
+- ``tf_data_op``: the plain model on the pipeline with
+  `keras_adamixup.adamixup` applied after batching;
+- ``keras_mixup``: `keras.layers.MixUp` in a tf.data map (the outside
+  reference; needs one-hot labels and a categorical loss).
+
+Each (variant, repeat) runs in a fresh subprocess (so peak RSS is per
+variant); repeats are interleaved (a b c d a b c d ...) so machine drift hits
+every variant alike. Epoch times are measured inside the process by a
+callback; the first epoch (tracing, XLA compilation) is dropped. The report
+gives the median epoch time per variant and its ratio to ``plain``.
+
+    python benchmarks/overhead.py [--images 12800] [--epochs 4] [--repeats 3] [--quick]
+
+Data: MNIST from ../shared/data when present, else scikit-learn digits
+upscaled to 28×28 (offline), so the script runs anywhere.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist.npz")
+VARIANTS = ("plain", "adamixup_model", "tf_data_op", "keras_mixup")
+
+
+def summarize(epoch_times, baseline="plain"):
+    """Median epoch time per variant and its ratio to `baseline`.
+
+    Args:
+        epoch_times: ``{variant: [seconds per epoch, ...]}`` (all repeats
+            pooled, warm-up epochs already dropped).
+
+    Returns:
+        ``{variant: {"median_s", "min_s", "max_s", "epochs", "ratio"}}``.
+
+    Raises:
+        ValueError: the baseline is missing or a variant has no timings.
+    """
+    if baseline not in epoch_times:
+        raise ValueError(f"No timings for the baseline {baseline!r}.")
+    out = {}
+    for name, times in epoch_times.items():
+        if not times:
+            raise ValueError(f"No timings for {name!r}.")
+        out[name] = {"median_s": statistics.median(times), "min_s": min(times),
+                     "max_s": max(times), "epochs": len(times)}
+    base = out[baseline]["median_s"]
+    for row in out.values():
+        row["ratio"] = row["median_s"] / base
+    return out
+
+
+def load_images(n, seed=0):
+    import numpy as np
+
+    if os.path.exists(MNIST):
+        data = np.load(MNIST)
+        x, y, source = data["x_train"][:n], data["y_train"][:n], "MNIST"
+    else:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        x = np.kron(digits.images, np.ones((4, 4)))[:, 2:30, 2:30] * 16  # 8×8 → 28×28
+        reps = -(-n // len(x))
+        x, y = np.tile(x, (reps, 1, 1))[:n], np.tile(digits.target, reps)[:n]
+        source = "digits upscaled to 28x28 (MNIST not found)"
+    x = (x.astype("float32") / 255.0)[..., None]
+    return x, y.astype("int64"), source
+
+
+def run_variant(variant, images, epochs, batch_size, seed):
+    """Runs one variant in this process; returns its per-epoch times and peak RSS."""
+    import resource
+    import time
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import tensorflow as tf
+
+    import keras_adamixup
+
+    x, y, source = load_images(images, seed)
+    keras.utils.set_random_seed(seed)
+    base = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(32, 3, activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(64, 3, activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(10),
+    ])
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).batch(batch_size)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model = base
+    if variant == "adamixup_model":
+        model = keras_adamixup.AdaMixupModel(
+            base, schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0), seed=seed)
+    elif variant == "tf_data_op":
+        ds = ds.apply(keras_adamixup.adamixup(0.3, seed=seed))
+    elif variant == "keras_mixup":
+        mixup = keras.layers.MixUp(alpha=0.2, seed=seed)
+        ds = ds.map(lambda a, b: mixup({"images": a, "labels": tf.one_hot(b, 10)}))
+        ds = ds.map(lambda d: (d["images"], d["labels"]))
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+    elif variant != "plain":
+        raise ValueError(f"Unknown variant {variant!r}; choose from {VARIANTS}.")
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    model.compile(keras.optimizers.Adam(1e-3), loss)
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.start)
+
+    model.fit(ds, epochs=epochs, verbose=0, callbacks=[Timer()])
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"variant": variant, "epoch_s": times, "peak_rss_mib": peak_mib, "data": source,
+            "devices": [d.device_type for d in tf.config.list_logical_devices()]}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=12800)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--out", default=None, help="write the JSON results here")
+    parser.add_argument("--quick", action="store_true", help="1,024 images, 2 epochs, 1 repeat")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.images, args.epochs, args.repeats = 1024, 2, 1
+    if args.child:
+        result = run_variant(args.child, args.images, args.epochs, args.batch_size, seed=0)
+        print("RESULT " + json.dumps(result))
+        return 0
+    variants = args.variants.split(",")
+    pooled = {v: [] for v in variants}
+    peaks = {v: [] for v in variants}
+    source = None
+    for repeat in range(args.repeats):
+        for variant in variants:
+            cmd = [sys.executable, os.path.abspath(__file__), "--child", variant,
+                   "--images", str(args.images), "--epochs", str(args.epochs),
+                   "--batch-size", str(args.batch_size)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode or not line:
+                print(proc.stderr[-3000:], file=sys.stderr)
+                raise SystemExit(f"variant {variant} failed (exit {proc.returncode})")
+            result = json.loads(line[-1][len("RESULT "):])
+            source = result["data"]
+            pooled[variant].extend(result["epoch_s"][1:])  # drop the warm-up epoch
+            peaks[variant].append(result["peak_rss_mib"])
+            print(f"repeat {repeat + 1}/{args.repeats} {variant:>15}: epochs "
+                  + " ".join(f"{t:.2f}" for t in result["epoch_s"]) + " s", flush=True)
+    table = summarize(pooled)
+    print(f"\n{args.images} images ({source}), batch {args.batch_size}, {args.epochs} epochs "
+          f"(first dropped) x {args.repeats} repeats, one subprocess each")
+    print(f"{'variant':>15} {'median s/epoch':>15} {'min':>7} {'max':>7} {'ratio':>7} "
+          f"{'peak RSS MiB':>13}")
+    for name in variants:
+        r = table[name]
+        print(f"{name:>15} {r['median_s']:15.3f} {r['min_s']:7.3f} {r['max_s']:7.3f} "
+              f"{r['ratio']:7.3f} {statistics.median(peaks[name]):13.0f}")
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump({"summary": table, "epoch_s": pooled, "peak_rss_mib": peaks,
+                       "args": vars(args), "data": source}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
