@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
 import keras_adamixup  # noqa: E402
+from keras_adamixup.demo import digits_mlp  # noqa: E402  (a 64-256-256-10 MLP)
 
 
 def load_data(seed):
@@ -29,20 +30,6 @@ def load_data(seed):
     half = len(x) // 2
     train, test = order[:half], order[half:]
     return (x[train], y[train]), (x[test], y[test])
-
-
-def make_model(seed):
-    """A small MLP that overfits 900 digits, as real models overfit."""
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(10),
-        ],
-        name="digits_mlp",
-    )
 
 
 def train(model, data, epochs, batch_size=32):
@@ -74,9 +61,9 @@ def main(argv=None):
     data = load_data(args.seed)
     print(f"digits: {len(data[0][0])} train / {len(data[1][0])} test, {epochs} epochs")
 
-    plain = train(make_model(args.seed), data, epochs)
+    plain = train(digits_mlp(args.seed), data, epochs)
     defended_model = keras_adamixup.AdaMixupModel(
-        make_model(args.seed),
+        digits_mlp(args.seed),
         schedule=keras_adamixup.schedules.LinearDecay(start=0.4, end=0.0),
         label_mode="dominant",
         seed=args.seed,
