@@ -301,3 +301,21 @@ def test_multi_output_model_is_rejected():
     x = np.zeros((8, 4), "float32")
     with pytest.raises(ValueError, match="one classification output"):
         model.fit(x, np.zeros(8, "int64"), epochs=1, batch_size=4, verbose=0)
+
+
+def test_subclassed_base_model(digits):
+    (x, y), _ = digits
+
+    class Net(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden = keras.layers.Dense(32, activation="relu")
+            self.out = keras.layers.Dense(10)
+
+        def call(self, inputs):
+            return self.out(self.hidden(inputs))
+
+    model = compiled(keras_adamixup.AdaMixupModel(Net(), label_mode="soft", seed=0))
+    history = model.fit(x[:256], y[:256], epochs=2, batch_size=64, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert model.predict(x[:4], verbose=0).shape == (4, 10)
