@@ -2,6 +2,7 @@ import importlib.util
 import json
 import pathlib
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -47,3 +48,44 @@ def test_audit_time_skips_without_mnist(tmp_path, capsys):
     audit_time = load("audit_time")
     assert audit_time.main(["--mnist", str(tmp_path / "none.npz")]) == 0
     assert "skipped" in capsys.readouterr().out
+
+
+def test_privacy_utility_summary_and_markdown():
+    pu = load("privacy_utility")
+    rows = [{"defence": "none", "seed": s, "test_accuracy": a, "generalization_gap": 0.1,
+             "best_auc": b, "best_tpr_at_0.001_fpr": 0.01, "best_tpr_at_0.01_fpr": 0.02}
+            for s, a, b in ((0, 0.9, 0.6), (1, 0.8, 0.7))]
+    summary = pu.summarize(rows)
+    assert summary["none"]["seeds"] == 2
+    assert summary["none"]["test_accuracy"][0] == pytest.approx(0.85)
+    assert summary["none"]["best_auc"][1] == pytest.approx(0.0707, abs=1e-4)
+    text = pu.markdown(summary, "t")
+    assert "| none | 2 | 0.8500 ± 0.0707 |" in text and "n/a" in text  # no LiRA column data
+
+
+def test_privacy_utility_quick_run(tmp_path, capsys):
+    pu = load("privacy_utility")
+    out = tmp_path / "pu"
+    assert pu.main(["--quick", "--out", str(out)]) == 0
+    rows = json.loads((out / "runs.json").read_text())
+    assert [r["defence"] for r in rows] == ["none", "adamixup_linear_dominant"]
+    for r in rows:
+        assert 0 <= r["best_auc"] <= 1 and "lira_online_auc" in r
+    summary = (out / "summary.md").read_text()
+    table = [ln for ln in summary.splitlines() if ln.startswith("| ")]
+    assert len(table) == 3 and all(ln.count("|") == 9 for ln in table)
+    assert (out / "frontier.png").stat().st_size > 0
+    assert (out / "runs.csv").read_text().count("\n") == 3
+    with pytest.raises(SystemExit, match="unknown defence"):
+        pu.main(["--quick", "--defences", "dp", "--out", str(out)])
+
+
+def test_privacy_utility_recipes_build():
+    pu = load("privacy_utility")
+    val = (np.zeros((8, 4), "float32"), np.zeros(8, "int64"))
+    for defence in pu.DEFENCES:
+        factory, fit_kwargs = pu.recipe(defence, 4, 3, 8, 0, val, 1)
+        model = factory()
+        assert model.compiled and fit_kwargs["epochs"] == 1
+    with pytest.raises(ValueError, match="Unknown defence"):
+        pu.recipe("dpsgd", 4, 3, 8, 0, val, 1)

@@ -1,0 +1,313 @@
+"""Privacy-utility benchmark: every defence trained and audited side by side.
+
+For one data set and architecture, over several seeds, each defence trains a
+model on the members and the audit (TF Privacy attacks, label-only attacks,
+LiRA with shadow models trained by the *same defence's* recipe) attacks it
+with the non-members. Writes to --out:
+
+    runs.csv, runs.json     one row per (defence, seed)
+    summary.md              mean ± std over seeds per defence
+    frontier.png            test accuracy vs best attack AUC and vs TPR@0.1%FPR
+
+Defences: none; static mixup (Beta α = 0.2 and 1.0, soft labels); label
+smoothing 0.1; early stopping on validation loss (a validation set disjoint
+from members and non-members); AdaMixup with the paper's linear decay of the
+partner share 0.4 → 0 (dominant and soft labels); AdaMixup with a floor
+(0.4 → 0.2, dominant). DP-SGD is not included: TF Privacy's DP optimizers are
+built on the Keras 2 optimizer API (`tf.keras.optimizers.legacy`) and do not
+run with Keras 3 models; see docs/BENCHMARKS.md.
+
+    python benchmarks/privacy_utility.py --data digits --seeds 0,1,2 --out bench_out
+    python benchmarks/privacy_utility.py --quick --out /tmp/pu   # smoke test
+
+Data: ``digits`` (default, offline), ``mnist`` and ``adult`` from
+../shared/data (skipped with a message when absent), ``npz:PATH``.
+"""
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_adamixup  # noqa: E402
+from keras_adamixup import audit, schedules  # noqa: E402
+from keras_adamixup.audit import _io  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED = os.path.join(HERE, "..", "..", "shared", "data")
+DEFENCES = (
+    "none",
+    "mixup_a0.2",
+    "mixup_a1.0",
+    "label_smoothing_0.1",
+    "early_stopping",
+    "adamixup_linear_dominant",
+    "adamixup_linear_soft",
+    "adamixup_floor_dominant",
+)
+SUMMARY_FIELDS = ("test_accuracy", "generalization_gap", "best_auc", "lira_online_auc",
+                  "best_tpr_at_0.001_fpr", "best_tpr_at_0.01_fpr")
+
+
+# -- data ----------------------------------------------------------------------
+
+
+def _adult_frame(path):
+    import pandas as pd
+
+    columns = ["age", "workclass", "fnlwgt", "education", "education_num", "marital_status",
+               "occupation", "relationship", "race", "sex", "capital_gain", "capital_loss",
+               "hours_per_week", "native_country", "income"]
+    return pd.read_csv(path, names=columns, skipinitialspace=True, na_values="?",
+                       comment="|")
+
+
+def load_pool(name):
+    """All examples of a data set as `(x float32, y int64)`, or None if absent."""
+    if name == "digits":
+        return audit.data.digits_pool()
+    if name == "mnist":
+        path = os.path.join(SHARED, "mnist.npz")
+        if not os.path.exists(path):
+            return None
+        d = np.load(path)
+        x = np.concatenate([d["x_train"], d["x_test"]]).reshape(-1, 784).astype("float32") / 255
+        return x, np.concatenate([d["y_train"], d["y_test"]]).astype("int64")
+    if name == "adult":
+        import pandas as pd
+
+        train, test = (os.path.join(SHARED, f) for f in ("adult.data.gz", "adult.test.gz"))
+        if not os.path.exists(train):
+            return None
+        frame = pd.concat([_adult_frame(train), _adult_frame(test)]).dropna()
+        y = frame.pop("income").str.rstrip(".").eq(">50K").astype("int64").to_numpy()
+        numeric = frame.select_dtypes("number")
+        numeric = (numeric - numeric.mean()) / numeric.std()
+        x = pd.concat([numeric, pd.get_dummies(frame.select_dtypes("object"))], axis=1)
+        return x.to_numpy("float32"), y
+    if name.startswith("npz:"):
+        (xa, ya), (xb, yb) = audit.data.load_npz(name[4:])
+        x = np.concatenate([xa, xb]).reshape(len(xa) + len(xb), -1).astype("float32")
+        return x, np.concatenate([ya, yb]).astype("int64")
+    raise ValueError(f"Unknown data {name!r}.")
+
+
+def split(pool, members, seed):
+    """members / non-members (same size) / validation (a quarter of that), disjoint."""
+    x, y = pool
+    members = min(members, len(x) * 2 // 5)
+    validation = max(members // 4, 32)
+    order = np.random.default_rng(seed).permutation(len(x))
+    m, n, v = (order[:members], order[members:2 * members],
+               order[2 * members:2 * members + validation])
+    return (x[m], y[m]), (x[n], y[n]), (x[v], y[v])
+
+
+# -- defences -------------------------------------------------------------------
+
+
+def mlp(inputs, classes, width):
+    return keras.Sequential([keras.Input((inputs,)),
+                             keras.layers.Dense(width, activation="relu"),
+                             keras.layers.Dense(width, activation="relu"),
+                             keras.layers.Dense(classes)])
+
+
+def recipe(defence, inputs, classes, width, seed, validation, epochs):
+    """`(factory, fit_kwargs)` for a defence; the factory returns a compiled model."""
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def compiled(model, loss=ce):
+        model.compile(keras.optimizers.Adam(1e-3), loss, metrics=["accuracy"])
+        return model
+
+    def wrap(**kwargs):
+        return lambda: compiled(keras_adamixup.AdaMixupModel(
+            mlp(inputs, classes, width), seed=seed, **kwargs))
+
+    fit_kwargs = {"epochs": epochs, "batch_size": 64, "verbose": 0}
+    if defence == "none":
+        factory = lambda: compiled(mlp(inputs, classes, width))
+    elif defence.startswith("mixup_a"):
+        alpha = float(defence[len("mixup_a"):])
+        factory = wrap(schedule=schedules.Constant(alpha), coefficient="beta", label_mode="soft")
+    elif defence == "label_smoothing_0.1":
+        loss = keras_adamixup.losses.MixupCrossentropy(from_logits=True, label_smoothing=0.1)
+        factory = lambda: compiled(mlp(inputs, classes, width), loss)
+    elif defence == "early_stopping":
+        factory = lambda: compiled(mlp(inputs, classes, width))
+        fit_kwargs["validation_data"] = validation
+        fit_kwargs["callbacks"] = [keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=3, restore_best_weights=True)]
+    elif defence == "adamixup_linear_dominant":
+        factory = wrap(schedule=schedules.LinearDecay(0.4, 0.0), label_mode="dominant")
+    elif defence == "adamixup_linear_soft":
+        factory = wrap(schedule=schedules.LinearDecay(0.4, 0.0), label_mode="soft")
+    elif defence == "adamixup_floor_dominant":
+        factory = wrap(schedule=schedules.LinearDecay(0.4, 0.2), label_mode="dominant")
+    else:
+        raise ValueError(f"Unknown defence {defence!r}; choose from {DEFENCES}.")
+    return factory, fit_kwargs
+
+
+# -- one run and the summary --------------------------------------------------
+
+
+def run_one(defence, data, seed, args):
+    (x_m, y_m), nonmembers, validation = data
+    classes = int(max(y_m.max(), nonmembers[1].max())) + 1
+    factory, fit_kwargs = recipe(defence, x_m.shape[1], classes, args.width, seed,
+                                 validation, args.epochs)
+    keras.utils.set_random_seed(seed)
+    model = factory()
+    start = time.perf_counter()
+    history = model.fit(x_m, y_m, **fit_kwargs)
+    train_s = time.perf_counter() - start
+    lira = None
+    if args.lira_shadows:
+        shadow_kwargs = {k: v for k, v in fit_kwargs.items() if k != "callbacks"}
+        if "callbacks" in fit_kwargs:  # fresh callbacks for every shadow
+            shadow_kwargs["callbacks"] = [keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=3, restore_best_weights=True)]
+        lira = {"model_factory": factory, "num_shadows": args.lira_shadows,
+                "fit_kwargs": shadow_kwargs, "progress": False}
+    attacks = audit.CHEAP_ATTACKS if args.cheap_attacks else audit.ALL_ATTACKS
+    report = audit.run_audit(model, (x_m, y_m), nonmembers, name=defence, attacks=attacks,
+                             lira=lira, seed=seed, attack_backend=args.attack_backend)
+    h = report.headline()
+    row = {"data": args.data, "defence": defence, "seed": seed,
+           "epochs_run": len(history.history["loss"]), "train_s": round(train_s, 2),
+           "audit_s": round(report.metadata["seconds"], 2)}
+    row.update({k: h[k] for k in ("train_accuracy", "test_accuracy", "generalization_gap",
+                                  "best_auc", "best_auc_attack", "best_advantage",
+                                  "best_tpr_at_0.001_fpr", "best_tpr_at_0.01_fpr")})
+    for r in report.rows("entire"):
+        row[f"{r['attack']}_auc"] = r["auc"]
+    return row, report
+
+
+def summarize(rows):
+    """Mean and std over seeds per defence, in the order defences first appear."""
+    by_defence = {}
+    for row in rows:
+        by_defence.setdefault(row["defence"], []).append(row)
+    summary = {}
+    for defence, group in by_defence.items():
+        entry = {"seeds": len(group)}
+        for field in SUMMARY_FIELDS:
+            values = [g[field] for g in group if g.get(field) is not None]
+            if values:
+                entry[field] = (statistics.mean(values),
+                                statistics.stdev(values) if len(values) > 1 else 0.0)
+        summary[defence] = entry
+    return summary
+
+
+def markdown(summary, title):
+    head = ("| defence | seeds | test acc | gap | best AUC | LiRA online AUC | "
+            "TPR@0.1%FPR | TPR@1%FPR |")
+    lines = [f"## {title}", "", head, "|" + "---|" * 8]
+    fmt = lambda e, k: f"{e[k][0]:.4f} ± {e[k][1]:.4f}" if k in e else "n/a"
+    for defence, e in summary.items():
+        lines.append(f"| {defence} | {e['seeds']} | {fmt(e, 'test_accuracy')} | "
+                     f"{fmt(e, 'generalization_gap')} | {fmt(e, 'best_auc')} | "
+                     f"{fmt(e, 'lira_online_auc')} | {fmt(e, 'best_tpr_at_0.001_fpr')} | "
+                     f"{fmt(e, 'best_tpr_at_0.01_fpr')} |")
+    return "\n".join(lines) + "\n"
+
+
+def frontier(summary, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, key, label in ((axes[0], "best_auc", "best attack AUC"),
+                           (axes[1], "best_tpr_at_0.001_fpr", "best TPR at 0.1 % FPR")):
+        for defence, e in summary.items():
+            if key not in e or "test_accuracy" not in e:
+                continue
+            ax.errorbar(e[key][0], e["test_accuracy"][0], xerr=e[key][1],
+                        yerr=e["test_accuracy"][1], fmt="o", capsize=3, label=defence)
+        ax.set_xlabel(f"{label} (lower is more private)")
+        ax.set_ylabel("test accuracy")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    with _io.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="digits")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--defences", default=",".join(DEFENCES))
+    parser.add_argument("--members", type=int, default=800)
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--lira-shadows", type=int, default=4)
+    parser.add_argument("--cheap-attacks", action="store_true",
+                        help="skip TF Privacy's MLP and random-forest attacks (slow)")
+    parser.add_argument("--attack-backend", default=None)
+    parser.add_argument("--out", default="privacy_utility_out")
+    parser.add_argument("--quick", action="store_true",
+                        help="2 defences x 1 seed, 3 epochs, 2 shadows, cheap attacks")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.epochs, args.lira_shadows, args.cheap_attacks = "0", 3, 2, True
+        args.members = min(args.members, 300)
+        if args.defences == ",".join(DEFENCES):
+            args.defences = "none,adamixup_linear_dominant"
+    pool = load_pool(args.data)
+    if pool is None:
+        print(f"skipped: data {args.data!r} not found in {SHARED} (it lives in ../shared/data "
+              "on the project's machines).")
+        return 0
+    defences = args.defences.split(",")
+    for d in defences:
+        if d not in DEFENCES:
+            raise SystemExit(f"unknown defence {d!r}; choose from {', '.join(DEFENCES)}")
+    os.makedirs(args.out, exist_ok=True)
+    rows = []
+    seeds = [int(s) for s in args.seeds.split(",")]
+    total = len(seeds) * len(defences)
+    for seed in seeds:
+        data = split(pool, args.members, seed)
+        for defence in defences:
+            row, report = run_one(defence, data, seed, args)
+            rows.append(row)
+            report.to_json(os.path.join(args.out, "reports", f"{defence}_seed{seed}.json"))
+            print(f"[{len(rows)}/{total}] {defence:<26} seed {seed}: test acc "
+                  f"{row['test_accuracy']:.4f}, best AUC {row['best_auc']:.4f} "
+                  f"({row['best_auc_attack']}), TPR@0.1%FPR {row['best_tpr_at_0.001_fpr']:.4f}"
+                  f" [{row['train_s'] + row['audit_s']:.0f} s]", flush=True)
+            _io.write_text(os.path.join(args.out, "runs.json"), json.dumps(rows, indent=1))
+    fields = sorted({k for r in rows for k in r})
+    with _io.atomic_path(os.path.join(args.out, "runs.csv")) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+    summary = summarize(rows)
+    title = (f"{args.data}: {args.members} members, MLP {args.width}, {args.epochs} epochs, "
+             f"seeds {args.seeds}, LiRA {args.lira_shadows} shadows")
+    text = markdown(summary, title)
+    _io.write_text(os.path.join(args.out, "summary.md"), text)
+    frontier(summary, os.path.join(args.out, "frontier.png"), title)
+    print("\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
