@@ -12,9 +12,16 @@ Variants, all with the same model, data pipeline, batch size and epochs:
 
 Each (variant, repeat) runs in a fresh subprocess (so peak RSS is per
 variant); repeats are interleaved (a b c d a b c d ...) so machine drift hits
-every variant alike. Epoch times are measured inside the process by a
-callback; the first epoch (tracing, XLA compilation) is dropped. The report
-gives the median epoch time per variant and its ratio to ``plain``.
+every variant alike. Times are measured inside the process by a callback; the
+first epoch (tracing, XLA compilation) is dropped. Two estimates per variant,
+each with its ratio to ``plain``:
+
+- median epoch time (wall time of whole epochs);
+- median step time × steps per epoch. On the shared 2-core machine this
+  benchmark was written on, the process sometimes stalls for seconds with the
+  CPU idle (host-side), which turns some epochs from 5.5 s into 10 s at random;
+  the median over hundreds of steps is not moved by such stalls, the median
+  over a handful of epochs is.
 
     python benchmarks/overhead.py [--images 12800] [--epochs 4] [--repeats 3] [--quick]
 
@@ -34,15 +41,19 @@ MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist.npz")
 VARIANTS = ("plain", "adamixup_model", "tf_data_op", "keras_mixup")
 
 
-def summarize(epoch_times, baseline="plain"):
+def summarize(epoch_times, baseline="plain", step_times=None, steps_per_epoch=None):
     """Median epoch time per variant and its ratio to `baseline`.
 
     Args:
         epoch_times: ``{variant: [seconds per epoch, ...]}`` (all repeats
             pooled, warm-up epochs already dropped).
+        step_times: optional ``{variant: [seconds per step, ...]}``.
+        steps_per_epoch: steps in one epoch (to scale the step median).
 
     Returns:
-        ``{variant: {"median_s", "min_s", "max_s", "epochs", "ratio"}}``.
+        ``{variant: {"median_s", "min_s", "max_s", "epochs", "ratio"}}``, plus
+        ``"step_epoch_s"`` (median step × steps per epoch) and ``"step_ratio"``
+        when step times are given.
 
     Raises:
         ValueError: the baseline is missing or a variant has no timings.
@@ -58,6 +69,11 @@ def summarize(epoch_times, baseline="plain"):
     base = out[baseline]["median_s"]
     for row in out.values():
         row["ratio"] = row["median_s"] / base
+    if step_times:
+        for name, times in step_times.items():
+            out[name]["step_epoch_s"] = statistics.median(times) * steps_per_epoch
+        for row in out.values():
+            row["step_ratio"] = row["step_epoch_s"] / out[baseline]["step_epoch_s"]
     return out
 
 
@@ -119,19 +135,28 @@ def run_variant(variant, images, epochs, batch_size, seed):
         raise ValueError(f"Unknown variant {variant!r}; choose from {VARIANTS}.")
     ds = ds.prefetch(tf.data.AUTOTUNE)
     model.compile(keras.optimizers.Adam(1e-3), loss)
-    times = []
+    times, steps = [], []
 
     class Timer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
+            self.start = self.last = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            now = time.perf_counter()
+            if epoch_index[0] > 0:  # the first epoch traces and compiles
+                steps.append(now - self.last)
+            self.last = now
 
         def on_epoch_end(self, epoch, logs=None):
             times.append(time.perf_counter() - self.start)
+            epoch_index[0] += 1
 
+    epoch_index = [0]
     model.fit(ds, epochs=epochs, verbose=0, callbacks=[Timer()])
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"variant": variant, "epoch_s": times, "peak_rss_mib": peak_mib, "data": source,
-            "devices": [d.device_type for d in tf.config.list_logical_devices()]}
+    return {"variant": variant, "epoch_s": times, "step_s": steps,
+            "steps_per_epoch": -(-len(x) // batch_size), "peak_rss_mib": peak_mib,
+            "data": source, "devices": [d.device_type for d in tf.config.list_logical_devices()]}
 
 
 def main(argv=None):
@@ -153,6 +178,7 @@ def main(argv=None):
         return 0
     variants = args.variants.split(",")
     pooled = {v: [] for v in variants}
+    step_pool = {v: [] for v in variants}
     peaks = {v: [] for v in variants}
     source = None
     for repeat in range(args.repeats):
@@ -168,21 +194,25 @@ def main(argv=None):
             result = json.loads(line[-1][len("RESULT "):])
             source = result["data"]
             pooled[variant].extend(result["epoch_s"][1:])  # drop the warm-up epoch
+            step_pool[variant].extend(result["step_s"])
+            steps_per_epoch = result["steps_per_epoch"]
             peaks[variant].append(result["peak_rss_mib"])
             print(f"repeat {repeat + 1}/{args.repeats} {variant:>15}: epochs "
                   + " ".join(f"{t:.2f}" for t in result["epoch_s"]) + " s", flush=True)
-    table = summarize(pooled)
+    table = summarize(pooled, step_times=step_pool, steps_per_epoch=steps_per_epoch)
     print(f"\n{args.images} images ({source}), batch {args.batch_size}, {args.epochs} epochs "
           f"(first dropped) x {args.repeats} repeats, one subprocess each")
     print(f"{'variant':>15} {'median s/epoch':>15} {'min':>7} {'max':>7} {'ratio':>7} "
-          f"{'peak RSS MiB':>13}")
+          f"{'step-based s/epoch':>19} {'step ratio':>10} {'peak RSS MiB':>13}")
     for name in variants:
         r = table[name]
         print(f"{name:>15} {r['median_s']:15.3f} {r['min_s']:7.3f} {r['max_s']:7.3f} "
-              f"{r['ratio']:7.3f} {statistics.median(peaks[name]):13.0f}")
+              f"{r['ratio']:7.3f} {r['step_epoch_s']:19.3f} {r['step_ratio']:10.3f} "
+              f"{statistics.median(peaks[name]):13.0f}")
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
-            json.dump({"summary": table, "epoch_s": pooled, "peak_rss_mib": peaks,
+            json.dump({"summary": table, "epoch_s": pooled, "step_s": step_pool,
+                       "peak_rss_mib": peaks,
                        "args": vars(args), "data": source}, f, indent=1)
     return 0
 

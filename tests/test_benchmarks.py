@@ -27,6 +27,11 @@ def test_overhead_summary_on_synthetic_timings():
     assert table["adamixup_model"]["ratio"] == pytest.approx(2.1 / 2.1)
     assert table["keras_mixup"]["ratio"] == pytest.approx(1.95 / 2.1)
     assert table["plain"]["max_s"] == 5.0 and table["keras_mixup"]["epochs"] == 4
+    steps = overhead.summarize({"plain": [1.0], "adamixup_model": [1.0]},
+                               step_times={"plain": [0.01, 0.01, 0.5], "adamixup_model": [0.0105] * 3},
+                               steps_per_epoch=100)
+    assert steps["plain"]["step_epoch_s"] == pytest.approx(1.0)  # the 0.5 s stall is ignored
+    assert steps["adamixup_model"]["step_ratio"] == pytest.approx(1.05)
     with pytest.raises(ValueError, match="baseline"):
         overhead.summarize({"adamixup_model": [1.0]})
     with pytest.raises(ValueError, match="No timings for 'x'"):
