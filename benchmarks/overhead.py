@@ -24,6 +24,7 @@ each with its ratio to ``plain``:
   over a handful of epochs is.
 
     python benchmarks/overhead.py [--images 12800] [--epochs 4] [--repeats 3] [--quick]
+    python benchmarks/overhead.py --interleaved 30 --steps 20   # paired, one process
 
 Data: MNIST from ../shared/data when present, else scikit-learn digits
 upscaled to 28×28 (offline), so the script runs anywhere.
@@ -95,18 +96,13 @@ def load_images(n, seed=0):
     return x, y.astype("int64"), source
 
 
-def run_variant(variant, images, epochs, batch_size, seed):
-    """Runs one variant in this process; returns its per-epoch times and peak RSS."""
-    import resource
-    import time
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+def build_variant(variant, x, y, batch_size, seed, shuffle_buffer=None):
+    """`(model, dataset)` for one variant, compiled, same model and pipeline shape."""
     import keras
     import tensorflow as tf
 
     import keras_adamixup
 
-    x, y, source = load_images(images, seed)
     keras.utils.set_random_seed(seed)
     base = keras.Sequential([
         keras.Input((28, 28, 1)),
@@ -118,12 +114,14 @@ def run_variant(variant, images, epochs, batch_size, seed):
         keras.layers.Dense(128, activation="relu"),
         keras.layers.Dense(10),
     ])
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).batch(batch_size)
+    ds = (tf.data.Dataset.from_tensor_slices((x, y))
+          .shuffle(shuffle_buffer or len(x), seed=seed).batch(batch_size))
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model = base
     if variant == "adamixup_model":
         model = keras_adamixup.AdaMixupModel(
-            base, schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0), seed=seed)
+            base, schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0, decay_steps=10**6),
+            seed=seed)
     elif variant == "tf_data_op":
         ds = ds.apply(keras_adamixup.adamixup(0.3, seed=seed))
     elif variant == "keras_mixup":
@@ -133,8 +131,21 @@ def run_variant(variant, images, epochs, batch_size, seed):
         loss = keras.losses.CategoricalCrossentropy(from_logits=True)
     elif variant != "plain":
         raise ValueError(f"Unknown variant {variant!r}; choose from {VARIANTS}.")
-    ds = ds.prefetch(tf.data.AUTOTUNE)
     model.compile(keras.optimizers.Adam(1e-3), loss)
+    return model, ds.prefetch(tf.data.AUTOTUNE)
+
+
+def run_variant(variant, images, epochs, batch_size, seed):
+    """Runs one variant in this process; returns its per-epoch times and peak RSS."""
+    import resource
+    import time
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import tensorflow as tf
+
+    x, y, source = load_images(images, seed)
+    model, ds = build_variant(variant, x, y, batch_size, seed)
     times, steps = [], []
 
     class Timer(keras.callbacks.Callback):
@@ -159,6 +170,47 @@ def run_variant(variant, images, epochs, batch_size, seed):
             "data": source, "devices": [d.device_type for d in tf.config.list_logical_devices()]}
 
 
+def paired_ratios(round_times, baseline="plain"):
+    """Per-round ratios to the baseline's time in the same round, and their median.
+
+    Args:
+        round_times: ``{variant: [seconds in round 0, round 1, ...]}``.
+
+    Returns:
+        ``{variant: {"median_ratio", "ratios", "median_s"}}``.
+    """
+    base = round_times[baseline]
+    out = {}
+    for name, times in round_times.items():
+        if len(times) != len(base):
+            raise ValueError(f"{name!r} has {len(times)} rounds, the baseline {len(base)}.")
+        ratios = [t / b for t, b in zip(times, base)]
+        out[name] = {"median_ratio": statistics.median(ratios), "ratios": ratios,
+                     "median_s": statistics.median(times)}
+    return out
+
+
+def run_interleaved(variants, images, batch_size, rounds, steps, seed):
+    """All variants in one process, `steps` training steps each per round, round-robin."""
+    import time
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    x, y, source = load_images(images, seed)
+    built = {v: build_variant(v, x, y, batch_size, seed, shuffle_buffer=2048) for v in variants}
+    built = {v: (m, ds.repeat()) for v, (m, ds) in built.items()}
+    for model, ds in built.values():  # trace and compile outside the timing
+        model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+    times = {v: [] for v in variants}
+    for r in range(rounds):
+        order = variants[r % len(variants):] + variants[:r % len(variants)]
+        for v in order:
+            model, ds = built[v]
+            start = time.perf_counter()
+            model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+            times[v].append(time.perf_counter() - start)
+    return times, source
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=12800)
@@ -168,6 +220,10 @@ def main(argv=None):
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", default=None, help="write the JSON results here")
     parser.add_argument("--quick", action="store_true", help="1,024 images, 2 epochs, 1 repeat")
+    parser.add_argument("--interleaved", type=int, default=0, metavar="ROUNDS",
+                        help="instead: one process, ROUNDS round-robin rounds of --steps "
+                             "steps per variant, paired per-round ratios")
+    parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -177,6 +233,23 @@ def main(argv=None):
         print("RESULT " + json.dumps(result))
         return 0
     variants = args.variants.split(",")
+    if args.interleaved:
+        times, source = run_interleaved(variants, args.images, args.batch_size,
+                                        args.interleaved, args.steps, seed=0)
+        table = paired_ratios(times)
+        print(f"{args.images} images ({source}), batch {args.batch_size}, {args.interleaved} "
+              f"rounds x {args.steps} steps per variant, round-robin in one process")
+        print(f"{'variant':>15} {'median s/round':>15} {'median paired ratio':>20} "
+              f"{'ratio range':>16}")
+        for name in variants:
+            r = table[name]
+            print(f"{name:>15} {r['median_s']:15.3f} {r['median_ratio']:20.3f} "
+                  f"{min(r['ratios']):7.3f}-{max(r['ratios']):.3f}")
+        if args.out:
+            with open(args.out, "w", encoding="utf-8") as f:
+                json.dump({"interleaved": table, "round_s": times, "args": vars(args),
+                           "data": source}, f, indent=1)
+        return 0
     pooled = {v: [] for v in variants}
     step_pool = {v: [] for v in variants}
     peaks = {v: [] for v in variants}

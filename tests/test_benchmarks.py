@@ -38,6 +38,26 @@ def test_overhead_summary_on_synthetic_timings():
         overhead.summarize({"plain": [1.0], "x": []})
 
 
+def test_overhead_paired_ratios():
+    overhead = load("overhead")
+    table = overhead.paired_ratios({"plain": [1.0, 2.0, 1.0], "x": [1.05, 2.2, 1.0]})
+    assert table["x"]["ratios"] == pytest.approx([1.05, 1.1, 1.0])
+    assert table["x"]["median_ratio"] == pytest.approx(1.05)
+    assert table["plain"]["median_ratio"] == 1.0
+    with pytest.raises(ValueError, match="rounds"):
+        overhead.paired_ratios({"plain": [1.0], "x": [1.0, 2.0]})
+
+
+def test_overhead_interleaved_quick(tmp_path, capsys):
+    overhead = load("overhead")
+    out = tmp_path / "inter.json"
+    assert overhead.main(["--interleaved", "2", "--steps", "2", "--images", "512",
+                          "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["interleaved"]) == set(overhead.VARIANTS)
+    assert all(len(v) == 2 for v in result["round_s"].values())
+
+
 def test_overhead_quick_run(tmp_path, capsys):
     overhead = load("overhead")
     out = tmp_path / "overhead.json"
