@@ -211,6 +211,13 @@ def run_interleaved(variants, images, batch_size, rounds, steps, seed):
     return times, source
 
 
+def _dump(path, payload):
+    """Writes the results as JSON when a path was given."""
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=12800)
@@ -245,10 +252,8 @@ def main(argv=None):
             r = table[name]
             print(f"{name:>15} {r['median_s']:15.3f} {r['median_ratio']:20.3f} "
                   f"{min(r['ratios']):7.3f}-{max(r['ratios']):.3f}")
-        if args.out:
-            with open(args.out, "w", encoding="utf-8") as f:
-                json.dump({"interleaved": table, "round_s": times, "args": vars(args),
-                           "data": source}, f, indent=1)
+        _dump(args.out, {"interleaved": table, "round_s": times, "args": vars(args),
+                         "data": source})
         return 0
     pooled = {v: [] for v in variants}
     step_pool = {v: [] for v in variants}
@@ -282,11 +287,8 @@ def main(argv=None):
         print(f"{name:>15} {r['median_s']:15.3f} {r['min_s']:7.3f} {r['max_s']:7.3f} "
               f"{r['ratio']:7.3f} {r['step_epoch_s']:19.3f} {r['step_ratio']:10.3f} "
               f"{statistics.median(peaks[name]):13.0f}")
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump({"summary": table, "epoch_s": pooled, "step_s": step_pool,
-                       "peak_rss_mib": peaks,
-                       "args": vars(args), "data": source}, f, indent=1)
+    _dump(args.out, {"summary": table, "epoch_s": pooled, "step_s": step_pool,
+                     "peak_rss_mib": peaks, "args": vars(args), "data": source})
     return 0
 
 
