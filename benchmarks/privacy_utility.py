@@ -263,7 +263,17 @@ def main(argv=None):
     parser.add_argument("--out", default="privacy_utility_out")
     parser.add_argument("--quick", action="store_true",
                         help="2 defences x 1 seed, 3 epochs, 2 shadows, cheap attacks")
+    parser.add_argument("--merge", default=None, metavar="DIR,DIR",
+                        help="instead of running: combine the runs.json of earlier outputs "
+                             "(e.g. seeds run separately) into --out")
     args = parser.parse_args(argv)
+    if args.merge:
+        rows = []
+        for folder in args.merge.split(","):
+            with open(os.path.join(folder, "runs.json"), encoding="utf-8") as f:
+                rows.extend(json.load(f))
+        write_outputs(rows, args.out, f"{rows[0]['data']}: merged from {args.merge}")
+        return 0
     if args.quick:
         args.seeds, args.epochs, args.lira_shadows, args.cheap_attacks = "0", 3, 2, True
         args.members = min(args.members, 300)
@@ -293,20 +303,27 @@ def main(argv=None):
                   f"({row['best_auc_attack']}), TPR@0.1%FPR {row['best_tpr_at_0.001_fpr']:.4f}"
                   f" [{row['train_s'] + row['audit_s']:.0f} s]", flush=True)
             _io.write_text(os.path.join(args.out, "runs.json"), json.dumps(rows, indent=1))
+    title = (f"{args.data}: {args.members} members, MLP {args.width}, {args.epochs} epochs, "
+             f"seeds {args.seeds}, LiRA {args.lira_shadows} shadows")
+    write_outputs(rows, args.out, title)
+    return 0
+
+
+def write_outputs(rows, out, title):
+    """runs.json, runs.csv, summary.md and frontier.png for a list of runs."""
+    os.makedirs(out, exist_ok=True)
+    _io.write_text(os.path.join(out, "runs.json"), json.dumps(rows, indent=1))
     fields = sorted({k for r in rows for k in r})
-    with _io.atomic_path(os.path.join(args.out, "runs.csv")) as tmp:
+    with _io.atomic_path(os.path.join(out, "runs.csv")) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
     summary = summarize(rows)
-    title = (f"{args.data}: {args.members} members, MLP {args.width}, {args.epochs} epochs, "
-             f"seeds {args.seeds}, LiRA {args.lira_shadows} shadows")
     text = markdown(summary, title)
-    _io.write_text(os.path.join(args.out, "summary.md"), text)
-    frontier(summary, os.path.join(args.out, "frontier.png"), title)
+    _io.write_text(os.path.join(out, "summary.md"), text)
+    frontier(summary, os.path.join(out, "frontier.png"), title)
     print("\n" + text)
-    return 0
 
 
 if __name__ == "__main__":

@@ -103,6 +103,11 @@ def test_privacy_utility_quick_run(tmp_path, capsys):
     assert (out / "runs.csv").read_text().count("\n") == 3
     with pytest.raises(SystemExit, match="unknown defence"):
         pu.main(["--quick", "--defences", "dp", "--out", str(out)])
+    # merging two outputs pools their runs
+    merged = tmp_path / "merged"
+    assert pu.main(["--merge", f"{out},{out}", "--out", str(merged)]) == 0
+    assert len(json.loads((merged / "runs.json").read_text())) == 4
+    assert "| none | 2 |" in (merged / "summary.md").read_text()
 
 
 def test_privacy_utility_recipes_build():
