@@ -435,13 +435,7 @@ def _mix_leaf(leaf, lam, partner):
         dtype = work
     else:
         raise TypeError(f"Cannot mix input of dtype {dtype}: `x` must be numeric.")
-    value = tf.cast(leaf, work)
-    shape = tf.concat(
-        [tf.shape(lam), tf.ones([leaf.shape.rank - 1], tf.int32)], axis=0
-    )
-    weight = tf.cast(tf.reshape(lam, shape), work)
-    mixed = weight * value + (1.0 - weight) * tf.gather(value, partner)
-    return tf.cast(mixed, dtype)
+    return tf.cast(_lerp(tf.cast(leaf, work), lam, partner), dtype)
 
 
 def mix(
@@ -529,19 +523,27 @@ def mix(
     return MixResult(x_mixed, target, weight, y_dominant, lam, partner, valid)
 
 
+def _per_example(vector, rank):
+    """A `(batch,)` vector reshaped to broadcast against a rank-`rank` batch."""
+    shape = tf.concat([tf.shape(vector), tf.ones([rank - 1], tf.int32)], 0)
+    return tf.reshape(vector, shape)
+
+
+def _lerp(values, lam, partner):
+    """λ·values + (1 − λ)·values[partner], in the dtype of `values`."""
+    weight = tf.cast(_per_example(lam, values.shape.rank), values.dtype)
+    return weight * values + (1.0 - weight) * tf.gather(values, partner)
+
+
 def _pick(values, own, partner):
     """values[i] where own[i], else values[partner[i]]."""
-    shape = tf.concat([tf.shape(own), tf.ones([values.shape.rank - 1], tf.int32)], 0)
-    return tf.where(tf.reshape(own, shape), values, tf.gather(values, partner))
+    return tf.where(_per_example(own, values.shape.rank), values, tf.gather(values, partner))
 
 
 def _blend(values, lam, partner):
-    """λ·values + (1 − λ)·values[partner], in float32 (or wider)."""
+    """`_lerp` for labels and weights, in float32 (or float64)."""
     work = values.dtype if values.dtype in (tf.float64,) else tf.float32
-    values = tf.cast(values, work)
-    shape = tf.concat([tf.shape(lam), tf.ones([values.shape.rank - 1], tf.int32)], 0)
-    weight = tf.cast(tf.reshape(lam, shape), work)
-    return weight * values + (1.0 - weight) * tf.gather(values, partner)
+    return _lerp(tf.cast(values, work), lam, partner)
 
 
 def mix_batch(
