@@ -6,6 +6,8 @@ Public API:
 - `adamixup`: the same mixing as a `tf.data` transformation.
 - `mixing`: the pure TensorFlow ops (`mix_batch`, `mix`, `sample_beta`, ...).
 - `schedules`: `Constant`, `LinearDecay`, `CosineDecay`, `StrengthSchedule`.
+- `PrivacyMonitor` + `schedules.PrivacyTarget`: measure membership leakage
+  during `fit` and move the strength to keep it under a target.
 - `losses.MixupCrossentropy`: cross-entropy for class ids and soft targets.
 
 The membership-inference audit lives in `keras_adamixup.audit` and is imported
@@ -17,8 +19,11 @@ from keras_adamixup import metrics
 from keras_adamixup import mixing
 from keras_adamixup import schedules
 from keras_adamixup.mixing import mix_batch
+from keras_adamixup import monitor
 from keras_adamixup.model import AdaMixupModel
+from keras_adamixup.monitor import PrivacyMonitor
 from keras_adamixup.pipeline import adamixup
+from keras_adamixup.privacy_target import PrivacyTarget
 from keras_adamixup.version import __version__
 
 __all__ = [
@@ -28,6 +33,9 @@ __all__ = [
     "metrics",
     "mix_batch",
     "mixing",
+    "monitor",
+    "PrivacyMonitor",
+    "PrivacyTarget",
     "schedules",
     "__version__",
 ]

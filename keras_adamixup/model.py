@@ -145,6 +145,9 @@ class AdaMixupModel(keras.Model):
         self.num_classes = num_classes
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="mixup_seed")
+        # Feedback schedules keep state (e.g. PrivacyTarget's controller);
+        # tracked here, it is saved and restored with the model's variables.
+        self.schedule_state = list(self.schedule.create_state())
         first = float(self.schedule(tf.constant(0, tf.int64), tf.constant(-1, tf.int64)))
         state = dict(trainable=False, aggregation="only_first_replica")
         self.strength = keras.Variable(
@@ -190,15 +193,30 @@ class AdaMixupModel(keras.Model):
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             callbacks=None, **kwargs):
-        callbacks = list(callbacks or []) + [_TrainingPlan(self)]
+        callbacks = list(callbacks or [])
+        if self.schedule.needs_monitor() and not any(
+            getattr(c, "drives_schedule", False) for c in callbacks
+        ):
+            raise ValueError(
+                f"The schedule {type(self.schedule).__name__} is driven by "
+                "measurements of membership leakage during training, but no "
+                "monitor was given: pass `callbacks=[keras_adamixup.PrivacyMonitor("
+                "members=(x_m, y_m), nonmembers=(x_n, y_n))]` with a subset of "
+                "the training data and held-out data the model never trains on."
+            )
+        callbacks.append(_TrainingPlan(self))
         return super().fit(
             x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
             callbacks=callbacks, **kwargs,
         )
 
     def reset_schedule(self):
-        """Moves the schedule back to step 0 (the next `fit` starts over)."""
+        """Moves the schedule back to step 0 (the next `fit` starts over).
+
+        A feedback schedule's state (`PrivacyTarget`) goes back to its start too.
+        """
         self.mixup_step.assign(0)
+        self.schedule.reset_state()
 
     def current_strength(self):
         """The strength used by the last training step, as a float."""

@@ -7,6 +7,10 @@ train step, from its own step counter (a non-trainable variable saved with the
 model), and writes the result to its ``strength`` variable, so nothing is
 retraced when the value changes.
 
+`PrivacyTarget` (in `keras_adamixup.privacy_target`, also reachable here) is
+a feedback schedule: a `PrivacyMonitor` callback moves its strength to keep
+the measured membership leakage under a target.
+
 Write your own by subclassing `StrengthSchedule`: implement ``__call__(step,
 total_steps)`` with TensorFlow ops (it runs in the graph) and ``get_config``,
 decorate it with ``keras.saving.register_keras_serializable``.
@@ -80,6 +84,17 @@ class StrengthSchedule:
     def value_bounds(self):
         """`(min, max)` of the values the schedule can take, or `None`."""
         return None
+
+    def needs_monitor(self):
+        """True if the schedule is driven by a `PrivacyMonitor` during `fit`."""
+        return False
+
+    def create_state(self):
+        """Variables the schedule keeps; `AdaMixupModel` owns and saves them."""
+        return []
+
+    def reset_state(self):
+        """Puts the schedule's variables back to their start (see `create_state`)."""
 
     def get_config(self):
         raise NotImplementedError(f"{type(self).__name__} must implement get_config().")
@@ -197,6 +212,15 @@ class CosineDecay(_Decay):
         fraction = self._fraction(step, total_steps)
         cosine = 0.5 * (1.0 + tf.cos(math.pi * fraction))
         return self.end + (self.start - self.end) * cosine
+
+
+def __getattr__(name):
+    # `schedules.PrivacyTarget` lives in its own module, which imports this one.
+    if name == "PrivacyTarget":
+        from keras_adamixup.privacy_target import PrivacyTarget
+
+        return PrivacyTarget
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get(identifier):

@@ -1,0 +1,299 @@
+"""`PrivacyMonitor`: measures membership leakage during `fit`.
+
+Each measurement runs the model (inference mode, batched, one compiled
+forward function) on a *monitor set*: a fixed subset of the training members
+and held-out non-members the model never trains on (for example part of the
+validation data, never the test set used for the final audit). From the
+per-example cross-entropy ℓ it computes
+
+- ``monitor_auc``: AUC of the loss-threshold attack (score −ℓ: members have
+  lower loss), the signal a `PrivacyTarget` schedule is driven by;
+- ``monitor_loss_gap``: mean ℓ of non-members − mean ℓ of members;
+- ``monitor_confidence_gap``: mean probability of the true class, members −
+  non-members;
+
+and, with a `PrivacyTarget` schedule, feeds the AUC to it and logs the new
+strength as ``controller_strength``. The values are added to the epoch logs,
+so `History` keeps them (``history.history["monitor_auc"]``); every
+measurement, with its step, is also in `PrivacyMonitor.records`.
+
+The AUC of ``n`` members against ``n`` non-members has a standard error of
+about ``1/sqrt(6n)`` near 0.5 (0.041 at n = 100, 0.018 at n = 500), so the
+monitor refuses fewer than `MIN_MONITOR_EXAMPLES` per side; use 500 or more
+to control to a target within a few hundredths.
+"""
+
+import math
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+from sklearn import metrics as sk_metrics
+
+from keras_adamixup.audit import predictions as predictions_lib
+
+MIN_MONITOR_EXAMPLES = 100
+SATURATION_PATIENCE = 3
+
+
+def _auc_standard_error(n):
+    return 1.0 / math.sqrt(6.0 * n)
+
+
+def membership_signal(outputs_members, labels_members, outputs_nonmembers,
+                      labels_nonmembers):
+    """Loss-threshold AUC, loss gap and confidence gap from model outputs.
+
+    Args:
+        outputs_members, outputs_nonmembers: logits or probabilities,
+            `(n, classes)` (or `(n,)`/`(n, 1)` for one sigmoid output).
+        labels_members, labels_nonmembers: class ids or one-hot rows.
+
+    Returns:
+        dict with ``auc``, ``loss_gap`` and ``confidence_gap``.
+    """
+    pm, ym, pn, yn, _ = predictions_lib.check_pair(
+        outputs_members, labels_members, outputs_nonmembers, labels_nonmembers)
+    loss_m = predictions_lib.cross_entropy(pm, ym)
+    loss_n = predictions_lib.cross_entropy(pn, yn)
+    truth = np.concatenate([np.ones(len(loss_m)), np.zeros(len(loss_n))])
+    auc = sk_metrics.roc_auc_score(truth, -np.concatenate([loss_m, loss_n]))
+    return {
+        "auc": float(auc),
+        "loss_gap": float(loss_n.mean() - loss_m.mean()),
+        "confidence_gap": float(pm[np.arange(len(ym)), ym].mean()
+                                - pn[np.arange(len(yn)), yn].mean()),
+    }
+
+
+def _check_side(data, name):
+    """`(x, y)` arrays (x may be a structure) or a batched `tf.data.Dataset`."""
+    if data is None:
+        raise ValueError(
+            f"PrivacyMonitor needs `{name}`: (x, y) arrays or a batched tf.data "
+            "dataset of (x, y). Members are a fixed subset of the training data; "
+            "non-members are held-out examples the model never trains on (never "
+            "the test set of the final audit)."
+        )
+    if isinstance(data, tf.data.Dataset):
+        return data
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError(f"`{name}` must be a tuple (x, y) or a tf.data.Dataset, got "
+                         f"{type(data).__name__}.")
+    x, y = data
+    x = tf.nest.map_structure(np.asarray, x)
+    y = np.asarray(y)
+    sizes = {len(leaf) for leaf in tf.nest.flatten(x)} | {len(y)}
+    if len(sizes) != 1:
+        raise ValueError(f"`{name}`: x and y have different numbers of rows {sorted(sizes)}.")
+    n = len(y)
+    if n < MIN_MONITOR_EXAMPLES:
+        raise ValueError(
+            f"`{name}` has {n} examples; the monitor needs at least "
+            f"{MIN_MONITOR_EXAMPLES} per side for a usable AUC (standard error "
+            f"≈ 1/sqrt(6n) = {_auc_standard_error(max(n, 1)):.3f} at n = {n}; 500 "
+            "or more is better)."
+        )
+    return x, y
+
+
+class PrivacyMonitor(keras.callbacks.Callback):
+    """Measures membership leakage during `fit` and drives `PrivacyTarget`.
+
+    See the module docstring for the signal. Works with any Keras classifier:
+    with an `AdaMixupModel` whose schedule is a `PrivacyTarget` it also moves
+    the mixing strength (also when the mixing runs in a `tf.data` pipeline
+    reading the model's ``strength``); otherwise it only logs.
+
+    Args:
+        members: `(x, y)` of training members (a fixed subset of the training
+            data), or a batched `tf.data.Dataset` of `(x, y)`.
+        nonmembers: `(x, y)` of held-out examples the model never trains on,
+            or a batched dataset. At least `MIN_MONITOR_EXAMPLES` (100) per
+            side for arrays.
+        every_epochs: measure at the end of every this many epochs.
+        every_steps: measure every this many training steps instead.
+        Epoch logs always hold the latest measurement (carried forward over
+        epochs without one). `PrivacyMonitor` is not serialized: create it
+        again when resuming (the controller's state is saved with the model).
+        batch_size: batch size of the forward passes over arrays.
+
+    Example:
+
+    ```python
+    monitor = keras_adamixup.PrivacyMonitor(
+        members=(x_train[:1000], y_train[:1000]), nonmembers=(x_val, y_val))
+    history = model.fit(x_train, y_train, epochs=20, callbacks=[monitor])
+    keras_adamixup.monitor.plot_privacy_trajectory(history, "trajectory.png")
+    ```
+    """
+
+    drives_schedule = True
+
+    def __init__(self, members, nonmembers, every_epochs=1, every_steps=None,
+                 batch_size=512):
+        super().__init__()
+        self.members = _check_side(members, "members")
+        self.nonmembers = _check_side(nonmembers, "nonmembers")
+        if not isinstance(self.members, tf.data.Dataset) and not isinstance(
+                self.nonmembers, tf.data.Dataset):
+            overlap = predictions_lib.count_overlap(
+                tf.nest.flatten(self.members[0])[0], tf.nest.flatten(self.nonmembers[0])[0])
+            if overlap:
+                raise ValueError(
+                    f"{overlap} monitor non-member row(s) also appear among the monitor "
+                    "members: non-members must be held out from training."
+                )
+        for name, value in (("every_epochs", every_epochs), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+        if every_steps is not None and (isinstance(every_steps, bool) or not isinstance(
+                every_steps, int) or every_steps < 1):
+            raise ValueError(f"`every_steps` must be a positive int or None, got {every_steps!r}.")
+        self.every_epochs = every_epochs
+        self.every_steps = every_steps
+        self.batch_size = batch_size
+        self.records = []
+        self._forward = None
+        self._steps = 0
+        self._epoch = 0
+        self._saturated = 0
+        self._warned = False
+
+    # -- measuring -----------------------------------------------------------
+
+    def _outputs(self, data):
+        if self._forward is None:
+            model = self.model
+            self._forward = tf.function(
+                lambda x: tf.cast(model(x, training=False), tf.float32),
+                reduce_retracing=True)
+        outputs, labels = [], []
+        if isinstance(data, tf.data.Dataset):
+            for element in data:
+                x, y, _ = keras.utils.unpack_x_y_sample_weight(element)
+                outputs.append(self._forward(x).numpy())
+                labels.append(np.asarray(y))
+        else:
+            x, y = data
+            for start in range(0, len(y), self.batch_size):
+                chunk = tf.nest.map_structure(
+                    lambda a, s=start: a[s:s + self.batch_size], x)
+                outputs.append(self._forward(chunk).numpy())
+            labels.append(y)
+        return np.concatenate(outputs), np.concatenate(labels)
+
+    def measure(self):
+        """One measurement now: dict with ``auc``, ``loss_gap``, ``confidence_gap``."""
+        om, ym = self._outputs(self.members)
+        on, yn = self._outputs(self.nonmembers)
+        return membership_signal(om, ym, on, yn)
+
+    def _controller(self):
+        schedule = getattr(self.model, "schedule", None)
+        return schedule if schedule is not None and schedule.needs_monitor() else None
+
+    def _step(self, epoch):
+        signal = self.measure()
+        record = {"epoch": epoch, "step": self._steps, **signal}
+        controller = self._controller()
+        if controller is not None:
+            record["controller_strength"] = controller.update(signal["auc"])
+            self._check_saturation(controller, record)
+        self.records.append(record)
+        return record
+
+    def _check_saturation(self, controller, record):
+        """Warns once when the strength is at its maximum and still too little."""
+        over = (record["controller_strength"] >= controller.max_strength
+                and record["auc"] > controller.target_auc + controller.deadband)
+        self._saturated = self._saturated + 1 if over else 0
+        if self._saturated == SATURATION_PATIENCE and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"PrivacyTarget: the strength has been at max_strength="
+                f"{controller.max_strength:g} for {SATURATION_PATIENCE} measurements "
+                f"and the monitored AUC ({record['auc']:.3f}) is still above the "
+                f"target ({controller.target_auc:g}). Mixing alone does not reach "
+                "the target here: raise max_strength, train less, or combine with "
+                "another defence.", RuntimeWarning, stacklevel=2)
+
+    # -- callback hooks --------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        self._forward = None  # the model may have changed since the last fit
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
+        if self.every_steps is not None and self._steps % self.every_steps == 0:
+            self._step(self._epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every_steps is None and (epoch + 1) % self.every_epochs == 0:
+            self._step(epoch)
+        if not self.records:
+            return
+        record = self.records[-1]  # the latest measurement, carried forward
+        if logs is not None:
+            logs["monitor_auc"] = record["auc"]
+            logs["monitor_loss_gap"] = record["loss_gap"]
+            logs["monitor_confidence_gap"] = record["confidence_gap"]
+            if "controller_strength" in record:
+                logs["controller_strength"] = record["controller_strength"]
+
+
+def plot_privacy_trajectory(history, path=None, target_auc=None):
+    """Plots strength and monitored AUC per epoch; returns the figure.
+
+    Args:
+        history: a `keras.callbacks.History` (what `fit` returns) or its
+            ``history`` dict; needs ``monitor_auc``.
+        path: PNG file to write (atomically), or None.
+        target_auc: a horizontal line at the target; default: read from the
+            model's `PrivacyTarget` when `history` is a `History`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    logs = history.history if hasattr(history, "history") else history
+    if "monitor_auc" not in logs:
+        raise ValueError("The history has no `monitor_auc`: train with a PrivacyMonitor "
+                         "callback.")
+    if target_auc is None and hasattr(history, "model"):
+        target_auc = getattr(getattr(history.model, "schedule", None), "target_auc", None)
+    total = max(len(v) for v in logs.values())
+
+    def epochs(key):  # monitor logs start at the first measurement's epoch
+        return np.arange(total - len(logs[key]) + 1, total + 1)
+
+    fig, (ax_s, ax_a) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    if "mixup_strength" in logs:
+        ax_s.plot(epochs("mixup_strength"), logs["mixup_strength"], "o-",
+                  label="strength used (last step)")
+    if "controller_strength" in logs:
+        ax_s.plot(epochs("controller_strength"), logs["controller_strength"], "s--",
+                  label="controller output")
+    ax_s.set_ylabel("mixing strength")
+    ax_s.legend(fontsize=8)
+    ax_a.plot(epochs("monitor_auc"), logs["monitor_auc"], "o-", color="C3",
+              label="monitored AUC")
+    if target_auc is not None:
+        ax_a.axhline(target_auc, color="k", linestyle=":", label=f"target {target_auc:g}")
+    ax_a.set_xlabel("epoch")
+    ax_a.set_ylabel("loss-threshold AUC")
+    ax_a.legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        from keras_adamixup.audit import _io
+
+        with _io.atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return fig

@@ -1,0 +1,200 @@
+"""`PrivacyTarget`: a feedback schedule that keeps measured leakage near a target.
+
+A fixed schedule cannot know whether a model is leaking. `PrivacyTarget`
+holds the mixing strength in a variable that a `PrivacyMonitor` callback
+moves after each measurement of membership leakage on a monitor set, so the
+strength rises while the monitored attack AUC is above the target and falls
+back when there is margin (the most accurate model that meets the target).
+
+Control law (velocity-form PI with a dead band, a rate limit and clamping).
+At measurement ``k`` with monitored AUC ``a_k``:
+
+    e_k  = a_k − target_auc                 (positive: leaking too much)
+    if |e_k| ≤ deadband: hold s_k = s_{k−1}, store e_k = 0  (no chatter)
+    Δ_k  = kp · (e_k − e_{k−1}) + ki · e_k
+    Δ_k  = clip(Δ_k, −max_step, max_step)   (bounded step)
+    s_k  = clip(s_{k−1} + Δ_k, min_strength, max_strength)
+
+The velocity form keeps no separate integral, so there is nothing to wind up
+while the strength sits at a bound: the first measurement with the opposite
+sign of error moves it off the bound. ``ki`` is the integral gain (per
+measurement, strength units per unit of AUC error); ``kp`` damps the response
+to changes of the error.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+from keras_adamixup.schedules import StrengthSchedule, _check_number
+
+_STATE = ("controller_strength", "controller_previous_error", "controller_updates",
+          "controller_last_auc")
+
+
+def pi_update(strength, error, previous_error, *, kp, ki, deadband, max_step,
+              min_strength, max_strength):
+    """One step of the control law above, in plain Python floats.
+
+    Args:
+        strength: the current strength ``s_{k−1}``.
+        error: ``a_k − target_auc``.
+        previous_error: the previous error after the dead band (``e_{k−1}``),
+            0 before the first measurement.
+
+    Returns:
+        ``(new_strength, error_after_deadband)``.
+    """
+    if abs(error) <= deadband:
+        return strength, 0.0  # hold; the P term restarts from 0 on leaving
+    delta = kp * (error - previous_error) + ki * error
+    delta = min(max(delta, -max_step), max_step)
+    return min(max(strength + delta, min_strength), max_strength), error
+
+
+@keras.saving.register_keras_serializable(package="keras_adamixup")
+class PrivacyTarget(StrengthSchedule):
+    """Feedback schedule: mixing strength that keeps monitored AUC ≤ target.
+
+    The strength starts at `initial` and is changed only by a
+    `keras_adamixup.PrivacyMonitor` callback, which measures a membership
+    signal on a monitor set (training members vs held-out non-members) and
+    calls `update`. The control law is in this module's docstring. The
+    controller's state (current strength, last error, number of updates,
+    last AUC) lives in non-trainable variables of the `AdaMixupModel` that
+    uses the schedule, so it is saved with the model and restored by
+    `keras.callbacks.BackupAndRestore`. One instance drives one model.
+
+    The target is for the monitor's signal (a loss-threshold attack by
+    default), which is weaker than the strongest attacks of the final audit;
+    docs/BENCHMARKS.md reports how the two compare, so choose the target
+    with that margin in mind.
+
+    Args:
+        target_auc: the monitored attack AUC to stay at or under, in (0.5, 1).
+        initial: strength before the first measurement.
+        min_strength: lower bound of the strength.
+        max_strength: upper bound (0.5 is the largest partner share; use a
+            Beta α bound with ``coefficient="beta"``).
+        ki: integral gain: change of strength per measurement per unit of AUC
+            error (≥ 0).
+        kp: proportional gain on the change of the error (≥ 0).
+        deadband: errors of at most this size count as zero (≥ 0).
+        max_step: largest change of strength per measurement (> 0).
+
+    Example:
+
+    ```python
+    model = keras_adamixup.AdaMixupModel(
+        base, schedule=keras_adamixup.schedules.PrivacyTarget(target_auc=0.55))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    monitor = keras_adamixup.PrivacyMonitor(
+        members=(x_train[:500], y_train[:500]), nonmembers=(x_val, y_val))
+    history = model.fit(x_train, y_train, epochs=30, callbacks=[monitor])
+    history.history["monitor_auc"], history.history["controller_strength"]
+    ```
+    """
+
+    def __init__(self, target_auc=0.55, initial=0.1, min_strength=0.0, max_strength=0.5,
+                 ki=2.0, kp=1.0, deadband=0.005, max_step=0.1):
+        self.target_auc = _check_number("target_auc", target_auc)
+        if not 0.5 < self.target_auc < 1.0:
+            raise ValueError(
+                f"`target_auc` must be in (0.5, 1): 0.5 is a perfect defence (no "
+                f"attack can be met) and 1 no defence; got {self.target_auc}."
+            )
+        self.min_strength = _check_number("min_strength", min_strength, low=0.0)
+        self.max_strength = _check_number("max_strength", max_strength, low=0.0)
+        if self.max_strength < self.min_strength:
+            raise ValueError(
+                f"`max_strength` ({self.max_strength}) must be ≥ `min_strength` "
+                f"({self.min_strength})."
+            )
+        self.initial = _check_number("initial", initial, low=self.min_strength,
+                                     high=self.max_strength)
+        self.ki = _check_number("ki", ki, low=0.0)
+        self.kp = _check_number("kp", kp, low=0.0)
+        self.deadband = _check_number("deadband", deadband, low=0.0, high=0.5)
+        self.max_step = _check_number("max_step", max_step)
+        if self.max_step <= 0:
+            raise ValueError(f"`max_step` must be > 0, got {self.max_step}.")
+        self._state = None
+
+    # -- state, owned by the model ------------------------------------------
+
+    def create_state(self):
+        """Creates the controller variables; called once by `AdaMixupModel`."""
+        if self._state is not None:
+            raise ValueError(
+                "This PrivacyTarget already drives a model; create one "
+                "PrivacyTarget per model."
+            )
+        kwargs = dict(trainable=False, aggregation="only_first_replica")
+        self._state = {
+            "controller_strength": keras.Variable(
+                self.initial, dtype="float32", name="controller_strength", **kwargs),
+            "controller_previous_error": keras.Variable(
+                0.0, dtype="float32", name="controller_previous_error", **kwargs),
+            "controller_updates": keras.Variable(
+                0, dtype="int64", name="controller_updates", **kwargs),
+            "controller_last_auc": keras.Variable(
+                math.nan, dtype="float32", name="controller_last_auc", **kwargs),
+        }
+        return [self._state[name] for name in _STATE]
+
+    def reset_state(self):
+        """Back to `initial`, as before the first measurement."""
+        state = self._bound()
+        state["controller_strength"].assign(self.initial)
+        state["controller_previous_error"].assign(0.0)
+        state["controller_updates"].assign(0)
+        state["controller_last_auc"].assign(math.nan)
+
+    def _bound(self):
+        if self._state is None:
+            raise ValueError(
+                "PrivacyTarget has no state: pass it as `schedule` to an "
+                "AdaMixupModel, which owns the controller's variables."
+            )
+        return self._state
+
+    def state(self):
+        """The controller's state as Python numbers."""
+        read = lambda v: keras.ops.convert_to_numpy(v.value).item()
+        return {name: read(variable) for name, variable in self._bound().items()}
+
+    # -- the feedback --------------------------------------------------------
+
+    def update(self, auc):
+        """Feeds one measured AUC; moves and returns the strength (a float)."""
+        auc = float(auc)
+        if math.isnan(auc):
+            raise ValueError("PrivacyTarget.update got a NaN AUC.")
+        state = self.state()
+        strength, error = pi_update(
+            state["controller_strength"], auc - self.target_auc,
+            state["controller_previous_error"], kp=self.kp, ki=self.ki,
+            deadband=self.deadband, max_step=self.max_step,
+            min_strength=self.min_strength, max_strength=self.max_strength)
+        variables = self._bound()
+        variables["controller_strength"].assign(strength)
+        variables["controller_previous_error"].assign(error)
+        variables["controller_updates"].assign_add(1)
+        variables["controller_last_auc"].assign(auc)
+        return strength
+
+    def needs_monitor(self):
+        return True
+
+    def __call__(self, step, total_steps):
+        return tf.cast(self._bound()["controller_strength"].value, tf.float32)
+
+    def value_bounds(self):
+        return (self.min_strength, self.max_strength)
+
+    def get_config(self):
+        return {"target_auc": self.target_auc, "initial": self.initial,
+                "min_strength": self.min_strength, "max_strength": self.max_strength,
+                "ki": self.ki, "kp": self.kp, "deadband": self.deadband,
+                "max_step": self.max_step}
