@@ -13,7 +13,10 @@ Defences: none; static mixup (Beta α = 0.2 and 1.0, soft labels); label
 smoothing 0.1; early stopping on validation loss (a validation set disjoint
 from members and non-members); AdaMixup with the paper's linear decay of the
 partner share 0.4 → 0 (dominant and soft labels); AdaMixup with a floor
-(0.4 → 0.2, dominant). DP-SGD is not included: TF Privacy's DP optimizers are
+(0.4 → 0.2, dominant); AdaMixup driven by `PrivacyTarget` at monitored
+AUC targets 0.52, 0.55 and 0.60 (dominant). Every model, shadows included,
+trains with a `PrivacyMonitor` (own training subset vs the validation set),
+so the monitored AUC is reported next to the audit's. DP-SGD is not included: TF Privacy's DP optimizers are
 built on the Keras 2 optimizer API (`tf.keras.optimizers.legacy`) and do not
 run with Keras 3 models; see docs/BENCHMARKS.md.
 
@@ -31,6 +34,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -52,9 +56,13 @@ DEFENCES = (
     "adamixup_linear_dominant",
     "adamixup_linear_soft",
     "adamixup_floor_dominant",
+    "adamixup_target_0.52",
+    "adamixup_target_0.55",
+    "adamixup_target_0.60",
 )
 SUMMARY_FIELDS = ("test_accuracy", "generalization_gap", "best_auc", "lira_online_auc",
-                  "best_tpr_at_0.001_fpr", "best_tpr_at_0.01_fpr")
+                  "best_tpr_at_0.001_fpr", "best_tpr_at_0.01_fpr", "monitor_auc",
+                  "threshold_auc", "strength_final")
 
 
 # -- data ----------------------------------------------------------------------
@@ -101,10 +109,10 @@ def load_pool(name):
 
 
 def split(pool, members, seed):
-    """members / non-members (same size) / validation (a quarter of that), disjoint."""
+    """members / non-members (same size) / validation (a quarter, ≥ 128), disjoint."""
     x, y = pool
     members = min(members, len(x) * 2 // 5)
-    validation = max(members // 4, 32)
+    validation = max(members // 4, keras_adamixup.monitor.MIN_MONITOR_EXAMPLES + 28)
     order = np.random.default_rng(seed).permutation(len(x))
     m, n, v = (order[:members], order[members:2 * members],
                order[2 * members:2 * members + validation])
@@ -121,8 +129,22 @@ def mlp(inputs, classes, width):
                              keras.layers.Dense(classes)])
 
 
+def monitor_for(x_train, y_train, validation, seed):
+    """A PrivacyMonitor: as many training members as validation examples vs them."""
+    n = min(len(x_train), len(validation[0]))
+    pick = np.random.default_rng(seed).choice(len(x_train), n, replace=False)
+    return keras_adamixup.PrivacyMonitor((x_train[pick], y_train[pick]), validation)
+
+
 def recipe(defence, inputs, classes, width, seed, validation, epochs):
-    """`(factory, fit_kwargs)` for a defence; the factory returns a compiled model."""
+    """`(factory, fit_kwargs_for)` for a defence.
+
+    The factory returns a compiled model; ``fit_kwargs_for(x_train, y_train)``
+    the arguments of its `fit` (fresh callbacks for every model, shadows
+    included). Every model gets a `PrivacyMonitor` (members drawn from its own
+    training data vs the validation set), which only logs unless the schedule
+    is a `PrivacyTarget`, so the monitored AUC can be compared with the audit.
+    """
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def compiled(model, loss=ce):
@@ -134,6 +156,7 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs):
             mlp(inputs, classes, width), seed=seed, **kwargs))
 
     fit_kwargs = {"epochs": epochs, "batch_size": 64, "verbose": 0}
+    early_stopping = False
     if defence == "none":
         factory = lambda: compiled(mlp(inputs, classes, width))
     elif defence.startswith("mixup_a"):
@@ -145,17 +168,29 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs):
     elif defence == "early_stopping":
         factory = lambda: compiled(mlp(inputs, classes, width))
         fit_kwargs["validation_data"] = validation
-        fit_kwargs["callbacks"] = [keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=3, restore_best_weights=True)]
+        early_stopping = True
     elif defence == "adamixup_linear_dominant":
         factory = wrap(schedule=schedules.LinearDecay(0.4, 0.0), label_mode="dominant")
     elif defence == "adamixup_linear_soft":
         factory = wrap(schedule=schedules.LinearDecay(0.4, 0.0), label_mode="soft")
     elif defence == "adamixup_floor_dominant":
         factory = wrap(schedule=schedules.LinearDecay(0.4, 0.2), label_mode="dominant")
+    elif defence.startswith("adamixup_target_"):
+        target = float(defence[len("adamixup_target_"):])
+        factory = lambda: compiled(keras_adamixup.AdaMixupModel(
+            mlp(inputs, classes, width), schedule=schedules.PrivacyTarget(target),
+            label_mode="dominant", seed=seed))
     else:
         raise ValueError(f"Unknown defence {defence!r}; choose from {DEFENCES}.")
-    return factory, fit_kwargs
+
+    def fit_kwargs_for(x_train, y_train):
+        callbacks = [monitor_for(x_train, y_train, validation, seed)]
+        if early_stopping:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=3, restore_best_weights=True))
+        return {**fit_kwargs, "callbacks": callbacks}
+
+    return factory, fit_kwargs_for
 
 
 # -- one run and the summary --------------------------------------------------
@@ -164,26 +199,24 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs):
 def run_one(defence, data, seed, args):
     (x_m, y_m), nonmembers, validation = data
     classes = int(max(y_m.max(), nonmembers[1].max())) + 1
-    factory, fit_kwargs = recipe(defence, x_m.shape[1], classes, args.width, seed,
-                                 validation, args.epochs)
+    factory, fit_kwargs_for = recipe(defence, x_m.shape[1], classes, args.width, seed,
+                                     validation, args.epochs)
     keras.utils.set_random_seed(seed)
     model = factory()
     start = time.perf_counter()
-    history = model.fit(x_m, y_m, **fit_kwargs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        history = model.fit(x_m, y_m, **fit_kwargs_for(x_m, y_m))
     train_s = time.perf_counter() - start
     lira = None
     if args.lira_shadows:
-        shadow_kwargs = {k: v for k, v in fit_kwargs.items() if k != "callbacks"}
-        if "callbacks" in fit_kwargs:  # fresh callbacks for every shadow
-            shadow_kwargs["callbacks"] = [keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=3, restore_best_weights=True)]
         lira = {"model_factory": factory, "num_shadows": args.lira_shadows,
-                "fit_kwargs": shadow_kwargs, "progress": False}
+                "fit_kwargs": fit_kwargs_for, "progress": False}
     attacks = audit.CHEAP_ATTACKS if args.cheap_attacks else audit.ALL_ATTACKS
     report = audit.run_audit(model, (x_m, y_m), nonmembers, name=defence, attacks=attacks,
                              lira=lira, seed=seed, attack_backend=args.attack_backend)
     h = report.headline()
-    row = {"data": args.data, "defence": defence, "seed": seed,
+    row = {"data": args.data, "label_noise": args.label_noise, "defence": defence, "seed": seed,
            "epochs_run": len(history.history["loss"]), "train_s": round(train_s, 2),
            "audit_s": round(report.metadata["seconds"], 2)}
     row.update({k: h[k] for k in ("train_accuracy", "test_accuracy", "generalization_gap",
@@ -191,6 +224,11 @@ def run_one(defence, data, seed, args):
                                   "best_tpr_at_0.001_fpr", "best_tpr_at_0.01_fpr")})
     for r in report.rows("entire"):
         row[f"{r['attack']}_auc"] = r["auc"]
+    logs = history.history
+    row["monitor_auc"] = logs["monitor_auc"][-1] if logs.get("monitor_auc") else None
+    row["strength_final"] = logs["mixup_strength"][-1] if "mixup_strength" in logs else None
+    row["strength_max"] = max(logs["mixup_strength"]) if "mixup_strength" in logs else None
+    row["controller_saturated"] = any("does not reach" in str(w.message) for w in caught)
     return row, report
 
 
@@ -221,6 +259,14 @@ def markdown(summary, title):
                      f"{fmt(e, 'generalization_gap')} | {fmt(e, 'best_auc')} | "
                      f"{fmt(e, 'lira_online_auc')} | {fmt(e, 'best_tpr_at_0.001_fpr')} | "
                      f"{fmt(e, 'best_tpr_at_0.01_fpr')} |")
+    lines += ["", "Monitor vs audit (the monitor: loss-threshold AUC on a training subset "
+              "vs the validation set, last epoch; the audit: TF Privacy's threshold attack "
+              "on all members vs non-members):", "",
+              "| defence | final strength | monitored AUC | audited threshold AUC | best AUC |",
+              "|---|---|---|---|---|"]
+    for defence, e in summary.items():
+        lines.append(f"| {defence} | {fmt(e, 'strength_final')} | {fmt(e, 'monitor_auc')} | "
+                     f"{fmt(e, 'threshold_auc')} | {fmt(e, 'best_auc')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -260,6 +306,10 @@ def main(argv=None):
     parser.add_argument("--cheap-attacks", action="store_true",
                         help="skip TF Privacy's MLP and random-forest attacks (slow)")
     parser.add_argument("--attack-backend", default=None)
+    parser.add_argument("--label-noise", type=float, default=0.0,
+                        help="replace this fraction of all labels (members, non-members "
+                             "and validation alike) by random classes: a stress test in "
+                             "which models memorize")
     parser.add_argument("--out", default="privacy_utility_out")
     parser.add_argument("--quick", action="store_true",
                         help="2 defences x 1 seed, 3 epochs, 2 shadows, cheap attacks")
@@ -278,12 +328,19 @@ def main(argv=None):
         args.seeds, args.epochs, args.lira_shadows, args.cheap_attacks = "0", 3, 2, True
         args.members = min(args.members, 300)
         if args.defences == ",".join(DEFENCES):
-            args.defences = "none,adamixup_linear_dominant"
+            args.defences = "none,adamixup_linear_dominant,adamixup_target_0.55"
     pool = load_pool(args.data)
     if pool is None:
         print(f"skipped: data {args.data!r} not found in {SHARED} (it lives in ../shared/data "
               "on the project's machines).")
         return 0
+    if args.label_noise:
+        x, y = pool
+        rng = np.random.default_rng(12345)
+        flip = rng.random(len(y)) < args.label_noise
+        y = y.copy()
+        y[flip] = rng.integers(0, int(y.max()) + 1, int(flip.sum()))
+        pool = (x, y)
     defences = args.defences.split(",")
     for d in defences:
         if d not in DEFENCES:
@@ -304,7 +361,8 @@ def main(argv=None):
                   f" [{row['train_s'] + row['audit_s']:.0f} s]", flush=True)
             _io.write_text(os.path.join(args.out, "runs.json"), json.dumps(rows, indent=1))
     title = (f"{args.data}: {args.members} members, MLP {args.width}, {args.epochs} epochs, "
-             f"seeds {args.seeds}, LiRA {args.lira_shadows} shadows")
+             f"seeds {args.seeds}, LiRA {args.lira_shadows} shadows"
+             + (f", label noise {args.label_noise:g}" if args.label_noise else ""))
     write_outputs(rows, args.out, title)
     return 0
 

@@ -146,6 +146,31 @@ def test_lira_smoke_and_resume(digits, tmp_path):
                         label_only_noise=None, lira={**lira, "num_shadows": 4})
 
 
+def test_lira_fit_kwargs_function_gets_each_shadows_training_data(digits):
+    (x, y), (xt, yt) = digits
+    xm, ym, xn, yn = x[:60], y[:60], xt[:60], yt[:60]
+    model = compiled_mlp()
+    model.fit(xm, ym, epochs=2, verbose=0)
+    seen = []
+
+    def fit_kwargs(x_train, y_train):
+        seen.append((x_train.copy(), y_train.copy()))
+        return {"epochs": 1}
+
+    lira = {"model_factory": lambda: compiled_mlp(hidden=16), "num_shadows": 2,
+            "fit_kwargs": fit_kwargs, "progress": False}
+    report = audit.run_audit(model, (xm, ym), (xn, yn), attacks=("threshold",),
+                             slices=("entire",), label_only_noise=None, lira=lira)
+    # with 2 shadows every example trains exactly one of them
+    assert len(seen) == 2 and len(seen[0][0]) + len(seen[1][0]) == 120
+    population = np.concatenate([xm, xn])
+    for xs, ys in seen:  # rows of the population, with their own labels
+        rows = {r.tobytes(): label for r, label in zip(population, np.r_[ym, yn])}
+        assert all(rows[r.tobytes()] == label for r, label in zip(xs, ys))
+    assert not np.array_equal(seen[0][0], seen[1][0])
+    assert report.metadata["lira"]["fit_kwargs"]["function"].endswith("fit_kwargs")
+
+
 def test_shadow_masks_are_balanced():
     from keras_adamixup.audit import lira
 

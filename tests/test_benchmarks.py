@@ -2,6 +2,7 @@ import importlib.util
 import json
 import pathlib
 
+import keras_adamixup
 import numpy as np
 import pytest
 
@@ -93,29 +94,37 @@ def test_privacy_utility_quick_run(tmp_path, capsys):
     out = tmp_path / "pu"
     assert pu.main(["--quick", "--out", str(out)]) == 0
     rows = json.loads((out / "runs.json").read_text())
-    assert [r["defence"] for r in rows] == ["none", "adamixup_linear_dominant"]
+    assert [r["defence"] for r in rows] == ["none", "adamixup_linear_dominant",
+                                            "adamixup_target_0.55"]
     for r in rows:
         assert 0 <= r["best_auc"] <= 1 and "lira_online_auc" in r
+        assert 0 <= r["monitor_auc"] <= 1
+    assert rows[0]["strength_final"] is None and rows[2]["strength_final"] is not None
     summary = (out / "summary.md").read_text()
     table = [ln for ln in summary.splitlines() if ln.startswith("| ")]
-    assert len(table) == 3 and all(ln.count("|") == 9 for ln in table)
+    assert len(table) == 8  # two tables: header + 3 defences each
+    assert all(ln.count("|") == 9 for ln in table[:4])
+    assert all(ln.count("|") == 6 for ln in table[4:])
     assert (out / "frontier.png").stat().st_size > 0
-    assert (out / "runs.csv").read_text().count("\n") == 3
+    assert (out / "runs.csv").read_text().count("\n") == 4
     with pytest.raises(SystemExit, match="unknown defence"):
         pu.main(["--quick", "--defences", "dp", "--out", str(out)])
     # merging two outputs pools their runs
     merged = tmp_path / "merged"
     assert pu.main(["--merge", f"{out},{out}", "--out", str(merged)]) == 0
-    assert len(json.loads((merged / "runs.json").read_text())) == 4
+    assert len(json.loads((merged / "runs.json").read_text())) == 6
     assert "| none | 2 |" in (merged / "summary.md").read_text()
 
 
 def test_privacy_utility_recipes_build():
     pu = load("privacy_utility")
-    val = (np.zeros((8, 4), "float32"), np.zeros(8, "int64"))
+    rng = np.random.default_rng(0)
+    val = (rng.normal(size=(128, 4)).astype("float32"), rng.integers(0, 3, 128))
     for defence in pu.DEFENCES:
-        factory, fit_kwargs = pu.recipe(defence, 4, 3, 8, 0, val, 1)
+        factory, fit_kwargs_for = pu.recipe(defence, 4, 3, 8, 0, val, 1)
         model = factory()
+        fit_kwargs = fit_kwargs_for(val[0] + 10.0, val[1])
         assert model.compiled and fit_kwargs["epochs"] == 1
+        assert isinstance(fit_kwargs["callbacks"][0], keras_adamixup.PrivacyMonitor)
     with pytest.raises(ValueError, match="Unknown defence"):
         pu.recipe("dpsgd", 4, 3, 8, 0, val, 1)

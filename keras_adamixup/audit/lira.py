@@ -44,6 +44,8 @@ def _fingerprint(x, y, num_shadows, seed, fit_kwargs):
     for a in (np.ascontiguousarray(x), np.ascontiguousarray(y)):
         h.update(str(a.shape).encode() + str(a.dtype).encode())
         h.update(a.tobytes())
+    if callable(fit_kwargs):
+        fit_kwargs = {"fit_kwargs": getattr(fit_kwargs, "__qualname__", repr(fit_kwargs))}
     h.update(json.dumps([num_shadows, seed, sorted((fit_kwargs or {}).items())],
                         default=str).encode())
     return h.hexdigest()
@@ -64,8 +66,12 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
     """Trains (or loads from the cache) every shadow; returns their outputs."""
     import keras
 
-    fit_kwargs = dict(fit_kwargs or {})
-    fit_kwargs.setdefault("verbose", 0)
+    def kwargs_for(x_train, y_train):
+        kwargs = fit_kwargs(x_train, y_train) if callable(fit_kwargs) else fit_kwargs
+        kwargs = dict(kwargs or {})
+        kwargs.setdefault("verbose", 0)
+        return kwargs
+
     if cache_dir is not None:
         os.makedirs(cache_dir, exist_ok=True)
         manifest = os.path.join(cache_dir, "manifest.json")
@@ -88,7 +94,8 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
             continue
         keras.utils.set_random_seed(seed * 1000 + i)
         model = model_factory()
-        model.fit(x[masks[i]], y[masks[i]], **fit_kwargs)
+        x_train, y_train = x[masks[i]], y[masks[i]]
+        model.fit(x_train, y_train, **kwargs_for(x_train, y_train))
         out = np.asarray(model.predict(x, batch_size=predict_batch_size, verbose=0))
         if path is not None:
             with _io.atomic_path(path) as tmp:

@@ -132,7 +132,10 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
         label_only_queries: noisy queries per example.
         lira: `None` (skip) or a dict: ``model_factory`` (returns a compiled
             model trained like the target), ``num_shadows`` (even, default 8),
-            ``fit_kwargs`` (passed to `fit`), ``cache_dir`` (resume),
+            ``fit_kwargs`` (passed to `fit`; or a function `(x_train,
+            y_train) -> dict` called for every shadow, for callbacks that
+            depend on the shadow's own training data, such as a monitor
+            or early stopping), ``cache_dir`` (resume),
             ``fix_variance``, ``progress``.
         batch_size: prediction batch size.
         seed: seed of the label-only noise and of LiRA's shadow splits.
@@ -203,7 +206,7 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
             extra_rows.append(row)
             extra_hist[variant] = hist
         meta["lira"] = {"num_shadows": num_shadows,
-                        "fit_kwargs": {k: repr(v) for k, v in (lira.get("fit_kwargs") or {}).items()}}
+                        "fit_kwargs": _describe(lira.get("fit_kwargs"))}
     meta.update(metadata or {})
     meta["seconds"] = time.perf_counter() - start
     return audit_predictions(
@@ -211,3 +214,10 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
         attacks=attacks, slices=slices, thorough=thorough, min_per_slice=min_per_slice,
         attack_backend=attack_backend, metadata=meta, extra_rows=extra_rows,
         extra_histograms=extra_hist)
+
+
+def _describe(fit_kwargs):
+    """JSON-able description of LiRA's fit arguments (a dict or a function)."""
+    if callable(fit_kwargs):
+        return {"function": getattr(fit_kwargs, "__qualname__", repr(fit_kwargs))}
+    return {k: repr(v) for k, v in (fit_kwargs or {}).items()}
