@@ -68,16 +68,6 @@ SUMMARY_FIELDS = ("test_accuracy", "generalization_gap", "best_auc", "lira_onlin
 # -- data ----------------------------------------------------------------------
 
 
-def _adult_frame(path):
-    import pandas as pd
-
-    columns = ["age", "workclass", "fnlwgt", "education", "education_num", "marital_status",
-               "occupation", "relationship", "race", "sex", "capital_gain", "capital_loss",
-               "hours_per_week", "native_country", "income"]
-    return pd.read_csv(path, names=columns, skipinitialspace=True, na_values="?",
-                       comment="|")
-
-
 def load_pool(name):
     """All examples of a data set as `(x float32, y int64)`, or None if absent."""
     if name == "digits":
@@ -90,17 +80,10 @@ def load_pool(name):
         x = np.concatenate([d["x_train"], d["x_test"]]).reshape(-1, 784).astype("float32") / 255
         return x, np.concatenate([d["y_train"], d["y_test"]]).astype("int64")
     if name == "adult":
-        import pandas as pd
-
-        train, test = (os.path.join(SHARED, f) for f in ("adult.data.gz", "adult.test.gz"))
-        if not os.path.exists(train):
+        try:
+            return audit.data.adult_pool(SHARED)
+        except FileNotFoundError:
             return None
-        frame = pd.concat([_adult_frame(train), _adult_frame(test)]).dropna()
-        y = frame.pop("income").str.rstrip(".").eq(">50K").astype("int64").to_numpy()
-        numeric = frame.select_dtypes("number")
-        numeric = (numeric - numeric.mean()) / numeric.std()
-        x = pd.concat([numeric, pd.get_dummies(frame.select_dtypes("object"))], axis=1)
-        return x.to_numpy("float32"), y
     if name.startswith("npz:"):
         (xa, ya), (xb, yb) = audit.data.load_npz(name[4:])
         x = np.concatenate([xa, xb]).reshape(len(xa) + len(xb), -1).astype("float32")

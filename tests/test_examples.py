@@ -2,6 +2,9 @@ import pathlib
 import runpy
 import sys
 
+import numpy as np
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -14,3 +17,55 @@ def test_quickstart_quick(capsys, monkeypatch):
     assert 0.5 < plain["test_acc"] <= 1.0 and 0.5 < defended["test_acc"] <= 1.0
     strengths = defended["history"]["mixup_strength"]
     assert len(strengths) == 5 and strengths[0] > strengths[-1]
+
+
+def run_example(name, argv):
+    namespace = runpy.run_path(str(ROOT / "examples" / f"{name}.py"))
+    return namespace["main"](argv)
+
+
+def check_reports(reports, out, capsys):
+    text = capsys.readouterr().out
+    assert set(reports) == {"undefended", "adamixup"}
+    for name, report in reports.items():
+        h = report.headline()
+        assert 0.0 <= h["best_auc"] <= 1.0 and 0.0 <= h["test_accuracy"] <= 1.0
+        assert (out / name / "report.json").exists()
+    table = [ln for ln in text.splitlines() if ln.startswith("| ")]
+    assert len(table) == 3 and table[1].startswith("| undefended |")
+    assert (out / "comparison.md").exists()
+
+
+SHARED = ROOT.parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "mnist.npz").exists(),
+                    reason="MNIST not found in ../shared/data (the project's machines only)")
+def test_mnist_quick(tmp_path, capsys):
+    reports = run_example("mnist", ["--quick", "--out", str(tmp_path)])
+    check_reports(reports, tmp_path, capsys)
+
+
+@pytest.mark.skipif(not (SHARED / "adult.data.gz").exists(),
+                    reason="UCI Adult not found in ../shared/data (the project's machines only)")
+def test_tabular_adult_quick(tmp_path, capsys):
+    reports = run_example("tabular_adult", ["--quick", "--out", str(tmp_path)])
+    check_reports(reports, tmp_path, capsys)
+
+
+def test_cifar10_quick_on_a_small_npz(tmp_path, capsys):
+    """CIFAR-10 cannot download here: the same code path on random images."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "c10.npz"
+    np.savez(path, x_train=rng.integers(0, 256, (600, 32, 32, 3), dtype=np.uint8),
+             y_train=rng.integers(0, 10, (600, 1)),
+             x_test=rng.integers(0, 256, (100, 32, 32, 3), dtype=np.uint8),
+             y_test=rng.integers(0, 10, (100, 1)))
+    reports = run_example("cifar10", ["--quick", "--npz", str(path), "--out",
+                                      str(tmp_path / "out")])
+    check_reports(reports, tmp_path / "out", capsys)
+
+
+def test_examples_skip_without_data(tmp_path, capsys):
+    assert run_example("tabular_adult", ["--quick", "--data-dir", str(tmp_path)]) is None
+    assert "skipped" in capsys.readouterr().out

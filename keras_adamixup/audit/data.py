@@ -89,6 +89,42 @@ def digits_pool():
     return (x / 16.0).astype("float32"), y.astype("int64")
 
 
+ADULT_COLUMNS = ("age", "workclass", "fnlwgt", "education", "education_num",
+                 "marital_status", "occupation", "relationship", "race", "sex",
+                 "capital_gain", "capital_loss", "hours_per_week", "native_country",
+                 "income")
+
+
+def adult_pool(folder):
+    """UCI Adult from `folder` (adult.data[.gz], adult.test[.gz]) as `(x, y)`.
+
+    Both files are pooled; rows with a missing value ('?') are dropped (45,222
+    rows remain). Numeric columns are standardized, categorical ones one-hot
+    encoded (104 features, float32); ``y`` is 1 for income > 50K. The test
+    file's first line (a comment) and the '.' after its labels are handled.
+    Raises FileNotFoundError when the files are absent.
+    """
+    import os
+
+    import pandas as pd
+
+    def path(name):
+        for candidate in (name + ".gz", name):
+            if os.path.exists(os.path.join(folder, candidate)):
+                return os.path.join(folder, candidate)
+        raise FileNotFoundError(f"UCI Adult: {name}[.gz] not found in {folder}.")
+
+    frames = [pd.read_csv(path(name), names=list(ADULT_COLUMNS), skipinitialspace=True,
+                          na_values="?", comment="|")
+              for name in ("adult.data", "adult.test")]
+    frame = pd.concat(frames).dropna()
+    y = frame.pop("income").str.rstrip(".").eq(">50K").astype("int64").to_numpy()
+    numeric = frame.select_dtypes("number")
+    numeric = (numeric - numeric.mean()) / numeric.std()
+    x = pd.concat([numeric, pd.get_dummies(frame.select_dtypes("object"))], axis=1)
+    return x.to_numpy("float32"), y
+
+
 def load_digits(seed=0):
     """scikit-learn digits, two halves: `((x_train, y_train), (x_test, y_test)), split`."""
     x, y = digits_pool()
