@@ -8,7 +8,12 @@ Variants, all with the same model, data pipeline, batch size and epochs:
 - ``tf_data_op``: the plain model on the pipeline with
   `keras_adamixup.adamixup` applied after batching;
 - ``keras_mixup``: `keras.layers.MixUp` in a tf.data map (the outside
-  reference; needs one-hot labels and a categorical loss).
+  reference; needs one-hot labels and a categorical loss);
+- ``adamixup_monitored``: `AdaMixupModel` driven by `PrivacyTarget`, with a
+  `PrivacyMonitor` (1,000 training images vs 1,000 held-out images) measuring
+  at the end of every epoch. In ``--interleaved`` mode a round is one
+  "epoch" for the monitor, so use ``--steps`` = steps per real epoch (100 for
+  12,800 images in batches of 128) to charge it at its real frequency.
 
 Each (variant, repeat) runs in a fresh subprocess (so peak RSS is per
 variant); repeats are interleaved (a b c d a b c d ...) so machine drift hits
@@ -39,7 +44,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist.npz")
-VARIANTS = ("plain", "adamixup_model", "tf_data_op", "keras_mixup")
+VARIANTS = ("plain", "adamixup_model", "tf_data_op", "keras_mixup", "adamixup_monitored")
 
 
 def summarize(epoch_times, baseline="plain", step_times=None, steps_per_epoch=None):
@@ -96,8 +101,20 @@ def load_images(n, seed=0):
     return x, y.astype("int64"), source
 
 
-def build_variant(variant, x, y, batch_size, seed, shuffle_buffer=None):
-    """`(model, dataset)` for one variant, compiled, same model and pipeline shape."""
+def _images_and_held_out(images, seed):
+    """The training images and 1,000 more (never trained on) for the monitor."""
+    import numpy as np
+
+    x, y, source = load_images(images + 1000, seed)
+    held_x = x[images:]
+    if source != "MNIST":  # the digits fallback repeats images: make them distinct
+        held_x = held_x + np.random.default_rng(seed).normal(0, 1e-3, held_x.shape).astype(
+            held_x.dtype)
+    return x[:images], y[:images], source, (held_x, y[images:])
+
+
+def build_variant(variant, x, y, batch_size, seed, shuffle_buffer=None, held_out=None):
+    """`(model, dataset, callbacks)` for one variant, compiled, same model and pipeline."""
     import keras
     import tensorflow as tf
 
@@ -117,8 +134,12 @@ def build_variant(variant, x, y, batch_size, seed, shuffle_buffer=None):
     ds = (tf.data.Dataset.from_tensor_slices((x, y))
           .shuffle(shuffle_buffer or len(x), seed=seed).batch(batch_size))
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model = base
-    if variant == "adamixup_model":
+    model, callbacks = base, []
+    if variant == "adamixup_monitored":
+        model = keras_adamixup.AdaMixupModel(
+            base, schedule=keras_adamixup.schedules.PrivacyTarget(0.55), seed=seed)
+        callbacks = [keras_adamixup.PrivacyMonitor((x[:1000], y[:1000]), held_out)]
+    elif variant == "adamixup_model":
         model = keras_adamixup.AdaMixupModel(
             base, schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0, decay_steps=10**6),
             seed=seed)
@@ -132,7 +153,7 @@ def build_variant(variant, x, y, batch_size, seed, shuffle_buffer=None):
     elif variant != "plain":
         raise ValueError(f"Unknown variant {variant!r}; choose from {VARIANTS}.")
     model.compile(keras.optimizers.Adam(1e-3), loss)
-    return model, ds.prefetch(tf.data.AUTOTUNE)
+    return model, ds.prefetch(tf.data.AUTOTUNE), callbacks
 
 
 def run_variant(variant, images, epochs, batch_size, seed):
@@ -144,8 +165,8 @@ def run_variant(variant, images, epochs, batch_size, seed):
     import keras
     import tensorflow as tf
 
-    x, y, source = load_images(images, seed)
-    model, ds = build_variant(variant, x, y, batch_size, seed)
+    x, y, source, held_out = _images_and_held_out(images, seed)
+    model, ds, callbacks = build_variant(variant, x, y, batch_size, seed, held_out=held_out)
     times, steps = [], []
 
     class Timer(keras.callbacks.Callback):
@@ -163,7 +184,7 @@ def run_variant(variant, images, epochs, batch_size, seed):
             epoch_index[0] += 1
 
     epoch_index = [0]
-    model.fit(ds, epochs=epochs, verbose=0, callbacks=[Timer()])
+    model.fit(ds, epochs=epochs, verbose=0, callbacks=[Timer()] + callbacks)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"variant": variant, "epoch_s": times, "step_s": steps,
             "steps_per_epoch": -(-len(x) // batch_size), "peak_rss_mib": peak_mib,
@@ -195,18 +216,19 @@ def run_interleaved(variants, images, batch_size, rounds, steps, seed):
     import time
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    x, y, source = load_images(images, seed)
-    built = {v: build_variant(v, x, y, batch_size, seed, shuffle_buffer=2048) for v in variants}
-    built = {v: (m, ds.repeat()) for v, (m, ds) in built.items()}
-    for model, ds in built.values():  # trace and compile outside the timing
-        model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+    x, y, source, held_out = _images_and_held_out(images, seed)
+    built = {v: build_variant(v, x, y, batch_size, seed, shuffle_buffer=2048,
+                              held_out=held_out) for v in variants}
+    built = {v: (m, ds.repeat(), cb) for v, (m, ds, cb) in built.items()}
+    for model, ds, callbacks in built.values():  # trace and compile outside the timing
+        model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks)
     times = {v: [] for v in variants}
     for r in range(rounds):
         order = variants[r % len(variants):] + variants[:r % len(variants)]
         for v in order:
-            model, ds = built[v]
+            model, ds, callbacks = built[v]
             start = time.perf_counter()
-            model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+            model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks)
             times[v].append(time.perf_counter() - start)
     return times, source
 
