@@ -1,0 +1,94 @@
+"""tf.distribute: MirroredStrategy on two logical CPUs, MultiWorkerMirroredStrategy on loopback.
+
+Each case runs in a fresh Python process (logical devices and TF_CONFIG must
+be set before TensorFlow starts) and reports a JSON line.
+"""
+
+import json
+import pathlib
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+SCRIPTS = pathlib.Path(__file__).resolve().parent / "scripts"
+
+
+def result_of(proc):
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def run_mirrored(mode):
+    proc = subprocess.run([sys.executable, str(SCRIPTS / "mirrored.py"), mode],
+                          capture_output=True, text=True, timeout=300, check=False)
+    return result_of(proc)
+
+
+@pytest.mark.parametrize("mode", ["train_step", "tf_data_op"])
+def test_mirrored_strategy_two_replicas(mode):
+    r = run_mirrored(mode)
+    assert r["replicas"] == 2
+    steps = r["steps_per_epoch"] * r["epochs"]
+    # One schedule position per global step, the same on every replica.
+    assert r["mixup_step"] == [steps, steps]
+    assert r["strength"][0] == r["strength"][1]
+    # Linear 0.4 → 0 over the planned steps: the last step of epoch k.
+    expected = [0.4 * (1 - (r["steps_per_epoch"] * (k + 1) - 1) / steps) for k in range(3)]
+    np.testing.assert_allclose(r["mixup_strength_log"], expected, atol=1e-5)
+    assert all(np.isfinite(r["loss"])) and r["loss"][-1] < r["loss"][0]
+    assert r["accuracy"] > 0.5
+
+
+def test_mirrored_strategy_with_privacy_target():
+    r = run_mirrored("controller")
+    assert r["replicas"] == 2
+    assert r["controller_strength"][0] == r["controller_strength"][1]
+    assert r["controller_strength"][0] == pytest.approx(r["controller_log"][-1], abs=1e-6)
+    assert r["mixup_step"][0] == r["mixup_step"][1]
+
+
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def run_two_workers(kind):
+    ports = [str(p) for p in free_ports(2)]
+    procs = [subprocess.Popen([sys.executable, str(SCRIPTS / "multi_worker.py"), *ports,
+                               str(i), kind], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for i in range(2)]
+    outs = []
+    for p in procs:
+        try:
+            out, err = p.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            pytest.fail(f"multi-worker job ({kind}) did not finish in 180 s")
+        outs.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
+    return outs
+
+
+def test_multi_worker_mirrored_strategy_on_loopback():
+    plain = run_two_workers("plain")
+    if any(p.returncode for p in plain):
+        # Keras 3 `fit` itself fails under MultiWorkerMirroredStrategy (it
+        # reduces scalar logs along axis 0; keras-team/keras#20585), for any
+        # model. Once Keras runs plain models there, AdaMixupModel must too.
+        assert "Invalid reduction dimension" in plain[0].stderr or "PerReplica" in \
+            plain[0].stderr, plain[0].stderr[-3000:]
+        pytest.skip("Keras fit does not run under MultiWorkerMirroredStrategy on this "
+                    "stack (keras-team/keras#20585), not even for a plain model")
+    workers = [result_of(p) for p in run_two_workers("adamixup")]
+    assert [w["replicas"] for w in workers] == [2, 2]
+    assert workers[0]["mixup_step"] == workers[1]["mixup_step"] > 0
+    assert workers[0]["kernel_sum"] == pytest.approx(workers[1]["kernel_sum"], rel=1e-5)
