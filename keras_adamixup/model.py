@@ -194,9 +194,13 @@ class AdaMixupModel(keras.Model):
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             callbacks=None, **kwargs):
         callbacks = list(callbacks or [])
-        if self.schedule.needs_monitor() and not any(
-            getattr(c, "drives_schedule", False) for c in callbacks
-        ):
+        # Monitors first: at each epoch end the controller is updated before
+        # other callbacks (BackupAndRestore, ModelCheckpoint) save the model.
+        drives = [getattr(c, "drives_schedule", False) for c in callbacks]
+        callbacks = [c for c, d in zip(callbacks, drives) if d] + [
+            c for c, d in zip(callbacks, drives) if not d
+        ]
+        if self.schedule.needs_monitor() and not any(drives):
             raise ValueError(
                 f"The schedule {type(self.schedule).__name__} is driven by "
                 "measurements of membership leakage during training, but no "

@@ -229,17 +229,25 @@ def test_multi_input_dict_model():
         model.fit(x["a"], y, epochs=1, batch_size=32, verbose=0)
 
 
-def test_mixed_precision_policy(digits):
-    (x, y), _ = digits
-    keras.mixed_precision.set_global_policy("mixed_float16")
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("label_mode", ["soft", "dominant"])
+def test_mixed_precision_policy(digits, policy, label_mode):
+    (x, y), (xt, yt) = digits
+    keras.mixed_precision.set_global_policy(policy)
     try:
         base = small_mlp()
-        model = compiled(keras_adamixup.AdaMixupModel(base, label_mode="soft", seed=0))
-        history = model.fit(x[:512], y[:512], epochs=2, batch_size=64, verbose=0)
+        model = compiled(keras_adamixup.AdaMixupModel(base, label_mode=label_mode, seed=0))
+        history = model.fit(x[:512], y[:512], epochs=3, batch_size=64, verbose=0)
+        _, accuracy = model.evaluate(xt, yt, verbose=0)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    # Loss scaling only where float16 needs it; state variables stay float32.
+    scaled = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert scaled is (policy == "mixed_float16")
+    assert model.strength.dtype == "float32"
     assert np.isfinite(history.history["loss"]).all()
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert accuracy > 0.7
 
 
 # -- bad input ----------------------------------------------------------------
