@@ -1,0 +1,231 @@
+"""Every error in the README's error table, triggered by id (E01 ...).
+
+`test_readme_table_and_tests_agree` keeps the table and this file in step:
+a row without a case here, or a case without a row, fails.
+"""
+
+import pathlib
+import re
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_adamixup
+from keras_adamixup import PrivacyMonitor, PrivacyTarget, audit, mixing, schedules
+from conftest import small_mlp
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+rng = np.random.default_rng(0)
+X = rng.random((8, 4)).astype("float32")
+Y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+
+
+def compiled(model, **kwargs):
+    model.compile(keras.optimizers.Adam(1e-3), SPARSE_CE, **kwargs)
+    return model
+
+
+def monitor_data(n=150, offset=0.0):
+    return rng.random((n, 64)).astype("float32") + offset, rng.integers(0, 10, n)
+
+
+def e01():
+    with pytest.raises(ValueError, match="`strength` must be in"):
+        mixing.mix_batch(X, Y, strength=0.7, num_classes=3)
+    with pytest.raises(ValueError, match=r"`schedule value` must be in \[0.0, 0.5\]"):
+        keras_adamixup.AdaMixupModel(small_mlp(), schedule=schedules.LinearDecay(0.9, 0.0))
+    with pytest.raises(ValueError, match="`strength` must be in"):
+        mixing.mix_batch(X, Y, strength=float("nan"), num_classes=3)
+
+
+def e02():
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`strength` must be in"):
+        mixing.mix_batch(X, Y, strength=tf.Variable(0.9), num_classes=3)
+
+
+def e03(digits):
+    bad = Y.copy()
+    bad[1] = 5
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"must be integers in \[0, 3\)"):
+        mixing.mix_batch(X, bad, strength=0.2, num_classes=3)
+    (x, y), _ = digits
+    y = y[:128].copy()
+    y[3] = 12
+    model = compiled(keras_adamixup.AdaMixupModel(small_mlp(), seed=0), jit_compile=True)
+    with pytest.raises(ValueError, match="outside \\[0, num_classes\\)"):
+        model.fit(x[:128], y, epochs=1, batch_size=32, verbose=0)
+
+
+def e04():
+    with pytest.raises(ValueError, match="needs `num_classes`"):
+        mixing.mix_batch(X, Y, strength=0.2, label_mode="soft")
+
+
+def e05():
+    with pytest.raises(ValueError, match="`y` must be class ids"):
+        mixing.mix_batch(X, np.zeros((8, 2, 2)), strength=0.2, num_classes=3)
+
+
+def e06(digits):
+    with pytest.raises(ValueError, match="batch of size 1"):
+        mixing.mix_batch(X[:1], Y[:1], strength=0.2, num_classes=3)
+    (x, y), _ = digits
+    model = compiled(keras_adamixup.AdaMixupModel(small_mlp(), seed=0))
+    with pytest.raises(ValueError, match="(first training batch has a single example)|"
+                                         "(batch of size 1)"):
+        model.fit(x[:4], y[:4], epochs=1, batch_size=1, verbose=0)
+
+
+def e07():
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    two_inputs = keras.Model([a, b], keras.layers.Dense(3)(keras.layers.Concatenate()([a, b])))
+    model = compiled(keras_adamixup.AdaMixupModel(two_inputs, seed=0))
+    with pytest.raises(ValueError, match="has 1 input tensor\\(s\\) but the base model expects 2"):
+        model.fit(X[:, :3], Y, epochs=1, batch_size=4, verbose=0)
+
+
+def e08():
+    ds = tf.data.Dataset.from_tensor_slices((X, Y))
+    with pytest.raises(ValueError, match="adamixup needs a batched dataset"):
+        ds.apply(keras_adamixup.adamixup(0.2, num_classes=3))
+
+
+def e09():
+    ds = tf.data.Dataset.from_tensor_slices((np.zeros((64, 64), "float32"), np.zeros(64, "int64")))
+    ds = ds.batch(16).filter(lambda a, b: True)  # unknown cardinality
+    model = compiled(keras_adamixup.AdaMixupModel(small_mlp()))
+    with pytest.raises(ValueError, match="steps per epoch is unknown"):
+        model.fit(ds, epochs=1, verbose=0)
+
+
+def e10():
+    with pytest.raises(TypeError, match="`base_model` must be a keras.Model"):
+        keras_adamixup.AdaMixupModel("model")
+    for kwargs, name in (({"label_mode": "hard"}, "label_mode"),
+                         ({"coefficient": "uniform"}, "coefficient"),
+                         ({"mix_in": "layer"}, "mix_in")):
+        with pytest.raises(ValueError, match=f"`{name}` must be one of"):
+            keras_adamixup.AdaMixupModel(small_mlp(), **kwargs)
+    with pytest.raises(TypeError, match="`seed` must be"):
+        keras_adamixup.AdaMixupModel(small_mlp(), seed="1")
+
+
+def e11():
+    with pytest.raises(ValueError, match="`target_auc` must be in \\(0.5, 1\\)"):
+        PrivacyTarget(target_auc=0.5)
+    with pytest.raises(ValueError, match="`ki` must be in"):
+        PrivacyTarget(ki=-1.0)
+
+
+def e12(digits):
+    (x, y), _ = digits
+    model = compiled(keras_adamixup.AdaMixupModel(small_mlp(), schedule=PrivacyTarget()))
+    with pytest.raises(ValueError, match="no\\s+monitor was given"):
+        model.fit(x[:64], y[:64], epochs=1, verbose=0)
+
+
+def e13():
+    with pytest.raises(ValueError, match="needs at least 100 per side"):
+        PrivacyMonitor(monitor_data(60), monitor_data(150, 2.0))
+    with pytest.raises(ValueError, match="needs `members`"):
+        PrivacyMonitor(None, monitor_data())
+
+
+def e14():
+    x, y = monitor_data(200)
+    with pytest.raises(ValueError, match="also appear among the monitor members"):
+        PrivacyMonitor((x[:150], y[:150]), (x[50:], y[50:]))
+
+
+def e15():
+    schedule = PrivacyTarget()
+    keras_adamixup.AdaMixupModel(small_mlp(), schedule=schedule)
+    with pytest.raises(ValueError, match="already drives a model"):
+        keras_adamixup.AdaMixupModel(small_mlp(), schedule=schedule)
+
+
+LOGITS = rng.normal(size=(40, 3))
+LABELS = rng.integers(0, 3, 40)
+
+
+def e16():
+    with pytest.raises(ValueError, match="`outputs_members` has 40 rows but `labels_members` has 39"):
+        audit.audit_predictions(LOGITS, LABELS[:39], LOGITS, LABELS, attacks=("threshold",))
+
+
+def e17():
+    bad = LOGITS.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="1 NaN or inf value"):
+        audit.audit_predictions(bad, LABELS, LOGITS, LABELS, attacks=("threshold",))
+
+
+def e18():
+    with pytest.raises(ValueError, match="outside the model's classes"):
+        audit.audit_predictions(LOGITS, LABELS + 3, LOGITS, LABELS, attacks=("threshold",))
+
+
+def e19():
+    with pytest.raises(ValueError, match="Too few examples"):
+        audit.audit_predictions(LOGITS[:5], LABELS[:5], LOGITS, LABELS, attacks=("threshold",))
+
+
+def e20(digits):
+    (x, y), _ = digits
+    model = small_mlp()
+    with pytest.raises(ValueError, match="30 non-member example\\(s\\) also appear"):
+        audit.run_audit(model, (x[:60], y[:60]), (x[30:90], y[30:90]), attacks=("threshold",))
+
+
+def e21():
+    with pytest.raises(ValueError, match="Unknown attack 'svm'"):
+        audit.audit_predictions(LOGITS, LABELS, LOGITS, LABELS, attacks=("svm",))
+    with pytest.raises(ValueError, match="Unknown slice"):
+        audit.audit_predictions(LOGITS, LABELS, LOGITS, LABELS, slices=("by_age",))
+
+
+def e22(monkeypatch):
+    from keras_adamixup.audit import _tfp
+
+    monkeypatch.setattr(_tfp, "_MODULE", None)
+    for name in list(sys.modules):
+        if name.startswith("tensorflow_privacy"):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(
+        sys.modules, "tensorflow_privacy.privacy.privacy_tests.membership_inference_attack",
+        None)
+    with pytest.raises(ImportError, match="pip install --no-deps tensorflow-privacy==0.8.12"):
+        audit.audit_predictions(LOGITS, LABELS, LOGITS, LABELS, attacks=("threshold",))
+
+
+def e23(digits, tmp_path):
+    (x, y), (xt, yt) = digits
+    model = small_mlp()
+    factory = lambda: compiled(small_mlp(hidden=8))
+    lira = {"model_factory": factory, "num_shadows": 2, "fit_kwargs": {"epochs": 1},
+            "cache_dir": str(tmp_path), "progress": False}
+    kwargs = dict(attacks=("threshold",), slices=("entire",), label_only_noise=None)
+    audit.run_audit(model, (x[:20], y[:20]), (xt[:20], yt[:20]), lira=lira, **kwargs)
+    with pytest.raises(ValueError, match="belongs to a different audit"):
+        audit.run_audit(model, (x[:20], y[:20]), (xt[20:40], yt[20:40]), lira=lira, **kwargs)
+
+
+CASES = {name.upper(): fn for name, fn in list(globals().items())
+         if re.fullmatch(r"e\d\d", name)}
+
+
+def test_readme_table_and_tests_agree():
+    ids = re.findall(r"^\| (E\d\d) \|", README.read_text(encoding="utf-8"), flags=re.M)
+    assert len(ids) == len(set(ids))
+    assert sorted(ids) == sorted(CASES)
+
+
+@pytest.mark.parametrize("error_id", sorted(CASES))
+def test_documented_error(error_id, request):
+    fn = CASES[error_id]
+    names = fn.__code__.co_varnames[:fn.__code__.co_argcount]
+    fn(*(request.getfixturevalue(n) for n in names))
