@@ -7,24 +7,31 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _fresh_copy_factory(model):
-    """A factory of untrained models with `model`'s architecture and compile settings."""
-    import keras
+class _FreshCopy:
+    """Makes untrained models with a saved model's architecture and compile settings.
 
-    config = keras.saving.serialize_keras_object(model)
-    compile_config = model.get_compile_config() if model.compiled else None
-    if compile_config is None:
-        raise ValueError(
-            "LiRA needs the training recipe: the saved model was not compiled, so "
-            "its loss and optimizer are unknown."
-        )
+    A class (not a closure) so LiRA can send it to shadow-training processes.
+    """
 
-    def factory():
-        fresh = keras.saving.deserialize_keras_object(config)
-        fresh.compile_from_config(compile_config)
+    def __init__(self, model):
+        import keras
+
+        self.config = keras.saving.serialize_keras_object(model)
+        self.compile_config = model.get_compile_config() if model.compiled else None
+        if self.compile_config is None:
+            raise ValueError(
+                "LiRA needs the training recipe: the saved model was not compiled, so "
+                "its loss and optimizer are unknown."
+            )
+
+    def __call__(self):
+        import keras
+
+        import keras_adamixup  # noqa: F401 - registers the package's classes
+
+        fresh = keras.saving.deserialize_keras_object(self.config)
+        fresh.compile_from_config(self.compile_config)
         return fresh
-
-    return factory
 
 
 def _audit(args):
@@ -44,7 +51,8 @@ def _audit(args):
         members, nonmembers = audit.data.load(args.data, data_dir=args.data_dir, seed=args.seed)
     lira = None
     if args.lira_shadows:
-        lira = {"model_factory": _fresh_copy_factory(model), "num_shadows": args.lira_shadows,
+        lira = {"model_factory": _FreshCopy(model), "num_shadows": args.lira_shadows,
+                "jobs": args.lira_jobs,
                 "fit_kwargs": {"epochs": args.lira_epochs, "batch_size": args.lira_batch_size},
                 "cache_dir": os.path.join(args.out, "lira_cache")}
     attacks = tuple(args.attacks.split(",")) if args.attacks else audit.ALL_ATTACKS
@@ -95,6 +103,8 @@ def main(argv=None):
     aud.add_argument("--thorough", action="store_true")
     aud.add_argument("--lira-shadows", type=int, default=0)
     aud.add_argument("--lira-epochs", type=int, default=20)
+    aud.add_argument("--lira-jobs", type=int, default=1,
+                     help="train the shadow models in this many processes")
     aud.add_argument("--lira-batch-size", type=int, default=64)
     aud.add_argument("--seed", type=int, default=0)
     aud.set_defaults(run=_audit)

@@ -290,3 +290,25 @@ def test_tfds_loader_with_mock_data():
         pool_x, pool_y = audit.data.load_pool("tfds:mnist")
     assert xm.shape == (12, 28, 28, 1) and ym.shape == (12,) and xn.shape[0] == 12
     assert pool_x.shape[0] == 24 and pool_y.shape == (24,)
+
+
+def test_lira_shadows_in_parallel_processes_match_sequential(digits, tmp_path):
+    from keras_adamixup.audit import lira
+    from keras_adamixup.cli import _FreshCopy
+
+    (x, y), _ = digits
+    x, y = x[:120], y[:120]
+    factory = _FreshCopy(compiled_mlp(hidden=16))  # picklable, unlike a closure
+    masks = lira.shadow_masks(2, len(x), seed=0)
+    kwargs = {"epochs": 2, "batch_size": 32}
+    sequential = lira.shadow_outputs(factory, x, y, masks, fit_kwargs=kwargs, progress=False)
+    parallel = lira.shadow_outputs(factory, x, y, masks, fit_kwargs=kwargs, progress=False,
+                                   jobs=2, cache_dir=str(tmp_path))
+    for a, b in zip(sequential, parallel):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert sorted(os.listdir(tmp_path)) == ["manifest.json", "shadow_000.npz", "shadow_001.npz"]
+    with pytest.raises(ValueError, match="must be picklable"):
+        lira.shadow_outputs(lambda: compiled_mlp(hidden=16), x, y, masks, fit_kwargs=kwargs,
+                            progress=False, jobs=2)
+    with pytest.raises(ValueError, match="`jobs` must be a positive int"):
+        lira.shadow_outputs(factory, x, y, masks, jobs=0)

@@ -16,9 +16,12 @@ Shadow predictions are cached in `cache_dir` (one `.npz` per shadow, written
 atomically), so an interrupted audit resumes with the shadows it has.
 """
 
+import concurrent.futures
 import hashlib
 import json
+import multiprocessing
 import os
+import pickle
 
 import numpy as np
 
@@ -61,10 +64,45 @@ def _progress(iterable, total, enabled):
     return tqdm(iterable, total=total, desc="LiRA shadow models", unit="model")
 
 
-def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=None,
-                   fingerprint=None, predict_batch_size=512, seed=0, progress=True):
-    """Trains (or loads from the cache) every shadow; returns their outputs."""
+def _train_shadow(i, model_factory, x, y, mask, fit_kwargs, seed, predict_batch_size,
+                  path):
+    """Trains shadow `i` on `x[mask]`, predicts on all of `x`, caches, returns outputs."""
     import keras
+
+    keras.utils.set_random_seed(seed * 1000 + i)
+    model = model_factory()
+    model.fit(x[mask], y[mask], **fit_kwargs)
+    out = np.asarray(model.predict(x, batch_size=predict_batch_size, verbose=0))
+    if path is not None:
+        with _io.atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, outputs=out, mask=mask)
+    keras.backend.clear_session(free_memory=False)
+    return out
+
+
+def _check_picklable(model_factory, fit_kwargs):
+    try:
+        pickle.dumps((model_factory, fit_kwargs))
+    except Exception as error:  # pickling raises many types
+        raise ValueError(
+            "LiRA with jobs > 1 trains shadows in separate processes, so "
+            "`model_factory` and the fit arguments must be picklable (module-level "
+            "functions or classes, not lambdas or closures); got "
+            f"{type(error).__name__}: {error}. Use jobs=1 otherwise."
+        ) from None
+
+
+def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=None,
+                   fingerprint=None, predict_batch_size=512, seed=0, progress=True, jobs=1):
+    """Trains (or loads from the cache) every shadow; returns their outputs.
+
+    With ``jobs > 1`` the shadows train in that many separate processes
+    (spawned; each imports TensorFlow), with the same per-shadow seeds, so
+    the results match ``jobs=1`` up to floating-point noise.
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"`jobs` must be a positive int, got {jobs!r}.")
 
     def kwargs_for(x_train, y_train):
         kwargs = fit_kwargs(x_train, y_train) if callable(fit_kwargs) else fit_kwargs
@@ -86,23 +124,25 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
                 )
         else:
             _io.write_text(manifest, json.dumps({"fingerprint": fingerprint}))
-    outputs = []
-    for i in _progress(range(len(masks)), len(masks), progress):
+    outputs, tasks = [None] * len(masks), []
+    for i in range(len(masks)):
         path = None if cache_dir is None else os.path.join(cache_dir, f"shadow_{i:03d}.npz")
         if path is not None and os.path.exists(path):
-            outputs.append(np.load(path)["outputs"])
+            outputs[i] = np.load(path)["outputs"]
             continue
-        keras.utils.set_random_seed(seed * 1000 + i)
-        model = model_factory()
-        x_train, y_train = x[masks[i]], y[masks[i]]
-        model.fit(x_train, y_train, **kwargs_for(x_train, y_train))
-        out = np.asarray(model.predict(x, batch_size=predict_batch_size, verbose=0))
-        if path is not None:
-            with _io.atomic_path(path) as tmp:
-                with open(tmp, "wb") as f:
-                    np.savez(f, outputs=out, mask=masks[i])
-        outputs.append(out)
-        keras.backend.clear_session(free_memory=False)
+        kwargs = kwargs_for(x[masks[i]], y[masks[i]])
+        tasks.append((i, model_factory, x, y, masks[i], kwargs, seed, predict_batch_size, path))
+    if jobs == 1 or len(tasks) <= 1:
+        for task in _progress(tasks, len(tasks), progress):
+            outputs[task[0]] = _train_shadow(*task)
+        return outputs
+    _check_picklable(model_factory, [t[5] for t in tasks])
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {pool.submit(_train_shadow, *task): task[0] for task in tasks}
+        done = concurrent.futures.as_completed(futures)
+        for future in _progress(done, len(futures), progress):
+            outputs[futures[future]] = future.result()
     return outputs
 
 

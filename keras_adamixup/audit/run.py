@@ -135,7 +135,8 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
             ``fit_kwargs`` (passed to `fit`; or a function `(x_train,
             y_train) -> dict` called for every shadow, for callbacks that
             depend on the shadow's own training data, such as a monitor
-            or early stopping), ``cache_dir`` (resume),
+            or early stopping), ``cache_dir`` (resume), ``jobs`` (shadows
+            trained in this many processes; needs a picklable factory),
             ``fix_variance``, ``progress``.
         batch_size: prediction batch size.
         seed: seed of the label-only noise and of LiRA's shadow splits.
@@ -198,7 +199,8 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
         shadow_outs = lira_lib.shadow_outputs(
             factory, x_pop, y_pop, masks, fit_kwargs=lira.get("fit_kwargs"),
             cache_dir=lira.get("cache_dir"), fingerprint=fingerprint,
-            predict_batch_size=batch_size, seed=seed, progress=lira.get("progress", True))
+            predict_batch_size=batch_size, seed=seed, progress=lira.get("progress", True),
+            jobs=lira.get("jobs", 1))
         scores = lira_lib.lira_scores(np.concatenate([out_m, out_n]), shadow_outs, y_pop,
                                       masks, fix_variance=lira.get("fix_variance"))
         for variant, s in scores.items():
