@@ -128,3 +128,21 @@ def test_privacy_utility_recipes_build():
         assert isinstance(fit_kwargs["callbacks"][0], keras_adamixup.PrivacyMonitor)
     with pytest.raises(ValueError, match="Unknown defence"):
         pu.recipe("dpsgd", 4, 3, 8, 0, val, 1)
+
+
+def test_distributed_throughput_summary_and_quick_run(tmp_path):
+    bench = load("distributed_throughput")
+    rows = bench.summarize([
+        {"devices": 1, "policy": "float32", "replicas": 1, "images_per_round": 100,
+         "times": {"plain": [1.0, 2.0, 1.0], "adamixup_model": [1.1, 2.0, 1.05]}},
+        {"devices": 2, "policy": "float32", "replicas": 2, "images_per_round": 100,
+         "times": {"plain": [2.0, 2.0, 2.0], "adamixup_model": [2.0, 2.2, 2.0]}},
+    ])
+    assert rows[0]["plain_images_s"] == pytest.approx(100.0)
+    assert rows[0]["ratio"] == pytest.approx(1.05)
+    assert rows[1]["ratio"] == pytest.approx(1.0) and rows[1]["plain_vs_first"] == 0.5
+    out = tmp_path / "t.json"
+    assert bench.main(["--quick", "--configs", "1:float32,2:float32", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [r["replicas"] for r in result["results"]] == [1, 2]
+    assert all(r["ratio"] > 0 for r in result["rows"])
