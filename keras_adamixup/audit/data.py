@@ -98,8 +98,8 @@ ADULT_COLUMNS = ("age", "workclass", "fnlwgt", "education", "education_num",
 def adult_pool(folder):
     """UCI Adult from `folder` (adult.data[.gz], adult.test[.gz]) as `(x, y)`.
 
-    Both files are pooled; rows with a missing value ('?') are dropped (45,222
-    rows remain). Numeric columns are standardized, categorical ones one-hot
+    Both files are pooled; rows with a missing value ('?') and exact duplicate
+    rows are dropped. Numeric columns are standardized, categorical ones one-hot
     encoded (104 features, float32); ``y`` is 1 for income > 50K. The test
     file's first line (a comment) and the '.' after its labels are handled.
     Raises FileNotFoundError when the files are absent.
@@ -117,7 +117,10 @@ def adult_pool(folder):
     frames = [pd.read_csv(path(name), names=list(ADULT_COLUMNS), skipinitialspace=True,
                           na_values="?", comment="|")
               for name in ("adult.data", "adult.test")]
-    frame = pd.concat(frames).dropna()
+    # Identical records (about 50 in Adult, some with both labels) would be
+    # members and non-members at once: keep the first of each.
+    features = [c for c in ADULT_COLUMNS if c != "income"]
+    frame = pd.concat(frames).dropna().drop_duplicates(subset=features)
     y = frame.pop("income").str.rstrip(".").eq(">50K").astype("int64").to_numpy()
     numeric = frame.select_dtypes("number")
     numeric = (numeric - numeric.mean()) / numeric.std()
