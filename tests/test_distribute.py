@@ -41,6 +41,8 @@ def test_mirrored_strategy_two_replicas(mode):
     np.testing.assert_allclose(r["mixup_strength_log"], expected, atol=1e-5)
     assert all(np.isfinite(r["loss"])) and r["loss"][-1] < r["loss"][0]
     assert r["accuracy"] > 0.5
+    if mode == "train_step":  # the audit predicts through the strategy
+        assert r["audit_predict_rows"] == 300 and r["audit_predict_max_diff"] < 1e-4
 
 
 def test_mirrored_strategy_with_privacy_target():

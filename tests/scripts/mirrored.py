@@ -80,6 +80,13 @@ result = {
     "mixup_strength_log": history.history.get("mixup_strength"),
     "accuracy": float(model.evaluate(x, y, verbose=0)[1]),
 }
+if mode == "train_step":  # the audit's batched prediction through the strategy
+    from keras_adamixup.audit import run as audit_run
+
+    through_strategy = audit_run.predict_outputs(model, x[:300], batch_size=64)
+    direct = np.asarray(model.base_model(x[:300], training=False))
+    result["audit_predict_max_diff"] = float(np.abs(through_strategy - direct).max())
+    result["audit_predict_rows"] = int(len(through_strategy))
 if mode == "controller":
     result["controller_strength"] = per_replica(model.schedule_state[0])
     result["controller_log"] = history.history["controller_strength"]
