@@ -146,3 +146,17 @@ def test_distributed_throughput_summary_and_quick_run(tmp_path):
     result = json.loads(out.read_text())
     assert [r["replicas"] for r in result["results"]] == [1, 2]
     assert all(r["ratio"] > 0 for r in result["rows"])
+
+
+def test_monitor_signals_quick():
+    bench = load("monitor_signals")
+    results = bench.main(["--quick"])
+    assert results["loss threshold (monitor)"] == pytest.approx(results["audit: threshold"],
+                                                                abs=1e-6)
+    assert {"audit: lira_online", "audit: lira_offline", "loss normalized per class"} <= set(
+        results)
+    assert all(0.0 <= v <= 1.0 for v in results.values())
+    zm, zn = bench.class_normalized(np.array([1.0, 3.0]), np.array([0, 1]),
+                                    np.array([0.0, 2.0, 2.0, 4.0]), np.array([0, 0, 1, 1]))
+    np.testing.assert_allclose(zm, [0.0, 0.0])
+    np.testing.assert_allclose(zn, [-1.0, 1.0, -1.0, 1.0])
