@@ -34,3 +34,17 @@ def test_killed_job_resumes_with_same_schedule_controller_and_mixing_stream(tmp_
     assert resumed["controller"] == pytest.approx(reference["controller"], rel=1e-6)
     assert resumed["controller"]["controller_updates"] == 5
     assert resumed["weights"] == pytest.approx(reference["weights"], rel=1e-5)
+
+
+def test_interrupted_report_write_leaves_the_old_file_whole(tmp_path):
+    from keras_adamixup.audit import _io
+
+    path = tmp_path / "report.json"
+    _io.write_text(path, '{"complete": true}')
+    with pytest.raises(KeyboardInterrupt):
+        with _io.atomic_path(path) as tmp:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write('{"half": ')  # interrupted mid-write
+            raise KeyboardInterrupt
+    assert json.loads(path.read_text()) == {"complete": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temp file left
