@@ -312,3 +312,29 @@ def test_lira_shadows_in_parallel_processes_match_sequential(digits, tmp_path):
                             progress=False, jobs=2)
     with pytest.raises(ValueError, match="`jobs` must be a positive int"):
         lira.shadow_outputs(factory, x, y, masks, jobs=0)
+
+
+def test_run_audit_streams_datasets(digits):
+    import tensorflow as tf
+
+    (x, y), (xt, yt) = digits
+    model = compiled_mlp()
+    model.fit(x[:300], y[:300], epochs=10, batch_size=32, verbose=0)
+    members, nonmembers = (x[:300], y[:300]), (xt[:300], yt[:300])
+    as_ds = lambda d: tf.data.Dataset.from_tensor_slices(d).batch(64)
+    kwargs = dict(attacks=("threshold",), slices=("entire",), label_only_queries=2)
+    arrays = audit.run_audit(model, members, nonmembers, **kwargs)
+    streamed = audit.run_audit(model, as_ds(members), as_ds(nonmembers), **kwargs)
+    auc = lambda r, a: [row for row in r.rows("entire") if row["attack"] == a][0]["auc"]
+    for attack in ("threshold", "label_only_gap"):
+        assert auc(streamed, attack) == pytest.approx(auc(arrays, attack), abs=1e-6)
+    assert 0.0 <= auc(streamed, "label_only_noise") <= 1.0
+    assert streamed.metadata["streamed"] is True
+    with pytest.raises(ValueError, match="30 non-member example"):
+        audit.run_audit(model, as_ds(members), as_ds((x[270:330], y[270:330])), **kwargs)
+    with pytest.raises(ValueError, match="needs them as\\s+arrays"):
+        audit.run_audit(model, as_ds(members), nonmembers,
+                        lira={"model_factory": compiled_mlp}, **kwargs)
+    with pytest.raises(ValueError, match="batched tf.data.Dataset"):
+        audit.run_audit(model, tf.data.Dataset.from_tensor_slices(members), nonmembers,
+                        **kwargs)

@@ -1,5 +1,6 @@
 """`run_audit` (a Keras model) and `audit_predictions` (arrays of outputs)."""
 
+import hashlib
 import platform
 import time
 
@@ -122,8 +123,12 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
     Args:
         model: a Keras model (any model with `predict`; an `AdaMixupModel` or
             its `base_model`).
-        members: `(x, y)` the model was trained on.
-        nonmembers: `(x, y)` from the same distribution, never trained on.
+        members: `(x, y)` the model was trained on, or a batched
+            `tf.data.Dataset` of `(x, y)` (streamed: sets larger than memory;
+            only outputs, labels and 20-byte row digests are kept; LiRA needs
+            arrays).
+        nonmembers: the same for examples from the same distribution, never
+            trained on.
         name: name in the report (default the model's name).
         attacks, slices, thorough, min_per_slice, attack_backend: see
             `audit_predictions`.
@@ -149,6 +154,13 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
     """
     start = time.perf_counter()
     attacks_lib.check_names(attacks, slices)
+    if _is_dataset(members) or _is_dataset(nonmembers):
+        return _run_audit_streamed(
+            model, members, nonmembers, start=start, name=name, attacks=attacks,
+            slices=slices, thorough=thorough, min_per_slice=min_per_slice,
+            label_only_noise=label_only_noise, label_only_queries=label_only_queries,
+            lira=lira, seed=seed, check_overlap=check_overlap,
+            attack_backend=attack_backend, metadata=metadata)
     (x_m, y_m), (x_n, y_n) = members, nonmembers
     if len(x_m) != len(y_m) or len(x_n) != len(y_n):
         raise ValueError(
@@ -171,11 +183,7 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
     extra_rows, extra_hist = [], {}
 
     def predict_labels(x):
-        out = preds_lib.as_outputs(predict_outputs(model, x, batch_size), "outputs")
-        if out.shape[1] == 1:
-            kind = preds_lib.output_kind(out)
-            return (out[:, 0] >= (0.5 if kind == "probabilities" else 0.0)).astype("int64")
-        return np.argmax(out, axis=1)
+        return _predicted_labels(predict_outputs(model, x, batch_size))
 
     if label_only_noise is not None:
         scores = [label_only.noise_robustness_scores(
@@ -223,3 +231,99 @@ def _describe(fit_kwargs):
     if callable(fit_kwargs):
         return {"function": getattr(fit_kwargs, "__qualname__", repr(fit_kwargs))}
     return {k: repr(v) for k, v in (fit_kwargs or {}).items()}
+
+
+def _is_dataset(data):
+    import tensorflow as tf
+
+    return isinstance(data, tf.data.Dataset)
+
+
+def _batches(data, name):
+    """Yields `(x, y)` numpy batches from a batched dataset of `(x, y)` (or arrays)."""
+    import tensorflow as tf
+
+    if not _is_dataset(data):
+        data = tf.data.Dataset.from_tensor_slices(tuple(data)).batch(512)
+    spec = data.element_spec
+    if not isinstance(spec, tuple) or len(spec) < 2 or spec[1].shape.rank == 0:
+        raise ValueError(
+            f"`{name}` must be a batched tf.data.Dataset of (x, y), got element_spec {spec}."
+        )
+    for element in data.as_numpy_iterator():
+        yield element[0], element[1]
+
+
+def _row_digests(x):
+    x = np.ascontiguousarray(np.asarray(x))
+    return [hashlib.sha1(row.tobytes()).digest() for row in x.reshape(len(x), -1)]
+
+
+def _predicted_labels(out):
+    out = preds_lib.as_outputs(out, "outputs")
+    if out.shape[1] == 1:
+        threshold = 0.5 if preds_lib.output_kind(out) == "probabilities" else 0.0
+        return (out[:, 0] >= threshold).astype("int64")
+    return np.argmax(out, axis=1)
+
+
+def _run_audit_streamed(model, members, nonmembers, *, start, name, attacks, slices,
+                        thorough, min_per_slice, label_only_noise, label_only_queries, lira,
+                        seed, check_overlap, attack_backend, metadata):
+    """`run_audit` for datasets: one pass for outputs, one more for the noise attack."""
+    if lira:
+        raise ValueError(
+            "LiRA trains shadow models on members ∪ non-members and needs them as "
+            "arrays; audit datasets without `lira` (or load the data into arrays)."
+        )
+    sides, digests, moments = {}, {}, np.zeros(3)  # count, sum, sum of squares
+    for side, data in (("members", members), ("nonmembers", nonmembers)):
+        outs, labels, rows = [], [], []
+        for x, y in _batches(data, side):
+            outs.append(np.asarray(model.predict_on_batch(x)))
+            labels.append(np.asarray(y))
+            if check_overlap:
+                rows.extend(_row_digests(x))
+            xf = np.asarray(x, dtype="float64")
+            moments += (xf.size, xf.sum(), np.square(xf).sum())
+        if not outs:
+            raise ValueError(f"`{side}` is an empty dataset.")
+        sides[side] = (np.concatenate(outs), np.concatenate(labels))
+        digests[side] = rows
+    if check_overlap:
+        member_rows = set(digests["members"])
+        overlap = sum(row in member_rows for row in digests["nonmembers"])
+        if overlap:
+            raise ValueError(
+                f"{overlap} non-member example(s) also appear among the members: "
+                "members and non-members must be disjoint (deduplicate the data or "
+                "pass check_overlap=False if the duplicates are genuine)."
+            )
+    (out_m, y_m), (out_n, y_n) = sides["members"], sides["nonmembers"]
+    classes = max(out_m.shape[-1] if out_m.ndim == 2 else 1, 2)
+    y_m = preds_lib.as_labels(y_m, "members labels", classes)
+    y_n = preds_lib.as_labels(y_n, "nonmembers labels", classes)
+    extra_rows, extra_hist = [], {}
+    if label_only_noise is not None:
+        count, total, squares = moments
+        scale = float(np.sqrt(max(squares / count - (total / count) ** 2, 0.0)))
+        scores = []
+        for side, data in (("members", members), ("nonmembers", nonmembers)):
+            per_batch = [label_only.noise_robustness_scores(
+                lambda a: _predicted_labels(model.predict_on_batch(a)), x,
+                preds_lib.as_labels(y, side + " labels", classes), noise=label_only_noise,
+                queries=label_only_queries, seed=seed + i, scale=scale)
+                for i, (x, y) in enumerate(_batches(data, side))]
+            scores.append(np.concatenate(per_batch))
+        row, hist = attacks_lib.rows_from_scores("label_only_noise", *scores, "label_only")
+        extra_rows.append(row)
+        extra_hist["label_only_noise"] = hist
+    meta = {"seed": seed, "label_only_noise": label_only_noise,
+            "label_only_queries": label_only_queries, "streamed": True}
+    meta.update(metadata or {})
+    meta["seconds"] = time.perf_counter() - start
+    return audit_predictions(
+        out_m, y_m, out_n, y_n, name=name or getattr(model, "name", "model"),
+        attacks=attacks, slices=slices, thorough=thorough, min_per_slice=min_per_slice,
+        attack_backend=attack_backend, metadata=meta, extra_rows=extra_rows,
+        extra_histograms=extra_hist)
