@@ -23,6 +23,11 @@ def default_schedule(coefficient):
     return schedules_lib.LinearDecay(start=start, end=0.0)
 
 
+def _multi_worker(model):
+    strategy = getattr(model, "_distribute_strategy", None)
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
 @keras.saving.register_keras_serializable(package="keras_adamixup")
 class AdaMixupModel(keras.Model):
     """Trains a Keras classifier on mixed pairs, with a scheduled strength.
@@ -321,7 +326,37 @@ class AdaMixupModel(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, trainable))
         logs = self.compute_metrics(x, y_metric, y_pred, sample_weight=sample_weight)
         logs["mixup_strength"] = self.strength.value
+        if _multi_worker(self):
+            # Keras 3.15 reduces per-replica logs with `strategy.reduce("MEAN",
+            # v, axis=0)` under MultiWorkerMirroredStrategy, which fails on
+            # scalars (keras-team/keras#20585); the mean over a length-1 axis
+            # gives back the scalar.
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
         return logs
+
+    def test_step(self, data):
+        logs = super().test_step(data)
+        if _multi_worker(self):  # as in train_step
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15 builds from the first batch of a distributed dataset with
+        # `strategy.reduce("MEAN", batch)`, which fails under
+        # MultiWorkerMirroredStrategy (keras-team/keras#20585). The build needs
+        # shapes only: use this worker's first local shard.
+        if iterator is not None and _multi_worker(self):
+            strategy = self.distribute_strategy
+            for _, _, it in iterator:
+                batch = next(it)
+                break
+            data_batch = tf.nest.map_structure(
+                lambda v: strategy.experimental_local_results(v)[0]
+                if isinstance(v, tf.distribute.DistributedValues) else v,
+                batch,
+            )
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     # -- serialization -----------------------------------------------------
 

@@ -39,12 +39,15 @@ with strategy.scope():
 options = tf.data.Options()
 options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
 data = tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH).with_options(options)
-history = model.fit(data, epochs=EPOCHS, verbose=0)
+history = model.fit(data, epochs=EPOCHS, verbose=0, validation_data=data)
+evaluated = model.evaluate(data, verbose=0, return_dict=True)
 print("RESULT " + json.dumps({
     "worker": index,
     "replicas": strategy.num_replicas_in_sync,
     "mixup_step": int(np.asarray(model.mixup_step.value)) if kind != "plain" else None,
     "mixup_strength_log": history.history.get("mixup_strength"),
     "loss": history.history["loss"],
+    "val_loss": history.history["val_loss"],
+    "evaluate_loss": float(evaluated["loss"]),
     "kernel_sum": float(np.asarray(model.base_model.weights[0].value).sum()),
 }), flush=True)
