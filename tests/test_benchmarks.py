@@ -59,6 +59,7 @@ def test_overhead_interleaved_quick(tmp_path, capsys):
     assert all(len(v) == 2 for v in result["round_s"].values())
 
 
+@pytest.mark.slow  # five subprocesses; the interleaved mode above runs by default
 def test_overhead_quick_run(tmp_path, capsys):
     overhead = load("overhead")
     out = tmp_path / "overhead.json"
@@ -130,7 +131,7 @@ def test_privacy_utility_recipes_build():
         pu.recipe("dpsgd", 4, 3, 8, 0, val, 1)
 
 
-def test_distributed_throughput_summary_and_quick_run(tmp_path):
+def test_distributed_throughput_summary():
     bench = load("distributed_throughput")
     rows = bench.summarize([
         {"devices": 1, "policy": "float32", "replicas": 1, "images_per_round": 100,
@@ -141,6 +142,11 @@ def test_distributed_throughput_summary_and_quick_run(tmp_path):
     assert rows[0]["plain_images_s"] == pytest.approx(100.0)
     assert rows[0]["ratio"] == pytest.approx(1.05)
     assert rows[1]["ratio"] == pytest.approx(1.0) and rows[1]["plain_vs_first"] == 0.5
+
+
+@pytest.mark.slow  # two subprocesses with TensorFlow
+def test_distributed_throughput_quick_run(tmp_path):
+    bench = load("distributed_throughput")
     out = tmp_path / "t.json"
     assert bench.main(["--quick", "--configs", "1:float32,2:float32", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
