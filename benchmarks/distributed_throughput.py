@@ -19,11 +19,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import overhead  # noqa: E402  (no TensorFlow at import: safe before devices are set)
 CONFIGS = (("1", "float32"), ("2", "float32"), ("1", "mixed_bfloat16"),
            ("1", "mixed_float16"))
 
@@ -39,9 +40,6 @@ def run_config(devices, policy, images, batch_size, rounds, steps):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
     import keras
-
-    sys.path.insert(0, HERE)
-    import overhead
 
     keras.mixed_precision.set_global_policy(policy)
     kind = "GPU" if gpus else "CPU"
@@ -109,12 +107,7 @@ def main(argv=None):
         cmd = [sys.executable, os.path.abspath(__file__), "--child", config, "--images",
                str(args.images), "--batch-size", str(args.batch_size), "--rounds",
                str(args.rounds), "--steps", str(args.steps)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode or not line:
-            print(proc.stderr[-3000:], file=sys.stderr)
-            raise SystemExit(f"configuration {config} failed (exit {proc.returncode})")
-        results.append(json.loads(line[-1][len("RESULT "):]))
+        results.append(overhead.run_child(cmd, f"configuration {config}"))
         print(f"done: {config}", flush=True)
     rows = summarize(results)
     print(f"\n{args.images} images ({results[0]['data']}), global batch {args.batch_size}, "
@@ -125,9 +118,7 @@ def main(argv=None):
         print(f"{row['devices']:>7} {row['policy']:>15} {row['plain_images_s']:12.0f} "
               f"{row['adamixup_images_s']:15.0f} {row['ratio']:15.3f} "
               f"{row['plain_vs_first']:15.3f}")
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump({"rows": rows, "results": results, "args": vars(args)}, f, indent=1)
+    overhead._dump(args.out, {"rows": rows, "results": results, "args": vars(args)})
     return 0
 
 

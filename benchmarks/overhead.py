@@ -233,6 +233,16 @@ def run_interleaved(variants, images, batch_size, rounds, steps, seed):
     return times, source
 
 
+def run_child(cmd, what):
+    """Runs a benchmark child process; returns the JSON of its "RESULT " line."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode or not line:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"{what} failed (exit {proc.returncode})")
+    return json.loads(line[-1][len("RESULT "):])
+
+
 def _dump(path, payload):
     """Writes the results as JSON when a path was given."""
     if path:
@@ -286,12 +296,7 @@ def main(argv=None):
             cmd = [sys.executable, os.path.abspath(__file__), "--child", variant,
                    "--images", str(args.images), "--epochs", str(args.epochs),
                    "--batch-size", str(args.batch_size)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-            if proc.returncode or not line:
-                print(proc.stderr[-3000:], file=sys.stderr)
-                raise SystemExit(f"variant {variant} failed (exit {proc.returncode})")
-            result = json.loads(line[-1][len("RESULT "):])
+            result = run_child(cmd, f"variant {variant}")
             source = result["data"]
             pooled[variant].extend(result["epoch_s"][1:])  # drop the warm-up epoch
             step_pool[variant].extend(result["step_s"])

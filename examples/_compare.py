@@ -61,6 +61,15 @@ def train_and_audit(build, members, nonmembers, test, *, loss, epochs, batch_siz
     return reports
 
 
+def members_and_nonmembers(x, y, members, seed):
+    """Two disjoint seeded draws of `members` rows each (at most half of `x`)."""
+    import numpy as np
+
+    order = np.random.default_rng(seed).permutation(len(x))
+    n = min(members, len(x) // 2)
+    return (x[order[:n]], y[order[:n]]), (x[order[n:2 * n]], y[order[n:2 * n]])
+
+
 def subsample(data, n, seed):
     """`n` rows of `(x, y)` drawn without replacement (all when n is larger)."""
     import numpy as np

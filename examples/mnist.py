@@ -21,7 +21,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _compare import subsample, train_and_audit  # noqa: E402
+from _compare import members_and_nonmembers, subsample, train_and_audit  # noqa: E402
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 
@@ -72,10 +72,8 @@ def main(argv=None):
         print(f"skipped: MNIST is not available here ({type(error).__name__}: {error}). "
               "Pass --npz PATH or run where tensorflow-datasets can download.")
         return None
-    order = np.random.default_rng(args.seed).permutation(len(x))
-    n = min(args.members, len(x) // 2)
-    members = x[order[:n]], y[order[:n]]
-    nonmembers = x[order[n:2 * n]], y[order[n:2 * n]]
+    members, nonmembers = members_and_nonmembers(x, y, args.members, args.seed)
+    n = len(members[0])
     test = subsample(test, 500 if args.quick else len(test[0]), args.seed)
     print(f"MNIST: {n} members, {n} non-members, {len(test[0])} test images, "
           f"{args.epochs} epochs")

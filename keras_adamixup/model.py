@@ -326,18 +326,18 @@ class AdaMixupModel(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, trainable))
         logs = self.compute_metrics(x, y_metric, y_pred, sample_weight=sample_weight)
         logs["mixup_strength"] = self.strength.value
-        if _multi_worker(self):
-            # Keras 3.15 reduces per-replica logs with `strategy.reduce("MEAN",
-            # v, axis=0)` under MultiWorkerMirroredStrategy, which fails on
-            # scalars (keras-team/keras#20585); the mean over a length-1 axis
-            # gives back the scalar.
-            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
-        return logs
+        return self._multi_worker_logs(logs)
 
     def test_step(self, data):
-        logs = super().test_step(data)
-        if _multi_worker(self):  # as in train_step
-            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return self._multi_worker_logs(super().test_step(data))
+
+    def _multi_worker_logs(self, logs):
+        # Keras 3.15 reduces per-replica logs with `strategy.reduce("MEAN",
+        # v, axis=0)` under MultiWorkerMirroredStrategy, which fails on
+        # scalars (keras-team/keras#20585); the mean over a length-1 axis
+        # gives back the scalar.
+        if _multi_worker(self):
+            return {k: tf.reshape(v, [1]) for k, v in logs.items()}
         return logs
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):

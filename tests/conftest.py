@@ -1,3 +1,4 @@
+import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -28,3 +29,10 @@ def small_mlp(num_classes=10, inputs=64, seed=0, hidden=64):
             keras.layers.Dense(num_classes),
         ]
     )
+
+
+def subprocess_result(proc):
+    """The JSON of a helper script's "RESULT " line; fails with its stderr otherwise."""
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT "):])

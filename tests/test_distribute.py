@@ -4,7 +4,6 @@ Each case runs in a fresh Python process (logical devices and TF_CONFIG must
 be set before TensorFlow starts) and reports a JSON line.
 """
 
-import json
 import pathlib
 import socket
 import subprocess
@@ -13,13 +12,9 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import subprocess_result as result_of
+
 SCRIPTS = pathlib.Path(__file__).resolve().parent / "scripts"
-
-
-def result_of(proc):
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT "):])
 
 
 def run_mirrored(mode):

@@ -7,18 +7,14 @@ import sys
 
 import pytest
 
+from conftest import subprocess_result as result_of
+
 SCRIPT = pathlib.Path(__file__).resolve().parent / "scripts" / "resume.py"
 
 
 def run(*args):
     return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)],
                           capture_output=True, text=True, timeout=300, check=False)
-
-
-def result_of(proc):
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT "):])
 
 
 def test_killed_job_resumes_with_same_schedule_controller_and_mixing_stream(tmp_path):

@@ -168,31 +168,21 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
             f"non-members {len(x_n)} vs {len(y_n)}."
         )
     if check_overlap:
-        overlap = preds_lib.count_overlap(x_m, x_n)
-        if overlap:
-            raise ValueError(
-                f"{overlap} non-member example(s) also appear among the members: "
-                "members and non-members must be disjoint (deduplicate the data or "
-                "pass check_overlap=False if the duplicates are genuine)."
-            )
+        _check_disjoint(preds_lib.count_overlap(x_m, x_n))
     out_m = predict_outputs(model, x_m, batch_size)
     out_n = predict_outputs(model, x_n, batch_size)
-    classes = max(out_m.shape[-1] if out_m.ndim == 2 else 1, 2)
-    y_m = preds_lib.as_labels(y_m, "members labels", classes)
-    y_n = preds_lib.as_labels(y_n, "nonmembers labels", classes)
+    classes, y_m, y_n = _labels(out_m, y_m, y_n)
     extra_rows, extra_hist = [], {}
 
     def predict_labels(x):
         return _predicted_labels(predict_outputs(model, x, batch_size))
 
+    noise_scores = None
     if label_only_noise is not None:
-        scores = [label_only.noise_robustness_scores(
+        noise_scores = [label_only.noise_robustness_scores(
             predict_labels, x, y, noise=label_only_noise, queries=label_only_queries,
             seed=seed, scale=np.std(np.concatenate([np.ravel(x_m), np.ravel(x_n)])))
             for x, y in ((x_m, y_m), (x_n, y_n))]
-        row, hist = attacks_lib.rows_from_scores("label_only_noise", *scores, "label_only")
-        extra_rows.append(row)
-        extra_hist["label_only_noise"] = hist
     meta = {"seed": seed, "label_only_noise": label_only_noise,
             "label_only_queries": label_only_queries}
     if lira:
@@ -217,13 +207,41 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
             extra_hist[variant] = hist
         meta["lira"] = {"num_shadows": num_shadows,
                         "fit_kwargs": _describe(lira.get("fit_kwargs"))}
+    return _report(
+        model, (out_m, y_m, out_n, y_n), noise_scores, extra_rows, extra_hist, meta,
+        start=start, name=name, metadata=metadata, attacks=attacks, slices=slices,
+        thorough=thorough, min_per_slice=min_per_slice, attack_backend=attack_backend)
+
+
+def _check_disjoint(overlap):
+    if overlap:
+        raise ValueError(
+            f"{overlap} non-member example(s) also appear among the members: "
+            "members and non-members must be disjoint (deduplicate the data or "
+            "pass check_overlap=False if the duplicates are genuine)."
+        )
+
+
+def _labels(out_m, y_m, y_n):
+    """`(classes, y_m, y_n)`: labels as class ids checked against the outputs' classes."""
+    classes = max(out_m.shape[-1] if out_m.ndim == 2 else 1, 2)
+    return (classes, preds_lib.as_labels(y_m, "members labels", classes),
+            preds_lib.as_labels(y_n, "nonmembers labels", classes))
+
+
+def _report(model, outputs, noise_scores, extra_rows, extra_hist, meta, *, start, name,
+            metadata, **audit_kwargs):
+    """The shared end of both `run_audit` paths: extra rows, metadata, the attacks."""
+    if noise_scores is not None:  # the noise row first, as it was computed first
+        row, hist = attacks_lib.rows_from_scores("label_only_noise", *noise_scores,
+                                                 "label_only")
+        extra_rows = [row] + list(extra_rows)
+        extra_hist = {"label_only_noise": hist, **extra_hist}
     meta.update(metadata or {})
     meta["seconds"] = time.perf_counter() - start
-    return audit_predictions(
-        out_m, y_m, out_n, y_n, name=name or getattr(model, "name", "model"),
-        attacks=attacks, slices=slices, thorough=thorough, min_per_slice=min_per_slice,
-        attack_backend=attack_backend, metadata=meta, extra_rows=extra_rows,
-        extra_histograms=extra_hist)
+    return audit_predictions(*outputs, name=name or getattr(model, "name", "model"),
+                             metadata=meta, extra_rows=extra_rows,
+                             extra_histograms=extra_hist, **audit_kwargs)
 
 
 def _describe(fit_kwargs):
@@ -292,38 +310,24 @@ def _run_audit_streamed(model, members, nonmembers, *, start, name, attacks, sli
         digests[side] = rows
     if check_overlap:
         member_rows = set(digests["members"])
-        overlap = sum(row in member_rows for row in digests["nonmembers"])
-        if overlap:
-            raise ValueError(
-                f"{overlap} non-member example(s) also appear among the members: "
-                "members and non-members must be disjoint (deduplicate the data or "
-                "pass check_overlap=False if the duplicates are genuine)."
-            )
+        _check_disjoint(sum(row in member_rows for row in digests["nonmembers"]))
     (out_m, y_m), (out_n, y_n) = sides["members"], sides["nonmembers"]
-    classes = max(out_m.shape[-1] if out_m.ndim == 2 else 1, 2)
-    y_m = preds_lib.as_labels(y_m, "members labels", classes)
-    y_n = preds_lib.as_labels(y_n, "nonmembers labels", classes)
-    extra_rows, extra_hist = [], {}
+    classes, y_m, y_n = _labels(out_m, y_m, y_n)
+    noise_scores = None
     if label_only_noise is not None:
         count, total, squares = moments
         scale = float(np.sqrt(max(squares / count - (total / count) ** 2, 0.0)))
-        scores = []
+        noise_scores = []
         for side, data in (("members", members), ("nonmembers", nonmembers)):
             per_batch = [label_only.noise_robustness_scores(
                 lambda a: _predicted_labels(model.predict_on_batch(a)), x,
                 preds_lib.as_labels(y, side + " labels", classes), noise=label_only_noise,
                 queries=label_only_queries, seed=seed + i, scale=scale)
                 for i, (x, y) in enumerate(_batches(data, side))]
-            scores.append(np.concatenate(per_batch))
-        row, hist = attacks_lib.rows_from_scores("label_only_noise", *scores, "label_only")
-        extra_rows.append(row)
-        extra_hist["label_only_noise"] = hist
+            noise_scores.append(np.concatenate(per_batch))
     meta = {"seed": seed, "label_only_noise": label_only_noise,
             "label_only_queries": label_only_queries, "streamed": True}
-    meta.update(metadata or {})
-    meta["seconds"] = time.perf_counter() - start
-    return audit_predictions(
-        out_m, y_m, out_n, y_n, name=name or getattr(model, "name", "model"),
-        attacks=attacks, slices=slices, thorough=thorough, min_per_slice=min_per_slice,
-        attack_backend=attack_backend, metadata=meta, extra_rows=extra_rows,
-        extra_histograms=extra_hist)
+    return _report(
+        model, (out_m, y_m, out_n, y_n), noise_scores, [], {}, meta, start=start, name=name,
+        metadata=metadata, attacks=attacks, slices=slices, thorough=thorough,
+        min_per_slice=min_per_slice, attack_backend=attack_backend)
