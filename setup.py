@@ -42,7 +42,10 @@ setup(
     extras_require={
         "audit": AUDIT,
         "datasets": ["tensorflow-datasets>=4.9,<5"],
-        "dev": AUDIT + ["pytest>=7,<10", "tensorflow-datasets>=4.9,<5"],
+        # benchmarks/dp_sgd.py's privacy accounting (the DP-SGD baseline)
+        "benchmarks": ["dp-accounting>=0.4,<0.7"],
+        "dev": AUDIT + ["pytest>=7,<10", "tensorflow-datasets>=4.9,<5",
+                        "dp-accounting>=0.4,<0.7"],
     },
     entry_points={"console_scripts": ["keras-adamixup=keras_adamixup.cli:main"]},
     classifiers=[

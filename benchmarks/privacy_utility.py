@@ -14,11 +14,13 @@ smoothing 0.1; early stopping on validation loss (a validation set disjoint
 from members and non-members); AdaMixup with the paper's linear decay of the
 partner share 0.4 → 0 (dominant and soft labels); AdaMixup with a floor
 (0.4 → 0.2, dominant); AdaMixup driven by `PrivacyTarget` at monitored
-AUC targets 0.52, 0.55 and 0.60 (dominant). Every model, shadows included,
+AUC targets 0.52, 0.55 and 0.60 (dominant); DP-SGD (`dp_sgd.py`: per-example
+clipping to norm 1, Gaussian noise multiplier 0.5 or 1.0, DP-Adam 3e-3; ε at
+δ = 1e-5 from the RDP accountant is reported). Every model, shadows included,
 trains with a `PrivacyMonitor` (own training subset vs the validation set),
-so the monitored AUC is reported next to the audit's. DP-SGD is not included: TF Privacy's DP optimizers are
-built on the Keras 2 optimizer API (`tf.keras.optimizers.legacy`) and do not
-run with Keras 3 models; see docs/BENCHMARKS.md.
+so the monitored AUC is reported next to the audit's. TF Privacy's own DP
+optimizers are built on the Keras 2 optimizer API and do not run with Keras 3
+models; see docs/BENCHMARKS.md.
 
     python benchmarks/privacy_utility.py --data digits --seeds 0,1,2 --out bench_out
     python benchmarks/privacy_utility.py --quick --out /tmp/pu   # smoke test
@@ -46,6 +48,9 @@ from keras_adamixup import audit, schedules  # noqa: E402
 from keras_adamixup.audit import _io  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import dp_sgd  # noqa: E402
+
 SHARED = os.path.join(HERE, "..", "..", "shared", "data")
 DEFENCES = (
     "none",
@@ -59,10 +64,13 @@ DEFENCES = (
     "adamixup_target_0.52",
     "adamixup_target_0.55",
     "adamixup_target_0.60",
+    "dp_sgd_0.5",
+    "dp_sgd_1.0",
 )
+DP_CLIP, DP_LEARNING_RATE, DP_DELTA = 1.0, 3e-3, 1e-5
 SUMMARY_FIELDS = ("test_accuracy", "generalization_gap", "best_auc", "lira_online_auc",
                   "best_tpr_at_0.001_fpr", "best_tpr_at_0.01_fpr", "monitor_auc",
-                  "threshold_auc", "strength_final")
+                  "threshold_auc", "strength_final", "dp_epsilon")
 
 
 # -- data ----------------------------------------------------------------------
@@ -112,13 +120,6 @@ def mlp(inputs, classes, width):
                              keras.layers.Dense(classes)])
 
 
-def monitor_for(x_train, y_train, validation, seed):
-    """A PrivacyMonitor: as many training members as validation examples vs them."""
-    n = min(len(x_train), len(validation[0]))
-    pick = np.random.default_rng(seed).choice(len(x_train), n, replace=False)
-    return keras_adamixup.PrivacyMonitor((x_train[pick], y_train[pick]), validation)
-
-
 def recipe(defence, inputs, classes, width, seed, validation, epochs):
     """`(factory, fit_kwargs_for)` for a defence.
 
@@ -130,8 +131,8 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs):
     """
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-    def compiled(model, loss=ce):
-        model.compile(keras.optimizers.Adam(1e-3), loss, metrics=["accuracy"])
+    def compiled(model, loss=ce, learning_rate=1e-3):
+        model.compile(keras.optimizers.Adam(learning_rate), loss, metrics=["accuracy"])
         return model
 
     def wrap(**kwargs):
@@ -163,11 +164,18 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs):
         factory = lambda: compiled(keras_adamixup.AdaMixupModel(
             mlp(inputs, classes, width), schedule=schedules.PrivacyTarget(target),
             label_mode="dominant", seed=seed))
+    elif defence.startswith("dp_sgd_"):
+        sigma = float(defence[len("dp_sgd_"):])
+        factory = lambda: compiled(
+            dp_sgd.DPSGDModel(mlp(inputs, classes, width), l2_norm_clip=DP_CLIP,
+                              noise_multiplier=sigma, seed=seed),
+            learning_rate=DP_LEARNING_RATE)
     else:
         raise ValueError(f"Unknown defence {defence!r}; choose from {DEFENCES}.")
 
     def fit_kwargs_for(x_train, y_train):
-        callbacks = [monitor_for(x_train, y_train, validation, seed)]
+        callbacks = [keras_adamixup.PrivacyMonitor.from_training(
+            x_train, y_train, validation, seed=seed)]
         if early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=3, restore_best_weights=True))
@@ -212,6 +220,10 @@ def run_one(defence, data, seed, args):
     row["strength_final"] = logs["mixup_strength"][-1] if "mixup_strength" in logs else None
     row["strength_max"] = max(logs["mixup_strength"]) if "mixup_strength" in logs else None
     row["controller_saturated"] = any("does not reach" in str(w.message) for w in caught)
+    row["dp_epsilon"] = None
+    if defence.startswith("dp_sgd_"):
+        row["dp_epsilon"] = dp_sgd.epsilon(len(y_m), fit_kwargs_for(x_m, y_m)["batch_size"],
+                                           row["epochs_run"], model.noise_multiplier, DP_DELTA)
     return row, report
 
 
@@ -242,6 +254,11 @@ def markdown(summary, title):
                      f"{fmt(e, 'generalization_gap')} | {fmt(e, 'best_auc')} | "
                      f"{fmt(e, 'lira_online_auc')} | {fmt(e, 'best_tpr_at_0.001_fpr')} | "
                      f"{fmt(e, 'best_tpr_at_0.01_fpr')} |")
+    epsilons = [f"{d} ε = {e['dp_epsilon'][0]:.2f}" for d, e in summary.items()
+                if "dp_epsilon" in e]
+    if epsilons:
+        lines += ["", f"DP-SGD guarantee at δ = {DP_DELTA:g} (RDP accountant, Poisson "
+                  "subsampling assumed for shuffled batches): " + "; ".join(epsilons) + "."]
     lines += ["", "Monitor vs audit (the monitor: loss-threshold AUC on a training subset "
               "vs the validation set, last epoch; the audit: TF Privacy's threshold attack "
               "on all members vs non-members):", "",

@@ -1,14 +1,24 @@
 """The demo: undefended vs AdaMixup on scikit-learn digits, audited and compared.
 
-Runs offline. Half of the digits (drawn with a recorded seed) train the
-models, the other half are the non-members. Both models go through the full
-audit (TF Privacy attacks, label-only attacks, LiRA with shadow models
-trained by the same recipe as the audited model) and the comparison is written
-to the output folder:
+Runs offline. The digits are split with a recorded seed into members (40 %,
+the training data), as many non-members, and a monitor hold-out (the
+remaining 20 %, never audited). Three models:
+
+- ``undefended``: the plain MLP;
+- ``adamixup``: the paper's schedule, strength decaying linearly 0.4 → 0,
+  dominant labels;
+- ``adamixup_target``: the strength set by a `PrivacyTarget` feedback
+  controller aiming at a monitored loss-threshold AUC of 0.55, measured each
+  epoch by a `PrivacyMonitor` (training subset vs the hold-out).
+
+Each goes through the full audit (TF Privacy attacks, label-only attacks,
+LiRA with shadow models trained by the same recipe as the audited model,
+monitor included) and the comparison is written to the output folder:
 
     out/split.json                  the member/non-member split (indices, seed)
-    out/undefended.keras, out/adamixup.keras
+    out/<model>.keras
     out/<model>/report.{json,md}, roc.png, histograms.png
+    out/adamixup_target/trajectory.png   strength and monitored AUC per epoch
     out/comparison.{md,json}, comparison_roc.png
 """
 
@@ -16,6 +26,7 @@ import os
 import time
 
 import keras
+import numpy as np
 
 import keras_adamixup
 from keras_adamixup import schedules
@@ -57,6 +68,30 @@ def adamixup_factory(seed=0):
     return _compile(model)
 
 
+TARGET_AUC = 0.55
+
+
+def adamixup_target_factory(seed=0):
+    model = keras_adamixup.AdaMixupModel(
+        digits_mlp(), schedule=schedules.PrivacyTarget(target_auc=TARGET_AUC),
+        label_mode="dominant", seed=seed, name="adamixup_target",
+    )
+    return _compile(model)
+
+
+def split_digits(seed=0):
+    """`(members, nonmembers, holdout, split)`: 40 % / 40 % / 20 % of the digits."""
+    from keras_adamixup import audit
+
+    x, y = audit.data.digits_pool()
+    size = int(round(len(x) * 0.4))
+    split = audit.data.MembershipSplit.draw(len(x), seed=seed, member_fraction=0.4,
+                                            nonmember_size=size, source="digits")
+    members, nonmembers = split.apply(x, y)
+    rest = np.setdiff1d(np.arange(len(x)), np.concatenate([split.members, split.nonmembers]))
+    return members, nonmembers, (x[rest], y[rest]), split
+
+
 def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=4, seed=0,
              thorough=False, attacks=None, log=print):
     """Trains, audits and compares; returns `(reports, comparison_table)`.
@@ -66,40 +101,55 @@ def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=4, seed=0,
     from keras_adamixup import audit
 
     os.makedirs(out, exist_ok=True)
-    members_nonmembers, split = audit.data.load_digits(seed)
-    (x_m, y_m), (x_n, y_n) = members_nonmembers
+    (x_m, y_m), nonmembers, holdout, split = split_digits(seed)
     split.to_json(os.path.join(out, "split.json"))
-    log(f"digits: {len(x_m)} members / {len(x_n)} non-members (split seed {seed}), "
-        f"{epochs} epochs, LiRA with {lira_shadows} shadow models per model")
+    log(f"digits: {len(x_m)} members / {len(nonmembers[0])} non-members / "
+        f"{len(holdout[0])} monitor hold-out (split seed {seed}), {epochs} epochs, "
+        f"LiRA with {lira_shadows} shadow models per model")
     fit_kwargs = {"epochs": epochs, "batch_size": batch_size, "verbose": 0}
+
+    def monitored_fit_kwargs(x_train, y_train):
+        # a fresh monitor for every model trained (the audited one and each shadow)
+        monitor = keras_adamixup.PrivacyMonitor.from_training(x_train, y_train, holdout,
+                                                              seed=seed)
+        return {**fit_kwargs, "callbacks": [monitor]}
+
     recipes = {
-        "undefended": undefended_factory,
-        "adamixup": lambda: adamixup_factory(seed),
+        "undefended": (undefended_factory, fit_kwargs),
+        "adamixup": (lambda: adamixup_factory(seed), fit_kwargs),
+        "adamixup_target": (lambda: adamixup_target_factory(seed), monitored_fit_kwargs),
     }
     reports = []
-    for name, factory in recipes.items():
+    for name, (factory, kwargs) in recipes.items():
         keras.utils.set_random_seed(seed)
         model = factory()
         start = time.perf_counter()
-        model.fit(x_m, y_m, **fit_kwargs)
+        history = model.fit(x_m, y_m, **(kwargs(x_m, y_m) if callable(kwargs) else kwargs))
         log(f"[{name}] trained in {time.perf_counter() - start:.1f} s; auditing ...")
         model.save(os.path.join(out, f"{name}.keras"))
         lira = None
         if lira_shadows:
             lira = {"model_factory": factory, "num_shadows": lira_shadows,
-                    "fit_kwargs": fit_kwargs, "cache_dir": os.path.join(out, name, "lira_cache"),
+                    "fit_kwargs": kwargs, "cache_dir": os.path.join(out, name, "lira_cache"),
                     "progress": False}
         report = audit.run_audit(
-            model, *members_nonmembers, name=name, lira=lira, thorough=thorough, seed=seed,
+            model, (x_m, y_m), nonmembers, name=name, lira=lira, thorough=thorough, seed=seed,
             attacks=attacks or audit.ALL_ATTACKS,
             metadata={"split": {"source": "digits", "seed": seed,
-                                "file": os.path.join(out, "split.json")},
+                                "file": os.path.join(out, "split.json"),
+                                "monitor_holdout": "the pool indices in neither list"},
                       "recipe": {"epochs": epochs, "batch_size": batch_size}})
         report.save(os.path.join(out, name))
         h = report.headline()
         log(f"[{name}] test acc {h['test_accuracy']:.4f}, best AUC {h['best_auc']:.4f} "
             f"({h['best_auc_attack']}), TPR@1%FPR {h['best_tpr_at_0.01_fpr']:.4f}, "
             f"audit {report.metadata['seconds']:.1f} s")
+        if "monitor_auc" in history.history:
+            keras_adamixup.monitor.plot_privacy_trajectory(
+                history, os.path.join(out, name, "trajectory.png"))
+            log(f"[{name}] controller: final strength "
+                f"{history.history['controller_strength'][-1]:.3f}, monitored AUC "
+                f"{history.history['monitor_auc'][-1]:.4f} (target {TARGET_AUC})")
         reports.append(report)
     table = audit.compare(reports, out)
     log("\n" + table)

@@ -161,6 +161,27 @@ class PrivacyMonitor(keras.callbacks.Callback):
         self._saturated = 0
         self._warned = False
 
+    @classmethod
+    def from_training(cls, x_train, y_train, nonmembers, seed=0, **kwargs):
+        """A monitor of a random training subset the size of `nonmembers`.
+
+        Draws ``min(len(y_train), len(nonmembers))`` training examples without
+        replacement (with `seed`), so both sides are the same size and the AUC
+        is balanced. Useful when a factory builds a fresh monitor for each
+        model it trains (LiRA's shadow models, seeds of a benchmark).
+
+        Args:
+            x_train, y_train: the data the model trains on (arrays).
+            nonmembers: `(x, y)` arrays held out from training.
+            seed: seed of the draw.
+            **kwargs: passed to `PrivacyMonitor` (``every_epochs``, ...).
+        """
+        y_train = np.asarray(y_train)
+        n = min(len(y_train), len(np.asarray(nonmembers[1])))
+        pick = np.sort(np.random.default_rng(seed).choice(len(y_train), n, replace=False))
+        x_pick = tf.nest.map_structure(lambda a: np.asarray(a)[pick], x_train)
+        return cls((x_pick, y_train[pick]), nonmembers, **kwargs)
+
     # -- measuring -----------------------------------------------------------
 
     def _outputs(self, data):

@@ -11,12 +11,17 @@ def test_demo_quick_then_audit_saved_model(tmp_path, capsys):
     assert cli.main(["demo", "--quick", "--out", str(out)]) == 0
     for name in ("comparison.md", "comparison.json", "comparison_roc.png", "split.json",
                  "undefended.keras", "adamixup.keras", "adamixup/report.json",
-                 "undefended/roc.png", "adamixup/histograms.png"):
+                 "undefended/roc.png", "adamixup/histograms.png", "adamixup_target.keras",
+                 "adamixup_target/report.json", "adamixup_target/trajectory.png"):
         assert os.path.getsize(out / name) > 0, name
     comparison = json.loads((out / "comparison.json").read_text())
-    assert [m["name"] for m in comparison["models"]] == ["undefended", "adamixup"]
+    assert [m["name"] for m in comparison["models"]] == [
+        "undefended", "adamixup", "adamixup_target"]
     text = (out / "comparison.md").read_text()
     assert "| undefended |" in text and "| adamixup |" in text
+    assert "| adamixup_target |" in text
+    split = json.loads((out / "split.json").read_text())
+    assert len(split["members"]) == len(split["nonmembers"]) == 719  # 40 % / 40 % of 1,797
     demo_report = json.loads((out / "adamixup" / "report.json").read_text())
     assert {"lira_online", "lira_offline", "label_only_gap", "threshold"} <= {
         r["attack"] for r in demo_report["attacks"]}
@@ -31,7 +36,7 @@ def test_demo_quick_then_audit_saved_model(tmp_path, capsys):
     report = json.loads((again / "report.json").read_text())
     assert report["utility"]["train_accuracy"] == pytest.approx(
         demo_report["utility"]["train_accuracy"])
-    assert report["metadata"]["n_members"] == 898
+    assert report["metadata"]["n_members"] == 719
     assert "strongest attack" in capsys.readouterr().out
 
 

@@ -149,6 +149,24 @@ def test_monitor_errors(digits):
         model.fit(x[:128], y[:128], epochs=1, verbose=0)
 
 
+def test_from_training_draws_a_balanced_subset_of_the_training_data(digits):
+    (x, y), (xt, yt) = digits
+    monitor = PrivacyMonitor.from_training(x, y, (xt[:150], yt[:150]), seed=3, every_epochs=2)
+    mx, my = monitor.members
+    assert len(my) == 150 and monitor.every_epochs == 2
+    rows = {row.tobytes(): label for row, label in zip(x, y)}
+    assert all(rows[row.tobytes()] == label for row, label in zip(mx, my))  # rows of x, y
+    again = PrivacyMonitor.from_training(x, y, (xt[:150], yt[:150]), seed=3)
+    other = PrivacyMonitor.from_training(x, y, (xt[:150], yt[:150]), seed=4)
+    np.testing.assert_array_equal(again.members[0], mx)
+    assert not np.array_equal(other.members[0], mx)
+    # fewer training rows than non-members: every training row, once
+    small = PrivacyMonitor.from_training(x[:120], y[:120], (xt[:300], yt[:300]))
+    np.testing.assert_array_equal(small.members[0], x[:120])  # in the original order
+    with pytest.raises(ValueError, match="also appear among the monitor members"):
+        PrivacyMonitor.from_training(x[:300], y[:300], (x[:200], y[:200]))
+
+
 class ScriptedMonitor(PrivacyMonitor):
     """A monitor whose measurements follow a script (the controller's input)."""
 
