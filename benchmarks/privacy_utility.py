@@ -26,7 +26,9 @@ models; see docs/BENCHMARKS.md.
     python benchmarks/privacy_utility.py --quick --out /tmp/pu   # smoke test
 
 Data: ``digits`` (default, offline), ``mnist`` and ``adult`` from
-../shared/data (skipped with a message when absent), ``npz:PATH``.
+../shared/data (skipped with a message when absent), ``npz:PATH`` (members
+and non-members pooled, then split again), ``tfds:NAME`` (a
+tensorflow-datasets name: its train and test splits pooled).
 """
 
 import argparse
@@ -94,9 +96,19 @@ def load_pool(name):
             return None
     if name.startswith("npz:"):
         (xa, ya), (xb, yb) = audit.data.load_npz(name[4:])
-        x = np.concatenate([xa, xb]).reshape(len(xa) + len(xb), -1).astype("float32")
-        return x, np.concatenate([ya, yb]).astype("int64")
-    raise ValueError(f"Unknown data {name!r}.")
+        return _flat(np.concatenate([xa, xb]), np.concatenate([ya, yb]))
+    if name.startswith("tfds:"):
+        # train + test of a tensorflow-datasets set (needs the package and a
+        # download or a prepared TFDS_DATA_DIR)
+        return _flat(*audit.data.load_pool(name))
+    raise ValueError(f"Unknown data {name!r}: digits, mnist, adult, npz:PATH or tfds:NAME.")
+
+
+def _flat(x, y):
+    """Rows flattened for the MLP, float32; 8-bit images scaled to [0, 1]."""
+    scale = 255.0 if np.asarray(x).dtype == np.uint8 else 1.0
+    return (np.asarray(x).reshape(len(x), -1).astype("float32") / scale,
+            np.asarray(y).astype("int64"))
 
 
 def split(pool, members, seed):

@@ -82,7 +82,7 @@ def main(argv=None):
         description="Scheduled mixup against membership inference, and its audit.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="train undefended vs AdaMixup on digits, audit, compare")
+    demo = sub.add_parser("demo", help="train undefended vs AdaMixup (linear schedule, PrivacyTarget) on digits, audit, compare")
     demo.add_argument("--out", default="demo_out")
     demo.add_argument("--epochs", type=int, default=60)
     demo.add_argument("--lira-shadows", type=int, default=4)

@@ -244,3 +244,28 @@ def test_dp_sgd_trains_and_reports_epsilon(digits):
     assert dp_sgd.epsilon(4000, 64, 40, 0.0) == float("inf")
     with pytest.raises(ValueError, match="l2_norm_clip"):
         dp_sgd.DPSGDModel(model, l2_norm_clip=0.0)
+
+
+def test_privacy_utility_reads_tfds_and_npz(tmp_path, monkeypatch):
+    pu = load("privacy_utility")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(30, 4, 4, 3), dtype=np.uint8)
+    labels = rng.integers(0, 5, 30)
+
+    def fake_tfds(name, data_dir=None, limit=None):  # what tensorflow-datasets would give
+        assert name == "cifar10"
+        return (images[:20], labels[:20]), (images[20:], labels[20:])
+
+    monkeypatch.setattr(pu.audit.data, "load_tfds", fake_tfds)
+    x, y = pu.load_pool("tfds:cifar10")
+    assert x.shape == (30, 48) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    np.testing.assert_allclose(x[3], images[3].reshape(-1) / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(y, labels)
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=images[:20], y_train=labels[:20], x_test=images[20:],
+             y_test=labels[20:])
+    x2, y2 = pu.load_pool(f"npz:{path}")
+    np.testing.assert_array_equal(x2, x)
+    np.testing.assert_array_equal(y2, y)
+    with pytest.raises(ValueError, match="tfds:NAME"):
+        pu.load_pool("cifar")
