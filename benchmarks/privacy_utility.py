@@ -2,7 +2,8 @@
 
 For one data set and architecture, over several seeds, each defence trains a
 model on the members and the audit (TF Privacy attacks, label-only attacks,
-LiRA with shadow models trained by the *same defence's* recipe) attacks it
+LiRA with shadow models trained by the *same defence's* recipe, and a second
+LiRA with undefended shadows, shared by all defences of a seed) attacks it
 with the non-members. Writes to --out:
 
     runs.csv, runs.json     one row per (defence, seed)
@@ -71,6 +72,7 @@ DEFENCES = (
 )
 DP_CLIP, DP_LEARNING_RATE, DP_DELTA = 1.0, 3e-3, 1e-5
 SUMMARY_FIELDS = ("test_accuracy", "generalization_gap", "best_auc", "lira_online_auc",
+                  "lira_online_plain_auc",
                   "best_tpr_at_0.001_fpr", "best_tpr_at_0.01_fpr", "monitor_auc",
                   "threshold_auc", "strength_final", "dp_epsilon")
 
@@ -213,8 +215,21 @@ def run_one(defence, data, seed, args):
     train_s = time.perf_counter() - start
     lira = None
     if args.lira_shadows:
+        # Shadows of the undefended recipe, trained once per seed and shared:
+        # the "none" defence's own LiRA, and every other defence's second
+        # LiRA (lira_*_plain), because an attacker may ignore the defence's
+        # recipe, and adaptive recipes make their own shadows disagree.
+        plain_factory, plain_fit_kwargs_for = recipe("none", x_m.shape[1], classes, args.width,
+                                                     seed, validation, args.epochs)
+        plain = {"model_factory": plain_factory, "num_shadows": args.lira_shadows,
+                 "fit_kwargs": plain_fit_kwargs_for, "progress": False,
+                 "cache_dir": os.path.join(args.out, "lira_plain_shadows", f"seed{seed}")}
         lira = {"model_factory": factory, "num_shadows": args.lira_shadows,
                 "fit_kwargs": fit_kwargs_for, "progress": False}
+        if defence == "none":
+            lira = plain
+        elif not args.no_plain_lira:
+            lira = [lira, {**plain, "name": "plain"}]
     attacks = audit.CHEAP_ATTACKS if args.cheap_attacks else audit.ALL_ATTACKS
     report = audit.run_audit(model, (x_m, y_m), nonmembers, name=defence, attacks=attacks,
                              lira=lira, seed=seed, attack_backend=args.attack_backend)
@@ -228,6 +243,8 @@ def run_one(defence, data, seed, args):
     for r in report.rows("entire"):
         row[f"{r['attack']}_auc"] = r["auc"]
     logs = history.history
+    if defence == "none" and "lira_online_auc" in row:  # its own shadows are the plain ones
+        row["lira_online_plain_auc"] = row["lira_online_auc"]
     row["monitor_auc"] = logs["monitor_auc"][-1] if logs.get("monitor_auc") else None
     row["strength_final"] = logs["mixup_strength"][-1] if "mixup_strength" in logs else None
     row["strength_max"] = max(logs["mixup_strength"]) if "mixup_strength" in logs else None
@@ -258,13 +275,14 @@ def summarize(rows):
 
 def markdown(summary, title):
     head = ("| defence | seeds | test acc | gap | best AUC | LiRA online AUC | "
-            "TPR@0.1%FPR | TPR@1%FPR |")
-    lines = [f"## {title}", "", head, "|" + "---|" * 8]
+            "LiRA online, undefended shadows | TPR@0.1%FPR | TPR@1%FPR |")
+    lines = [f"## {title}", "", head, "|" + "---|" * 9]
     fmt = lambda e, k: f"{e[k][0]:.4f} ± {e[k][1]:.4f}" if k in e else "n/a"
     for defence, e in summary.items():
         lines.append(f"| {defence} | {e['seeds']} | {fmt(e, 'test_accuracy')} | "
                      f"{fmt(e, 'generalization_gap')} | {fmt(e, 'best_auc')} | "
-                     f"{fmt(e, 'lira_online_auc')} | {fmt(e, 'best_tpr_at_0.001_fpr')} | "
+                     f"{fmt(e, 'lira_online_auc')} | {fmt(e, 'lira_online_plain_auc')} | "
+                     f"{fmt(e, 'best_tpr_at_0.001_fpr')} | "
                      f"{fmt(e, 'best_tpr_at_0.01_fpr')} |")
     epsilons = [f"{d} ε = {e['dp_epsilon'][0]:.2f}" for d, e in summary.items()
                 if "dp_epsilon" in e]
@@ -315,6 +333,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--lira-shadows", type=int, default=4)
+    parser.add_argument("--no-plain-lira", action="store_true",
+                        help="audit each defence with its own shadow recipe only (by "
+                             "default also with undefended shadows: lira_*_plain)")
     parser.add_argument("--cheap-attacks", action="store_true",
                         help="skip TF Privacy's MLP and random-forest attacks (slow)")
     parser.add_argument("--attack-backend", default=None)

@@ -146,6 +146,38 @@ def test_lira_smoke_and_resume(digits, tmp_path):
                         label_only_noise=None, lira={**lira, "num_shadows": 4})
 
 
+def test_lira_with_several_shadow_recipes(digits, tmp_path):
+    (x, y), (xt, yt) = digits
+    xm, ym, xn, yn = x[:100], y[:100], xt[:100], yt[:100]
+    model = compiled_mlp()
+    model.fit(xm, ym, epochs=30, batch_size=16, verbose=0)
+    matched = {"model_factory": compiled_mlp, "num_shadows": 2,
+               "fit_kwargs": {"epochs": 30, "batch_size": 16}, "progress": False}
+    # shadows whose recipes disagree (here: each trains a random 0-5 epochs)
+    # stand for an adaptive defence whose shadows each adapt differently
+    epochs = iter([0, 5])
+    varied = {"model_factory": compiled_mlp, "num_shadows": 2,
+              "fit_kwargs": lambda xs, ys: {"epochs": next(epochs), "batch_size": 16},
+              "progress": False}
+    report = audit.run_audit(model, (xm, ym), (xn, yn), attacks=("threshold",),
+                             slices=("entire",), label_only_noise=None,
+                             lira=[varied, {**matched, "name": "plain",
+                                            "cache_dir": str(tmp_path / "plain")}])
+    aucs = {r["attack"]: r["auc"] for r in report.attacks}
+    assert {"lira_online", "lira_offline", "lira_online_plain", "lira_offline_plain"} <= set(aucs)
+    assert [m.get("name", "") for m in report.metadata["lira"]] == ["", "plain"]
+    # a second recipe can only add to the evidence: the best attack is the maximum
+    assert report.best("auc")["auc"] == max(aucs.values())
+    alone = audit.run_audit(model, (xm, ym), (xn, yn), attacks=("threshold",),
+                            slices=("entire",), label_only_noise=None, lira=matched)
+    assert {r["attack"]: r["auc"] for r in alone.attacks}["lira_online"] == pytest.approx(
+        aucs["lira_online_plain"])  # same shadows (seeded splits and training)
+    for bad in ([matched, matched], [matched, {**matched, "name": ""}], [{"num_shadows": 2}]):
+        with pytest.raises(ValueError, match="LiRA|model_factory"):
+            audit.run_audit(model, (xm, ym), (xn, yn), attacks=("threshold",),
+                            slices=("entire",), label_only_noise=None, lira=bad)
+
+
 def test_lira_fit_kwargs_function_gets_each_shadows_training_data(digits):
     (x, y), (xt, yt) = digits
     xm, ym, xn, yn = x[:60], y[:60], xt[:60], yt[:60]

@@ -1,5 +1,6 @@
 import importlib.util
 import json
+import os
 import pathlib
 
 import keras_adamixup
@@ -100,11 +101,17 @@ def test_privacy_utility_quick_run(tmp_path, capsys):
     for r in rows:
         assert 0 <= r["best_auc"] <= 1 and "lira_online_auc" in r
         assert 0 <= r["monitor_auc"] <= 1
+        assert 0 <= r["lira_online_plain_auc"] <= 1  # the defended models: undefended shadows too
+        assert r["best_auc"] >= max(r["lira_online_auc"], r["lira_online_plain_auc"])
+    assert rows[0]["lira_online_plain_auc"] == rows[0]["lira_online_auc"]
+    # the undefended shadows were trained once (for "none") and reused
+    assert sorted(os.listdir(out / "lira_plain_shadows" / "seed0")) == [
+        "manifest.json", "shadow_000.npz", "shadow_001.npz"]
     assert rows[0]["strength_final"] is None and rows[2]["strength_final"] is not None
     summary = (out / "summary.md").read_text()
     table = [ln for ln in summary.splitlines() if ln.startswith("| ")]
     assert len(table) == 8  # two tables: header + 3 defences each
-    assert all(ln.count("|") == 9 for ln in table[:4])
+    assert all(ln.count("|") == 10 for ln in table[:4])
     assert all(ln.count("|") == 6 for ln in table[4:])
     assert (out / "frontier.png").stat().st_size > 0
     assert (out / "runs.csv").read_text().count("\n") == 4

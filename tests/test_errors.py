@@ -214,6 +214,16 @@ def e23(digits, tmp_path):
         audit.run_audit(model, (x[:20], y[:20]), (xt[20:40], yt[20:40]), lira=lira, **kwargs)
 
 
+def e24():
+    model = small_mlp()
+    lira = {"model_factory": lambda: compiled(small_mlp(hidden=8)), "num_shadows": 2}
+    kwargs = dict(attacks=("threshold",), slices=("entire",), label_only_noise=None)
+    members = (rng.random((20, 64)).astype("float32"), rng.integers(0, 10, 20))
+    nonmembers = (rng.random((20, 64)).astype("float32") + 2.0, rng.integers(0, 10, 20))
+    with pytest.raises(ValueError, match="need distinct names"):
+        audit.run_audit(model, members, nonmembers, lira=[lira, lira], **kwargs)
+
+
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
 

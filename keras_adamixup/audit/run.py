@@ -142,7 +142,14 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
             depend on the shadow's own training data, such as a monitor
             or early stopping), ``cache_dir`` (resume), ``jobs`` (shadows
             trained in this many processes; needs a picklable factory),
-            ``fix_variance``, ``progress``.
+            ``fix_variance``, ``progress``. Or a list of such dicts, all
+            but the first with a ``name``: one LiRA per shadow recipe, the
+            attacks named ``lira_online_<name>``/``lira_offline_<name>``.
+            Audit an adaptive or randomized defence (a `PrivacyTarget`, early
+            stopping) with its own recipe *and* the undefended recipe: shadows
+            that each adapt differently disagree with one another, which
+            weakens LiRA without protecting the target; the attacker may
+            choose either, and the report's best attack is the maximum.
         batch_size: prediction batch size.
         seed: seed of the label-only noise and of LiRA's shadow splits.
         check_overlap: count examples that are both members and non-members
@@ -186,27 +193,15 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
     meta = {"seed": seed, "label_only_noise": label_only_noise,
             "label_only_queries": label_only_queries}
     if lira:
-        lira = dict(lira)
-        factory = lira.pop("model_factory")
-        num_shadows = lira.pop("num_shadows", 8)
-        x_pop = np.concatenate([x_m, x_n])
-        y_pop = np.concatenate([y_m, y_n])
-        masks = lira_lib.shadow_masks(num_shadows, len(x_pop), seed)
-        fingerprint = lira_lib._fingerprint(x_pop, y_pop, num_shadows, seed,
-                                            lira.get("fit_kwargs"))
-        shadow_outs = lira_lib.shadow_outputs(
-            factory, x_pop, y_pop, masks, fit_kwargs=lira.get("fit_kwargs"),
-            cache_dir=lira.get("cache_dir"), fingerprint=fingerprint,
-            predict_batch_size=batch_size, seed=seed, progress=lira.get("progress", True),
-            jobs=lira.get("jobs", 1))
-        scores = lira_lib.lira_scores(np.concatenate([out_m, out_n]), shadow_outs, y_pop,
-                                      masks, fix_variance=lira.get("fix_variance"))
-        for variant, s in scores.items():
-            row, hist = attacks_lib.rows_from_scores(variant, s[:len(x_m)], s[len(x_m):], "lira")
-            extra_rows.append(row)
-            extra_hist[variant] = hist
-        meta["lira"] = {"num_shadows": num_shadows,
-                        "fit_kwargs": _describe(lira.get("fit_kwargs"))}
+        configs = _lira_configs(lira)
+        metas = []
+        for config in configs:
+            rows, hists, config_meta = _lira_rows(config, (x_m, y_m, out_m), (x_n, y_n, out_n),
+                                                  batch_size, seed)
+            extra_rows += rows
+            extra_hist.update(hists)
+            metas.append(config_meta)
+        meta["lira"] = metas[0] if isinstance(lira, dict) else metas
     return _report(
         model, (out_m, y_m, out_n, y_n), noise_scores, extra_rows, extra_hist, meta,
         start=start, name=name, metadata=metadata, attacks=attacks, slices=slices,
@@ -242,6 +237,49 @@ def _report(model, outputs, noise_scores, extra_rows, extra_hist, meta, *, start
     return audit_predictions(*outputs, name=name or getattr(model, "name", "model"),
                              metadata=meta, extra_rows=extra_rows,
                              extra_histograms=extra_hist, **audit_kwargs)
+
+
+def _lira_configs(lira):
+    """`lira` (one dict or a list of dicts) as a list; names checked."""
+    configs = [lira] if isinstance(lira, dict) else list(lira)
+    names = [c.get("name", "") for c in configs]
+    if any(not isinstance(c, dict) or "model_factory" not in c for c in configs):
+        raise ValueError("`lira` must be a dict with a `model_factory` (or a list of such dicts).")
+    if len(set(names)) != len(names) or (len(names) > 1 and not all(names[1:])):
+        raise ValueError(
+            f"Several LiRA configurations need distinct names (all but the first non-empty), "
+            f"got {names}: they name the attacks (lira_online_<name>).")
+    return configs
+
+
+def _lira_rows(config, members, nonmembers, batch_size, seed):
+    """LiRA with one shadow recipe: `(rows, histograms, metadata)`."""
+    config = dict(config)
+    (x_m, y_m, out_m), (x_n, y_n, out_n) = members, nonmembers
+    name = config.pop("name", "")
+    num_shadows = config.pop("num_shadows", 8)
+    x_pop = np.concatenate([x_m, x_n])
+    y_pop = np.concatenate([y_m, y_n])
+    masks = lira_lib.shadow_masks(num_shadows, len(x_pop), seed)
+    fingerprint = lira_lib._fingerprint(x_pop, y_pop, num_shadows, seed,
+                                        config.get("fit_kwargs"))
+    shadow_outs = lira_lib.shadow_outputs(
+        config["model_factory"], x_pop, y_pop, masks, fit_kwargs=config.get("fit_kwargs"),
+        cache_dir=config.get("cache_dir"), fingerprint=fingerprint,
+        predict_batch_size=batch_size, seed=seed, progress=config.get("progress", True),
+        jobs=config.get("jobs", 1))
+    scores = lira_lib.lira_scores(np.concatenate([out_m, out_n]), shadow_outs, y_pop,
+                                  masks, fix_variance=config.get("fix_variance"))
+    rows, hists = [], {}
+    for variant, s in scores.items():
+        attack = f"{variant}_{name}" if name else variant
+        row, hist = attacks_lib.rows_from_scores(attack, s[:len(x_m)], s[len(x_m):], "lira")
+        rows.append(row)
+        hists[attack] = hist
+    meta = {"num_shadows": num_shadows, "fit_kwargs": _describe(config.get("fit_kwargs"))}
+    if name:
+        meta["name"] = name
+    return rows, hists, meta
 
 
 def _describe(fit_kwargs):
