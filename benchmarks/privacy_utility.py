@@ -348,13 +348,11 @@ def main(argv=None):
                         help="2 defences x 1 seed, 3 epochs, 2 shadows, cheap attacks")
     parser.add_argument("--merge", default=None, metavar="DIR,DIR",
                         help="instead of running: combine the runs.json of earlier outputs "
-                             "(e.g. seeds run separately) into --out")
+                             "(e.g. seeds run separately) into --out; a (defence, seed) "
+                             "found again in a later folder replaces the earlier run")
     args = parser.parse_args(argv)
     if args.merge:
-        rows = []
-        for folder in args.merge.split(","):
-            with open(os.path.join(folder, "runs.json"), encoding="utf-8") as f:
-                rows.extend(json.load(f))
+        rows = merge_runs(args.merge.split(","))
         write_outputs(rows, args.out, f"{rows[0]['data']}: merged from {args.merge}")
         return 0
     if args.quick:
@@ -398,6 +396,22 @@ def main(argv=None):
              + (f", label noise {args.label_noise:g}" if args.label_noise else ""))
     write_outputs(rows, args.out, title)
     return 0
+
+
+def merge_runs(folders):
+    """The runs.json rows of `folders`; a (defence, seed) run again in a later folder
+    replaces the earlier row (e.g. re-run with a newer audit)."""
+    merged = {}
+    for folder in folders:
+        with open(os.path.join(folder, "runs.json"), encoding="utf-8") as f:
+            for row in json.load(f):
+                merged.pop((row["defence"], row["seed"]), None)
+                merged[(row["defence"], row["seed"])] = row
+    rows = list(merged.values())
+    data = {row["data"] for row in rows}
+    if len(data) > 1:
+        raise ValueError(f"Cannot merge runs on different data sets: {sorted(data)}.")
+    return rows
 
 
 def write_outputs(rows, out, title):

@@ -117,11 +117,21 @@ def test_privacy_utility_quick_run(tmp_path, capsys):
     assert (out / "runs.csv").read_text().count("\n") == 4
     with pytest.raises(SystemExit, match="unknown defence"):
         pu.main(["--quick", "--defences", "dp", "--out", str(out)])
-    # merging two outputs pools their runs
+    # merging pools the runs of several outputs; a (defence, seed) run again
+    # in a later folder replaces the earlier one
+    other, again = tmp_path / "other", tmp_path / "again"
+    other.mkdir()
+    again.mkdir()
+    (other / "runs.json").write_text(json.dumps([{**r, "seed": 1} for r in rows]))
+    (again / "runs.json").write_text(json.dumps([{**rows[0], "best_auc": 0.99}]))
     merged = tmp_path / "merged"
-    assert pu.main(["--merge", f"{out},{out}", "--out", str(merged)]) == 0
-    assert len(json.loads((merged / "runs.json").read_text())) == 6
-    assert "| none | 2 |" in (merged / "summary.md").read_text()
+    assert pu.main(["--merge", f"{out},{other},{again}", "--out", str(merged)]) == 0
+    pooled = json.loads((merged / "runs.json").read_text())
+    assert len(pooled) == 6 and "| none | 2 |" in (merged / "summary.md").read_text()
+    assert [r["best_auc"] for r in pooled if r["defence"] == "none" and r["seed"] == 0] == [0.99]
+    (again / "runs.json").write_text(json.dumps([{**rows[0], "data": "mnist"}]))
+    with pytest.raises(ValueError, match="different data sets"):
+        pu.merge_runs([str(out), str(again)])
 
 
 def test_privacy_utility_recipes_build():
