@@ -23,7 +23,7 @@ demo: $(STAMP)
 
 # The test suite (tests marked slow are skipped; `make test-all` runs them).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -m "not slow" --durations=10 tests
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q tests

@@ -309,11 +309,12 @@ def frontier(summary, path, title):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, key, label in ((axes[0], "best_auc", "best attack AUC"),
                            (axes[1], "best_tpr_at_0.001_fpr", "best TPR at 0.1 % FPR")):
-        for defence, e in summary.items():
+        for i, (defence, e) in enumerate(summary.items()):
             if key not in e or "test_accuracy" not in e:
                 continue
             ax.errorbar(e[key][0], e["test_accuracy"][0], xerr=e[key][1],
-                        yerr=e["test_accuracy"][1], fmt="o", capsize=3, label=defence)
+                        yerr=e["test_accuracy"][1], fmt="osD^v<>"[i % 7], capsize=3,
+                        color=plt.cm.tab20(i % 20), label=defence)
         ax.set_xlabel(f"{label} (lower is more private)")
         ax.set_ylabel("test accuracy")
     axes[0].legend(fontsize=7)
@@ -353,7 +354,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.merge:
         rows = merge_runs(args.merge.split(","))
-        write_outputs(rows, args.out, f"{rows[0]['data']}: merged from {args.merge}")
+        names = ", ".join(os.path.basename(os.path.normpath(f)) for f in args.merge.split(","))
+        write_outputs(rows, args.out, f"{rows[0]['data']}: merged from {names}")
         return 0
     if args.quick:
         args.seeds, args.epochs, args.lira_shadows, args.cheap_attacks = "0", 3, 2, True
@@ -407,7 +409,9 @@ def merge_runs(folders):
             for row in json.load(f):
                 merged.pop((row["defence"], row["seed"]), None)
                 merged[(row["defence"], row["seed"])] = row
-    rows = list(merged.values())
+    order = {d: i for i, d in enumerate(DEFENCES)}
+    rows = sorted(merged.values(),
+                  key=lambda r: (order.get(r["defence"], len(order)), r["seed"]))
     data = {row["data"] for row in rows}
     if len(data) > 1:
         raise ValueError(f"Cannot merge runs on different data sets: {sorted(data)}.")
