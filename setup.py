@@ -21,6 +21,8 @@ AUDIT = [
     "immutabledict>=2.2,<5",
     "tqdm>=4.60,<5",
 ]
+# benchmarks/dp_sgd.py's privacy accounting (the DP-SGD baseline)
+BENCHMARKS = ["dp-accounting>=0.4,<0.7"]
 
 setup(
     name="keras-adamixup",
@@ -42,10 +44,8 @@ setup(
     extras_require={
         "audit": AUDIT,
         "datasets": ["tensorflow-datasets>=4.9,<5"],
-        # benchmarks/dp_sgd.py's privacy accounting (the DP-SGD baseline)
-        "benchmarks": ["dp-accounting>=0.4,<0.7"],
-        "dev": AUDIT + ["pytest>=7,<10", "tensorflow-datasets>=4.9,<5",
-                        "dp-accounting>=0.4,<0.7"],
+        "benchmarks": BENCHMARKS,
+        "dev": AUDIT + BENCHMARKS + ["pytest>=7,<10", "tensorflow-datasets>=4.9,<5"],
     },
     entry_points={"console_scripts": ["keras-adamixup=keras_adamixup.cli:main"]},
     classifiers=[

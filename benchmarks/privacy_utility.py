@@ -89,8 +89,8 @@ def load_pool(name):
         if not os.path.exists(path):
             return None
         d = np.load(path)
-        x = np.concatenate([d["x_train"], d["x_test"]]).reshape(-1, 784).astype("float32") / 255
-        return x, np.concatenate([d["y_train"], d["y_test"]]).astype("int64")
+        return _flat(np.concatenate([d["x_train"], d["x_test"]]),
+                     np.concatenate([d["y_train"], d["y_test"]]))
     if name == "adult":
         try:
             return audit.data.adult_pool(SHARED)
@@ -211,7 +211,8 @@ def run_one(defence, data, seed, args):
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
-        history = model.fit(x_m, y_m, **fit_kwargs_for(x_m, y_m))
+        train_kwargs = fit_kwargs_for(x_m, y_m)
+        history = model.fit(x_m, y_m, **train_kwargs)
     train_s = time.perf_counter() - start
     lira = None
     if args.lira_shadows:
@@ -248,10 +249,11 @@ def run_one(defence, data, seed, args):
     row["monitor_auc"] = logs["monitor_auc"][-1] if logs.get("monitor_auc") else None
     row["strength_final"] = logs["mixup_strength"][-1] if "mixup_strength" in logs else None
     row["strength_max"] = max(logs["mixup_strength"]) if "mixup_strength" in logs else None
-    row["controller_saturated"] = any("does not reach" in str(w.message) for w in caught)
+    row["controller_saturated"] = any(
+        issubclass(w.category, keras_adamixup.monitor.SaturationWarning) for w in caught)
     row["dp_epsilon"] = None
     if defence.startswith("dp_sgd_"):
-        row["dp_epsilon"] = dp_sgd.epsilon(len(y_m), fit_kwargs_for(x_m, y_m)["batch_size"],
+        row["dp_epsilon"] = dp_sgd.epsilon(len(y_m), train_kwargs["batch_size"],
                                            row["epochs_run"], model.noise_multiplier, DP_DELTA)
     return row, report
 
@@ -407,7 +409,6 @@ def merge_runs(folders):
     for folder in folders:
         with open(os.path.join(folder, "runs.json"), encoding="utf-8") as f:
             for row in json.load(f):
-                merged.pop((row["defence"], row["seed"]), None)
                 merged[(row["defence"], row["seed"])] = row
     order = {d: i for i, d in enumerate(DEFENCES)}
     rows = sorted(merged.values(),

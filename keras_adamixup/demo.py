@@ -99,7 +99,7 @@ def _summarize_shadow_warnings(caught, name, log):
     """One line for the shadows' controller saturations; other warnings shown as usual."""
     saturated = 0
     for w in caught:
-        if "does not reach the target" in str(w.message):
+        if issubclass(w.category, keras_adamixup.monitor.SaturationWarning):
             saturated += 1
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)

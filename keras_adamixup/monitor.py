@@ -37,6 +37,14 @@ MIN_MONITOR_EXAMPLES = 100
 SATURATION_PATIENCE = 3
 
 
+class SaturationWarning(RuntimeWarning):
+    """The controller sat at `max_strength` and the monitored AUC stayed above target.
+
+    A `RuntimeWarning`; its own class so callers (a benchmark, the demo, LiRA's
+    shadow training) can count or filter it without matching the message.
+    """
+
+
 def _auc_standard_error(n):
     return 1.0 / math.sqrt(6.0 * n)
 
@@ -238,7 +246,7 @@ class PrivacyMonitor(keras.callbacks.Callback):
                 f"and the monitored AUC ({record['auc']:.3f}) is still above the "
                 f"target ({controller.target_auc:g}). Mixing alone does not reach "
                 "the target here: raise max_strength, train less, or combine with "
-                "another defence.", RuntimeWarning, stacklevel=2)
+                "another defence.", SaturationWarning, stacklevel=2)
 
     # -- callback hooks --------------------------------------------------------
 

@@ -194,10 +194,12 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
             "label_only_queries": label_only_queries}
     if lira:
         configs = _lira_configs(lira)
+        # members first, then non-members: shared by every shadow recipe
+        population = (np.concatenate([x_m, x_n]), np.concatenate([y_m, y_n]),
+                      np.concatenate([out_m, out_n]), len(x_m))
         metas = []
         for config in configs:
-            rows, hists, config_meta = _lira_rows(config, (x_m, y_m, out_m), (x_n, y_n, out_n),
-                                                  batch_size, seed)
+            rows, hists, config_meta = _lira_rows(config, population, batch_size, seed)
             extra_rows += rows
             extra_hist.update(hists)
             metas.append(config_meta)
@@ -252,14 +254,15 @@ def _lira_configs(lira):
     return configs
 
 
-def _lira_rows(config, members, nonmembers, batch_size, seed):
-    """LiRA with one shadow recipe: `(rows, histograms, metadata)`."""
+def _lira_rows(config, population, batch_size, seed):
+    """LiRA with one shadow recipe: `(rows, histograms, metadata)`.
+
+    `population` is `(x, y, outputs, n_members)`, members first.
+    """
     config = dict(config)
-    (x_m, y_m, out_m), (x_n, y_n, out_n) = members, nonmembers
+    x_pop, y_pop, out_pop, n_members = population
     name = config.pop("name", "")
     num_shadows = config.pop("num_shadows", 8)
-    x_pop = np.concatenate([x_m, x_n])
-    y_pop = np.concatenate([y_m, y_n])
     masks = lira_lib.shadow_masks(num_shadows, len(x_pop), seed)
     fingerprint = lira_lib._fingerprint(x_pop, y_pop, num_shadows, seed,
                                         config.get("fit_kwargs"))
@@ -268,12 +271,12 @@ def _lira_rows(config, members, nonmembers, batch_size, seed):
         cache_dir=config.get("cache_dir"), fingerprint=fingerprint,
         predict_batch_size=batch_size, seed=seed, progress=config.get("progress", True),
         jobs=config.get("jobs", 1))
-    scores = lira_lib.lira_scores(np.concatenate([out_m, out_n]), shadow_outs, y_pop,
-                                  masks, fix_variance=config.get("fix_variance"))
+    scores = lira_lib.lira_scores(out_pop, shadow_outs, y_pop, masks,
+                                  fix_variance=config.get("fix_variance"))
     rows, hists = [], {}
     for variant, s in scores.items():
         attack = f"{variant}_{name}" if name else variant
-        row, hist = attacks_lib.rows_from_scores(attack, s[:len(x_m)], s[len(x_m):], "lira")
+        row, hist = attacks_lib.rows_from_scores(attack, s[:n_members], s[n_members:], "lira")
         rows.append(row)
         hists[attack] = hist
     meta = {"num_shadows": num_shadows, "fit_kwargs": _describe(config.get("fit_kwargs"))}
