@@ -48,7 +48,7 @@ import numpy as np  # noqa: E402
 
 import keras_adamixup  # noqa: E402
 from keras_adamixup import audit, schedules  # noqa: E402
-from keras_adamixup.audit import _io  # noqa: E402
+from keras_adamixup import _io  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)

@@ -120,3 +120,62 @@ def soft_compatible(loss):
             name=config.get("name", "mixup_crossentropy"),
         )
     return MixupCrossentropy()
+
+
+# Keras' classification losses, by the names Keras resolves strings and
+# functions with; a Loss subclass counts by its class name.
+_CLASSIFICATION_NAMES = frozenset({
+    "sparse_categorical_crossentropy", "categorical_crossentropy",
+    "binary_crossentropy", "binary_focal_crossentropy",
+    "categorical_focal_crossentropy", "categorical_generalized_cross_entropy",
+    "categorical_hinge", "hinge", "squared_hinge", "kl_divergence", "kld",
+    "kullback_leibler_divergence", "mixup_crossentropy", "dice", "tversky",
+})
+_CLASSIFICATION_WORDS = ("crossentropy", "cross_entropy", "hinge", "focal",
+                         "kldivergence", "kl_divergence")
+
+
+def _loss_name(loss):
+    if isinstance(loss, str):
+        return loss.lower()
+    if isinstance(loss, keras.losses.Loss):
+        name = type(loss).__name__
+    else:
+        name = getattr(loss, "__name__", type(loss).__name__)
+    # CamelCase → snake_case: BinaryCrossentropy → binary_crossentropy
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def is_classification_loss(loss):
+    """True for Keras' classification losses and losses named like one."""
+    name = _loss_name(loss)
+    return name in _CLASSIFICATION_NAMES or any(
+        word in name.replace("_", "") or word in name for word in _CLASSIFICATION_WORDS)
+
+
+def check_classification_loss(loss):
+    """Raises `ValueError` unless every given loss is a classification loss.
+
+    Mixing treats targets as class labels (a single output is a binary
+    classifier), so a regression loss such as mean squared error would train
+    on targets mixed by the wrong rule without a word. `None` (no loss yet)
+    passes. ``AdaMixupModel(..., allow_any_loss=True)`` skips this check.
+    """
+    if loss is None:
+        return
+    if isinstance(loss, dict):
+        items = list(loss.values())
+    elif isinstance(loss, (list, tuple)):
+        items = list(loss)
+    else:
+        items = [loss]
+    for item in items:
+        if item is not None and not is_classification_loss(item):
+            raise ValueError(
+                f"AdaMixupModel mixes classification examples, but the loss "
+                f"{_loss_name(item)!r} is not a classification loss (cross-entropy, "
+                "focal, hinge or KL divergence): a one-output regression model "
+                "would be mixed as a binary classifier. Pass "
+                "`allow_any_loss=True` to AdaMixupModel if the loss is a custom "
+                "classification loss, or if you want numeric targets mixed as numbers."
+            )

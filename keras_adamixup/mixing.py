@@ -57,6 +57,8 @@ import math
 import keras
 import tensorflow as tf
 
+from keras_adamixup import _checks
+
 COEFFICIENTS = ("share", "beta")
 LABEL_MODES = ("soft", "dominant")
 
@@ -89,7 +91,7 @@ Fields:
 
 def strength_range(coefficient):
     """Valid `(low, high)` range of the strength for a coefficient source."""
-    _check_choice("coefficient", coefficient, COEFFICIENTS)
+    _checks.choice("coefficient", coefficient, COEFFICIENTS)
     return (0.0, 0.5) if coefficient == "share" else (0.0, MAX_ALPHA)
 
 
@@ -97,28 +99,18 @@ def validate_strength(strength, coefficient, name="strength"):
     """Checks a Python strength value; returns it as a float.
 
     Raises:
+        TypeError: if the value is not a number.
         ValueError: if the value is NaN, infinite or outside
             `strength_range(coefficient)`.
     """
     low, high = strength_range(coefficient)
-    try:
-        value = float(strength)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"`{name}` must be a number, got {strength!r} "
-            f"(type {type(strength).__name__})."
-        ) from None
+    value = _checks.real(name, strength)
     if math.isnan(value) or not low <= value <= high:
         raise ValueError(
             f"`{name}` must be in [{low}, {high}] for coefficient="
             f"'{coefficient}', got {value}."
         )
     return value
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"`{name}` must be one of {choices}, got {value!r}.")
 
 
 def _strength_tensor(strength, coefficient):
@@ -160,12 +152,8 @@ class _SeedStream:
     """
 
     def __init__(self, seed):
-        if seed is not None and not isinstance(seed, keras.random.SeedGenerator):
-            if isinstance(seed, bool) or not isinstance(seed, int):
-                raise TypeError(
-                    "`seed` must be an int, a keras.random.SeedGenerator or None, "
-                    f"got {seed!r}."
-                )
+        if not isinstance(seed, keras.random.SeedGenerator):
+            _checks.seed(seed)
         self._seed = seed
         self._count = 0
 
@@ -271,8 +259,8 @@ def sample_mix_coefficients(
     Returns:
         `(batch_size,)` float32 tensor of λ.
     """
-    _check_choice("coefficient", coefficient, COEFFICIENTS)
-    jitter = _check_jitter(jitter, coefficient)
+    _checks.choice("coefficient", coefficient, COEFFICIENTS)
+    jitter = _checks.jitter(jitter, coefficient)
     seed = _as_stream(seed)
     s = _strength_tensor(strength, coefficient)
     n = tf.reshape(tf.cast(batch_size, tf.int32), [1])
@@ -288,21 +276,6 @@ def sample_mix_coefficients(
     # Beta: α = 0 means no mixing; guard α away from 0 for the sampler.
     lam = sample_beta(n, tf.maximum(s, 1e-6), seed=seed)
     return tf.where(s > 0.0, lam, tf.ones_like(lam))
-
-
-def _check_jitter(jitter, coefficient):
-    try:
-        jitter = float(jitter)
-    except (TypeError, ValueError):
-        raise TypeError(f"`jitter` must be a number, got {jitter!r}.") from None
-    if math.isnan(jitter) or not 0.0 <= jitter <= 1.0:
-        raise ValueError(f"`jitter` must be in [0, 1], got {jitter}.")
-    if jitter > 0.0 and coefficient != "share":
-        raise ValueError(
-            "`jitter` only applies to coefficient='share'; Beta coefficients "
-            f"are already random. Got jitter={jitter}, coefficient='{coefficient}'."
-        )
-    return jitter
 
 
 def partner_indices(batch_size, seed=None):
@@ -373,11 +346,7 @@ def label_kind(y, num_classes=None):
         ValueError: rank 0 labels (unbatched data), labels of the wrong rank
             or width for `num_classes`, or a non-positive `num_classes`.
     """
-    if num_classes is not None:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int):
-            raise TypeError(f"`num_classes` must be an int, got {num_classes!r}.")
-        if num_classes < 1:
-            raise ValueError(f"`num_classes` must be ≥ 1, got {num_classes}.")
+    _checks.integer("num_classes", num_classes, low=1, allow_none=True)
     rank = y.shape.rank
     if rank is None:
         raise ValueError("`y` must have a known rank.")
@@ -467,7 +436,7 @@ def mix(
     Returns:
         A `MixResult`.
     """
-    _check_choice("label_mode", label_mode, LABEL_MODES)
+    _checks.choice("label_mode", label_mode, LABEL_MODES)
     x = tf.nest.map_structure(tf.convert_to_tensor, x)
     y = tf.convert_to_tensor(y)
     if sample_weight is not None:
@@ -585,8 +554,8 @@ def mix_batch(
     >>> xm, ym, _ = mix_batch(x, y, strength=0.3, num_classes=3,
     ...                       label_mode="soft", seed=1)
     """
-    _check_choice("coefficient", coefficient, COEFFICIENTS)
-    _check_choice("label_mode", label_mode, LABEL_MODES)
+    _checks.choice("coefficient", coefficient, COEFFICIENTS)
+    _checks.choice("label_mode", label_mode, LABEL_MODES)
     seed = _as_stream(seed)
     x = tf.nest.map_structure(tf.convert_to_tensor, x)
     y = tf.convert_to_tensor(y)

@@ -2,8 +2,9 @@
 
 import keras
 import tensorflow as tf
-from keras.src.losses.loss import unscale_loss_for_distribution
 
+from keras_adamixup import _checks
+from keras_adamixup import _compat
 from keras_adamixup import losses as losses_lib
 from keras_adamixup import metrics as metrics_lib
 from keras_adamixup import mixing
@@ -21,11 +22,6 @@ def default_schedule(coefficient):
     """
     start = 0.4 if coefficient == "share" else 1.0
     return schedules_lib.LinearDecay(start=start, end=0.0)
-
-
-def _multi_worker(model):
-    strategy = getattr(model, "_distribute_strategy", None)
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
 @keras.saving.register_keras_serializable(package="keras_adamixup")
@@ -90,6 +86,11 @@ class AdaMixupModel(keras.Model):
             base model's output (``1`` means a single sigmoid output).
         seed: int seed of the mixing stream (`keras.random.SeedGenerator`);
             `None` draws one.
+        allow_any_loss: `compile` refuses losses that are not classification
+            losses (mean squared error and other regression losses), since a
+            one-output regression model would be mixed as a binary
+            classifier. `True` accepts any loss (a custom classification
+            loss, or numeric targets you want mixed as numbers).
         **kwargs: passed to `keras.Model` (e.g. ``name``).
 
     Example:
@@ -117,6 +118,7 @@ class AdaMixupModel(keras.Model):
         mix_in="train_step",
         num_classes=None,
         seed=None,
+        allow_any_loss=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -125,14 +127,14 @@ class AdaMixupModel(keras.Model):
                 "`base_model` must be a keras.Model, got "
                 f"{type(base_model).__name__}."
             )
-        mixing._check_choice("label_mode", label_mode, mixing.LABEL_MODES)
-        mixing._check_choice("coefficient", coefficient, mixing.COEFFICIENTS)
-        mixing._check_choice("mix_in", mix_in, MIX_IN)
-        mixing._check_jitter(jitter, coefficient)
-        if num_classes is not None:
-            mixing.label_kind(tf.zeros([2], tf.int32), num_classes)  # validates
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise TypeError(f"`seed` must be an int or None, got {seed!r}.")
+        _checks.choice("label_mode", label_mode, mixing.LABEL_MODES)
+        _checks.choice("coefficient", coefficient, mixing.COEFFICIENTS)
+        _checks.choice("mix_in", mix_in, MIX_IN)
+        _checks.jitter(jitter, coefficient)
+        _checks.integer("num_classes", num_classes, low=1, allow_none=True)
+        _checks.seed(seed)
+        if not isinstance(allow_any_loss, bool):
+            raise TypeError(f"`allow_any_loss` must be a bool, got {allow_any_loss!r}.")
         self.base_model = base_model
         self.schedule = (
             default_schedule(coefficient)
@@ -149,6 +151,7 @@ class AdaMixupModel(keras.Model):
         self.mix_in = mix_in
         self.num_classes = num_classes
         self.seed = seed
+        self.allow_any_loss = allow_any_loss
         self.seed_generator = keras.random.SeedGenerator(seed, name="mixup_seed")
         # Feedback schedules keep state (e.g. PrivacyTarget's controller);
         # tracked here, it is saved and restored with the model's variables.
@@ -168,6 +171,9 @@ class AdaMixupModel(keras.Model):
         self.unmixed_batches = keras.Variable(
             0, dtype="int32", name="unmixed_batches", **state
         )
+        self.bad_strength_steps = keras.Variable(
+            0, dtype="int32", name="bad_strength_steps", **state
+        )
         if base_model.built:
             self.built = True
 
@@ -181,6 +187,8 @@ class AdaMixupModel(keras.Model):
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None,
                 weighted_metrics=None, **kwargs):
+        if not self.allow_any_loss:
+            losses_lib.check_classification_loss(loss)
         if self.label_mode == "soft":
             loss = losses_lib.soft_compatible(loss)
             metrics = metrics_lib.soft_compatible(metrics)
@@ -278,10 +286,18 @@ class AdaMixupModel(keras.Model):
 
     def _mix_training_batch(self, x, y, sample_weight):
         """Updates the strength from the schedule and mixes the batch."""
-        strength = tf.cast(
+        raw = tf.cast(
             self.schedule(self.mixup_step.value, self.planned_steps.value),
             "float32",
         )
+        # A custom schedule may return anything: count bad values (the
+        # training plan raises after the step, as for labels; XLA drops
+        # assertions) and never mix with them.
+        low, high = mixing.strength_range(self.coefficient)
+        in_range = tf.logical_and(raw >= low, raw <= high)  # False for NaN
+        self.bad_strength_steps.assign_add(tf.cast(tf.logical_not(in_range), "int32"))
+        strength = tf.clip_by_value(
+            tf.where(tf.math.is_nan(raw), tf.zeros_like(raw), raw), low, high)
         self.strength.assign(strength)
         self.mixup_step.assign_add(1)
         if self.mix_in == "none" or y is None:
@@ -310,13 +326,16 @@ class AdaMixupModel(keras.Model):
         )
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
-            loss = self._compute_loss(
+            loss = self.compute_loss(
                 x=x, y=y_loss, y_pred=y_pred, sample_weight=sample_weight,
                 training=True,
             )
-            # As in Keras' own TensorFlow train_step.
-            self._loss_tracker.update_state(
-                unscale_loss_for_distribution(loss),
+            # The loss tracker (public: the metric named "loss" in
+            # `self.metrics`) gets the per-replica loss unscaled, as in Keras'
+            # own train step: `compute_loss` divides by the replica count.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            self._loss_metric().update_state(
+                loss * tf.cast(replicas, loss.dtype),
                 sample_weight=tf.shape(tf.nest.flatten(x)[0])[0],
             )
             if self.optimizer is not None:
@@ -326,36 +345,22 @@ class AdaMixupModel(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, trainable))
         logs = self.compute_metrics(x, y_metric, y_pred, sample_weight=sample_weight)
         logs["mixup_strength"] = self.strength.value
-        return self._multi_worker_logs(logs)
+        return _compat.multi_worker_logs(self, logs)
+
+    def _loss_metric(self):
+        for metric in self.metrics:
+            if metric.name == "loss":
+                return metric
+        raise ValueError("The model has no loss tracker: call `compile` with a loss first.")
 
     def test_step(self, data):
-        return self._multi_worker_logs(super().test_step(data))
-
-    def _multi_worker_logs(self, logs):
-        # Keras 3.15 reduces per-replica logs with `strategy.reduce("MEAN",
-        # v, axis=0)` under MultiWorkerMirroredStrategy, which fails on
-        # scalars (keras-team/keras#20585); the mean over a length-1 axis
-        # gives back the scalar.
-        if _multi_worker(self):
-            return {k: tf.reshape(v, [1]) for k, v in logs.items()}
-        return logs
+        return _compat.multi_worker_logs(self, super().test_step(data))
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras 3.15 builds from the first batch of a distributed dataset with
-        # `strategy.reduce("MEAN", batch)`, which fails under
-        # MultiWorkerMirroredStrategy (keras-team/keras#20585). The build needs
-        # shapes only: use this worker's first local shard.
-        if iterator is not None and _multi_worker(self):
-            strategy = self.distribute_strategy
-            for _, _, it in iterator:
-                batch = next(it)
-                break
-            data_batch = tf.nest.map_structure(
-                lambda v: strategy.experimental_local_results(v)[0]
-                if isinstance(v, tf.distribute.DistributedValues) else v,
-                batch,
-            )
-            iterator = None
+        # keras-team/keras#20585: see keras_adamixup/_compat.py.
+        local = _compat.symbolic_build_batch(self, iterator)
+        if local is not None:
+            iterator, data_batch = None, local
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     # -- serialization -----------------------------------------------------
@@ -384,6 +389,7 @@ class AdaMixupModel(keras.Model):
             "mix_in": self.mix_in,
             "num_classes": self.num_classes,
             "seed": self.seed,
+            "allow_any_loss": self.allow_any_loss,
         }
 
     @classmethod
@@ -418,21 +424,36 @@ class _TrainingPlan(keras.callbacks.Callback):
             )
         model.planned_steps.assign(planned)
         model.bad_label_batches.assign(0)
-        model.unmixed_batches.assign(0)
+        model.bad_strength_steps.assign(0)
 
-    def _check_labels(self):
+    def on_epoch_begin(self, epoch, logs=None):
+        # Counted per epoch: a single-example remainder at the end of an
+        # epoch passes unmixed; only a first batch of one is an error.
+        self._target.unmixed_batches.assign(0)
+
+    def _check_counters(self):
         model = self._target
-        bad = int(keras.ops.convert_to_numpy(model.bad_label_batches.value))
+        read = lambda v: int(keras.ops.convert_to_numpy(v.value))  # noqa: E731
+        bad = read(model.bad_label_batches)
         if bad:
             raise ValueError(
                 f"{bad} training batch(es) had sparse labels `y` outside [0, "
                 "num_classes) or not integers; mixing them gives wrong targets. "
                 "Check the labels and `num_classes`."
             )
+        bad = read(model.bad_strength_steps)
+        if bad:
+            low, high = mixing.strength_range(model.coefficient)
+            raise ValueError(
+                f"The schedule {type(model.schedule).__name__} returned a strength "
+                f"outside [{low}, {high}] (coefficient='{model.coefficient}') or NaN "
+                f"in {bad} training step(s); the steps mixed with the value clipped "
+                "into range. Fix the schedule's __call__."
+            )
 
     def on_train_batch_end(self, batch, logs=None):
         if batch == 0:
-            self._check_labels()
+            self._check_counters()
             model = self._target
             if int(keras.ops.convert_to_numpy(model.unmixed_batches.value)):
                 raise ValueError(
@@ -442,4 +463,4 @@ class _TrainingPlan(keras.callbacks.Callback):
                 )
 
     def on_epoch_end(self, epoch, logs=None):
-        self._check_labels()
+        self._check_counters()

@@ -29,12 +29,14 @@ import warnings
 import keras
 import numpy as np
 import tensorflow as tf
-from sklearn import metrics as sk_metrics
 
-from keras_adamixup.audit import predictions as predictions_lib
+from keras_adamixup import _checks
+from keras_adamixup import predictions as predictions_lib
 
 MIN_MONITOR_EXAMPLES = 100
 SATURATION_PATIENCE = 3
+# Standard errors below 0.5 that count as "clearly below" for `HoldoutWarning`.
+BELOW_CHANCE_SE = 2.0
 
 
 class SaturationWarning(RuntimeWarning):
@@ -45,28 +47,40 @@ class SaturationWarning(RuntimeWarning):
     """
 
 
+class HoldoutWarning(RuntimeWarning):
+    """The monitored AUC stayed clearly below 0.5: the non-members are probably not held out.
+
+    A loss-threshold attack does worse than chance only when the "non-members"
+    fit the model better than the members, e.g. when they are training rows
+    or the two sides were swapped. A `PrivacyTarget` would read such an AUC as
+    "no leakage" and switch mixing off.
+    """
+
+
 def _auc_standard_error(n):
     return 1.0 / math.sqrt(6.0 * n)
 
 
 def membership_signal(outputs_members, labels_members, outputs_nonmembers,
-                      labels_nonmembers):
+                      labels_nonmembers, outputs="auto"):
     """Loss-threshold AUC, loss gap and confidence gap from model outputs.
 
     Args:
         outputs_members, outputs_nonmembers: logits or probabilities,
             `(n, classes)` (or `(n,)`/`(n, 1)` for one sigmoid output).
         labels_members, labels_nonmembers: class ids or one-hot rows.
+        outputs: ``"auto"`` (detected from the values), ``"logits"`` or
+            ``"probabilities"``.
 
     Returns:
         dict with ``auc``, ``loss_gap`` and ``confidence_gap``.
     """
     pm, ym, pn, yn, _ = predictions_lib.check_pair(
-        outputs_members, labels_members, outputs_nonmembers, labels_nonmembers)
+        outputs_members, labels_members, outputs_nonmembers, labels_nonmembers,
+        kind=outputs)
     loss_m = predictions_lib.cross_entropy(pm, ym)
     loss_n = predictions_lib.cross_entropy(pn, yn)
-    truth = np.concatenate([np.ones(len(loss_m)), np.zeros(len(loss_n))])
-    auc = sk_metrics.roc_auc_score(truth, -np.concatenate([loss_m, loss_n]))
+    auc = predictions_lib.roc_auc(-loss_m, -loss_n)
     return {
         "auc": float(auc),
         "loss_gap": float(loss_n.mean() - loss_m.mean()),
@@ -75,8 +89,42 @@ def membership_signal(outputs_members, labels_members, outputs_nonmembers,
     }
 
 
+def _too_few(name, n):
+    return ValueError(
+        f"`{name}` has {n} examples; the monitor needs at least "
+        f"{MIN_MONITOR_EXAMPLES} per side for a usable AUC (standard error "
+        f"≈ 1/sqrt(6n) = {_auc_standard_error(max(n, 1)):.3f} at n = {n}; 500 "
+        "or more is better)."
+    )
+
+
+def _check_dataset(data, name):
+    """A finite, batched dataset of `(x, y)`: `(count, digests of the rows)`.
+
+    Iterates the dataset once (monitor sets are small), so a dataset that
+    cannot be measured fails here, not after the first epoch.
+    """
+    if data.cardinality() == tf.data.INFINITE_CARDINALITY:
+        raise ValueError(f"`{name}` is an infinite dataset (`repeat()`): the monitor "
+                         "measures a fixed, finite set.")
+    spec = data.element_spec
+    if not isinstance(spec, tuple) or len(spec) not in (2, 3):
+        raise ValueError(f"`{name}` must be a dataset of (x, y) elements, got "
+                         f"element_spec {spec}.")
+    if spec[1].shape.rank == 0:
+        raise ValueError(
+            f"`{name}` is not batched (its labels are scalars): batch it, e.g. "
+            f"`{name}.batch(256)`.")
+    count, digests = 0, []
+    for element in data.as_numpy_iterator():
+        x = np.asarray(tf.nest.flatten(element[0])[0])
+        count += len(element[1])
+        digests.extend(predictions_lib.row_digests(x))
+    return count, digests
+
+
 def _check_side(data, name):
-    """`(x, y)` arrays (x may be a structure) or a batched `tf.data.Dataset`."""
+    """`(data, count, row digests)`: `(x, y)` arrays (x may be a structure) or a batched dataset."""
     if data is None:
         raise ValueError(
             f"PrivacyMonitor needs `{name}`: (x, y) arrays or a batched tf.data "
@@ -85,25 +133,23 @@ def _check_side(data, name):
             "the test set of the final audit)."
         )
     if isinstance(data, tf.data.Dataset):
-        return data
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise ValueError(f"`{name}` must be a tuple (x, y) or a tf.data.Dataset, got "
-                         f"{type(data).__name__}.")
-    x, y = data
-    x = tf.nest.map_structure(np.asarray, x)
-    y = np.asarray(y)
-    sizes = {len(leaf) for leaf in tf.nest.flatten(x)} | {len(y)}
-    if len(sizes) != 1:
-        raise ValueError(f"`{name}`: x and y have different numbers of rows {sorted(sizes)}.")
-    n = len(y)
-    if n < MIN_MONITOR_EXAMPLES:
-        raise ValueError(
-            f"`{name}` has {n} examples; the monitor needs at least "
-            f"{MIN_MONITOR_EXAMPLES} per side for a usable AUC (standard error "
-            f"≈ 1/sqrt(6n) = {_auc_standard_error(max(n, 1)):.3f} at n = {n}; 500 "
-            "or more is better)."
-        )
-    return x, y
+        count, digests = _check_dataset(data, name)
+    else:
+        if not isinstance(data, (tuple, list)) or len(data) != 2:
+            raise ValueError(f"`{name}` must be a tuple (x, y) or a tf.data.Dataset, "
+                             f"got {type(data).__name__}.")
+        x, y = data
+        x = tf.nest.map_structure(np.asarray, x)
+        y = np.asarray(y)
+        sizes = {len(leaf) for leaf in tf.nest.flatten(x)} | {len(y)}
+        if len(sizes) != 1:
+            raise ValueError(
+                f"`{name}`: x and y have different numbers of rows {sorted(sizes)}.")
+        data, count = (x, y), len(y)
+        digests = predictions_lib.row_digests(tf.nest.flatten(x)[0])
+    if count < MIN_MONITOR_EXAMPLES:
+        raise _too_few(name, count)
+    return data, count, digests
 
 
 class PrivacyMonitor(keras.callbacks.Callback):
@@ -142,23 +188,19 @@ class PrivacyMonitor(keras.callbacks.Callback):
     def __init__(self, members, nonmembers, every_epochs=1, every_steps=None,
                  batch_size=512):
         super().__init__()
-        self.members = _check_side(members, "members")
-        self.nonmembers = _check_side(nonmembers, "nonmembers")
-        if not isinstance(self.members, tf.data.Dataset) and not isinstance(
-                self.nonmembers, tf.data.Dataset):
-            overlap = predictions_lib.count_overlap(
-                tf.nest.flatten(self.members[0])[0], tf.nest.flatten(self.nonmembers[0])[0])
-            if overlap:
-                raise ValueError(
-                    f"{overlap} monitor non-member row(s) also appear among the monitor "
-                    "members: non-members must be held out from training."
-                )
-        for name, value in (("every_epochs", every_epochs), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
-        if every_steps is not None and (isinstance(every_steps, bool) or not isinstance(
-                every_steps, int) or every_steps < 1):
-            raise ValueError(f"`every_steps` must be a positive int or None, got {every_steps!r}.")
+        self.members, n_members, member_rows = _check_side(members, "members")
+        self.nonmembers, n_nonmembers, nonmember_rows = _check_side(nonmembers, "nonmembers")
+        member_rows = set(member_rows)
+        overlap = sum(row in member_rows for row in nonmember_rows)
+        if overlap:
+            raise ValueError(
+                f"{overlap} monitor non-member row(s) also appear among the monitor "
+                "members: non-members must be held out from training."
+            )
+        self._min_side = min(n_members, n_nonmembers)
+        _checks.positive_int("every_epochs", every_epochs)
+        _checks.positive_int("batch_size", batch_size)
+        _checks.positive_int("every_steps", every_steps, allow_none=True)
         self.every_epochs = every_epochs
         self.every_steps = every_steps
         self.batch_size = batch_size
@@ -168,6 +210,8 @@ class PrivacyMonitor(keras.callbacks.Callback):
         self._epoch = 0
         self._saturated = 0
         self._warned = False
+        self._below = 0
+        self._warned_below = False
 
     @classmethod
     def from_training(cls, x_train, y_train, nonmembers, seed=0, **kwargs):
@@ -217,7 +261,8 @@ class PrivacyMonitor(keras.callbacks.Callback):
         """One measurement now: dict with ``auc``, ``loss_gap``, ``confidence_gap``."""
         om, ym = self._outputs(self.members)
         on, yn = self._outputs(self.nonmembers)
-        return membership_signal(om, ym, on, yn)
+        kind = predictions_lib.model_output_kind(self.model)
+        return membership_signal(om, ym, on, yn, outputs=kind)
 
     def _controller(self):
         schedule = getattr(self.model, "schedule", None)
@@ -230,8 +275,24 @@ class PrivacyMonitor(keras.callbacks.Callback):
         if controller is not None:
             record["controller_strength"] = controller.update(signal["auc"])
             self._check_saturation(controller, record)
+        self._check_below_chance(record)
         self.records.append(record)
         return record
+
+    def _check_below_chance(self, record):
+        """Warns once when the AUC stays clearly below 0.5 (`HoldoutWarning`)."""
+        limit = 0.5 - BELOW_CHANCE_SE * _auc_standard_error(self._min_side)
+        self._below = self._below + 1 if record["auc"] < limit else 0
+        if self._below == SATURATION_PATIENCE and not self._warned_below:
+            self._warned_below = True
+            warnings.warn(
+                f"PrivacyMonitor: the monitored AUC has been below {limit:.3f} (0.5 minus "
+                f"{BELOW_CHANCE_SE:g} standard errors) for {SATURATION_PATIENCE} "
+                f"measurements (last {record['auc']:.3f}): the model fits the "
+                "'non-members' better than the members, so they are probably training "
+                "rows (or the two sides are swapped). A PrivacyTarget reads this as no "
+                "leakage and turns mixing off. Use examples held out from training.",
+                HoldoutWarning, stacklevel=2)
 
     def _check_saturation(self, controller, record):
         """Warns once when the strength is at its maximum and still too little."""
@@ -253,6 +314,25 @@ class PrivacyMonitor(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._forward = None  # the model may have changed since the last fit
         self._epoch = 0
+        for name, data in (("members", self.members), ("nonmembers", self.nonmembers)):
+            if isinstance(data, tf.data.Dataset):
+                self._check_dataset_ranks(data, name)
+
+    def _check_dataset_ranks(self, data, name):
+        """A dataset's inputs must have the model's input ranks (batched), checked before epoch 1."""
+        model = getattr(self.model, "base_model", self.model)
+        expected = getattr(model, "inputs", None)
+        if not expected:
+            return
+        leaves = tf.nest.flatten(data.element_spec[0])
+        for leaf, tensor in zip(leaves, expected):
+            rank, want = leaf.shape.rank, len(tensor.shape)
+            if rank is not None and rank != want:
+                hint = " batch it, e.g. `.batch(256)`" if rank == want - 1 else ""
+                raise ValueError(
+                    f"The monitor's `{name}` dataset yields inputs of rank {rank} but the "
+                    f"model expects rank {want} (batch first):{hint or ' check its shape'}."
+                )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -286,10 +366,7 @@ def plot_privacy_trajectory(history, path=None, target_auc=None):
         target_auc: a horizontal line at the target; default: read from the
             model's `PrivacyTarget` when `history` is a `History`.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     logs = history.history if hasattr(history, "history") else history
     if "monitor_auc" not in logs:
@@ -302,7 +379,9 @@ def plot_privacy_trajectory(history, path=None, target_auc=None):
     def epochs(key):  # monitor logs start at the first measurement's epoch
         return np.arange(total - len(logs[key]) + 1, total + 1)
 
-    fig, (ax_s, ax_a) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    # A Figure of its own (no pyplot): the caller's backend and open figures are untouched.
+    fig = Figure(figsize=(7, 6))
+    ax_s, ax_a = fig.subplots(2, 1, sharex=True)
     if "mixup_strength" in logs:
         ax_s.plot(epochs("mixup_strength"), logs["mixup_strength"], "o-",
                   label="strength used (last step)")
@@ -320,9 +399,8 @@ def plot_privacy_trajectory(history, path=None, target_auc=None):
     ax_a.legend(fontsize=8)
     fig.tight_layout()
     if path is not None:
-        from keras_adamixup.audit import _io
+        from keras_adamixup import _io
 
         with _io.atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
     return fig

@@ -16,12 +16,20 @@ whole next epoch.
 import keras
 import tensorflow as tf
 
+from keras_adamixup import _checks
 from keras_adamixup import mixing
 
 
 def _strength_source(strength, coefficient):
     """A number (checked now) or something read on every batch."""
     if hasattr(strength, "strength") and isinstance(strength, keras.Model):
+        if getattr(strength, "mix_in", "none") != "none":
+            raise ValueError(
+                "This AdaMixupModel mixes in its own train step "
+                f"(mix_in='{strength.mix_in}'): feeding it from adamixup(...) would "
+                "mix every batch twice. Build the model with mix_in='none' when the "
+                "tf.data pipeline mixes, or drop adamixup(...) from the pipeline."
+            )
         model_coefficient = getattr(strength, "coefficient", coefficient)
         if model_coefficient != coefficient:
             raise ValueError(
@@ -59,7 +67,9 @@ def adamixup(
 
     Args:
         strength: a number, a `keras.Variable` / `tf.Variable` read on every
-            batch, or an `AdaMixupModel` (its ``strength`` variable).
+            batch, or an `AdaMixupModel` built with ``mix_in="none"`` (its
+            ``strength`` variable; a model that mixes in its train step is
+            refused: it would mix twice).
         num_classes: number of classes; needed for class-id labels with
             ``label_mode="soft"`` (they become soft one-hot targets) and used to
             check class ids in range.
@@ -85,11 +95,10 @@ def adamixup(
     ds = ds.prefetch(tf.data.AUTOTUNE)
     ```
     """
-    mixing._check_choice("coefficient", coefficient, mixing.COEFFICIENTS)
-    mixing._check_choice("label_mode", label_mode, mixing.LABEL_MODES)
-    mixing._check_jitter(jitter, coefficient)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"`seed` must be an int or None, got {seed!r}.")
+    _checks.choice("coefficient", coefficient, mixing.COEFFICIENTS)
+    _checks.choice("label_mode", label_mode, mixing.LABEL_MODES)
+    _checks.jitter(jitter, coefficient)
+    _checks.seed(seed)
     source = _strength_source(strength, coefficient)
     generator = keras.random.SeedGenerator(seed, name="adamixup_pipeline_seed")
 

@@ -27,7 +27,8 @@ import math
 import keras
 import tensorflow as tf
 
-from keras_adamixup.schedules import StrengthSchedule, _check_number
+from keras_adamixup import _checks
+from keras_adamixup.schedules import StrengthSchedule
 
 _STATE = ("controller_strength", "controller_previous_error", "controller_updates",
           "controller_last_auc")
@@ -98,27 +99,25 @@ class PrivacyTarget(StrengthSchedule):
 
     def __init__(self, target_auc=0.55, initial=0.1, min_strength=0.0, max_strength=0.5,
                  ki=2.0, kp=1.0, deadband=0.005, max_step=0.1):
-        self.target_auc = _check_number("target_auc", target_auc)
+        self.target_auc = _checks.number("target_auc", target_auc)
         if not 0.5 < self.target_auc < 1.0:
             raise ValueError(
                 f"`target_auc` must be in (0.5, 1): 0.5 is a perfect defence (no "
                 f"attack can be met) and 1 no defence; got {self.target_auc}."
             )
-        self.min_strength = _check_number("min_strength", min_strength, low=0.0)
-        self.max_strength = _check_number("max_strength", max_strength, low=0.0)
+        self.min_strength = _checks.number("min_strength", min_strength, low=0.0)
+        self.max_strength = _checks.number("max_strength", max_strength, low=0.0)
         if self.max_strength < self.min_strength:
             raise ValueError(
                 f"`max_strength` ({self.max_strength}) must be ≥ `min_strength` "
                 f"({self.min_strength})."
             )
-        self.initial = _check_number("initial", initial, low=self.min_strength,
+        self.initial = _checks.number("initial", initial, low=self.min_strength,
                                      high=self.max_strength)
-        self.ki = _check_number("ki", ki, low=0.0)
-        self.kp = _check_number("kp", kp, low=0.0)
-        self.deadband = _check_number("deadband", deadband, low=0.0, high=0.5)
-        self.max_step = _check_number("max_step", max_step)
-        if self.max_step <= 0:
-            raise ValueError(f"`max_step` must be > 0, got {self.max_step}.")
+        self.ki = _checks.number("ki", ki, low=0.0)
+        self.kp = _checks.number("kp", kp, low=0.0)
+        self.deadband = _checks.number("deadband", deadband, low=0.0, high=0.5)
+        self.max_step = _checks.number("max_step", max_step, low=0.0, low_open=True)
         self._state = None
 
     # -- state, owned by the model ------------------------------------------

@@ -21,25 +21,7 @@ import math
 import keras
 import tensorflow as tf
 
-
-def _check_number(name, value, low=None, high=None):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a number, got {value!r}.") from None
-    if math.isnan(value) or math.isinf(value):
-        raise ValueError(f"`{name}` must be finite, got {value}.")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"`{name}` must be in [{low}, {high}], got {value}.")
-    return value
-
-
-def _check_steps(name, value):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int or None, got {value!r}.")
-    return value
+from keras_adamixup import _checks
 
 
 @keras.saving.register_keras_serializable(package="keras_adamixup")
@@ -123,7 +105,7 @@ class Constant(StrengthSchedule):
     """
 
     def __init__(self, value):
-        self.value = _check_number("value", value, low=0.0)
+        self.value = _checks.number("value", value, low=0.0)
 
     def __call__(self, step, total_steps):
         return tf.constant(self.value, tf.float32)
@@ -137,9 +119,9 @@ class Constant(StrengthSchedule):
 
 class _Decay(StrengthSchedule):
     def __init__(self, start, end, decay_steps=None):
-        self.start = _check_number("start", start, low=0.0)
-        self.end = _check_number("end", end, low=0.0)
-        self.decay_steps = _check_steps("decay_steps", decay_steps)
+        self.start = _checks.number("start", start, low=0.0)
+        self.end = _checks.number("end", end, low=0.0)
+        self.decay_steps = _checks.positive_int("decay_steps", decay_steps, allow_none=True)
 
     def needs_total_steps(self):
         return self.decay_steps is None

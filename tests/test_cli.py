@@ -41,20 +41,102 @@ def test_demo_quick_then_audit_saved_model(tmp_path, capsys):
     assert "strongest attack" in capsys.readouterr().out
 
 
-def test_audit_errors(tmp_path, capsys):
-    with pytest.raises(SystemExit, match="does not exist"):
-        cli.main(["audit", "--model", str(tmp_path / "missing.keras"), "--data", "digits",
-                  "--out", str(tmp_path)])
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A small saved model, an npz, a split file and a truncated model."""
+    import keras
+    import numpy as np
+
+    from keras_adamixup import audit
+
+    folder = tmp_path_factory.mktemp("cli")
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.save(folder / "m.keras")
+    data = (folder / "m.keras").read_bytes()
+    (folder / "truncated.keras").write_bytes(data[: len(data) // 2])
+    (folder / "not.npz").write_text("hello")
+    (folder / "bad.json").write_text("{not json")
+    (folder / "other.json").write_text(json.dumps({"a": 1}))
+    audit.data.MembershipSplit([0, 5000], [1, 2]).to_json(folder / "far.json")
+    (folder / "file").write_text("")
+    np.savez(folder / "ok.npz", x_train=np.zeros((4, 64)), y_train=np.zeros(4))
+    return folder
+
+
+# (arguments with {d} for the fixture's folder, expected text of the one error line)
+MISTAKES = {
+    "missing model": (["--model", "{d}/missing.keras", "--data", "digits"], "does not exist"),
+    "truncated model": (["--model", "{d}/truncated.keras", "--data", "digits"],
+                        "not a readable .keras archive"),
+    "missing npz": (["--model", "{d}/m.keras", "--data", "npz:{d}/none.npz"],
+                    "npz file '{d}/none.npz' does not exist"),
+    "not an npz": (["--model", "{d}/m.keras", "--data", "npz:{d}/not.npz"],
+                   "not a readable .npz file"),
+    "npz lacks arrays": (["--model", "{d}/m.keras", "--data", "npz:{d}/ok.npz"],
+                         "lacks ['x_test', 'y_test']"),
+    "npz with a split": (["--model", "{d}/m.keras", "--data", "npz:{d}/ok.npz", "--split",
+                          "{d}/far.json"], "already holds its members"),
+    "missing split": (["--model", "{d}/m.keras", "--data", "digits", "--split",
+                       "{d}/none.json"], "Split file '{d}/none.json' does not exist"),
+    "split not json": (["--model", "{d}/m.keras", "--data", "digits", "--split",
+                        "{d}/bad.json"], "is not JSON"),
+    "split not a split": (["--model", "{d}/m.keras", "--data", "digits", "--split",
+                           "{d}/other.json"], "is not a membership split"),
+    "split index out of range": (["--model", "{d}/m.keras", "--data", "digits", "--split",
+                                  "{d}/far.json"], "index(es) out of range"),
+    "tfds offline": (["--model", "{d}/m.keras", "--data", "tfds:mnist", "--data-dir",
+                      "{d}/tfds"], "cannot be downloaded here"),
+    "unwritable out": (["--model", "{d}/m.keras", "--data", "digits", "--out", "{d}/file/o"],
+                       "is not writable"),
+    "unknown attack": (["--model", "{d}/m.keras", "--data", "digits", "--attacks", "nonsense"],
+                       "Unknown attack"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISTAKES))
+def test_audit_mistakes_end_in_one_line(case, saved, capsys):
+    args, expected = MISTAKES[case]
+    args = [a.replace("{d}", str(saved)) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(saved / "out")]
+    assert cli.main(["audit", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: ")
+    assert expected.replace("{d}", str(saved)) in err
+
+
+@pytest.mark.parametrize("args", [["demo", "--epochs", "0"],
+                                  ["demo", "--lira-shadows", "3"],
+                                  ["audit", "--model", "m", "--data", "digits", "--out", "o",
+                                   "--lira-epochs", "0"]])
+def test_bad_numbers_are_usage_errors(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "must be" in err
+
+
+def test_cli_audits_a_privacy_target_model_with_lira(tmp_path, capsys):
+    """E12 no longer: shadows get monitors built from the recorded split, plus plain shadows."""
     import keras
 
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
-    path = tmp_path / "m.keras"
-    model.save(path)
-    code = cli.main(["audit", "--model", str(path), "--data", "npz:x.npz", "--split", "s.json",
-                     "--out", str(tmp_path / "o")])
-    assert code == 2
-    assert "already holds its members" in capsys.readouterr().err
-    code = cli.main(["audit", "--model", str(path), "--data", "digits", "--out",
-                     str(tmp_path / "o"), "--attacks", "nonsense"])
-    assert code == 2
-    assert "Unknown attack" in capsys.readouterr().err
+    import keras_adamixup
+    from keras_adamixup import demo
+
+    (x_m, y_m), _, holdout, split = demo.split_digits(0)
+    split.to_json(tmp_path / "split.json")
+    model = demo.adamixup_target_factory(0)
+    monitor = keras_adamixup.PrivacyMonitor.from_training(x_m, y_m, holdout)
+    model.fit(x_m, y_m, epochs=2, batch_size=64, callbacks=[monitor], verbose=0)
+    model.save(tmp_path / "target.keras")
+    code = cli.main(["audit", "--model", str(tmp_path / "target.keras"), "--data", "digits",
+                     "--split", str(tmp_path / "split.json"), "--out", str(tmp_path / "o"),
+                     "--attacks", "threshold", "--lira-shadows", "2", "--lira-epochs", "2"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    attacks = {r["attack"] for r in report["attacks"]}
+    assert {"lira_online", "lira_online_plain", "lira_offline_plain"} <= attacks
+    assert keras.saving.load_model(tmp_path / "target.keras").schedule.needs_monitor()

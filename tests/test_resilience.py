@@ -33,7 +33,7 @@ def test_killed_job_resumes_with_same_schedule_controller_and_mixing_stream(tmp_
 
 
 def test_interrupted_report_write_leaves_the_old_file_whole(tmp_path):
-    from keras_adamixup.audit import _io
+    from keras_adamixup import _io
 
     path = tmp_path / "report.json"
     _io.write_text(path, '{"complete": true}')

@@ -17,10 +17,13 @@ non-members, with the seed that drew them, so an audit can be reproduced.
 
 import dataclasses
 import json
+import os
+
+import zipfile
 
 import numpy as np
 
-from keras_adamixup.audit import _io
+from keras_adamixup import _io
 
 
 @dataclasses.dataclass
@@ -65,8 +68,20 @@ class MembershipSplit:
         return cls(order[:cut].tolist(), rest.tolist(), seed, source)
 
     def apply(self, x, y):
-        """`(x, y)` → `((x_members, y_members), (x_nonmembers, y_nonmembers))`."""
-        m, n = np.asarray(self.members), np.asarray(self.nonmembers)
+        """`(x, y)` → `((x_members, y_members), (x_nonmembers, y_nonmembers))`.
+
+        Raises:
+            ValueError: an index outside the pool (the split was recorded
+                on other data).
+        """
+        m, n = np.asarray(self.members, int), np.asarray(self.nonmembers, int)
+        both = np.concatenate([m, n])
+        bad = both[(both < 0) | (both >= len(x))]
+        if len(bad):
+            raise ValueError(
+                f"The split indexes rows up to {int(both.max())} but the pool "
+                f"{self.source or ''} has {len(x)} rows ({len(bad)} index(es) out of "
+                f"range, e.g. {bad[:3].tolist()}): it was recorded on other data.")
         return (x[m], y[m]), (x[n], y[n])
 
     def to_json(self, path=None):
@@ -77,8 +92,29 @@ class MembershipSplit:
 
     @classmethod
     def from_json(cls, path):
-        with open(path, encoding="utf-8") as f:
-            return cls(**json.load(f))
+        """Reads a split written by `to_json`.
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: not a split file (not JSON, or without the lists).
+        """
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"Split file {path!r} does not exist.")
+        try:
+            with open(path, encoding="utf-8") as f:
+                content = json.load(f)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"Split file {path!r} is not JSON ({error}).") from None
+        fields = {f.name for f in dataclasses.fields(cls)}
+        if (not isinstance(content, dict) or not {"members", "nonmembers"} <= set(content)
+                or not set(content) <= fields):
+            raise ValueError(
+                f"Split file {path!r} is not a membership split: expected the keys "
+                f"{sorted(fields)} (written by MembershipSplit.to_json).")
+        try:
+            return cls(**content)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"Split file {path!r}: {error}") from None
 
 
 def digits_pool():
@@ -150,7 +186,11 @@ def load_pool(spec, data_dir=None):
 
 def load_npz(path):
     """An `.npz` with `x_train`, `y_train` (members), `x_test`, `y_test` (non-members)."""
-    with np.load(path) as data:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"npz file {path!r} does not exist.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path!r} is not a readable .npz file (truncated or another format).")
+    with np.load(path, allow_pickle=False) as data:
         missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data]
         if missing:
             raise ValueError(
@@ -167,14 +207,25 @@ def load_tfds(name, data_dir=None, limit=None):
     except ImportError as error:
         raise ImportError(
             "Loading 'tfds:' data needs tensorflow-datasets: pip install "
-            "'keras-adamixup[datasets]'."
+            f"'keras-adamixup[datasets]' ({error})."
         ) from error
     out = []
-    for split in ("train", "test"):
-        ds = tfds.load(name, split=split if limit is None else f"{split}[:{limit}]",
-                       as_supervised=True, data_dir=data_dir)
-        x, y = zip(*tfds.as_numpy(ds))
-        out.append((np.stack(x), np.asarray(y)))
+    try:
+        for split in ("train", "test"):
+            ds = tfds.load(name, split=split if limit is None else f"{split}[:{limit}]",
+                           as_supervised=True, data_dir=data_dir)
+            x, y = zip(*tfds.as_numpy(ds))
+            out.append((np.stack(x), np.asarray(y)))
+    except Exception as error:  # noqa: BLE001 - tfds raises many types when offline
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(
+            f"tensorflow-datasets could not load {name!r} ({type(error).__name__}: "
+            f"{detail}). It is not prepared in data_dir={data_dir!r} and cannot be "
+            "downloaded here (no network, or a missing tfds dependency). Prepare it "
+            f"on a machine with network (`tfds build {name} --data_dir DIR`), copy DIR "
+            "here and pass it as data_dir / --data-dir; or save the arrays as an .npz "
+            "(x_train, y_train, x_test, y_test) and use 'npz:PATH'."
+        ) from None
     return tuple(out)
 
 

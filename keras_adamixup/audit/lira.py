@@ -25,9 +25,10 @@ import pickle
 
 import numpy as np
 
-from keras_adamixup.audit import _io
+from keras_adamixup import _checks
+from keras_adamixup import _io
 from keras_adamixup.audit import _tfp
-from keras_adamixup.audit import predictions as preds_lib
+from keras_adamixup import predictions as preds_lib
 
 
 def shadow_masks(num_shadows, population, seed):
@@ -42,15 +43,83 @@ def shadow_masks(num_shadows, population, seed):
     return order < num_shadows // 2
 
 
-def _fingerprint(x, y, num_shadows, seed, fit_kwargs):
+def _canonical(tree):
+    """A Keras config with every auto-generated name replaced by its order of appearance.
+
+    Layer names (``dense_3``) depend on how many layers the process built
+    before; the recipe does not. Values under a ``"name"`` key are numbered
+    in a fixed traversal order and every occurrence of them (also in
+    ``inbound_nodes``) is replaced by the number.
+    """
+    names = {}
+
+    def collect(node):
+        if isinstance(node, dict):
+            for key in sorted(node):
+                if key == "name" and isinstance(node[key], str):
+                    names.setdefault(node[key], f"#{len(names)}")
+                collect(node[key])
+        elif isinstance(node, (list, tuple)):
+            for item in node:
+                collect(item)
+
+    def rename(node):
+        if isinstance(node, dict):
+            return {key: rename(node[key]) for key in sorted(node)}
+        if isinstance(node, (list, tuple)):
+            return [rename(item) for item in node]
+        if isinstance(node, str):
+            return names.get(node, node)
+        return node
+
+    collect(tree)
+    return rename(tree)
+
+
+def describe_recipe(model_factory, fit_kwargs):
+    """What the shadows' meaning depends on, as JSON-able data.
+
+    - the model the factory builds: architecture and compile configuration
+      (an `AdaMixupModel`'s schedule, mixing mode and seed included), with
+      auto-generated layer names normalised; a factory (or fit-arguments
+      function) with a ``fingerprint()`` method describes itself instead;
+    - the fit arguments (a dict, or a function's qualified name).
+    """
+    import keras
+
+    if hasattr(model_factory, "fingerprint"):
+        model = {"factory": model_factory.fingerprint()}
+    else:
+        built = model_factory()
+        compile_config = built.get_compile_config() if getattr(built, "compiled", False) else None
+        model = _canonical({
+            "model": keras.saving.serialize_keras_object(built),
+            "compile": keras.saving.serialize_keras_object(compile_config),
+        })
+    if callable(fit_kwargs):
+        if hasattr(fit_kwargs, "fingerprint"):
+            fit = {"function": fit_kwargs.fingerprint()}
+        else:
+            kind = fit_kwargs if hasattr(fit_kwargs, "__qualname__") else type(fit_kwargs)
+            fit = {"function": f"{kind.__module__}.{kind.__qualname__}"}
+    else:
+        fit = sorted((fit_kwargs or {}).items())
+    return {"model": model, "fit_kwargs": fit}
+
+
+def fingerprint(x, y, num_shadows, seed, fit_kwargs, model_factory):
+    """Hash of everything that makes cached shadows valid for an audit (see E23).
+
+    The population (values, shapes, dtypes), the number of shadows and the
+    seed (they fix which examples each shadow trains on), and
+    `describe_recipe` (model, compile configuration, fit arguments).
+    """
     h = hashlib.sha256()
     for a in (np.ascontiguousarray(x), np.ascontiguousarray(y)):
         h.update(str(a.shape).encode() + str(a.dtype).encode())
         h.update(a.tobytes())
-    if callable(fit_kwargs):
-        fit_kwargs = {"fit_kwargs": getattr(fit_kwargs, "__qualname__", repr(fit_kwargs))}
-    h.update(json.dumps([num_shadows, seed, sorted((fit_kwargs or {}).items())],
-                        default=str).encode())
+    recipe = describe_recipe(model_factory, fit_kwargs)
+    h.update(json.dumps([num_shadows, seed, recipe], default=str, sort_keys=True).encode())
     return h.hexdigest()
 
 
@@ -101,8 +170,7 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
     (spawned; each imports TensorFlow), with the same per-shadow seeds, so
     the results match ``jobs=1`` up to floating-point noise.
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"`jobs` must be a positive int, got {jobs!r}.")
+    _checks.positive_int("jobs", jobs)
 
     def kwargs_for(x_train, y_train):
         kwargs = fit_kwargs(x_train, y_train) if callable(fit_kwargs) else fit_kwargs
@@ -119,8 +187,9 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
             if cached != fingerprint:
                 raise ValueError(
                     f"The LiRA cache in {cache_dir!r} belongs to a different audit "
-                    "(other data, seed, number of shadows or fit arguments). Use "
-                    "another `cache_dir` or delete it."
+                    "(other data, seed, number of shadows, shadow model, compile "
+                    "settings or fit arguments): its shadows would not mean what this "
+                    "audit needs. Use another `cache_dir` (or `--out`) or delete it."
                 )
         else:
             _io.write_text(manifest, json.dumps({"fingerprint": fingerprint}))
@@ -146,14 +215,19 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
     return outputs
 
 
-def lira_scores(target_outputs, shadow_outs, labels, masks, fix_variance=None):
-    """Membership scores (higher ⇒ member) for the online and offline variants."""
+def lira_scores(target_outputs, shadow_outs, labels, masks, fix_variance=None,
+                outputs="auto"):
+    """Membership scores (higher ⇒ member) for the online and offline variants.
+
+    `outputs`: ``"logits"``, ``"probabilities"`` or ``"auto"`` (detected per model).
+    """
     tfp = _tfp.load()
     labels = np.asarray(labels)
+    outputs_kind = preds_lib.check_kind(outputs)
 
     def statistic(outputs):
         outputs = preds_lib.as_outputs(outputs, "outputs")
-        kind = preds_lib.output_kind(outputs)
+        kind = preds_lib.output_kind(outputs) if outputs_kind == "auto" else outputs_kind
         probs = preds_lib.to_probabilities(outputs, kind)
         return tfp.calculate_statistic(probs, labels, is_logits=False, option="logit")
 

@@ -5,9 +5,16 @@ import datetime
 import json
 import os
 
-from keras_adamixup.audit import _io
+from keras_adamixup import _io
 
 SCHEMA_VERSION = 1
+
+
+def _figure(**kwargs):
+    """A Figure of its own, without pyplot: the caller's backend and figures stay as they are."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 _METRICS = ("auc", "advantage", "ppv", "tpr_at_0.001_fpr", "tpr_at_0.01_fpr")
 
 
@@ -174,14 +181,10 @@ class AuditReport:
 
     def plot_roc(self, path=None, ax=None, label_prefix=""):
         """ROC curves of the entire-data-set attacks on log-log axes."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         own = ax is None
         if own:
-            fig, ax = plt.subplots(figsize=(6, 5))
+            fig = _figure(figsize=(6, 5))
+            ax = fig.subplots()
         for r in self.rows("entire"):
             if "roc" not in r:
                 continue
@@ -193,22 +196,17 @@ class AuditReport:
             if path is not None:
                 with _io.atomic_path(path) as tmp:
                     fig.savefig(tmp, dpi=110, format="png")
-            plt.close(fig)
         return ax
 
     def plot_histograms(self, path):
         """Histograms of member vs non-member scores, one panel per attack."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         names = sorted(self.histograms)
         if not names:
             return None
         cols = min(3, len(names))
         rows = (len(names) + cols - 1) // cols
-        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+        fig = _figure(figsize=(4 * cols, 3 * rows))
+        axes = fig.subplots(rows, cols, squeeze=False)
         for ax, name in zip(axes.flat, names):
             h = self.histograms[name]
             edges = h["edges"]
@@ -224,7 +222,6 @@ class AuditReport:
         fig.tight_layout()
         with _io.atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
         return path
 
     def save(self, folder):
@@ -290,11 +287,6 @@ def compare(reports, folder=None, attack=None):
         )
     table = "\n".join(lines)
     if folder is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         os.makedirs(folder, exist_ok=True)
         stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         _io.write_text(os.path.join(folder, "comparison.md"),
@@ -302,7 +294,8 @@ def compare(reports, folder=None, attack=None):
         _io.write_text(os.path.join(folder, "comparison.json"),
                        json.dumps({"schema_version": SCHEMA_VERSION, "models": headlines},
                                   indent=1))
-        fig, ax = plt.subplots(figsize=(6, 5))
+        fig = _figure(figsize=(6, 5))
+        ax = fig.subplots()
         for r in reports:
             chosen = attack or r.best("auc")["attack"]
             for row in r.rows("entire"):
@@ -313,5 +306,4 @@ def compare(reports, folder=None, attack=None):
         fig.tight_layout()
         with _io.atomic_path(os.path.join(folder, "comparison_roc.png")) as tmp:
             fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
     return table

@@ -1,6 +1,5 @@
 """`run_audit` (a Keras model) and `audit_predictions` (arrays of outputs)."""
 
-import hashlib
 import platform
 import time
 
@@ -9,7 +8,7 @@ import numpy as np
 from keras_adamixup.audit import attacks as attacks_lib
 from keras_adamixup.audit import label_only
 from keras_adamixup.audit import lira as lira_lib
-from keras_adamixup.audit import predictions as preds_lib
+from keras_adamixup import predictions as preds_lib
 from keras_adamixup.audit.report import AuditReport
 
 
@@ -43,7 +42,7 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
                       labels_nonmembers, *, name="model", attacks=attacks_lib.ALL_ATTACKS,
                       slices=attacks_lib.SLICES, thorough=False, min_per_slice=10,
                       attack_backend=None, metadata=None, extra_rows=(),
-                      extra_histograms=None):
+                      extra_histograms=None, outputs="auto"):
     """Audits arrays of model outputs (logits or probabilities) of members and non-members.
 
     Runs TF Privacy's attacks (see `keras_adamixup.audit.attacks`) and the
@@ -52,7 +51,7 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
     Args:
         outputs_members: `(n, classes)` logits or probabilities on members
             (single-output models: `(n,)` or `(n, 1)`). Which one they are is
-            detected (`predictions.output_kind`) and recorded in the report.
+            given by `outputs` or detected and recorded in the report.
         labels_members: class ids (or one-hot rows) of the members.
         outputs_nonmembers, labels_nonmembers: the same for non-members.
         name: model name in the report.
@@ -64,6 +63,10 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
         attack_backend: joblib backend for TF Privacy's trained attacks
             (``None``: one core; ``"loky"``: all cores).
         metadata: extra metadata for the report.
+        outputs: ``"logits"``, ``"probabilities"`` or ``"auto"`` (detected
+            from the values: rows in [0, 1] that sum to 1, or one column in
+            [0, 1], count as probabilities, which one-column logits can
+            happen to look like: say which when you know).
 
     Returns:
         An `AuditReport`.
@@ -75,7 +78,8 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
     """
     start = time.perf_counter()
     probs_m, y_m, probs_n, y_n, kind = preds_lib.check_pair(
-        outputs_members, labels_members, outputs_nonmembers, labels_nonmembers)
+        outputs_members, labels_members, outputs_nonmembers, labels_nonmembers,
+        kind=outputs)
     skipped = attacks_lib.check_slice_sizes(y_m, y_n, slices, min_per_slice)
     rows, histograms = attacks_lib.run_tfp_attacks(
         probs_m, y_m, probs_n, y_n, attacks=attacks, slices=slices, thorough=thorough,
@@ -89,6 +93,7 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
     histograms.update(extra_histograms or {})
     meta = {
         "output_kind": kind,
+        "output_kind_given": outputs,
         "n_members": int(len(y_m)),
         "n_nonmembers": int(len(y_n)),
         "num_classes": int(probs_m.shape[1]),
@@ -117,7 +122,8 @@ def predict_outputs(model, x, batch_size=512):
 def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_ATTACKS,
               slices=attacks_lib.SLICES, thorough=False, min_per_slice=10,
               label_only_noise=0.1, label_only_queries=16, lira=None, batch_size=512,
-              seed=0, check_overlap=True, attack_backend=None, metadata=None):
+              seed=0, check_overlap=True, attack_backend=None, metadata=None,
+              outputs=None):
     """Audits a Keras model: TF Privacy attacks, label-only attacks and optional LiRA.
 
     Args:
@@ -155,19 +161,25 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
         check_overlap: count examples that are both members and non-members
             (a ValueError names the count).
         metadata: extra metadata (e.g. how the split was drawn).
+        outputs: ``"logits"``, ``"probabilities"`` or ``"auto"``; `None`
+            (default) reads it from the model's last activation
+            (`predictions.model_output_kind`: softmax/sigmoid → probabilities,
+            linear → logits) and detects it from the values otherwise.
 
     Returns:
         An `AuditReport`.
     """
     start = time.perf_counter()
     attacks_lib.check_names(attacks, slices)
+    outputs = preds_lib.model_output_kind(model) if outputs is None else preds_lib.check_kind(
+        outputs)
     if _is_dataset(members) or _is_dataset(nonmembers):
         return _run_audit_streamed(
             model, members, nonmembers, start=start, name=name, attacks=attacks,
             slices=slices, thorough=thorough, min_per_slice=min_per_slice,
             label_only_noise=label_only_noise, label_only_queries=label_only_queries,
             lira=lira, seed=seed, check_overlap=check_overlap,
-            attack_backend=attack_backend, metadata=metadata)
+            attack_backend=attack_backend, metadata=metadata, outputs=outputs)
     (x_m, y_m), (x_n, y_n) = members, nonmembers
     if len(x_m) != len(y_m) or len(x_n) != len(y_n):
         raise ValueError(
@@ -182,7 +194,7 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
     extra_rows, extra_hist = [], {}
 
     def predict_labels(x):
-        return _predicted_labels(predict_outputs(model, x, batch_size))
+        return _predicted_labels(predict_outputs(model, x, batch_size), outputs)
 
     noise_scores = None
     if label_only_noise is not None:
@@ -199,7 +211,8 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
                       np.concatenate([out_m, out_n]), len(x_m))
         metas = []
         for config in configs:
-            rows, hists, config_meta = _lira_rows(config, population, batch_size, seed)
+            rows, hists, config_meta = _lira_rows(config, population, batch_size, seed,
+                                                  outputs)
             extra_rows += rows
             extra_hist.update(hists)
             metas.append(config_meta)
@@ -207,7 +220,8 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
     return _report(
         model, (out_m, y_m, out_n, y_n), noise_scores, extra_rows, extra_hist, meta,
         start=start, name=name, metadata=metadata, attacks=attacks, slices=slices,
-        thorough=thorough, min_per_slice=min_per_slice, attack_backend=attack_backend)
+        thorough=thorough, min_per_slice=min_per_slice, attack_backend=attack_backend,
+        outputs=outputs)
 
 
 def _check_disjoint(overlap):
@@ -226,8 +240,8 @@ def _labels(out_m, y_m, y_n):
             preds_lib.as_labels(y_n, "nonmembers labels", classes))
 
 
-def _report(model, outputs, noise_scores, extra_rows, extra_hist, meta, *, start, name,
-            metadata, **audit_kwargs):
+def _report(model, model_outputs, noise_scores, extra_rows, extra_hist, meta, *, start,
+            name, metadata, **audit_kwargs):
     """The shared end of both `run_audit` paths: extra rows, metadata, the attacks."""
     if noise_scores is not None:  # the noise row first, as it was computed first
         row, hist = attacks_lib.rows_from_scores("label_only_noise", *noise_scores,
@@ -236,7 +250,7 @@ def _report(model, outputs, noise_scores, extra_rows, extra_hist, meta, *, start
         extra_hist = {"label_only_noise": hist, **extra_hist}
     meta.update(metadata or {})
     meta["seconds"] = time.perf_counter() - start
-    return audit_predictions(*outputs, name=name or getattr(model, "name", "model"),
+    return audit_predictions(*model_outputs, name=name or getattr(model, "name", "model"),
                              metadata=meta, extra_rows=extra_rows,
                              extra_histograms=extra_hist, **audit_kwargs)
 
@@ -254,7 +268,7 @@ def _lira_configs(lira):
     return configs
 
 
-def _lira_rows(config, population, batch_size, seed):
+def _lira_rows(config, population, batch_size, seed, outputs="auto"):
     """LiRA with one shadow recipe: `(rows, histograms, metadata)`.
 
     `population` is `(x, y, outputs, n_members)`, members first.
@@ -264,15 +278,15 @@ def _lira_rows(config, population, batch_size, seed):
     name = config.pop("name", "")
     num_shadows = config.pop("num_shadows", 8)
     masks = lira_lib.shadow_masks(num_shadows, len(x_pop), seed)
-    fingerprint = lira_lib._fingerprint(x_pop, y_pop, num_shadows, seed,
-                                        config.get("fit_kwargs"))
+    fingerprint = lira_lib.fingerprint(x_pop, y_pop, num_shadows, seed,
+                                       config.get("fit_kwargs"), config["model_factory"])
     shadow_outs = lira_lib.shadow_outputs(
         config["model_factory"], x_pop, y_pop, masks, fit_kwargs=config.get("fit_kwargs"),
         cache_dir=config.get("cache_dir"), fingerprint=fingerprint,
         predict_batch_size=batch_size, seed=seed, progress=config.get("progress", True),
         jobs=config.get("jobs", 1))
     scores = lira_lib.lira_scores(out_pop, shadow_outs, y_pop, masks,
-                                  fix_variance=config.get("fix_variance"))
+                                  fix_variance=config.get("fix_variance"), outputs=outputs)
     rows, hists = [], {}
     for variant, s in scores.items():
         attack = f"{variant}_{name}" if name else variant
@@ -313,22 +327,18 @@ def _batches(data, name):
         yield element[0], element[1]
 
 
-def _row_digests(x):
-    x = np.ascontiguousarray(np.asarray(x))
-    return [hashlib.sha1(row.tobytes()).digest() for row in x.reshape(len(x), -1)]
-
-
-def _predicted_labels(out):
+def _predicted_labels(out, outputs="auto"):
     out = preds_lib.as_outputs(out, "outputs")
     if out.shape[1] == 1:
-        threshold = 0.5 if preds_lib.output_kind(out) == "probabilities" else 0.0
+        kind = preds_lib.output_kind(out) if outputs == "auto" else outputs
+        threshold = 0.5 if kind == "probabilities" else 0.0
         return (out[:, 0] >= threshold).astype("int64")
     return np.argmax(out, axis=1)
 
 
 def _run_audit_streamed(model, members, nonmembers, *, start, name, attacks, slices,
                         thorough, min_per_slice, label_only_noise, label_only_queries, lira,
-                        seed, check_overlap, attack_backend, metadata):
+                        seed, check_overlap, attack_backend, metadata, outputs):
     """`run_audit` for datasets: one pass for outputs, one more for the noise attack."""
     if lira:
         raise ValueError(
@@ -342,7 +352,7 @@ def _run_audit_streamed(model, members, nonmembers, *, start, name, attacks, sli
             outs.append(np.asarray(model.predict_on_batch(x)))
             labels.append(np.asarray(y))
             if check_overlap:
-                rows.extend(_row_digests(x))
+                rows.extend(preds_lib.row_digests(x))
             xf = np.asarray(x, dtype="float64")
             moments += (xf.size, xf.sum(), np.square(xf).sum())
         if not outs:
@@ -361,7 +371,7 @@ def _run_audit_streamed(model, members, nonmembers, *, start, name, attacks, sli
         noise_scores = []
         for side, data in (("members", members), ("nonmembers", nonmembers)):
             per_batch = [label_only.noise_robustness_scores(
-                lambda a: _predicted_labels(model.predict_on_batch(a)), x,
+                lambda a: _predicted_labels(model.predict_on_batch(a), outputs), x,
                 preds_lib.as_labels(y, side + " labels", classes), noise=label_only_noise,
                 queries=label_only_queries, seed=seed + i, scale=scale)
                 for i, (x, y) in enumerate(_batches(data, side))]
@@ -371,4 +381,4 @@ def _run_audit_streamed(model, members, nonmembers, *, start, name, attacks, sli
     return _report(
         model, (out_m, y_m, out_n, y_n), noise_scores, [], {}, meta, start=start, name=name,
         metadata=metadata, attacks=attacks, slices=slices, thorough=thorough,
-        min_per_slice=min_per_slice, attack_backend=attack_backend)
+        min_per_slice=min_per_slice, attack_backend=attack_backend, outputs=outputs)
