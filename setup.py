@@ -22,7 +22,7 @@ AUDIT = [
     "tqdm>=4.60,<5",
 ]
 # benchmarks/dp_sgd.py's privacy accounting (the DP-SGD baseline)
-BENCHMARKS = ["dp-accounting>=0.4,<0.7"]
+BENCHMARKS = ["dp-accounting>=0.5,<0.7"]
 
 setup(
     name="keras-adamixup",
@@ -38,7 +38,7 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.18,<2.22",
-        "keras>=3.8,<3.16",
+        "keras>=3.9,<3.16",
         "numpy>=1.26,<2.5",
     ],
     extras_require={

@@ -133,12 +133,20 @@ def e13():
         PrivacyMonitor(monitor_data(60), monitor_data(150, 2.0))
     with pytest.raises(ValueError, match="needs `members`"):
         PrivacyMonitor(None, monitor_data())
+    # datasets are counted like arrays (5 per side was once accepted)
+    small = tf.data.Dataset.from_tensor_slices(monitor_data(5)).batch(2)
+    with pytest.raises(ValueError, match="`members` has 5 examples"):
+        PrivacyMonitor(small, monitor_data(150, 2.0))
 
 
 def e14():
     x, y = monitor_data(200)
     with pytest.raises(ValueError, match="also appear among the monitor members"):
         PrivacyMonitor((x[:150], y[:150]), (x[50:], y[50:]))
+    # also when either side is a dataset (compared by row digest)
+    nonmembers = tf.data.Dataset.from_tensor_slices((x[50:], y[50:])).batch(32)
+    with pytest.raises(ValueError, match="100 monitor non-member row\\(s\\) also appear"):
+        PrivacyMonitor((x[:150], y[:150]), nonmembers)
 
 
 def e15():
@@ -212,6 +220,15 @@ def e23(digits, tmp_path):
     audit.run_audit(model, (x[:20], y[:20]), (xt[:20], yt[:20]), lira=lira, **kwargs)
     with pytest.raises(ValueError, match="belongs to a different audit"):
         audit.run_audit(model, (x[:20], y[:20]), (xt[20:40], yt[20:40]), lira=lira, **kwargs)
+    # same data, another shadow recipe (once silently reused: plain then defended)
+    defended = lambda: compiled(keras_adamixup.AdaMixupModel(small_mlp(hidden=8), seed=0))
+    with pytest.raises(ValueError, match="belongs to a different audit"):
+        audit.run_audit(model, (x[:20], y[:20]), (xt[:20], yt[:20]),
+                        lira={**lira, "model_factory": defended}, **kwargs)
+    # the same recipe built again (new layer names) still matches the cache
+    audit.run_audit(model, (x[:20], y[:20]), (xt[:20], yt[:20]),
+                    lira={**lira, "model_factory": lambda: compiled(small_mlp(hidden=8))},
+                    **kwargs)
 
 
 def e24():
@@ -222,6 +239,84 @@ def e24():
     nonmembers = (rng.random((20, 64)).astype("float32") + 2.0, rng.integers(0, 10, 20))
     with pytest.raises(ValueError, match="need distinct names"):
         audit.run_audit(model, members, nonmembers, lira=[lira, lira], **kwargs)
+
+
+def e25(digits):
+    (x, y), _ = digits
+
+    @keras.saving.register_keras_serializable(package="test_errors")
+    class TooStrong(schedules.StrengthSchedule):
+        def __call__(self, step, total_steps):
+            return tf.constant(0.9)  # outside [0, 0.5]
+
+        def get_config(self):
+            return {}
+
+    for jit in (True, False):
+        model = compiled(keras_adamixup.AdaMixupModel(small_mlp(), schedule=TooStrong(),
+                                                      seed=0), jit_compile=jit)
+        with pytest.raises(ValueError, match=r"returned a strength outside \[0.0, 0.5\]"):
+            model.fit(x[:64], y[:64], epochs=1, batch_size=32, verbose=0)
+        assert model.current_strength() == 0.5  # the step mixed with the clipped value
+
+
+def e26(digits):
+    (x, y), _ = digits
+    regression = keras.Sequential([keras.Input((64,)), keras.layers.Dense(1)])
+    model = keras_adamixup.AdaMixupModel(regression)
+    with pytest.raises(ValueError, match="'mse' is not a classification loss"):
+        model.compile("adam", "mse")
+    with pytest.raises(ValueError, match="not a classification loss"):
+        model.compile("adam", keras.losses.Huber())
+    allowed = keras_adamixup.AdaMixupModel(regression, allow_any_loss=True, seed=0)
+    allowed.compile("adam", "mse")
+    allowed.fit(x[:64], y[:64].astype("float32"), epochs=1, verbose=0)
+
+
+def e27():
+    model = keras_adamixup.AdaMixupModel(small_mlp())  # mix_in="train_step"
+    with pytest.raises(ValueError, match="would\s+mix every batch twice"):
+        keras_adamixup.adamixup(model, num_classes=10)
+
+
+def e28():
+    with pytest.raises(ValueError, match="booleans but the model has 3 classes"):
+        audit.audit_predictions(LOGITS, LABELS.astype(bool), LOGITS, LABELS,
+                                attacks=("threshold",))
+
+
+def e29():
+    with pytest.raises(ValueError, match="values outside \\[0, 1\\]: they are logits"):
+        audit.audit_predictions(LOGITS, LABELS, LOGITS, LABELS, attacks=("threshold",),
+                                outputs="probabilities")
+    with pytest.raises(ValueError, match="`outputs` must be one of"):
+        audit.audit_predictions(LOGITS, LABELS, LOGITS, LABELS, outputs="scores")
+
+
+def e30(digits):
+    (x, y), _ = digits
+    data = monitor_data(150, 2.0)
+    unbatched = tf.data.Dataset.from_tensor_slices(data)
+    with pytest.raises(ValueError, match="`nonmembers` is not batched"):
+        PrivacyMonitor((x[:150], y[:150]), unbatched)
+    with pytest.raises(ValueError, match="infinite dataset"):
+        PrivacyMonitor((x[:150], y[:150]), unbatched.batch(10).repeat())
+    # one-hot labels hide a missing batch dimension until the model is known:
+    # caught when fit starts, not after the first epoch
+    onehot = tf.data.Dataset.from_tensor_slices((data[0], np.eye(10)[data[1]]))
+    monitor = PrivacyMonitor((x[:150], y[:150]), onehot)
+    model = compiled(keras_adamixup.AdaMixupModel(small_mlp(), schedule=PrivacyTarget()))
+    with pytest.raises(ValueError, match="inputs of rank 1 but the model expects rank 2"):
+        model.fit(x[150:300], y[150:300], epochs=1, callbacks=[monitor], verbose=0)
+
+
+def e31(tmp_path, capsys):
+    from keras_adamixup import cli
+
+    code = cli.main(["audit", "--model", str(tmp_path / "none.keras"), "--data", "digits",
+                     "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
 
 
 CASES = {name.upper(): fn for name, fn in list(globals().items())
