@@ -190,3 +190,32 @@ def test_roc_auc_matches_scikit_learn():
         m, n = rng.integers(0, 7, 90).astype(float), rng.normal(2, 2, 70).round()
         truth = np.r_[np.ones(len(m)), np.zeros(len(n))]
         assert predictions.roc_auc(m, n) == pytest.approx(roc_auc_score(truth, np.r_[m, n]))
+
+
+def test_argument_checks_follow_one_rule():
+    """Wrong type → TypeError; right type, wrong value → ValueError; the argument is named."""
+    from keras_adamixup import _checks
+
+    for bad_type in ("0.3", True, None, [0.3]):
+        with pytest.raises(TypeError, match="`x` must be a number"):
+            _checks.number("x", bad_type, 0.0, 1.0)
+    for bad_value in (float("nan"), float("inf"), -0.1, 1.5):
+        with pytest.raises(ValueError, match="`x` must be"):
+            _checks.number("x", bad_value, 0.0, 1.0)
+    with pytest.raises(TypeError, match="`n` must be an int"):
+        _checks.positive_int("n", 2.0)
+    with pytest.raises(TypeError, match="`n` must be an int"):
+        _checks.positive_int("n", True)
+    with pytest.raises(ValueError, match="`n` must be ≥ 1"):
+        _checks.positive_int("n", 0)
+    with pytest.raises(TypeError, match="`mode` must be one of"):
+        _checks.choice("mode", 3, ("a", "b"))
+    with pytest.raises(ValueError, match="`mode` must be one of"):
+        _checks.choice("mode", "c", ("a", "b"))
+    # the same rule through the public API
+    with pytest.raises(TypeError, match="`every_epochs` must be an int"):
+        PrivacyMonitor((np.zeros((100, 2)), np.zeros(100)), (np.ones((100, 2)), np.zeros(100)),
+                       every_epochs="1")
+    with pytest.raises(ValueError, match="`every_epochs` must be ≥ 1"):
+        PrivacyMonitor((np.zeros((100, 2)), np.zeros(100)), (np.ones((100, 2)), np.zeros(100)),
+                       every_epochs=0)

@@ -204,10 +204,11 @@ def load_tfds(name, data_dir=None, limit=None):
     """train/test splits of a tensorflow-datasets data set as numpy arrays."""
     try:
         import tensorflow_datasets as tfds
-    except ImportError as error:
+    except Exception as error:  # noqa: BLE001 - also a broken install (protobuf clashes)
         raise ImportError(
-            "Loading 'tfds:' data needs tensorflow-datasets: pip install "
-            f"'keras-adamixup[datasets]' ({error})."
+            "Loading 'tfds:' data needs a working tensorflow-datasets: pip install "
+            f"'keras-adamixup[datasets]' ({type(error).__name__}: "
+            f"{str(error).strip().splitlines()[0] if str(error).strip() else ''})."
         ) from error
     out = []
     try:
