@@ -17,7 +17,13 @@ partner share 0.4 → 0 (dominant and soft labels); AdaMixup with a floor
 (0.4 → 0.2, dominant); AdaMixup driven by `PrivacyTarget` at monitored
 AUC targets 0.52, 0.55 and 0.60 (dominant); DP-SGD (`dp_sgd.py`: per-example
 clipping to norm 1, Gaussian noise multiplier 0.5 or 1.0, DP-Adam 3e-3; ε at
-δ = 1e-5 from the RDP accountant is reported). Every model, shadows included,
+δ = 1e-5 from the RDP accountant is reported). Epoch selection (issue 11):
+``checkpoint`` (no mixing; `PrivacyCheckpoint` without a target: early
+stopping on the monitor's hold-out accuracy, patience 5, best epoch
+restored), and ``<defence>_ckpt`` for the AdaMixup defences (the same
+checkpoint; with a `PrivacyTarget` the checkpoint keeps the most accurate
+epoch within its target, and the controller gets an accuracy budget of 1
+point and backs off after 3 ineffective raises). Every model, shadows included,
 trains with a `PrivacyMonitor` (own training subset vs the validation set),
 so the monitored AUC is reported next to the audit's. TF Privacy's own DP
 optimizers are built on the Keras 2 optimizer API and do not run with Keras 3
@@ -69,8 +75,14 @@ DEFENCES = (
     "adamixup_target_0.60",
     "dp_sgd_0.5",
     "dp_sgd_1.0",
+    "checkpoint",
+    "adamixup_linear_ckpt",
+    "adamixup_const0.2_ckpt",
+    "adamixup_target_0.52_ckpt",
+    "adamixup_target_0.55_ckpt",
 )
 DP_CLIP, DP_LEARNING_RATE, DP_DELTA = 1.0, 3e-3, 1e-5
+CHECKPOINT_PATIENCE = 5
 SUMMARY_FIELDS = ("test_accuracy", "generalization_gap", "best_auc", "lira_online_auc",
                   "lira_online_plain_auc",
                   "best_tpr_at_0.001_fpr", "best_tpr_at_0.01_fpr", "monitor_auc",
@@ -155,6 +167,10 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs):
 
     fit_kwargs = {"epochs": epochs, "batch_size": 64, "verbose": 0}
     early_stopping = False
+    checkpoint = None  # PrivacyCheckpoint arguments, when the defence selects an epoch
+    if defence.endswith("_ckpt") or defence == "checkpoint":
+        checkpoint = {"patience": CHECKPOINT_PATIENCE}
+        defence = defence[:-len("_ckpt")] if defence.endswith("_ckpt") else "none"
     if defence == "none":
         factory = lambda: compiled(mlp(inputs, classes, width))
     elif defence.startswith("mixup_a"):
@@ -173,10 +189,16 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs):
         factory = wrap(schedule=schedules.LinearDecay(0.4, 0.0), label_mode="soft")
     elif defence == "adamixup_floor_dominant":
         factory = wrap(schedule=schedules.LinearDecay(0.4, 0.2), label_mode="dominant")
+    elif defence.startswith("adamixup_const"):
+        strength = float(defence[len("adamixup_const"):])
+        factory = wrap(schedule=schedules.Constant(strength), label_mode="dominant")
     elif defence.startswith("adamixup_target_"):
         target = float(defence[len("adamixup_target_"):])
+        # with a checkpoint, the controller is utility-aware too (issue 11)
+        utility = ({"max_accuracy_drop": 0.01, "backoff_patience": 3}
+                   if checkpoint is not None else {})
         factory = lambda: compiled(keras_adamixup.AdaMixupModel(
-            mlp(inputs, classes, width), schedule=schedules.PrivacyTarget(target),
+            mlp(inputs, classes, width), schedule=schedules.PrivacyTarget(target, **utility),
             label_mode="dominant", seed=seed))
     elif defence.startswith("dp_sgd_"):
         sigma = float(defence[len("dp_sgd_"):])
@@ -188,8 +210,13 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs):
         raise ValueError(f"Unknown defence {defence!r}; choose from {DEFENCES}.")
 
     def fit_kwargs_for(x_train, y_train):
-        callbacks = [keras_adamixup.PrivacyMonitor.from_training(
-            x_train, y_train, validation, seed=seed)]
+        monitor = keras_adamixup.PrivacyMonitor.from_training(
+            x_train, y_train, validation, seed=seed)
+        callbacks = [monitor]
+        if checkpoint is not None:
+            # the target of a PrivacyTarget schedule, else early stopping on the
+            # monitor's hold-out accuracy
+            callbacks.append(keras_adamixup.PrivacyCheckpoint(monitor, **checkpoint))
         if early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=3, restore_best_weights=True))

@@ -8,6 +8,9 @@ Public API:
 - `schedules`: `Constant`, `LinearDecay`, `CosineDecay`, `StrengthSchedule`.
 - `PrivacyMonitor` + `schedules.PrivacyTarget`: measure membership leakage
   during `fit` and move the strength to keep it under a target.
+- `PrivacyCheckpoint`: keep (and restore) the most accurate epoch whose
+  monitored leakage is within a target; early stopping on the monitor's
+  hold-out when no target is set.
 - `losses.MixupCrossentropy`: cross-entropy for class ids and soft targets.
 
 The membership-inference audit lives in `keras_adamixup.audit` and is imported
@@ -15,6 +18,7 @@ only when used (it needs TensorFlow Privacy).
 """
 
 from keras_adamixup import losses
+from keras_adamixup.checkpoint import PrivacyCheckpoint
 from keras_adamixup import metrics
 from keras_adamixup import mixing
 from keras_adamixup import schedules
@@ -34,6 +38,7 @@ __all__ = [
     "mix_batch",
     "mixing",
     "monitor",
+    "PrivacyCheckpoint",
     "PrivacyMonitor",
     "PrivacyTarget",
     "schedules",

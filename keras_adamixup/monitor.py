@@ -73,7 +73,9 @@ def membership_signal(outputs_members, labels_members, outputs_nonmembers,
             ``"probabilities"``.
 
     Returns:
-        dict with ``auc``, ``loss_gap`` and ``confidence_gap``.
+        dict with ``auc``, ``loss_gap``, ``confidence_gap``,
+        ``member_accuracy`` and ``holdout_accuracy`` (the non-members are
+        held out from training: their accuracy is a validation signal).
     """
     pm, ym, pn, yn, _ = predictions_lib.check_pair(
         outputs_members, labels_members, outputs_nonmembers, labels_nonmembers,
@@ -86,6 +88,8 @@ def membership_signal(outputs_members, labels_members, outputs_nonmembers,
         "loss_gap": float(loss_n.mean() - loss_m.mean()),
         "confidence_gap": float(pm[np.arange(len(ym)), ym].mean()
                                 - pn[np.arange(len(yn)), yn].mean()),
+        "member_accuracy": float(np.mean(np.argmax(pm, 1) == ym)),
+        "holdout_accuracy": float(np.mean(np.argmax(pn, 1) == yn)),
     }
 
 
@@ -268,12 +272,26 @@ class PrivacyMonitor(keras.callbacks.Callback):
         schedule = getattr(self.model, "schedule", None)
         return schedule if schedule is not None and schedule.needs_monitor() else None
 
+    def measure_epoch(self, epoch):
+        """The measurement of the end of `epoch`, made now if not made yet.
+
+        Idempotent within an epoch, so callbacks that need this epoch's
+        measurement (`PrivacyCheckpoint`) work in any callback order.
+        """
+        if self.records and self.records[-1]["epoch"] == epoch and self.records[-1].get(
+                "epoch_end"):
+            return self.records[-1]
+        record = self._step(epoch)
+        record["epoch_end"] = True
+        return record
+
     def _step(self, epoch):
         signal = self.measure()
         record = {"epoch": epoch, "step": self._steps, **signal}
         controller = self._controller()
         if controller is not None:
-            record["controller_strength"] = controller.update(signal["auc"])
+            record["controller_strength"] = controller.update(
+                signal["auc"], accuracy=signal["holdout_accuracy"])
             self._check_saturation(controller, record)
         self._check_below_chance(record)
         self.records.append(record)
@@ -344,7 +362,7 @@ class PrivacyMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.every_steps is None and (epoch + 1) % self.every_epochs == 0:
-            self._step(epoch)
+            self.measure_epoch(epoch)
         if not self.records:
             return
         record = self.records[-1]  # the latest measurement, carried forward
@@ -352,6 +370,7 @@ class PrivacyMonitor(keras.callbacks.Callback):
             logs["monitor_auc"] = record["auc"]
             logs["monitor_loss_gap"] = record["loss_gap"]
             logs["monitor_confidence_gap"] = record["confidence_gap"]
+            logs["monitor_holdout_accuracy"] = record["holdout_accuracy"]
             if "controller_strength" in record:
                 logs["controller_strength"] = record["controller_strength"]
 

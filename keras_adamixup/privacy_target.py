@@ -20,6 +20,19 @@ while the strength sits at a bound: the first measurement with the opposite
 sign of error moves it off the bound. ``ki`` is the integral gain (per
 measurement, strength units per unit of AUC error); ``kp`` damps the response
 to changes of the error.
+
+Utility awareness (both off by default). The strength is also capped by a
+*ceiling* the controller learns, which starts at ``max_strength``:
+
+- ``max_accuracy_drop``: the monitor's non-members are held out, so their
+  accuracy is a validation signal. When it falls more than this below the
+  best accuracy measured so far, the strength backs off one ``max_step`` and
+  the ceiling comes down to the backed-off value: mixing that costs more
+  accuracy than the budget is not used again in this run.
+- ``backoff_patience``: after this many consecutive raises of the strength
+  without the monitored AUC falling (by more than ``deadband``) below its
+  value before the first of them, the strength goes back to where the raises
+  started and the ceiling to that value: more mixing did not cut leakage.
 """
 
 import math
@@ -31,7 +44,8 @@ from keras_adamixup import _checks
 from keras_adamixup.schedules import StrengthSchedule
 
 _STATE = ("controller_strength", "controller_previous_error", "controller_updates",
-          "controller_last_auc")
+          "controller_last_auc", "controller_ceiling", "controller_best_accuracy",
+          "controller_raises", "controller_raise_start_auc", "controller_raise_start")
 
 
 def pi_update(strength, error, previous_error, *, kp, ki, deadband, max_step,
@@ -83,6 +97,12 @@ class PrivacyTarget(StrengthSchedule):
         kp: proportional gain on the change of the error (≥ 0).
         deadband: errors of at most this size count as zero (≥ 0).
         max_step: largest change of strength per measurement (> 0).
+        max_accuracy_drop: accuracy budget on the monitor's hold-out (e.g.
+            0.01 for one point) below the best measured so far; `None` turns
+            it off (see the module docstring).
+        backoff_patience: consecutive raises without a fall of the
+            monitored AUC before the controller backs off and caps the
+            strength; `None` turns it off.
 
     Example:
 
@@ -98,7 +118,8 @@ class PrivacyTarget(StrengthSchedule):
     """
 
     def __init__(self, target_auc=0.55, initial=0.1, min_strength=0.0, max_strength=0.5,
-                 ki=2.0, kp=1.0, deadband=0.005, max_step=0.1):
+                 ki=2.0, kp=1.0, deadband=0.005, max_step=0.1, max_accuracy_drop=None,
+                 backoff_patience=None):
         self.target_auc = _checks.number("target_auc", target_auc)
         if not 0.5 < self.target_auc < 1.0:
             raise ValueError(
@@ -118,6 +139,10 @@ class PrivacyTarget(StrengthSchedule):
         self.kp = _checks.number("kp", kp, low=0.0)
         self.deadband = _checks.number("deadband", deadband, low=0.0, high=0.5)
         self.max_step = _checks.number("max_step", max_step, low=0.0, low_open=True)
+        self.max_accuracy_drop = (None if max_accuracy_drop is None else _checks.number(
+            "max_accuracy_drop", max_accuracy_drop, low=0.0, high=1.0))
+        self.backoff_patience = _checks.positive_int("backoff_patience", backoff_patience,
+                                                     allow_none=True)
         self._state = None
 
     # -- state, owned by the model ------------------------------------------
@@ -139,6 +164,16 @@ class PrivacyTarget(StrengthSchedule):
                 0, dtype="int64", name="controller_updates", **kwargs),
             "controller_last_auc": keras.Variable(
                 math.nan, dtype="float32", name="controller_last_auc", **kwargs),
+            "controller_ceiling": keras.Variable(
+                self.max_strength, dtype="float32", name="controller_ceiling", **kwargs),
+            "controller_best_accuracy": keras.Variable(
+                -1.0, dtype="float32", name="controller_best_accuracy", **kwargs),
+            "controller_raises": keras.Variable(
+                0, dtype="int64", name="controller_raises", **kwargs),
+            "controller_raise_start_auc": keras.Variable(
+                math.nan, dtype="float32", name="controller_raise_start_auc", **kwargs),
+            "controller_raise_start": keras.Variable(
+                self.initial, dtype="float32", name="controller_raise_start", **kwargs),
         }
         return [self._state[name] for name in _STATE]
 
@@ -149,6 +184,11 @@ class PrivacyTarget(StrengthSchedule):
         state["controller_previous_error"].assign(0.0)
         state["controller_updates"].assign(0)
         state["controller_last_auc"].assign(math.nan)
+        state["controller_ceiling"].assign(self.max_strength)
+        state["controller_best_accuracy"].assign(-1.0)
+        state["controller_raises"].assign(0)
+        state["controller_raise_start_auc"].assign(math.nan)
+        state["controller_raise_start"].assign(self.initial)
 
     def _bound(self):
         if self._state is None:
@@ -165,22 +205,56 @@ class PrivacyTarget(StrengthSchedule):
 
     # -- the feedback --------------------------------------------------------
 
-    def update(self, auc):
-        """Feeds one measured AUC; moves and returns the strength (a float)."""
+    def update(self, auc, accuracy=None):
+        """Feeds one measurement; moves and returns the strength (a float).
+
+        Args:
+            auc: the monitored attack AUC.
+            accuracy: the accuracy on the monitor's held-out non-members, for
+                ``max_accuracy_drop`` (ignored when that is `None`).
+        """
         auc = float(auc)
         if math.isnan(auc):
             raise ValueError("PrivacyTarget.update got a NaN AUC.")
         state = self.state()
+        previous = state["controller_strength"]
+        ceiling = state["controller_ceiling"]
         strength, error = pi_update(
-            state["controller_strength"], auc - self.target_auc,
+            previous, auc - self.target_auc,
             state["controller_previous_error"], kp=self.kp, ki=self.ki,
             deadband=self.deadband, max_step=self.max_step,
             min_strength=self.min_strength, max_strength=self.max_strength)
+        best = state["controller_best_accuracy"]
+        raises, start_auc = state["controller_raises"], state["controller_raise_start_auc"]
+        start = state["controller_raise_start"]
+        if self.max_accuracy_drop is not None and accuracy is not None:
+            accuracy = float(accuracy)
+            if best >= 0.0 and accuracy < best - self.max_accuracy_drop and previous > self.min_strength:
+                # over the accuracy budget: back off, and do not come back
+                ceiling = max(previous - self.max_step, self.min_strength)
+            best = max(best, accuracy)
+        if self.backoff_patience is not None:
+            if strength > previous:
+                if raises == 0:
+                    start_auc, start = auc, previous
+                raises += 1
+                if raises > self.backoff_patience and auc >= start_auc - self.deadband:
+                    # raised `backoff_patience` times, leakage did not fall
+                    ceiling = min(ceiling, start)
+                    raises = 0
+            else:
+                raises = 0
+        strength = min(strength, ceiling)
         variables = self._bound()
         variables["controller_strength"].assign(strength)
         variables["controller_previous_error"].assign(error)
         variables["controller_updates"].assign_add(1)
         variables["controller_last_auc"].assign(auc)
+        variables["controller_ceiling"].assign(ceiling)
+        variables["controller_best_accuracy"].assign(best)
+        variables["controller_raises"].assign(raises)
+        variables["controller_raise_start_auc"].assign(start_auc)
+        variables["controller_raise_start"].assign(start)
         return strength
 
     def needs_monitor(self):
@@ -196,4 +270,5 @@ class PrivacyTarget(StrengthSchedule):
         return {"target_auc": self.target_auc, "initial": self.initial,
                 "min_strength": self.min_strength, "max_strength": self.max_strength,
                 "ki": self.ki, "kp": self.kp, "deadband": self.deadband,
-                "max_step": self.max_step}
+                "max_step": self.max_step, "max_accuracy_drop": self.max_accuracy_drop,
+                "backoff_patience": self.backoff_patience}

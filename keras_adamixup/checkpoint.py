@@ -1,0 +1,145 @@
+"""`PrivacyCheckpoint`: keep the most accurate epoch whose leakage is within target.
+
+Early stopping keeps the epoch with the best validation score and ignores
+leakage; a fixed number of epochs keeps the last one. A `PrivacyMonitor`
+already measures, every epoch, both the leakage (its membership signal on
+training members vs held-out non-members) and the accuracy on those held-out
+non-members, which is a validation score. `PrivacyCheckpoint` uses both:
+
+- an epoch is *eligible* when its monitored AUC is at most `target_auc`
+  (every epoch when `target_auc` is `None`: plain early stopping on hold-out
+  accuracy);
+- it keeps a copy of the weights of the eligible epoch with the highest
+  hold-out accuracy (the earlier one on ties: it trained less);
+- it stops training when `patience` measurements pass without a better
+  eligible epoch;
+- at the end of training it restores the kept weights. When no epoch was
+  eligible it restores the epoch with the lowest monitored AUC and warns
+  (`CheckpointWarning`): the target was not met.
+
+With `target_auc=None` this is early stopping on the monitor's hold-out.
+Combined with mixing (an `AdaMixupModel`, possibly driven by a
+`PrivacyTarget`), mixing changes which epochs are eligible and how accurate
+they are. Whether that beats early stopping is a measurement:
+docs/BENCHMARKS.md.
+"""
+
+import warnings
+
+import keras
+
+from keras_adamixup import _checks
+
+
+class CheckpointWarning(RuntimeWarning):
+    """No epoch met the `PrivacyCheckpoint` target; the least leaky one was restored."""
+
+
+class PrivacyCheckpoint(keras.callbacks.Callback):
+    """Restores the most accurate epoch whose monitored leakage is within target.
+
+    See the module docstring for the rule. The weights kept are those of the
+    trained network: an `AdaMixupModel`'s ``base_model`` (its schedule position
+    and controller state are not rolled back), any other model's own.
+
+    Args:
+        monitor: the `keras_adamixup.PrivacyMonitor` of the same `fit` (pass
+            both in ``callbacks``, in any order). It must measure every epoch
+            (``every_epochs=1``, no ``every_steps``), or the checkpoint
+            measures through it at each epoch end.
+        target_auc: the largest monitored AUC an epoch may have to be kept;
+            `None`: every epoch is eligible. Default: the target of the
+            model's `PrivacyTarget` schedule when it has one, else `None`.
+        patience: stop training after this many measurements without a better
+            eligible epoch; `None` never stops early.
+        min_delta: an improvement of hold-out accuracy must exceed this.
+        restore: restore the kept weights at the end of training.
+
+    Attributes:
+        best_epoch: the kept epoch (0-based), or `None`.
+        best: the monitor's record of that epoch.
+        stopped_epoch: the epoch training stopped after, or `None`.
+
+    Example:
+
+    ```python
+    monitor = keras_adamixup.PrivacyMonitor.from_training(x_train, y_train, (x_val, y_val))
+    checkpoint = keras_adamixup.PrivacyCheckpoint(monitor, target_auc=0.55, patience=5)
+    model.fit(x_train, y_train, epochs=60, callbacks=[monitor, checkpoint])
+    checkpoint.best_epoch, checkpoint.best["holdout_accuracy"]
+    ```
+    """
+
+    def __init__(self, monitor, target_auc="schedule", patience=None, min_delta=0.0,
+                 restore=True):
+        super().__init__()
+        from keras_adamixup.monitor import PrivacyMonitor
+
+        if not isinstance(monitor, PrivacyMonitor):
+            raise TypeError(
+                f"`monitor` must be the PrivacyMonitor of the same fit, got {monitor!r}.")
+        self.monitor = monitor
+        if target_auc not in ("schedule", None):
+            target_auc = _checks.number("target_auc", target_auc, 0.0, 1.0)
+        self.target_auc = target_auc
+        self.patience = _checks.positive_int("patience", patience, allow_none=True)
+        self.min_delta = _checks.number("min_delta", min_delta, low=0.0)
+        if not isinstance(restore, bool):
+            raise TypeError(f"`restore` must be a bool, got {restore!r}.")
+        self.restore = restore
+        self._reset()
+
+    def _reset(self):
+        self.best_epoch = None
+        self.best = None
+        self.stopped_epoch = None
+        self._weights = None
+        self._fallback = None  # (auc, epoch, record, weights): the least leaky epoch
+        self._waited = 0
+
+    def _network(self):
+        return getattr(self.model, "base_model", self.model)
+
+    def _target(self):
+        if self.target_auc != "schedule":
+            return self.target_auc
+        schedule = getattr(self.model, "schedule", None)
+        if schedule is not None and schedule.needs_monitor():
+            return schedule.target_auc
+        return None
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = self.monitor.measure_epoch(epoch)
+        target = self._target()
+        weights = None
+        if self._fallback is None or record["auc"] < self._fallback[0]:
+            weights = self._network().get_weights()
+            self._fallback = (record["auc"], epoch, record, weights)
+        eligible = target is None or record["auc"] <= target
+        better = self.best is None or (
+            record["holdout_accuracy"] > self.best["holdout_accuracy"] + self.min_delta)
+        if eligible and better:
+            self.best_epoch, self.best = epoch, record
+            self._weights = weights if weights is not None else self._network().get_weights()
+            self._waited = 0
+        else:
+            self._waited += 1
+        if logs is not None:
+            logs["checkpoint_epoch"] = -1 if self.best_epoch is None else self.best_epoch
+        if self.patience is not None and self._waited >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self._weights is None and self._fallback is not None:
+            auc, epoch, record, weights = self._fallback
+            warnings.warn(
+                f"PrivacyCheckpoint: no epoch had a monitored AUC ≤ {self._target():g}; "
+                f"restoring epoch {epoch + 1}, the least leaky (AUC {auc:.3f}). Mix more, "
+                "train less, or set a reachable target.", CheckpointWarning, stacklevel=2)
+            self.best_epoch, self.best, self._weights = epoch, record, weights
+        if self.restore and self._weights is not None:
+            self._network().set_weights(self._weights)
