@@ -76,7 +76,7 @@ DEFENCES = (
     "dp_sgd_0.5",
     "dp_sgd_1.0",
     "checkpoint",
-    "adamixup_linear_ckpt",
+    "adamixup_linear_dominant_ckpt",
     "adamixup_const0.2_ckpt",
     "adamixup_target_0.52_ckpt",
     "adamixup_target_0.55_ckpt",

@@ -144,6 +144,12 @@ def test_privacy_utility_recipes_build():
         fit_kwargs = fit_kwargs_for(val[0] + 10.0, val[1])
         assert model.compiled and fit_kwargs["epochs"] == 1
         assert isinstance(fit_kwargs["callbacks"][0], keras_adamixup.PrivacyMonitor)
+        checkpoints = [c for c in fit_kwargs["callbacks"]
+                       if isinstance(c, keras_adamixup.PrivacyCheckpoint)]
+        selects = defence == "checkpoint" or defence.endswith("_ckpt")
+        assert len(checkpoints) == int(selects), defence
+        if selects:  # bound to this model's own fresh monitor
+            assert checkpoints[0].monitor is fit_kwargs["callbacks"][0]
     with pytest.raises(ValueError, match="Unknown defence"):
         pu.recipe("dpsgd", 4, 3, 8, 0, val, 1)
 
