@@ -35,6 +35,17 @@ Sample weights follow the labels: in soft mode ``w = λ·w_i + (1 − λ)·w_par
 losses for losses linear in the target, such as cross-entropy); in dominant mode
 the weight of the dominant sample.
 
+Feature rule (``features``): ``"interpolate"`` (default) blends the inputs,
+``λ·x_i + (1 − λ)·x_partner``, right for dense, continuous inputs (pixels,
+standardized numbers). Binary, categorical or one-hot features blended that
+way leave the data manifold (a feature of 0.6, two half-active categories).
+``"swap"`` keeps every value a real one: each feature is taken from the
+partner with probability ``1 − λ`` (one uniform draw per example and feature;
+with ``feature_groups``, per example and *group* of columns, so a one-hot
+block moves as a whole). The expected share of the partner is the same
+``1 − λ``, so the label rules above apply unchanged. `detect_features` picks
+``"swap"`` for data whose values are all 0 or 1.
+
 Input dtype rule: floating inputs keep their dtype (float16/bfloat16 are mixed
 in float32 and cast back); integer and boolean inputs are cast to
 ``keras.config.floatx()`` and mixed (a model that needs integer ids, such as an
@@ -61,6 +72,7 @@ from keras_adamixup import _checks
 
 COEFFICIENTS = ("share", "beta")
 LABEL_MODES = ("soft", "dominant")
+FEATURES = ("interpolate", "swap")
 
 # Largest Beta α accepted. Beta(α, α) with α = 100 already has a standard
 # deviation of 0.035 around 0.5; larger values are almost surely a mistake.
@@ -395,6 +407,99 @@ def _check_sparse(y, num_classes):
     return as_int, valid & integral
 
 
+def detect_features(x):
+    """``"swap"`` when every input value is 0 or 1 (binary / one-hot data), else ``"interpolate"``.
+
+    Args:
+        x: an array or a nested structure of arrays (NumPy or eager tensors).
+    """
+    import numpy as np
+
+    for leaf in tf.nest.flatten(x):
+        values = np.asarray(leaf)
+        if values.dtype == np.bool_:
+            continue
+        if not np.all((values == 0) | (values == 1)):
+            return "interpolate"
+    return "swap"
+
+
+def check_feature_groups(feature_groups, width=None):
+    """`feature_groups` as a column → group-id vector (`None` stays `None`).
+
+    Args:
+        feature_groups: a list of lists of column indices (each a group that
+            is swapped as a whole, e.g. the columns of one one-hot category);
+            columns in no group are groups of their own.
+        width: the number of columns, when known (checked).
+
+    Returns:
+        A tuple of group ids, one per column up to the largest index given
+        (or `width`), or `None`.
+    """
+    if feature_groups is None:
+        return None
+    if not isinstance(feature_groups, (list, tuple)) or not all(
+            isinstance(g, (list, tuple)) and g for g in feature_groups):
+        raise TypeError("`feature_groups` must be a list of non-empty lists of column "
+                        f"indices, got {feature_groups!r}.")
+    columns = [c for g in feature_groups for c in g]
+    for c in columns:
+        _checks.integer("feature_groups index", c, low=0)
+    if len(set(columns)) != len(columns):
+        raise ValueError("`feature_groups` must be disjoint: a column is in two groups.")
+    size = max(columns) + 1 if width is None else width
+    if width is not None and max(columns) >= width:
+        raise ValueError(f"`feature_groups` names column {max(columns)} but the inputs have "
+                         f"{width} columns.")
+    group_of = list(range(len(feature_groups), len(feature_groups) + size))
+    for gid, group in enumerate(feature_groups):
+        for c in group:
+            group_of[c] = gid
+    # renumber 0..G-1 in column order of first appearance
+    ids = {}
+    return tuple(ids.setdefault(g, len(ids)) for g in group_of)
+
+
+def swap_noise(x, seed=None, feature_groups=None):
+    """Uniform draws for ``features="swap"``: one per example and feature (or group).
+
+    Args:
+        x: the batch (tensor or nested structure), batch first.
+        seed: int, `keras.random.SeedGenerator` or `None`.
+        feature_groups: optional groups (see `check_feature_groups`), for a
+            single rank-2 input.
+
+    Returns:
+        A structure like `x` of float32 uniforms shaped like each leaf.
+    """
+    seed = _as_stream(seed)
+    leaves = tf.nest.flatten(x)
+    if feature_groups is not None:
+        if len(leaves) != 1 or leaves[0].shape.rank != 2:
+            raise ValueError("`feature_groups` needs a single input of shape (batch, "
+                             "columns).")
+        width = leaves[0].shape[1]
+        group_of = check_feature_groups(feature_groups, width)
+        n = tf.shape(leaves[0])[0]
+        per_group = keras.random.uniform(
+            tf.stack([n, max(group_of) + 1]), dtype="float32", seed=seed.next())
+        return tf.nest.pack_sequence_as(
+            x, [tf.gather(per_group, list(group_of), axis=1)])
+    return tf.nest.pack_sequence_as(x, [
+        keras.random.uniform(tf.shape(leaf), dtype="float32", seed=seed.next())
+        for leaf in leaves])
+
+
+def _swap_leaf(leaf, lam, partner, noise):
+    """Each value from the partner where the noise is at or above λ (probability 1 − λ)."""
+    dtype = leaf.dtype
+    if not (dtype.is_floating or dtype.is_integer or dtype == tf.bool):
+        raise TypeError(f"Cannot mix input of dtype {dtype}: `x` must be numeric.")
+    take_partner = noise >= _per_example(lam, leaf.shape.rank)
+    return tf.where(take_partner, tf.gather(leaf, partner), leaf)
+
+
 def _mix_leaf(leaf, lam, partner):
     dtype = leaf.dtype
     if dtype.is_floating:
@@ -417,6 +522,8 @@ def mix(
     num_classes=None,
     label_mode="dominant",
     validate=True,
+    features="interpolate",
+    noise=None,
 ):
     """Mixes a batch with given coefficients and partners (no randomness).
 
@@ -432,6 +539,8 @@ def mix(
         num_classes: number of classes; needed for sparse labels in soft mode.
         label_mode: ``"soft"`` or ``"dominant"``.
         validate: add in-graph checks of sparse labels.
+        features: ``"interpolate"`` or ``"swap"`` (see the module docs).
+        noise: for ``"swap"``: uniforms shaped like `x` (`swap_noise`).
 
     Returns:
         A `MixResult`.
@@ -447,7 +556,14 @@ def mix(
     partner = tf.cast(partner, tf.int32)
     own = lam >= 0.5
 
-    x_mixed = tf.nest.map_structure(lambda t: _mix_leaf(t, lam, partner), x)
+    _checks.choice("features", features, FEATURES)
+    if features == "swap":
+        if noise is None:
+            raise ValueError("features='swap' needs `noise` (see `swap_noise`).")
+        x_mixed = tf.nest.map_structure(
+            lambda t, u: _swap_leaf(t, lam, partner, u), x, noise)
+    else:
+        x_mixed = tf.nest.map_structure(lambda t: _mix_leaf(t, lam, partner), x)
 
     checks = []
     valid = tf.constant(True)
@@ -526,6 +642,8 @@ def mix_batch(
     coefficient="share",
     jitter=0.0,
     seed=None,
+    features="interpolate",
+    feature_groups=None,
 ):
     """Mixes one batch: draws partners and coefficients, then calls `mix`.
 
@@ -544,6 +662,11 @@ def mix_batch(
         seed: int, `keras.random.SeedGenerator` or `None`. Pass a
             `SeedGenerator` to get a new draw on every call; an int gives the
             same draw for every call.
+        features: ``"interpolate"`` (blend) or ``"swap"`` (each feature from
+            the partner with probability ``1 − λ``; for binary, categorical,
+            one-hot inputs).
+        feature_groups: with ``"swap"``: lists of column indices swapped
+            together (e.g. one one-hot category).
 
     Returns:
         `(x, y, sample_weight)` mixed; `sample_weight` is `None` if not given.
@@ -556,6 +679,7 @@ def mix_batch(
     """
     _checks.choice("coefficient", coefficient, COEFFICIENTS)
     _checks.choice("label_mode", label_mode, LABEL_MODES)
+    _checks.choice("features", features, FEATURES)
     seed = _as_stream(seed)
     x = tf.nest.map_structure(tf.convert_to_tensor, x)
     y = tf.convert_to_tensor(y)
@@ -564,6 +688,7 @@ def mix_batch(
     n = _batch_size(x, y, sample_weight)
     lam = sample_mix_coefficients(n, strength, coefficient, jitter, seed)
     partner = partner_indices(n, seed)
+    noise = swap_noise(x, seed, feature_groups) if features == "swap" else None
     result = mix(
         x,
         y,
@@ -572,5 +697,7 @@ def mix_batch(
         partner=partner,
         num_classes=num_classes,
         label_mode=label_mode,
+        features=features,
+        noise=noise,
     )
     return result.x, result.y, result.sample_weight

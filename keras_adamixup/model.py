@@ -86,6 +86,14 @@ class AdaMixupModel(keras.Model):
             base model's output (``1`` means a single sigmoid output).
         seed: int seed of the mixing stream (`keras.random.SeedGenerator`);
             `None` draws one.
+        features: how inputs are mixed: ``"interpolate"`` (blend, for dense
+            continuous inputs), ``"swap"`` (each feature from the partner with
+            probability ``1 − λ``: stays on the data manifold for binary,
+            categorical and one-hot features) or ``"auto"`` (``"swap"`` when
+            every value of the arrays given to `fit` is 0 or 1, else
+            ``"interpolate"``; datasets need an explicit choice).
+        feature_groups: with ``"swap"``, lists of column indices swapped as a
+            whole (the columns of one one-hot category); single rank-2 input.
         allow_any_loss: `compile` refuses losses that are not classification
             losses (mean squared error and other regression losses), since a
             one-output regression model would be mixed as a binary
@@ -119,6 +127,8 @@ class AdaMixupModel(keras.Model):
         num_classes=None,
         seed=None,
         allow_any_loss=False,
+        features="interpolate",
+        feature_groups=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -133,6 +143,11 @@ class AdaMixupModel(keras.Model):
         _checks.jitter(jitter, coefficient)
         _checks.integer("num_classes", num_classes, low=1, allow_none=True)
         _checks.seed(seed)
+        _checks.choice("features", features, mixing.FEATURES + ("auto",))
+        mixing.check_feature_groups(feature_groups)
+        if feature_groups is not None and features == "interpolate":
+            raise ValueError("`feature_groups` are swapped together: they need "
+                             "features='swap' (or 'auto').")
         if not isinstance(allow_any_loss, bool):
             raise TypeError(f"`allow_any_loss` must be a bool, got {allow_any_loss!r}.")
         self.base_model = base_model
@@ -152,6 +167,9 @@ class AdaMixupModel(keras.Model):
         self.num_classes = num_classes
         self.seed = seed
         self.allow_any_loss = allow_any_loss
+        self.features = features
+        self.feature_groups = (None if feature_groups is None
+                               else [list(g) for g in feature_groups])
         self.seed_generator = keras.random.SeedGenerator(seed, name="mixup_seed")
         # Feedback schedules keep state (e.g. PrivacyTarget's controller);
         # tracked here, it is saved and restored with the model's variables.
@@ -222,10 +240,27 @@ class AdaMixupModel(keras.Model):
                 "the training data and held-out data the model never trains on."
             )
         callbacks.append(_TrainingPlan(self))
+        self._resolve_features(x)
         return super().fit(
             x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
             callbacks=callbacks, **kwargs,
         )
+
+    def _resolve_features(self, x):
+        """``features="auto"``: decided once, from the training arrays."""
+        if self.features != "auto" or getattr(self, "_features_used", None):
+            return
+        if x is None or isinstance(x, tf.data.Dataset) or not all(
+                hasattr(leaf, "shape") for leaf in tf.nest.flatten(x)):
+            raise ValueError(
+                "features='auto' is decided from the arrays given to `fit`; with a "
+                "dataset or generator, choose features='interpolate' or 'swap'.")
+        self._features_used = mixing.detect_features(x)
+
+    def _feature_mode(self):
+        if self.features != "auto":
+            return self.features
+        return getattr(self, "_features_used", None) or "interpolate"
 
     def reset_schedule(self):
         """Moves the schedule back to step 0 (the next `fit` starts over).
@@ -309,9 +344,13 @@ class AdaMixupModel(keras.Model):
             n, strength, self.coefficient, self.jitter, self.seed_generator
         )
         partner = mixing.partner_indices(n, self.seed_generator)
+        features = self._feature_mode()
+        noise = (mixing.swap_noise(x, self.seed_generator, self.feature_groups)
+                 if features == "swap" else None)
         result = mixing.mix(
             x, y, sample_weight, lam=lam, partner=partner,
             num_classes=num_classes, label_mode=self.label_mode,
+            features=features, noise=noise,
         )
         self.bad_label_batches.assign_add(
             tf.cast(tf.logical_not(result.labels_valid), "int32")
@@ -390,6 +429,8 @@ class AdaMixupModel(keras.Model):
             "num_classes": self.num_classes,
             "seed": self.seed,
             "allow_any_loss": self.allow_any_loss,
+            "features": self.features,
+            "feature_groups": self.feature_groups,
         }
 
     @classmethod

@@ -291,7 +291,7 @@ class PrivacyMonitor(keras.callbacks.Callback):
         controller = self._controller()
         if controller is not None:
             record["controller_strength"] = controller.update(
-                signal["auc"], accuracy=signal["holdout_accuracy"])
+                signal["auc"], accuracy=signal.get("holdout_accuracy"))
             self._check_saturation(controller, record)
         self._check_below_chance(record)
         self.records.append(record)
@@ -370,7 +370,8 @@ class PrivacyMonitor(keras.callbacks.Callback):
             logs["monitor_auc"] = record["auc"]
             logs["monitor_loss_gap"] = record["loss_gap"]
             logs["monitor_confidence_gap"] = record["confidence_gap"]
-            logs["monitor_holdout_accuracy"] = record["holdout_accuracy"]
+            if "holdout_accuracy" in record:
+                logs["monitor_holdout_accuracy"] = record["holdout_accuracy"]
             if "controller_strength" in record:
                 logs["controller_strength"] = record["controller_strength"]
 

@@ -56,6 +56,8 @@ def adamixup(
     coefficient="share",
     jitter=0.0,
     seed=None,
+    features="interpolate",
+    feature_groups=None,
 ):
     """Returns a `tf.data` transformation that mixes batched `(x, y[, w])`.
 
@@ -78,6 +80,8 @@ def adamixup(
         jitter: relative per-example jitter of the share (``"share"`` only).
         seed: int seed for a `keras.random.SeedGenerator` owned by this
             transformation; `None` draws one.
+        features: ``"interpolate"`` or ``"swap"`` (see `keras_adamixup.mixing`).
+        feature_groups: with ``"swap"``, lists of columns swapped together.
 
     Returns:
         A function `dataset -> dataset` for `tf.data.Dataset.apply`.
@@ -99,6 +103,8 @@ def adamixup(
     _checks.choice("label_mode", label_mode, mixing.LABEL_MODES)
     _checks.jitter(jitter, coefficient)
     _checks.seed(seed)
+    _checks.choice("features", features, mixing.FEATURES)
+    mixing.check_feature_groups(feature_groups)
     source = _strength_source(strength, coefficient)
     generator = keras.random.SeedGenerator(seed, name="adamixup_pipeline_seed")
 
@@ -114,6 +120,8 @@ def adamixup(
             coefficient=coefficient,
             jitter=jitter,
             seed=generator,
+            features=features,
+            feature_groups=feature_groups,
         )
         return mixed if sample_weight is not None else mixed[:2]
 
