@@ -19,11 +19,12 @@ AUC targets 0.52, 0.55 and 0.60 (dominant); DP-SGD (`dp_sgd.py`: per-example
 clipping to norm 1, Gaussian noise multiplier 0.5 or 1.0, DP-Adam 3e-3; ε at
 δ = 1e-5 from the RDP accountant is reported). Epoch selection (issue 11):
 ``checkpoint`` (no mixing; `PrivacyCheckpoint` without a target: early
-stopping on the monitor's hold-out accuracy, patience 5, best epoch
-restored), and ``<defence>_ckpt`` for the AdaMixup defences (the same
-checkpoint; with a `PrivacyTarget` the checkpoint keeps the most accurate
-epoch within its target, and the controller gets an accuracy budget of 1
-point and backs off after 3 ineffective raises). Every model, shadows included,
+stopping on the monitor's hold-out loss, patience 5, with an accuracy budget
+of 1 point: the least leaky epoch within 1 point of the best hold-out
+accuracy when the lowest-loss epoch is further off), and ``<defence>_ckpt``
+for the AdaMixup defences (the same checkpoint; with a `PrivacyTarget` the
+checkpoint keeps the best epoch within its target, and the controller gets
+an accuracy budget of 1 point and backs off after 3 ineffective raises). Every model, shadows included,
 trains with a `PrivacyMonitor` (own training subset vs the validation set),
 so the monitored AUC is reported next to the audit's. TF Privacy's own DP
 optimizers are built on the Keras 2 optimizer API and do not run with Keras 3
@@ -169,7 +170,7 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs):
     early_stopping = False
     checkpoint = None  # PrivacyCheckpoint arguments, when the defence selects an epoch
     if defence.endswith("_ckpt") or defence == "checkpoint":
-        checkpoint = {"patience": CHECKPOINT_PATIENCE}
+        checkpoint = {"patience": CHECKPOINT_PATIENCE, "max_accuracy_drop": 0.01}
         defence = defence[:-len("_ckpt")] if defence.endswith("_ckpt") else "none"
     if defence == "none":
         factory = lambda: compiled(mlp(inputs, classes, width))

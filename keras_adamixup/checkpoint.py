@@ -9,13 +9,22 @@ non-members, which is a validation score. `PrivacyCheckpoint` uses both:
 - an epoch is *eligible* when its monitored AUC is at most `target_auc`
   (every epoch when `target_auc` is `None`: plain early stopping on hold-out
   accuracy);
-- it keeps a copy of the weights of the eligible epoch with the highest
-  hold-out accuracy (the earlier one on ties: it trained less);
+- it keeps a copy of the weights of the eligible epoch with the best
+  hold-out score: the lowest hold-out loss (``score="loss"``, the default,
+  as `keras.callbacks.EarlyStopping` watches ``val_loss``) or the highest
+  hold-out accuracy (``score="accuracy"``; the earlier epoch on ties, it
+  trained less). On a hold-out of a few hundred examples accuracy moves in
+  steps of a fraction of a point and stops improving early; the loss is
+  smoother (docs/BENCHMARKS.md, "Epoch selection");
 - it stops training when `patience` measurements pass without a better
   eligible epoch;
 - at the end of training it restores the kept weights. When no epoch was
   eligible it restores the epoch with the lowest monitored AUC and warns
-  (`CheckpointWarning`): the target was not met.
+  (`CheckpointWarning`): the target was not met;
+- with ``max_accuracy_drop``, utility comes first: when the kept epoch's
+  hold-out accuracy is more than that below the best epoch's, it restores
+  instead the epoch with the lowest monitored AUC among those within the
+  budget, and warns (the target would have cost more accuracy than allowed).
 
 With `target_auc=None` this is early stopping on the monitor's hold-out.
 Combined with mixing (an `AdaMixupModel`, possibly driven by a
@@ -36,7 +45,7 @@ class CheckpointWarning(RuntimeWarning):
 
 
 class PrivacyCheckpoint(keras.callbacks.Callback):
-    """Restores the most accurate epoch whose monitored leakage is within target.
+    """Restores the best-scoring epoch whose monitored leakage is within target.
 
     See the module docstring for the rule. The weights kept are those of the
     trained network: an `AdaMixupModel`'s ``base_model`` (its schedule position
@@ -52,7 +61,13 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
             model's `PrivacyTarget` schedule when it has one, else `None`.
         patience: stop training after this many measurements without a better
             eligible epoch; `None` never stops early.
-        min_delta: an improvement of hold-out accuracy must exceed this.
+        score: ``"loss"`` (hold-out cross-entropy, lower is better) or
+            ``"accuracy"`` (hold-out accuracy, higher is better).
+        min_delta: an improvement of the score must exceed this.
+        max_accuracy_drop: accuracy budget (e.g. 0.01): never restore an epoch
+            whose hold-out accuracy is more than this below the best measured;
+            `None`: no budget. Keeps a copy of the weights of every epoch
+            within the budget of the best so far.
         restore: restore the kept weights at the end of training.
 
     Attributes:
@@ -66,12 +81,12 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
     monitor = keras_adamixup.PrivacyMonitor.from_training(x_train, y_train, (x_val, y_val))
     checkpoint = keras_adamixup.PrivacyCheckpoint(monitor, target_auc=0.55, patience=5)
     model.fit(x_train, y_train, epochs=60, callbacks=[monitor, checkpoint])
-    checkpoint.best_epoch, checkpoint.best["holdout_accuracy"]
+    checkpoint.best_epoch, checkpoint.best["holdout_loss"], checkpoint.best["auc"]
     ```
     """
 
-    def __init__(self, monitor, target_auc="schedule", patience=None, min_delta=0.0,
-                 restore=True):
+    def __init__(self, monitor, target_auc="schedule", patience=None, score="loss",
+                 min_delta=0.0, max_accuracy_drop=None, restore=True):
         super().__init__()
         from keras_adamixup.monitor import PrivacyMonitor
 
@@ -83,7 +98,10 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
             target_auc = _checks.number("target_auc", target_auc, 0.0, 1.0)
         self.target_auc = target_auc
         self.patience = _checks.positive_int("patience", patience, allow_none=True)
+        self.score = _checks.choice("score", score, ("loss", "accuracy"))
         self.min_delta = _checks.number("min_delta", min_delta, low=0.0)
+        self.max_accuracy_drop = (None if max_accuracy_drop is None else _checks.number(
+            "max_accuracy_drop", max_accuracy_drop, 0.0, 1.0))
         if not isinstance(restore, bool):
             raise TypeError(f"`restore` must be a bool, got {restore!r}.")
         self.restore = restore
@@ -96,6 +114,8 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
         self._weights = None
         self._fallback = None  # (auc, epoch, record, weights): the least leaky epoch
         self._waited = 0
+        self._band = []  # (epoch, record, weights) within max_accuracy_drop of the best
+        self._best_accuracy = -1.0
 
     def _network(self):
         return getattr(self.model, "base_model", self.model)
@@ -119,19 +139,31 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
             weights = self._network().get_weights()
             self._fallback = (record["auc"], epoch, record, weights)
         eligible = target is None or record["auc"] <= target
-        better = self.best is None or (
-            record["holdout_accuracy"] > self.best["holdout_accuracy"] + self.min_delta)
+        better = self.best is None or self._better(record, self.best)
         if eligible and better:
             self.best_epoch, self.best = epoch, record
             self._weights = weights if weights is not None else self._network().get_weights()
             self._waited = 0
         else:
             self._waited += 1
+        if self.max_accuracy_drop is not None:
+            self._best_accuracy = max(self._best_accuracy, record["holdout_accuracy"])
+            floor = self._best_accuracy - self.max_accuracy_drop
+            self._band = [b for b in self._band if b[1]["holdout_accuracy"] >= floor]
+            if record["holdout_accuracy"] >= floor:
+                held = self._weights if self.best_epoch == epoch else weights
+                self._band.append((epoch, record, held if held is not None
+                                   else self._network().get_weights()))
         if logs is not None:
             logs["checkpoint_epoch"] = -1 if self.best_epoch is None else self.best_epoch
         if self.patience is not None and self._waited >= self.patience:
             self.stopped_epoch = epoch
             self.model.stop_training = True
+
+    def _better(self, record, best):
+        if self.score == "loss":
+            return record["holdout_loss"] < best["holdout_loss"] - self.min_delta
+        return record["holdout_accuracy"] > best["holdout_accuracy"] + self.min_delta
 
     def on_train_end(self, logs=None):
         if self._weights is None and self._fallback is not None:
@@ -140,6 +172,16 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
                 f"PrivacyCheckpoint: no epoch had a monitored AUC ≤ {self._target():g}; "
                 f"restoring epoch {epoch + 1}, the least leaky (AUC {auc:.3f}). Mix more, "
                 "train less, or set a reachable target.", CheckpointWarning, stacklevel=2)
+            self.best_epoch, self.best, self._weights = epoch, record, weights
+        if (self.max_accuracy_drop is not None and self.best is not None and self._band
+                and self.best["holdout_accuracy"] < self._best_accuracy - self.max_accuracy_drop):
+            epoch, record, weights = min(self._band, key=lambda b: (b[1]["auc"], b[0]))
+            warnings.warn(
+                f"PrivacyCheckpoint: the epoch within the target (hold-out accuracy "
+                f"{self.best['holdout_accuracy']:.3f}) costs more than max_accuracy_drop="
+                f"{self.max_accuracy_drop:g} below the best ({self._best_accuracy:.3f}); "
+                f"restoring epoch {epoch + 1} instead, the least leaky within the budget "
+                f"(monitored AUC {record['auc']:.3f}).", CheckpointWarning, stacklevel=2)
             self.best_epoch, self.best, self._weights = epoch, record, weights
         if self.restore and self._weights is not None:
             self._network().set_weights(self._weights)

@@ -74,8 +74,9 @@ def membership_signal(outputs_members, labels_members, outputs_nonmembers,
 
     Returns:
         dict with ``auc``, ``loss_gap``, ``confidence_gap``,
-        ``member_accuracy`` and ``holdout_accuracy`` (the non-members are
-        held out from training: their accuracy is a validation signal).
+        ``member_accuracy``, ``holdout_accuracy`` and ``holdout_loss`` (the
+        non-members are held out from training: their accuracy and mean
+        cross-entropy are validation signals).
     """
     pm, ym, pn, yn, _ = predictions_lib.check_pair(
         outputs_members, labels_members, outputs_nonmembers, labels_nonmembers,
@@ -90,6 +91,7 @@ def membership_signal(outputs_members, labels_members, outputs_nonmembers,
                                 - pn[np.arange(len(yn)), yn].mean()),
         "member_accuracy": float(np.mean(np.argmax(pm, 1) == ym)),
         "holdout_accuracy": float(np.mean(np.argmax(pn, 1) == yn)),
+        "holdout_loss": float(loss_n.mean()),
     }
 
 

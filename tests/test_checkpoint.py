@@ -85,7 +85,7 @@ def test_checkpoint_restores_the_most_accurate_eligible_epoch():
     model = keras_adamixup.AdaMixupModel(small_mlp(hidden=256), schedule=0.0, seed=0)
     model.compile(keras.optimizers.Adam(3e-3), SPARSE_CE)
     monitor = PrivacyMonitor.from_training(x, y, holdout)
-    checkpoint = PrivacyCheckpoint(monitor, target_auc=None)
+    checkpoint = PrivacyCheckpoint(monitor, target_auc=None, score="accuracy")
     model.fit(x, y, epochs=25, batch_size=32, callbacks=[checkpoint, monitor], verbose=0)
     accuracies = [r["holdout_accuracy"] for r in monitor.records]
     assert len(accuracies) == 25  # one measurement per epoch, whatever the order
@@ -105,12 +105,12 @@ def test_checkpoint_respects_the_target_and_stops():
     model.compile(keras.optimizers.Adam(3e-3), SPARSE_CE)
     monitor = PrivacyMonitor.from_training(x, y, holdout)
     target = 0.6
-    checkpoint = PrivacyCheckpoint(monitor, target_auc=target, patience=4)
+    checkpoint = PrivacyCheckpoint(monitor, target_auc=target, patience=4)  # score="loss"
     model.fit(x, y, epochs=60, batch_size=32, callbacks=[monitor, checkpoint], verbose=0)
     records = monitor.records
     eligible = [r for r in records if r["auc"] <= target]
     assert eligible and checkpoint.best["auc"] <= target
-    assert checkpoint.best["holdout_accuracy"] == max(r["holdout_accuracy"] for r in eligible)
+    assert checkpoint.best["holdout_loss"] == min(r["holdout_loss"] for r in eligible)
     assert checkpoint.stopped_epoch is not None and len(records) < 60
     assert len(records) - 1 - checkpoint.best_epoch >= 4
     assert monitor.measure()["auc"] == pytest.approx(checkpoint.best["auc"], abs=1e-6)
@@ -141,3 +141,25 @@ def test_checkpoint_reads_the_target_of_the_privacy_target_schedule():
     assert checkpoint._target() == 0.57
     with pytest.raises(TypeError, match="`monitor` must be the PrivacyMonitor"):
         PrivacyCheckpoint("monitor")
+    with pytest.raises(ValueError, match="`score` must be one of"):
+        PrivacyCheckpoint(monitor, score="auc")
+
+
+def test_accuracy_budget_overrides_a_costly_target():
+    (x, y), holdout = _memorizing_data()
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu"),
+                              keras.layers.Dense(10)])
+    model.compile(keras.optimizers.Adam(3e-3), SPARSE_CE)
+    monitor = PrivacyMonitor.from_training(x, y, holdout)
+    # a target only the first, barely trained epoch meets
+    checkpoint = PrivacyCheckpoint(monitor, target_auc=0.0 + 1e-9, score="accuracy",
+                                   max_accuracy_drop=0.03)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=15, batch_size=32, callbacks=[monitor, checkpoint], verbose=0)
+    best = max(r["holdout_accuracy"] for r in monitor.records)
+    band = [r for r in monitor.records if r["holdout_accuracy"] >= best - 0.03]
+    assert checkpoint.best["holdout_accuracy"] >= best - 0.03
+    assert checkpoint.best["auc"] == min(r["auc"] for r in band)
+    assert any("least leaky within the budget" in str(w.message) for w in caught)
+    assert monitor.measure()["auc"] == pytest.approx(checkpoint.best["auc"], abs=1e-6)
