@@ -24,7 +24,10 @@ of 1 point: the least leaky epoch within 1 point of the best hold-out
 accuracy when the lowest-loss epoch is further off), and ``<defence>_ckpt``
 for the AdaMixup defences (the same checkpoint; with a `PrivacyTarget` the
 checkpoint keeps the best epoch within its target, and the controller gets
-an accuracy budget of 1 point and backs off after 3 ineffective raises). Every model, shadows included,
+an accuracy budget of 1 point and backs off after 3 ineffective raises).
+``adamixup_swap_*``: the same with ``features="swap"`` (each feature from
+the partner with probability 1 − λ; on Adult each one-hot block is swapped
+whole). Every model, shadows included,
 trains with a `PrivacyMonitor` (own training subset vs the validation set),
 so the monitored AUC is reported next to the audit's. TF Privacy's own DP
 optimizers are built on the Keras 2 optimizer API and do not run with Keras 3
@@ -81,9 +84,13 @@ DEFENCES = (
     "adamixup_const0.2_ckpt",
     "adamixup_target_0.52_ckpt",
     "adamixup_target_0.55_ckpt",
+    "adamixup_swap_const0.2_ckpt",
+    "adamixup_swap_target_0.52_ckpt",
 )
 DP_CLIP, DP_LEARNING_RATE, DP_DELTA = 1.0, 3e-3, 1e-5
 CHECKPOINT_PATIENCE = 5
+# columns swapped together by the "swap" defences (one-hot blocks), per data set
+FEATURE_GROUPS = {}
 SUMMARY_FIELDS = ("test_accuracy", "generalization_gap", "best_auc", "lira_online_auc",
                   "lira_online_plain_auc",
                   "best_tpr_at_0.001_fpr", "best_tpr_at_0.01_fpr", "monitor_auc",
@@ -106,9 +113,11 @@ def load_pool(name):
                      np.concatenate([d["y_train"], d["y_test"]]))
     if name == "adult":
         try:
-            return audit.data.adult_pool(SHARED)
+            x, y, groups = audit.data.adult_pool(SHARED, return_groups=True)
         except FileNotFoundError:
             return None
+        FEATURE_GROUPS["adult"] = groups  # one-hot blocks, for features="swap"
+        return x, y
     if name.startswith("npz:"):
         (xa, ya), (xb, yb) = audit.data.load_npz(name[4:])
         return _flat(np.concatenate([xa, xb]), np.concatenate([ya, yb]))
@@ -147,7 +156,7 @@ def mlp(inputs, classes, width):
                              keras.layers.Dense(classes)])
 
 
-def recipe(defence, inputs, classes, width, seed, validation, epochs):
+def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_groups=None):
     """`(factory, fit_kwargs_for)` for a defence.
 
     The factory returns a compiled model; ``fit_kwargs_for(x_train, y_train)``
@@ -164,11 +173,15 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs):
 
     def wrap(**kwargs):
         return lambda: compiled(keras_adamixup.AdaMixupModel(
-            mlp(inputs, classes, width), seed=seed, **kwargs))
+            mlp(inputs, classes, width), seed=seed, **mixing_args, **kwargs))
 
     fit_kwargs = {"epochs": epochs, "batch_size": 64, "verbose": 0}
     early_stopping = False
     checkpoint = None  # PrivacyCheckpoint arguments, when the defence selects an epoch
+    mixing_args = {}
+    if defence.startswith("adamixup_swap_"):  # features="swap" (one-hot blocks whole)
+        mixing_args = {"features": "swap", "feature_groups": feature_groups}
+        defence = "adamixup_" + defence[len("adamixup_swap_"):]
     if defence.endswith("_ckpt") or defence == "checkpoint":
         checkpoint = {"patience": CHECKPOINT_PATIENCE, "max_accuracy_drop": 0.01}
         defence = defence[:-len("_ckpt")] if defence.endswith("_ckpt") else "none"
@@ -200,7 +213,7 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs):
                    if checkpoint is not None else {})
         factory = lambda: compiled(keras_adamixup.AdaMixupModel(
             mlp(inputs, classes, width), schedule=schedules.PrivacyTarget(target, **utility),
-            label_mode="dominant", seed=seed))
+            label_mode="dominant", seed=seed, **mixing_args))
     elif defence.startswith("dp_sgd_"):
         sigma = float(defence[len("dp_sgd_"):])
         factory = lambda: compiled(
@@ -233,7 +246,8 @@ def run_one(defence, data, seed, args):
     (x_m, y_m), nonmembers, validation = data
     classes = int(max(y_m.max(), nonmembers[1].max())) + 1
     factory, fit_kwargs_for = recipe(defence, x_m.shape[1], classes, args.width, seed,
-                                     validation, args.epochs)
+                                     validation, args.epochs,
+                                     feature_groups=FEATURE_GROUPS.get(args.data))
     keras.utils.set_random_seed(seed)
     model = factory()
     start = time.perf_counter()

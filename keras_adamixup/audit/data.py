@@ -131,14 +131,16 @@ ADULT_COLUMNS = ("age", "workclass", "fnlwgt", "education", "education_num",
                  "income")
 
 
-def adult_pool(folder):
+def adult_pool(folder, return_groups=False):
     """UCI Adult from `folder` (adult.data[.gz], adult.test[.gz]) as `(x, y)`.
 
     Both files are pooled; rows with a missing value ('?') and exact duplicate
     rows are dropped. Numeric columns are standardized, categorical ones one-hot
     encoded (104 features, float32); ``y`` is 1 for income > 50K. The test
     file's first line (a comment) and the '.' after its labels are handled.
-    Raises FileNotFoundError when the files are absent.
+    Raises FileNotFoundError when the files are absent. With `return_groups`,
+    also the column indices of each categorical variable's one-hot block
+    (`feature_groups` for ``features="swap"``): `(x, y, groups)`.
     """
     import os
 
@@ -160,8 +162,15 @@ def adult_pool(folder):
     y = frame.pop("income").str.rstrip(".").eq(">50K").astype("int64").to_numpy()
     numeric = frame.select_dtypes("number")
     numeric = (numeric - numeric.mean()) / numeric.std()
-    x = pd.concat([numeric, pd.get_dummies(frame.select_dtypes("object"))], axis=1)
-    return x.to_numpy("float32"), y
+    categorical = frame.select_dtypes("object")
+    x = pd.concat([numeric, pd.get_dummies(categorical)], axis=1)
+    if not return_groups:
+        return x.to_numpy("float32"), y
+    columns = list(x.columns)
+    first = numeric.shape[1]  # the one-hot columns follow the numeric ones
+    groups = [[i for i, c in enumerate(columns) if i >= first and str(c).startswith(name + "_")]
+              for name in categorical.columns]
+    return x.to_numpy("float32"), y, [g for g in groups if g]
 
 
 def load_digits(seed=0):
