@@ -17,7 +17,8 @@ non-members, which is a validation score. `PrivacyCheckpoint` uses both:
   steps of a fraction of a point and stops improving early; the loss is
   smoother (docs/BENCHMARKS.md, "Epoch selection");
 - it stops training when `patience` measurements pass without a better
-  eligible epoch;
+  score of *any* epoch (eligible or not: as early stopping does, so the best
+  accuracy the model reaches is known, which ``max_accuracy_drop`` refers to);
 - at the end of training it restores the kept weights. When no epoch was
   eligible it restores the epoch with the lowest monitored AUC and warns
   (`CheckpointWarning`): the target was not met;
@@ -60,7 +61,7 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
             `None`: every epoch is eligible. Default: the target of the
             model's `PrivacyTarget` schedule when it has one, else `None`.
         patience: stop training after this many measurements without a better
-            eligible epoch; `None` never stops early.
+            score (of any epoch); `None` never stops early.
         score: ``"loss"`` (hold-out cross-entropy, lower is better) or
             ``"accuracy"`` (hold-out accuracy, higher is better).
         min_delta: an improvement of the score must exceed this.
@@ -114,6 +115,7 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
         self._weights = None
         self._fallback = None  # (auc, epoch, record, weights): the least leaky epoch
         self._waited = 0
+        self._best_any = None  # the best-scoring record of any epoch, for patience
         self._band = []  # (epoch, record, weights) within max_accuracy_drop of the best
         self._best_accuracy = -1.0
 
@@ -143,6 +145,8 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
         if eligible and better:
             self.best_epoch, self.best = epoch, record
             self._weights = weights if weights is not None else self._network().get_weights()
+        if self._best_any is None or self._better(record, self._best_any):
+            self._best_any = record
             self._waited = 0
         else:
             self._waited += 1
