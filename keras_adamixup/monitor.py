@@ -214,10 +214,8 @@ class PrivacyMonitor(keras.callbacks.Callback):
         self._forward = None
         self._steps = 0
         self._epoch = 0
-        self._saturated = 0
-        self._warned = False
-        self._below = 0
-        self._warned_below = False
+        self._streaks = {}  # warning category → measurements in a row
+        self._warned = set()
 
     @classmethod
     def from_training(cls, x_train, y_train, nonmembers, seed=0, **kwargs):
@@ -299,35 +297,35 @@ class PrivacyMonitor(keras.callbacks.Callback):
         self.records.append(record)
         return record
 
+    def _warn_after_streak(self, category, condition, message):
+        """Warns once per category after `SATURATION_PATIENCE` measurements in a row."""
+        self._streaks[category] = self._streaks.get(category, 0) + 1 if condition else 0
+        if self._streaks[category] == SATURATION_PATIENCE and category not in self._warned:
+            self._warned.add(category)
+            warnings.warn(message(), category, stacklevel=3)
+
     def _check_below_chance(self, record):
         """Warns once when the AUC stays clearly below 0.5 (`HoldoutWarning`)."""
         limit = 0.5 - BELOW_CHANCE_SE * _auc_standard_error(self._min_side)
-        self._below = self._below + 1 if record["auc"] < limit else 0
-        if self._below == SATURATION_PATIENCE and not self._warned_below:
-            self._warned_below = True
-            warnings.warn(
-                f"PrivacyMonitor: the monitored AUC has been below {limit:.3f} (0.5 minus "
-                f"{BELOW_CHANCE_SE:g} standard errors) for {SATURATION_PATIENCE} "
-                f"measurements (last {record['auc']:.3f}): the model fits the "
-                "'non-members' better than the members, so they are probably training "
-                "rows (or the two sides are swapped). A PrivacyTarget reads this as no "
-                "leakage and turns mixing off. Use examples held out from training.",
-                HoldoutWarning, stacklevel=2)
+        self._warn_after_streak(HoldoutWarning, record["auc"] < limit, lambda: (
+            f"PrivacyMonitor: the monitored AUC has been below {limit:.3f} (0.5 minus "
+            f"{BELOW_CHANCE_SE:g} standard errors) for {SATURATION_PATIENCE} "
+            f"measurements (last {record['auc']:.3f}): the model fits the "
+            "'non-members' better than the members, so they are probably training "
+            "rows (or the two sides are swapped). A PrivacyTarget reads this as no "
+            "leakage and turns mixing off. Use examples held out from training."))
 
     def _check_saturation(self, controller, record):
         """Warns once when the strength is at its maximum and still too little."""
         over = (record["controller_strength"] >= controller.max_strength
                 and record["auc"] > controller.target_auc + controller.deadband)
-        self._saturated = self._saturated + 1 if over else 0
-        if self._saturated == SATURATION_PATIENCE and not self._warned:
-            self._warned = True
-            warnings.warn(
-                f"PrivacyTarget: the strength has been at max_strength="
-                f"{controller.max_strength:g} for {SATURATION_PATIENCE} measurements "
-                f"and the monitored AUC ({record['auc']:.3f}) is still above the "
-                f"target ({controller.target_auc:g}). Mixing alone does not reach "
-                "the target here: raise max_strength, train less, or combine with "
-                "another defence.", SaturationWarning, stacklevel=2)
+        self._warn_after_streak(SaturationWarning, over, lambda: (
+            f"PrivacyTarget: the strength has been at max_strength="
+            f"{controller.max_strength:g} for {SATURATION_PATIENCE} measurements "
+            f"and the monitored AUC ({record['auc']:.3f}) is still above the "
+            f"target ({controller.target_auc:g}). Mixing alone does not reach "
+            "the target here: raise max_strength, train less, or combine with "
+            "another defence."))
 
     # -- callback hooks --------------------------------------------------------
 

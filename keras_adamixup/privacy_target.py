@@ -43,9 +43,6 @@ import tensorflow as tf
 from keras_adamixup import _checks
 from keras_adamixup.schedules import StrengthSchedule
 
-_STATE = ("controller_strength", "controller_previous_error", "controller_updates",
-          "controller_last_auc", "controller_ceiling", "controller_best_accuracy",
-          "controller_raises", "controller_raise_start_auc", "controller_raise_start")
 
 
 def pi_update(strength, error, previous_error, *, kp, ki, deadband, max_step,
@@ -156,39 +153,30 @@ class PrivacyTarget(StrengthSchedule):
             )
         kwargs = dict(trainable=False, aggregation="only_first_replica")
         self._state = {
-            "controller_strength": keras.Variable(
-                self.initial, dtype="float32", name="controller_strength", **kwargs),
-            "controller_previous_error": keras.Variable(
-                0.0, dtype="float32", name="controller_previous_error", **kwargs),
-            "controller_updates": keras.Variable(
-                0, dtype="int64", name="controller_updates", **kwargs),
-            "controller_last_auc": keras.Variable(
-                math.nan, dtype="float32", name="controller_last_auc", **kwargs),
-            "controller_ceiling": keras.Variable(
-                self.max_strength, dtype="float32", name="controller_ceiling", **kwargs),
-            "controller_best_accuracy": keras.Variable(
-                -1.0, dtype="float32", name="controller_best_accuracy", **kwargs),
-            "controller_raises": keras.Variable(
-                0, dtype="int64", name="controller_raises", **kwargs),
-            "controller_raise_start_auc": keras.Variable(
-                math.nan, dtype="float32", name="controller_raise_start_auc", **kwargs),
-            "controller_raise_start": keras.Variable(
-                self.initial, dtype="float32", name="controller_raise_start", **kwargs),
+            name: keras.Variable(value, dtype=dtype, name=name, **kwargs)
+            for name, (value, dtype) in self._initial_state().items()
         }
-        return [self._state[name] for name in _STATE]
+        return list(self._state.values())  # in `_initial_state` order (saved order)
+
+    def _initial_state(self):
+        """Each state variable's value before the first measurement, and its dtype."""
+        return {
+            "controller_strength": (self.initial, "float32"),
+            "controller_previous_error": (0.0, "float32"),
+            "controller_updates": (0, "int64"),
+            "controller_last_auc": (math.nan, "float32"),
+            "controller_ceiling": (self.max_strength, "float32"),
+            "controller_best_accuracy": (-1.0, "float32"),
+            "controller_raises": (0, "int64"),
+            "controller_raise_start_auc": (math.nan, "float32"),
+            "controller_raise_start": (self.initial, "float32"),
+        }
 
     def reset_state(self):
         """Back to `initial`, as before the first measurement."""
         state = self._bound()
-        state["controller_strength"].assign(self.initial)
-        state["controller_previous_error"].assign(0.0)
-        state["controller_updates"].assign(0)
-        state["controller_last_auc"].assign(math.nan)
-        state["controller_ceiling"].assign(self.max_strength)
-        state["controller_best_accuracy"].assign(-1.0)
-        state["controller_raises"].assign(0)
-        state["controller_raise_start_auc"].assign(math.nan)
-        state["controller_raise_start"].assign(self.initial)
+        for name, (value, _) in self._initial_state().items():
+            state[name].assign(value)
 
     def _bound(self):
         if self._state is None:

@@ -27,7 +27,7 @@ def test_killed_job_resumes_with_same_schedule_controller_and_mixing_stream(tmp_
     # Same schedule position, controller state and mixing stream → same model.
     assert resumed["mixup_step"] == reference["mixup_step"]
     assert resumed["seed_state"] == reference["seed_state"]
-    assert resumed["controller"] == pytest.approx(reference["controller"], rel=1e-6)
+    assert resumed["controller"] == pytest.approx(reference["controller"], rel=1e-6, nan_ok=True)
     assert resumed["controller"]["controller_updates"] == 5
     assert resumed["weights"] == pytest.approx(reference["weights"], rel=1e-5)
 
