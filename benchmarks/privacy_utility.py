@@ -394,10 +394,13 @@ def main(argv=None):
     parser.add_argument("--merge", default=None, metavar="DIR,DIR",
                         help="instead of running: combine the runs.json of earlier outputs "
                              "(e.g. seeds run separately) into --out; a (defence, seed) "
-                             "found again in a later folder replaces the earlier run")
+                             "found again in a later folder replaces the earlier run; with --defences, only those are kept")
     args = parser.parse_args(argv)
     if args.merge:
         rows = merge_runs(args.merge.split(","))
+        if args.defences != ",".join(DEFENCES):  # --defences with --merge: keep only those
+            keep = set(args.defences.split(","))
+            rows = [r for r in rows if r["defence"] in keep]
         names = ", ".join(os.path.basename(os.path.normpath(f)) for f in args.merge.split(","))
         write_outputs(rows, args.out, f"{rows[0]['data']}: merged from {names}")
         return 0
