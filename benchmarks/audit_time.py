@@ -1,11 +1,14 @@
 """Audit run time on 10k members + 10k non-members of MNIST (../shared/data).
 
 Trains a small MLP on 10,000 MNIST training images (members), audits it
-against 10,000 test images (non-members) with the full TF Privacy suite and
-the label-only attacks (LiRA optional: --lira-shadows), and prints the time of
-each phase. Skips with a message when ../shared/data/mnist.npz is absent.
+against 10,000 test images (non-members) with the six TF Privacy attack types
+and the label-only attacks (LiRA optional: --lira-shadows), once with the
+default fast trained attacks and once with TF Privacy's grid-searched ones
+(the default before; --modes), and prints the times side by side with their
+ratio and each mode's best AUC. Skips with a message when
+../shared/data/mnist.npz is absent.
 
-    python benchmarks/audit_time.py [--members 10000] [--lira-shadows 0] [--backend loky]
+    python benchmarks/audit_time.py [--members 10000] [--modes fast,grid] [--backend loky]
 """
 
 import argparse
@@ -42,6 +45,8 @@ def main(argv=None):
     parser.add_argument("--lira-shadows", type=int, default=0)
     parser.add_argument("--backend", default=None, help="joblib backend for TF Privacy's trained attacks")
     parser.add_argument("--mnist", default=MNIST)
+    parser.add_argument("--modes", default="fast,grid",
+                        help="fast (the default audit) and/or grid (TF Privacy's grid search)")
     args = parser.parse_args(argv)
     if not os.path.exists(args.mnist):
         print(f"skipped: {args.mnist} not found (MNIST lives in ../shared/data on the "
@@ -62,12 +67,23 @@ def main(argv=None):
     if args.lira_shadows:
         lira = {"model_factory": mlp, "num_shadows": args.lira_shadows,
                 "fit_kwargs": {"epochs": args.epochs, "batch_size": 128}}
-    start = time.perf_counter()
-    report = audit.run_audit(model, (xm, ym), (xn, yn), lira=lira, attack_backend=args.backend)
-    audit_s = time.perf_counter() - start
-    print(report.summary())
-    print(f"\nmembers {len(xm)}, non-members {len(xn)}; training {train_s:.1f} s; "
-          f"audit {audit_s:.1f} s (LiRA shadows: {args.lira_shadows}, backend: {args.backend})")
+    results = {}
+    for mode in args.modes.split(","):
+        start = time.perf_counter()
+        report = audit.run_audit(model, (xm, ym), (xn, yn), lira=lira,
+                                 attack_backend=args.backend, fast_attacks=(mode == "fast"))
+        results[mode] = (time.perf_counter() - start, report)
+        print(f"[{mode}] audit {results[mode][0]:.1f} s")
+    for mode, (seconds, report) in results.items():
+        best = report.best("auc")
+        trained = {r["attack"]: r["auc"] for r in report.rows("entire")
+                   if r["attack"] in audit.attacks.TRAINED_ATTACKS}
+        print(f"{mode}: {seconds:.1f} s; best AUC {best['auc']:.4f} ({best['attack']}); "
+              "trained attacks' AUC " + ", ".join(f"{k} {v:.4f}" for k, v in trained.items()))
+    if {"fast", "grid"} <= set(results):
+        print(f"grid / fast time: {results['grid'][0] / results['fast'][0]:.1f}x")
+    print(f"\nmembers {len(xm)}, non-members {len(xn)}; training {train_s:.1f} s "
+          f"(LiRA shadows: {args.lira_shadows}, backend: {args.backend})")
     return 0
 
 

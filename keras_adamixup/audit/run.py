@@ -42,7 +42,7 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
                       labels_nonmembers, *, name="model", attacks=attacks_lib.ALL_ATTACKS,
                       slices=attacks_lib.SLICES, thorough=False, min_per_slice=10,
                       attack_backend=None, metadata=None, extra_rows=(),
-                      extra_histograms=None, outputs="auto"):
+                      extra_histograms=None, outputs="auto", fast_attacks=True, seed=0):
     """Audits arrays of model outputs (logits or probabilities) of members and non-members.
 
     Runs TF Privacy's attacks (see `keras_adamixup.audit.attacks`) and the
@@ -67,6 +67,10 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
             from the values: rows in [0, 1] that sum to 1, or one column in
             [0, 1], count as probabilities, which one-column logits can
             happen to look like: say which when you know).
+        fast_attacks: (without `thorough`) trained attacks with fixed
+            hyperparameters on a capped sample (`attacks.FAST_ESTIMATORS`,
+            `attacks.FAST_SAMPLE`); ``False``: TF Privacy's grid search.
+        seed: seed of the fast attacks' sample and folds.
 
     Returns:
         An `AuditReport`.
@@ -83,7 +87,7 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
     skipped = attacks_lib.check_slice_sizes(y_m, y_n, slices, min_per_slice)
     rows, histograms = attacks_lib.run_tfp_attacks(
         probs_m, y_m, probs_n, y_n, attacks=attacks, slices=slices, thorough=thorough,
-        min_per_slice=min_per_slice, backend=attack_backend)
+        min_per_slice=min_per_slice, backend=attack_backend, fast=fast_attacks, seed=seed)
     gap_row, gap_hist = attacks_lib.rows_from_scores(
         "label_only_gap", label_only.gap_scores(np.argmax(probs_m, 1), y_m),
         label_only.gap_scores(np.argmax(probs_n, 1), y_n), "label_only")
@@ -100,6 +104,11 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
         "attacks": list(attacks),
         "slices": list(slices),
         "thorough": bool(thorough),
+        "trained_attacks": (
+            "TF Privacy, grid search on every slice" if thorough else
+            f"fixed hyperparameters on at most {attacks_lib.FAST_SAMPLE} members and as many "
+            f"non-members: {attacks_lib.FAST_ESTIMATORS}" if fast_attacks else
+            "TF Privacy, grid search on the entire data set"),
         "skipped_slices": skipped,
         "versions": _versions(),
     }
@@ -123,7 +132,7 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
               slices=attacks_lib.SLICES, thorough=False, min_per_slice=10,
               label_only_noise=0.1, label_only_queries=16, lira=None, batch_size=512,
               seed=0, check_overlap=True, attack_backend=None, metadata=None,
-              outputs=None):
+              outputs=None, fast_attacks=True):
     """Audits a Keras model: TF Privacy attacks, label-only attacks and optional LiRA.
 
     Args:
@@ -161,6 +170,7 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
         check_overlap: count examples that are both members and non-members
             (a ValueError names the count).
         metadata: extra metadata (e.g. how the split was drawn).
+        fast_attacks: see `audit_predictions`.
         outputs: ``"logits"``, ``"probabilities"`` or ``"auto"``; `None`
             (default) reads it from the model's last activation
             (`predictions.model_output_kind`: softmax/sigmoid → probabilities,
@@ -179,7 +189,8 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
             slices=slices, thorough=thorough, min_per_slice=min_per_slice,
             label_only_noise=label_only_noise, label_only_queries=label_only_queries,
             lira=lira, seed=seed, check_overlap=check_overlap,
-            attack_backend=attack_backend, metadata=metadata, outputs=outputs)
+            attack_backend=attack_backend, metadata=metadata, outputs=outputs,
+            fast_attacks=fast_attacks)
     (x_m, y_m), (x_n, y_n) = members, nonmembers
     if len(x_m) != len(y_m) or len(x_n) != len(y_n):
         raise ValueError(
@@ -221,7 +232,7 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
         model, (out_m, y_m, out_n, y_n), noise_scores, extra_rows, extra_hist, meta,
         start=start, name=name, metadata=metadata, attacks=attacks, slices=slices,
         thorough=thorough, min_per_slice=min_per_slice, attack_backend=attack_backend,
-        outputs=outputs)
+        outputs=outputs, fast_attacks=fast_attacks, seed=seed)
 
 
 def _check_disjoint(overlap):
@@ -338,7 +349,8 @@ def _predicted_labels(out, outputs="auto"):
 
 def _run_audit_streamed(model, members, nonmembers, *, start, name, attacks, slices,
                         thorough, min_per_slice, label_only_noise, label_only_queries, lira,
-                        seed, check_overlap, attack_backend, metadata, outputs):
+                        seed, check_overlap, attack_backend, metadata, outputs,
+                        fast_attacks):
     """`run_audit` for datasets: one pass for outputs, one more for the noise attack."""
     if lira:
         raise ValueError(
@@ -381,4 +393,5 @@ def _run_audit_streamed(model, members, nonmembers, *, start, name, attacks, sli
     return _report(
         model, (out_m, y_m, out_n, y_n), noise_scores, [], {}, meta, start=start, name=name,
         metadata=metadata, attacks=attacks, slices=slices, thorough=thorough,
-        min_per_slice=min_per_slice, attack_backend=attack_backend, outputs=outputs)
+        min_per_slice=min_per_slice, attack_backend=attack_backend, outputs=outputs,
+        fast_attacks=fast_attacks, seed=seed)
