@@ -410,3 +410,57 @@ def test_fast_trained_attacks_find_a_real_signal_and_report_how_they_ran():
     assert grid.rows("entire")[0]["source"] == "tf_privacy"
     assert grid.rows("entire")[0]["auc"] == pytest.approx(rows["logistic_regression"]["auc"],
                                                           abs=0.02)
+
+
+def test_intervals_and_measurability_of_the_numbers():
+    from keras_adamixup.audit import roc as roc_lib
+
+    # the Hanley–McNeil interval against a bootstrap of the same scores
+    rng = np.random.default_rng(0)
+    sm, sn = rng.normal(0.35, 1, 719), rng.normal(0, 1, 719)
+    auc = predictions.roc_auc(sm, sn)
+    low, high = roc_lib.auc_interval(auc, 719, 719)
+    boot = [predictions.roc_auc(rng.choice(sm, 719), rng.choice(sn, 719)) for _ in range(300)]
+    b_low, b_high = np.percentile(boot, [2.5, 97.5])
+    assert (high - low) == pytest.approx(b_high - b_low, rel=0.25)
+    assert low < auc < high
+    # exact binomial: 0 of 719 → at most 0.51 %
+    assert roc_lib.binomial_interval(0, 719) == pytest.approx([0.0, 0.005117], abs=1e-5)
+    lo, hi = roc_lib.binomial_interval(12, 719)
+    assert lo < 12 / 719 < hi
+    # TPR at 0.1 % FPR with 719 non-members: zero false positives, marked
+    small = audit.audit_predictions(np.c_[sm, -sm], np.zeros(719, int), np.c_[sn, -sn],
+                                    np.zeros(719, int), attacks=("threshold",),
+                                    slices=("entire",))
+    row = small.best("auc")
+    assert row["tpr_at_0.001_fpr_measurable"] is False and row["tpr_at_0.01_fpr_measurable"]
+    assert "at 0 false positives: 1/719 > 0.001" in small.summary()
+    assert small.headline()["best_tpr_at_0.001_fpr_measurable"] is False
+
+
+def test_worst_slice_flagged_when_within_the_noise_of_many_slices():
+    rng = np.random.default_rng(3)
+    labels_m, labels_n = rng.integers(0, 10, 700), rng.integers(0, 10, 700)
+    noise_m, noise_n = rng.normal(size=(700, 10)), rng.normal(size=(700, 10))
+    report = audit.audit_predictions(noise_m, labels_m, noise_n, labels_n,
+                                     attacks=("threshold", "threshold_entropy"))
+    h = report.headline()
+    assert h["results_tested"] > 20 and h["worst_slice_auc"] > 0.5
+    assert h["worst_slice_significant"] is False
+    assert "within the noise of testing" in report.summary()
+    noise_m[np.arange(700), labels_m] += 4.0  # members now far more confident
+    leaky = audit.audit_predictions(noise_m, labels_m, noise_n, labels_n,
+                                    attacks=("threshold", "threshold_entropy"))
+    assert leaky.headline()["worst_slice_significant"] is True
+
+
+def test_roc_plot_starts_at_one_over_n(tmp_path):
+    from matplotlib.figure import Figure
+
+    rng = np.random.default_rng(0)
+    report = audit.audit_predictions(rng.normal(size=(300, 3)), np.arange(300) % 3,
+                                     rng.normal(size=(400, 3)), np.arange(400) % 3,
+                                     attacks=("threshold",), slices=("entire",))
+    ax = Figure().subplots()
+    report.plot_roc(ax=ax)
+    assert ax.get_xlim()[0] == pytest.approx(1 / 400)

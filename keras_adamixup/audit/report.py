@@ -6,6 +6,7 @@ import json
 import os
 
 from keras_adamixup import _io
+from keras_adamixup.audit import roc
 
 SCHEMA_VERSION = 1
 
@@ -66,9 +67,22 @@ class AuditReport:
         return max(rows, key=lambda r: r[metric])
 
     def headline(self):
-        """Key numbers: accuracy, best AUC, best TPR at low FPR, worst slice."""
+        """Key numbers: accuracy, best AUC, best TPR at low FPR, worst slice.
+
+        ``worst_slice_significant`` says whether the worst slice's AUC stands
+        out from chance after a Bonferroni correction for the number of
+        (attack, slice) results tested (two-sided, 5 %); when it does not,
+        it is within the noise of testing that many small slices.
+        """
         best = self.best("auc")
         worst_slice = self.best("auc", slice_name=None)
+        tested = max(len(self.attacks), 1)
+        z = roc.auc_null_z(worst_slice["auc"], worst_slice["n_members"],
+                           worst_slice["n_nonmembers"])
+        from scipy import stats
+
+        p_value = float(2.0 * stats.norm.sf(abs(z)))
+        best_tpr = {t: self.best(f"tpr_at_{t:g}_fpr") for t in roc.LOW_FPRS}
         return {
             "train_accuracy": self.utility["train_accuracy"],
             "test_accuracy": self.utility["test_accuracy"],
@@ -80,34 +94,63 @@ class AuditReport:
             "best_tpr_at_0.01_fpr": self.best("tpr_at_0.01_fpr")["tpr_at_0.01_fpr"],
             "worst_slice_auc": worst_slice["auc"],
             "worst_slice": f"{worst_slice['attack']} on {worst_slice['slice']}",
+            "best_auc_ci": best.get("auc_ci"),
+            "best_tpr_at_0.001_fpr_measurable": best_tpr[0.001].get(
+                "tpr_at_0.001_fpr_measurable", True),
+            "best_tpr_at_0.01_fpr_measurable": best_tpr[0.01].get(
+                "tpr_at_0.01_fpr_measurable", True),
+            "worst_slice_p_value": p_value,
+            "worst_slice_significant": bool(p_value * tested < 0.05),
+            "results_tested": tested,
         }
 
     # -- text -----------------------------------------------------------------
 
     def _table(self, rows):
-        head = "| attack | slice | AUC | advantage | PPV | TPR@0.1%FPR | TPR@1%FPR | members | non-members |"
+        head = ("| attack | slice | AUC [95 % CI] | advantage | PPV | TPR@0.1%FPR [95 % CI] | "
+                "TPR@1%FPR [95 % CI] | members | non-members |")
         lines = [head, "|" + "---|" * 9]
         for r in rows:
             lines.append(
-                f"| {r['attack']} | {r['slice']} | {r['auc']:.4f} | {r['advantage']:.4f} | "
-                f"{r['ppv']:.4f} | {r['tpr_at_0.001_fpr']:.4f} | {r['tpr_at_0.01_fpr']:.4f} | "
+                f"| {r['attack']} | {r['slice']} | {_auc_text(r)} | {r['advantage']:.4f} | "
+                f"{r['ppv']:.4f} | {_tpr_text(r, 0.001)} | {_tpr_text(r, 0.01)} | "
                 f"{r['n_members']} | {r['n_nonmembers']} |"
             )
+        notes = sorted({f"{t:g}" for r in rows for t in roc.LOW_FPRS
+                        if not r.get(f"tpr_at_{t:g}_fpr_measurable", True)})
+        if notes:
+            lines.append("")
+            lines.append(
+                "† TPR at an FPR below 1/(non-members) is TPR at zero false positives: "
+                "it cannot be measured at that FPR with so few non-members.")
         return "\n".join(lines)
+
+    def _headline_lines(self):
+        """The strongest attack and the worst slice, with intervals and caveats."""
+        h = self.headline()
+        best = self.best("auc")
+        tpr = {t: self.best(f"tpr_at_{t:g}_fpr") for t in roc.LOW_FPRS}
+        if h.get("worst_slice_significant", True):
+            noise = f"stands out from chance (p = {h.get('worst_slice_p_value', 0):.2g})"
+        else:
+            noise = (f"within the noise of testing {h['results_tested']} (attack, slice) "
+                     f"results (p = {h['worst_slice_p_value']:.2g} before correction)")
+        return [
+            f"strongest attack: {h['best_auc_attack']} AUC {_auc_text(best)}; "
+            f"best TPR@0.1%FPR {_tpr_text(tpr[0.001], 0.001)}, "
+            f"TPR@1%FPR {_tpr_text(tpr[0.01], 0.01)}",
+            f"worst slice: {h['worst_slice']} AUC {h['worst_slice_auc']:.4f}, {noise}",
+        ]
 
     def summary(self, slices=False):
         """A text summary: utility, headline and the entire-data-set table."""
-        h = self.headline()
         u = self.utility
         lines = [
             f"Membership-inference audit of {self.name!r}",
             f"  accuracy train {u['train_accuracy']:.4f}  test {u['test_accuracy']:.4f}  "
             f"gap {u['generalization_gap']:.4f}  (loss train {u['train_loss']:.4f}, "
             f"test {u['test_loss']:.4f})",
-            f"  strongest attack: {h['best_auc_attack']} AUC {h['best_auc']:.4f}; "
-            f"best TPR@0.1%FPR {h['best_tpr_at_0.001_fpr']:.4f}, "
-            f"TPR@1%FPR {h['best_tpr_at_0.01_fpr']:.4f}",
-            f"  worst slice: {h['worst_slice']} AUC {h['worst_slice_auc']:.4f}",
+            *("  " + line for line in self._headline_lines()),
             "",
             self._table(self.rows(None if slices else "entire")),
         ]
@@ -115,7 +158,6 @@ class AuditReport:
 
     def to_markdown(self, path=None):
         """Markdown with the headline, utility and every row; written if `path`."""
-        h = self.headline()
         u = self.utility
         meta = self.metadata
         text = "\n".join([
@@ -123,10 +165,7 @@ class AuditReport:
             "",
             f"- train accuracy {u['train_accuracy']:.4f}, test accuracy "
             f"{u['test_accuracy']:.4f}, generalization gap {u['generalization_gap']:.4f}",
-            f"- strongest attack (entire data set): **{h['best_auc_attack']}**, AUC "
-            f"**{h['best_auc']:.4f}**; best TPR at 0.1 % FPR {h['best_tpr_at_0.001_fpr']:.4f}, "
-            f"at 1 % FPR {h['best_tpr_at_0.01_fpr']:.4f}",
-            f"- worst slice: {h['worst_slice']}, AUC {h['worst_slice_auc']:.4f}",
+            *("- " + line for line in self._headline_lines()),
             f"- model outputs read as: {meta.get('output_kind', '?')}; members "
             f"{meta.get('n_members', '?')}, non-members {meta.get('n_nonmembers', '?')}",
             f"- audit time: {meta.get('seconds', float('nan')):.1f} s",
@@ -185,12 +224,13 @@ class AuditReport:
         if own:
             fig = _figure(figsize=(6, 5))
             ax = fig.subplots()
+        low = _low_fpr(self.rows("entire"))  # the log axes start at FPR = 1/n
         for r in self.rows("entire"):
             if "roc" not in r:
                 continue
-            ax.plot(_floor(r["roc"]["fpr"]), _floor(r["roc"]["tpr"]),
+            ax.plot(_floor(r["roc"]["fpr"], low), _floor(r["roc"]["tpr"], low),
                     label=f"{label_prefix}{r['attack']} (AUC {r['auc']:.3f})")
-        _style_roc(ax)
+        _style_roc(ax, low)
         if own:
             fig.tight_layout()
             if path is not None:
@@ -241,16 +281,36 @@ class AuditReport:
         return paths
 
 
+def _auc_text(row):
+    ci = row.get("auc_ci")
+    return f"{row['auc']:.4f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+def _tpr_text(row, target):
+    key = f"tpr_at_{target:g}_fpr"
+    ci = row.get(key + "_ci")
+    text = f"{row[key]:.4f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+    if not row.get(key + "_measurable", True):
+        text += f" † (at 0 false positives: 1/{row['n_nonmembers']} > {target:g})"
+    return text
+
+
 def _floor(values, low=1e-5):
     return [max(v, low) for v in values]
 
 
-def _style_roc(ax):
-    ax.plot([1e-5, 1], [1e-5, 1], "k--", lw=0.8, label="chance")
+def _low_fpr(rows):
+    """The smallest FPR the curves can resolve: 1 / (most non-members)."""
+    sizes = [r.get("n_nonmembers", 0) for r in rows if r.get("n_nonmembers")]
+    return 1.0 / max(sizes) if sizes else 1e-5
+
+
+def _style_roc(ax, low=1e-5):
+    ax.plot([low, 1], [low, 1], "k--", lw=0.8, label="chance")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlim(1e-5, 1)
-    ax.set_ylim(1e-5, 1)
+    ax.set_xlim(low, 1)
+    ax.set_ylim(low, 1)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
     ax.legend(fontsize=7, loc="lower right")
@@ -296,13 +356,14 @@ def compare(reports, folder=None, attack=None):
                                   indent=1))
         fig = _figure(figsize=(6, 5))
         ax = fig.subplots()
+        low = min(_low_fpr(r.rows("entire")) for r in reports)
         for r in reports:
             chosen = attack or r.best("auc")["attack"]
             for row in r.rows("entire"):
                 if row["attack"] == chosen and "roc" in row:
-                    ax.plot(_floor(row["roc"]["fpr"]), _floor(row["roc"]["tpr"]),
+                    ax.plot(_floor(row["roc"]["fpr"], low), _floor(row["roc"]["tpr"], low),
                             label=f"{r.name}: {chosen} (AUC {row['auc']:.3f})")
-        _style_roc(ax)
+        _style_roc(ax, low)
         fig.tight_layout()
         with _io.atomic_path(os.path.join(folder, "comparison_roc.png")) as tmp:
             fig.savefig(tmp, dpi=110, format="png")

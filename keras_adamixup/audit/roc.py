@@ -1,9 +1,53 @@
-"""ROC summaries: AUC, attacker advantage, PPV and TPR at a low FPR."""
+"""ROC summaries: AUC, attacker advantage, PPV and TPR at a low FPR, with intervals.
+
+Honest numbers:
+
+- every AUC comes with a 95 % confidence interval (Hanley & McNeil 1982:
+  the standard error of the Mann–Whitney statistic for `n` members and `m`
+  non-members; no resampling, so it costs nothing per row);
+- every TPR at a fixed FPR with an exact 95 % binomial interval over the
+  members (Clopper–Pearson);
+- a TPR at an FPR below ``1/m`` cannot be measured with `m` non-members: the
+  only ROC point at or below it is zero false positives. Such values are
+  marked (``tpr_at_<fpr>_fpr_measurable: False``) and the report says "at 0
+  false positives" instead of the FPR.
+"""
+
+import math
 
 import numpy as np
 from sklearn import metrics as sk_metrics
 
 LOW_FPRS = (0.001, 0.01)
+Z95 = 1.959963984540054
+
+
+def auc_interval(auc, n_members, n_nonmembers):
+    """95 % interval of an AUC (Hanley–McNeil standard error), clipped to [0, 1]."""
+    a, n1, n2 = float(auc), int(n_members), int(n_nonmembers)
+    q1, q2 = a / (2.0 - a), 2.0 * a * a / (1.0 + a)
+    var = (a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n2 - 1) * (q2 - a * a)) / (n1 * n2)
+    half = Z95 * math.sqrt(max(var, 0.0))
+    return [max(0.0, a - half), min(1.0, a + half)]
+
+
+def auc_null_z(auc, n_members, n_nonmembers):
+    """Standard score of an AUC against chance (0.5) for these sample sizes."""
+    n1, n2 = int(n_members), int(n_nonmembers)
+    se0 = math.sqrt((n1 + n2 + 1) / (12.0 * n1 * n2))
+    return (float(auc) - 0.5) / se0
+
+
+def binomial_interval(successes, trials):
+    """Exact (Clopper–Pearson) 95 % interval of a proportion."""
+    from scipy import stats
+
+    k, n = int(successes), int(trials)
+    if n == 0:
+        return [0.0, 1.0]
+    low = 0.0 if k == 0 else float(stats.beta.ppf(0.025, k, n - k + 1))
+    high = 1.0 if k == n else float(stats.beta.ppf(0.975, k + 1, n - k))
+    return [low, high]
 
 
 def tpr_at_fpr(fpr, tpr, target):
@@ -38,8 +82,13 @@ def summarize(fpr, tpr, n_members, n_nonmembers, ppv):
         "n_members": int(n_members),
         "n_nonmembers": int(n_nonmembers),
     }
+    row["auc_ci"] = auc_interval(row["auc"], n_members, n_nonmembers)
     for target in LOW_FPRS:
-        row[f"tpr_at_{target:g}_fpr"] = tpr_at_fpr(fpr, tpr, target)
+        value = tpr_at_fpr(fpr, tpr, target)
+        key = f"tpr_at_{target:g}_fpr"
+        row[key] = value
+        row[key + "_ci"] = binomial_interval(round(value * n_members), n_members)
+        row[key + "_measurable"] = bool(n_nonmembers * target >= 1.0)
     return row
 
 
