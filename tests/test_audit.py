@@ -464,3 +464,16 @@ def test_roc_plot_starts_at_one_over_n(tmp_path):
     ax = Figure().subplots()
     report.plot_roc(ax=ax)
     assert ax.get_xlim()[0] == pytest.approx(1 / 400)
+
+
+def test_audit_predictions_reuse_one_trace():
+    """Padded fixed-size batches: many lengths, one trace (no retracing warnings)."""
+    from keras_adamixup.audit import _predict
+
+    model = compiled_mlp(hidden=8)
+    rng = np.random.default_rng(0)
+    for n in (5, 300, 513, 1200):
+        x = rng.random((n, 64)).astype("float32")
+        np.testing.assert_allclose(_predict.predict_outputs(model, x, batch_size=256),
+                                   model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    assert _predict._forward(model).experimental_get_tracing_count() == 1

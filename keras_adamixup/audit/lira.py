@@ -28,6 +28,7 @@ import numpy as np
 from keras_adamixup import _checks
 from keras_adamixup import _io
 from keras_adamixup.audit import _tfp
+from keras_adamixup.audit._predict import predict_outputs
 from keras_adamixup import predictions as preds_lib
 
 
@@ -141,7 +142,7 @@ def _train_shadow(i, model_factory, x, y, mask, fit_kwargs, seed, predict_batch_
     keras.utils.set_random_seed(seed * 1000 + i)
     model = model_factory()
     model.fit(x[mask], y[mask], **fit_kwargs)
-    out = np.asarray(model.predict(x, batch_size=predict_batch_size, verbose=0))
+    out = predict_outputs(model, x, predict_batch_size)
     if path is not None:
         with _io.atomic_path(path) as tmp:
             with open(tmp, "wb") as f:

@@ -8,6 +8,7 @@ import numpy as np
 from keras_adamixup.audit import attacks as attacks_lib
 from keras_adamixup.audit import label_only
 from keras_adamixup.audit import lira as lira_lib
+from keras_adamixup.audit._predict import predict_outputs
 from keras_adamixup import predictions as preds_lib
 from keras_adamixup.audit.report import AuditReport
 
@@ -116,16 +117,6 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
     meta["seconds"] = meta.get("seconds", 0.0) + time.perf_counter() - start
     return AuditReport(name=name, utility=_utility(probs_m, y_m, probs_n, y_n),
                        attacks=rows, histograms=histograms, metadata=meta)
-
-
-def predict_outputs(model, x, batch_size=512):
-    """Model outputs in batches through tf.data (arrays larger than memory stream)."""
-    import tensorflow as tf
-
-    if isinstance(x, tf.data.Dataset):
-        return np.asarray(model.predict(x, verbose=0))
-    dataset = tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
-    return np.asarray(model.predict(dataset, verbose=0))
 
 
 def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_ATTACKS,
