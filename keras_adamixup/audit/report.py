@@ -336,15 +336,26 @@ def compare(reports, folder=None, attack=None):
             "TPR@0.1%FPR | TPR@1%FPR | worst slice AUC |")
     lines = [head, "|" + "---|" * 9]
     headlines = []
+    unmeasurable = False
     for r in reports:
         h = r.headline()
         headlines.append({"name": r.name, **h})
+        mark = {t: "" if h.get(f"best_tpr_at_{t}_fpr_measurable", True) else " †"
+                for t in ("0.001", "0.01")}
+        unmeasurable = unmeasurable or any(mark.values())
+        noise = "" if h.get("worst_slice_significant", True) else " (noise)"
         lines.append(
             f"| {r.name} | {h['train_accuracy']:.4f} | {h['test_accuracy']:.4f} | "
             f"{h['generalization_gap']:.4f} | {h['best_auc']:.4f} ({h['best_auc_attack']}) | "
-            f"{h['best_advantage']:.4f} | {h['best_tpr_at_0.001_fpr']:.4f} | "
-            f"{h['best_tpr_at_0.01_fpr']:.4f} | {h['worst_slice_auc']:.4f} |"
+            f"{h['best_advantage']:.4f} | {h['best_tpr_at_0.001_fpr']:.4f}{mark['0.001']} | "
+            f"{h['best_tpr_at_0.01_fpr']:.4f}{mark['0.01']} | {h['worst_slice_auc']:.4f}{noise} |"
         )
+    if unmeasurable:
+        lines += ["", "† at zero false positives: fewer non-members than 1/FPR, so this FPR "
+                  "cannot be measured."]
+    if any(not h.get("worst_slice_significant", True) for h in headlines):
+        lines += ["", "(noise): the worst slice does not stand out from chance after a "
+                  "Bonferroni correction for the (attack, slice) results tested."]
     table = "\n".join(lines)
     if folder is not None:
         os.makedirs(folder, exist_ok=True)
