@@ -80,6 +80,15 @@ def _memorizing_data(seed=0):
     return (x[:600], y[:600]), (x[1200:1500], y[1200:1500])
 
 
+def _plain_setup():
+    """Noisy digits, a plain (unmixed) Keras MLP and a monitor of its training data."""
+    (x, y), holdout = _memorizing_data()
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu"),
+                              keras.layers.Dense(10)])
+    model.compile(keras.optimizers.Adam(3e-3), SPARSE_CE)
+    return (x, y), model, PrivacyMonitor.from_training(x, y, holdout)
+
+
 def test_checkpoint_restores_the_most_accurate_eligible_epoch():
     (x, y), holdout = _memorizing_data()
     model = keras_adamixup.AdaMixupModel(small_mlp(hidden=256), schedule=0.0, seed=0)
@@ -99,11 +108,7 @@ def test_checkpoint_restores_the_most_accurate_eligible_epoch():
 
 
 def test_checkpoint_respects_the_target_and_stops():
-    (x, y), holdout = _memorizing_data()
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu"),
-                              keras.layers.Dense(10)])
-    model.compile(keras.optimizers.Adam(3e-3), SPARSE_CE)
-    monitor = PrivacyMonitor.from_training(x, y, holdout)
+    (x, y), model, monitor = _plain_setup()
     target = 0.6
     checkpoint = PrivacyCheckpoint(monitor, target_auc=target, patience=4)  # score="loss"
     model.fit(x, y, epochs=60, batch_size=32, callbacks=[monitor, checkpoint], verbose=0)
@@ -146,11 +151,7 @@ def test_checkpoint_reads_the_target_of_the_privacy_target_schedule():
 
 
 def test_accuracy_budget_overrides_a_costly_target():
-    (x, y), holdout = _memorizing_data()
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu"),
-                              keras.layers.Dense(10)])
-    model.compile(keras.optimizers.Adam(3e-3), SPARSE_CE)
-    monitor = PrivacyMonitor.from_training(x, y, holdout)
+    (x, y), model, monitor = _plain_setup()
     # a target only the first, barely trained epoch meets
     checkpoint = PrivacyCheckpoint(monitor, target_auc=0.0 + 1e-9, score="accuracy",
                                    max_accuracy_drop=0.03)

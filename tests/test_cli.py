@@ -64,27 +64,28 @@ def saved(tmp_path_factory):
     return folder
 
 
+MODEL = ["--model", "{d}/m.keras"]
+
+
+def with_split(name):
+    return MODEL + ["--data", "digits", "--split", "{d}/" + name]
+
+
 # (arguments with {d} for the fixture's folder, expected text of the one error line)
 MISTAKES = {
     "missing model": (["--model", "{d}/missing.keras", "--data", "digits"], "does not exist"),
     "truncated model": (["--model", "{d}/truncated.keras", "--data", "digits"],
                         "not a readable .keras archive"),
-    "missing npz": (["--model", "{d}/m.keras", "--data", "npz:{d}/none.npz"],
+    "missing npz": (MODEL + ["--data", "npz:{d}/none.npz"],
                     "npz file '{d}/none.npz' does not exist"),
-    "not an npz": (["--model", "{d}/m.keras", "--data", "npz:{d}/not.npz"],
-                   "not a readable .npz file"),
-    "npz lacks arrays": (["--model", "{d}/m.keras", "--data", "npz:{d}/ok.npz"],
-                         "lacks ['x_test', 'y_test']"),
-    "npz with a split": (["--model", "{d}/m.keras", "--data", "npz:{d}/ok.npz", "--split",
-                          "{d}/far.json"], "already holds its members"),
-    "missing split": (["--model", "{d}/m.keras", "--data", "digits", "--split",
-                       "{d}/none.json"], "Split file '{d}/none.json' does not exist"),
-    "split not json": (["--model", "{d}/m.keras", "--data", "digits", "--split",
-                        "{d}/bad.json"], "is not JSON"),
-    "split not a split": (["--model", "{d}/m.keras", "--data", "digits", "--split",
-                           "{d}/other.json"], "is not a membership split"),
-    "split index out of range": (["--model", "{d}/m.keras", "--data", "digits", "--split",
-                                  "{d}/far.json"], "index(es) out of range"),
+    "not an npz": (MODEL + ["--data", "npz:{d}/not.npz"], "not a readable .npz file"),
+    "npz lacks arrays": (MODEL + ["--data", "npz:{d}/ok.npz"], "lacks ['x_test', 'y_test']"),
+    "npz with a split": (MODEL + ["--data", "npz:{d}/ok.npz", "--split", "{d}/far.json"],
+                         "already holds its members"),
+    "missing split": (with_split("none.json"), "Split file '{d}/none.json' does not exist"),
+    "split not json": (with_split("bad.json"), "is not JSON"),
+    "split not a split": (with_split("other.json"), "is not a membership split"),
+    "split index out of range": (with_split("far.json"), "index(es) out of range"),
     "tfds offline": (["--model", "{d}/m.keras", "--data", "tfds:mnist", "--data-dir",
                       "{d}/tfds"], "TFDS"),
     "unwritable out": (["--model", "{d}/m.keras", "--data", "digits", "--out", "{d}/file/o"],
