@@ -133,6 +133,9 @@ def test_lira_smoke_and_resume(digits, tmp_path):
                              slices=("entire",), label_only_noise=None, lira=lira)
     names = {r["attack"] for r in report.attacks}
     assert {"lira_online", "lira_offline"} <= names
+    exposed = report.metadata["lira"]["most_exposed"]  # per-example vulnerability
+    assert len(exposed) == 10 and all(0 <= e["member"] < 100 for e in exposed)
+    assert "## Most exposed members (LiRA online)" in report.to_markdown()
     assert len(calls) == 1 + 2  # one model built for the cache fingerprint, two shadows
     assert sorted(os.listdir(tmp_path / "cache")) == ["manifest.json", "shadow_000.npz",
                                                       "shadow_001.npz"]
@@ -480,3 +483,15 @@ def test_audit_predictions_reuse_one_trace():
         np.testing.assert_allclose(_predict.predict_outputs(model, x, batch_size=256),
                                    model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     assert _predict._forward(model).experimental_get_tracing_count() == 1
+
+
+def test_exposure_names_the_members_found_at_zero_false_positives():
+    from keras_adamixup.audit import run
+
+    members = np.array([0.1, 5.0, 0.3, 2.0, -1.0])
+    nonmembers = np.array([0.0, 0.2, 1.0, 3.0])
+    result = run.exposure(members, nonmembers, np.array([7, 8, 9, 1, 2]), top=3)
+    assert result["zero_fp_members"] == 1  # only 5.0 beats every non-member
+    assert [e["member"] for e in result["most_exposed"]] == [1, 3, 2]
+    assert [e["nonmembers_above"] for e in result["most_exposed"]] == [0, 1, 2]
+    assert result["most_exposed"][0]["label"] == 8

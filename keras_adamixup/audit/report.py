@@ -179,7 +179,7 @@ class AuditReport:
             self._table([r for r in self.attacks if r["slice"] != "entire"]),
             "",
         ] + ([f"Skipped slices (too few examples): {', '.join(meta['skipped_slices'])}", ""]
-             if meta.get("skipped_slices") else []))
+             if meta.get("skipped_slices") else []) + _exposure_lines(meta))
         if path is not None:
             _io.write_text(path, text)
         return text
@@ -279,6 +279,26 @@ class AuditReport:
         if not self.plot_histograms(paths["histograms"]):
             del paths["histograms"]
         return paths
+
+
+def _exposure_lines(meta):
+    """Markdown: the members each LiRA recipe singles out most (per-example vulnerability)."""
+    recipes = meta.get("lira")
+    recipes = [recipes] if isinstance(recipes, dict) else list(recipes or [])
+    lines = []
+    for recipe in recipes:
+        if not recipe.get("most_exposed"):
+            continue
+        name = recipe.get("name")
+        lines += [f"## Most exposed members (LiRA online{', ' + name if name else ''})", "",
+                  f"{recipe['zero_fp_members']} member(s) are found at zero false positives "
+                  "(no non-member scores as high).", "",
+                  "| member (index) | label | score | non-members scoring as high |",
+                  "|---|---|---|---|"]
+        lines += [f"| {e['member']} | {e['label']} | {e['score']:.3f} | {e['nonmembers_above']} |"
+                  for e in recipe["most_exposed"]]
+        lines.append("")
+    return lines
 
 
 def _auc_text(row):

@@ -296,9 +296,32 @@ def _lira_rows(config, population, batch_size, seed, outputs="auto"):
         rows.append(row)
         hists[attack] = hist
     meta = {"num_shadows": num_shadows, "fit_kwargs": _describe(config.get("fit_kwargs"))}
+    meta.update(exposure(scores["lira_online"][:n_members], scores["lira_online"][n_members:],
+                         y_pop[:n_members]))
     if name:
         meta["name"] = name
     return rows, hists, meta
+
+
+def exposure(member_scores, nonmember_scores, member_labels, top=10):
+    """Per-example vulnerability: the members an attack singles out most.
+
+    For each member, the number of non-members that score at least as high
+    (0: the attack finds this member at zero false positives). Returns
+    ``zero_fp_members`` (how many members are found at zero false positives)
+    and ``most_exposed``: the `top` members by score, each with its index
+    among the members, label, score and ``nonmembers_above``.
+    """
+    member_scores = np.asarray(member_scores, dtype="float64")
+    ranked = np.sort(np.asarray(nonmember_scores, dtype="float64"))
+    above = len(ranked) - np.searchsorted(ranked, member_scores, side="left")
+    order = np.argsort(-member_scores, kind="stable")[:top]
+    return {
+        "zero_fp_members": int(np.sum(above == 0)),
+        "most_exposed": [{"member": int(i), "label": int(member_labels[i]),
+                          "score": float(member_scores[i]),
+                          "nonmembers_above": int(above[i])} for i in order],
+    }
 
 
 def _describe(fit_kwargs):
