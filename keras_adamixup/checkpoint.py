@@ -1,4 +1,4 @@
-"""`PrivacyCheckpoint`: keep the most accurate epoch whose leakage is within target.
+"""`PrivacyCheckpoint`: keep the best epoch whose leakage is within target.
 
 Early stopping keeps the epoch with the best validation score and ignores
 leakage; a fixed number of epochs keeps the last one. A `PrivacyMonitor`
@@ -7,8 +7,8 @@ training members vs held-out non-members) and the accuracy on those held-out
 non-members, which is a validation score. `PrivacyCheckpoint` uses both:
 
 - an epoch is *eligible* when its monitored AUC is at most `target_auc`
-  (every epoch when `target_auc` is `None`: plain early stopping on hold-out
-  accuracy);
+  (every epoch when `target_auc` is `None`: plain early stopping on the
+  hold-out score);
 - it keeps a copy of the weights of the eligible epoch with the best
   hold-out score: the lowest hold-out loss (``score="loss"``, the default,
   as `keras.callbacks.EarlyStopping` watches ``val_loss``) or the highest
@@ -135,16 +135,19 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         record = self.monitor.measure_epoch(epoch)
-        target = self._target()
-        weights = None
+        copy = []  # this epoch's weights, copied at most once, when first needed
+
+        def weights():
+            if not copy:
+                copy.append(self._network().get_weights())
+            return copy[0]
+
         if self._fallback is None or record["auc"] < self._fallback[0]:
-            weights = self._network().get_weights()
-            self._fallback = (record["auc"], epoch, record, weights)
+            self._fallback = (record["auc"], epoch, record, weights())
+        target = self._target()
         eligible = target is None or record["auc"] <= target
-        better = self.best is None or self._better(record, self.best)
-        if eligible and better:
-            self.best_epoch, self.best = epoch, record
-            self._weights = weights if weights is not None else self._network().get_weights()
+        if eligible and (self.best is None or self._better(record, self.best)):
+            self.best_epoch, self.best, self._weights = epoch, record, weights()
         if self._best_any is None or self._better(record, self._best_any):
             self._best_any = record
             self._waited = 0
@@ -155,9 +158,7 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
             floor = self._best_accuracy - self.max_accuracy_drop
             self._band = [b for b in self._band if b[1]["holdout_accuracy"] >= floor]
             if record["holdout_accuracy"] >= floor:
-                held = self._weights if self.best_epoch == epoch else weights
-                self._band.append((epoch, record, held if held is not None
-                                   else self._network().get_weights()))
+                self._band.append((epoch, record, weights()))
         if logs is not None:
             logs["checkpoint_epoch"] = -1 if self.best_epoch is None else self.best_epoch
         if self.patience is not None and self._waited >= self.patience:

@@ -67,6 +67,7 @@ class _ShadowFit:
     def __init__(self, epochs, batch_size, population=None, holdout=None, seed=0):
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
         self.population, self.holdout = population, holdout
+        self._population_rows = None  # row digests, computed once for every shadow
 
     def fingerprint(self):
         return {"epochs": self.epochs, "batch_size": self.batch_size,
@@ -89,7 +90,9 @@ class _ShadowFit:
         else:
             trained = set(predictions.row_digests(x_train))
             x_pop, y_pop = self.population
-            out = np.array([d not in trained for d in predictions.row_digests(x_pop)])
+            if self._population_rows is None:
+                self._population_rows = predictions.row_digests(x_pop)
+            out = np.array([d not in trained for d in self._population_rows])
             nonmembers = (x_pop[out], y_pop[out])
         monitor = keras_adamixup.PrivacyMonitor.from_training(
             x_train, y_train, nonmembers, seed=self.seed)

@@ -125,6 +125,21 @@ def validate_strength(strength, coefficient, name="strength"):
     return value
 
 
+def clip_strength(value, coefficient):
+    """`(clipped, in_range)` for a float32 strength tensor.
+
+    ``in_range`` is False for values outside `strength_range(coefficient)` and
+    for NaN; ``clipped`` maps NaN to 0 (no mixing) and clips into the range,
+    so a bad value never produces NaN or out-of-range mixing (XLA drops
+    assertions; callers assert or count ``in_range``).
+    """
+    low, high = strength_range(coefficient)
+    in_range = tf.logical_and(value >= low, value <= high)  # False for NaN
+    clipped = tf.clip_by_value(
+        tf.where(tf.math.is_nan(value), tf.zeros_like(value), value), low, high)
+    return clipped, in_range
+
+
 def _strength_tensor(strength, coefficient):
     """Strength as a float32 scalar tensor, checked (Python) or asserted (tensor)."""
     if isinstance(strength, (int, float)):
@@ -135,7 +150,7 @@ def _strength_tensor(strength, coefficient):
         raise ValueError(
             f"`strength` must be a scalar, got shape {value.shape}."
         )
-    ok = tf.logical_and(value >= low, value <= high)
+    clipped, ok = clip_strength(value, coefficient)
     with tf.control_dependencies(
         [
             tf.debugging.Assert(
@@ -148,10 +163,9 @@ def _strength_tensor(strength, coefficient):
             )
         ]
     ):
-        # Under XLA the assertion is dropped: clip (NaN → no mixing) so a bad
-        # value never produces NaN inputs.
-        value = tf.where(tf.math.is_nan(value), tf.zeros_like(value), value)
-        return tf.clip_by_value(value, low, high)
+        # Under XLA the assertion is dropped: the clipped value (NaN → no
+        # mixing) never produces NaN inputs.
+        return tf.identity(clipped)
 
 
 class _SeedStream:
@@ -491,24 +505,25 @@ def swap_noise(x, seed=None, feature_groups=None):
         for leaf in leaves])
 
 
-def _swap_leaf(leaf, lam, partner, noise):
-    """Each value from the partner where the noise is at or above λ (probability 1 − λ)."""
-    dtype = leaf.dtype
+def _check_numeric(dtype):
     if not (dtype.is_floating or dtype.is_integer or dtype == tf.bool):
         raise TypeError(f"Cannot mix input of dtype {dtype}: `x` must be numeric.")
+
+
+def _swap_leaf(leaf, lam, partner, noise):
+    """Each value from the partner where the noise is at or above λ (probability 1 − λ)."""
+    _check_numeric(leaf.dtype)
     take_partner = noise >= _per_example(lam, leaf.shape.rank)
     return tf.where(take_partner, tf.gather(leaf, partner), leaf)
 
 
 def _mix_leaf(leaf, lam, partner):
     dtype = leaf.dtype
+    _check_numeric(dtype)
     if dtype.is_floating:
         work = tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
-    elif dtype.is_integer or dtype == tf.bool:
-        work = tf.as_dtype(keras.config.floatx())
-        dtype = work
-    else:
-        raise TypeError(f"Cannot mix input of dtype {dtype}: `x` must be numeric.")
+    else:  # integer or boolean
+        work = dtype = tf.as_dtype(keras.config.floatx())
     return tf.cast(_lerp(tf.cast(leaf, work), lam, partner), dtype)
 
 

@@ -328,11 +328,8 @@ class AdaMixupModel(keras.Model):
         # A custom schedule may return anything: count bad values (the
         # training plan raises after the step, as for labels; XLA drops
         # assertions) and never mix with them.
-        low, high = mixing.strength_range(self.coefficient)
-        in_range = tf.logical_and(raw >= low, raw <= high)  # False for NaN
+        strength, in_range = mixing.clip_strength(raw, self.coefficient)
         self.bad_strength_steps.assign_add(tf.cast(tf.logical_not(in_range), "int32"))
-        strength = tf.clip_by_value(
-            tf.where(tf.math.is_nan(raw), tf.zeros_like(raw), raw), low, high)
         self.strength.assign(strength)
         self.mixup_step.assign_add(1)
         if self.mix_in == "none" or y is None:

@@ -95,15 +95,6 @@ def membership_signal(outputs_members, labels_members, outputs_nonmembers,
     }
 
 
-def _too_few(name, n):
-    return ValueError(
-        f"`{name}` has {n} examples; the monitor needs at least "
-        f"{MIN_MONITOR_EXAMPLES} per side for a usable AUC (standard error "
-        f"≈ 1/sqrt(6n) = {_auc_standard_error(max(n, 1)):.3f} at n = {n}; 500 "
-        "or more is better)."
-    )
-
-
 def _check_dataset(data, name):
     """A finite, batched dataset of `(x, y)`: `(count, digests of the rows)`.
 
@@ -154,7 +145,12 @@ def _check_side(data, name):
         data, count = (x, y), len(y)
         digests = predictions_lib.row_digests(tf.nest.flatten(x)[0])
     if count < MIN_MONITOR_EXAMPLES:
-        raise _too_few(name, count)
+        raise ValueError(
+            f"`{name}` has {count} examples; the monitor needs at least "
+            f"{MIN_MONITOR_EXAMPLES} per side for a usable AUC (standard error "
+            f"≈ 1/sqrt(6n) = {_auc_standard_error(max(count, 1)):.3f} at n = {count}; "
+            "500 or more is better)."
+        )
     return data, count, digests
 
 
@@ -196,8 +192,7 @@ class PrivacyMonitor(keras.callbacks.Callback):
         super().__init__()
         self.members, n_members, member_rows = _check_side(members, "members")
         self.nonmembers, n_nonmembers, nonmember_rows = _check_side(nonmembers, "nonmembers")
-        member_rows = set(member_rows)
-        overlap = sum(row in member_rows for row in nonmember_rows)
+        overlap = predictions_lib.count_common(member_rows, nonmember_rows)
         if overlap:
             raise ValueError(
                 f"{overlap} monitor non-member row(s) also appear among the monitor "

@@ -100,6 +100,11 @@ def check_kind(kind):
     return kind
 
 
+def resolve_kind(outputs, kind):
+    """`kind` itself, or for ``"auto"`` the kind detected from `outputs` (`output_kind`)."""
+    return output_kind(outputs) if kind == "auto" else kind
+
+
 def model_output_kind(model):
     """``"probabilities"``/``"logits"`` from a Keras model's last activation, or ``"auto"``.
 
@@ -123,11 +128,8 @@ def model_output_kind(model):
     if activation is None:
         return "auto"
     activation = getattr(activation, "__name__", str(activation)).lower()
-    if activation in ("softmax", "sigmoid", "log_softmax"):
-        return "probabilities" if activation != "log_softmax" else "auto"
-    if activation == "linear":
-        return "logits"
-    return "auto"
+    return {"softmax": "probabilities", "sigmoid": "probabilities",
+            "linear": "logits"}.get(activation, "auto")
 
 
 def check_pair(outputs_members, labels_members, outputs_nonmembers, labels_nonmembers,
@@ -170,10 +172,15 @@ def row_digests(x):
     return [hashlib.sha1(row.tobytes()).digest() for row in x.reshape(len(x), -1)]
 
 
+def count_common(member_digests, nonmember_digests):
+    """Number of non-member row digests that are also member row digests."""
+    member_set = set(member_digests)
+    return sum(row in member_set for row in nonmember_digests)
+
+
 def count_overlap(x_members, x_nonmembers):
     """Number of non-member rows that also appear (exactly) among the members."""
-    member_set = set(row_digests(x_members))
-    return sum(row in member_set for row in row_digests(x_nonmembers))
+    return count_common(row_digests(x_members), row_digests(x_nonmembers))
 
 
 def roc_auc(scores_members, scores_nonmembers):

@@ -233,16 +233,16 @@ class PrivacyTarget(StrengthSchedule):
             else:
                 raises = 0
         strength = min(strength, ceiling)
+        new_state = {
+            "controller_strength": strength, "controller_previous_error": error,
+            "controller_updates": state["controller_updates"] + 1,
+            "controller_last_auc": auc, "controller_ceiling": ceiling,
+            "controller_best_accuracy": best, "controller_raises": raises,
+            "controller_raise_start_auc": start_auc, "controller_raise_start": start,
+        }
         variables = self._bound()
-        variables["controller_strength"].assign(strength)
-        variables["controller_previous_error"].assign(error)
-        variables["controller_updates"].assign_add(1)
-        variables["controller_last_auc"].assign(auc)
-        variables["controller_ceiling"].assign(ceiling)
-        variables["controller_best_accuracy"].assign(best)
-        variables["controller_raises"].assign(raises)
-        variables["controller_raise_start_auc"].assign(start_auc)
-        variables["controller_raise_start"].assign(start)
+        for name, value in new_state.items():
+            variables[name].assign(value)
         return strength
 
     def needs_monitor(self):

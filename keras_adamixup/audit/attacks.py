@@ -14,7 +14,7 @@ cross-fitting, on every example: 673 s for 10,000 + 10,000 MNIST examples on
 2 cores (docs/BENCHMARKS.md). By default the four trained attacks instead
 learn from the same features TF Privacy gives them (its `AttackInputData`:
 the model's log-probabilities and loss per example) with fixed
-hyperparameters (`FAST_ESTIMATORS`, standardized features), on a balanced
+hyperparameters (`describe_fast_estimators`, standardized features), on a balanced
 random sample of at most `FAST_SAMPLE` members and as many non-members.
 Every example gets a membership score from a model that did not train on it:
 the sampled ones by 2-fold cross-fitting (as TF Privacy does), the others by
@@ -67,13 +67,13 @@ def _fast_estimator(attack, seed):
     return pipeline.make_pipeline(preprocessing.StandardScaler(), models[attack]())
 
 
-# The fixed hyperparameters, as documented in the report's metadata.
-FAST_ESTIMATORS = {
-    "logistic_regression": "LogisticRegression(C=1, lbfgs)",
-    "mlp": "MLPClassifier(hidden=(64,), alpha=1e-3, adam, 200 iterations)",
-    "random_forest": "RandomForestClassifier(100 trees, min_samples_leaf=3)",
-    "knn": "KNeighborsClassifier(k=25)",
-}
+def describe_fast_estimators():
+    """The fast trained attacks' models as scikit-learn prints them (report metadata).
+
+    Read off the estimators themselves, so the description cannot drift from
+    what runs; features are standardized first (`StandardScaler`).
+    """
+    return {attack: repr(_fast_estimator(attack, seed=0)[-1]) for attack in TRAINED_ATTACKS}
 
 
 def fast_trained_scores(data, attack, sample=FAST_SAMPLE, seed=0):

@@ -228,8 +228,8 @@ def lira_scores(target_outputs, shadow_outs, labels, masks, fix_variance=None,
 
     def statistic(outputs):
         outputs = preds_lib.as_outputs(outputs, "outputs")
-        kind = preds_lib.output_kind(outputs) if outputs_kind == "auto" else outputs_kind
-        probs = preds_lib.to_probabilities(outputs, kind)
+        probs = preds_lib.to_probabilities(
+            outputs, preds_lib.resolve_kind(outputs, outputs_kind))
         return tfp.calculate_statistic(probs, labels, is_logits=False, option="logit")
 
     stats = np.stack([statistic(o) for o in shadow_outs])  # (shadows, n)

@@ -69,7 +69,7 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
             [0, 1], count as probabilities, which one-column logits can
             happen to look like: say which when you know).
         fast_attacks: (without `thorough`) trained attacks with fixed
-            hyperparameters on a capped sample (`attacks.FAST_ESTIMATORS`,
+            hyperparameters on a capped sample (`attacks.describe_fast_estimators()`,
             `attacks.FAST_SAMPLE`); ``False``: TF Privacy's grid search.
         seed: seed of the fast attacks' sample and folds.
 
@@ -108,7 +108,7 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
         "trained_attacks": (
             "TF Privacy, grid search on every slice" if thorough else
             f"fixed hyperparameters on at most {attacks_lib.FAST_SAMPLE} members and as many "
-            f"non-members: {attacks_lib.FAST_ESTIMATORS}" if fast_attacks else
+            f"non-members: {attacks_lib.describe_fast_estimators()}" if fast_attacks else
             "TF Privacy, grid search on the entire data set"),
         "skipped_slices": skipped,
         "versions": _versions(),
@@ -355,8 +355,7 @@ def _batches(data, name):
 def _predicted_labels(out, outputs="auto"):
     out = preds_lib.as_outputs(out, "outputs")
     if out.shape[1] == 1:
-        kind = preds_lib.output_kind(out) if outputs == "auto" else outputs
-        threshold = 0.5 if kind == "probabilities" else 0.0
+        threshold = 0.5 if preds_lib.resolve_kind(out, outputs) == "probabilities" else 0.0
         return (out[:, 0] >= threshold).astype("int64")
     return np.argmax(out, axis=1)
 
@@ -386,8 +385,7 @@ def _run_audit_streamed(model, members, nonmembers, *, start, name, attacks, sli
         sides[side] = (np.concatenate(outs), np.concatenate(labels))
         digests[side] = rows
     if check_overlap:
-        member_rows = set(digests["members"])
-        _check_disjoint(sum(row in member_rows for row in digests["nonmembers"]))
+        _check_disjoint(preds_lib.count_common(digests["members"], digests["nonmembers"]))
     (out_m, y_m), (out_n, y_n) = sides["members"], sides["nonmembers"]
     classes, y_m, y_n = _labels(out_m, y_m, y_n)
     noise_scores = None
