@@ -149,7 +149,7 @@ def _lira_recipes(args, model, population, holdout):
     schedule = getattr(model, "schedule", None)
     adaptive = schedule is not None and schedule.needs_monitor()
     own = {"model_factory": _FreshCopy(model), "num_shadows": args.lira_shadows,
-           "jobs": args.lira_jobs,
+           "jobs": args.lira_jobs, "together": "auto" if args.lira_together else False,
            "fit_kwargs": _ShadowFit(args.lira_epochs, args.lira_batch_size,
                                     population if adaptive else None, holdout, args.seed),
            "cache_dir": os.path.join(args.out, "lira_cache")}
@@ -159,6 +159,7 @@ def _lira_recipes(args, model, population, holdout):
     # shadows each adapt differently, which weakens LiRA without protecting.
     plain = {"model_factory": _FreshCopy(model.base_model, compile_from=model),
              "num_shadows": args.lira_shadows, "jobs": args.lira_jobs,
+             "together": "auto" if args.lira_together else False,
              "fit_kwargs": _ShadowFit(args.lira_epochs, args.lira_batch_size),
              "cache_dir": os.path.join(args.out, "lira_cache_plain"), "name": "plain"}
     return [own, plain]
@@ -243,6 +244,9 @@ def build_parser():
     aud.add_argument("--lira-jobs", type=_positive, default=1,
                      help="train the shadow models in this many processes")
     aud.add_argument("--lira-batch-size", type=_positive, default=64)
+    aud.add_argument("--lira-sequential", dest="lira_together", action="store_false",
+                     help="train shadow models one after another, never together in "
+                          "one compiled step")
     aud.add_argument("--seed", type=int, default=0)
     aud.set_defaults(run=_audit)
     return parser

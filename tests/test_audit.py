@@ -337,15 +337,16 @@ def test_lira_shadows_in_parallel_processes_match_sequential(digits, tmp_path):
     factory = _FreshCopy(compiled_mlp(hidden=16))  # picklable, unlike a closure
     masks = lira.shadow_masks(2, len(x), seed=0)
     kwargs = {"epochs": 2, "batch_size": 32}
-    sequential = lira.shadow_outputs(factory, x, y, masks, fit_kwargs=kwargs, progress=False)
-    parallel = lira.shadow_outputs(factory, x, y, masks, fit_kwargs=kwargs, progress=False,
-                                   jobs=2, cache_dir=str(tmp_path))
+    kwargs_seq = {"fit_kwargs": kwargs, "progress": False, "together": False}
+    sequential = lira.shadow_outputs(factory, x, y, masks, **kwargs_seq)
+    parallel = lira.shadow_outputs(factory, x, y, masks, **kwargs_seq, jobs=2,
+                                   cache_dir=str(tmp_path))
     for a, b in zip(sequential, parallel):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert sorted(os.listdir(tmp_path)) == ["manifest.json", "shadow_000.npz", "shadow_001.npz"]
     with pytest.raises(ValueError, match="must be picklable"):
-        lira.shadow_outputs(lambda: compiled_mlp(hidden=16), x, y, masks, fit_kwargs=kwargs,
-                            progress=False, jobs=2)
+        lira.shadow_outputs(lambda: compiled_mlp(hidden=16), x, y, masks, **kwargs_seq,
+                            jobs=2)
     with pytest.raises(ValueError, match="`jobs` must be ≥ 1"):
         lira.shadow_outputs(factory, x, y, masks, jobs=0)
 

@@ -124,14 +124,21 @@ def fingerprint(x, y, num_shadows, seed, fit_kwargs, model_factory):
     return h.hexdigest()
 
 
-def _progress(iterable, total, enabled):
+def _progress(iterable, total, enabled, desc="LiRA shadow models", unit="model"):
     if not enabled:
         return iterable
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return iterable
-    return tqdm(iterable, total=total, desc="LiRA shadow models", unit="model")
+    return tqdm(iterable, total=total, desc=desc, unit=unit)
+
+
+def _build_shadow(i, model_factory, seed):
+    import keras
+
+    keras.utils.set_random_seed(seed * 1000 + i)
+    return model_factory()
 
 
 def _train_shadow(i, model_factory, x, y, mask, fit_kwargs, seed, predict_batch_size,
@@ -139,16 +146,54 @@ def _train_shadow(i, model_factory, x, y, mask, fit_kwargs, seed, predict_batch_
     """Trains shadow `i` on `x[mask]`, predicts on all of `x`, caches, returns outputs."""
     import keras
 
-    keras.utils.set_random_seed(seed * 1000 + i)
-    model = model_factory()
+    model = _build_shadow(i, model_factory, seed)
     model.fit(x[mask], y[mask], **fit_kwargs)
+    out = _save_outputs(model, x, mask, predict_batch_size, path)
+    keras.backend.clear_session(free_memory=False)
+    return out
+
+
+def _save_outputs(model, x, mask, predict_batch_size, path):
     out = predict_outputs(model, x, predict_batch_size)
     if path is not None:
         with _io.atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, outputs=out, mask=mask)
-    keras.backend.clear_session(free_memory=False)
     return out
+
+
+def _train_stacked(tasks, model_factory, x, y, masks, seed, predict_batch_size, together,
+                   progress):
+    """Trains `tasks`' shadows together (`shadow_stack`); their outputs, or `None`
+    when they cannot be stacked and `together` is ``"auto"``."""
+    import keras
+
+    from keras_adamixup.audit import shadow_stack
+
+    kwargs = tasks[0][5]
+    models = [_build_shadow(task[0], model_factory, seed) for task in tasks]
+    reason = (shadow_stack.stack_reason(models, kwargs, x)
+              if all(task[5] == kwargs for task in tasks)
+              else "the fit arguments differ between shadows")
+    if reason is not None:
+        if together is True:
+            raise ValueError(f"LiRA shadows cannot train together (together=True): {reason}.")
+        keras.backend.clear_session(free_memory=False)
+        return None
+    ids = [task[0] for task in tasks]
+    epochs = kwargs.get("epochs", 1)
+    bar = _progress(range(epochs), epochs, progress,
+                    desc=f"LiRA shadow models ({len(ids)} together)", unit="epoch")
+    ticks = iter(bar)
+    shadow_stack.train_together(
+        models, x, y, masks[ids], epochs=epochs, batch_size=kwargs.get("batch_size", 32),
+        shuffle=kwargs.get("shuffle", True), seed=seed, shadow_ids=ids,
+        progress=lambda epoch: next(ticks, None))
+    next(ticks, None)  # closes the bar
+    outputs = {task[0]: _save_outputs(model, x, masks[task[0]], predict_batch_size, task[8])
+               for task, model in zip(tasks, models)}
+    keras.backend.clear_session(free_memory=False)
+    return outputs
 
 
 def _check_picklable(model_factory, fit_kwargs):
@@ -164,14 +209,24 @@ def _check_picklable(model_factory, fit_kwargs):
 
 
 def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=None,
-                   fingerprint=None, predict_batch_size=512, seed=0, progress=True, jobs=1):
+                   fingerprint=None, predict_batch_size=512, seed=0, progress=True, jobs=1,
+                   together="auto"):
     """Trains (or loads from the cache) every shadow; returns their outputs.
 
-    With ``jobs > 1`` the shadows train in that many separate processes
-    (spawned; each imports TensorFlow), with the same per-shadow seeds, so
-    the results match ``jobs=1`` up to floating-point noise.
+    ``together``: ``"auto"`` (default) trains the missing shadows together in
+    one compiled step (`keras_adamixup.audit.shadow_stack`, its docstring
+    lists the documented differences) when the recipe allows it (a plain
+    Keras model, fit arguments without callbacks or validation data), else
+    one after another; ``True`` requires it (`ValueError` saying why not);
+    ``False`` always trains one after another.
+
+    With ``jobs > 1`` sequential shadows train in that many separate
+    processes (spawned; each imports TensorFlow), with the same per-shadow
+    seeds, so the results match ``jobs=1`` up to floating-point noise.
     """
     _checks.positive_int("jobs", jobs)
+    if together not in ("auto", True, False):
+        raise ValueError(f"`together` must be 'auto', True or False, got {together!r}.")
 
     def kwargs_for(x_train, y_train):
         kwargs = fit_kwargs(x_train, y_train) if callable(fit_kwargs) else fit_kwargs
@@ -202,6 +257,13 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
             continue
         kwargs = kwargs_for(x[masks[i]], y[masks[i]])
         tasks.append((i, model_factory, x, y, masks[i], kwargs, seed, predict_batch_size, path))
+    if together is not False and len(tasks) >= 2:
+        stacked = _train_stacked(tasks, model_factory, x, y, np.asarray(masks), seed,
+                                 predict_batch_size, together, progress)
+        if stacked is not None:
+            for i, out in stacked.items():
+                outputs[i] = out
+            return outputs
     if jobs == 1 or len(tasks) <= 1:
         for task in _progress(tasks, len(tasks), progress):
             outputs[task[0]] = _train_shadow(*task)

@@ -148,7 +148,11 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
             depend on the shadow's own training data, such as a monitor
             or early stopping), ``cache_dir`` (resume), ``jobs`` (shadows
             trained in this many processes; needs a picklable factory),
-            ``fix_variance``, ``progress``. Or a list of such dicts, all
+            ``fix_variance``, ``progress``, ``together`` (``"auto"``: the
+            shadows of a plain Keras model with plain fit arguments train
+            together in one compiled step, see
+            `keras_adamixup.audit.shadow_stack`; ``False``: one after
+            another). Or a list of such dicts, all
             but the first with a ``name``: one LiRA per shadow recipe, the
             attacks named ``lira_online_<name>``/``lira_offline_<name>``.
             Audit an adaptive or randomized defence (a `PrivacyTarget`, early
@@ -286,7 +290,7 @@ def _lira_rows(config, population, batch_size, seed, outputs="auto"):
         config["model_factory"], x_pop, y_pop, masks, fit_kwargs=config.get("fit_kwargs"),
         cache_dir=config.get("cache_dir"), fingerprint=fingerprint,
         predict_batch_size=batch_size, seed=seed, progress=config.get("progress", True),
-        jobs=config.get("jobs", 1))
+        jobs=config.get("jobs", 1), together=config.get("together", "auto"))
     scores = lira_lib.lira_scores(out_pop, shadow_outs, y_pop, masks,
                                   fix_variance=config.get("fix_variance"), outputs=outputs)
     rows, hists = [], {}
