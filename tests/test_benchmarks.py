@@ -292,3 +292,29 @@ def test_privacy_utility_reads_tfds_and_npz(tmp_path, monkeypatch):
     np.testing.assert_array_equal(y2, y)
     with pytest.raises(ValueError, match="tfds:NAME"):
         pu.load_pool("cifar")
+
+
+def test_device_check_dry_run(tmp_path):
+    """The prepared GPU check's dry run: every code path at tiny sizes, one table."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_check.sh"), "--dry-run"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + 4 + 3  # header, 2 variants × 2 policies, shadows ×2, audit
+    assert "mixed_bfloat16" in proc.stdout and "2 shadows together" in proc.stdout
+    result = json.loads((tmp_path / "device_check.json").read_text())
+    assert result["dry_run"] and set(result["training"]) == {"float32", "mixed_bfloat16"}
+    for ratios in result["training"].values():
+        assert ratios["plain"]["ratio"] == 1.0 and ratios["adamixup_model"]["ratio"] > 0
+    assert result["shadows"]["together_s"] > 0 and result["audit"]["audit_s"] > 0
+
+
+def test_shadow_time_quick(capsys):
+    shadow_time = load("shadow_time")
+    assert shadow_time.main(["--shadows", "2", "--epochs", "1", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| 2 |" in out and "together, split seed 0" in out

@@ -147,3 +147,16 @@ def test_cli_audits_a_privacy_target_model_with_lira(tmp_path, capsys):
     attacks = {r["attack"] for r in report["attacks"]}
     assert {"lira_online", "lira_online_plain", "lira_offline_plain"} <= attacks
     assert keras.saving.load_model(tmp_path / "target.keras").schedule.needs_monitor()
+
+
+def test_lira_sequential_flag_reaches_the_shadow_recipes(tmp_path):
+    from keras_adamixup import demo
+
+    model = demo.undefended_factory()
+    base = ["audit", "--model", "m.keras", "--data", "digits", "--out", str(tmp_path),
+            "--lira-shadows", "2"]
+    parser = cli.build_parser()
+    default = cli._lira_recipes(parser.parse_args(base), model, None, None)
+    sequential = cli._lira_recipes(parser.parse_args(base + ["--lira-sequential"]), model,
+                                   None, None)
+    assert default["together"] == "auto" and sequential["together"] is False

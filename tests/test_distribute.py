@@ -23,6 +23,7 @@ def run_mirrored(mode):
     return result_of(proc)
 
 
+@pytest.mark.gpu
 @pytest.mark.parametrize("mode", ["train_step", "tf_data_op"])
 def test_mirrored_strategy_two_replicas(mode):
     r = run_mirrored(mode)

@@ -68,6 +68,7 @@ def test_detect_features():
         "interpolate"
 
 
+@pytest.mark.gpu
 @pytest.mark.parametrize("jit", [True, False])
 def test_model_swaps_in_the_compiled_step(jit):
     x = (rng.random((256, 20)) > 0.5).astype("float32")

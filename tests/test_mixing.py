@@ -160,6 +160,7 @@ def test_log_gamma_sampler_matches_scipy(alpha):
     assert st.kstest(draws, st.loggamma(alpha).cdf).pvalue > 1e-3
 
 
+@pytest.mark.gpu
 def test_tiny_alpha_does_not_collapse_to_half():
     draws = mixing.sample_beta([20000], 0.01, seed=keras.random.SeedGenerator(0)).numpy()
     # Beta(0.01, 0.01) puts 2·F(0.01) ≈ 0.96 of its mass within 0.01 of 0 or 1.
@@ -169,6 +170,7 @@ def test_tiny_alpha_does_not_collapse_to_half():
     assert abs(np.mean(draws < 0.5) - 0.5) < 0.02
 
 
+@pytest.mark.gpu
 def test_mix_batch_under_jit_compile():
     x, y = batch(n=8)
     gen = keras.random.SeedGenerator(2)

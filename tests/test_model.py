@@ -83,6 +83,7 @@ def test_one_hot_labels_and_categorical_loss(digits):
         assert np.isfinite(history.history["loss"]).all()
 
 
+@pytest.mark.gpu
 @pytest.mark.parametrize("jit", [True, False])
 def test_jit_compile_and_no_retracing(digits, jit):
     (x, y), _ = digits
@@ -229,6 +230,7 @@ def test_multi_input_dict_model():
         model.fit(x["a"], y, epochs=1, batch_size=32, verbose=0)
 
 
+@pytest.mark.gpu
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("label_mode", ["soft", "dominant"])
 def test_mixed_precision_policy(digits, policy, label_mode):

@@ -106,10 +106,17 @@ def _normalized(weights):
     return weights * (size / np.maximum(weights.sum(axis=-1, keepdims=True), 1.0))
 
 
-def _step_function(models, x_pop, y_pop, jit_compile):
-    import tensorflow as tf
+class _Step:
+    """One step of every shadow on its own batch (a callable object, not a
+    closure: TensorFlow counts traces per function code, see `_predict`)."""
 
-    def one(model, x, y, w):
+    def __init__(self, models, x_pop, y_pop):
+        self.models, self.x_pop, self.y_pop = models, x_pop, y_pop
+
+    @staticmethod
+    def _one(model, x, y, w):
+        import tensorflow as tf
+
         with tf.GradientTape() as tape:
             y_pred = model(x, training=True)
             loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=w,
@@ -119,15 +126,15 @@ def _step_function(models, x_pop, y_pop, jit_compile):
         model.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         return loss
 
-    def step(indices, weights):
-        losses = []
-        for k, model in enumerate(models):
-            x = tf.gather(x_pop, indices[k])
-            y = tf.gather(y_pop, indices[k])
-            losses.append(one(model, x, y, weights[k]))
-        return tf.stack(losses)
+    def __call__(self, indices, weights):
+        import tensorflow as tf
 
-    return tf.function(step, jit_compile=jit_compile)
+        losses = []
+        for k, model in enumerate(self.models):
+            x = tf.gather(self.x_pop, indices[k])
+            y = tf.gather(self.y_pop, indices[k])
+            losses.append(self._one(model, x, y, weights[k]))
+        return tf.stack(losses)
 
 
 def train_together(models, x, y, masks, *, epochs=1, batch_size=32, shuffle=True,
@@ -176,7 +183,7 @@ def train_together(models, x, y, masks, *, epochs=1, batch_size=32, shuffle=True
         jit_compile = all(getattr(m, "jit_compile", False) is True for m in models)
     x_pop = tf.constant(x)
     y_pop = tf.constant(y)
-    step = _step_function(models, x_pop, y_pop, bool(jit_compile))
+    step = tf.function(_Step(models, x_pop, y_pop), jit_compile=bool(jit_compile))
     rngs = [np.random.default_rng([seed, i]) for i in ids]
     members = [np.flatnonzero(mask) for mask in masks]
     # Create every variable the step needs (optimizer slots, the compiled
