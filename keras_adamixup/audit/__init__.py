@@ -11,9 +11,10 @@ with the exact install command (see `keras_adamixup.audit._tfp`).
   `plot_roc()`, `plot_histograms()`, `save(folder)`
 - `compare([reports], folder)`: one table and one ROC figure
 - `data`: recorded member/non-member splits and loaders (digits, .npz, tfds)
+- `canaries.plant(labels, count, seed)`: mislabelled members for the worst case
 """
 
-from keras_adamixup.audit import data
+from keras_adamixup.audit import canaries, data
 from keras_adamixup.audit.attacks import ALL_ATTACKS, CHEAP_ATTACKS, SLICES
 from keras_adamixup.audit.report import AuditReport, compare
 from keras_adamixup.audit.roc import tpr_at_fpr
@@ -25,6 +26,7 @@ __all__ = [
     "SLICES",
     "AuditReport",
     "audit_predictions",
+    "canaries",
     "compare",
     "data",
     "run_audit",

@@ -280,7 +280,15 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
 
 def lira_scores(target_outputs, shadow_outs, labels, masks, fix_variance=None,
                 outputs="auto"):
-    """Membership scores (higher ⇒ member) for the online and offline variants.
+    """Membership scores (higher ⇒ member) for every LiRA variant from one set of shadows.
+
+    ``lira_online`` / ``lira_offline``: the in/out Gaussians with a global
+    variance when there are fewer than 64 shadows (Carlini et al.: better
+    with few shadows), else per-example variances (`fix_variance` forces
+    either). The other variance choice is scored too, as
+    ``lira_online_pervar`` / ``lira_offline_pervar`` (per-example variances,
+    when the plain names use the global one) or ``lira_online_globalvar`` /
+    ``lira_offline_globalvar``.
 
     `outputs`: ``"logits"``, ``"probabilities"`` or ``"auto"`` (detected per model).
     """
@@ -299,10 +307,11 @@ def lira_scores(target_outputs, shadow_outs, labels, masks, fix_variance=None,
     stat_in = [stats[masks[:, j], j][:, None] for j in range(stats.shape[1])]
     stat_out = [stats[~masks[:, j], j][:, None] for j in range(stats.shape[1])]
     if fix_variance is None:
-        # Carlini et al.: a global variance is better with few shadow models.
         fix_variance = len(shadow_outs) < 64
-    online = -tfp.compute_score_lira(target, stat_in, stat_out, option="both",
-                                     fix_variance=fix_variance)
-    offline = -tfp.compute_score_lira(target, stat_in, stat_out, option="out",
-                                      fix_variance=fix_variance)
-    return {"lira_online": online, "lira_offline": offline}
+    scores = {}
+    for fixed, suffix in ((fix_variance, ""),
+                          (not fix_variance, "_pervar" if fix_variance else "_globalvar")):
+        for variant, option in (("online", "both"), ("offline", "out")):
+            scores[f"lira_{variant}{suffix}"] = -tfp.compute_score_lira(
+                target, stat_in, stat_out, option=option, fix_variance=fixed)
+    return scores

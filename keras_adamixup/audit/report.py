@@ -29,7 +29,7 @@ class AuditReport:
             (``train_accuracy − test_accuracy``), computed from the same
             outputs the attacks see.
         attacks: one dict per (attack, slice): ``attack``, ``slice``,
-            ``source`` (``tf_privacy``, ``lira`` or ``label_only``), ``auc``,
+            ``source`` (``tf_privacy``, ``lira``, ``rmia`` or ``label_only``), ``auc``,
             ``advantage``, ``ppv``, ``tpr_at_0.001_fpr``, ``tpr_at_0.01_fpr``,
             ``n_members``, ``n_nonmembers`` and, for entire-data-set rows,
             ``roc`` (down-sampled ``fpr``/``tpr``).
@@ -179,7 +179,8 @@ class AuditReport:
             self._table([r for r in self.attacks if r["slice"] != "entire"]),
             "",
         ] + ([f"Skipped slices (too few examples): {', '.join(meta['skipped_slices'])}", ""]
-             if meta.get("skipped_slices") else []) + _exposure_lines(meta))
+             if meta.get("skipped_slices") else []) + _exposure_lines(meta)
+            + _canary_lines(meta))
         if path is not None:
             _io.write_text(path, text)
         return text
@@ -279,6 +280,25 @@ class AuditReport:
         if not self.plot_histograms(paths["histograms"]):
             del paths["histograms"]
         return paths
+
+
+def _canary_lines(meta):
+    """Markdown: TPR on planted canaries (worst case) next to the population's."""
+    canaries = meta.get("canaries")
+    if not canaries:
+        return []
+    lines = [f"## Canaries ({canaries['count']} mislabelled members, seed {canaries['seed']})",
+             "", "TPR on the canaries at a false-positive rate measured on all non-members "
+             "(† at 0 false positives: 1/n is above that FPR).", "",
+             "| attack | AUC | TPR@0.1%FPR [95 % CI] | TPR@1%FPR [95 % CI] |", "|---|---|---|---|"]
+    for attack, row in canaries["attacks"].items():
+        cells = []
+        for key in ("tpr_at_0.001_fpr", "tpr_at_0.01_fpr"):
+            low, high = row[key + "_ci"]
+            mark = "" if row[key + "_measurable"] else "†"
+            cells.append(f"{row[key]:.3f}{mark} [{low:.3f}, {high:.3f}]")
+        lines.append(f"| {attack} | {row['auc']:.3f} | {cells[0]} | {cells[1]} |")
+    return lines + [""]
 
 
 def _exposure_lines(meta):

@@ -7,7 +7,9 @@ import numpy as np
 
 from keras_adamixup.audit import attacks as attacks_lib
 from keras_adamixup.audit import label_only
+from keras_adamixup.audit import canaries as canaries_lib
 from keras_adamixup.audit import lira as lira_lib
+from keras_adamixup.audit import rmia as rmia_lib
 from keras_adamixup.audit._predict import predict_outputs
 from keras_adamixup import predictions as preds_lib
 from keras_adamixup.audit.report import AuditReport
@@ -123,7 +125,7 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
               slices=attacks_lib.SLICES, thorough=False, min_per_slice=10,
               label_only_noise=0.1, label_only_queries=16, lira=None, batch_size=512,
               seed=0, check_overlap=True, attack_backend=None, metadata=None,
-              outputs=None, fast_attacks=True):
+              outputs=None, fast_attacks=True, canaries=None):
     """Audits a Keras model: TF Privacy attacks, label-only attacks and optional LiRA.
 
     Args:
@@ -148,7 +150,8 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
             depend on the shadow's own training data, such as a monitor
             or early stopping), ``cache_dir`` (resume), ``jobs`` (shadows
             trained in this many processes; needs a picklable factory),
-            ``fix_variance``, ``progress``, ``together`` (``"auto"``: the
+            ``fix_variance``, ``rmia_offline_a`` (0.3), ``rmia_gamma``
+            (1.0), ``progress``, ``together`` (``"auto"``: the
             shadows of a plain Keras model with plain fit arguments train
             together in one compiled step, see
             `keras_adamixup.audit.shadow_stack`; ``False``: one after
@@ -170,6 +173,11 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
             (default) reads it from the model's last activation
             (`predictions.model_output_kind`: softmax/sigmoid → probabilities,
             linear → logits) and detects it from the values otherwise.
+        canaries: a `keras_adamixup.audit.canaries.CanarySet` planted in the
+            members (their labels must be the planted ones): the report's
+            metadata ``"canaries"`` gets the TPR on them at low FPR (against
+            all non-members) for the loss threshold and every LiRA/RMIA
+            variant, and report.md a "Canaries" section. Arrays only.
 
     Returns:
         An `AuditReport`.
@@ -179,6 +187,9 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
     outputs = preds_lib.model_output_kind(model) if outputs is None else preds_lib.check_kind(
         outputs)
     if _is_dataset(members) or _is_dataset(nonmembers):
+        if canaries is not None:
+            raise ValueError("`canaries` need the members as arrays (their indices), not "
+                             "datasets.")
         return _run_audit_streamed(
             model, members, nonmembers, start=start, name=name, attacks=attacks,
             slices=slices, thorough=thorough, min_per_slice=min_per_slice,
@@ -194,10 +205,17 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
         )
     if check_overlap:
         _check_disjoint(preds_lib.count_overlap(x_m, x_n))
+    if canaries is not None:
+        canaries.check_labels(y_m)
     out_m = predict_outputs(model, x_m, batch_size)
     out_n = predict_outputs(model, x_n, batch_size)
     classes, y_m, y_n = _labels(out_m, y_m, y_n)
     extra_rows, extra_hist = [], {}
+    per_example = {}  # attack -> scores over members then non-members (for canaries)
+    if canaries is not None:
+        p_m, _, p_n, _, _ = preds_lib.check_pair(out_m, y_m, out_n, y_n, kind=outputs)
+        per_example["threshold"] = -np.concatenate([preds_lib.cross_entropy(p_m, y_m),
+                                                    preds_lib.cross_entropy(p_n, y_n)])
 
     def predict_labels(x):
         return _predicted_labels(predict_outputs(model, x, batch_size), outputs)
@@ -217,12 +235,16 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
                       np.concatenate([out_m, out_n]), len(x_m))
         metas = []
         for config in configs:
-            rows, hists, config_meta = _lira_rows(config, population, batch_size, seed,
-                                                  outputs)
+            rows, hists, config_meta, scores = _lira_rows(config, population, batch_size,
+                                                          seed, outputs)
+            per_example.update(scores)
             extra_rows += rows
             extra_hist.update(hists)
             metas.append(config_meta)
         meta["lira"] = metas[0] if isinstance(lira, dict) else metas
+    if canaries is not None:
+        meta["canaries"] = {**canaries.to_dict(), "attacks": canaries_lib.canary_rows(
+            per_example, canaries.indices, len(x_m))}
     return _report(
         model, (out_m, y_m, out_n, y_n), noise_scores, extra_rows, extra_hist, meta,
         start=start, name=name, metadata=metadata, attacks=attacks, slices=slices,
@@ -293,18 +315,25 @@ def _lira_rows(config, population, batch_size, seed, outputs="auto"):
         jobs=config.get("jobs", 1), together=config.get("together", "auto"))
     scores = lira_lib.lira_scores(out_pop, shadow_outs, y_pop, masks,
                                   fix_variance=config.get("fix_variance"), outputs=outputs)
-    rows, hists = [], {}
+    scores.update(rmia_lib.rmia_scores(out_pop, shadow_outs, y_pop, masks,
+                                       offline_a=config.get("rmia_offline_a", 0.3),
+                                       gamma=config.get("rmia_gamma", 1.0), outputs=outputs))
+    rows, hists, named = [], {}, {}
     for variant, s in scores.items():
         attack = f"{variant}_{name}" if name else variant
-        row, hist = attacks_lib.rows_from_scores(attack, s[:n_members], s[n_members:], "lira")
+        named[attack] = s
+        row, hist = attacks_lib.rows_from_scores(attack, s[:n_members], s[n_members:],
+                                                 variant.split("_")[0])
         rows.append(row)
         hists[attack] = hist
-    meta = {"num_shadows": num_shadows, "fit_kwargs": _describe(config.get("fit_kwargs"))}
+    meta = {"num_shadows": num_shadows, "fit_kwargs": _describe(config.get("fit_kwargs")),
+            "rmia": {"offline_a": config.get("rmia_offline_a", 0.3),
+                     "gamma": config.get("rmia_gamma", 1.0)}}
     meta.update(exposure(scores["lira_online"][:n_members], scores["lira_online"][n_members:],
                          y_pop[:n_members]))
     if name:
         meta["name"] = name
-    return rows, hists, meta
+    return rows, hists, meta, named
 
 
 def exposure(member_scores, nonmember_scores, member_labels, top=10):
