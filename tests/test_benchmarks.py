@@ -318,3 +318,13 @@ def test_shadow_time_quick(capsys):
     assert shadow_time.main(["--shadows", "2", "--epochs", "1", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "| 2 |" in out and "together, split seed 0" in out
+
+
+def test_rmia_vs_lira_quick(capsys):
+    rmia_vs_lira = load("rmia_vs_lira")
+    assert rmia_vs_lira.main(["--data", "digits", "--shadows", "2", "--epochs", "2",
+                              "--targets", "none", "--canaries", "5"]) == 0
+    out = capsys.readouterr().out
+    for attack in rmia_vs_lira.ATTACKS:
+        assert f"| none | 2 | {attack} |" in out  # the canary table
+    assert "| rmia_offline |" in out

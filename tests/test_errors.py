@@ -319,6 +319,30 @@ def e31(tmp_path, capsys):
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
 
 
+def e32(digits):
+    (x, y), (xt, yt) = digits
+    planted_y, planted = audit.canaries.plant(y[:64], count=4, seed=0)
+    model = small_mlp()
+    with pytest.raises(ValueError, match="do not carry their planted label"):
+        audit.run_audit(model, (x[:64], y[:64]), (xt[:64], yt[:64]), canaries=planted,
+                        attacks=("threshold",), slices=("entire",), label_only_noise=None)
+    with pytest.raises(ValueError, match="outside the 32 members"):
+        audit.run_audit(model, (x[:32], planted_y[:32]), (xt[:32], yt[:32]),
+                        canaries=audit.canaries.CanarySet((40,), (1,), (2,), 0),
+                        attacks=("threshold",), slices=("entire",), label_only_noise=None)
+
+
+def e33(digits):
+    from keras_adamixup.audit import lira
+
+    (x, y), _ = digits
+    masks = lira.shadow_masks(2, 64, seed=0)
+    with pytest.raises(ValueError, match="cannot train together.*has its own `train_step`"):
+        lira.shadow_outputs(lambda: compiled(keras_adamixup.AdaMixupModel(small_mlp())),
+                            x[:64], y[:64], masks, fit_kwargs={"epochs": 1}, progress=False,
+                            together=True)
+
+
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
 
