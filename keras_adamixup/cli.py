@@ -137,6 +137,17 @@ def _positive(text):
     return value
 
 
+def _indices(text):
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be shadow indices ≥ 0, comma-separated, got {text!r}")
+    return values
+
+
 def _shadows(text):
     value = int(text)
     if value < 0 or value % 2:
@@ -187,6 +198,18 @@ def _audit(args):
         population = (np.concatenate([members[0], nonmembers[0]]),
                       np.concatenate([members[1], nonmembers[1]]))
         lira = _lira_recipes(args, model, population, holdout)
+    if args.shadow_index is not None:
+        if lira is None:
+            raise ValueError("--shadow-index trains LiRA shadows: give --lira-shadows too.")
+        bad = [i for i in args.shadow_index if i >= args.lira_shadows]
+        if bad:
+            raise ValueError(f"--shadow-index {bad[0]} is outside 0 … {args.lira_shadows - 1} "
+                             f"(--lira-shadows {args.lira_shadows}).")
+        count = audit.train_shadows(members, nonmembers, lira, args.shadow_index,
+                                    seed=args.seed)
+        print(f"shadow(s) {','.join(map(str, args.shadow_index))}: {count} cached in "
+              f"{args.out} (run the audit without --shadow-index once every job is done)")
+        return
     attacks = tuple(args.attacks.split(",")) if args.attacks else audit.ALL_ATTACKS
     report = audit.run_audit(model, members, nonmembers, attacks=attacks, lira=lira,
                              thorough=args.thorough, seed=args.seed, outputs=args.outputs,
@@ -244,6 +267,9 @@ def build_parser():
     aud.add_argument("--lira-jobs", type=_positive, default=1,
                      help="train the shadow models in this many processes")
     aud.add_argument("--lira-batch-size", type=_positive, default=64)
+    aud.add_argument("--shadow-index", type=_indices, default=None,
+                     help="only train these LiRA shadows (comma-separated) into --out's "
+                          "cache and stop: one job of a job array")
     aud.add_argument("--lira-sequential", dest="lira_together", action="store_false",
                      help="train shadow models one after another, never together in "
                           "one compiled step")

@@ -160,3 +160,32 @@ def test_lira_sequential_flag_reaches_the_shadow_recipes(tmp_path):
     sequential = cli._lira_recipes(parser.parse_args(base + ["--lira-sequential"]), model,
                                    None, None)
     assert default["together"] == "auto" and sequential["together"] is False
+
+
+def test_shadows_as_separate_jobs_then_one_audit(tmp_path, capsys):
+    """A job array: each job trains one shadow into the shared cache; the audit trains none."""
+    from keras_adamixup import demo
+
+    (x_m, y_m), _, _, split = demo.split_digits(0)
+    split.to_json(tmp_path / "split.json")
+    model = demo.undefended_factory()
+    model.fit(x_m, y_m, epochs=2, batch_size=64, verbose=0)
+    model.save(tmp_path / "m.keras")
+    base = ["audit", "--model", str(tmp_path / "m.keras"), "--data", "digits",
+            "--split", str(tmp_path / "split.json"), "--out", str(tmp_path / "o"),
+            "--attacks", "threshold", "--lira-shadows", "2", "--lira-epochs", "2"]
+    cache = tmp_path / "o" / "lira_cache"
+    for index in ("0", "1"):
+        assert cli.main(base + ["--shadow-index", index]) == 0, capsys.readouterr().err
+        assert (cache / f"shadow_00{index}.npz").exists()
+    assert not (tmp_path / "o" / "report.json").exists()  # jobs only train
+    assert f"shadow(s) 1: 1 cached" in capsys.readouterr().out
+    stamps = {p.name: p.stat().st_mtime_ns for p in cache.glob("shadow_*.npz")}
+    assert cli.main(base) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in cache.glob("shadow_*.npz")} == stamps
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert "lira_online" in {r["attack"] for r in report["attacks"]}
+    capsys.readouterr()
+    assert cli.main(base + ["--shadow-index", "2"]) == 2  # outside 0 … 1: one line
+    err = capsys.readouterr().err
+    assert "--shadow-index 2 is outside" in err and len(err.strip().splitlines()) == 1, err

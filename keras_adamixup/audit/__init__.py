@@ -6,6 +6,8 @@ is imported only when an attack runs; without it you get an `ImportError`
 with the exact install command (see `keras_adamixup.audit._tfp`).
 
 - `run_audit(model, members, nonmembers, lira=...)` → `AuditReport`
+- `train_shadows(members, nonmembers, lira, indices)`: some shadows into the
+  cache (one job of a job array)
 - `audit_predictions(outputs_m, labels_m, outputs_n, labels_n)` → `AuditReport`
 - `AuditReport`: `summary()`, `to_json()`, `from_json()`, `to_markdown()`,
   `plot_roc()`, `plot_histograms()`, `save(folder)`
@@ -18,7 +20,7 @@ from keras_adamixup.audit import canaries, data
 from keras_adamixup.audit.attacks import ALL_ATTACKS, CHEAP_ATTACKS, SLICES
 from keras_adamixup.audit.report import AuditReport, compare
 from keras_adamixup.audit.roc import tpr_at_fpr
-from keras_adamixup.audit.run import audit_predictions, run_audit
+from keras_adamixup.audit.run import audit_predictions, run_audit, train_shadows
 
 __all__ = [
     "ALL_ATTACKS",
@@ -31,4 +33,5 @@ __all__ = [
     "data",
     "run_audit",
     "tpr_at_fpr",
+    "train_shadows",
 ]

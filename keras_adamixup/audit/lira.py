@@ -125,7 +125,7 @@ def fingerprint(x, y, num_shadows, seed, fit_kwargs, model_factory):
 
 
 def _progress(iterable, total, enabled, desc="LiRA shadow models", unit="model"):
-    if not enabled:
+    if not enabled or not total:  # nothing to wait for: no bar
         return iterable
     try:
         from tqdm.auto import tqdm
@@ -210,8 +210,11 @@ def _check_picklable(model_factory, fit_kwargs):
 
 def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=None,
                    fingerprint=None, predict_batch_size=512, seed=0, progress=True, jobs=1,
-                   together="auto"):
+                   together="auto", indices=None):
     """Trains (or loads from the cache) every shadow; returns their outputs.
+
+    ``indices``: only these shadows (the others' entries are `None`): one
+    job of a job array that trains shadows into a shared `cache_dir`.
 
     ``together``: ``"auto"`` (default) trains the missing shadows together in
     one compiled step (`keras_adamixup.audit.shadow_stack`, its docstring
@@ -250,7 +253,11 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
         else:
             _io.write_text(manifest, json.dumps({"fingerprint": fingerprint}))
     outputs, tasks = [None] * len(masks), []
-    for i in range(len(masks)):
+    wanted = range(len(masks)) if indices is None else sorted(set(indices))
+    for i in wanted:
+        if not 0 <= i < len(masks):
+            raise ValueError(f"Shadow index {i} is outside 0 … {len(masks) - 1} "
+                             f"({len(masks)} shadows).")
         path = None if cache_dir is None else os.path.join(cache_dir, f"shadow_{i:03d}.npz")
         if path is not None and os.path.exists(path):
             outputs[i] = np.load(path)["outputs"]

@@ -336,6 +336,36 @@ def _lira_rows(config, population, batch_size, seed, outputs="auto"):
     return rows, hists, meta, named
 
 
+def train_shadows(members, nonmembers, lira, indices, *, seed=0, batch_size=512):
+    """Trains only the shadows `indices` of every recipe in `lira` into its cache.
+
+    One job of a job array: run it once per shadow index (e.g. with
+    ``SLURM_ARRAY_TASK_ID``), every job with the same data, seed and `lira`
+    (each recipe needs a ``cache_dir`` on a shared file system), then run
+    `run_audit` with the same arguments: it finds every shadow cached and
+    trains none. Returns the number of shadows trained or found.
+    """
+    configs = _lira_configs(lira)
+    (x_m, y_m), (x_n, y_n) = members, nonmembers
+    x_pop, y_pop = np.concatenate([x_m, x_n]), np.concatenate([y_m, y_n])
+    done = 0
+    for config in configs:
+        if not config.get("cache_dir"):
+            raise ValueError("Training shadows as separate jobs needs a `cache_dir` in every "
+                             "LiRA recipe: that is where the audit finds them.")
+        num_shadows = config.get("num_shadows", 8)
+        masks = lira_lib.shadow_masks(num_shadows, len(x_pop), seed)
+        fingerprint = lira_lib.fingerprint(x_pop, y_pop, num_shadows, seed,
+                                           config.get("fit_kwargs"), config["model_factory"])
+        outs = lira_lib.shadow_outputs(
+            config["model_factory"], x_pop, y_pop, masks, fit_kwargs=config.get("fit_kwargs"),
+            cache_dir=config["cache_dir"], fingerprint=fingerprint,
+            predict_batch_size=batch_size, seed=seed, progress=config.get("progress", True),
+            together=config.get("together", "auto"), indices=indices)
+        done += sum(o is not None for o in outs)
+    return done
+
+
 def exposure(member_scores, nonmember_scores, member_labels, top=10):
     """Per-example vulnerability: the members an attack singles out most.
 
