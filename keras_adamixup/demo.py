@@ -1,26 +1,29 @@
-"""The demo: undefended vs AdaMixup on scikit-learn digits, audited and compared.
+"""The demo: no defence, early stopping and AdaMixup on scikit-learn digits, audited.
 
 Runs offline. The digits are split with a recorded seed into members (40 %,
 the training data), as many non-members, and a monitor hold-out (the
-remaining 20 %, never audited). Three models:
+remaining 20 %, never audited). Four models, the same MLP:
 
-- ``undefended``: the plain MLP;
+- ``undefended``: trained for all 60 epochs;
+- ``early_stopping``: Keras' `EarlyStopping` on the hold-out's loss
+  (patience 3, best weights restored), the baseline every defence must beat;
 - ``adamixup``: the paper's schedule, strength decaying linearly 0.4 → 0,
-  dominant labels;
-- ``adamixup_target``: the strength set by a `PrivacyTarget` feedback
-  controller aiming at a monitored loss-threshold AUC of 0.55, measured each
-  epoch by a `PrivacyMonitor` (training subset vs the hold-out).
+  dominant labels, all 60 epochs;
+- ``adamixup_ckpt``, **the recommended setting**: the same schedule with a
+  `PrivacyMonitor` and a `PrivacyCheckpoint` (patience 5, accuracy budget 1
+  point) that restores the epoch with the lowest hold-out loss
+  (docs/BENCHMARKS.md, "Epoch selection").
 
 Each goes through the full audit (TF Privacy attacks, label-only attacks,
-LiRA with shadow models trained by the same recipe as the audited model,
-monitor included, and, for the defended models, a second LiRA with the
-undefended model's shadows: ``lira_online_plain``) and the comparison is
-written to the output folder:
+LiRA and RMIA with shadow models trained by the model's own recipe, callbacks
+included, and, for the defended models, a second set from the undefended
+recipe's shadows: ``lira_online_plain``, ``rmia_online_plain``, ...) and the
+comparison is written to the output folder:
 
     out/split.json                  the member/non-member split (indices, seed)
     out/<model>.keras
     out/<model>/report.{json,md}, roc.png, histograms.png
-    out/adamixup_target/trajectory.png   strength and monitored AUC per epoch
+    out/adamixup_ckpt/trajectory.png   strength and monitored AUC per epoch
     out/comparison.{md,json}, comparison_roc.png
 """
 
@@ -72,6 +75,9 @@ def adamixup_factory(seed=0):
 
 
 TARGET_AUC = 0.55
+ES_PATIENCE = 3
+# the recommended setting: the paper's schedule stopped by this checkpoint
+RECOMMENDED_CHECKPOINT = {"patience": 5, "max_accuracy_drop": 0.01}
 
 
 def adamixup_target_factory(seed=0):
@@ -96,16 +102,22 @@ def split_digits(seed=0):
 
 
 def _summarize_shadow_warnings(caught, name, log):
-    """One line for the shadows' controller saturations; other warnings shown as usual."""
-    saturated = 0
+    """One line per kind of shadow warning (controller saturated, checkpoint
+    budget); other warnings shown as usual."""
+    saturated = budget = 0
     for w in caught:
         if issubclass(w.category, keras_adamixup.monitor.SaturationWarning):
             saturated += 1
+        elif issubclass(w.category, keras_adamixup.checkpoint.CheckpointWarning):
+            budget += 1
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     if saturated:
         log(f"[{name}] {saturated} LiRA shadow model(s) ended with the controller at its "
             "maximum strength (each shadow adapts to its own training data)")
+    if budget:
+        log(f"[{name}] {budget} LiRA shadow model(s) restored the least leaky epoch within "
+            "the accuracy budget instead of the lowest hold-out loss (CheckpointWarning)")
 
 
 def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=4, seed=0,
@@ -124,24 +136,35 @@ def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=4, seed=0,
         f"LiRA with {lira_shadows} shadow models per model")
     fit_kwargs = {"epochs": epochs, "batch_size": batch_size, "verbose": 0}
 
-    def monitored_fit_kwargs(x_train, y_train):
-        # a fresh monitor for every model trained (the audited one and each shadow)
+    def early_stopping_fit_kwargs(x_train, y_train):
+        # validation on the monitor hold-out (never audited): fresh per model
+        return {**fit_kwargs, "validation_data": holdout, "callbacks": [
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=ES_PATIENCE,
+                                          restore_best_weights=True)]}
+
+    def checkpoint_fit_kwargs(x_train, y_train):
+        # a fresh monitor and checkpoint for every model trained (the audited one
+        # and each shadow): members drawn from its own training data
         monitor = keras_adamixup.PrivacyMonitor.from_training(x_train, y_train, holdout,
                                                               seed=seed)
-        return {**fit_kwargs, "callbacks": [monitor]}
+        checkpoint = keras_adamixup.PrivacyCheckpoint(monitor, **RECOMMENDED_CHECKPOINT)
+        return {**fit_kwargs, "callbacks": [monitor, checkpoint]}
 
     recipes = {
         "undefended": (undefended_factory, fit_kwargs),
+        "early_stopping": (undefended_factory, early_stopping_fit_kwargs),
         "adamixup": (lambda: adamixup_factory(seed), fit_kwargs),
-        "adamixup_target": (lambda: adamixup_target_factory(seed), monitored_fit_kwargs),
+        "adamixup_ckpt": (lambda: adamixup_factory(seed), checkpoint_fit_kwargs),
     }
     reports = []
     for name, (factory, kwargs) in recipes.items():
         keras.utils.set_random_seed(seed)
         model = factory()
         start = time.perf_counter()
-        history = model.fit(x_m, y_m, **(kwargs(x_m, y_m) if callable(kwargs) else kwargs))
-        log(f"[{name}] trained in {time.perf_counter() - start:.1f} s; auditing ...")
+        train_kwargs = kwargs(x_m, y_m) if callable(kwargs) else kwargs
+        history = model.fit(x_m, y_m, **train_kwargs)
+        log(f"[{name}] trained in {time.perf_counter() - start:.1f} s "
+            f"({len(history.history['loss'])} epochs); auditing ...")
         model.save(os.path.join(out, f"{name}.keras"))
         lira = None
         if lira_shadows:
@@ -172,12 +195,15 @@ def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=4, seed=0,
         log(f"[{name}] test acc {h['test_accuracy']:.4f}, best AUC {h['best_auc']:.4f} "
             f"({h['best_auc_attack']}), TPR@1%FPR {h['best_tpr_at_0.01_fpr']:.4f}, "
             f"audit {report.metadata['seconds']:.1f} s")
-        if "monitor_auc" in history.history:
+        checkpoint = next((c for c in train_kwargs.get("callbacks", [])
+                           if isinstance(c, keras_adamixup.PrivacyCheckpoint)), None)
+        if checkpoint is not None and checkpoint.best_epoch is not None:
             keras_adamixup.monitor.plot_privacy_trajectory(
                 history, os.path.join(out, name, "trajectory.png"))
-            log(f"[{name}] controller: final strength "
-                f"{history.history['controller_strength'][-1]:.3f}, monitored AUC "
-                f"{history.history['monitor_auc'][-1]:.4f} (target {TARGET_AUC})")
+            log(f"[{name}] checkpoint: kept epoch {checkpoint.best_epoch + 1} of "
+                f"{len(history.history['loss'])} (hold-out loss "
+                f"{checkpoint.best['holdout_loss']:.4f}, monitored AUC "
+                f"{checkpoint.best['auc']:.4f})")
         reports.append(report)
     table = audit.compare(reports, out)
     log("\n" + table)

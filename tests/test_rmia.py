@@ -89,3 +89,43 @@ def test_every_lira_variant_and_rmia_from_one_cache(digits, tmp_path):
     assert len(calls) == trained + 1  # only the recipe's fingerprint builds a model: no training
     assert {r["attack"]: r["auc"] for r in again.attacks} == pytest.approx(
         {k: r["auc"] for k, r in rows.items()})
+
+
+def test_lira_and_rmia_with_flipped_queries(digits, tmp_path):
+    (x, y), (xt, yt) = digits
+    images = lambda a: a.reshape(-1, 8, 8, 1)  # noqa: E731
+
+    def factory():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                                  keras.layers.Dense(32, activation="relu"),
+                                  keras.layers.Dense(CLASSES)])
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+    model = factory()
+    x_m, x_n = images(x[:150]), images(xt[:150])
+    model.fit(x_m, y[:150], epochs=15, batch_size=32, verbose=0)
+    config = {"model_factory": factory, "num_shadows": 2, "progress": False,
+              "fit_kwargs": {"epochs": 15, "batch_size": 32}, "augment": "flip",
+              "cache_dir": str(tmp_path)}
+    report = audit.run_audit(model, (x_m, y[:150]), (x_n, yt[:150]), lira=config,
+                             attacks=("threshold",), slices=("entire",), label_only_noise=None)
+    assert report.metadata["lira"]["augment"] == "flip"
+    assert {"lira_online", "rmia_online"} <= {r["attack"] for r in report.attacks}
+    cached = [np.load(tmp_path / f"shadow_00{i}.npz")["outputs"] for i in range(2)]
+    assert cached[0].shape == (2, 300, CLASSES)  # the original and the flipped view
+    assert not np.allclose(cached[0][0], cached[0][1])
+    # the target's views are the model's outputs on the flipped images
+    population = np.concatenate([x_m, x_n])
+    views = lira.predict_views(model, population, "flip")
+    np.testing.assert_allclose(views[1], lira.predict_views(model, population[:, :, ::-1],
+                                                            None), rtol=1e-5, atol=1e-6)
+    labels, masks = np.concatenate([y[:150], yt[:150]]), lira.shadow_masks(2, 300, 0)
+    two = lira.lira_scores(views, cached, labels, masks)["lira_online"]
+    one = lira.lira_scores(views[0], [c[0] for c in cached], labels, masks)["lira_online"]
+    assert two.shape == one.shape == (300,) and not np.allclose(two, one)
+    with pytest.raises(ValueError, match="augment='flip' flips images"):
+        lira.query_views(x[:4], "flip")
+    with pytest.raises(ValueError, match="`augment` must be one of"):
+        lira.query_views(x[:4], "rotate")

@@ -108,7 +108,30 @@ def describe_recipe(model_factory, fit_kwargs):
     return {"model": model, "fit_kwargs": fit}
 
 
-def fingerprint(x, y, num_shadows, seed, fit_kwargs, model_factory):
+AUGMENTS = (None, "flip")
+
+
+def query_views(x, augment):
+    """The inputs every model is queried on: ``[x]``, or with ``augment="flip"``
+    also the horizontally flipped images (`x` of shape (n, height, width,
+    channels)), as LiRA queries augmented copies (Carlini et al. 2022)."""
+    if augment not in AUGMENTS:
+        raise ValueError(f"`augment` must be one of {AUGMENTS}, got {augment!r}.")
+    if augment is None:
+        return [x]
+    if np.ndim(x) != 4:
+        raise ValueError("augment='flip' flips images: `x` must have shape (n, height, "
+                         f"width, channels), got {np.shape(x)}.")
+    return [x, np.ascontiguousarray(np.asarray(x)[:, :, ::-1, :])]
+
+
+def predict_views(model, x, augment, batch_size=512):
+    """Outputs on every query view: `(n, classes)`, or `(views, n, classes)` with `augment`."""
+    outs = [predict_outputs(model, view, batch_size) for view in query_views(x, augment)]
+    return outs[0] if augment is None else np.stack(outs)
+
+
+def fingerprint(x, y, num_shadows, seed, fit_kwargs, model_factory, augment=None):
     """Hash of everything that makes cached shadows valid for an audit (see E23).
 
     The population (values, shapes, dtypes), the number of shadows and the
@@ -120,7 +143,8 @@ def fingerprint(x, y, num_shadows, seed, fit_kwargs, model_factory):
         h.update(str(a.shape).encode() + str(a.dtype).encode())
         h.update(a.tobytes())
     recipe = describe_recipe(model_factory, fit_kwargs)
-    h.update(json.dumps([num_shadows, seed, recipe], default=str, sort_keys=True).encode())
+    described = [num_shadows, seed, recipe] + ([] if augment is None else [augment])
+    h.update(json.dumps(described, default=str, sort_keys=True).encode())
     return h.hexdigest()
 
 
@@ -142,19 +166,19 @@ def _build_shadow(i, model_factory, seed):
 
 
 def _train_shadow(i, model_factory, x, y, mask, fit_kwargs, seed, predict_batch_size,
-                  path):
+                  path, augment=None):
     """Trains shadow `i` on `x[mask]`, predicts on all of `x`, caches, returns outputs."""
     import keras
 
     model = _build_shadow(i, model_factory, seed)
     model.fit(x[mask], y[mask], **fit_kwargs)
-    out = _save_outputs(model, x, mask, predict_batch_size, path)
+    out = _save_outputs(model, x, mask, predict_batch_size, path, augment)
     keras.backend.clear_session(free_memory=False)
     return out
 
 
-def _save_outputs(model, x, mask, predict_batch_size, path):
-    out = predict_outputs(model, x, predict_batch_size)
+def _save_outputs(model, x, mask, predict_batch_size, path, augment=None):
+    out = predict_views(model, x, augment, predict_batch_size)
     if path is not None:
         with _io.atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
@@ -190,7 +214,8 @@ def _train_stacked(tasks, model_factory, x, y, masks, seed, predict_batch_size, 
         shuffle=kwargs.get("shuffle", True), seed=seed, shadow_ids=ids,
         progress=lambda epoch: next(ticks, None))
     next(ticks, None)  # closes the bar
-    outputs = {task[0]: _save_outputs(model, x, masks[task[0]], predict_batch_size, task[8])
+    outputs = {task[0]: _save_outputs(model, x, masks[task[0]], predict_batch_size, task[8],
+                                      task[9])
                for task, model in zip(tasks, models)}
     keras.backend.clear_session(free_memory=False)
     return outputs
@@ -210,8 +235,11 @@ def _check_picklable(model_factory, fit_kwargs):
 
 def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=None,
                    fingerprint=None, predict_batch_size=512, seed=0, progress=True, jobs=1,
-                   together="auto", indices=None):
+                   together="auto", indices=None, augment=None):
     """Trains (or loads from the cache) every shadow; returns their outputs.
+
+    ``augment``: ``None``, or ``"flip"``: every shadow is also queried on the
+    flipped images (`query_views`); outputs then have shape `(2, n, classes)`.
 
     ``indices``: only these shadows (the others' entries are `None`): one
     job of a job array that trains shadows into a shared `cache_dir`.
@@ -228,6 +256,7 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
     seeds, so the results match ``jobs=1`` up to floating-point noise.
     """
     _checks.positive_int("jobs", jobs)
+    query_views(x[:1], augment)  # checks `augment` before any training
     if together not in ("auto", True, False):
         raise ValueError(f"`together` must be 'auto', True or False, got {together!r}.")
 
@@ -263,7 +292,8 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
             outputs[i] = np.load(path)["outputs"]
             continue
         kwargs = kwargs_for(x[masks[i]], y[masks[i]])
-        tasks.append((i, model_factory, x, y, masks[i], kwargs, seed, predict_batch_size, path))
+        tasks.append((i, model_factory, x, y, masks[i], kwargs, seed, predict_batch_size, path,
+                      augment))
     if together is not False and len(tasks) >= 2:
         stacked = _train_stacked(tasks, model_factory, x, y, np.asarray(masks), seed,
                                  predict_batch_size, together, progress)
@@ -297,6 +327,9 @@ def lira_scores(target_outputs, shadow_outs, labels, masks, fix_variance=None,
     when the plain names use the global one) or ``lira_online_globalvar`` /
     ``lira_offline_globalvar``.
 
+    Outputs of shape `(views, n, classes)` (augmented queries) give one
+    statistic per view; TF Privacy fits the Gaussians per view.
+
     `outputs`: ``"logits"``, ``"probabilities"`` or ``"auto"`` (detected per model).
     """
     tfp = _tfp.load()
@@ -309,10 +342,15 @@ def lira_scores(target_outputs, shadow_outs, labels, masks, fix_variance=None,
             outputs, preds_lib.resolve_kind(outputs, outputs_kind))
         return tfp.calculate_statistic(probs, labels, is_logits=False, option="logit")
 
-    stats = np.stack([statistic(o) for o in shadow_outs])  # (shadows, n)
-    target = statistic(target_outputs)[:, None]
-    stat_in = [stats[masks[:, j], j][:, None] for j in range(stats.shape[1])]
-    stat_out = [stats[~masks[:, j], j][:, None] for j in range(stats.shape[1])]
+    def statistics(outputs):  # (n, views)
+        outputs = np.asarray(outputs)
+        views = outputs if outputs.ndim == 3 else outputs[None]
+        return np.stack([statistic(v) for v in views], axis=-1)
+
+    stats = np.stack([statistics(o) for o in shadow_outs])  # (shadows, n, views)
+    target = statistics(target_outputs)
+    stat_in = [stats[masks[:, j], j] for j in range(stats.shape[1])]
+    stat_out = [stats[~masks[:, j], j] for j in range(stats.shape[1])]
     if fix_variance is None:
         fix_variance = len(shadow_outs) < 64
     scores = {}

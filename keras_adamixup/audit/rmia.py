@@ -32,7 +32,11 @@ from keras_adamixup import predictions as preds_lib
 
 
 def true_label_probabilities(outputs, labels, kind="auto"):
-    """Each row's probability of its label, from logits or probabilities."""
+    """Each row's probability of its label, from logits or probabilities
+    (averaged over the views of `(views, n, classes)` outputs)."""
+    outputs = np.asarray(outputs)
+    if outputs.ndim == 3:
+        return np.mean([true_label_probabilities(v, labels, kind) for v in outputs], axis=0)
     outputs = preds_lib.as_outputs(outputs, "outputs")
     probs = preds_lib.to_probabilities(outputs, preds_lib.resolve_kind(outputs, kind))
     return probs[np.arange(len(labels)), np.asarray(labels)]

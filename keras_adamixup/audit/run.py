@@ -150,7 +150,10 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
             depend on the shadow's own training data, such as a monitor
             or early stopping), ``cache_dir`` (resume), ``jobs`` (shadows
             trained in this many processes; needs a picklable factory),
-            ``fix_variance``, ``rmia_offline_a`` (0.3), ``rmia_gamma``
+            ``augment`` (``"flip"``: every model is also queried on the
+            horizontally flipped images, LiRA with one Gaussian per view,
+            RMIA on the mean probability), ``fix_variance``,
+            ``rmia_offline_a`` (0.3), ``rmia_gamma``
             (1.0), ``progress``, ``together`` (``"auto"``: the
             shadows of a plain Keras model with plain fit arguments train
             together in one compiled step, see
@@ -232,7 +235,7 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
         configs = _lira_configs(lira)
         # members first, then non-members: shared by every shadow recipe
         population = (np.concatenate([x_m, x_n]), np.concatenate([y_m, y_n]),
-                      np.concatenate([out_m, out_n]), len(x_m))
+                      np.concatenate([out_m, out_n]), len(x_m), model)
         metas = []
         for config in configs:
             rows, hists, config_meta, scores = _lira_rows(config, population, batch_size,
@@ -302,17 +305,21 @@ def _lira_rows(config, population, batch_size, seed, outputs="auto"):
     `population` is `(x, y, outputs, n_members)`, members first.
     """
     config = dict(config)
-    x_pop, y_pop, out_pop, n_members = population
+    x_pop, y_pop, out_pop, n_members, model = population
     name = config.pop("name", "")
     num_shadows = config.pop("num_shadows", 8)
+    augment = config.get("augment")
     masks = lira_lib.shadow_masks(num_shadows, len(x_pop), seed)
     fingerprint = lira_lib.fingerprint(x_pop, y_pop, num_shadows, seed,
-                                       config.get("fit_kwargs"), config["model_factory"])
+                                       config.get("fit_kwargs"), config["model_factory"],
+                                       augment=augment)
     shadow_outs = lira_lib.shadow_outputs(
         config["model_factory"], x_pop, y_pop, masks, fit_kwargs=config.get("fit_kwargs"),
         cache_dir=config.get("cache_dir"), fingerprint=fingerprint,
         predict_batch_size=batch_size, seed=seed, progress=config.get("progress", True),
-        jobs=config.get("jobs", 1), together=config.get("together", "auto"))
+        jobs=config.get("jobs", 1), together=config.get("together", "auto"), augment=augment)
+    if augment is not None:
+        out_pop = lira_lib.predict_views(model, x_pop, augment, batch_size)
     scores = lira_lib.lira_scores(out_pop, shadow_outs, y_pop, masks,
                                   fix_variance=config.get("fix_variance"), outputs=outputs)
     scores.update(rmia_lib.rmia_scores(out_pop, shadow_outs, y_pop, masks,
@@ -327,6 +334,7 @@ def _lira_rows(config, population, batch_size, seed, outputs="auto"):
         rows.append(row)
         hists[attack] = hist
     meta = {"num_shadows": num_shadows, "fit_kwargs": _describe(config.get("fit_kwargs")),
+            "augment": augment,
             "rmia": {"offline_a": config.get("rmia_offline_a", 0.3),
                      "gamma": config.get("rmia_gamma", 1.0)}}
     meta.update(exposure(scores["lira_online"][:n_members], scores["lira_online"][n_members:],
@@ -356,12 +364,14 @@ def train_shadows(members, nonmembers, lira, indices, *, seed=0, batch_size=512)
         num_shadows = config.get("num_shadows", 8)
         masks = lira_lib.shadow_masks(num_shadows, len(x_pop), seed)
         fingerprint = lira_lib.fingerprint(x_pop, y_pop, num_shadows, seed,
-                                           config.get("fit_kwargs"), config["model_factory"])
+                                           config.get("fit_kwargs"), config["model_factory"],
+                                           augment=config.get("augment"))
         outs = lira_lib.shadow_outputs(
             config["model_factory"], x_pop, y_pop, masks, fit_kwargs=config.get("fit_kwargs"),
             cache_dir=config["cache_dir"], fingerprint=fingerprint,
             predict_batch_size=batch_size, seed=seed, progress=config.get("progress", True),
-            together=config.get("together", "auto"), indices=indices)
+            together=config.get("together", "auto"), indices=indices,
+            augment=config.get("augment"))
         done += sum(o is not None for o in outs)
     return done
 
