@@ -193,7 +193,7 @@ def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=4, seed=0,
         report.save(os.path.join(out, name))
         h = report.headline()
         log(f"[{name}] test acc {h['test_accuracy']:.4f}, best AUC {h['best_auc']:.4f} "
-            f"({h['best_auc_attack']}), TPR@1%FPR {h['best_tpr_at_0.01_fpr']:.4f}, "
+            f"({h['best_auc_attack']}), TPR@1%FPR {h['best_' + audit.roc.tpr_key(0.01)]:.4f}, "
             f"audit {report.metadata['seconds']:.1f} s")
         checkpoint = next((c for c in train_kwargs.get("callbacks", [])
                            if isinstance(c, keras_adamixup.PrivacyCheckpoint)), None)

@@ -28,6 +28,7 @@ import numpy as np
 from keras_adamixup import _checks
 from keras_adamixup import _io
 from keras_adamixup.audit import _tfp
+from keras_adamixup.audit import registry
 from keras_adamixup.audit._predict import predict_outputs
 from keras_adamixup import predictions as preds_lib
 
@@ -360,3 +361,9 @@ def lira_scores(target_outputs, shadow_outs, labels, masks, fix_variance=None,
             scores[f"lira_{variant}{suffix}"] = -tfp.compute_score_lira(
                 target, stat_in, stat_out, option=option, fix_variance=fixed)
     return scores
+
+
+@registry.register_shadow_attack("lira")
+def _lira_attack(target_outputs, shadow_outs, labels, masks, recipe, outputs):
+    return lira_scores(target_outputs, shadow_outs, labels, masks,
+                       fix_variance=recipe.fix_variance, outputs=outputs)

@@ -16,7 +16,7 @@ def _figure(**kwargs):
     from matplotlib.figure import Figure
 
     return Figure(**kwargs)
-_METRICS = ("auc", "advantage", "ppv", "tpr_at_0.001_fpr", "tpr_at_0.01_fpr")
+_METRICS = ("auc", "advantage", "ppv") + tuple(roc.tpr_key(t) for t in roc.LOW_FPRS)
 
 
 @dataclasses.dataclass
@@ -30,7 +30,8 @@ class AuditReport:
             outputs the attacks see.
         attacks: one dict per (attack, slice): ``attack``, ``slice``,
             ``source`` (``tf_privacy``, ``lira``, ``rmia`` or ``label_only``), ``auc``,
-            ``advantage``, ``ppv``, ``tpr_at_0.001_fpr``, ``tpr_at_0.01_fpr``,
+            ``advantage``, ``ppv``, ``tpr_at_<fpr>_fpr`` for each of
+            `roc.LOW_FPRS` (``tpr_at_0.001_fpr``, ``tpr_at_0.01_fpr``),
             ``n_members``, ``n_nonmembers`` and, for entire-data-set rows,
             ``roc`` (down-sampled ``fpr``/``tpr``).
         histograms: membership-score histograms per attack (entire data set).
@@ -82,42 +83,43 @@ class AuditReport:
         from scipy import stats
 
         p_value = float(2.0 * stats.norm.sf(abs(z)))
-        best_tpr = {t: self.best(f"tpr_at_{t:g}_fpr") for t in roc.LOW_FPRS}
-        return {
+        headline = {
             "train_accuracy": self.utility["train_accuracy"],
             "test_accuracy": self.utility["test_accuracy"],
             "generalization_gap": self.utility["generalization_gap"],
             "best_auc": best["auc"],
             "best_auc_attack": best["attack"],
             "best_advantage": self.best("advantage")["advantage"],
-            "best_tpr_at_0.001_fpr": self.best("tpr_at_0.001_fpr")["tpr_at_0.001_fpr"],
-            "best_tpr_at_0.01_fpr": self.best("tpr_at_0.01_fpr")["tpr_at_0.01_fpr"],
+        }
+        for t in roc.LOW_FPRS:
+            key = roc.tpr_key(t)
+            row = self.best(key)
+            headline["best_" + key] = row[key]
+            headline["best_" + key + "_measurable"] = row.get(key + "_measurable", True)
+        headline.update({
             "worst_slice_auc": worst_slice["auc"],
             "worst_slice": f"{worst_slice['attack']} on {worst_slice['slice']}",
             "best_auc_ci": best.get("auc_ci"),
-            "best_tpr_at_0.001_fpr_measurable": best_tpr[0.001].get(
-                "tpr_at_0.001_fpr_measurable", True),
-            "best_tpr_at_0.01_fpr_measurable": best_tpr[0.01].get(
-                "tpr_at_0.01_fpr_measurable", True),
             "worst_slice_p_value": p_value,
             "worst_slice_significant": bool(p_value * tested < 0.05),
             "results_tested": tested,
-        }
+        })
+        return headline
 
     # -- text -----------------------------------------------------------------
 
     def _table(self, rows):
-        head = ("| attack | slice | AUC [95 % CI] | advantage | PPV | TPR@0.1%FPR [95 % CI] | "
-                "TPR@1%FPR [95 % CI] | members | non-members |")
-        lines = [head, "|" + "---|" * 9]
+        tprs = "".join(f" TPR@{roc.fpr_label(t)}FPR [95 % CI] |" for t in roc.LOW_FPRS)
+        head = f"| attack | slice | AUC [95 % CI] | advantage | PPV |{tprs} members | non-members |"
+        lines = [head, "|" + "---|" * (7 + len(roc.LOW_FPRS))]
         for r in rows:
+            cells = "".join(f" {_tpr_text(r, t)} |" for t in roc.LOW_FPRS)
             lines.append(
                 f"| {r['attack']} | {r['slice']} | {_auc_text(r)} | {r['advantage']:.4f} | "
-                f"{r['ppv']:.4f} | {_tpr_text(r, 0.001)} | {_tpr_text(r, 0.01)} | "
-                f"{r['n_members']} | {r['n_nonmembers']} |"
+                f"{r['ppv']:.4f} |{cells} {r['n_members']} | {r['n_nonmembers']} |"
             )
         notes = sorted({f"{t:g}" for r in rows for t in roc.LOW_FPRS
-                        if not r.get(f"tpr_at_{t:g}_fpr_measurable", True)})
+                        if not r.get(roc.tpr_key(t) + "_measurable", True)})
         if notes:
             lines.append("")
             lines.append(
@@ -129,16 +131,16 @@ class AuditReport:
         """The strongest attack and the worst slice, with intervals and caveats."""
         h = self.headline()
         best = self.best("auc")
-        tpr = {t: self.best(f"tpr_at_{t:g}_fpr") for t in roc.LOW_FPRS}
+        tpr = {t: self.best(roc.tpr_key(t)) for t in roc.LOW_FPRS}
         if h.get("worst_slice_significant", True):
             noise = f"stands out from chance (p = {h.get('worst_slice_p_value', 0):.2g})"
         else:
             noise = (f"within the noise of testing {h['results_tested']} (attack, slice) "
                      f"results (p = {h['worst_slice_p_value']:.2g} before correction)")
         return [
-            f"strongest attack: {h['best_auc_attack']} AUC {_auc_text(best)}; "
-            f"best TPR@0.1%FPR {_tpr_text(tpr[0.001], 0.001)}, "
-            f"TPR@1%FPR {_tpr_text(tpr[0.01], 0.01)}",
+            f"strongest attack: {h['best_auc_attack']} AUC {_auc_text(best)}; best "
+            + ", ".join(f"TPR@{roc.fpr_label(t)}FPR {_tpr_text(tpr[t], t)}"
+                        for t in roc.LOW_FPRS),
             f"worst slice: {h['worst_slice']} AUC {h['worst_slice_auc']:.4f}, {noise}",
         ]
 
@@ -290,14 +292,17 @@ def _canary_lines(meta):
     lines = [f"## Canaries ({canaries['count']} mislabelled members, seed {canaries['seed']})",
              "", "TPR on the canaries at a false-positive rate measured on all non-members "
              "(† at 0 false positives: 1/n is above that FPR).", "",
-             "| attack | AUC | TPR@0.1%FPR [95 % CI] | TPR@1%FPR [95 % CI] |", "|---|---|---|---|"]
+             "| attack | AUC |" + "".join(f" TPR@{roc.fpr_label(t)}FPR [95 % CI] |"
+                                        for t in roc.LOW_FPRS),
+             "|---|---|" + "---|" * len(roc.LOW_FPRS)]
     for attack, row in canaries["attacks"].items():
         cells = []
-        for key in ("tpr_at_0.001_fpr", "tpr_at_0.01_fpr"):
+        for t in roc.LOW_FPRS:
+            key = roc.tpr_key(t)
             low, high = row[key + "_ci"]
             mark = "" if row[key + "_measurable"] else "†"
             cells.append(f"{row[key]:.3f}{mark} [{low:.3f}, {high:.3f}]")
-        lines.append(f"| {attack} | {row['auc']:.3f} | {cells[0]} | {cells[1]} |")
+        lines.append(f"| {attack} | {row['auc']:.3f} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -327,7 +332,7 @@ def _auc_text(row):
 
 
 def _tpr_text(row, target):
-    key = f"tpr_at_{target:g}_fpr"
+    key = roc.tpr_key(target)
     ci = row.get(key + "_ci")
     text = f"{row[key]:.4f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
     if not row.get(key + "_measurable", True):
@@ -372,23 +377,26 @@ def compare(reports, folder=None, attack=None):
     reports = [r if isinstance(r, AuditReport) else AuditReport.from_json(r) for r in reports]
     if not reports:
         raise ValueError("`reports` is empty: nothing to compare.")
-    head = ("| model | train acc | test acc | gap | best AUC (attack) | best advantage | "
-            "TPR@0.1%FPR | TPR@1%FPR | worst slice AUC |")
-    lines = [head, "|" + "---|" * 9]
+    tprs = "".join(f" TPR@{roc.fpr_label(t)}FPR |" for t in roc.LOW_FPRS)
+    head = (f"| model | train acc | test acc | gap | best AUC (attack) | best advantage |"
+            f"{tprs} worst slice AUC |")
+    lines = [head, "|" + "---|" * (7 + len(roc.LOW_FPRS))]
     headlines = []
     unmeasurable = False
     for r in reports:
         h = r.headline()
         headlines.append({"name": r.name, **h})
-        mark = {t: "" if h.get(f"best_tpr_at_{t}_fpr_measurable", True) else " †"
-                for t in ("0.001", "0.01")}
-        unmeasurable = unmeasurable or any(mark.values())
+        cells = ""
+        for t in roc.LOW_FPRS:
+            key = "best_" + roc.tpr_key(t)
+            mark = "" if h.get(key + "_measurable", True) else " †"
+            unmeasurable = unmeasurable or bool(mark)
+            cells += f" {h[key]:.4f}{mark} |"
         noise = "" if h.get("worst_slice_significant", True) else " (noise)"
         lines.append(
             f"| {r.name} | {h['train_accuracy']:.4f} | {h['test_accuracy']:.4f} | "
             f"{h['generalization_gap']:.4f} | {h['best_auc']:.4f} ({h['best_auc_attack']}) | "
-            f"{h['best_advantage']:.4f} | {h['best_tpr_at_0.001_fpr']:.4f}{mark['0.001']} | "
-            f"{h['best_tpr_at_0.01_fpr']:.4f}{mark['0.01']} | {h['worst_slice_auc']:.4f}{noise} |"
+            f"{h['best_advantage']:.4f} |{cells} {h['worst_slice_auc']:.4f}{noise} |"
         )
     if unmeasurable:
         lines += ["", "† at zero false positives: fewer non-members than 1/FPR, so this FPR "

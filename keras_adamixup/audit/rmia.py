@@ -29,6 +29,7 @@ import numpy as np
 
 from keras_adamixup import _checks
 from keras_adamixup import predictions as preds_lib
+from keras_adamixup.audit import registry
 
 
 def true_label_probabilities(outputs, labels, kind="auto"):
@@ -89,3 +90,9 @@ def rmia_scores(target_outputs, shadow_outs, labels, masks, *, offline_a=0.3, ga
         ratio = target / pr_x
         scores[name] = dominance(ratio, ratio, gamma)
     return scores
+
+
+@registry.register_shadow_attack("rmia")
+def _rmia_attack(target_outputs, shadow_outs, labels, masks, recipe, outputs):
+    return rmia_scores(target_outputs, shadow_outs, labels, masks,
+                       offline_a=recipe.rmia_offline_a, gamma=recipe.rmia_gamma, outputs=outputs)

@@ -18,8 +18,20 @@ import math
 import numpy as np
 from sklearn import metrics as sk_metrics
 
+# The low false-positive rates every report gives a TPR at: the metric keys
+# (`tpr_key`), table columns and headline fields all derive from this tuple.
 LOW_FPRS = (0.001, 0.01)
 Z95 = 1.959963984540054
+
+
+def tpr_key(fpr):
+    """The metric key of the TPR at `fpr`: ``tpr_at_0.001_fpr``."""
+    return f"tpr_at_{fpr:g}_fpr"
+
+
+def fpr_label(fpr):
+    """`fpr` as a column label: ``0.1%``."""
+    return f"{fpr * 100:g}%"
 
 
 def auc_interval(auc, n_members, n_nonmembers):
@@ -85,7 +97,7 @@ def summarize(fpr, tpr, n_members, n_nonmembers, ppv):
     row["auc_ci"] = auc_interval(row["auc"], n_members, n_nonmembers)
     for target in LOW_FPRS:
         value = tpr_at_fpr(fpr, tpr, target)
-        key = f"tpr_at_{target:g}_fpr"
+        key = tpr_key(target)
         row[key] = value
         row[key + "_ci"] = binomial_interval(round(value * n_members), n_members)
         row[key + "_measurable"] = bool(n_nonmembers * target >= 1.0)

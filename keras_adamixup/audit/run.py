@@ -1,5 +1,6 @@
 """`run_audit` (a Keras model) and `audit_predictions` (arrays of outputs)."""
 
+import dataclasses
 import platform
 import time
 
@@ -9,7 +10,10 @@ from keras_adamixup.audit import attacks as attacks_lib
 from keras_adamixup.audit import label_only
 from keras_adamixup.audit import canaries as canaries_lib
 from keras_adamixup.audit import lira as lira_lib
-from keras_adamixup.audit import rmia as rmia_lib
+from keras_adamixup.audit import options as options_lib
+from keras_adamixup.audit import registry
+from keras_adamixup.audit import rmia as rmia_lib  # noqa: F401 - registers RMIA
+from keras_adamixup.audit.options import AuditOptions
 from keras_adamixup.audit._predict import predict_outputs
 from keras_adamixup import predictions as preds_lib
 from keras_adamixup.audit.report import AuditReport
@@ -42,10 +46,8 @@ def _versions():
 
 
 def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
-                      labels_nonmembers, *, name="model", attacks=attacks_lib.ALL_ATTACKS,
-                      slices=attacks_lib.SLICES, thorough=False, min_per_slice=10,
-                      attack_backend=None, metadata=None, extra_rows=(),
-                      extra_histograms=None, outputs="auto", fast_attacks=True, seed=0):
+                      labels_nonmembers, *, name="model", options=None, metadata=None,
+                      extra_rows=(), extra_histograms=None, **option_overrides):
     """Audits arrays of model outputs (logits or probabilities) of members and non-members.
 
     Runs TF Privacy's attacks (see `keras_adamixup.audit.attacks`) and the
@@ -58,22 +60,18 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
         labels_members: class ids (or one-hot rows) of the members.
         outputs_nonmembers, labels_nonmembers: the same for non-members.
         name: model name in the report.
-        attacks: TF Privacy attacks to run (`attacks.ALL_ATTACKS`).
-        slices: ``"entire"``, ``"class"``, ``"correctness"``.
-        thorough: run every attack on every slice (slow) instead of the trained
-            attacks on the entire data set only.
-        min_per_slice: minimum members and non-members for a slice.
-        attack_backend: joblib backend for TF Privacy's trained attacks
-            (``None``: one core; ``"loky"``: all cores).
+        options: an `AuditOptions` (attacks, slices, thorough, min_per_slice,
+            attack_backend, fast_attacks, seed, outputs; the label-only and
+            prediction options do not apply to arrays).
         metadata: extra metadata for the report.
-        outputs: ``"logits"``, ``"probabilities"`` or ``"auto"`` (detected
-            from the values: rows in [0, 1] that sum to 1, or one column in
+        extra_rows, extra_histograms: rows and histograms of attacks run
+            elsewhere (LiRA, RMIA, label-only noise), added to the report.
+        **option_overrides: any `AuditOptions` field by name (``attacks=``,
+            ``thorough=``, ``outputs=``...). `outputs`: ``"logits"``,
+            ``"probabilities"`` or ``"auto"`` (the default here: detected
+            from the values; rows in [0, 1] that sum to 1, or one column in
             [0, 1], count as probabilities, which one-column logits can
             happen to look like: say which when you know).
-        fast_attacks: (without `thorough`) trained attacks with fixed
-            hyperparameters on a capped sample (`attacks.describe_fast_estimators()`,
-            `attacks.FAST_SAMPLE`); ``False``: TF Privacy's grid search.
-        seed: seed of the fast attacks' sample and folds.
 
     Returns:
         An `AuditReport`.
@@ -84,13 +82,16 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
         ImportError: TF Privacy is missing (with the install command).
     """
     start = time.perf_counter()
+    opts = AuditOptions.make(options, **option_overrides)
+    outputs = opts.outputs or "auto"
     probs_m, y_m, probs_n, y_n, kind = preds_lib.check_pair(
         outputs_members, labels_members, outputs_nonmembers, labels_nonmembers,
         kind=outputs)
-    skipped = attacks_lib.check_slice_sizes(y_m, y_n, slices, min_per_slice)
+    skipped = attacks_lib.check_slice_sizes(y_m, y_n, opts.slices, opts.min_per_slice)
     rows, histograms = attacks_lib.run_tfp_attacks(
-        probs_m, y_m, probs_n, y_n, attacks=attacks, slices=slices, thorough=thorough,
-        min_per_slice=min_per_slice, backend=attack_backend, fast=fast_attacks, seed=seed)
+        probs_m, y_m, probs_n, y_n, attacks=opts.attacks, slices=opts.slices,
+        thorough=opts.thorough, min_per_slice=opts.min_per_slice,
+        backend=opts.attack_backend, fast=opts.fast_attacks, seed=opts.seed)
     gap_row, gap_hist = attacks_lib.rows_from_scores(
         "label_only_gap", label_only.gap_scores(np.argmax(probs_m, 1), y_m),
         label_only.gap_scores(np.argmax(probs_n, 1), y_n), "label_only")
@@ -104,13 +105,13 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
         "n_members": int(len(y_m)),
         "n_nonmembers": int(len(y_n)),
         "num_classes": int(probs_m.shape[1]),
-        "attacks": list(attacks),
-        "slices": list(slices),
-        "thorough": bool(thorough),
+        "attacks": list(opts.attacks),
+        "slices": list(opts.slices),
+        "thorough": opts.thorough,
         "trained_attacks": (
-            "TF Privacy, grid search on every slice" if thorough else
+            "TF Privacy, grid search on every slice" if opts.thorough else
             f"fixed hyperparameters on at most {attacks_lib.FAST_SAMPLE} members and as many "
-            f"non-members: {attacks_lib.describe_fast_estimators()}" if fast_attacks else
+            f"non-members: {attacks_lib.describe_fast_estimators()}" if opts.fast_attacks else
             "TF Privacy, grid search on the entire data set"),
         "skipped_slices": skipped,
         "versions": _versions(),
@@ -121,11 +122,8 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
                        attacks=rows, histograms=histograms, metadata=meta)
 
 
-def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_ATTACKS,
-              slices=attacks_lib.SLICES, thorough=False, min_per_slice=10,
-              label_only_noise=0.1, label_only_queries=16, lira=None, batch_size=512,
-              seed=0, check_overlap=True, attack_backend=None, metadata=None,
-              outputs=None, fast_attacks=True, canaries=None):
+def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=None,
+              name=None, metadata=None, **option_overrides):
     """Audits a Keras model: TF Privacy attacks, label-only attacks and optional LiRA.
 
     Args:
@@ -137,45 +135,22 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
             arrays).
         nonmembers: the same for examples from the same distribution, never
             trained on.
-        name: name in the report (default the model's name).
-        attacks, slices, thorough, min_per_slice, attack_backend: see
-            `audit_predictions`.
-        label_only_noise: σ of the noise-robustness attack relative to the
-            inputs' standard deviation; `None` skips the attack.
-        label_only_queries: noisy queries per example.
-        lira: `None` (skip) or a dict: ``model_factory`` (returns a compiled
-            model trained like the target), ``num_shadows`` (even, default 8),
-            ``fit_kwargs`` (passed to `fit`; or a function `(x_train,
-            y_train) -> dict` called for every shadow, for callbacks that
-            depend on the shadow's own training data, such as a monitor
-            or early stopping), ``cache_dir`` (resume), ``jobs`` (shadows
-            trained in this many processes; needs a picklable factory),
-            ``augment`` (``"flip"``: every model is also queried on the
-            horizontally flipped images, LiRA with one Gaussian per view,
-            RMIA on the mean probability), ``fix_variance``,
-            ``rmia_offline_a`` (0.3), ``rmia_gamma``
-            (1.0), ``progress``, ``together`` (``"auto"``: the
-            shadows of a plain Keras model with plain fit arguments train
-            together in one compiled step, see
-            `keras_adamixup.audit.shadow_stack`; ``False``: one after
-            another). Or a list of such dicts, all
-            but the first with a ``name``: one LiRA per shadow recipe, the
-            attacks named ``lira_online_<name>``/``lira_offline_<name>``.
-            Audit an adaptive or randomized defence (a `PrivacyTarget`, early
+        options: an `AuditOptions` (attacks, slices, thorough, fast
+            attacks, label-only settings, batch size, seed, overlap check,
+            output kind); see its docstring. Default: `AuditOptions()`.
+        lira: `None` (skip), a `ShadowRecipe` (or a dict of its fields:
+            ``model_factory``, ``num_shadows``, ``fit_kwargs``, ``cache_dir``,
+            ``jobs``, ``together``, ``augment``, ``fix_variance``,
+            ``rmia_offline_a``, ``rmia_gamma``, ``progress``, ``name``), or a
+            list of them, all but the first with a ``name``. Every recipe's
+            shadows give every LiRA variant and RMIA (``lira_online``,
+            ``lira_offline``, ``lira_online_pervar``, ``lira_offline_pervar``,
+            ``rmia_online``, ``rmia_offline``, suffixed ``_<name>``). Audit
+            an adaptive or randomized defence (a `PrivacyTarget`, early
             stopping) with its own recipe *and* the undefended recipe: shadows
             that each adapt differently disagree with one another, which
             weakens LiRA without protecting the target; the attacker may
             choose either, and the report's best attack is the maximum.
-        batch_size: prediction batch size.
-        seed: seed of the label-only noise and of LiRA's shadow splits.
-        check_overlap: count examples that are both members and non-members
-            (a ValueError names the count).
-        metadata: extra metadata (e.g. how the split was drawn).
-        fast_attacks: see `audit_predictions`.
-        outputs: ``"logits"``, ``"probabilities"`` or ``"auto"``; `None`
-            (default) reads it from the model's last activation
-            (`predictions.model_output_kind`: softmax/sigmoid → probabilities,
-            linear → logits) and detects it from the values otherwise.
         canaries: a `keras_adamixup.audit.canaries.CanarySet` planted in the
             members (their labels must be the planted ones): the report's
             metadata ``"canaries"`` gets the TPR on them at low FPR (against
@@ -186,32 +161,33 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
         An `AuditReport`.
     """
     start = time.perf_counter()
-    attacks_lib.check_names(attacks, slices)
-    outputs = preds_lib.model_output_kind(model) if outputs is None else preds_lib.check_kind(
-        outputs)
+    opts = AuditOptions.make(options, **option_overrides)
+    outputs = (preds_lib.model_output_kind(model) if opts.outputs is None
+               else opts.outputs)
+    recipes = options_lib.shadow_recipes(lira) if lira else []
     if _is_dataset(members) or _is_dataset(nonmembers):
         if canaries is not None:
             raise ValueError("`canaries` need the members as arrays (their indices), not "
                              "datasets.")
-        return _run_audit_streamed(
-            model, members, nonmembers, start=start, name=name, attacks=attacks,
-            slices=slices, thorough=thorough, min_per_slice=min_per_slice,
-            label_only_noise=label_only_noise, label_only_queries=label_only_queries,
-            lira=lira, seed=seed, check_overlap=check_overlap,
-            attack_backend=attack_backend, metadata=metadata, outputs=outputs,
-            fast_attacks=fast_attacks)
+        if recipes:
+            raise ValueError(
+                "LiRA trains shadow models on members ∪ non-members and needs them as "
+                "arrays; audit datasets without `lira` (or load the data into arrays)."
+            )
+        return _run_audit_streamed(model, members, nonmembers, opts, outputs, start=start,
+                                   name=name, metadata=metadata)
     (x_m, y_m), (x_n, y_n) = members, nonmembers
     if len(x_m) != len(y_m) or len(x_n) != len(y_n):
         raise ValueError(
             f"Inputs and labels differ in length: members {len(x_m)} vs {len(y_m)}, "
             f"non-members {len(x_n)} vs {len(y_n)}."
         )
-    if check_overlap:
+    if opts.check_overlap:
         _check_disjoint(preds_lib.count_overlap(x_m, x_n))
     if canaries is not None:
         canaries.check_labels(y_m)
-    out_m = predict_outputs(model, x_m, batch_size)
-    out_n = predict_outputs(model, x_n, batch_size)
+    out_m = predict_outputs(model, x_m, opts.batch_size)
+    out_n = predict_outputs(model, x_n, opts.batch_size)
     classes, y_m, y_n = _labels(out_m, y_m, y_n)
     extra_rows, extra_hist = [], {}
     per_example = {}  # attack -> scores over members then non-members (for canaries)
@@ -221,38 +197,35 @@ def run_audit(model, members, nonmembers, *, name=None, attacks=attacks_lib.ALL_
                                                     preds_lib.cross_entropy(p_n, y_n)])
 
     def predict_labels(x):
-        return _predicted_labels(predict_outputs(model, x, batch_size), outputs)
+        return _predicted_labels(predict_outputs(model, x, opts.batch_size), outputs)
 
     noise_scores = None
-    if label_only_noise is not None:
+    if opts.label_only_noise is not None:
         noise_scores = [label_only.noise_robustness_scores(
-            predict_labels, x, y, noise=label_only_noise, queries=label_only_queries,
-            seed=seed, scale=np.std(np.concatenate([np.ravel(x_m), np.ravel(x_n)])))
+            predict_labels, x, y, noise=opts.label_only_noise,
+            queries=opts.label_only_queries, seed=opts.seed,
+            scale=np.std(np.concatenate([np.ravel(x_m), np.ravel(x_n)])))
             for x, y in ((x_m, y_m), (x_n, y_n))]
-    meta = {"seed": seed, "label_only_noise": label_only_noise,
-            "label_only_queries": label_only_queries}
-    if lira:
-        configs = _lira_configs(lira)
+    meta = {"seed": opts.seed, "label_only_noise": opts.label_only_noise,
+            "label_only_queries": opts.label_only_queries}
+    if recipes:
         # members first, then non-members: shared by every shadow recipe
         population = (np.concatenate([x_m, x_n]), np.concatenate([y_m, y_n]),
                       np.concatenate([out_m, out_n]), len(x_m), model)
         metas = []
-        for config in configs:
-            rows, hists, config_meta, scores = _lira_rows(config, population, batch_size,
-                                                          seed, outputs)
+        for recipe in recipes:
+            rows, hists, recipe_meta, scores = _lira_rows(recipe, population, opts, outputs)
             per_example.update(scores)
             extra_rows += rows
             extra_hist.update(hists)
-            metas.append(config_meta)
-        meta["lira"] = metas[0] if isinstance(lira, dict) else metas
+            metas.append(recipe_meta)
+        single = isinstance(lira, (dict, options_lib.ShadowRecipe))
+        meta["lira"] = metas[0] if single else metas
     if canaries is not None:
         meta["canaries"] = {**canaries.to_dict(), "attacks": canaries_lib.canary_rows(
             per_example, canaries.indices, len(x_m))}
-    return _report(
-        model, (out_m, y_m, out_n, y_n), noise_scores, extra_rows, extra_hist, meta,
-        start=start, name=name, metadata=metadata, attacks=attacks, slices=slices,
-        thorough=thorough, min_per_slice=min_per_slice, attack_backend=attack_backend,
-        outputs=outputs, fast_attacks=fast_attacks, seed=seed)
+    return _report(model, (out_m, y_m, out_n, y_n), noise_scores, extra_rows, extra_hist,
+                   meta, opts, outputs, start=start, name=name, metadata=metadata)
 
 
 def _check_disjoint(overlap):
@@ -271,8 +244,8 @@ def _labels(out_m, y_m, y_n):
             preds_lib.as_labels(y_n, "nonmembers labels", classes))
 
 
-def _report(model, model_outputs, noise_scores, extra_rows, extra_hist, meta, *, start,
-            name, metadata, **audit_kwargs):
+def _report(model, model_outputs, noise_scores, extra_rows, extra_hist, meta, opts, outputs,
+            *, start, name, metadata):
     """The shared end of both `run_audit` paths: extra rows, metadata, the attacks."""
     if noise_scores is not None:  # the noise row first, as it was computed first
         row, hist = attacks_lib.rows_from_scores("label_only_noise", *noise_scores,
@@ -282,65 +255,51 @@ def _report(model, model_outputs, noise_scores, extra_rows, extra_hist, meta, *,
     meta.update(metadata or {})
     meta["seconds"] = time.perf_counter() - start
     return audit_predictions(*model_outputs, name=name or getattr(model, "name", "model"),
+                             options=dataclasses.replace(opts, outputs=outputs),
                              metadata=meta, extra_rows=extra_rows,
-                             extra_histograms=extra_hist, **audit_kwargs)
+                             extra_histograms=extra_hist)
 
 
-def _lira_configs(lira):
-    """`lira` (one dict or a list of dicts) as a list; names checked."""
-    configs = [lira] if isinstance(lira, dict) else list(lira)
-    names = [c.get("name", "") for c in configs]
-    if any(not isinstance(c, dict) or "model_factory" not in c for c in configs):
-        raise ValueError("`lira` must be a dict with a `model_factory` (or a list of such dicts).")
-    if len(set(names)) != len(names) or (len(names) > 1 and not all(names[1:])):
-        raise ValueError(
-            f"Several LiRA configurations need distinct names (all but the first non-empty), "
-            f"got {names}: they name the attacks (lira_online_<name>).")
-    return configs
+def _recipe_shadows(recipe, x_pop, y_pop, seed, batch_size, indices=None):
+    """`(masks, shadow outputs)` of one recipe: trained, or read from its cache."""
+    masks = lira_lib.shadow_masks(recipe.num_shadows, len(x_pop), seed)
+    fingerprint = lira_lib.fingerprint(x_pop, y_pop, recipe.num_shadows, seed,
+                                       recipe.fit_kwargs, recipe.model_factory,
+                                       augment=recipe.augment)
+    outs = lira_lib.shadow_outputs(
+        recipe.model_factory, x_pop, y_pop, masks, fit_kwargs=recipe.fit_kwargs,
+        cache_dir=recipe.cache_dir, fingerprint=fingerprint, predict_batch_size=batch_size,
+        seed=seed, progress=recipe.progress, jobs=recipe.jobs, together=recipe.together,
+        indices=indices, augment=recipe.augment)
+    return masks, outs
 
 
-def _lira_rows(config, population, batch_size, seed, outputs="auto"):
-    """LiRA with one shadow recipe: `(rows, histograms, metadata)`.
+def _lira_rows(recipe, population, opts, outputs="auto"):
+    """Every registered shadow attack with one recipe: `(rows, histograms, metadata, scores)`.
 
-    `population` is `(x, y, outputs, n_members)`, members first.
+    `population` is `(x, y, outputs, n_members, model)`, members first.
     """
-    config = dict(config)
     x_pop, y_pop, out_pop, n_members, model = population
-    name = config.pop("name", "")
-    num_shadows = config.pop("num_shadows", 8)
-    augment = config.get("augment")
-    masks = lira_lib.shadow_masks(num_shadows, len(x_pop), seed)
-    fingerprint = lira_lib.fingerprint(x_pop, y_pop, num_shadows, seed,
-                                       config.get("fit_kwargs"), config["model_factory"],
-                                       augment=augment)
-    shadow_outs = lira_lib.shadow_outputs(
-        config["model_factory"], x_pop, y_pop, masks, fit_kwargs=config.get("fit_kwargs"),
-        cache_dir=config.get("cache_dir"), fingerprint=fingerprint,
-        predict_batch_size=batch_size, seed=seed, progress=config.get("progress", True),
-        jobs=config.get("jobs", 1), together=config.get("together", "auto"), augment=augment)
-    if augment is not None:
-        out_pop = lira_lib.predict_views(model, x_pop, augment, batch_size)
-    scores = lira_lib.lira_scores(out_pop, shadow_outs, y_pop, masks,
-                                  fix_variance=config.get("fix_variance"), outputs=outputs)
-    scores.update(rmia_lib.rmia_scores(out_pop, shadow_outs, y_pop, masks,
-                                       offline_a=config.get("rmia_offline_a", 0.3),
-                                       gamma=config.get("rmia_gamma", 1.0), outputs=outputs))
+    masks, shadow_outs = _recipe_shadows(recipe, x_pop, y_pop, opts.seed, opts.batch_size)
+    if recipe.augment is not None:
+        out_pop = lira_lib.predict_views(model, x_pop, recipe.augment, opts.batch_size)
     rows, hists, named = [], {}, {}
-    for variant, s in scores.items():
-        attack = f"{variant}_{name}" if name else variant
-        named[attack] = s
-        row, hist = attacks_lib.rows_from_scores(attack, s[:n_members], s[n_members:],
-                                                 variant.split("_")[0])
-        rows.append(row)
-        hists[attack] = hist
-    meta = {"num_shadows": num_shadows, "fit_kwargs": _describe(config.get("fit_kwargs")),
-            "augment": augment,
-            "rmia": {"offline_a": config.get("rmia_offline_a", 0.3),
-                     "gamma": config.get("rmia_gamma", 1.0)}}
-    meta.update(exposure(scores["lira_online"][:n_members], scores["lira_online"][n_members:],
-                         y_pop[:n_members]))
-    if name:
-        meta["name"] = name
+    for source, scorer in registry.SHADOW_ATTACKS.items():
+        scores = scorer(out_pop, shadow_outs, y_pop, masks, recipe, outputs)
+        for variant, s in scores.items():
+            attack = f"{variant}_{recipe.name}" if recipe.name else variant
+            named[attack] = s
+            row, hist = attacks_lib.rows_from_scores(attack, s[:n_members], s[n_members:],
+                                                     source)
+            rows.append(row)
+            hists[attack] = hist
+    online = named[f"lira_online_{recipe.name}" if recipe.name else "lira_online"]
+    meta = {"num_shadows": recipe.num_shadows, "fit_kwargs": _describe(recipe.fit_kwargs),
+            "augment": recipe.augment,
+            "rmia": {"offline_a": recipe.rmia_offline_a, "gamma": recipe.rmia_gamma}}
+    meta.update(exposure(online[:n_members], online[n_members:], y_pop[:n_members]))
+    if recipe.name:
+        meta["name"] = recipe.name
     return rows, hists, meta, named
 
 
@@ -353,25 +312,15 @@ def train_shadows(members, nonmembers, lira, indices, *, seed=0, batch_size=512)
     `run_audit` with the same arguments: it finds every shadow cached and
     trains none. Returns the number of shadows trained or found.
     """
-    configs = _lira_configs(lira)
+    recipes = options_lib.shadow_recipes(lira)
     (x_m, y_m), (x_n, y_n) = members, nonmembers
     x_pop, y_pop = np.concatenate([x_m, x_n]), np.concatenate([y_m, y_n])
     done = 0
-    for config in configs:
-        if not config.get("cache_dir"):
+    for recipe in recipes:
+        if not recipe.cache_dir:
             raise ValueError("Training shadows as separate jobs needs a `cache_dir` in every "
                              "LiRA recipe: that is where the audit finds them.")
-        num_shadows = config.get("num_shadows", 8)
-        masks = lira_lib.shadow_masks(num_shadows, len(x_pop), seed)
-        fingerprint = lira_lib.fingerprint(x_pop, y_pop, num_shadows, seed,
-                                           config.get("fit_kwargs"), config["model_factory"],
-                                           augment=config.get("augment"))
-        outs = lira_lib.shadow_outputs(
-            config["model_factory"], x_pop, y_pop, masks, fit_kwargs=config.get("fit_kwargs"),
-            cache_dir=config["cache_dir"], fingerprint=fingerprint,
-            predict_batch_size=batch_size, seed=seed, progress=config.get("progress", True),
-            together=config.get("together", "auto"), indices=indices,
-            augment=config.get("augment"))
+        _, outs = _recipe_shadows(recipe, x_pop, y_pop, seed, batch_size, indices=indices)
         done += sum(o is not None for o in outs)
     return done
 
@@ -433,23 +382,15 @@ def _predicted_labels(out, outputs="auto"):
     return np.argmax(out, axis=1)
 
 
-def _run_audit_streamed(model, members, nonmembers, *, start, name, attacks, slices,
-                        thorough, min_per_slice, label_only_noise, label_only_queries, lira,
-                        seed, check_overlap, attack_backend, metadata, outputs,
-                        fast_attacks):
+def _run_audit_streamed(model, members, nonmembers, opts, outputs, *, start, name, metadata):
     """`run_audit` for datasets: one pass for outputs, one more for the noise attack."""
-    if lira:
-        raise ValueError(
-            "LiRA trains shadow models on members ∪ non-members and needs them as "
-            "arrays; audit datasets without `lira` (or load the data into arrays)."
-        )
     sides, digests, moments = {}, {}, np.zeros(3)  # count, sum, sum of squares
     for side, data in (("members", members), ("nonmembers", nonmembers)):
         outs, labels, rows = [], [], []
         for x, y in _batches(data, side):
             outs.append(np.asarray(model.predict_on_batch(x)))
             labels.append(np.asarray(y))
-            if check_overlap:
+            if opts.check_overlap:
                 rows.extend(preds_lib.row_digests(x))
             xf = np.asarray(x, dtype="float64")
             moments += (xf.size, xf.sum(), np.square(xf).sum())
@@ -457,26 +398,23 @@ def _run_audit_streamed(model, members, nonmembers, *, start, name, attacks, sli
             raise ValueError(f"`{side}` is an empty dataset.")
         sides[side] = (np.concatenate(outs), np.concatenate(labels))
         digests[side] = rows
-    if check_overlap:
+    if opts.check_overlap:
         _check_disjoint(preds_lib.count_common(digests["members"], digests["nonmembers"]))
     (out_m, y_m), (out_n, y_n) = sides["members"], sides["nonmembers"]
     classes, y_m, y_n = _labels(out_m, y_m, y_n)
     noise_scores = None
-    if label_only_noise is not None:
+    if opts.label_only_noise is not None:
         count, total, squares = moments
         scale = float(np.sqrt(max(squares / count - (total / count) ** 2, 0.0)))
         noise_scores = []
         for side, data in (("members", members), ("nonmembers", nonmembers)):
             per_batch = [label_only.noise_robustness_scores(
                 lambda a: _predicted_labels(model.predict_on_batch(a), outputs), x,
-                preds_lib.as_labels(y, side + " labels", classes), noise=label_only_noise,
-                queries=label_only_queries, seed=seed + i, scale=scale)
+                preds_lib.as_labels(y, side + " labels", classes), noise=opts.label_only_noise,
+                queries=opts.label_only_queries, seed=opts.seed + i, scale=scale)
                 for i, (x, y) in enumerate(_batches(data, side))]
             noise_scores.append(np.concatenate(per_batch))
-    meta = {"seed": seed, "label_only_noise": label_only_noise,
-            "label_only_queries": label_only_queries, "streamed": True}
-    return _report(
-        model, (out_m, y_m, out_n, y_n), noise_scores, [], {}, meta, start=start, name=name,
-        metadata=metadata, attacks=attacks, slices=slices, thorough=thorough,
-        min_per_slice=min_per_slice, attack_backend=attack_backend, outputs=outputs,
-        fast_attacks=fast_attacks, seed=seed)
+    meta = {"seed": opts.seed, "label_only_noise": opts.label_only_noise,
+            "label_only_queries": opts.label_only_queries, "streamed": True}
+    return _report(model, (out_m, y_m, out_n, y_n), noise_scores, [], {}, meta, opts, outputs,
+                   start=start, name=name, metadata=metadata)

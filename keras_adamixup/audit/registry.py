@@ -1,0 +1,40 @@
+"""Attacks scored from shadow (reference) models: one registration each.
+
+Every attack that needs shadow models reads the same cached shadows (one set
+per `ShadowRecipe`), so adding one is a single registration: a function
+
+    scorer(target_outputs, shadow_outputs, labels, masks, recipe, outputs)
+        -> {attack_name: scores over the population (members first)}
+
+decorated with `register_shadow_attack(source)`. `run_audit` calls every
+registered scorer for every recipe and turns each score array into a report
+row (``source`` = the registered name), a histogram and, with canaries, a
+canary row. LiRA (`lira.py`) and RMIA (`rmia.py`) register themselves this
+way; a new scorer must live in a module that is imported before the audit
+runs.
+
+Example:
+
+```python
+@register_shadow_attack("mean_confidence")
+def mean_confidence(target, shadows, labels, masks, recipe, outputs):
+    ...
+    return {"mean_confidence": scores}
+```
+"""
+
+SHADOW_ATTACKS = {}
+
+
+def register_shadow_attack(source):
+    """Decorator: registers `scorer` under `source` (the rows' ``source``)."""
+    if not isinstance(source, str) or not source:
+        raise ValueError(f"`source` must be a non-empty string, got {source!r}.")
+
+    def register(scorer):
+        if source in SHADOW_ATTACKS and SHADOW_ATTACKS[source] is not scorer:
+            raise ValueError(f"A shadow attack is already registered as {source!r}.")
+        SHADOW_ATTACKS[source] = scorer
+        return scorer
+
+    return register
