@@ -1,23 +1,24 @@
-"""Shared by the examples: train undefended and defended models, audit both, compare.
+"""Shared by the examples: the undefended and defended recipes, trained and audited.
 
 Each example provides the data (members, non-members, test), a model builder
-and the fit arguments; `train_and_audit` trains
+and the fit arguments; `train_and_audit` makes two recipes
 
 - ``undefended``: the base model with plain `fit`;
 - ``adamixup``: the same architecture in `AdaMixupModel` with the paper's
   linear decay (partner share 0.4 → 0, dominant labels);
 
-audits each with `keras_adamixup.audit.run_audit` (members vs non-members)
-and prints one comparison table (`keras_adamixup.audit.compare`).
+and runs them through `keras_adamixup.experiment.train_and_audit` (the loop
+the demo uses too): train, save, audit members vs non-members (LiRA/RMIA with
+each recipe's own shadows, and the undefended recipe's for the defended
+model), one comparison table.
 """
-
-import os
-import time
 
 import keras
 
 import keras_adamixup
 from keras_adamixup import audit
+from keras_adamixup.experiment import Recipe
+from keras_adamixup.experiment import train_and_audit as run_recipes
 
 
 def _compiled(model, loss):
@@ -28,37 +29,25 @@ def _compiled(model, loss):
 def train_and_audit(build, members, nonmembers, test, *, loss, epochs, batch_size, out,
                     seed=0, quick=False, lira_shadows=0):
     """Returns ``{name: AuditReport}`` and writes reports + comparison to `out`."""
-    factories = {
-        "undefended": lambda: _compiled(build(), loss),
-        "adamixup": lambda: _compiled(keras_adamixup.AdaMixupModel(
-            build(), schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0),
-            label_mode="dominant", seed=seed, name="adamixup"), loss),
-    }
     fit_kwargs = {"epochs": epochs, "batch_size": batch_size, "verbose": 0}
-    reports = {}
-    for name, factory in factories.items():
-        keras.utils.set_random_seed(seed)
-        model = factory()
-        start = time.perf_counter()
-        model.fit(*members, validation_data=test, **fit_kwargs)
-        print(f"{name}: trained in {time.perf_counter() - start:.0f} s; auditing ...",
-              flush=True)
-        lira = None
-        if lira_shadows:
-            lira = {"model_factory": factory, "num_shadows": lira_shadows,
-                    "fit_kwargs": fit_kwargs, "progress": not quick}
-        report = audit.run_audit(
-            model, members, nonmembers, name=name, seed=seed, lira=lira,
-            attacks=audit.CHEAP_ATTACKS if quick else audit.ALL_ATTACKS,
-            label_only_queries=2 if quick else 16,
-            metadata={"test_accuracy_on_held_out_test": float(
-                model.evaluate(*test, verbose=0)[1])})
-        report.save(os.path.join(out, name))
-        reports[name] = report
+    recipes = [
+        Recipe("undefended", lambda: _compiled(build(), loss), fit_kwargs),
+        Recipe("adamixup", lambda: _compiled(keras_adamixup.AdaMixupModel(
+            build(), schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0),
+            label_mode="dominant", seed=seed, name="adamixup"), loss), fit_kwargs),
+    ]
+    options = audit.AuditOptions(
+        attacks=audit.CHEAP_ATTACKS if quick else audit.ALL_ATTACKS,
+        label_only_queries=2 if quick else 16, seed=seed, progress=not quick)
+    reports, table = run_recipes(
+        recipes, members, nonmembers, out, lira_shadows=lira_shadows, options=options,
+        seed=seed, progress=not quick,
+        metadata=lambda recipe, model: {"test_accuracy_on_held_out_test": float(
+            model.evaluate(*test, verbose=0)[1])})
     print()
-    print(audit.compare(list(reports.values()), out))
+    print(table)
     print(f"\nReports and plots: {out}/")
-    return reports
+    return {r.name: r for r in reports}
 
 
 def members_and_nonmembers(x, y, members, seed):

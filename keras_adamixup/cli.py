@@ -213,6 +213,7 @@ def _audit(args):
     attacks = tuple(args.attacks.split(",")) if args.attacks else audit.ALL_ATTACKS
     report = audit.run_audit(model, members, nonmembers, attacks=attacks, lira=lira,
                              thorough=args.thorough, seed=args.seed, outputs=args.outputs,
+                             progress=True,
                              metadata={"data": args.data, "split_file": args.split})
     paths = report.save(args.out)
     print(report.summary())

@@ -28,8 +28,6 @@ comparison is written to the output folder:
 """
 
 import os
-import time
-import warnings
 
 import keras
 import numpy as np
@@ -101,39 +99,22 @@ def split_digits(seed=0):
     return members, nonmembers, (x[rest], y[rest]), split
 
 
-def _summarize_shadow_warnings(caught, name, log):
-    """One line per kind of shadow warning (controller saturated, checkpoint
-    budget); other warnings shown as usual."""
-    saturated = budget = 0
-    for w in caught:
-        if issubclass(w.category, keras_adamixup.monitor.SaturationWarning):
-            saturated += 1
-        elif issubclass(w.category, keras_adamixup.checkpoint.CheckpointWarning):
-            budget += 1
-        else:
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    if saturated:
-        log(f"[{name}] {saturated} LiRA shadow model(s) ended with the controller at its "
-            "maximum strength (each shadow adapts to its own training data)")
-    if budget:
-        log(f"[{name}] {budget} LiRA shadow model(s) restored the least leaky epoch within "
-            "the accuracy budget instead of the lowest hold-out loss (CheckpointWarning)")
-
-
 def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=4, seed=0,
-             thorough=False, attacks=None, log=print):
+             thorough=False, attacks=None, log=print, progress=True):
     """Trains, audits and compares; returns `(reports, comparison_table)`.
 
-    `attacks` defaults to all six TF Privacy attacks.
+    `attacks` defaults to all six TF Privacy attacks. The loop is
+    `keras_adamixup.experiment.train_and_audit`, shared with the examples.
     """
     from keras_adamixup import audit
+    from keras_adamixup.experiment import Recipe, train_and_audit
 
     os.makedirs(out, exist_ok=True)
     (x_m, y_m), nonmembers, holdout, split = split_digits(seed)
     split.to_json(os.path.join(out, "split.json"))
     log(f"digits: {len(x_m)} members / {len(nonmembers[0])} non-members / "
         f"{len(holdout[0])} monitor hold-out (split seed {seed}), {epochs} epochs, "
-        f"LiRA with {lira_shadows} shadow models per model")
+        f"LiRA and RMIA with {lira_shadows} shadow models per recipe")
     fit_kwargs = {"epochs": epochs, "batch_size": batch_size, "verbose": 0}
 
     def early_stopping_fit_kwargs(x_train, y_train):
@@ -150,62 +131,36 @@ def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=4, seed=0,
         checkpoint = keras_adamixup.PrivacyCheckpoint(monitor, **RECOMMENDED_CHECKPOINT)
         return {**fit_kwargs, "callbacks": [monitor, checkpoint]}
 
-    recipes = {
-        "undefended": (undefended_factory, fit_kwargs),
-        "early_stopping": (undefended_factory, early_stopping_fit_kwargs),
-        "adamixup": (lambda: adamixup_factory(seed), fit_kwargs),
-        "adamixup_ckpt": (lambda: adamixup_factory(seed), checkpoint_fit_kwargs),
-    }
-    reports = []
-    for name, (factory, kwargs) in recipes.items():
-        keras.utils.set_random_seed(seed)
-        model = factory()
-        start = time.perf_counter()
-        train_kwargs = kwargs(x_m, y_m) if callable(kwargs) else kwargs
-        history = model.fit(x_m, y_m, **train_kwargs)
-        log(f"[{name}] trained in {time.perf_counter() - start:.1f} s "
-            f"({len(history.history['loss'])} epochs); auditing ...")
-        model.save(os.path.join(out, f"{name}.keras"))
-        lira = None
-        if lira_shadows:
-            # Undefended shadows (the undefended model's own, trained once):
-            # every defended model is attacked with them too, since adaptive
-            # recipes make their own shadows disagree (README, "Audit").
-            plain = {"model_factory": undefended_factory, "num_shadows": lira_shadows,
-                     "fit_kwargs": fit_kwargs, "progress": False,
-                     "cache_dir": os.path.join(out, "undefended", "lira_cache")}
-            lira = plain
-            if name != "undefended":
-                lira = [{"model_factory": factory, "num_shadows": lira_shadows,
-                         "fit_kwargs": kwargs, "progress": False,
-                         "cache_dir": os.path.join(out, name, "lira_cache")},
-                        {**plain, "name": "plain"}]
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", RuntimeWarning)
-            report = audit.run_audit(
-                model, (x_m, y_m), nonmembers, name=name, lira=lira, thorough=thorough,
-                seed=seed, attacks=attacks or audit.ALL_ATTACKS,
-                metadata={"split": {"source": "digits", "seed": seed,
-                                    "file": os.path.join(out, "split.json"),
-                                    "monitor_holdout": "the pool indices in neither list"},
-                          "recipe": {"epochs": epochs, "batch_size": batch_size}})
-        _summarize_shadow_warnings(caught, name, log)
-        report.save(os.path.join(out, name))
-        h = report.headline()
-        log(f"[{name}] test acc {h['test_accuracy']:.4f}, best AUC {h['best_auc']:.4f} "
-            f"({h['best_auc_attack']}), TPR@1%FPR {h['best_' + audit.roc.tpr_key(0.01)]:.4f}, "
-            f"audit {report.metadata['seconds']:.1f} s")
-        checkpoint = next((c for c in train_kwargs.get("callbacks", [])
+    def describe_checkpoint(model, history, kwargs):
+        checkpoint = next((c for c in kwargs.get("callbacks", [])
                            if isinstance(c, keras_adamixup.PrivacyCheckpoint)), None)
-        if checkpoint is not None and checkpoint.best_epoch is not None:
-            keras_adamixup.monitor.plot_privacy_trajectory(
-                history, os.path.join(out, name, "trajectory.png"))
-            log(f"[{name}] checkpoint: kept epoch {checkpoint.best_epoch + 1} of "
+        if checkpoint is None or checkpoint.best_epoch is None:
+            return None
+        folder = os.path.join(out, "adamixup_ckpt")
+        os.makedirs(folder, exist_ok=True)
+        keras_adamixup.monitor.plot_privacy_trajectory(
+            history, os.path.join(folder, "trajectory.png"))
+        return (f"checkpoint: kept epoch {checkpoint.best_epoch + 1} of "
                 f"{len(history.history['loss'])} (hold-out loss "
                 f"{checkpoint.best['holdout_loss']:.4f}, monitored AUC "
                 f"{checkpoint.best['auc']:.4f})")
-        reports.append(report)
-    table = audit.compare(reports, out)
+
+    recipes = [
+        Recipe("undefended", undefended_factory, fit_kwargs),
+        Recipe("early_stopping", undefended_factory, early_stopping_fit_kwargs),
+        Recipe("adamixup", lambda: adamixup_factory(seed), fit_kwargs),
+        Recipe("adamixup_ckpt", lambda: adamixup_factory(seed), checkpoint_fit_kwargs,
+               describe=describe_checkpoint),
+    ]
+    options = audit.AuditOptions(attacks=attacks or audit.ALL_ATTACKS, thorough=thorough,
+                                 seed=seed, progress=progress)
+    metadata = {"split": {"source": "digits", "seed": seed,
+                          "file": os.path.join(out, "split.json"),
+                          "monitor_holdout": "the pool indices in neither list"},
+                "recipe": {"epochs": epochs, "batch_size": batch_size}}
+    reports, table = train_and_audit(recipes, (x_m, y_m), nonmembers, out,
+                                     lira_shadows=lira_shadows, options=options, seed=seed,
+                                     progress=progress, log=log, metadata=metadata)
     log("\n" + table)
     log(f"\nwritten to {out}/ (comparison.md, comparison_roc.png, <model>/report.md)")
     return reports, table

@@ -97,3 +97,19 @@ def test_one_registration_adds_a_shadow_attack(digits):
     assert seen["recipe"].num_shadows == 2
     with pytest.raises(ValueError, match="already registered"):
         audit.register_shadow_attack("lira")(lambda *a: {})
+
+
+def test_progress_bar_counts_every_audit_step(digits, capsys):
+    (x, y), (xt, yt) = digits
+    model = _factory()
+    model.fit(x[:100], y[:100], epochs=3, verbose=0)
+    audit.run_audit(model, (x[:100], y[:100]), (xt[:100], yt[:100]), progress=True,
+                    attacks=("threshold", "logistic_regression"), slices=("entire", "class"),
+                    lira={"model_factory": _factory, "num_shadows": 2, "progress": False,
+                          "fit_kwargs": {"epochs": 2}}, name="m")
+    err = capsys.readouterr().err
+    # outputs, label-only noise, one shadow recipe, logistic regression (fast),
+    # threshold on the entire set, threshold on the class slices
+    assert "auditing m" in err and "6/6" in err
+    audit.run_audit(model, (x[:100], y[:100]), (xt[:100], yt[:100]), **CHEAP)
+    assert "auditing" not in capsys.readouterr().err  # off by default

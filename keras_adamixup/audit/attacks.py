@@ -166,7 +166,7 @@ def check_slice_sizes(labels_m, labels_n, slices, min_per_slice):
 
 def run_tfp_attacks(probs_m, labels_m, probs_n, labels_n, *, attacks=ALL_ATTACKS,
                     slices=SLICES, thorough=False, min_per_slice=10, backend=None,
-                    fast=True, seed=0):
+                    fast=True, seed=0, tick=None):
     """Runs the suite; returns (rows, histograms).
 
     rows: one dict per (attack, slice) with the metrics of `roc.summarize`,
@@ -180,8 +180,10 @@ def run_tfp_attacks(probs_m, labels_m, probs_n, labels_n, *, attacks=ALL_ATTACKS
     on a capped sample (module docstring), and only the threshold attacks on
     slices; ``False``: TF Privacy's grid-searched attacks on the entire data
     set and the cheap ones (logistic regression and k-NN included) on slices.
+    tick: called with a label after each of the `count_steps` steps (progress).
     """
     tfp = _tfp.load()
+    tick = tick or (lambda label: None)
     check_names(attacks, slices)
     check_slice_sizes(labels_m, labels_n, slices, min_per_slice)
     log_m = np.log(np.clip(probs_m, 1e-45, None))
@@ -217,6 +219,7 @@ def run_tfp_attacks(probs_m, labels_m, probs_n, labels_n, *, attacks=ALL_ATTACKS
                 attack, *fast_trained_scores(data, attack, seed=seed), "trained_fast")
             rows.append(row)
             histograms[attack] = hist
+            tick(attack)
     from sklearn.exceptions import ConvergenceWarning
 
     with warnings.catch_warnings():
@@ -234,7 +237,21 @@ def run_tfp_attacks(probs_m, labels_m, probs_n, labels_n, *, attacks=ALL_ATTACKS
                 if r.slice_spec.entire_dataset and r.membership_scores_train is not None:
                     histograms[rows[-1]["attack"]] = roc.histogram(
                         np.asarray(r.membership_scores_train), np.asarray(r.membership_scores_test))
+            tick(", ".join(names))
     return rows, histograms
+
+
+def count_steps(attacks, slices, thorough=False, fast=True):
+    """How many times `run_tfp_attacks` ticks: one per fast trained attack and
+    one per TF Privacy run (entire data set, slices)."""
+    sliced = any(s != "entire" for s in slices)
+    if thorough:
+        return 1
+    untrained = [a for a in attacks if a not in TRAINED_ATTACKS]
+    on_entire = untrained if fast else list(attacks)
+    cheap = [a for a in (untrained if fast else attacks) if a in CHEAP_ATTACKS]
+    trained = sum(a in TRAINED_ATTACKS for a in attacks) if fast and "entire" in slices else 0
+    return trained + int("entire" in slices and bool(on_entire)) + int(sliced and bool(cheap))
 
 
 def _row(result, tfp):

@@ -56,6 +56,9 @@ class AuditOptions:
         check_overlap: refuse members that are also non-members.
         outputs: ``"logits"``, ``"probabilities"``, ``"auto"``, or `None`
             (read from the model's last activation).
+        progress: a progress bar over the audit's steps (outputs, label-only
+            attacks, each trained attack, each shadow recipe; tqdm, on
+            stderr). The demo, the examples and the command line turn it on.
     """
 
     attacks: tuple = attacks_lib.ALL_ATTACKS
@@ -70,12 +73,13 @@ class AuditOptions:
     seed: int = 0
     check_overlap: bool = True
     outputs: Optional[str] = None
+    progress: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "attacks", tuple(self.attacks))
         object.__setattr__(self, "slices", tuple(self.slices))
         attacks_lib.check_names(self.attacks, self.slices)
-        for name in ("thorough", "fast_attacks", "check_overlap"):
+        for name in ("thorough", "fast_attacks", "check_overlap", "progress"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be a bool, got {getattr(self, name)!r}.")
         _checks.positive_int("min_per_slice", self.min_per_slice)

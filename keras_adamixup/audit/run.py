@@ -45,9 +45,35 @@ def _versions():
     return versions
 
 
+class _Steps:
+    """A progress bar over an audit's steps (`AuditOptions.progress`), or nothing."""
+
+    def __init__(self, enabled, total, name):
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                return
+            self.bar = tqdm(total=total, desc=f"auditing {name}", unit="step")
+
+    def __call__(self, label):
+        if self.bar is not None:
+            self.bar.set_postfix_str(label, refresh=False)
+            self.bar.update(1)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _attack_steps(opts):
+    return attacks_lib.count_steps(opts.attacks, opts.slices, opts.thorough, opts.fast_attacks)
+
+
 def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
                       labels_nonmembers, *, name="model", options=None, metadata=None,
-                      extra_rows=(), extra_histograms=None, **option_overrides):
+                      extra_rows=(), extra_histograms=None, tick=None, **option_overrides):
     """Audits arrays of model outputs (logits or probabilities) of members and non-members.
 
     Runs TF Privacy's attacks (see `keras_adamixup.audit.attacks`) and the
@@ -66,6 +92,8 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
         metadata: extra metadata for the report.
         extra_rows, extra_histograms: rows and histograms of attacks run
             elsewhere (LiRA, RMIA, label-only noise), added to the report.
+        tick: called with a label after each attack step (`run_audit`'s
+            progress bar); by default `options.progress` makes a bar here.
         **option_overrides: any `AuditOptions` field by name (``attacks=``,
             ``thorough=``, ``outputs=``...). `outputs`: ``"logits"``,
             ``"probabilities"`` or ``"auto"`` (the default here: detected
@@ -88,10 +116,15 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
         outputs_members, labels_members, outputs_nonmembers, labels_nonmembers,
         kind=outputs)
     skipped = attacks_lib.check_slice_sizes(y_m, y_n, opts.slices, opts.min_per_slice)
-    rows, histograms = attacks_lib.run_tfp_attacks(
-        probs_m, y_m, probs_n, y_n, attacks=opts.attacks, slices=opts.slices,
-        thorough=opts.thorough, min_per_slice=opts.min_per_slice,
-        backend=opts.attack_backend, fast=opts.fast_attacks, seed=opts.seed)
+    own = _Steps(opts.progress and tick is None, _attack_steps(opts), name)
+    try:
+        rows, histograms = attacks_lib.run_tfp_attacks(
+            probs_m, y_m, probs_n, y_n, attacks=opts.attacks, slices=opts.slices,
+            thorough=opts.thorough, min_per_slice=opts.min_per_slice,
+            backend=opts.attack_backend, fast=opts.fast_attacks, seed=opts.seed,
+            tick=tick or own)
+    finally:
+        own.close()
     gap_row, gap_hist = attacks_lib.rows_from_scores(
         "label_only_gap", label_only.gap_scores(np.argmax(probs_m, 1), y_m),
         label_only.gap_scores(np.argmax(probs_n, 1), y_n), "label_only")
@@ -186,8 +219,23 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
         _check_disjoint(preds_lib.count_overlap(x_m, x_n))
     if canaries is not None:
         canaries.check_labels(y_m)
+    label = name or getattr(model, "name", "model")
+    steps = _Steps(opts.progress, 1 + (opts.label_only_noise is not None) + len(recipes)
+                   + _attack_steps(opts), label)
+    try:
+        return _run_audit_arrays(model, (x_m, y_m), (x_n, y_n), opts, outputs, recipes, lira,
+                                 canaries, steps, start=start, name=name, metadata=metadata)
+    finally:
+        steps.close()
+
+
+def _run_audit_arrays(model, members, nonmembers, opts, outputs, recipes, lira, canaries,
+                      steps, *, start, name, metadata):
+    """`run_audit` for arrays (after the checks), ticking `steps`."""
+    (x_m, y_m), (x_n, y_n) = members, nonmembers
     out_m = predict_outputs(model, x_m, opts.batch_size)
     out_n = predict_outputs(model, x_n, opts.batch_size)
+    steps("outputs")
     classes, y_m, y_n = _labels(out_m, y_m, y_n)
     extra_rows, extra_hist = [], {}
     per_example = {}  # attack -> scores over members then non-members (for canaries)
@@ -206,6 +254,7 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
             queries=opts.label_only_queries, seed=opts.seed,
             scale=np.std(np.concatenate([np.ravel(x_m), np.ravel(x_n)])))
             for x, y in ((x_m, y_m), (x_n, y_n))]
+        steps("label-only noise")
     meta = {"seed": opts.seed, "label_only_noise": opts.label_only_noise,
             "label_only_queries": opts.label_only_queries}
     if recipes:
@@ -215,6 +264,7 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
         metas = []
         for recipe in recipes:
             rows, hists, recipe_meta, scores = _lira_rows(recipe, population, opts, outputs)
+            steps(f"shadows {recipe.name or 'own'}")
             per_example.update(scores)
             extra_rows += rows
             extra_hist.update(hists)
@@ -225,7 +275,7 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
         meta["canaries"] = {**canaries.to_dict(), "attacks": canaries_lib.canary_rows(
             per_example, canaries.indices, len(x_m))}
     return _report(model, (out_m, y_m, out_n, y_n), noise_scores, extra_rows, extra_hist,
-                   meta, opts, outputs, start=start, name=name, metadata=metadata)
+                   meta, opts, outputs, start=start, name=name, metadata=metadata, tick=steps)
 
 
 def _check_disjoint(overlap):
@@ -245,7 +295,7 @@ def _labels(out_m, y_m, y_n):
 
 
 def _report(model, model_outputs, noise_scores, extra_rows, extra_hist, meta, opts, outputs,
-            *, start, name, metadata):
+            *, start, name, metadata, tick=None):
     """The shared end of both `run_audit` paths: extra rows, metadata, the attacks."""
     if noise_scores is not None:  # the noise row first, as it was computed first
         row, hist = attacks_lib.rows_from_scores("label_only_noise", *noise_scores,
@@ -257,7 +307,7 @@ def _report(model, model_outputs, noise_scores, extra_rows, extra_hist, meta, op
     return audit_predictions(*model_outputs, name=name or getattr(model, "name", "model"),
                              options=dataclasses.replace(opts, outputs=outputs),
                              metadata=meta, extra_rows=extra_rows,
-                             extra_histograms=extra_hist)
+                             extra_histograms=extra_hist, tick=tick)
 
 
 def _recipe_shadows(recipe, x_pop, y_pop, seed, batch_size, indices=None):

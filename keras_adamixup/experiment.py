@@ -1,0 +1,183 @@
+"""Train several recipes, audit each, compare: the loop of the demo and the examples.
+
+A `Recipe` is how one model is made and trained: a name, a factory returning a
+compiled model, and the arguments of `fit` (a dict, or a function of the
+training data for callbacks that need it, such as a monitor). `train_and_audit`
+trains every recipe on the members, saves the model, audits it
+(`keras_adamixup.audit.run_audit`, with LiRA/RMIA shadows trained by the
+recipe itself and, for every recipe but the baseline, also by the baseline's
+recipe: an attacker may ignore the defence) and writes one comparison.
+
+It depends on the training API and the audit; neither depends on it.
+
+Example:
+
+```python
+recipes = [Recipe("undefended", make_plain, {"epochs": 30, "batch_size": 64}),
+           Recipe("adamixup", make_defended, {"epochs": 30, "batch_size": 64})]
+reports, table = train_and_audit(recipes, (x_m, y_m), (x_n, y_n), "out", lira_shadows=4)
+```
+"""
+
+import dataclasses
+import os
+import time
+import warnings
+from typing import Any, Callable, Optional
+
+import keras
+
+import keras_adamixup
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """One way to make and train a model.
+
+    Args:
+        name: the model's name in reports and file names.
+        factory: returns a fresh compiled model.
+        fit_kwargs: arguments of `fit`, or a function ``(x_train, y_train) ->
+            dict`` called for every model trained (the audited one and each
+            shadow), so callbacks are fresh each time.
+        describe: optional ``describe(model, history, fit_kwargs) -> str``: a
+            line logged after training (e.g. the epoch a checkpoint kept).
+    """
+
+    name: str
+    factory: Callable
+    fit_kwargs: Any = None
+    describe: Optional[Callable] = None
+
+    def fit_arguments(self, x, y):
+        kwargs = self.fit_kwargs(x, y) if callable(self.fit_kwargs) else self.fit_kwargs
+        return dict(kwargs or {})
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """A tqdm bar over the epochs of one `fit` (with the last loss), or nothing without tqdm."""
+
+    def __init__(self, desc):
+        super().__init__()
+        self.desc = desc
+        self.bar = None
+
+    def on_train_begin(self, logs=None):
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return
+        self.bar = tqdm(total=self.params.get("epochs"), desc=self.desc, unit="epoch")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.bar is not None:
+            if logs and "loss" in logs:
+                self.bar.set_postfix_str(f"loss {logs['loss']:.4f}", refresh=False)
+            self.bar.update(1)
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _shadow_warnings(caught, name, log):
+    """One line per kind of shadow warning; other warnings shown as usual."""
+    counts = {"saturated": 0, "budget": 0}
+    for w in caught:
+        if issubclass(w.category, keras_adamixup.monitor.SaturationWarning):
+            counts["saturated"] += 1
+        elif issubclass(w.category, keras_adamixup.checkpoint.CheckpointWarning):
+            counts["budget"] += 1
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if counts["saturated"]:
+        log(f"[{name}] {counts['saturated']} shadow model(s) ended with the controller at "
+            "its maximum strength (each shadow adapts to its own training data)")
+    if counts["budget"]:
+        log(f"[{name}] {counts['budget']} shadow model(s) restored the least leaky epoch "
+            "within the accuracy budget instead of the lowest hold-out loss "
+            "(CheckpointWarning)")
+
+
+def train_and_audit(recipes, members, nonmembers, out, *, lira_shadows=4, baseline=None,
+                    options=None, seed=0, progress=True, log=print, metadata=None):
+    """Trains, saves, audits and compares every recipe; returns `(reports, table)`.
+
+    Args:
+        recipes: `Recipe`s, trained in order.
+        members: `(x, y)` the models train on.
+        nonmembers: `(x, y)` they never see.
+        out: folder: ``<name>.keras``, ``<name>/report.*``, ``comparison.*``.
+        lira_shadows: shadows per recipe (0: no LiRA/RMIA).
+        baseline: the recipe whose shadows attack every model as well
+            (``*_plain`` attacks; default the first recipe). Its shadows are
+            trained once and cached in ``out/<baseline>/lira_cache``.
+        options: `keras_adamixup.audit.AuditOptions` (``progress`` follows
+            `progress` unless given).
+        seed: seed of every model and of the audit.
+        progress: progress bars (training epochs, shadows, audit steps).
+        log: where the one-line summaries go.
+        metadata: extra report metadata, or a function ``(recipe, model) ->
+            dict`` (e.g. the test accuracy on a held-out test set).
+
+    Returns:
+        `(reports, comparison_table)`.
+    """
+    from keras_adamixup import audit
+
+    recipes = list(recipes)
+    names = [r.name for r in recipes]
+    if len(set(names)) != len(names) or not names:
+        raise ValueError(f"`recipes` need distinct names, got {names}.")
+    base = recipes[0] if baseline is None else next(
+        (r for r in recipes if r.name == baseline), None)
+    if base is None:
+        raise ValueError(f"`baseline` {baseline!r} is not one of {names}.")
+    opts = audit.AuditOptions.make(options, **({} if options is not None
+                                               else {"progress": progress, "seed": seed}))
+    os.makedirs(out, exist_ok=True)
+    x_m, y_m = members
+    plain = {"model_factory": base.factory, "num_shadows": lira_shadows,
+             "fit_kwargs": base.fit_kwargs, "progress": progress,
+             "cache_dir": os.path.join(out, base.name, "lira_cache")}
+    reports = []
+    for recipe in recipes:
+        keras.utils.set_random_seed(seed)
+        model = recipe.factory()
+        kwargs = recipe.fit_arguments(x_m, y_m)
+        kwargs.setdefault("verbose", 0)
+        if progress:
+            kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [
+                EpochProgress(f"training {recipe.name}")]
+        start = time.perf_counter()
+        history = model.fit(x_m, y_m, **kwargs)
+        log(f"[{recipe.name}] trained in {time.perf_counter() - start:.1f} s "
+            f"({len(history.history['loss'])} epochs); auditing ...")
+        model.save(os.path.join(out, f"{recipe.name}.keras"))
+        lira = None
+        if lira_shadows:
+            lira = plain
+            if recipe is not base:
+                lira = [{"model_factory": recipe.factory, "num_shadows": lira_shadows,
+                         "fit_kwargs": recipe.fit_kwargs, "progress": progress,
+                         "cache_dir": os.path.join(out, recipe.name, "lira_cache")},
+                        {**plain, "name": "plain"}]
+        extra = metadata(recipe, model) if callable(metadata) else dict(metadata or {})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            report = audit.run_audit(model, (x_m, y_m), nonmembers, name=recipe.name,
+                                     lira=lira, options=opts, metadata=extra)
+        _shadow_warnings(caught, recipe.name, log)
+        report.save(os.path.join(out, recipe.name))
+        h = report.headline()
+        log(f"[{recipe.name}] test acc {h['test_accuracy']:.4f}, best AUC "
+            f"{h['best_auc']:.4f} ({h['best_auc_attack']}), TPR@1%FPR "
+            f"{h['best_' + audit.roc.tpr_key(0.01)]:.4f}, audit "
+            f"{report.metadata['seconds']:.1f} s")
+        if recipe.describe is not None:
+            line = recipe.describe(model, history, kwargs)
+            if line:
+                log(f"[{recipe.name}] {line}")
+        reports.append(report)
+    table = audit.compare(reports, out)
+    return reports, table
