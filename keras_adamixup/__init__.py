@@ -5,7 +5,8 @@ Public API:
 - `AdaMixupModel`: wrap a Keras classifier; `fit` mixes training batches.
 - `adamixup`: the same mixing as a `tf.data` transformation.
 - `mixing`: the pure TensorFlow ops (`mix_batch`, `mix`, `sample_beta`, ...).
-- `schedules`: `Constant`, `LinearDecay`, `CosineDecay`, `StrengthSchedule`.
+- `schedules`: `Constant`, `LinearDecay`, `CosineDecay` (plain, `StrengthSchedule`) and
+  `PrivacyTarget` (feedback, `FeedbackSchedule`: state moved by measurements).
 - `PrivacyMonitor` + `schedules.PrivacyTarget`: measure membership leakage
   during `fit` and move the strength to keep it under a target.
 - `PrivacyCheckpoint`: keep (and restore) the most accurate epoch whose
@@ -27,7 +28,7 @@ from keras_adamixup import monitor
 from keras_adamixup.model import AdaMixupModel
 from keras_adamixup.monitor import PrivacyMonitor
 from keras_adamixup.pipeline import adamixup
-from keras_adamixup.privacy_target import PrivacyTarget
+from keras_adamixup.schedules import PrivacyTarget
 from keras_adamixup.version import __version__
 
 __all__ = [

@@ -39,6 +39,7 @@ import warnings
 import keras
 
 from keras_adamixup import _checks
+from keras_adamixup.schedules.feedback import FeedbackSchedule
 
 
 class CheckpointWarning(RuntimeWarning):
@@ -126,8 +127,8 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
         if self.target_auc != "schedule":
             return self.target_auc
         schedule = getattr(self.model, "schedule", None)
-        if schedule is not None and schedule.needs_monitor():
-            return schedule.target_auc
+        if isinstance(schedule, FeedbackSchedule):
+            return getattr(schedule, "target_auc", None)
         return None
 
     def on_train_begin(self, logs=None):

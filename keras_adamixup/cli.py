@@ -158,7 +158,9 @@ def _shadows(text):
 def _lira_recipes(args, model, population, holdout):
     """LiRA's shadow recipes for the audited model (README, "Adaptive defences")."""
     schedule = getattr(model, "schedule", None)
-    adaptive = schedule is not None and schedule.needs_monitor()
+    from keras_adamixup.schedules import FeedbackSchedule
+
+    adaptive = isinstance(schedule, FeedbackSchedule)
     own = {"model_factory": _FreshCopy(model), "num_shadows": args.lira_shadows,
            "jobs": args.lira_jobs, "together": "auto" if args.lira_together else False,
            "fit_kwargs": _ShadowFit(args.lira_epochs, args.lira_batch_size,

@@ -173,7 +173,8 @@ class AdaMixupModel(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed, name="mixup_seed")
         # Feedback schedules keep state (e.g. PrivacyTarget's controller);
         # tracked here, it is saved and restored with the model's variables.
-        self.schedule_state = list(self.schedule.create_state())
+        feedback = isinstance(self.schedule, schedules_lib.FeedbackSchedule)
+        self.schedule_state = list(self.schedule.create_state()) if feedback else []
         first = float(self.schedule(tf.constant(0, tf.int64), tf.constant(-1, tf.int64)))
         state = dict(trainable=False, aggregation="only_first_replica")
         self.strength = keras.Variable(
@@ -227,11 +228,11 @@ class AdaMixupModel(keras.Model):
         callbacks = list(callbacks or [])
         # Monitors first: at each epoch end the controller is updated before
         # other callbacks (BackupAndRestore, ModelCheckpoint) save the model.
-        drives = [getattr(c, "drives_schedule", False) for c in callbacks]
+        drives = [isinstance(c, schedules_lib.ScheduleDriver) for c in callbacks]
         callbacks = [c for c, d in zip(callbacks, drives) if d] + [
             c for c, d in zip(callbacks, drives) if not d
         ]
-        if self.schedule.needs_monitor() and not any(drives):
+        if isinstance(self.schedule, schedules_lib.FeedbackSchedule) and not any(drives):
             raise ValueError(
                 f"The schedule {type(self.schedule).__name__} is driven by "
                 "measurements of membership leakage during training, but no "
@@ -268,7 +269,8 @@ class AdaMixupModel(keras.Model):
         A feedback schedule's state (`PrivacyTarget`) goes back to its start too.
         """
         self.mixup_step.assign(0)
-        self.schedule.reset_state()
+        if isinstance(self.schedule, schedules_lib.FeedbackSchedule):
+            self.schedule.reset_state()
 
     def current_strength(self):
         """The strength used by the last training step, as a float."""

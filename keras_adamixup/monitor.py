@@ -32,6 +32,8 @@ import tensorflow as tf
 
 from keras_adamixup import _checks
 from keras_adamixup import predictions as predictions_lib
+from keras_adamixup.schedules.feedback import FeedbackSchedule, Measurement, ScheduleDriver
+from keras_adamixup.schedules.privacy_target import PrivacyTarget
 
 MIN_MONITOR_EXAMPLES = 100
 SATURATION_PATIENCE = 3
@@ -154,7 +156,7 @@ def _check_side(data, name):
     return data, count, digests
 
 
-class PrivacyMonitor(keras.callbacks.Callback):
+class PrivacyMonitor(ScheduleDriver):
     """Measures membership leakage during `fit` and drives `PrivacyTarget`.
 
     See the module docstring for the signal. Works with any Keras classifier:
@@ -184,8 +186,6 @@ class PrivacyMonitor(keras.callbacks.Callback):
     keras_adamixup.monitor.plot_privacy_trajectory(history, "trajectory.png")
     ```
     """
-
-    drives_schedule = True
 
     def __init__(self, members, nonmembers, every_epochs=1, every_steps=None,
                  batch_size=512):
@@ -265,7 +265,7 @@ class PrivacyMonitor(keras.callbacks.Callback):
 
     def _controller(self):
         schedule = getattr(self.model, "schedule", None)
-        return schedule if schedule is not None and schedule.needs_monitor() else None
+        return schedule if isinstance(schedule, FeedbackSchedule) else None
 
     def measure_epoch(self, epoch):
         """The measurement of the end of `epoch`, made now if not made yet.
@@ -285,9 +285,11 @@ class PrivacyMonitor(keras.callbacks.Callback):
         record = {"epoch": epoch, "step": self._steps, **signal}
         controller = self._controller()
         if controller is not None:
-            record["controller_strength"] = controller.update(
-                signal["auc"], accuracy=signal.get("holdout_accuracy"))
-            self._check_saturation(controller, record)
+            record["controller_strength"] = controller.update(Measurement(
+                auc=signal["auc"], accuracy=signal.get("holdout_accuracy"),
+                loss=signal.get("holdout_loss")))
+            if isinstance(controller, PrivacyTarget):
+                self._check_saturation(controller, record)
         self._check_below_chance(record)
         self.records.append(record)
         return record

@@ -147,7 +147,8 @@ def test_cli_audits_a_privacy_target_model_with_lira(tmp_path, capsys):
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     attacks = {r["attack"] for r in report["attacks"]}
     assert {"lira_online", "lira_online_plain", "lira_offline_plain"} <= attacks
-    assert keras.saving.load_model(tmp_path / "target.keras").schedule.needs_monitor()
+    assert isinstance(keras.saving.load_model(tmp_path / "target.keras").schedule,
+                      keras_adamixup.schedules.FeedbackSchedule)
 
 
 def test_lira_sequential_flag_reaches_the_shadow_recipes(tmp_path):

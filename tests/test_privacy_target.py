@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import keras_adamixup
 from keras_adamixup import PrivacyMonitor, PrivacyTarget
-from keras_adamixup.privacy_target import pi_update
+from keras_adamixup.schedules.privacy_target import pi_update
 from conftest import small_mlp
 
 SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

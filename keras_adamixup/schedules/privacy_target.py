@@ -38,10 +38,9 @@ Utility awareness (both off by default). The strength is also capped by a
 import math
 
 import keras
-import tensorflow as tf
 
 from keras_adamixup import _checks
-from keras_adamixup.schedules import StrengthSchedule
+from keras_adamixup.schedules.feedback import FeedbackSchedule, Measurement
 
 
 
@@ -66,7 +65,7 @@ def pi_update(strength, error, previous_error, *, kp, ki, deadband, max_step,
 
 
 @keras.saving.register_keras_serializable(package="keras_adamixup")
-class PrivacyTarget(StrengthSchedule):
+class PrivacyTarget(FeedbackSchedule):
     """Feedback schedule: mixing strength that keeps monitored AUC ≤ target.
 
     The strength starts at `initial` and is changed only by a
@@ -140,26 +139,13 @@ class PrivacyTarget(StrengthSchedule):
             "max_accuracy_drop", max_accuracy_drop, low=0.0, high=1.0))
         self.backoff_patience = _checks.positive_int("backoff_patience", backoff_patience,
                                                      allow_none=True)
-        self._state = None
 
-    # -- state, owned by the model ------------------------------------------
+    # -- the protocol (`FeedbackSchedule`) -----------------------------------
 
-    def create_state(self):
-        """Creates the controller variables; called once by `AdaMixupModel`."""
-        if self._state is not None:
-            raise ValueError(
-                "This PrivacyTarget already drives a model; create one "
-                "PrivacyTarget per model."
-            )
-        kwargs = dict(trainable=False, aggregation="only_first_replica")
-        self._state = {
-            name: keras.Variable(value, dtype=dtype, name=name, **kwargs)
-            for name, (value, dtype) in self._initial_state().items()
-        }
-        return list(self._state.values())  # in `_initial_state` order (saved order)
+    strength_key = "controller_strength"
 
-    def _initial_state(self):
-        """Each state variable's value before the first measurement, and its dtype."""
+    def init_state(self):
+        """Each state entry's value before the first measurement, and its dtype."""
         return {
             "controller_strength": (self.initial, "float32"),
             "controller_previous_error": (0.0, "float32"),
@@ -172,39 +158,10 @@ class PrivacyTarget(StrengthSchedule):
             "controller_raise_start": (self.initial, "float32"),
         }
 
-    def reset_state(self):
-        """Back to `initial`, as before the first measurement."""
-        state = self._bound()
-        for name, (value, _) in self._initial_state().items():
-            state[name].assign(value)
-
-    def _bound(self):
-        if self._state is None:
-            raise ValueError(
-                "PrivacyTarget has no state: pass it as `schedule` to an "
-                "AdaMixupModel, which owns the controller's variables."
-            )
-        return self._state
-
-    def state(self):
-        """The controller's state as Python numbers."""
-        read = lambda v: keras.ops.convert_to_numpy(v.value).item()
-        return {name: read(variable) for name, variable in self._bound().items()}
-
-    # -- the feedback --------------------------------------------------------
-
-    def update(self, auc, accuracy=None):
-        """Feeds one measurement; moves and returns the strength (a float).
-
-        Args:
-            auc: the monitored attack AUC.
-            accuracy: the accuracy on the monitor's held-out non-members, for
-                ``max_accuracy_drop`` (ignored when that is `None`).
-        """
-        auc = float(auc)
-        if math.isnan(auc):
-            raise ValueError("PrivacyTarget.update got a NaN AUC.")
-        state = self.state()
+    def update_state(self, state, measurement):
+        """The state after one measurement (pure: numbers in, numbers out)."""
+        auc = float(measurement.auc)
+        accuracy = measurement.accuracy
         previous = state["controller_strength"]
         ceiling = state["controller_ceiling"]
         strength, error = pi_update(
@@ -232,24 +189,28 @@ class PrivacyTarget(StrengthSchedule):
                     raises = 0
             else:
                 raises = 0
-        strength = min(strength, ceiling)
-        new_state = {
-            "controller_strength": strength, "controller_previous_error": error,
+        return {
+            "controller_strength": min(strength, ceiling),
+            "controller_previous_error": error,
             "controller_updates": state["controller_updates"] + 1,
             "controller_last_auc": auc, "controller_ceiling": ceiling,
             "controller_best_accuracy": best, "controller_raises": raises,
             "controller_raise_start_auc": start_auc, "controller_raise_start": start,
         }
-        variables = self._bound()
-        for name, value in new_state.items():
-            variables[name].assign(value)
-        return strength
 
-    def needs_monitor(self):
-        return True
+    def update(self, auc, accuracy=None):
+        """Feeds one measurement; moves and returns the strength (a float).
 
-    def __call__(self, step, total_steps):
-        return tf.cast(self._bound()["controller_strength"].value, tf.float32)
+        Args:
+            auc: the monitored attack AUC, or a `Measurement`.
+            accuracy: the accuracy on the monitor's held-out non-members, for
+                ``max_accuracy_drop`` (ignored when that is `None`).
+        """
+        if not isinstance(auc, Measurement):
+            if math.isnan(float(auc)):
+                raise ValueError("PrivacyTarget.update got a NaN AUC.")
+            auc = Measurement(auc=float(auc), accuracy=accuracy)
+        return super().update(auc)
 
     def value_bounds(self):
         return (self.min_strength, self.max_strength)

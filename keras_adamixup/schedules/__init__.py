@@ -1,0 +1,42 @@
+"""Strength schedules: how strongly to mix at each training step.
+
+- `StrengthSchedule` (`base.py`): the protocol, ``(step, total_steps) -> strength``;
+- plain schedules (`fixed.py`): `Constant`, `LinearDecay`, `CosineDecay`;
+- feedback schedules (`feedback.py`): `FeedbackSchedule`, whose strength is
+  state moved by `Measurement`s from a `ScheduleDriver` callback;
+  `PrivacyTarget` (`privacy_target.py`) is one;
+- `get`: a schedule from a schedule, a number or a saved config.
+"""
+
+import keras
+
+from keras_adamixup.schedules.base import StrengthSchedule
+from keras_adamixup.schedules.feedback import FeedbackSchedule, Measurement, ScheduleDriver
+from keras_adamixup.schedules.fixed import Constant, CosineDecay, LinearDecay
+from keras_adamixup.schedules.privacy_target import PrivacyTarget
+
+__all__ = [
+    "Constant",
+    "CosineDecay",
+    "FeedbackSchedule",
+    "LinearDecay",
+    "Measurement",
+    "PrivacyTarget",
+    "ScheduleDriver",
+    "StrengthSchedule",
+    "get",
+]
+
+
+def get(identifier):
+    """Returns a schedule from a schedule, a number (→ `Constant`) or a config."""
+    if isinstance(identifier, StrengthSchedule):
+        return identifier
+    if isinstance(identifier, (int, float)) and not isinstance(identifier, bool):
+        return Constant(identifier)
+    if isinstance(identifier, dict):
+        return keras.saving.deserialize_keras_object(identifier)
+    raise TypeError(
+        "`schedule` must be a keras_adamixup.schedules.StrengthSchedule, a "
+        f"number or a serialized schedule, got {identifier!r}."
+    )
