@@ -69,3 +69,40 @@ def test_cifar10_quick_on_a_small_npz(tmp_path, capsys):
 def test_examples_skip_without_data(tmp_path, capsys):
     assert run_example("tabular_adult", ["--quick", "--data-dir", str(tmp_path)]) is None
     assert "skipped" in capsys.readouterr().out
+
+
+def _mock_examples(names):
+    """A `tfds.testing.mock_data` dataset function: random images, labels from `names`."""
+    import tensorflow as tf
+
+    def as_dataset(self, split, **kwargs):
+        rng = np.random.default_rng(len(str(split)))  # train and test differ
+        shape = self.info.features["image"].shape
+        n = 540
+        images = rng.integers(0, 256, (n,) + tuple(shape), dtype=np.uint8)
+        labels = names(rng, n)
+        return tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
+
+    return as_dataset
+
+
+@pytest.mark.parametrize("dataset", ["lfw", "stl10"])
+def test_paper_datasets_quick_on_tfds_mock_data(dataset, tmp_path, capsys):
+    """LFW and STL-10 cannot download here: tfds' mock data, the same code path."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    if dataset == "lfw":  # names: 6 people, 20 photos each (min_per_class 20 keeps all)
+        names = lambda rng, n: np.repeat(  # noqa: E731
+            np.array([f"person_{i}".encode() for i in range(6)]), n // 6)
+    else:
+        names = lambda rng, n: rng.integers(0, 10, n)  # noqa: E731
+    with tfds.testing.mock_data(as_dataset_fn=_mock_examples(names)):
+        reports = run_example("paper_datasets", ["--dataset", dataset, "--quick",
+                                                 "--image-size", "16",
+                                                 "--out", str(tmp_path)])
+    assert [*reports] == ["undefended", "early_stopping", "adamixup", "adamixup_ckpt"]
+    out = capsys.readouterr().out
+    classes = 6 if dataset == "lfw" else 10
+    assert f"{classes} classes, images (16, 16, 3)" in out
+    assert (tmp_path / "comparison.md").exists()
+    attacks = {r["attack"] for r in reports["adamixup_ckpt"].attacks}
+    assert {"lira_online", "rmia_online_plain"} <= attacks
