@@ -63,6 +63,7 @@ from keras_adamixup import _io  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import dp_sgd  # noqa: E402
+import memguard  # noqa: E402
 
 SHARED = os.path.join(HERE, "..", "..", "shared", "data")
 DEFENCES = (
@@ -86,6 +87,7 @@ DEFENCES = (
     "adamixup_target_0.55_ckpt",
     "adamixup_swap_const0.2_ckpt",
     "adamixup_swap_target_0.52_ckpt",
+    "memguard",
 )
 DP_CLIP, DP_LEARNING_RATE, DP_DELTA = 1.0, 3e-3, 1e-5
 CHECKPOINT_PATIENCE = 5
@@ -185,7 +187,7 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
     if defence.endswith("_ckpt") or defence == "checkpoint":
         checkpoint = {"patience": CHECKPOINT_PATIENCE, "max_accuracy_drop": 0.01}
         defence = defence[:-len("_ckpt")] if defence.endswith("_ckpt") else "none"
-    if defence == "none":
+    if defence in ("none", "memguard"):  # MemGuard guards a plain model's outputs
         factory = lambda: compiled(mlp(inputs, classes, width))
     elif defence.startswith("mixup_a"):
         alpha = float(defence[len("mixup_a"):])
@@ -255,6 +257,12 @@ def run_one(defence, data, seed, args):
         warnings.simplefilter("always", RuntimeWarning)
         train_kwargs = fit_kwargs_for(x_m, y_m)
         history = model.fit(x_m, y_m, **train_kwargs)
+    outputs = None
+    if defence == "memguard":  # test-time: the defender's attack model, then the guard
+        n = min(len(validation[1]), len(y_m))
+        model = memguard.MemGuardModel.fit_defence(model, (x_m[:n], y_m[:n]), validation,
+                                                   seed=seed)
+        outputs = "probabilities"
     train_s = time.perf_counter() - start
     lira = None
     if args.lira_shadows:
@@ -269,13 +277,14 @@ def run_one(defence, data, seed, args):
                  "cache_dir": os.path.join(args.out, "lira_plain_shadows", f"seed{seed}")}
         lira = {"model_factory": factory, "num_shadows": args.lira_shadows,
                 "fit_kwargs": fit_kwargs_for, "progress": False}
-        if defence == "none":
+        if defence in ("none", "memguard"):  # the attacker's shadows are plain models
             lira = plain
         elif not args.no_plain_lira:
             lira = [lira, {**plain, "name": "plain"}]
     attacks = audit.CHEAP_ATTACKS if args.cheap_attacks else audit.ALL_ATTACKS
     report = audit.run_audit(model, (x_m, y_m), nonmembers, name=defence, attacks=attacks,
-                             lira=lira, seed=seed, attack_backend=args.attack_backend)
+                             lira=lira, seed=seed, attack_backend=args.attack_backend,
+                             outputs=outputs)
     h = report.headline()
     row = {"data": args.data, "label_noise": args.label_noise, "defence": defence, "seed": seed,
            "epochs_run": len(history.history["loss"]), "train_s": round(train_s, 2),
@@ -286,7 +295,7 @@ def run_one(defence, data, seed, args):
     for r in report.rows("entire"):
         row[f"{r['attack']}_auc"] = r["auc"]
     logs = history.history
-    if defence == "none" and "lira_online_auc" in row:  # its own shadows are the plain ones
+    if defence in ("none", "memguard") and "lira_online_auc" in row:  # plain shadows only
         row["lira_online_plain_auc"] = row["lira_online_auc"]
     row["monitor_auc"] = logs["monitor_auc"][-1] if logs.get("monitor_auc") else None
     row["strength_final"] = logs["mixup_strength"][-1] if "mixup_strength" in logs else None

@@ -328,3 +328,32 @@ def test_rmia_vs_lira_quick(capsys):
     for attack in rmia_vs_lira.ATTACKS:
         assert f"| none | 2 | {attack} |" in out  # the canary table
     assert "| rmia_offline |" in out
+
+
+def test_memguard_keeps_labels_and_blunts_its_own_attack(digits):
+    """MemGuard's guarantees: labels kept, probabilities returned, the defender's
+    attack classifier pushed towards 0.5 on the guarded outputs."""
+    import keras
+
+    memguard = load("memguard")
+    (x, y), (xt, yt) = digits
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"),
+                              keras.layers.Dense(10)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x[:300], y[:300], epochs=60, batch_size=32, verbose=0)
+    guarded = memguard.MemGuardModel.fit_defence(model, (x[:300], y[:300]),
+                                                 (xt[:300], yt[:300]), epochs=50)
+    probs = guarded.predict(xt[:200], verbose=0)
+    logits = model.predict(xt[:200], verbose=0)
+    np.testing.assert_array_equal(probs.argmax(1), logits.argmax(1))
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert 0.0 < guarded.mean_distortion(xt[:200]) < 0.5
+
+    before = [guarded.attack.predict(memguard._sorted_probs(model.predict(a, verbose=0)),
+                                     verbose=0) for a in (x[:300], xt[:300])]
+    after = [guarded.attack.predict(memguard.tf.math.top_k(guarded.predict(a, verbose=0),
+                                                           k=10).values, verbose=0)
+             for a in (x[:300], xt[:300])]
+    gap = lambda s: abs(float(np.mean(s[0])) - float(np.mean(s[1])))  # noqa: E731
+    assert gap(after) < gap(before) / 2  # members and non-members look alike to it
