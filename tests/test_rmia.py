@@ -129,3 +129,29 @@ def test_lira_and_rmia_with_flipped_queries(digits, tmp_path):
         lira.query_views(x[:4], "flip")
     with pytest.raises(ValueError, match="`augment` must be one of"):
         lira.query_views(x[:4], "rotate")
+
+
+def test_lira_statistic_is_finite_for_saturated_outputs():
+    """A confident model (margins of 100 in logits, probabilities of exactly 1)
+    still gives finite LiRA scores, equal to TF Privacy's where both are finite."""
+    from keras_adamixup.audit import _tfp
+
+    rng, labels, masks, shadow_outs, members = _population(n=200, shadows=4)
+    target = _memorizing_outputs(labels, members, rng)
+    target[np.arange(20), labels[:20]] += 100.0  # saturated: softmax gives exactly 1
+    probs = predictions.to_probabilities(target, "logits")
+    assert np.any(probs[np.arange(20), labels[:20]] == 1.0)
+    scores = lira.lira_scores(target, shadow_outs, labels, masks, outputs="logits")
+    for s in scores.values():
+        assert np.all(np.isfinite(s))
+    scores_p = lira.lira_scores(probs, [predictions.to_probabilities(o, "logits")
+                                        for o in shadow_outs], labels, masks,
+                                outputs="probabilities")
+    for s in scores_p.values():
+        assert np.all(np.isfinite(s))
+    tfp = _tfp.load()
+    normal = np.arange(20, 200)
+    expected = tfp.calculate_statistic(probs[normal], labels[normal], is_logits=False,
+                                       option="logit")
+    np.testing.assert_allclose(lira.logit_statistic(target[normal], labels[normal]), expected,
+                               rtol=1e-6, atol=1e-6)

@@ -4,9 +4,12 @@ The population is the audited set itself (members ∪ non-members of the target
 model). Each of `num_shadows` shadow models is trained, with the user's model
 factory and fit arguments, on a random half of the population chosen so that
 every example is "in" for exactly half of the shadows. For each example the
-statistic is TF Privacy's `calculate_statistic(..., option="logit")` (the
-logit-scaled confidence in the true class); `compute_score_lira` compares the
-target model's statistic with the in/out shadow distributions:
+statistic is the logit-scaled confidence in the true class, ``log p_y − log(1
+− p_y)``: TF Privacy's `calculate_statistic(..., option="logit")`, computed
+stably from logits (`logit_statistic`; TF Privacy's form turns infinite once a
+probability rounds to 1) and on probabilities clipped into
+[1e-15, 1 − 1e-15]; `compute_score_lira` compares the target model's
+statistic with the in/out shadow distributions:
 
 - online: both distributions (``option="both"``);
 - offline: only the "out" distribution (``option="out"``), so no shadow needs
@@ -316,6 +319,28 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
     return outputs
 
 
+# Probabilities are clipped into [PROB_FLOOR, 1 − PROB_FLOOR] before the logit
+# statistic (float64: 1 − 1e-15 is still below 1).
+PROB_FLOOR = 1e-15
+
+
+def logit_statistic(logits, labels):
+    """LiRA's logit-scaled confidence ``log p_y − log(1 − p_y)`` from logits, stably.
+
+    Equal to ``z_y − logsumexp_{j≠y} z_j``: no probability is formed, so a
+    confident model (a margin of 40 already gives ``p_y = 1`` in float64)
+    keeps finite, distinct statistics.
+    """
+    logits = np.asarray(logits, dtype="float64")
+    labels = np.asarray(labels)
+    rows = np.arange(len(labels))
+    own = logits[rows, labels]
+    others = logits.copy()
+    others[rows, labels] = -np.inf
+    top = others.max(axis=1)
+    return own - (top + np.log(np.exp(others - top[:, None]).sum(axis=1)))
+
+
 def lira_scores(target_outputs, shadow_outs, labels, masks, fix_variance=None,
                 outputs="auto"):
     """Membership scores (higher ⇒ member) for every LiRA variant from one set of shadows.
@@ -339,8 +364,12 @@ def lira_scores(target_outputs, shadow_outs, labels, masks, fix_variance=None,
 
     def statistic(outputs):
         outputs = preds_lib.as_outputs(outputs, "outputs")
-        probs = preds_lib.to_probabilities(
-            outputs, preds_lib.resolve_kind(outputs, outputs_kind))
+        kind = preds_lib.resolve_kind(outputs, outputs_kind)
+        if kind == "logits" and outputs.shape[1] > 1:
+            return logit_statistic(outputs, labels)
+        # probabilities of exactly 0 or 1 (saturated outputs, test-time
+        # defences) would make log(p / (1 − p)) infinite
+        probs = np.clip(preds_lib.to_probabilities(outputs, kind), PROB_FLOOR, 1.0 - PROB_FLOOR)
         return tfp.calculate_statistic(probs, labels, is_logits=False, option="logit")
 
     def statistics(outputs):  # (n, views)
