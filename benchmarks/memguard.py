@@ -21,6 +21,11 @@ probability that meets an expected-distortion budget) is left out; every
 query is perturbed (`mean_distortion` reports the L1 change). Label-only
 attacks are MemGuard's known weakness: the labels are those of the model.
 
+Audited like every defence with two shadow recipes: plain shadows, and
+shadows trained the defender's way (`MemGuardModel.fit`: the model, then its
+own attack classifier, then guarded outputs), since an attacker who knows
+the defence can apply it to its shadows.
+
 Benchmark code: the package never depends on it.
 """
 
@@ -47,16 +52,17 @@ class MemGuardModel(keras.Model):
         steps, learning_rate, c_label, c_dist, margin: the search (module docstring).
     """
 
-    def __init__(self, model, attack, steps=100, learning_rate=0.1, c_label=10.0,
-                 c_dist=0.1, margin=0.1, **kwargs):
+    def __init__(self, model, attack=None, steps=100, learning_rate=0.1, c_label=10.0,
+                 c_dist=0.1, margin=0.1, holdout=None, seed=0, **kwargs):
         super().__init__(**kwargs)
         self.model_, self.attack = model, attack
         self.steps, self.learning_rate = steps, learning_rate
         self.c_label, self.c_dist, self.margin = c_label, c_dist, margin
+        self.holdout, self.seed = holdout, seed
 
-    @classmethod
-    def fit_defence(cls, model, members, nonmembers, seed=0, epochs=100, **kwargs):
-        """Trains the defender's attack classifier; returns the guarded model."""
+    @staticmethod
+    def train_attack(model, members, nonmembers, seed=0, epochs=100):
+        """The defender's attack classifier on sorted probability vectors."""
         keras.utils.set_random_seed(seed)
         n = min(len(members[0]), len(nonmembers[0]))
         feats = [_sorted_probs(model.predict(x[:n], verbose=0)).numpy()
@@ -68,7 +74,22 @@ class MemGuardModel(keras.Model):
                                    keras.layers.Dense(1, activation="sigmoid")])
         attack.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
         attack.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
-        return cls(model, attack, **kwargs)
+        return attack
+
+    @classmethod
+    def fit_defence(cls, model, members, nonmembers, seed=0, epochs=100, **kwargs):
+        """Trains the defender's attack classifier for a trained `model`; returns the guard."""
+        return cls(model, cls.train_attack(model, members, nonmembers, seed, epochs), **kwargs)
+
+    def fit(self, x, y, **kwargs):
+        """The whole recipe (also for shadows trained the defender's way): trains
+        the model, then the attack classifier on its members vs `holdout`."""
+        if self.holdout is None:
+            raise ValueError("MemGuardModel.fit needs `holdout` (the defender's non-members).")
+        history = self.model_.fit(x, y, **kwargs)
+        n = min(len(self.holdout[1]), len(y))
+        self.attack = self.train_attack(self.model_, (x[:n], y[:n]), self.holdout, self.seed)
+        return history
 
     def call(self, x, training=False):
         logits = tf.cast(self.model_(x, training=False), tf.float32)

@@ -187,8 +187,11 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
     if defence.endswith("_ckpt") or defence == "checkpoint":
         checkpoint = {"patience": CHECKPOINT_PATIENCE, "max_accuracy_drop": 0.01}
         defence = defence[:-len("_ckpt")] if defence.endswith("_ckpt") else "none"
-    if defence in ("none", "memguard"):  # MemGuard guards a plain model's outputs
+    if defence == "none":
         factory = lambda: compiled(mlp(inputs, classes, width))
+    elif defence == "memguard":  # the model, then the defender's attack model, then the guard
+        factory = lambda: memguard.MemGuardModel(compiled(mlp(inputs, classes, width)),
+                                                 holdout=validation, seed=seed)
     elif defence.startswith("mixup_a"):
         alpha = float(defence[len("mixup_a"):])
         factory = wrap(schedule=schedules.Constant(alpha), coefficient="beta", label_mode="soft")
@@ -257,12 +260,7 @@ def run_one(defence, data, seed, args):
         warnings.simplefilter("always", RuntimeWarning)
         train_kwargs = fit_kwargs_for(x_m, y_m)
         history = model.fit(x_m, y_m, **train_kwargs)
-    outputs = None
-    if defence == "memguard":  # test-time: the defender's attack model, then the guard
-        n = min(len(validation[1]), len(y_m))
-        model = memguard.MemGuardModel.fit_defence(model, (x_m[:n], y_m[:n]), validation,
-                                                   seed=seed)
-        outputs = "probabilities"
+    outputs = "probabilities" if defence == "memguard" else None
     train_s = time.perf_counter() - start
     lira = None
     if args.lira_shadows:
@@ -277,7 +275,7 @@ def run_one(defence, data, seed, args):
                  "cache_dir": os.path.join(args.out, "lira_plain_shadows", f"seed{seed}")}
         lira = {"model_factory": factory, "num_shadows": args.lira_shadows,
                 "fit_kwargs": fit_kwargs_for, "progress": False}
-        if defence in ("none", "memguard"):  # the attacker's shadows are plain models
+        if defence == "none":
             lira = plain
         elif not args.no_plain_lira:
             lira = [lira, {**plain, "name": "plain"}]
@@ -295,7 +293,7 @@ def run_one(defence, data, seed, args):
     for r in report.rows("entire"):
         row[f"{r['attack']}_auc"] = r["auc"]
     logs = history.history
-    if defence in ("none", "memguard") and "lira_online_auc" in row:  # plain shadows only
+    if defence == "none" and "lira_online_auc" in row:  # its own shadows are the plain ones
         row["lira_online_plain_auc"] = row["lira_online_auc"]
     row["monitor_auc"] = logs["monitor_auc"][-1] if logs.get("monitor_auc") else None
     row["strength_final"] = logs["mixup_strength"][-1] if "mixup_strength" in logs else None
