@@ -88,6 +88,7 @@ DEFENCES = (
     "adamixup_swap_const0.2_ckpt",
     "adamixup_swap_target_0.52_ckpt",
     "memguard",
+    "adamixup_floor_dominant_ckpt", "adamixup_linear_soft_ckpt", "mixup_a0.2_ckpt",
 )
 DP_CLIP, DP_LEARNING_RATE, DP_DELTA = 1.0, 3e-3, 1e-5
 CHECKPOINT_PATIENCE = 5
