@@ -142,7 +142,8 @@ def test_privacy_utility_recipes_build():
         factory, fit_kwargs_for = pu.recipe(defence, 4, 3, 8, 0, val, 1)
         model = factory()
         fit_kwargs = fit_kwargs_for(val[0] + 10.0, val[1])
-        assert model.compiled and fit_kwargs["epochs"] == 1
+        trained = getattr(model, "model_", model)  # MemGuard guards a compiled model
+        assert trained.compiled and fit_kwargs["epochs"] == 1
         assert isinstance(fit_kwargs["callbacks"][0], keras_adamixup.PrivacyMonitor)
         checkpoints = [c for c in fit_kwargs["callbacks"]
                        if isinstance(c, keras_adamixup.PrivacyCheckpoint)]
@@ -357,3 +358,20 @@ def test_memguard_keeps_labels_and_blunts_its_own_attack(digits):
              for a in (x[:300], xt[:300])]
     gap = lambda s: abs(float(np.mean(s[0])) - float(np.mean(s[1])))  # noqa: E731
     assert gap(after) < gap(before) / 2  # members and non-members look alike to it
+
+
+def test_memguard_recipe_trains_the_model_then_its_guard(digits):
+    """The defender's way of training (shadows too): fit = the model, then its attack model."""
+    import keras
+
+    memguard = load("memguard")
+    (x, y), (xt, yt) = digits
+    inner = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    inner.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    guarded = memguard.MemGuardModel(inner, holdout=(xt[:100], yt[:100]), steps=5)
+    with pytest.raises(ValueError, match="needs `holdout`"):
+        memguard.MemGuardModel(inner).fit(x[:10], y[:10])
+    history = guarded.fit(x[:200], y[:200], epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and guarded.attack is not None
+    probs = guarded.predict(x[:50], verbose=0)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)

@@ -28,8 +28,10 @@ SHADOW_ATTACKS = {}
 
 def register_shadow_attack(source):
     """Decorator: registers `scorer` under `source` (the rows' ``source``)."""
-    if not isinstance(source, str) or not source:
-        raise ValueError(f"`source` must be a non-empty string, got {source!r}.")
+    if not isinstance(source, str):
+        raise TypeError(f"`source` must be a string, got {source!r}.")
+    if not source:
+        raise ValueError("`source` must be a non-empty string.")
 
     def register(scorer):
         if source in SHADOW_ATTACKS and SHADOW_ATTACKS[source] is not scorer:
