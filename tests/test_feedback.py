@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from packaging.version import Version
 
 import keras_adamixup
 from keras_adamixup import schedules
@@ -82,6 +83,13 @@ def test_a_custom_feedback_schedule_is_driven_by_the_monitor_and_saved(digits, t
     assert loaded.schedule.state() == model.schedule.state()
 
 
+SAVED_WITH_KERAS = "3.15"  # the fixtures' Keras: older Keras cannot read its Dense configs
+
+
+@pytest.mark.skipif(
+    Version(keras.__version__) < Version(SAVED_WITH_KERAS),
+    reason=f"the fixtures were saved with Keras {SAVED_WITH_KERAS}; older Keras cannot read "
+           "newer layer configs (Dense's `quantization_config`), whatever the package version")
 def test_models_saved_by_version_0_1_keep_loading(digits):
     """Saved before the schedules package (keras_adamixup/privacy_target.py,
     keras_adamixup/schedules.py): same class, state and predictions."""
