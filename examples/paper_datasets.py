@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 
 import keras_adamixup  # noqa: E402
 from keras_adamixup import audit  # noqa: E402
-from keras_adamixup.experiment import Recipe, train_and_audit  # noqa: E402
+from keras_adamixup.experiment import comparison_recipes, train_and_audit  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
@@ -148,21 +148,7 @@ def main(argv=None):
         return model
 
     fit = {"epochs": args.epochs, "batch_size": args.batch_size, "verbose": 0}
-
-    def early_stopping(x_train, y_train):
-        return {**fit, "validation_data": holdout, "callbacks": [keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=3, restore_best_weights=True)]}
-
-    def checkpointed(x_train, y_train):
-        monitor = keras_adamixup.PrivacyMonitor.from_training(x_train, y_train, holdout,
-                                                              seed=args.seed)
-        return {**fit, "callbacks": [monitor, keras_adamixup.PrivacyCheckpoint(
-            monitor, patience=5, max_accuracy_drop=0.01)]}
-
-    recipes = [Recipe("undefended", plain, fit),
-               Recipe("early_stopping", plain, early_stopping),
-               Recipe("adamixup", defended, fit),
-               Recipe("adamixup_ckpt", defended, checkpointed)]
+    recipes = comparison_recipes(plain, defended, fit, holdout, seed=args.seed)
     options = audit.AuditOptions(
         attacks=audit.CHEAP_ATTACKS if args.quick else audit.ALL_ATTACKS,
         label_only_queries=2 if args.quick else 16, seed=args.seed, progress=not args.quick)

@@ -161,8 +161,9 @@ def _lira_recipes(args, model, population, holdout):
     from keras_adamixup.schedules import FeedbackSchedule
 
     adaptive = isinstance(schedule, FeedbackSchedule)
+    together = "auto" if args.lira_together else False
     own = {"model_factory": _FreshCopy(model), "num_shadows": args.lira_shadows,
-           "jobs": args.lira_jobs, "together": "auto" if args.lira_together else False,
+           "jobs": args.lira_jobs, "together": together,
            "fit_kwargs": _ShadowFit(args.lira_epochs, args.lira_batch_size,
                                     population if adaptive else None, holdout, args.seed),
            "cache_dir": os.path.join(args.out, "lira_cache")}
@@ -172,7 +173,7 @@ def _lira_recipes(args, model, population, holdout):
     # shadows each adapt differently, which weakens LiRA without protecting.
     plain = {"model_factory": _FreshCopy(model.base_model, compile_from=model),
              "num_shadows": args.lira_shadows, "jobs": args.lira_jobs,
-             "together": "auto" if args.lira_together else False,
+             "together": together,
              "fit_kwargs": _ShadowFit(args.lira_epochs, args.lira_batch_size),
              "cache_dir": os.path.join(args.out, "lira_cache_plain"), "name": "plain"}
     return [own, plain]

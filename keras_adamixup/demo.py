@@ -73,9 +73,6 @@ def adamixup_factory(seed=0):
 
 
 TARGET_AUC = 0.55
-ES_PATIENCE = 3
-# the recommended setting: the paper's schedule stopped by this checkpoint
-RECOMMENDED_CHECKPOINT = {"patience": 5, "max_accuracy_drop": 0.01}
 
 
 def adamixup_target_factory(seed=0):
@@ -107,7 +104,7 @@ def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=4, seed=0,
     `keras_adamixup.experiment.train_and_audit`, shared with the examples.
     """
     from keras_adamixup import audit
-    from keras_adamixup.experiment import Recipe, train_and_audit
+    from keras_adamixup.experiment import comparison_recipes, train_and_audit
 
     os.makedirs(out, exist_ok=True)
     (x_m, y_m), nonmembers, holdout, split = split_digits(seed)
@@ -116,42 +113,9 @@ def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=4, seed=0,
         f"{len(holdout[0])} monitor hold-out (split seed {seed}), {epochs} epochs, "
         f"LiRA and RMIA with {lira_shadows} shadow models per recipe")
     fit_kwargs = {"epochs": epochs, "batch_size": batch_size, "verbose": 0}
-
-    def early_stopping_fit_kwargs(x_train, y_train):
-        # validation on the monitor hold-out (never audited): fresh per model
-        return {**fit_kwargs, "validation_data": holdout, "callbacks": [
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=ES_PATIENCE,
-                                          restore_best_weights=True)]}
-
-    def checkpoint_fit_kwargs(x_train, y_train):
-        # a fresh monitor and checkpoint for every model trained (the audited one
-        # and each shadow): members drawn from its own training data
-        monitor = keras_adamixup.PrivacyMonitor.from_training(x_train, y_train, holdout,
-                                                              seed=seed)
-        checkpoint = keras_adamixup.PrivacyCheckpoint(monitor, **RECOMMENDED_CHECKPOINT)
-        return {**fit_kwargs, "callbacks": [monitor, checkpoint]}
-
-    def describe_checkpoint(model, history, kwargs):
-        checkpoint = next((c for c in kwargs.get("callbacks", [])
-                           if isinstance(c, keras_adamixup.PrivacyCheckpoint)), None)
-        if checkpoint is None or checkpoint.best_epoch is None:
-            return None
-        folder = os.path.join(out, "adamixup_ckpt")
-        os.makedirs(folder, exist_ok=True)
-        keras_adamixup.monitor.plot_privacy_trajectory(
-            history, os.path.join(folder, "trajectory.png"))
-        return (f"checkpoint: kept epoch {checkpoint.best_epoch + 1} of "
-                f"{len(history.history['loss'])} (hold-out loss "
-                f"{checkpoint.best['holdout_loss']:.4f}, monitored AUC "
-                f"{checkpoint.best['auc']:.4f})")
-
-    recipes = [
-        Recipe("undefended", undefended_factory, fit_kwargs),
-        Recipe("early_stopping", undefended_factory, early_stopping_fit_kwargs),
-        Recipe("adamixup", lambda: adamixup_factory(seed), fit_kwargs),
-        Recipe("adamixup_ckpt", lambda: adamixup_factory(seed), checkpoint_fit_kwargs,
-               describe=describe_checkpoint),
-    ]
+    recipes = comparison_recipes(
+        undefended_factory, lambda: adamixup_factory(seed), fit_kwargs, holdout, seed=seed,
+        trajectory=os.path.join(out, "adamixup_ckpt", "trajectory.png"))
     options = audit.AuditOptions(attacks=attacks or audit.ALL_ATTACKS, thorough=thorough,
                                  seed=seed, progress=progress)
     metadata = {"split": {"source": "digits", "seed": seed,

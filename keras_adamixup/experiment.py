@@ -28,6 +28,7 @@ from typing import Any, Callable, Optional
 import keras
 
 import keras_adamixup
+from keras_adamixup._progress import Bar
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +55,60 @@ class Recipe:
         return dict(kwargs or {})
 
 
+# Early stopping, the baseline: patience on the hold-out's loss, best weights restored.
+ES_PATIENCE = 3
+# The recommended setting: the paper's schedule stopped by this `PrivacyCheckpoint`.
+RECOMMENDED_CHECKPOINT = {"patience": 5, "max_accuracy_drop": 0.01}
+
+
+def comparison_recipes(plain, defended, fit_kwargs, holdout, *, seed=0, trajectory=None):
+    """The recommended setting and its baselines, as four `Recipe`s.
+
+    - ``undefended``: `plain` with `fit_kwargs`;
+    - ``early_stopping``: `plain` with Keras' `EarlyStopping` on the hold-out's
+      loss (``ES_PATIENCE``, best weights restored);
+    - ``adamixup``: `defended` (the paper's schedule) with `fit_kwargs`;
+    - ``adamixup_ckpt``: `defended` with a `PrivacyMonitor` (members drawn
+      from each model's own training data, non-members `holdout`) and a
+      `PrivacyCheckpoint` (``RECOMMENDED_CHECKPOINT``); logs the epoch it
+      kept and, with `trajectory` (a PNG path), plots strength and
+      monitored AUC per epoch.
+
+    Every callback is made fresh for every model trained (the audited one and
+    each shadow). `holdout` must be disjoint from the audited examples.
+    """
+    def early_stopping(x_train, y_train):
+        return {**fit_kwargs, "validation_data": holdout, "callbacks": [
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=ES_PATIENCE,
+                                          restore_best_weights=True)]}
+
+    def checkpointed(x_train, y_train):
+        monitor = keras_adamixup.PrivacyMonitor.from_training(x_train, y_train, holdout,
+                                                              seed=seed)
+        checkpoint = keras_adamixup.PrivacyCheckpoint(monitor, **RECOMMENDED_CHECKPOINT)
+        return {**fit_kwargs, "callbacks": [monitor, checkpoint]}
+
+    def describe(model, history, kwargs):
+        checkpoint = next((c for c in kwargs.get("callbacks", [])
+                           if isinstance(c, keras_adamixup.PrivacyCheckpoint)), None)
+        if checkpoint is None or checkpoint.best_epoch is None:
+            return None
+        if trajectory is not None:
+            os.makedirs(os.path.dirname(trajectory) or ".", exist_ok=True)
+            keras_adamixup.monitor.plot_privacy_trajectory(history, trajectory)
+        return (f"checkpoint: kept epoch {checkpoint.best_epoch + 1} of "
+                f"{len(history.history['loss'])} (hold-out loss "
+                f"{checkpoint.best['holdout_loss']:.4f}, monitored AUC "
+                f"{checkpoint.best['auc']:.4f})")
+
+    return [Recipe("undefended", plain, fit_kwargs),
+            Recipe("early_stopping", plain, early_stopping),
+            Recipe("adamixup", defended, fit_kwargs),
+            Recipe("adamixup_ckpt", defended, checkpointed, describe=describe)]
+
+
 class EpochProgress(keras.callbacks.Callback):
-    """A tqdm bar over the epochs of one `fit` (with the last loss), or nothing without tqdm."""
+    """A progress bar over the epochs of one `fit` (with the last loss)."""
 
     def __init__(self, desc):
         super().__init__()
@@ -63,21 +116,13 @@ class EpochProgress(keras.callbacks.Callback):
         self.bar = None
 
     def on_train_begin(self, logs=None):
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            return
-        self.bar = tqdm(total=self.params.get("epochs"), desc=self.desc, unit="epoch")
+        self.bar = Bar(self.params.get("epochs"), self.desc, "epoch")
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.bar is not None:
-            if logs and "loss" in logs:
-                self.bar.set_postfix_str(f"loss {logs['loss']:.4f}", refresh=False)
-            self.bar.update(1)
+        self.bar.update(f"loss {logs['loss']:.4f}" if logs and "loss" in logs else None)
 
     def on_train_end(self, logs=None):
-        if self.bar is not None:
-            self.bar.close()
+        self.bar.close()
 
 
 def _shadow_warnings(caught, name, log):

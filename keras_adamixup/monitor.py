@@ -33,7 +33,6 @@ import tensorflow as tf
 from keras_adamixup import _checks
 from keras_adamixup import predictions as predictions_lib
 from keras_adamixup.schedules.feedback import FeedbackSchedule, Measurement, ScheduleDriver
-from keras_adamixup.schedules.privacy_target import PrivacyTarget
 
 MIN_MONITOR_EXAMPLES = 100
 SATURATION_PATIENCE = 3
@@ -285,11 +284,10 @@ class PrivacyMonitor(ScheduleDriver):
         record = {"epoch": epoch, "step": self._steps, **signal}
         controller = self._controller()
         if controller is not None:
-            record["controller_strength"] = controller.update(Measurement(
-                auc=signal["auc"], accuracy=signal.get("holdout_accuracy"),
-                loss=signal.get("holdout_loss")))
-            if isinstance(controller, PrivacyTarget):
-                self._check_saturation(controller, record)
+            measurement = Measurement(auc=signal["auc"], accuracy=signal.get("holdout_accuracy"),
+                                      loss=signal.get("holdout_loss"))
+            record["controller_strength"] = controller.update(measurement)
+            self._check_saturation(controller, record["controller_strength"], measurement)
         self._check_below_chance(record)
         self.records.append(record)
         return record
@@ -312,17 +310,13 @@ class PrivacyMonitor(ScheduleDriver):
             "rows (or the two sides are swapped). A PrivacyTarget reads this as no "
             "leakage and turns mixing off. Use examples held out from training."))
 
-    def _check_saturation(self, controller, record):
-        """Warns once when the strength is at its maximum and still too little."""
-        over = (record["controller_strength"] >= controller.max_strength
-                and record["auc"] > controller.target_auc + controller.deadband)
-        self._warn_after_streak(SaturationWarning, over, lambda: (
-            f"PrivacyTarget: the strength has been at max_strength="
-            f"{controller.max_strength:g} for {SATURATION_PATIENCE} measurements "
-            f"and the monitored AUC ({record['auc']:.3f}) is still above the "
-            f"target ({controller.target_auc:g}). Mixing alone does not reach "
-            "the target here: raise max_strength, train less, or combine with "
-            "another defence."))
+    def _check_saturation(self, controller, strength, measurement):
+        """Warns once when the schedule says it is saturated (`FeedbackSchedule.saturation`)
+        for `SATURATION_PATIENCE` measurements in a row."""
+        reason = controller.saturation(strength, measurement)
+        self._warn_after_streak(SaturationWarning, reason is not None, lambda: (
+            f"{type(controller).__name__}, {SATURATION_PATIENCE} measurements in a row: "
+            f"{reason}"))
 
     # -- callback hooks --------------------------------------------------------
 

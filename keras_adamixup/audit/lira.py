@@ -30,10 +30,18 @@ import numpy as np
 
 from keras_adamixup import _checks
 from keras_adamixup import _io
+from keras_adamixup._progress import Bar
 from keras_adamixup.audit import _tfp
 from keras_adamixup.audit import registry
 from keras_adamixup.audit._predict import predict_outputs
 from keras_adamixup import predictions as preds_lib
+
+
+def check_num_shadows(num_shadows):
+    """`num_shadows` must be even and ≥ 2 (every example in exactly half); returns it."""
+    if num_shadows < 2 or num_shadows % 2:
+        raise ValueError(f"`num_shadows` must be an even number ≥ 2, got {num_shadows}.")
+    return num_shadows
 
 
 def shadow_masks(num_shadows, population, seed):
@@ -41,8 +49,7 @@ def shadow_masks(num_shadows, population, seed):
 
     Every example is in exactly ``num_shadows // 2`` shadows.
     """
-    if num_shadows < 2 or num_shadows % 2:
-        raise ValueError(f"`num_shadows` must be an even number ≥ 2, got {num_shadows}.")
+    check_num_shadows(num_shadows)
     rng = np.random.default_rng(seed)
     order = rng.random((num_shadows, population)).argsort(axis=0)
     return order < num_shadows // 2
@@ -113,15 +120,28 @@ def describe_recipe(model_factory, fit_kwargs):
 
 
 AUGMENTS = (None, "flip")
+TOGETHER = ("auto", True, False)
+
+
+def check_augment(augment):
+    """`augment` must be one of `AUGMENTS`; returns it."""
+    if augment not in AUGMENTS:
+        raise ValueError(f"`augment` must be one of {AUGMENTS}, got {augment!r}.")
+    return augment
+
+
+def check_together(together):
+    """`together` must be one of `TOGETHER`; returns it."""
+    if together not in TOGETHER:
+        raise ValueError(f"`together` must be 'auto', True or False, got {together!r}.")
+    return together
 
 
 def query_views(x, augment):
     """The inputs every model is queried on: ``[x]``, or with ``augment="flip"``
     also the horizontally flipped images (`x` of shape (n, height, width,
     channels)), as LiRA queries augmented copies (Carlini et al. 2022)."""
-    if augment not in AUGMENTS:
-        raise ValueError(f"`augment` must be one of {AUGMENTS}, got {augment!r}.")
-    if augment is None:
+    if check_augment(augment) is None:
         return [x]
     if np.ndim(x) != 4:
         raise ValueError("augment='flip' flips images: `x` must have shape (n, height, "
@@ -150,16 +170,6 @@ def fingerprint(x, y, num_shadows, seed, fit_kwargs, model_factory, augment=None
     described = [num_shadows, seed, recipe] + ([] if augment is None else [augment])
     h.update(json.dumps(described, default=str, sort_keys=True).encode())
     return h.hexdigest()
-
-
-def _progress(iterable, total, enabled, desc="LiRA shadow models", unit="model"):
-    if not enabled or not total:  # nothing to wait for: no bar
-        return iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, unit=unit)
 
 
 def _build_shadow(i, model_factory, seed):
@@ -210,14 +220,11 @@ def _train_stacked(tasks, model_factory, x, y, masks, seed, predict_batch_size, 
         return None
     ids = [task[0] for task in tasks]
     epochs = kwargs.get("epochs", 1)
-    bar = _progress(range(epochs), epochs, progress,
-                    desc=f"LiRA shadow models ({len(ids)} together)", unit="epoch")
-    ticks = iter(bar)
-    shadow_stack.train_together(
-        models, x, y, masks[ids], epochs=epochs, batch_size=kwargs.get("batch_size", 32),
-        shuffle=kwargs.get("shuffle", True), seed=seed, shadow_ids=ids,
-        progress=lambda epoch: next(ticks, None))
-    next(ticks, None)  # closes the bar
+    with Bar(epochs, f"LiRA shadow models ({len(ids)} together)", "epoch", progress) as bar:
+        shadow_stack.train_together(
+            models, x, y, masks[ids], epochs=epochs, batch_size=kwargs.get("batch_size", 32),
+            shuffle=kwargs.get("shuffle", True), seed=seed, shadow_ids=ids,
+            progress=lambda epoch: bar.update())
     outputs = {task[0]: _save_outputs(model, x, masks[task[0]], predict_batch_size, task[8],
                                       task[9])
                for task, model in zip(tasks, models)}
@@ -260,9 +267,8 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
     seeds, so the results match ``jobs=1`` up to floating-point noise.
     """
     _checks.positive_int("jobs", jobs)
-    query_views(x[:1], augment)  # checks `augment` before any training
-    if together not in ("auto", True, False):
-        raise ValueError(f"`together` must be 'auto', True or False, got {together!r}.")
+    query_views(x[:1], augment)  # checks `augment` (and the input rank) before any training
+    check_together(together)
 
     def kwargs_for(x_train, y_train):
         kwargs = fit_kwargs(x_train, y_train) if callable(fit_kwargs) else fit_kwargs
@@ -306,16 +312,19 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
                 outputs[i] = out
             return outputs
     if jobs == 1 or len(tasks) <= 1:
-        for task in _progress(tasks, len(tasks), progress):
-            outputs[task[0]] = _train_shadow(*task)
+        with Bar(len(tasks), "LiRA shadow models", "model", progress) as bar:
+            for task in tasks:
+                outputs[task[0]] = _train_shadow(*task)
+                bar.update()
         return outputs
     _check_picklable(model_factory, [t[5] for t in tasks])
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool, \
+            Bar(len(tasks), "LiRA shadow models", "model", progress) as bar:
         futures = {pool.submit(_train_shadow, *task): task[0] for task in tasks}
-        done = concurrent.futures.as_completed(futures)
-        for future in _progress(done, len(futures), progress):
+        for future in concurrent.futures.as_completed(futures):
             outputs[futures[future]] = future.result()
+            bar.update()
     return outputs
 
 

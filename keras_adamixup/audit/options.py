@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional
 from keras_adamixup import _checks
 from keras_adamixup import predictions as preds_lib
 from keras_adamixup.audit import attacks as attacks_lib
+from keras_adamixup.audit import lira as lira_lib
 
 
 def _from_mapping(cls, values, what):
@@ -141,10 +142,8 @@ class ShadowRecipe:
     def __post_init__(self):
         if not callable(self.model_factory):
             raise TypeError(f"`model_factory` must be callable, got {self.model_factory!r}.")
-        _checks.integer("num_shadows", self.num_shadows, low=2)
-        if self.num_shadows % 2:
-            raise ValueError(f"`num_shadows` must be an even number ≥ 2, got "
-                             f"{self.num_shadows}.")
+        _checks.integer("num_shadows", self.num_shadows)
+        lira_lib.check_num_shadows(self.num_shadows)
         if not (self.fit_kwargs is None or isinstance(self.fit_kwargs, dict)
                 or callable(self.fit_kwargs)):
             raise TypeError("`fit_kwargs` must be a dict or a function (x_train, y_train) -> "
@@ -152,11 +151,8 @@ class ShadowRecipe:
         if not isinstance(self.name, str):
             raise TypeError(f"`name` must be a string, got {self.name!r}.")
         _checks.positive_int("jobs", self.jobs)
-        if self.together not in ("auto", True, False):
-            raise ValueError(f"`together` must be 'auto', True or False, got "
-                             f"{self.together!r}.")
-        if self.augment not in (None, "flip"):
-            raise ValueError(f"`augment` must be one of (None, 'flip'), got {self.augment!r}.")
+        lira_lib.check_together(self.together)
+        lira_lib.check_augment(self.augment)
         if self.fix_variance not in (None, True, False):
             raise TypeError(f"`fix_variance` must be None or a bool, got {self.fix_variance!r}.")
         _checks.number("rmia_offline_a", self.rmia_offline_a, 0.0, 1.0)

@@ -16,6 +16,7 @@ from keras_adamixup.audit import rmia as rmia_lib  # noqa: F401 - registers RMIA
 from keras_adamixup.audit.options import AuditOptions
 from keras_adamixup.audit._predict import predict_outputs
 from keras_adamixup import predictions as preds_lib
+from keras_adamixup._progress import Bar
 from keras_adamixup.audit.report import AuditReport
 
 
@@ -43,28 +44,6 @@ def _versions():
 
     versions["keras_adamixup"] = __version__
     return versions
-
-
-class _Steps:
-    """A progress bar over an audit's steps (`AuditOptions.progress`), or nothing."""
-
-    def __init__(self, enabled, total, name):
-        self.bar = None
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:
-                return
-            self.bar = tqdm(total=total, desc=f"auditing {name}", unit="step")
-
-    def __call__(self, label):
-        if self.bar is not None:
-            self.bar.set_postfix_str(label, refresh=False)
-            self.bar.update(1)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _attack_steps(opts):
@@ -116,15 +95,13 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
         outputs_members, labels_members, outputs_nonmembers, labels_nonmembers,
         kind=outputs)
     skipped = attacks_lib.check_slice_sizes(y_m, y_n, opts.slices, opts.min_per_slice)
-    own = _Steps(opts.progress and tick is None, _attack_steps(opts), name)
-    try:
+    with Bar(_attack_steps(opts), f"auditing {name}", "step",
+             opts.progress and tick is None) as own:
         rows, histograms = attacks_lib.run_tfp_attacks(
             probs_m, y_m, probs_n, y_n, attacks=opts.attacks, slices=opts.slices,
             thorough=opts.thorough, min_per_slice=opts.min_per_slice,
             backend=opts.attack_backend, fast=opts.fast_attacks, seed=opts.seed,
-            tick=tick or own)
-    finally:
-        own.close()
+            tick=tick or own.update)
     gap_row, gap_hist = attacks_lib.rows_from_scores(
         "label_only_gap", label_only.gap_scores(np.argmax(probs_m, 1), y_m),
         label_only.gap_scores(np.argmax(probs_n, 1), y_n), "label_only")
@@ -220,13 +197,11 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
     if canaries is not None:
         canaries.check_labels(y_m)
     label = name or getattr(model, "name", "model")
-    steps = _Steps(opts.progress, 1 + (opts.label_only_noise is not None) + len(recipes)
-                   + _attack_steps(opts), label)
-    try:
+    total = 1 + (opts.label_only_noise is not None) + len(recipes) + _attack_steps(opts)
+    with Bar(total, f"auditing {label}", "step", opts.progress) as bar:
         return _run_audit_arrays(model, (x_m, y_m), (x_n, y_n), opts, outputs, recipes, lira,
-                                 canaries, steps, start=start, name=name, metadata=metadata)
-    finally:
-        steps.close()
+                                 canaries, bar.update, start=start, name=name,
+                                 metadata=metadata)
 
 
 def _run_audit_arrays(model, members, nonmembers, opts, outputs, recipes, lira, canaries,

@@ -112,6 +112,15 @@ class FeedbackSchedule(StrengthSchedule):
         for name, (value, _) in self.init_state().items():
             variables[name].assign(value)
 
+    def saturation(self, strength, measurement):
+        """Why more of this schedule cannot help (a sentence), when `strength` is at
+        its limit and `measurement` still misses the goal; else `None` (default).
+
+        A driver warns (`monitor.SaturationWarning`) when this lasts several
+        measurements in a row.
+        """
+        return None
+
     def update(self, measurement):
         """Feeds one `Measurement`; writes the new state and returns the strength."""
         if not isinstance(measurement, Measurement):

@@ -198,6 +198,15 @@ class PrivacyTarget(FeedbackSchedule):
             "controller_raise_start_auc": start_auc, "controller_raise_start": start,
         }
 
+    def saturation(self, strength, measurement):
+        """At `max_strength` with the monitored AUC still above the target."""
+        if strength >= self.max_strength and measurement.auc > self.target_auc + self.deadband:
+            return (f"the strength is at max_strength={self.max_strength:g} and the monitored "
+                    f"AUC ({measurement.auc:.3f}) is still above the target "
+                    f"({self.target_auc:g}). Mixing alone does not reach the target here: "
+                    "raise max_strength, train less, or combine with another defence.")
+        return None
+
     def update(self, auc, accuracy=None):
         """Feeds one measurement; moves and returns the strength (a float).
 
