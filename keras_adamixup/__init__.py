@@ -12,6 +12,9 @@ Public API:
 - `PrivacyCheckpoint`: keep (and restore) the most accurate epoch whose
   monitored leakage is within a target; early stopping on the monitor's
   hold-out when no target is set.
+- `SplitTeachers`: train on out-of-fold soft labels of split teachers
+  (`AdaMixupModel(targets=SplitTeachers())`), so that a member's target is
+  what the model family predicts for a non-member.
 - `losses.MixupCrossentropy`: cross-entropy for class ids and soft targets.
 
 The membership-inference audit lives in `keras_adamixup.audit` and is imported
@@ -29,6 +32,7 @@ from keras_adamixup.model import AdaMixupModel
 from keras_adamixup.monitor import PrivacyMonitor
 from keras_adamixup.pipeline import adamixup
 from keras_adamixup.schedules import PrivacyTarget
+from keras_adamixup.teachers import SplitTeachers
 from keras_adamixup.version import __version__
 
 __all__ = [
@@ -42,6 +46,7 @@ __all__ = [
     "PrivacyCheckpoint",
     "PrivacyMonitor",
     "PrivacyTarget",
+    "SplitTeachers",
     "schedules",
     "__version__",
 ]

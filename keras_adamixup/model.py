@@ -9,6 +9,7 @@ from keras_adamixup import losses as losses_lib
 from keras_adamixup import metrics as metrics_lib
 from keras_adamixup import mixing
 from keras_adamixup import schedules as schedules_lib
+from keras_adamixup import teachers as teachers_lib
 
 MIX_IN = ("train_step", "none")
 _SEED_KEY = "mixup_seed_state"
@@ -94,6 +95,11 @@ class AdaMixupModel(keras.Model):
             ``"interpolate"``; datasets need an explicit choice).
         feature_groups: with ``"swap"``, lists of column indices swapped as a
             whole (the columns of one one-hot category); single rank-2 input.
+        targets: `None` (train on the labels given to `fit`) or a
+            `keras_adamixup.SplitTeachers`: `fit` first trains its teachers on
+            the (array) training data and then trains this model on their
+            out-of-fold soft labels (the loss and ``"accuracy"`` are adapted
+            to soft labels as with ``label_mode="soft"``).
         allow_any_loss: `compile` refuses losses that are not classification
             losses (mean squared error and other regression losses), since a
             one-output regression model would be mixed as a binary
@@ -129,6 +135,7 @@ class AdaMixupModel(keras.Model):
         allow_any_loss=False,
         features="interpolate",
         feature_groups=None,
+        targets=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -148,6 +155,12 @@ class AdaMixupModel(keras.Model):
         if feature_groups is not None and features == "interpolate":
             raise ValueError("`feature_groups` are swapped together: they need "
                              "features='swap' (or 'auto').")
+        if isinstance(targets, dict):
+            targets = keras.saving.deserialize_keras_object(targets)
+        if targets is not None and not isinstance(targets, teachers_lib.SplitTeachers):
+            raise TypeError("`targets` must be None or a keras_adamixup.SplitTeachers, "
+                            f"got {type(targets).__name__}.")
+        self.targets = targets
         if not isinstance(allow_any_loss, bool):
             raise TypeError(f"`allow_any_loss` must be a bool, got {allow_any_loss!r}.")
         self.base_model = base_model
@@ -208,7 +221,7 @@ class AdaMixupModel(keras.Model):
                 weighted_metrics=None, **kwargs):
         if not self.allow_any_loss:
             losses_lib.check_classification_loss(loss)
-        if self.label_mode == "soft":
+        if self.label_mode == "soft" or self.targets is not None:
             loss = losses_lib.soft_compatible(loss)
             metrics = metrics_lib.soft_compatible(metrics)
             weighted_metrics = metrics_lib.soft_compatible(weighted_metrics)
@@ -242,6 +255,11 @@ class AdaMixupModel(keras.Model):
             )
         callbacks.append(_TrainingPlan(self))
         self._resolve_features(x)
+        if self.targets is not None:
+            if not self.compiled:
+                raise ValueError("Call `compile` before `fit`: SplitTeachers copies the "
+                                 "compiled loss and optimizer for its teachers.")
+            y = self.targets.soft_labels(self, x, y, epochs=epochs, batch_size=batch_size)
         return super().fit(
             x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
             callbacks=callbacks, **kwargs,
@@ -430,6 +448,8 @@ class AdaMixupModel(keras.Model):
             "allow_any_loss": self.allow_any_loss,
             "features": self.features,
             "feature_groups": self.feature_groups,
+            "targets": (None if self.targets is None
+                        else keras.saving.serialize_keras_object(self.targets)),
         }
 
     @classmethod

@@ -1,0 +1,209 @@
+"""K models trained together: one compiled step updates all of them.
+
+Used by the audit (LiRA's shadows, `keras_adamixup.audit.shadow_stack`) and by
+training (`keras_adamixup.SplitTeachers`' teachers): K copies of one recipe
+that differ only in which subset of the data each trains on. A neutral
+module: it imports nothing of the defence or of the audit. The text below
+says "shadows"; teachers are trained the same way.
+
+LiRA's shadows share the population and differ only in which half they train
+on. Trained one after another, K shadows cost K full training runs, and on
+small models most of that is per-step overhead, not arithmetic. Here every
+step draws one batch *of its own members* for each shadow, runs the K models
+on their K batches inside one compiled function and applies each model's own
+optimizer to its own gradients. Nothing is shared between the shadows but the
+function call: no weights, no optimizer state, no batch statistics, and a
+shadow never sees an example outside its training half.
+
+Same recipe as the sequential path (`lira.shadow_outputs` with
+``together=False``): the same factory, called under the same per-shadow seed
+(so the same initial weights), the same loss (`compute_loss`, regularization
+losses included), optimizer and loss scaling (`optimizer.scale_loss`), the
+same number of epochs, and every member seen exactly once per epoch. The
+documented differences:
+
+- **Batches.** Shadows hold slightly different numbers of members (each
+  example is in exactly half of the shadows, so shadow sizes vary around
+  half the population). Every shadow takes the same number of steps per
+  epoch, ``ceil(largest shadow / batch_size)``, and splits its shuffled
+  members into that many near-equal batches (sizes differ by at most one), so
+  a smaller shadow's batches are a little smaller than ``batch_size`` instead
+  of full batches and one short remainder. Batches are padded to a fixed
+  shape with repeats of the shadow's own members at sample weight 0 (they do
+  enter batch-normalization statistics, as members); the loss of a batch is
+  the mean over its real members, as in a partial batch of `fit`.
+- **Shuffling** uses NumPy's generator seeded per shadow, not Keras' data
+  adapter's.
+- **No metrics or callbacks.** Shadows only need their predictions; a recipe
+  with callbacks (monitors, checkpoints, early stopping), validation data,
+  class or sample weights needs `fit` and trains sequentially.
+
+What can be stacked (`stack_reason` says why not): a model built by the
+factory that is a plain Keras model (its class keeps Keras' own
+``train_step``; an `AdaMixupModel` or DP-SGD model does not), compiled with an
+optimizer and a loss, a single input array and single output; fit arguments
+limited to ``epochs``, ``batch_size``, ``shuffle`` and ``verbose``.
+"""
+
+import math
+
+import numpy as np
+
+from keras_adamixup import _checks
+
+FIT_KEYS = frozenset({"epochs", "batch_size", "shuffle", "verbose"})
+
+
+def stack_reason(models, fit_kwargs, x):
+    """`None` when these shadows can train together, else why not (a sentence)."""
+    import keras
+
+    if not isinstance(x, np.ndarray):
+        return "the population is not a single array"
+    extra = sorted(set(fit_kwargs) - FIT_KEYS)
+    if extra:
+        return (f"the fit arguments {extra} need Keras' `fit` (only "
+                f"{sorted(FIT_KEYS)} can be stacked)")
+    optimizers = set()
+    for model in models:
+        if type(model).train_step is not keras.Model.train_step:
+            return (f"{type(model).__name__} has its own `train_step`, which the "
+                    "stacked step would bypass")
+        if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
+            return "the factory's model is not compiled with an optimizer"
+        if getattr(model, "loss", None) is None:
+            return "the factory's model is compiled without a loss"
+        if len(getattr(model, "inputs", None) or [None, None]) != 1 or len(model.outputs) != 1:
+            return "the model does not have exactly one input and one output"
+        optimizers.add(id(model.optimizer))
+    if len(optimizers) != len(models):
+        return "the factory returns models sharing one optimizer object"
+    return None
+
+
+def batch_plan(member_indices, steps, batch_size, rng, shuffle=True):
+    """One epoch of one shadow: `(indices, weights)`, both `(steps, batch_size)`.
+
+    The shadow's members (shuffled by `rng` when `shuffle`) are split into
+    `steps` near-equal batches, each padded to `batch_size` with repeats of
+    its own first members at weight 0. Every member appears exactly once with
+    weight 1.
+    """
+    members = np.asarray(member_indices)
+    if shuffle:
+        members = members[rng.permutation(len(members))]
+    if steps * batch_size < len(members):
+        raise ValueError(f"{len(members)} members do not fit in {steps} batches of "
+                         f"{batch_size}.")
+    indices = np.empty((steps, batch_size), dtype="int64")
+    weights = np.zeros((steps, batch_size), dtype="float32")
+    for step, chunk in enumerate(np.array_split(members, steps)):
+        if len(chunk) == 0:
+            raise ValueError("A shadow has fewer members than steps per epoch.")
+        indices[step] = np.resize(chunk, batch_size)  # repeats its own members
+        weights[step, :len(chunk)] = 1.0
+    return indices, weights
+
+
+def _normalized(weights):
+    """Weights scaled so `compute_loss`'s mean over the padded batch is the mean
+    over real members (Keras reduces ``sum_over_batch_size``)."""
+    size = weights.shape[-1]
+    return weights * (size / np.maximum(weights.sum(axis=-1, keepdims=True), 1.0))
+
+
+class _Step:
+    """One step of every shadow on its own batch (a callable object, not a
+    closure: TensorFlow counts traces per function code, see `_predict`)."""
+
+    def __init__(self, models, x_pop, y_pop):
+        self.models, self.x_pop, self.y_pop = models, x_pop, y_pop
+
+    @staticmethod
+    def _one(model, x, y, w):
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=w,
+                                      training=True)
+            scaled = model.optimizer.scale_loss(loss)
+        variables = model.trainable_variables
+        model.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        return loss
+
+    def __call__(self, indices, weights):
+        import tensorflow as tf
+
+        losses = []
+        for k, model in enumerate(self.models):
+            x = tf.gather(self.x_pop, indices[k])
+            y = tf.gather(self.y_pop, indices[k])
+            losses.append(self._one(model, x, y, weights[k]))
+        return tf.stack(losses)
+
+
+def train_together(models, x, y, masks, *, epochs=1, batch_size=32, shuffle=True,
+                   seed=0, shadow_ids=None, steps_per_epoch=None, progress=None,
+                   jit_compile="auto"):
+    """Trains `models[k]` on ``x[masks[k]]`` (all at once); returns the models.
+
+    Args:
+        models: compiled models, one per shadow (see `stack_reason`).
+        x, y: the population (arrays).
+        masks: `(len(models), len(x))` bool, the shadows' training halves.
+        epochs, batch_size, shuffle: as in `fit`.
+        seed: shuffling seed; shadow `i` shuffles with ``(seed, i)``.
+        shadow_ids: the shadows' numbers `i` (default ``0 … K−1``): a
+            shadow's shuffling depends on its number only, not on which
+            other shadows train beside it.
+        steps_per_epoch: default ``ceil(largest shadow / batch_size)``.
+        progress: a callable ``progress(epoch)`` called after every epoch.
+        jit_compile: XLA-compile the step; ``"auto"``: when every model was
+            compiled with XLA on (Keras' default where supported).
+
+    Returns:
+        `models`, trained.
+
+    Example:
+
+    ```python
+    models = [make_model() for _ in range(4)]
+    masks = keras_adamixup.audit.lira.shadow_masks(4, len(x), seed=0)
+    train_together(models, x, y, masks, epochs=20, batch_size=64)
+    ```
+    """
+    import tensorflow as tf
+
+    masks = np.asarray(masks, dtype=bool)
+    _checks.positive_int("epochs", epochs)
+    _checks.positive_int("batch_size", batch_size)
+    if masks.shape != (len(models), len(x)):
+        raise ValueError(f"`masks` must have shape {(len(models), len(x))}, got {masks.shape}.")
+    ids = list(range(len(models))) if shadow_ids is None else list(shadow_ids)
+    sizes = masks.sum(axis=1)
+    if sizes.min() == 0:
+        raise ValueError("A shadow has no training examples.")
+    steps = steps_per_epoch or math.ceil(sizes.max() / batch_size)
+    if jit_compile == "auto":
+        jit_compile = all(getattr(m, "jit_compile", False) is True for m in models)
+    x_pop = tf.constant(x)
+    y_pop = tf.constant(y)
+    step = tf.function(_Step(models, x_pop, y_pop), jit_compile=bool(jit_compile))
+    rngs = [np.random.default_rng([seed, i]) for i in ids]
+    members = [np.flatnonzero(mask) for mask in masks]
+    # Create every variable the step needs (optimizer slots, the compiled
+    # loss's trackers) eagerly, outside the compiled step; no update is made.
+    for model in models:
+        model.optimizer.build(model.trainable_variables)
+        model.compute_loss(x=x[:2], y=y[:2], y_pred=model(x[:2], training=False),
+                           training=False)
+    for epoch in range(epochs):
+        plans = [batch_plan(m, steps, batch_size, rng, shuffle) for m, rng in zip(members, rngs)]
+        indices = np.stack([p[0] for p in plans], axis=1)  # (steps, K, batch)
+        weights = _normalized(np.stack([p[1] for p in plans], axis=1))
+        for s in range(steps):
+            step(tf.constant(indices[s]), tf.constant(weights[s]))
+        if progress is not None:
+            progress(epoch)
+    return models

@@ -1,0 +1,172 @@
+"""Out-of-fold soft labels from split teachers: a member's target is a non-member's output.
+
+The idea of SELENA's Split-AI (Tang et al., USENIX Security 2022), written
+here for Keras from the paper's description:
+
+1. ``teachers`` copies of the model (fresh weights, the same loss and
+   optimizer) train on overlapping subsets of the training data: every
+   example is left out of exactly ``exclude`` of them, drawn at random;
+2. each example's *soft label* is the mean probability vector of the
+   teachers that did not train on it, i.e. what the model family predicts
+   for the example when it is *not* a member;
+3. the released model trains on those soft labels instead of the true ones
+   (with `AdaMixupModel`'s mixing on top, which mixes soft labels as it mixes
+   class ids).
+
+An example the model could only fit by memorizing (an outlier, a mislabeled
+or rare example) gets the label its neighbours imply, so training on it
+leaves little trace to find; a typical example gets a confident label it
+would have got anyway. The price is accuracy: the teachers see
+``(teachers − exclude) / teachers`` of the data, and the model learns what
+they know. Measured in docs/BENCHMARKS.md ("Split teachers").
+
+The teachers train together in one compiled step when the model allows it
+(a Sequential or functional model with one input and one output, and plain
+`fit` arguments; `keras_adamixup._stacked`), else one after another.
+
+Example:
+
+```python
+model = keras_adamixup.AdaMixupModel(
+    make_model(), targets=keras_adamixup.SplitTeachers(teachers=16, exclude=2))
+model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(x_train, y_train, epochs=40)  # trains the teachers first
+```
+"""
+
+import keras
+import numpy as np
+
+from keras_adamixup import _checks, _progress, _stacked
+
+
+@keras.saving.register_keras_serializable(package="keras_adamixup")
+class SplitTeachers:
+    """Out-of-fold soft labels (see the module docstring); give to `AdaMixupModel(targets=)`.
+
+    Args:
+        teachers: number of teacher models, ≥ 2.
+        exclude: how many teachers leave each example out, in
+            ``[1, teachers)``. Each teacher trains on about
+            ``1 − exclude / teachers`` of the data, and each soft label
+            averages `exclude` teachers.
+        seed: int seed of the exclusion draw; `None` draws one.
+        together: ``"auto"`` (train the teachers in one compiled step when
+            the model allows it), ``True`` (require it: `ValueError` says
+            why not) or ``False`` (one after another with `fit`).
+        progress: show a progress bar over the teachers' epochs.
+
+    Example:
+
+    ```python
+    teachers = keras_adamixup.SplitTeachers(teachers=16, exclude=2, seed=0)
+    soft = teachers.soft_labels(model, x_train, y_train, epochs=40, batch_size=64)
+    soft.shape  # (len(x_train), classes), rows sum to 1
+    ```
+    """
+
+    def __init__(self, teachers=16, exclude=2, seed=None, together="auto", progress=False):
+        _checks.integer("teachers", teachers, low=2)
+        _checks.integer("exclude", exclude, low=1)
+        if exclude >= teachers:
+            raise ValueError(f"`exclude` must be smaller than `teachers` ({teachers}), "
+                             f"got {exclude}: every teacher must train on something.")
+        _checks.seed(seed)
+        if not (together == "auto" or isinstance(together, bool)):
+            raise ValueError(f"`together` must be 'auto', True or False, got {together!r}.")
+        if not isinstance(progress, bool):
+            raise TypeError(f"`progress` must be a bool, got {progress!r}.")
+        self.teachers, self.exclude, self.together = teachers, exclude, together
+        self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
+        self.progress = progress
+
+    def left_out(self, n):
+        """`(teachers, n)` bool: True where teacher k does *not* train on example i.
+
+        Every example is left out of exactly `exclude` teachers.
+        """
+        rng = np.random.default_rng([self.seed, n])
+        ranks = np.argsort(rng.random((n, self.teachers)), axis=1)
+        mask = np.zeros((n, self.teachers), dtype=bool)
+        np.put_along_axis(mask, ranks[:, :self.exclude], True, axis=1)
+        return mask.T
+
+    def make_teachers(self, model):
+        """Fresh copies of a compiled `model` (its base model for an
+        `AdaMixupModel`), compiled with the same loss and optimizer settings."""
+        base = getattr(model, "base_model", model)
+        loss = getattr(model, "loss", None)
+        if getattr(model, "optimizer", None) is None or loss is None:
+            raise ValueError("SplitTeachers needs a compiled model (optimizer and loss).")
+        copies = []
+        for _ in range(self.teachers):
+            try:
+                teacher = keras.models.clone_model(base)
+            except (ValueError, TypeError, NotImplementedError) as error:
+                raise ValueError(
+                    "SplitTeachers copies the model with keras.models.clone_model, "
+                    f"which failed for {type(base).__name__} ({error}); use a "
+                    "Sequential or functional model.") from error
+            optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
+            teacher.compile(optimizer=optimizer, loss=loss)
+            copies.append(teacher)
+        return copies
+
+    def soft_labels(self, model, x, y, *, epochs=1, batch_size=None):
+        """Trains the teachers on `(x, y)` and returns the out-of-fold soft labels.
+
+        Args:
+            model: the compiled model whose copies are the teachers (logits or
+                probabilities out; see `keras_adamixup.predictions`).
+            x, y: the training data: NumPy arrays, `y` class ids or one-hot.
+            epochs, batch_size: the teachers' training (as in `fit`).
+
+        Returns:
+            float32 `(len(x), classes)`: mean probabilities of the teachers
+            that left each example out.
+        """
+        from keras_adamixup import predictions  # NumPy only
+
+        if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):
+            raise ValueError("SplitTeachers needs the training data as NumPy arrays "
+                             "(x, y) in `fit`, not a dataset or generator: every "
+                             "teacher trains on its own subset of them.")
+        batch_size = batch_size or 32
+        left_out = self.left_out(len(x))
+        teachers = self.make_teachers(model)
+        kwargs = {"epochs": epochs, "batch_size": batch_size}
+        reason = _stacked.stack_reason(teachers, kwargs, x)
+        if self.together is True and reason is not None:
+            raise ValueError(f"SplitTeachers(together=True): the teachers cannot train "
+                             f"together: {reason}.")
+        stacked = self.together is not False and reason is None
+        with _progress.Bar(epochs if stacked else self.teachers, "SplitTeachers",
+                           "epoch" if stacked else "teacher", enabled=self.progress) as bar:
+            if stacked:
+                _stacked.train_together(teachers, x, y, ~left_out, epochs=epochs,
+                                        batch_size=batch_size, seed=self.seed,
+                                        progress=lambda epoch: bar.update())
+            else:
+                for k, teacher in enumerate(teachers):
+                    keep = ~left_out[k]
+                    teacher.fit(x[keep], y[keep], verbose=0, **kwargs)
+                    bar.update(f"teacher {k + 1}")
+        kind = predictions.model_output_kind(model)
+        total = 0.0
+        for k, teacher in enumerate(teachers):
+            outputs = np.asarray(teacher.predict(x, batch_size=max(batch_size, 256),
+                                                 verbose=0), dtype="float64")
+            probs = predictions.to_probabilities(
+                outputs, predictions.resolve_kind(outputs, kind))
+            if outputs.shape[1] == 1:  # one sigmoid output: the target is P(class 1)
+                probs = probs[:, 1:]
+            total = total + probs * left_out[k][:, None]
+        return (total / self.exclude).astype("float32")
+
+    def get_config(self):
+        return {"teachers": self.teachers, "exclude": self.exclude, "seed": self.seed,
+                "together": self.together, "progress": self.progress}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

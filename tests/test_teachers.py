@@ -1,0 +1,143 @@
+"""SplitTeachers: out-of-fold soft labels, and AdaMixupModel(targets=...)."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_adamixup
+from keras_adamixup import SplitTeachers
+
+
+def _data(n=240, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(classes, 8)) * 3
+    y = rng.integers(0, classes, n)
+    x = (centers[y] + rng.normal(size=(n, 8))).astype("float32")
+    return x, y.astype("int64")
+
+
+def _base(classes=3, activation=None):
+    return keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                             keras.layers.Dense(classes, activation=activation)])
+
+
+def _compiled(base):
+    model = keras_adamixup.AdaMixupModel(base, schedule=0.0, seed=1)
+    model.compile(keras.optimizers.Adam(1e-2),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def test_every_example_is_left_out_of_exactly_exclude_teachers():
+    teachers = SplitTeachers(teachers=6, exclude=2, seed=3)
+    left_out = teachers.left_out(500)
+    assert left_out.shape == (6, 500)
+    assert (left_out.sum(axis=0) == 2).all()
+    # spread over the teachers (each leaves out about a third), reproducible
+    assert np.allclose(left_out.mean(axis=1), 2 / 6, atol=0.08)
+    assert (SplitTeachers(6, 2, seed=3).left_out(500) == left_out).all()
+    assert not (SplitTeachers(6, 2, seed=4).left_out(500) == left_out).all()
+
+
+@pytest.mark.parametrize("together", ["auto", False])
+def test_soft_labels_come_only_from_teachers_that_left_the_example_out(together, monkeypatch):
+    x, y = _data()
+    teachers = SplitTeachers(teachers=4, exclude=1, seed=0, together=together)
+    trained = []
+    original = teachers.make_teachers
+
+    def spy(model):
+        trained[:] = original(model)
+        return trained
+
+    monkeypatch.setattr(teachers, "make_teachers", spy)
+    soft = teachers.soft_labels(_compiled(_base()), x, y, epochs=3, batch_size=32)
+    assert soft.shape == (len(x), 3) and soft.dtype == np.float32
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0, rtol=1e-5)
+    # exclude=1: each soft label is the softmax of the one teacher that left it out
+    left_out = teachers.left_out(len(x))
+    expected = np.zeros_like(soft)
+    for k, teacher in enumerate(trained):
+        probs = keras.ops.convert_to_numpy(keras.ops.softmax(teacher.predict(x, verbose=0)))
+        expected[left_out[k]] = probs[left_out[k]]
+    np.testing.assert_allclose(soft, expected, atol=1e-5)
+    # the teachers learned (separable clusters), so soft labels mostly agree with y
+    assert (soft.argmax(axis=1) == y).mean() > 0.9
+
+
+def test_teachers_never_train_on_the_examples_they_leave_out():
+    x, y = _data(n=64)
+    teachers = SplitTeachers(teachers=2, exclude=1, seed=0, together=False)
+    seen = []
+    made = teachers.make_teachers(_compiled(_base()))
+    for teacher in made:
+        fit = teacher.fit
+
+        def recording(xs, ys, _fit=fit, **kwargs):
+            seen.append({row.tobytes() for row in xs})
+            return _fit(xs, ys, **kwargs)
+
+        teacher.fit = recording
+    teachers.make_teachers = lambda model: made
+    teachers.soft_labels(_compiled(_base()), x, y, epochs=1, batch_size=16)
+    left_out = teachers.left_out(len(x))
+    for k in range(2):
+        rows = {row.tobytes() for row in x[left_out[k]]}
+        assert not rows & seen[k]
+        assert seen[k] == {row.tobytes() for row in x[~left_out[k]]}
+
+
+def test_binary_sigmoid_model_gets_one_column_soft_labels():
+    x, y = _data(classes=2)
+    base = _base(classes=1, activation="sigmoid")
+    model = keras_adamixup.AdaMixupModel(base, schedule=0.0, seed=1)
+    model.compile("adam", "binary_crossentropy")
+    soft = SplitTeachers(3, 1, seed=0).soft_labels(model, x, y.astype("float32"), epochs=2)
+    assert soft.shape == (len(x), 1)
+    assert ((soft >= 0) & (soft <= 1)).all()
+
+
+def test_model_trains_on_soft_labels_and_round_trips():
+    x, y = _data()
+    model = keras_adamixup.AdaMixupModel(
+        _base(), schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0), seed=1,
+        targets=SplitTeachers(teachers=4, exclude=1, seed=7))
+    model.compile(keras.optimizers.Adam(1e-2),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    history = model.fit(x, y, epochs=4, batch_size=32, verbose=0)
+    # trained on soft targets; it learned the clusters
+    assert history.history["accuracy"][-1] > 0.8
+    assert (model.predict(x, verbose=0).argmax(axis=1) == y).mean() > 0.9
+    config = model.get_config()
+    again = keras_adamixup.AdaMixupModel.from_config(config)
+    assert isinstance(again.targets, SplitTeachers)
+    assert again.targets.get_config() == model.targets.get_config()
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="smaller than `teachers`"):
+        SplitTeachers(teachers=4, exclude=4)
+    with pytest.raises(ValueError, match="teachers"):
+        SplitTeachers(teachers=1, exclude=1)
+    with pytest.raises(TypeError, match="targets"):
+        keras_adamixup.AdaMixupModel(_base(), targets="teachers")
+    x, y = _data(n=64)
+    import tensorflow as tf
+
+    model = _compiled(_base())
+    model.targets = SplitTeachers(2, 1, seed=0)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    with pytest.raises(ValueError, match="NumPy arrays"):
+        model.fit(data, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="cannot train together"):
+        SplitTeachers(2, 1, seed=0, together=True).soft_labels(_multi_input(), x, y)
+
+
+def _multi_input():
+    a = keras.Input((8,))
+    b = keras.Input((8,))
+    out = keras.layers.Dense(3)(keras.layers.Concatenate()([a, b]))
+    model = keras.Model([a, b], out)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
