@@ -90,7 +90,7 @@ DEFENCES = (
     "memguard",
     "adamixup_floor_dominant_ckpt", "adamixup_linear_soft_ckpt", "mixup_a0.2_ckpt",
     "teachers_8_2", "teachers_16_2", "teachers_mix_8_2", "teachers_mix_16_2",
-    "teachers_mix_16_2_ckpt",
+    "teachers_mix_16_2_ckpt", "teachers_16_2_ckpt",
 )
 DP_CLIP, DP_LEARNING_RATE, DP_DELTA = 1.0, 3e-3, 1e-5
 CHECKPOINT_PATIENCE = 5

@@ -147,6 +147,8 @@ def test_privacy_utility_recipes_build():
         assert isinstance(fit_kwargs["callbacks"][0], keras_adamixup.PrivacyMonitor)
         checkpoints = [c for c in fit_kwargs["callbacks"]
                        if isinstance(c, keras_adamixup.PrivacyCheckpoint)]
+        if defence.startswith("teachers_"):  # the package's SplitTeachers, own shadows alike
+            assert isinstance(model.targets, keras_adamixup.SplitTeachers), defence
         selects = defence == "checkpoint" or defence.endswith("_ckpt")
         assert len(checkpoints) == int(selects), defence
         if selects:  # bound to this model's own fresh monitor

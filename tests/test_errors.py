@@ -343,6 +343,16 @@ def e33(digits):
                             together=True)
 
 
+def e34():
+    with pytest.raises(ValueError, match="`exclude` must be smaller than `teachers`"):
+        keras_adamixup.SplitTeachers(teachers=4, exclude=4)
+    model = compiled(keras_adamixup.AdaMixupModel(
+        small_mlp(), targets=keras_adamixup.SplitTeachers(2, 1, seed=0)))
+    data = tf.data.Dataset.from_tensor_slices((X, Y)).batch(4)
+    with pytest.raises(ValueError, match="needs the training data as NumPy arrays"):
+        model.fit(data, epochs=1, verbose=0)
+
+
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
 
