@@ -55,6 +55,11 @@ class SplitTeachers:
             the model allows it), ``True`` (require it: `ValueError` says
             why not) or ``False`` (one after another with `fit`).
         progress: show a progress bar over the teachers' epochs.
+        select_epoch: each teacher keeps the weights of the epoch with the
+            lowest cross-entropy on the examples it left out (its own
+            hold-out; the teachers' early stopping, so that an overfitting
+            recipe does not make overconfident, less accurate soft labels).
+            `False`: the last epoch.
 
     Example:
 
@@ -65,7 +70,8 @@ class SplitTeachers:
     ```
     """
 
-    def __init__(self, teachers=16, exclude=2, seed=None, together="auto", progress=False):
+    def __init__(self, teachers=16, exclude=2, seed=None, together="auto", progress=False,
+                 select_epoch=True):
         _checks.integer("teachers", teachers, low=2)
         _checks.integer("exclude", exclude, low=1)
         if exclude >= teachers:
@@ -74,8 +80,10 @@ class SplitTeachers:
         _checks.seed(seed)
         if not (together == "auto" or isinstance(together, bool)):
             raise ValueError(f"`together` must be 'auto', True or False, got {together!r}.")
-        if not isinstance(progress, bool):
-            raise TypeError(f"`progress` must be a bool, got {progress!r}.")
+        for name, value in (("progress", progress), ("select_epoch", select_epoch)):
+            if not isinstance(value, bool):
+                raise TypeError(f"`{name}` must be a bool, got {value!r}.")
+        self.select_epoch = select_epoch
         self.teachers, self.exclude, self.together = teachers, exclude, together
         self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
         self.progress = progress
@@ -140,18 +148,30 @@ class SplitTeachers:
             raise ValueError(f"SplitTeachers(together=True): the teachers cannot train "
                              f"together: {reason}.")
         stacked = self.together is not False and reason is None
+        kind = predictions.model_output_kind(model)
+        keepers = [_BestEpoch(t, x[out], y[out], kind) if self.select_epoch else None
+                   for t, out in zip(teachers, left_out)]
         with _progress.Bar(epochs if stacked else self.teachers, "SplitTeachers",
                            "epoch" if stacked else "teacher", enabled=self.progress) as bar:
             if stacked:
+                def after_epoch(epoch):
+                    for keeper in keepers:
+                        if keeper is not None:
+                            keeper.update()
+                    bar.update()
+
                 _stacked.train_together(teachers, x, y, ~left_out, epochs=epochs,
                                         batch_size=batch_size, seed=self.seed,
-                                        progress=lambda epoch: bar.update())
+                                        progress=after_epoch)
             else:
                 for k, teacher in enumerate(teachers):
                     keep = ~left_out[k]
-                    teacher.fit(x[keep], y[keep], verbose=0, **kwargs)
+                    callbacks = [] if keepers[k] is None else [keepers[k].callback()]
+                    teacher.fit(x[keep], y[keep], verbose=0, callbacks=callbacks, **kwargs)
                     bar.update(f"teacher {k + 1}")
-        kind = predictions.model_output_kind(model)
+        for keeper in keepers:
+            if keeper is not None:
+                keeper.restore()
         total = 0.0
         for k, teacher in enumerate(teachers):
             outputs = np.asarray(teacher.predict(x, batch_size=max(batch_size, 256),
@@ -165,8 +185,45 @@ class SplitTeachers:
 
     def get_config(self):
         return {"teachers": self.teachers, "exclude": self.exclude, "seed": self.seed,
-                "together": self.together, "progress": self.progress}
+                "together": self.together, "progress": self.progress,
+                "select_epoch": self.select_epoch}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+class _BestEpoch:
+    """One teacher's best epoch by cross-entropy on the examples it left out."""
+
+    def __init__(self, teacher, x_out, y_out, kind):
+        from keras_adamixup import predictions
+
+        self.teacher, self.x_out, self.kind = teacher, x_out, kind
+        self.y_out = predictions.as_labels(y_out, "y")
+        self.best, self.weights, self.epoch, self.best_epoch = np.inf, None, 0, None
+
+    def update(self):
+        from keras_adamixup import predictions
+
+        self.epoch += 1
+        outputs = np.asarray(self.teacher.predict(self.x_out, batch_size=1024, verbose=0),
+                             dtype="float64")
+        probs = predictions.to_probabilities(outputs, predictions.resolve_kind(outputs, self.kind))
+        loss = float(np.mean(predictions.cross_entropy(probs, self.y_out)))
+        if loss < self.best:
+            self.best, self.best_epoch = loss, self.epoch
+            self.weights = self.teacher.get_weights()
+
+    def callback(self):
+        keeper = self
+
+        class _Each(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                keeper.update()
+
+        return _Each()
+
+    def restore(self):
+        if self.weights is not None:
+            self.teacher.set_weights(self.weights)

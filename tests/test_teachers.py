@@ -141,3 +141,20 @@ def _multi_input():
     model = keras.Model([a, b], out)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
+
+
+@pytest.mark.parametrize("together", ["auto", False])
+def test_select_epoch_keeps_each_teachers_best_out_of_fold_epoch(together):
+    # noisy labels: the teachers overfit, and their out-of-fold loss rises late
+    x, y = _data(n=200, seed=1)
+    y = np.where(np.random.default_rng(2).random(len(y)) < 0.3,
+                 np.random.default_rng(3).integers(0, 3, len(y)), y)
+
+    def out_of_fold_loss(select_epoch):
+        keras.utils.set_random_seed(0)
+        teachers = SplitTeachers(4, 1, seed=0, together=together, select_epoch=select_epoch)
+        soft = teachers.soft_labels(_compiled(_base()), x, y, epochs=40, batch_size=16)
+        return float(np.mean(-np.log(soft[np.arange(len(y)), y])))
+
+    selected, last = out_of_fold_loss(True), out_of_fold_loss(False)
+    assert selected < last - 0.1, (selected, last)
