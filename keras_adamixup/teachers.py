@@ -37,7 +37,7 @@ model.fit(x_train, y_train, epochs=40)  # trains the teachers first
 import keras
 import numpy as np
 
-from keras_adamixup import _checks, _progress, _stacked
+from keras_adamixup import _checks, _progress, _stacked, predictions
 
 
 @keras.saving.register_keras_serializable(package="keras_adamixup")
@@ -133,8 +133,6 @@ class SplitTeachers:
             float32 `(len(x), classes)`: mean probabilities of the teachers
             that left each example out.
         """
-        from keras_adamixup import predictions  # NumPy only
-
         if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):
             raise ValueError("SplitTeachers needs the training data as NumPy arrays "
                              "(x, y) in `fit`, not a dataset or generator: every "
@@ -174,8 +172,7 @@ class SplitTeachers:
                 keeper.restore()
         total = 0.0
         for k, teacher in enumerate(teachers):
-            outputs = np.asarray(teacher.predict(x, batch_size=max(batch_size, 256),
-                                                 verbose=0), dtype="float64")
+            outputs = _outputs(teacher, x)
             probs = predictions.to_probabilities(
                 outputs, predictions.resolve_kind(outputs, kind))
             if outputs.shape[1] == 1:  # one sigmoid output: the target is P(class 1)
@@ -197,18 +194,13 @@ class _BestEpoch:
     """One teacher's best epoch by cross-entropy on the examples it left out."""
 
     def __init__(self, teacher, x_out, y_out, kind):
-        from keras_adamixup import predictions
-
         self.teacher, self.x_out, self.kind = teacher, x_out, kind
         self.y_out = predictions.as_labels(y_out, "y")
         self.best, self.weights, self.epoch, self.best_epoch = np.inf, None, 0, None
 
     def update(self):
-        from keras_adamixup import predictions
-
         self.epoch += 1
-        outputs = np.asarray(self.teacher.predict(self.x_out, batch_size=1024, verbose=0),
-                             dtype="float64")
+        outputs = _outputs(self.teacher, self.x_out)
         probs = predictions.to_probabilities(outputs, predictions.resolve_kind(outputs, self.kind))
         loss = float(np.mean(predictions.cross_entropy(probs, self.y_out)))
         if loss < self.best:
@@ -227,3 +219,12 @@ class _BestEpoch:
     def restore(self):
         if self.weights is not None:
             self.teacher.set_weights(self.weights)
+
+
+def _outputs(model, x, chunk=2048):
+    """`model`'s outputs on `x` as float64, by direct calls in chunks: `predict`
+    would build one tf.function per teacher, which costs more than the
+    forward pass on small data and triggers TensorFlow's retracing warnings."""
+    parts = [keras.ops.convert_to_numpy(model(x[i:i + chunk], training=False))
+             for i in range(0, len(x), chunk)]
+    return np.concatenate(parts).astype("float64")

@@ -153,7 +153,7 @@ def test_select_epoch_keeps_each_teachers_best_out_of_fold_epoch(together):
     def out_of_fold_loss(select_epoch):
         keras.utils.set_random_seed(0)
         teachers = SplitTeachers(4, 1, seed=0, together=together, select_epoch=select_epoch)
-        soft = teachers.soft_labels(_compiled(_base()), x, y, epochs=40, batch_size=16)
+        soft = teachers.soft_labels(_compiled(_base()), x, y, epochs=20, batch_size=16)
         return float(np.mean(-np.log(soft[np.arange(len(y)), y])))
 
     selected, last = out_of_fold_loss(True), out_of_fold_loss(False)
