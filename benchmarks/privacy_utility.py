@@ -90,7 +90,8 @@ DEFENCES = (
     "memguard",
     "adamixup_floor_dominant_ckpt", "adamixup_linear_soft_ckpt", "mixup_a0.2_ckpt",
     "teachers_8_2", "teachers_16_2", "teachers_mix_8_2", "teachers_mix_16_2",
-    "teachers_mix_16_2_ckpt", "teachers_16_2_ckpt",
+    "teachers_mix_16_2_ckpt", "teachers_16_2_ckpt", "teachers_acc_16_2",
+    "teachers_last_16_2", "teachers_acc_16_2_ckpt", "teachers_mix_acc_16_2",
 )
 DP_CLIP, DP_LEARNING_RATE, DP_DELTA = 1.0, 3e-3, 1e-5
 CHECKPOINT_PATIENCE = 5
@@ -195,10 +196,15 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
     elif defence == "memguard":  # the model, then the defender's attack model, then the guard
         factory = lambda: memguard.MemGuardModel(compiled(mlp(inputs, classes, width)),
                                                  holdout=validation, seed=seed)
-    elif defence.startswith("teachers_"):  # SplitTeachers; "teachers_mix_": with mixing
-        *mix, teachers, exclude = defence[len("teachers_"):].split("_")
-        split = keras_adamixup.SplitTeachers(int(teachers), int(exclude), seed=seed)
-        factory = wrap(schedule=(schedules.LinearDecay(0.4, 0.0) if mix else 0.0),
+    elif defence.startswith("teachers_"):
+        # SplitTeachers: teachers_[mix_][acc_|last_]K_L. "mix": the paper's
+        # schedule on top; teachers keep their epoch of lowest out-of-fold loss,
+        # "acc" of highest out-of-fold accuracy, "last" their last epoch
+        *options, teachers, exclude = defence[len("teachers_"):].split("_")
+        select = "accuracy" if "acc" in options else None if "last" in options else "loss"
+        split = keras_adamixup.SplitTeachers(int(teachers), int(exclude), seed=seed,
+                                             select_epoch=select)
+        factory = wrap(schedule=(schedules.LinearDecay(0.4, 0.0) if "mix" in options else 0.0),
                        label_mode="dominant", targets=split)
     elif defence.startswith("mixup_a"):
         alpha = float(defence[len("mixup_a"):])

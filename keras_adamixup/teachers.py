@@ -40,6 +40,9 @@ import numpy as np
 from keras_adamixup import _checks, _progress, _stacked, predictions
 
 
+SELECT_EPOCH = ("loss", "accuracy")
+
+
 @keras.saving.register_keras_serializable(package="keras_adamixup")
 class SplitTeachers:
     """Out-of-fold soft labels (see the module docstring); give to `AdaMixupModel(targets=)`.
@@ -55,11 +58,12 @@ class SplitTeachers:
             the model allows it), ``True`` (require it: `ValueError` says
             why not) or ``False`` (one after another with `fit`).
         progress: show a progress bar over the teachers' epochs.
-        select_epoch: each teacher keeps the weights of the epoch with the
-            lowest cross-entropy on the examples it left out (its own
-            hold-out; the teachers' early stopping, so that an overfitting
-            recipe does not make overconfident, less accurate soft labels).
-            `False`: the last epoch.
+        select_epoch: each teacher keeps the weights of its best epoch on
+            the examples it left out (its own hold-out; the teachers' early
+            stopping, so that an overfitting recipe does not make
+            overconfident, less accurate soft labels): ``"loss"`` (lowest
+            cross-entropy), ``"accuracy"`` (highest accuracy, ties to the
+            lower loss) or `None` (the last epoch).
 
     Example:
 
@@ -71,7 +75,7 @@ class SplitTeachers:
     """
 
     def __init__(self, teachers=16, exclude=2, seed=None, together="auto", progress=False,
-                 select_epoch=True):
+                 select_epoch="loss"):
         _checks.integer("teachers", teachers, low=2)
         _checks.integer("exclude", exclude, low=1)
         if exclude >= teachers:
@@ -80,9 +84,10 @@ class SplitTeachers:
         _checks.seed(seed)
         if not (together == "auto" or isinstance(together, bool)):
             raise ValueError(f"`together` must be 'auto', True or False, got {together!r}.")
-        for name, value in (("progress", progress), ("select_epoch", select_epoch)):
-            if not isinstance(value, bool):
-                raise TypeError(f"`{name}` must be a bool, got {value!r}.")
+        if not isinstance(progress, bool):
+            raise TypeError(f"`progress` must be a bool, got {progress!r}.")
+        if select_epoch is not None:
+            _checks.choice("select_epoch", select_epoch, SELECT_EPOCH)
         self.select_epoch = select_epoch
         self.teachers, self.exclude, self.together = teachers, exclude, together
         self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
@@ -147,7 +152,8 @@ class SplitTeachers:
                              f"together: {reason}.")
         stacked = self.together is not False and reason is None
         kind = predictions.model_output_kind(model)
-        keepers = [_BestEpoch(t, x[out], y[out], kind) if self.select_epoch else None
+        keepers = [_BestEpoch(t, x[out], y[out], kind, self.select_epoch)
+                   if self.select_epoch else None
                    for t, out in zip(teachers, left_out)]
         with _progress.Bar(epochs if stacked else self.teachers, "SplitTeachers",
                            "epoch" if stacked else "teacher", enabled=self.progress) as bar:
@@ -191,20 +197,23 @@ class SplitTeachers:
 
 
 class _BestEpoch:
-    """One teacher's best epoch by cross-entropy on the examples it left out."""
+    """One teacher's best epoch on the examples it left out (`SplitTeachers.select_epoch`)."""
 
-    def __init__(self, teacher, x_out, y_out, kind):
-        self.teacher, self.x_out, self.kind = teacher, x_out, kind
+    def __init__(self, teacher, x_out, y_out, kind, by):
+        self.teacher, self.x_out, self.kind, self.by = teacher, x_out, kind, by
         self.y_out = predictions.as_labels(y_out, "y")
-        self.best, self.weights, self.epoch, self.best_epoch = np.inf, None, 0, None
+        self.best, self.weights, self.epoch, self.best_epoch = None, None, 0, None
 
     def update(self):
         self.epoch += 1
         outputs = _outputs(self.teacher, self.x_out)
         probs = predictions.to_probabilities(outputs, predictions.resolve_kind(outputs, self.kind))
         loss = float(np.mean(predictions.cross_entropy(probs, self.y_out)))
-        if loss < self.best:
-            self.best, self.best_epoch = loss, self.epoch
+        accuracy = float(np.mean(np.argmax(probs, axis=1) == self.y_out))
+        # a key to minimize: the loss, or (−accuracy, loss)
+        key = (loss,) if self.by == "loss" else (-accuracy, loss)
+        if self.best is None or key < self.best:
+            self.best, self.best_epoch = key, self.epoch
             self.weights = self.teacher.get_weights()
 
     def callback(self):

@@ -120,6 +120,8 @@ def test_errors():
         SplitTeachers(teachers=4, exclude=4)
     with pytest.raises(ValueError, match="teachers"):
         SplitTeachers(teachers=1, exclude=1)
+    with pytest.raises(ValueError, match="select_epoch"):
+        SplitTeachers(select_epoch="auc")
     with pytest.raises(TypeError, match="targets"):
         keras_adamixup.AdaMixupModel(_base(), targets="teachers")
     x, y = _data(n=64)
@@ -156,5 +158,26 @@ def test_select_epoch_keeps_each_teachers_best_out_of_fold_epoch(together):
         soft = teachers.soft_labels(_compiled(_base()), x, y, epochs=20, batch_size=16)
         return float(np.mean(-np.log(soft[np.arange(len(y)), y])))
 
-    selected, last = out_of_fold_loss(True), out_of_fold_loss(False)
+    selected, last = out_of_fold_loss("loss"), out_of_fold_loss(None)
     assert selected < last - 0.1, (selected, last)
+
+
+def test_select_epoch_by_accuracy_keeps_the_most_accurate_epoch():
+    x, y = _data(n=120, seed=4)
+    teacher = _compiled(_base()).base_model
+    teacher.compile(keras.optimizers.Adam(1e-2),
+                    keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    from keras_adamixup.teachers import _BestEpoch
+
+    keeper = _BestEpoch(teacher, x[:60], y[:60], "logits", "accuracy")
+    keys = []  # (−accuracy, loss) per epoch: the most accurate, ties to the lower loss
+    for _ in range(6):
+        teacher.fit(x[60:], y[60:], epochs=1, batch_size=16, verbose=0)
+        keeper.update()
+        probs = keras.ops.convert_to_numpy(keras.ops.softmax(teacher.predict(x[:60], verbose=0)))
+        keys.append((-np.mean(probs.argmax(1) == y[:60]),
+                     -np.mean(np.log(probs[np.arange(60), y[:60]]))))
+    keeper.restore()
+    assert keeper.best_epoch == 1 + min(range(6), key=keys.__getitem__)
+    probs = keras.ops.convert_to_numpy(keras.ops.softmax(teacher.predict(x[:60], verbose=0)))
+    assert np.mean(probs.argmax(1) == y[:60]) == -min(keys)[0]
