@@ -97,7 +97,7 @@ def test_binary_sigmoid_model_gets_one_column_soft_labels():
     assert ((soft >= 0) & (soft <= 1)).all()
 
 
-def test_model_trains_on_soft_labels_and_round_trips():
+def test_model_trains_on_soft_labels_and_round_trips(tmp_path):
     x, y = _data()
     model = keras_adamixup.AdaMixupModel(
         _base(), schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0), seed=1,
@@ -113,6 +113,11 @@ def test_model_trains_on_soft_labels_and_round_trips():
     again = keras_adamixup.AdaMixupModel.from_config(config)
     assert isinstance(again.targets, SplitTeachers)
     assert again.targets.get_config() == model.targets.get_config()
+    model.save(tmp_path / "teachers.keras")
+    loaded = keras.models.load_model(tmp_path / "teachers.keras")
+    assert loaded.targets.get_config() == model.targets.get_config()
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_errors():
