@@ -97,7 +97,8 @@ class AdaMixupModel(keras.Model):
             whole (the columns of one one-hot category); single rank-2 input.
         targets: `None` (train on the labels given to `fit`) or a
             `keras_adamixup.SplitTeachers`: `fit` first trains its teachers on
-            the (array) training data and then trains this model on their
+            the (array) training data (with a progress bar unless
+            ``verbose=0``) and then trains this model on their
             out-of-fold soft labels (the loss and ``"accuracy"`` are adapted
             to soft labels as with ``label_mode="soft"``).
         allow_any_loss: `compile` refuses losses that are not classification
@@ -259,7 +260,9 @@ class AdaMixupModel(keras.Model):
             if not self.compiled:
                 raise ValueError("Call `compile` before `fit`: SplitTeachers copies the "
                                  "compiled loss and optimizer for its teachers.")
-            y = self.targets.soft_labels(self, x, y, epochs=epochs, batch_size=batch_size)
+            y = self.targets.soft_labels(
+                self, x, y, epochs=epochs, batch_size=batch_size,
+                progress=self.targets.progress or verbose not in (0, "0"))
         return super().fit(
             x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
             callbacks=callbacks, **kwargs,

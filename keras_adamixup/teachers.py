@@ -106,7 +106,8 @@ class SplitTeachers:
 
     def make_teachers(self, model):
         """Fresh copies of a compiled `model` (its base model for an
-        `AdaMixupModel`), compiled with the same loss and optimizer settings."""
+        `AdaMixupModel`: teachers train without mixing), compiled with the
+        same loss and optimizer settings."""
         base = getattr(model, "base_model", model)
         loss = getattr(model, "loss", None)
         if getattr(model, "optimizer", None) is None or loss is None:
@@ -125,7 +126,7 @@ class SplitTeachers:
             copies.append(teacher)
         return copies
 
-    def soft_labels(self, model, x, y, *, epochs=1, batch_size=None):
+    def soft_labels(self, model, x, y, *, epochs=1, batch_size=None, progress=None):
         """Trains the teachers on `(x, y)` and returns the out-of-fold soft labels.
 
         Args:
@@ -133,6 +134,7 @@ class SplitTeachers:
                 probabilities out; see `keras_adamixup.predictions`).
             x, y: the training data: NumPy arrays, `y` class ids or one-hot.
             epochs, batch_size: the teachers' training (as in `fit`).
+            progress: show a progress bar; `None`: this object's `progress`.
 
         Returns:
             float32 `(len(x), classes)`: mean probabilities of the teachers
@@ -156,7 +158,8 @@ class SplitTeachers:
                    if self.select_epoch else None
                    for t, out in zip(teachers, left_out)]
         with _progress.Bar(epochs if stacked else self.teachers, "SplitTeachers",
-                           "epoch" if stacked else "teacher", enabled=self.progress) as bar:
+                           "epoch" if stacked else "teacher",
+                           enabled=self.progress if progress is None else progress) as bar:
             if stacked:
                 def after_epoch(epoch):
                     for keeper in keepers:
