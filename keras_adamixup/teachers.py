@@ -154,17 +154,15 @@ class SplitTeachers:
                              f"together: {reason}.")
         stacked = self.together is not False and reason is None
         kind = predictions.model_output_kind(model)
-        keepers = [_BestEpoch(t, x[out], y[out], kind, self.select_epoch)
-                   if self.select_epoch else None
-                   for t, out in zip(teachers, left_out)]
+        keepers = ([_BestEpoch(t, x[out], y[out], kind, self.select_epoch)
+                    for t, out in zip(teachers, left_out)] if self.select_epoch else [])
         with _progress.Bar(epochs if stacked else self.teachers, "SplitTeachers",
                            "epoch" if stacked else "teacher",
                            enabled=self.progress if progress is None else progress) as bar:
             if stacked:
                 def after_epoch(epoch):
                     for keeper in keepers:
-                        if keeper is not None:
-                            keeper.update()
+                        keeper.update()
                     bar.update()
 
                 _stacked.train_together(teachers, x, y, ~left_out, epochs=epochs,
@@ -173,20 +171,20 @@ class SplitTeachers:
             else:
                 for k, teacher in enumerate(teachers):
                     keep = ~left_out[k]
-                    callbacks = [] if keepers[k] is None else [keepers[k].callback()]
+                    callbacks = [keepers[k].callback()] if keepers else []
                     teacher.fit(x[keep], y[keep], verbose=0, callbacks=callbacks, **kwargs)
                     bar.update(f"teacher {k + 1}")
         for keeper in keepers:
-            if keeper is not None:
-                keeper.restore()
-        total = 0.0
+            keeper.restore()
+        # Each teacher answers only for the examples it left out: with epoch
+        # selection, its kept epoch's probabilities on them (already computed).
+        total = None
         for k, teacher in enumerate(teachers):
-            outputs = _outputs(teacher, x)
-            probs = predictions.to_probabilities(
-                outputs, predictions.resolve_kind(outputs, kind))
-            if outputs.shape[1] == 1:  # one sigmoid output: the target is P(class 1)
-                probs = probs[:, 1:]
-            total = total + probs * left_out[k][:, None]
+            out = left_out[k]
+            probs = keepers[k].probs if keepers else _probabilities(teacher, x[out], kind)[1]
+            if total is None:
+                total = np.zeros((len(x), probs.shape[1]))
+            total[out] += probs
         return (total / self.exclude).astype("float32")
 
     def get_config(self):
@@ -206,11 +204,11 @@ class _BestEpoch:
         self.teacher, self.x_out, self.kind, self.by = teacher, x_out, kind, by
         self.y_out = predictions.as_labels(y_out, "y")
         self.best, self.weights, self.epoch, self.best_epoch = None, None, 0, None
+        self.probs = None  # the kept epoch's soft labels on `x_out`
 
     def update(self):
         self.epoch += 1
-        outputs = _outputs(self.teacher, self.x_out)
-        probs = predictions.to_probabilities(outputs, predictions.resolve_kind(outputs, self.kind))
+        probs, soft = _probabilities(self.teacher, self.x_out, self.kind)
         loss = float(np.mean(predictions.cross_entropy(probs, self.y_out)))
         accuracy = float(np.mean(np.argmax(probs, axis=1) == self.y_out))
         # a key to minimize: the loss, or (−accuracy, loss)
@@ -218,6 +216,7 @@ class _BestEpoch:
         if self.best is None or key < self.best:
             self.best, self.best_epoch = key, self.epoch
             self.weights = self.teacher.get_weights()
+            self.probs = soft
 
     def callback(self):
         keeper = self
@@ -231,6 +230,15 @@ class _BestEpoch:
     def restore(self):
         if self.weights is not None:
             self.teacher.set_weights(self.weights)
+
+
+def _probabilities(model, x, kind):
+    """`(probs, soft)`: `model`'s probabilities on `x`, ``(n, classes)`` (a
+    one-output sigmoid model's as two columns ``[1 − p, p]``), and the soft
+    labels they give (the same, or ``p`` alone for a one-output model)."""
+    outputs = _outputs(model, x)
+    probs = predictions.to_probabilities(outputs, predictions.resolve_kind(outputs, kind))
+    return probs, (probs[:, 1:] if outputs.shape[1] == 1 else probs)
 
 
 def _outputs(model, x, chunk=2048):
