@@ -13,7 +13,10 @@ Variants, all with the same model, data pipeline, batch size and epochs:
   `PrivacyMonitor` (1,000 training images vs 1,000 held-out images) measuring
   at the end of every epoch. In ``--interleaved`` mode a round is one
   "epoch" for the monitor, so use ``--steps`` = steps per real epoch (100 for
-  12,800 images in batches of 128) to charge it at its real frequency.
+  12,800 images in batches of 128) to charge it at its real frequency;
+- ``adamixup_focus``: ``adamixup_model`` with a per-example strength
+  (`LossFloor(0.5)`: a fixed floor, so no monitor), which predicts every
+  clean batch once more (inference mode) before mixing it.
 
 Each (variant, repeat) runs in a fresh subprocess (so peak RSS is per
 variant); repeats are interleaved (a b c d a b c d ...) so machine drift hits
@@ -44,7 +47,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist.npz")
-VARIANTS = ("plain", "adamixup_model", "tf_data_op", "keras_mixup", "adamixup_monitored")
+VARIANTS = ("plain", "adamixup_model", "tf_data_op", "keras_mixup", "adamixup_monitored",
+            "adamixup_focus")
 
 
 def summarize(epoch_times, baseline="plain", step_times=None, steps_per_epoch=None):
@@ -143,6 +147,10 @@ def build_variant(variant, x, y, batch_size, seed, shuffle_buffer=None, held_out
         model = keras_adamixup.AdaMixupModel(
             base, schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0, decay_steps=10**6),
             seed=seed)
+    elif variant == "adamixup_focus":  # per-example strength: one more forward pass
+        model = keras_adamixup.AdaMixupModel(
+            base, schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0, decay_steps=10**6),
+            focus=keras_adamixup.LossFloor(0.5), seed=seed)
     elif variant == "tf_data_op":
         ds = ds.apply(keras_adamixup.adamixup(0.3, seed=seed))
     elif variant == "keras_mixup":

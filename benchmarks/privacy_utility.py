@@ -27,7 +27,9 @@ checkpoint keeps the best epoch within its target, and the controller gets
 an accuracy budget of 1 point and backs off after 3 ineffective raises).
 ``adamixup_swap_*``: the same with ``features="swap"`` (each feature from
 the partner with probability 1 − λ; on Adult each one-hot block is swapped
-whole). Every model, shadows included,
+whole). ``adamixup_focus[F]_*``: the same with a per-example strength
+(`LossFloor("holdout", factor=F)`, default 1: only examples whose loss is under
+F × the monitored hold-out loss are mixed). Every model, shadows included,
 trains with a `PrivacyMonitor` (own training subset vs the validation set),
 so the monitored AUC is reported next to the audit's. TF Privacy's own DP
 optimizers are built on the Keras 2 optimizer API and do not run with Keras 3
@@ -46,6 +48,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -89,10 +92,13 @@ DEFENCES = (
     "adamixup_swap_target_0.52_ckpt",
     "memguard",
     "adamixup_floor_dominant_ckpt", "adamixup_linear_soft_ckpt", "mixup_a0.2_ckpt",
-    "teachers_8_2", "teachers_16_2", "teachers_mix_8_2", "teachers_mix_16_2",
-    "teachers_mix_16_2_ckpt", "teachers_16_2_ckpt", "teachers_acc_16_2",
-    "teachers_last_16_2", "teachers_acc_16_2_ckpt", "teachers_mix_acc_16_2",
+    "teachers_16_2", "teachers_16_2_ckpt", "teachers_acc_16_2",
+    "adamixup_const0.4_ckpt", "adamixup_focus_const0.4_ckpt",
 )
+# any SplitTeachers variant may be run by name (the list above: the measured ones)
+TEACHERS = re.compile(r"teachers_(mix_)?(acc_|last_)?[0-9]+_[0-9]+(_ckpt)?")
+# adamixup_focus[F]_<an AdaMixup defence>: with a LossFloor("holdout", factor=F)
+FOCUS = re.compile(r"adamixup_focus([0-9.]+)?_")
 DP_CLIP, DP_LEARNING_RATE, DP_DELTA = 1.0, 3e-3, 1e-5
 CHECKPOINT_PATIENCE = 5
 # columns swapped together by the "swap" defences (one-hot blocks), per data set
@@ -185,6 +191,10 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
     early_stopping = False
     checkpoint = None  # PrivacyCheckpoint arguments, when the defence selects an epoch
     mixing_args = {}
+    focus = FOCUS.match(defence)
+    if focus:  # adamixup_focus[F]_...: LossFloor("holdout", factor=F) on top
+        mixing_args["focus"] = keras_adamixup.LossFloor("holdout", float(focus.group(1) or 1))
+        defence = "adamixup_" + defence[focus.end():]
     if defence.startswith("adamixup_swap_"):  # features="swap" (one-hot blocks whole)
         mixing_args = {"features": "swap", "feature_groups": feature_groups}
         defence = "adamixup_" + defence[len("adamixup_swap_"):]
@@ -444,7 +454,8 @@ def main(argv=None):
         pool = (x, y)
     defences = args.defences.split(",")
     for d in defences:
-        if d not in DEFENCES:
+        if d not in DEFENCES and not TEACHERS.fullmatch(d) and not (
+                FOCUS.match(d) and "adamixup_" + d[FOCUS.match(d).end():] in DEFENCES):
             raise SystemExit(f"unknown defence {d!r}; choose from {', '.join(DEFENCES)}")
     os.makedirs(args.out, exist_ok=True)
     rows = []

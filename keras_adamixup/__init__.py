@@ -23,6 +23,7 @@ only when used (it needs TensorFlow Privacy).
 
 from keras_adamixup import losses
 from keras_adamixup.checkpoint import PrivacyCheckpoint
+from keras_adamixup.focus import LossFloor
 from keras_adamixup import metrics
 from keras_adamixup import mixing
 from keras_adamixup import schedules
@@ -38,6 +39,7 @@ from keras_adamixup.version import __version__
 __all__ = [
     "AdaMixupModel",
     "adamixup",
+    "LossFloor",
     "losses",
     "metrics",
     "mix_batch",

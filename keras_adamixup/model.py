@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from keras_adamixup import _checks
 from keras_adamixup import _compat
+from keras_adamixup import focus as focus_lib
 from keras_adamixup import losses as losses_lib
 from keras_adamixup import metrics as metrics_lib
 from keras_adamixup import mixing
@@ -101,6 +102,11 @@ class AdaMixupModel(keras.Model):
             ``verbose=0``) and then trains this model on their
             out-of-fold soft labels (the loss and ``"accuracy"`` are adapted
             to soft labels as with ``label_mode="soft"``).
+        focus: `None` (every example mixed with the schedule's strength) or
+            a `keras_adamixup.LossFloor`: a per-example strength, full for
+            the examples whose clean loss is under a floor, ``rest`` × it
+            for the others (one more forward pass per step; logged as
+            ``mixup_focus``, the share of examples mixed).
         allow_any_loss: `compile` refuses losses that are not classification
             losses (mean squared error and other regression losses), since a
             one-output regression model would be mixed as a binary
@@ -137,6 +143,7 @@ class AdaMixupModel(keras.Model):
         features="interpolate",
         feature_groups=None,
         targets=None,
+        focus=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -162,6 +169,15 @@ class AdaMixupModel(keras.Model):
             raise TypeError("`targets` must be None or a keras_adamixup.SplitTeachers, "
                             f"got {type(targets).__name__}.")
         self.targets = targets
+        if isinstance(focus, dict):
+            focus = keras.saving.deserialize_keras_object(focus)
+        if focus is not None and not isinstance(focus, focus_lib.LossFloor):
+            raise TypeError("`focus` must be None or a keras_adamixup.LossFloor, "
+                            f"got {type(focus).__name__}.")
+        if focus is not None and mix_in == "none":
+            raise ValueError("`focus` sets a strength per example in the train step: "
+                             "it needs mix_in='train_step'.")
+        self.focus = focus
         if not isinstance(allow_any_loss, bool):
             raise TypeError(f"`allow_any_loss` must be a bool, got {allow_any_loss!r}.")
         self.base_model = base_model
@@ -207,6 +223,12 @@ class AdaMixupModel(keras.Model):
         self.bad_strength_steps = keras.Variable(
             0, dtype="int32", name="bad_strength_steps", **state
         )
+        if focus is not None:  # only then: saved models without focus keep their variables
+            self.loss_floor = keras.Variable(
+                focus.initial_floor(), dtype="float32", name="loss_floor", **state)
+            # examples mixed / seen this epoch (logged as their ratio, mixup_focus)
+            self.focus_mixed = keras.Variable(0.0, dtype="float32", name="focus_mixed", **state)
+            self.focus_seen = keras.Variable(0.0, dtype="float32", name="focus_seen", **state)
         if base_model.built:
             self.built = True
 
@@ -246,6 +268,12 @@ class AdaMixupModel(keras.Model):
         callbacks = [c for c, d in zip(callbacks, drives) if d] + [
             c for c, d in zip(callbacks, drives) if not d
         ]
+        if self.focus is not None and self.focus.needs_monitor and not any(drives):
+            raise ValueError(
+                "LossFloor('holdout') sets its floor from the hold-out loss that a "
+                "monitor measures, but no monitor was given: pass `callbacks=["
+                "keras_adamixup.PrivacyMonitor(members=(x_m, y_m), nonmembers=(x_n, "
+                "y_n))]`, or give the LossFloor a fixed floor.")
         if isinstance(self.schedule, schedules_lib.FeedbackSchedule) and not any(drives):
             raise ValueError(
                 f"The schedule {type(self.schedule).__name__} is driven by "
@@ -292,6 +320,18 @@ class AdaMixupModel(keras.Model):
         self.mixup_step.assign(0)
         if isinstance(self.schedule, schedules_lib.FeedbackSchedule):
             self.schedule.reset_state()
+
+    def observe(self, measurement):
+        """Called by a `PrivacyMonitor` after each measurement: moves the focus floor.
+
+        Args:
+            measurement: a `keras_adamixup.schedules.Measurement`.
+        """
+        if self.focus is None:
+            return
+        floor = self.focus.floor_after(measurement)
+        if floor is not None:
+            self.loss_floor.assign(floor)
 
     def current_strength(self):
         """The strength used by the last training step, as a float."""
@@ -363,6 +403,8 @@ class AdaMixupModel(keras.Model):
         lam = mixing.sample_mix_coefficients(
             n, strength, self.coefficient, self.jitter, self.seed_generator
         )
+        if self.focus is not None:
+            lam = self._focused(x, y, lam)
         partner = mixing.partner_indices(n, self.seed_generator)
         features = self._feature_mode()
         noise = (mixing.swap_noise(x, self.seed_generator, self.feature_groups)
@@ -377,6 +419,17 @@ class AdaMixupModel(keras.Model):
         )
         self.unmixed_batches.assign_add(tf.cast(n < 2, "int32"))
         return result.x, result.y, result.y_dominant, result.sample_weight
+
+    def _focused(self, x, y, lam):
+        """Per-example λ: the partner share scaled by the `LossFloor` of each example."""
+        if getattr(self, "_focus_loss", None) is None:
+            self._focus_loss = focus_lib.per_example_loss(self.loss)
+        clean = tf.stop_gradient(self(x, training=False))
+        losses = self._focus_loss(y, clean)
+        shares = self.focus.shares(losses, self.loss_floor.value)
+        self.focus_mixed.assign_add(tf.reduce_sum(tf.cast(shares > 0.0, tf.float32)))
+        self.focus_seen.assign_add(tf.cast(tf.size(shares), tf.float32))
+        return 1.0 - (1.0 - lam) * shares
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -404,6 +457,8 @@ class AdaMixupModel(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, trainable))
         logs = self.compute_metrics(x, y_metric, y_pred, sample_weight=sample_weight)
         logs["mixup_strength"] = self.strength.value
+        if self.focus is not None:
+            logs["mixup_focus"] = self.focus_mixed.value / tf.maximum(self.focus_seen.value, 1.0)
         return _compat.multi_worker_logs(self, logs)
 
     def _loss_metric(self):
@@ -453,6 +508,8 @@ class AdaMixupModel(keras.Model):
             "feature_groups": self.feature_groups,
             "targets": (None if self.targets is None
                         else keras.saving.serialize_keras_object(self.targets)),
+            "focus": (None if self.focus is None
+                      else keras.saving.serialize_keras_object(self.focus)),
         }
 
     @classmethod
@@ -493,6 +550,9 @@ class _TrainingPlan(keras.callbacks.Callback):
         # Counted per epoch: a single-example remainder at the end of an
         # epoch passes unmixed; only a first batch of one is an error.
         self._target.unmixed_batches.assign(0)
+        if self._target.focus is not None:
+            self._target.focus_mixed.assign(0.0)
+            self._target.focus_seen.assign(0.0)
 
     def _check_counters(self):
         model = self._target

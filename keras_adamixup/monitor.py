@@ -283,9 +283,12 @@ class PrivacyMonitor(ScheduleDriver):
         signal = self.measure()
         record = {"epoch": epoch, "step": self._steps, **signal}
         controller = self._controller()
+        measurement = Measurement(auc=signal["auc"], accuracy=signal.get("holdout_accuracy"),
+                                  loss=signal.get("holdout_loss"))
+        if getattr(self.model, "focus", None) is not None:  # AdaMixupModel's LossFloor
+            self.model.observe(measurement)
+            record["loss_floor"] = float(keras.ops.convert_to_numpy(self.model.loss_floor.value))
         if controller is not None:
-            measurement = Measurement(auc=signal["auc"], accuracy=signal.get("holdout_accuracy"),
-                                      loss=signal.get("holdout_loss"))
             record["controller_strength"] = controller.update(measurement)
             self._check_saturation(controller, record["controller_strength"], measurement)
         self._check_below_chance(record)
@@ -363,6 +366,8 @@ class PrivacyMonitor(ScheduleDriver):
             logs["monitor_confidence_gap"] = record["confidence_gap"]
             if "holdout_accuracy" in record:
                 logs["monitor_holdout_accuracy"] = record["holdout_accuracy"]
+            if "loss_floor" in record:
+                logs["monitor_loss_floor"] = record["loss_floor"]
             if "controller_strength" in record:
                 logs["controller_strength"] = record["controller_strength"]
 

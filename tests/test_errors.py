@@ -353,6 +353,20 @@ def e34():
         model.fit(data, epochs=1, verbose=0)
 
 
+def e35():
+    with pytest.raises(ValueError, match="`floor` must be one of"):
+        keras_adamixup.LossFloor("median")
+    with pytest.raises(ValueError, match="`floor` must be in"):
+        keras_adamixup.LossFloor(0.0)
+    with pytest.raises(ValueError, match="it needs mix_in='train_step'"):
+        keras_adamixup.AdaMixupModel(small_mlp(), mix_in="none",
+                                     focus=keras_adamixup.LossFloor(1.0))
+    model = compiled(keras_adamixup.AdaMixupModel(small_mlp(4, inputs=4),
+                                                  focus=keras_adamixup.LossFloor()))
+    with pytest.raises(ValueError, match="no monitor was given"):
+        model.fit(X, Y, epochs=1, verbose=0)
+
+
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
 
