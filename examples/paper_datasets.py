@@ -15,11 +15,16 @@ global pooling) is trained four ways and audited with
 - ``early_stopping`` on the hold-out's loss (patience 3, best weights);
 - ``adamixup``: the paper's schedule (partner share 0.4 → 0, dominant labels);
 - ``adamixup_ckpt``: the recommended setting, that schedule with a
-  `PrivacyMonitor` and a `PrivacyCheckpoint` (patience 5, budget 1 point).
+  `PrivacyMonitor` and a `PrivacyCheckpoint` (patience 5, budget 1 point);
+- with ``--teachers K,L``, also ``split_teachers``: trained on out-of-fold
+  soft labels of K teachers, each member left out of L of them
+  (`keras_adamixup.SplitTeachers`, no mixing), with the same checkpoint.
+  Its shadows train their own teachers: the run takes several times longer.
 
     python examples/paper_datasets.py --dataset stl10 --members 2500 --epochs 40
     python examples/paper_datasets.py --dataset lfw --image-size 64
     python examples/paper_datasets.py --dataset cifar10 --npz cifar_pool.npz --quick
+    python examples/paper_datasets.py --dataset mnist --npz mnist_pool.npz --teachers 16,2
 """
 
 import argparse
@@ -34,7 +39,7 @@ import numpy as np  # noqa: E402
 
 import keras_adamixup  # noqa: E402
 from keras_adamixup import audit  # noqa: E402
-from keras_adamixup.experiment import comparison_recipes, train_and_audit  # noqa: E402
+from keras_adamixup.experiment import Recipe, comparison_recipes, train_and_audit  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
@@ -112,6 +117,9 @@ def main(argv=None):
     parser.add_argument("--npz", default=None, help="the pool as x, y arrays")
     parser.add_argument("--tfds-data-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--teachers", default=None, metavar="K,L",
+                        help="also train on SplitTeachers' out-of-fold labels (K teachers, "
+                             "each member left out of L)")
     parser.add_argument("--out", default=None)
     parser.add_argument("--quick", action="store_true",
                         help="200 members, 2 epochs, width 8, 2 shadows, cheap attacks")
@@ -149,6 +157,20 @@ def main(argv=None):
 
     fit = {"epochs": args.epochs, "batch_size": args.batch_size, "verbose": 0}
     recipes = comparison_recipes(plain, defended, fit, holdout, seed=args.seed)
+    if args.teachers:
+        teachers, exclude = (int(v) for v in args.teachers.split(","))
+
+        def split_teachers():
+            model = keras_adamixup.AdaMixupModel(
+                small_cnn(x.shape[1:], classes, args.width), schedule=0.0,
+                targets=keras_adamixup.SplitTeachers(teachers, exclude, seed=args.seed),
+                seed=args.seed, name="split_teachers")
+            model.compile(keras.optimizers.Adam(1e-3), loss, metrics=["accuracy"])
+            return model
+
+        checkpointed = recipes[-1]  # the recommended setting's monitor and checkpoint
+        recipes.append(Recipe("split_teachers", split_teachers, checkpointed.fit_kwargs,
+                              describe=checkpointed.describe))
     options = audit.AuditOptions(
         attacks=audit.CHEAP_ATTACKS if args.quick else audit.ALL_ATTACKS,
         label_only_queries=2 if args.quick else 16, seed=args.seed, progress=not args.quick)
