@@ -75,3 +75,11 @@ def jitter(value, coefficient):
             f"are already random. Got jitter={value}, coefficient='{coefficient}'."
         )
     return value
+
+
+def together(value):
+    """How models train, for LiRA's shadows and `SplitTeachers`' teachers:
+    ``"auto"``, `True` or `False` (a bool, not 1 or 0); returns it."""
+    if not (value == "auto" or isinstance(value, bool)):
+        raise ValueError(f"`together` must be 'auto', True or False, got {value!r}.")
+    return value

@@ -82,8 +82,7 @@ class SplitTeachers:
             raise ValueError(f"`exclude` must be smaller than `teachers` ({teachers}), "
                              f"got {exclude}: every teacher must train on something.")
         _checks.seed(seed)
-        if not (together == "auto" or isinstance(together, bool)):
-            raise ValueError(f"`together` must be 'auto', True or False, got {together!r}.")
+        _checks.together(together)
         if not isinstance(progress, bool):
             raise TypeError(f"`progress` must be a bool, got {progress!r}.")
         if select_epoch is not None:

@@ -141,6 +141,16 @@ def test_errors():
         SplitTeachers(2, 1, seed=0, together=True).soft_labels(_multi_input(), x, y)
 
 
+@pytest.mark.parametrize("value", [1, 0, "yes", None])
+def test_together_is_checked_in_one_place_for_teachers_and_shadows(value):
+    from keras_adamixup import audit
+
+    with pytest.raises(ValueError, match="`together` must be 'auto', True or False"):
+        SplitTeachers(2, 1, together=value)
+    with pytest.raises(ValueError, match="`together` must be 'auto', True or False"):
+        audit.ShadowRecipe(model_factory=_base, together=value)
+
+
 def _multi_input():
     a = keras.Input((8,))
     b = keras.Input((8,))

@@ -131,10 +131,8 @@ def check_augment(augment):
 
 
 def check_together(together):
-    """`together` must be one of `TOGETHER`; returns it."""
-    if together not in TOGETHER:
-        raise ValueError(f"`together` must be 'auto', True or False, got {together!r}.")
-    return together
+    """`together` must be one of `TOGETHER` (a bool, not 1 or 0); returns it."""
+    return _checks.together(together)
 
 
 def query_views(x, augment):
