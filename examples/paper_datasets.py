@@ -14,17 +14,17 @@ global pooling) is trained four ways and audited with
 - ``undefended``;
 - ``early_stopping`` on the hold-out's loss (patience 3, best weights);
 - ``adamixup``: the paper's schedule (partner share 0.4 → 0, dominant labels);
-- ``adamixup_ckpt``: the recommended setting, that schedule with a
-  `PrivacyMonitor` and a `PrivacyCheckpoint` (patience 5, budget 1 point);
-- with ``--teachers K,L``, also ``split_teachers``: trained on out-of-fold
+- ``recommended``: the recommended setting, that schedule on out-of-fold
   soft labels of K teachers, each member left out of L of them
-  (`keras_adamixup.SplitTeachers`, no mixing), with the same checkpoint.
-  Its shadows train their own teachers: the run takes several times longer.
+  (`keras_adamixup.SplitTeachers`; ``--teachers K,L``, default 16,2), with a
+  `PrivacyMonitor` and a `PrivacyCheckpoint` (patience 5, budget 1 point).
+  Its shadows train their own teachers: it takes several times as long as
+  the others.
 
     python examples/paper_datasets.py --dataset stl10 --members 2500 --epochs 40
     python examples/paper_datasets.py --dataset lfw --image-size 64
     python examples/paper_datasets.py --dataset cifar10 --npz cifar_pool.npz --quick
-    python examples/paper_datasets.py --dataset mnist --npz mnist_pool.npz --teachers 16,2
+    python examples/paper_datasets.py --dataset mnist --npz mnist_pool.npz --teachers 8,1
 """
 
 import argparse
@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 
 import keras_adamixup  # noqa: E402
 from keras_adamixup import audit  # noqa: E402
-from keras_adamixup.experiment import Recipe, comparison_recipes, train_and_audit  # noqa: E402
+from keras_adamixup.experiment import comparison_recipes, train_and_audit  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
@@ -117,15 +117,16 @@ def main(argv=None):
     parser.add_argument("--npz", default=None, help="the pool as x, y arrays")
     parser.add_argument("--tfds-data-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--teachers", default=None, metavar="K,L",
-                        help="also train on SplitTeachers' out-of-fold labels (K teachers, "
-                             "each member left out of L)")
+    parser.add_argument("--teachers", default="16,2", metavar="K,L",
+                        help="the recommended setting's SplitTeachers: K teachers, each "
+                             "member left out of L (default 16,2; --quick: 4,1)")
     parser.add_argument("--out", default=None)
     parser.add_argument("--quick", action="store_true",
                         help="200 members, 2 epochs, width 8, 2 shadows, cheap attacks")
     args = parser.parse_args(argv)
     if args.quick:
         args.members, args.epochs, args.width, args.lira_shadows = 200, 2, 8, 2
+        args.teachers = "4,1"
     out = args.out or f"{args.dataset}_out"
     try:
         x, y = load_pool(args.dataset, args.tfds_data_dir, args.npz, args.image_size,
@@ -155,22 +156,20 @@ def main(argv=None):
         model.compile(keras.optimizers.Adam(1e-3), loss, metrics=["accuracy"])
         return model
 
+    teachers, exclude = (int(v) for v in args.teachers.split(","))
+
+    def recommended():
+        model = keras_adamixup.AdaMixupModel(
+            small_cnn(x.shape[1:], classes, args.width),
+            schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0), label_mode="dominant",
+            targets=keras_adamixup.SplitTeachers(teachers, exclude, seed=args.seed),
+            seed=args.seed, name="recommended")
+        model.compile(keras.optimizers.Adam(1e-3), loss, metrics=["accuracy"])
+        return model
+
     fit = {"epochs": args.epochs, "batch_size": args.batch_size, "verbose": 0}
-    recipes = comparison_recipes(plain, defended, fit, holdout, seed=args.seed)
-    if args.teachers:
-        teachers, exclude = (int(v) for v in args.teachers.split(","))
-
-        def split_teachers():
-            model = keras_adamixup.AdaMixupModel(
-                small_cnn(x.shape[1:], classes, args.width), schedule=0.0,
-                targets=keras_adamixup.SplitTeachers(teachers, exclude, seed=args.seed),
-                seed=args.seed, name="split_teachers")
-            model.compile(keras.optimizers.Adam(1e-3), loss, metrics=["accuracy"])
-            return model
-
-        checkpointed = recipes[-1]  # the recommended setting's monitor and checkpoint
-        recipes.append(Recipe("split_teachers", split_teachers, checkpointed.fit_kwargs,
-                              describe=checkpointed.describe))
+    recipes = comparison_recipes(plain, defended, fit, holdout, recommended=recommended,
+                                 seed=args.seed)
     options = audit.AuditOptions(
         attacks=audit.CHEAP_ATTACKS if args.quick else audit.ALL_ATTACKS,
         label_only_queries=2 if args.quick else 16, seed=args.seed, progress=not args.quick)

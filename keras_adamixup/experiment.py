@@ -57,18 +57,23 @@ class Recipe:
 
 # Early stopping, the baseline: patience on the hold-out's loss, best weights restored.
 ES_PATIENCE = 3
-# The recommended setting: the paper's schedule stopped by this `PrivacyCheckpoint`.
+# The recommended setting: the paper's schedule on `SplitTeachers`' out-of-fold
+# targets, stopped by this `PrivacyCheckpoint` (docs/BENCHMARKS.md).
 RECOMMENDED_CHECKPOINT = {"patience": 5, "max_accuracy_drop": 0.01}
+RECOMMENDED_TEACHERS = {"teachers": 16, "exclude": 2}
 
 
-def comparison_recipes(plain, defended, fit_kwargs, holdout, *, seed=0, trajectory=None):
+def comparison_recipes(plain, defended, fit_kwargs, holdout, *, recommended=None, seed=0,
+                       trajectory=None):
     """The recommended setting and its baselines, as four `Recipe`s.
 
     - ``undefended``: `plain` with `fit_kwargs`;
     - ``early_stopping``: `plain` with Keras' `EarlyStopping` on the hold-out's
       loss (``ES_PATIENCE``, best weights restored);
     - ``adamixup``: `defended` (the paper's schedule) with `fit_kwargs`;
-    - ``adamixup_ckpt``: `defended` with a `PrivacyMonitor` (members drawn
+    - ``recommended``: `recommended` (default `defended`; the recommended
+      model is the paper's schedule with ``targets=SplitTeachers(
+      **RECOMMENDED_TEACHERS)``) with a `PrivacyMonitor` (members drawn
       from each model's own training data, non-members `holdout`) and a
       `PrivacyCheckpoint` (``RECOMMENDED_CHECKPOINT``); logs the epoch it
       kept and, with `trajectory` (a PNG path), plots strength and
@@ -104,7 +109,7 @@ def comparison_recipes(plain, defended, fit_kwargs, holdout, *, seed=0, trajecto
     return [Recipe("undefended", plain, fit_kwargs),
             Recipe("early_stopping", plain, early_stopping),
             Recipe("adamixup", defended, fit_kwargs),
-            Recipe("adamixup_ckpt", defended, checkpointed, describe=describe)]
+            Recipe("recommended", recommended or defended, checkpointed, describe=describe)]
 
 
 class EpochProgress(keras.callbacks.Callback):

@@ -11,16 +11,23 @@ def test_demo_quick_then_audit_saved_model(tmp_path, capsys):
     assert cli.main(["demo", "--quick", "--out", str(out)]) == 0
     for name in ("comparison.md", "comparison.json", "comparison_roc.png", "split.json",
                  "undefended.keras", "adamixup.keras", "adamixup/report.json",
-                 "undefended/roc.png", "adamixup/histograms.png", "adamixup_ckpt.keras",
-                 "adamixup_ckpt/report.json", "adamixup_ckpt/trajectory.png",
+                 "undefended/roc.png", "adamixup/histograms.png", "recommended.keras",
+                 "recommended/report.json", "recommended/trajectory.png",
                  "early_stopping.keras", "early_stopping/report.md"):
         assert os.path.getsize(out / name) > 0, name
     comparison = json.loads((out / "comparison.json").read_text())
     assert [m["name"] for m in comparison["models"]] == [
-        "undefended", "early_stopping", "adamixup", "adamixup_ckpt"]
+        "undefended", "early_stopping", "adamixup", "recommended"]
     text = (out / "comparison.md").read_text()
     assert "| undefended |" in text and "| adamixup |" in text
-    assert "| adamixup_ckpt |" in text and "| early_stopping |" in text
+    assert "| recommended |" in text and "| early_stopping |" in text
+    import keras
+
+    import keras_adamixup
+
+    recommended = keras.saving.load_model(out / "recommended.keras")  # teachers' targets
+    assert isinstance(recommended.targets, keras_adamixup.SplitTeachers)
+    assert (recommended.targets.teachers, recommended.targets.exclude) == (16, 2)
     split = json.loads((out / "split.json").read_text())
     assert len(split["members"]) == len(split["nonmembers"]) == 719  # 40 % / 40 % of 1,797
     demo_report = json.loads((out / "adamixup" / "report.json").read_text())

@@ -95,17 +95,14 @@ def test_paper_datasets_quick_on_tfds_mock_data(dataset, tmp_path, capsys):
             np.array([f"person_{i}".encode() for i in range(6)]), n // 6)
     else:
         names = lambda rng, n: rng.integers(0, 10, n)  # noqa: E731
-    # LFW also runs SplitTeachers (4 teachers, each member left out of 1)
-    teachers = ["--teachers", "4,1"] if dataset == "lfw" else []
     with tfds.testing.mock_data(as_dataset_fn=_mock_examples(names)):
         reports = run_example("paper_datasets", ["--dataset", dataset, "--quick",
                                                  "--image-size", "16",
-                                                 "--out", str(tmp_path), *teachers])
-    assert [*reports] == ["undefended", "early_stopping", "adamixup", "adamixup_ckpt"] + (
-        ["split_teachers"] if teachers else [])
+                                                 "--out", str(tmp_path)])
+    assert [*reports] == ["undefended", "early_stopping", "adamixup", "recommended"]
     out = capsys.readouterr().out
     classes = 6 if dataset == "lfw" else 10
     assert f"{classes} classes, images (16, 16, 3)" in out
     assert (tmp_path / "comparison.md").exists()
-    attacks = {r["attack"] for r in reports["adamixup_ckpt"].attacks}
+    attacks = {r["attack"] for r in reports["recommended"].attacks}
     assert {"lira_online", "rmia_online_plain"} <= attacks
