@@ -96,7 +96,7 @@ DEFENCES = (
     "adamixup_const0.4_ckpt", "adamixup_focus_const0.4_ckpt",
 )
 # any SplitTeachers variant may be run by name (the list above: the measured ones)
-TEACHERS = re.compile(r"teachers_(mix_)?(acc_|last_)?[0-9]+_[0-9]+(_ckpt)?")
+TEACHERS = re.compile(r"teachers_(mix_)?(swap_)?(acc_|last_)?[0-9]+_[0-9]+(_ckpt)?")
 # adamixup_focus[F]_<an AdaMixup defence>: with a LossFloor("holdout", factor=F)
 FOCUS = re.compile(r"adamixup_focus([0-9.]+)?_")
 DP_CLIP, DP_LEARNING_RATE, DP_DELTA = 1.0, 3e-3, 1e-5
@@ -207,10 +207,13 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
         factory = lambda: memguard.MemGuardModel(compiled(mlp(inputs, classes, width)),
                                                  holdout=validation, seed=seed)
     elif defence.startswith("teachers_"):
-        # SplitTeachers: teachers_[mix_][acc_|last_]K_L. "mix": the paper's
-        # schedule on top; teachers keep their epoch of lowest out-of-fold loss,
-        # "acc" of highest out-of-fold accuracy, "last" their last epoch
+        # SplitTeachers: teachers_[mix_][swap_][acc_|last_]K_L. "mix": the paper's
+        # schedule on top ("swap": with features="swap"); teachers keep their epoch
+        # of lowest out-of-fold loss, "acc" of highest out-of-fold accuracy, "last"
+        # their last epoch
         *options, teachers, exclude = defence[len("teachers_"):].split("_")
+        if "swap" in options:
+            mixing_args = {"features": "swap", "feature_groups": feature_groups}
         select = "accuracy" if "acc" in options else None if "last" in options else "loss"
         split = keras_adamixup.SplitTeachers(int(teachers), int(exclude), seed=seed,
                                              select_epoch=select)
