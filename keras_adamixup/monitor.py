@@ -12,8 +12,17 @@ per-example cross-entropy ℓ it computes
 - ``monitor_confidence_gap``: mean probability of the true class, members −
   non-members;
 
-and, with a `PrivacyTarget` schedule, feeds the AUC to it and logs the new
-strength as ``controller_strength``. The values are added to the epoch logs,
+With ``signal="trajectory"`` the AUC that drives everything is a
+training-trajectory one instead: each example's change of logit-scaled
+confidence ``log p_y − log(1 − p_y)`` since the end of epoch
+``reference_epoch`` (members' confidence grows more than non-members'); the
+loss-threshold AUC is logged beside it as ``monitor_loss_auc``, and is the
+signal until the reference exists. On digits and Adult it tracks the audit a
+little closer than the loss (docs/BENCHMARKS.md, "A stronger in-training
+signal"); both stay far weaker than LiRA.
+
+With a `PrivacyTarget` schedule, the monitor feeds the AUC to it and logs the
+new strength as ``controller_strength``. The values are added to the epoch logs,
 so `History` keeps them (``history.history["monitor_auc"]``); every
 measurement, with its step, is also in `PrivacyMonitor.records`.
 
@@ -35,6 +44,7 @@ from keras_adamixup import predictions as predictions_lib
 from keras_adamixup.schedules.feedback import FeedbackSchedule, Measurement, ScheduleDriver
 
 MIN_MONITOR_EXAMPLES = 100
+SIGNALS = ("loss", "trajectory")
 SATURATION_PATIENCE = 3
 # Standard errors below 0.5 that count as "clearly below" for `HoldoutWarning`.
 BELOW_CHANCE_SE = 2.0
@@ -175,6 +185,13 @@ class PrivacyMonitor(ScheduleDriver):
         epochs without one). `PrivacyMonitor` is not serialized: create it
         again when resuming (the controller's state is saved with the model).
         batch_size: batch size of the forward passes over arrays.
+        signal: ``"loss"`` (the loss-threshold AUC) or ``"trajectory"`` (the
+            AUC of each example's confidence change since the end of epoch
+            `reference_epoch`; the loss AUC until then). The trajectory needs
+            the monitor's examples in the same order at every measurement
+            (arrays, or datasets without shuffling).
+        reference_epoch: with ``"trajectory"``: the epoch (counted from 1)
+            whose measurement is the reference.
 
     Example:
 
@@ -187,8 +204,11 @@ class PrivacyMonitor(ScheduleDriver):
     """
 
     def __init__(self, members, nonmembers, every_epochs=1, every_steps=None,
-                 batch_size=512):
+                 batch_size=512, signal="loss", reference_epoch=5):
         super().__init__()
+        self.signal = _checks.choice("signal", signal, SIGNALS)
+        self.reference_epoch = _checks.positive_int("reference_epoch", reference_epoch)
+        self._reference = None  # (confidences of members, of non-members, labels)
         self.members, n_members, member_rows = _check_side(members, "members")
         self.nonmembers, n_nonmembers, nonmember_rows = _check_side(nonmembers, "nonmembers")
         overlap = predictions_lib.count_common(member_rows, nonmember_rows)
@@ -255,12 +275,38 @@ class PrivacyMonitor(ScheduleDriver):
             labels.append(y)
         return np.concatenate(outputs), np.concatenate(labels)
 
-    def measure(self):
-        """One measurement now: dict with ``auc``, ``loss_gap``, ``confidence_gap``."""
+    def measure(self, epoch=None):
+        """One measurement now: dict with ``auc``, ``loss_gap``, ``confidence_gap``, ...
+
+        With ``signal="trajectory"`` and `epoch` (counted from 0) at or after
+        the reference epoch, ``auc`` is the trajectory AUC (the first such
+        measurement sets the reference) and ``loss_auc`` the loss AUC.
+        """
         om, ym = self._outputs(self.members)
         on, yn = self._outputs(self.nonmembers)
         kind = predictions_lib.model_output_kind(self.model)
-        return membership_signal(om, ym, on, yn, outputs=kind)
+        signal = membership_signal(om, ym, on, yn, outputs=kind)
+        if self.signal == "trajectory":
+            signal = {**signal, "loss_auc": signal["auc"],
+                      **self._trajectory(om, ym, on, yn, kind, epoch)}
+        return signal
+
+    def _trajectory(self, om, ym, on, yn, kind, epoch):
+        """``{"auc", "trajectory_auc"}`` once the reference exists, else ``{}``."""
+        _, ym, _, yn, kind = predictions_lib.check_pair(om, ym, on, yn, kind=kind)
+        now = (predictions_lib.log_odds(om, ym, kind), predictions_lib.log_odds(on, yn, kind))
+        if self._reference is None:
+            if epoch is not None and epoch + 1 >= self.reference_epoch:
+                self._reference = (*now, np.concatenate([ym, yn]))
+            return {}
+        ref_m, ref_n, labels = self._reference
+        if len(labels) != len(ym) + len(yn) or np.any(labels != np.concatenate([ym, yn])):
+            raise ValueError(
+                "signal='trajectory' compares each monitor example with itself at the "
+                "reference epoch, but the monitor's examples came in a different order: "
+                "use arrays, or datasets without shuffling.")
+        auc = float(predictions_lib.roc_auc(now[0] - ref_m, now[1] - ref_n))
+        return {"auc": auc, "trajectory_auc": auc}
 
     def _controller(self):
         schedule = getattr(self.model, "schedule", None)
@@ -280,7 +326,7 @@ class PrivacyMonitor(ScheduleDriver):
         return record
 
     def _step(self, epoch):
-        signal = self.measure()
+        signal = self.measure(epoch)
         record = {"epoch": epoch, "step": self._steps, **signal}
         controller = self._controller()
         measurement = Measurement(auc=signal["auc"], accuracy=signal.get("holdout_accuracy"),
@@ -326,6 +372,7 @@ class PrivacyMonitor(ScheduleDriver):
     def on_train_begin(self, logs=None):
         self._forward = None  # the model may have changed since the last fit
         self._epoch = 0
+        self._reference = None  # a new fit, a new trajectory
         for name, data in (("members", self.members), ("nonmembers", self.nonmembers)):
             if isinstance(data, tf.data.Dataset):
                 self._check_dataset_ranks(data, name)
@@ -366,6 +413,9 @@ class PrivacyMonitor(ScheduleDriver):
             logs["monitor_confidence_gap"] = record["confidence_gap"]
             if "holdout_accuracy" in record:
                 logs["monitor_holdout_accuracy"] = record["holdout_accuracy"]
+            for key in ("loss_auc", "trajectory_auc"):
+                if key in record:
+                    logs[f"monitor_{key}"] = record[key]
             if "loss_floor" in record:
                 logs["monitor_loss_floor"] = record["loss_floor"]
             if "controller_strength" in record:

@@ -367,6 +367,23 @@ def e35():
         model.fit(X, Y, epochs=1, verbose=0)
 
 
+def e36():
+    (x, y) = (np.random.default_rng(0).random((400, 4)).astype("float32"),
+              np.arange(400) % 3)
+    with pytest.raises(ValueError, match="`signal` must be one of"):
+        keras_adamixup.PrivacyMonitor((x[:200], y[:200]), (x[200:], y[200:]), signal="lira")
+    with pytest.raises(ValueError, match="`reference_epoch` must be ≥ 1"):
+        keras_adamixup.PrivacyMonitor((x[:200], y[:200]), (x[200:], y[200:]),
+                                      signal="trajectory", reference_epoch=0)
+    shuffled = tf.data.Dataset.from_tensor_slices((x[200:], y[200:])).shuffle(
+        200, seed=1, reshuffle_each_iteration=True).batch(50)
+    monitor = keras_adamixup.PrivacyMonitor((x[:200], y[:200]), shuffled,
+                                            signal="trajectory", reference_epoch=1)
+    model = compiled(small_mlp(3, inputs=4))
+    with pytest.raises(ValueError, match="datasets without shuffling"):
+        model.fit(x[:200], y[:200], epochs=3, verbose=0, callbacks=[monitor])
+
+
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
 

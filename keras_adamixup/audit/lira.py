@@ -331,21 +331,8 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
 PROB_FLOOR = 1e-15
 
 
-def logit_statistic(logits, labels):
-    """LiRA's logit-scaled confidence ``log p_y − log(1 − p_y)`` from logits, stably.
-
-    Equal to ``z_y − logsumexp_{j≠y} z_j``: no probability is formed, so a
-    confident model (a margin of 40 already gives ``p_y = 1`` in float64)
-    keeps finite, distinct statistics.
-    """
-    logits = np.asarray(logits, dtype="float64")
-    labels = np.asarray(labels)
-    rows = np.arange(len(labels))
-    own = logits[rows, labels]
-    others = logits.copy()
-    others[rows, labels] = -np.inf
-    top = others.max(axis=1)
-    return own - (top + np.log(np.exp(others - top[:, None]).sum(axis=1)))
+# LiRA's logit-scaled confidence from logits, stably (shared with the monitor).
+logit_statistic = preds_lib.log_odds_from_logits
 
 
 def lira_scores(target_outputs, shadow_outs, labels, masks, fix_variance=None,
