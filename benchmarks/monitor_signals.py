@@ -8,7 +8,10 @@ threshold attack and LiRA (online and offline, shadow models):
 - loss threshold (the monitor's signal);
 - loss normalized per class by the non-members' mean and std;
 - change of the logit-scaled confidence since epoch 1 and since epoch 5
-  (a training-trajectory reference).
+  (a training-trajectory reference);
+- the package's `PrivacyMonitor(signal="trajectory", reference_epoch=5)` on
+  the same members and non-members (its last measurement), which should
+  equal the row above it.
 
     python benchmarks/monitor_signals.py [--data digits] [--label-noise 0] [--shadows 4]
     python benchmarks/monitor_signals.py --quick
@@ -26,14 +29,13 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 import privacy_utility as pu  # noqa: E402
-from keras_adamixup import audit  # noqa: E402
+import keras_adamixup  # noqa: E402
+from keras_adamixup import audit, predictions  # noqa: E402
 
 
 def logit_confidence(model, x, y):
     """log(p_y / (1 − p_y)) of the true class (LiRA's statistic)."""
-    p = keras.ops.convert_to_numpy(keras.activations.softmax(model(x))).astype("float64")
-    py = np.clip(p[np.arange(len(y)), y], 1e-12, 1 - 1e-12)
-    return np.log(py) - np.log1p(-py)
+    return predictions.log_odds(keras.ops.convert_to_numpy(model(x)), y, "logits")
 
 
 def class_normalized(score_m, y_m, score_n, y_n):
@@ -77,7 +79,10 @@ def main(argv=None):
     record = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: snapshots.update(
         {e: (logit_confidence(model, xm, ym), logit_confidence(model, xn, yn))}
         if e in marks else {}))
-    model.fit(xm, ym, epochs=args.epochs, batch_size=64, verbose=0, callbacks=[record])
+    monitor = keras_adamixup.PrivacyMonitor((xm, ym), (xn, yn), signal="trajectory",
+                                            reference_epoch=min(5, args.epochs))
+    model.fit(xm, ym, epochs=args.epochs, batch_size=64, verbose=0,
+              callbacks=[record, monitor])
     fm, fn = logit_confidence(model, xm, ym), logit_confidence(model, xn, yn)
     truth = np.r_[np.ones(len(fm)), np.zeros(len(fn))]
     auc = lambda a, b: float(roc_auc_score(truth, np.r_[a, b]))
@@ -86,6 +91,9 @@ def main(argv=None):
     for epoch in sorted(snapshots):
         am, an = snapshots[epoch]
         results[f"confidence change since epoch {epoch + 1}"] = auc(fm - am, fn - an)
+    last = monitor.records[-1]
+    results["PrivacyMonitor, signal='trajectory'"] = last.get("trajectory_auc", float("nan"))
+    results["PrivacyMonitor, its loss AUC"] = last["loss_auc"]
     report = audit.run_audit(
         model, (xm, ym), (xn, yn), attacks=("threshold",), slices=("entire",),
         label_only_noise=None, seed=args.seed,

@@ -187,6 +187,11 @@ def test_monitor_signals_quick():
                                                                 abs=1e-6)
     assert {"audit: lira_online", "audit: lira_offline", "loss normalized per class"} <= set(
         results)
+    # the package's monitor computes the benchmark's trajectory signal (up to float noise)
+    assert results["PrivacyMonitor, signal='trajectory'"] == pytest.approx(
+        results["confidence change since epoch 5"], abs=5e-3)
+    assert results["PrivacyMonitor, its loss AUC"] == pytest.approx(
+        results["loss threshold (monitor)"], abs=5e-3)
     assert all(0.0 <= v <= 1.0 for v in results.values())
     zm, zn = bench.class_normalized(np.array([1.0, 3.0]), np.array([0, 1]),
                                     np.array([0.0, 2.0, 2.0, 4.0]), np.array([0, 0, 1, 1]))
