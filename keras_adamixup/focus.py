@@ -27,7 +27,7 @@ model = keras_adamixup.AdaMixupModel(
 model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
 monitor = keras_adamixup.PrivacyMonitor.from_training(x_train, y_train, (x_val, y_val))
 history = model.fit(x_train, y_train, epochs=20, callbacks=[monitor])
-history.history["mixup_focus"]  # share of each epoch's examples that were mixed
+history.history["mixup_focus"]  # share of each epoch's examples under the floor
 ```
 """
 

@@ -106,7 +106,7 @@ class AdaMixupModel(keras.Model):
             a `keras_adamixup.LossFloor`: a per-example strength, full for
             the examples whose clean loss is under a floor, ``rest`` × it
             for the others (one more forward pass per step; logged as
-            ``mixup_focus``, the share of examples mixed).
+            ``mixup_focus``, the share of examples under the floor).
         allow_any_loss: `compile` refuses losses that are not classification
             losses (mean squared error and other regression losses), since a
             one-output regression model would be mixed as a binary
@@ -226,7 +226,7 @@ class AdaMixupModel(keras.Model):
         if focus is not None:  # only then: saved models without focus keep their variables
             self.loss_floor = keras.Variable(
                 focus.initial_floor(), dtype="float32", name="loss_floor", **state)
-            # examples mixed / seen this epoch (logged as their ratio, mixup_focus)
+            # examples under the floor / seen this epoch (their ratio: mixup_focus)
             self.focus_mixed = keras.Variable(0.0, dtype="float32", name="focus_mixed", **state)
             self.focus_seen = keras.Variable(0.0, dtype="float32", name="focus_seen", **state)
         if base_model.built:
@@ -426,8 +426,9 @@ class AdaMixupModel(keras.Model):
             self._focus_loss = focus_lib.per_example_loss(self.loss)
         clean = tf.stop_gradient(self(x, training=False))
         losses = self._focus_loss(y, clean)
-        shares = self.focus.shares(losses, self.loss_floor.value)
-        self.focus_mixed.assign_add(tf.reduce_sum(tf.cast(shares > 0.0, tf.float32)))
+        floor = self.loss_floor.value
+        shares = self.focus.shares(losses, floor)
+        self.focus_mixed.assign_add(tf.reduce_sum(tf.cast(losses < floor, tf.float32)))
         self.focus_seen.assign_add(tf.cast(tf.size(shares), tf.float32))
         return 1.0 - (1.0 - lam) * shares
 
