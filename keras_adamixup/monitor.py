@@ -294,6 +294,7 @@ class PrivacyMonitor(ScheduleDriver):
     def _trajectory(self, om, ym, on, yn, kind, epoch):
         """``{"auc", "trajectory_auc"}`` once the reference exists, else ``{}``."""
         _, ym, _, yn, kind = predictions_lib.check_pair(om, ym, on, yn, kind=kind)
+        om, on = (predictions_lib.as_outputs(o, "outputs") for o in (om, on))  # (n,) → (n, 1)
         now = (predictions_lib.log_odds(om, ym, kind), predictions_lib.log_odds(on, yn, kind))
         if self._reference is None:
             if epoch is not None and epoch + 1 >= self.reference_epoch:

@@ -72,3 +72,16 @@ def test_trajectory_signal_is_the_confidence_change_since_the_reference(signal):
 def _outputs(model, members, nonmembers):
     return (model.predict(members[0], verbose=0), members[1],
             model.predict(nonmembers[0], verbose=0), nonmembers[1])
+
+
+def test_trajectory_signal_with_one_sigmoid_output():
+    x, y = _data()
+    y = (y > 0).astype("int64")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    monitor = keras_adamixup.PrivacyMonitor((x[:200], y[:200]), (x[400:], y[400:]),
+                                            signal="trajectory", reference_epoch=1)
+    model.fit(x[:400], y[:400].astype("float32"), epochs=3, verbose=0, callbacks=[monitor])
+    assert [("trajectory_auc" in r) for r in monitor.records] == [False, True, True]
+    assert 0.0 <= monitor.records[-1]["trajectory_auc"] <= 1.0
