@@ -199,8 +199,16 @@ def train_and_audit(recipes, members, nonmembers, out, *, lira_shadows=4, baseli
         if progress:
             kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [
                 EpochProgress(f"training {recipe.name}")]
+        targets = getattr(model, "targets", None)  # SplitTeachers: a bar over them too
+        teachers_bar = bool(progress and targets is not None and not targets.progress)
+        if teachers_bar:
+            targets.progress = True
         start = time.perf_counter()
-        history = model.fit(x_m, y_m, **kwargs)
+        try:
+            history = model.fit(x_m, y_m, **kwargs)
+        finally:
+            if teachers_bar:
+                targets.progress = False
         log(f"[{recipe.name}] trained in {time.perf_counter() - start:.1f} s "
             f"({len(history.history['loss'])} epochs); auditing ...")
         model.save(os.path.join(out, f"{recipe.name}.keras"))

@@ -18,8 +18,9 @@ def _plain():
     return model
 
 
-def _mixing():
-    model = keras_adamixup.AdaMixupModel(small_mlp(hidden=16), seed=0)
+def _mixing():  # with split teachers, as the recommended setting
+    model = keras_adamixup.AdaMixupModel(
+        small_mlp(hidden=16), seed=0, targets=keras_adamixup.SplitTeachers(2, 1, seed=0))
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
 
@@ -49,6 +50,9 @@ def test_train_and_audit_two_recipes(digits, tmp_path, capsys):
     assert any(line == "[mixing] described" for line in lines)
     err = capsys.readouterr().err
     assert "training plain" in err and "auditing mixing" in err  # progress bars
+    assert "SplitTeachers" in err  # the teachers of the audited model have a bar too
+    saved = keras.saving.load_model(tmp_path / "mixing.keras")
+    assert saved.targets.progress is False  # switched on for that fit only
 
 
 def test_train_and_audit_checks_names(digits, tmp_path):
