@@ -209,6 +209,7 @@ class PrivacyMonitor(ScheduleDriver):
         self.signal = _checks.choice("signal", signal, SIGNALS)
         self.reference_epoch = _checks.positive_int("reference_epoch", reference_epoch)
         self._reference = None  # (confidences of members, of non-members, labels)
+        self._measuring_epoch = None  # the epoch `_step` measures (`measure()` reads it)
         self.members, n_members, member_rows = _check_side(members, "members")
         self.nonmembers, n_nonmembers, nonmember_rows = _check_side(nonmembers, "nonmembers")
         overlap = predictions_lib.count_common(member_rows, nonmember_rows)
@@ -275,13 +276,14 @@ class PrivacyMonitor(ScheduleDriver):
             labels.append(y)
         return np.concatenate(outputs), np.concatenate(labels)
 
-    def measure(self, epoch=None):
+    def measure(self):
         """One measurement now: dict with ``auc``, ``loss_gap``, ``confidence_gap``, ...
 
-        With ``signal="trajectory"`` and `epoch` (counted from 0) at or after
-        the reference epoch, ``auc`` is the trajectory AUC (the first such
+        With ``signal="trajectory"``, during `fit` from the end of the
+        reference epoch on, ``auc`` is the trajectory AUC (the first such
         measurement sets the reference) and ``loss_auc`` the loss AUC.
         """
+        epoch = self._measuring_epoch
         om, ym = self._outputs(self.members)
         on, yn = self._outputs(self.nonmembers)
         kind = predictions_lib.model_output_kind(self.model)
@@ -327,7 +329,11 @@ class PrivacyMonitor(ScheduleDriver):
         return record
 
     def _step(self, epoch):
-        signal = self.measure(epoch)
+        self._measuring_epoch = epoch  # `measure()` keeps its signature: subclasses override it
+        try:
+            signal = self.measure()
+        finally:
+            self._measuring_epoch = None
         record = {"epoch": epoch, "step": self._steps, **signal}
         controller = self._controller()
         measurement = Measurement(auc=signal["auc"], accuracy=signal.get("holdout_accuracy"),
