@@ -2,7 +2,8 @@
 
 MNIST, CIFAR-10, LFW and STL-10 (arXiv 2501.02182 evaluates on these), loaded
 through tensorflow-datasets (network access or a prepared ``--tfds-data-dir``)
-or from ``--npz PATH`` (``x``, ``y``: the whole pool). Images are scaled to
+or from ``--npz PATH`` (``x``, ``y``: the whole pool; or ``x_train``,
+``y_train``, ``x_test``, ``y_test`` as keras.datasets saves them, pooled). Images are scaled to
 [0, 1] and resized to ``--image-size``; LFW keeps the people with at least
 ``--min-per-class`` photos (20: 62 people), its labels are their names.
 
@@ -63,7 +64,11 @@ def load_pool(dataset, tfds_data_dir=None, npz=None, image_size=32, min_per_clas
     """All examples of `dataset` as `(x float32 (n, size, size, c), y int64)`."""
     if npz is not None:
         with np.load(npz) as d:
-            x, y = d["x"], d["y"]
+            if "x" in d:
+                x, y = d["x"], d["y"]
+            else:  # keras.datasets' convention: the pool is train and test together
+                x = np.concatenate([d["x_train"], d["x_test"]])
+                y = np.concatenate([d["y_train"], d["y_test"]])
     else:
         import tensorflow_datasets as tfds
 

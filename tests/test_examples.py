@@ -106,3 +106,17 @@ def test_paper_datasets_quick_on_tfds_mock_data(dataset, tmp_path, capsys):
     assert (tmp_path / "comparison.md").exists()
     attacks = {r["attack"] for r in reports["recommended"].attacks}
     assert {"lira_online", "rmia_online_plain"} <= attacks
+
+
+def test_paper_datasets_npz_in_either_layout(tmp_path):
+    pool = runpy.run_path(str(ROOT / "examples" / "paper_datasets.py"))["load_pool"]
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (12, 8, 8), dtype=np.uint8)
+    labels = np.arange(12) % 3
+    np.savez(tmp_path / "pool.npz", x=images, y=labels)
+    np.savez(tmp_path / "keras.npz", x_train=images[:8], y_train=labels[:8],
+             x_test=images[8:], y_test=labels[8:])
+    for name in ("pool.npz", "keras.npz"):
+        x, y = pool("mnist", npz=str(tmp_path / name), image_size=8)
+        assert x.shape == (12, 8, 8, 1) and x.dtype == np.float32 and x.max() <= 1.0
+        np.testing.assert_array_equal(y, labels)
