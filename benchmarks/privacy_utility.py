@@ -99,6 +99,13 @@ DEFENCES = (
 TEACHERS = re.compile(r"teachers_(mix_)?(swap_)?(acc_|last_)?[0-9]+_[0-9]+(_ckpt)?")
 # adamixup_focus[F]_<an AdaMixup defence>: with a LossFloor("holdout", factor=F)
 FOCUS = re.compile(r"adamixup_focus([0-9.]+)?_")
+
+
+def known_defence(name):
+    """A name in `DEFENCES`, any `TEACHERS` variant, or `FOCUS` on a listed defence."""
+    focus = FOCUS.match(name)
+    return (name in DEFENCES or TEACHERS.fullmatch(name) is not None
+            or (focus is not None and "adamixup_" + name[focus.end():] in DEFENCES))
 DP_CLIP, DP_LEARNING_RATE, DP_DELTA = 1.0, 3e-3, 1e-5
 CHECKPOINT_PATIENCE = 5
 # columns swapped together by the "swap" defences (one-hot blocks), per data set
@@ -195,8 +202,9 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
     if focus:  # adamixup_focus[F]_...: LossFloor("holdout", factor=F) on top
         mixing_args["focus"] = keras_adamixup.LossFloor("holdout", float(focus.group(1) or 1))
         defence = "adamixup_" + defence[focus.end():]
+    swap = {"features": "swap", "feature_groups": feature_groups}
     if defence.startswith("adamixup_swap_"):  # features="swap" (one-hot blocks whole)
-        mixing_args = {"features": "swap", "feature_groups": feature_groups}
+        mixing_args.update(swap)
         defence = "adamixup_" + defence[len("adamixup_swap_"):]
     if defence.endswith("_ckpt") or defence == "checkpoint":
         checkpoint = {"patience": CHECKPOINT_PATIENCE, "max_accuracy_drop": 0.01}
@@ -213,7 +221,7 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
         # their last epoch
         *options, teachers, exclude = defence[len("teachers_"):].split("_")
         if "swap" in options:
-            mixing_args = {"features": "swap", "feature_groups": feature_groups}
+            mixing_args.update(swap)
         select = "accuracy" if "acc" in options else None if "last" in options else "loss"
         split = keras_adamixup.SplitTeachers(int(teachers), int(exclude), seed=seed,
                                              select_epoch=select)
@@ -457,8 +465,7 @@ def main(argv=None):
         pool = (x, y)
     defences = args.defences.split(",")
     for d in defences:
-        if d not in DEFENCES and not TEACHERS.fullmatch(d) and not (
-                FOCUS.match(d) and "adamixup_" + d[FOCUS.match(d).end():] in DEFENCES):
+        if not known_defence(d):
             raise SystemExit(f"unknown defence {d!r}; choose from {', '.join(DEFENCES)}")
     os.makedirs(args.out, exist_ok=True)
     rows = []

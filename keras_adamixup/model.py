@@ -250,6 +250,7 @@ class AdaMixupModel(keras.Model):
             weighted_metrics = metrics_lib.soft_compatible(weighted_metrics)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics,
                         weighted_metrics=weighted_metrics, **kwargs)
+        self._focus_loss = None  # LossFloor's per-example loss: rebuilt from this loss
 
     def compile_from_config(self, config):
         # Keras skips compile() on load when compile() is overridden; ours

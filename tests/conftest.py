@@ -31,6 +31,15 @@ def small_mlp(num_classes=10, inputs=64, seed=0, hidden=64):
     )
 
 
+def clusters(n=240, classes=3, seed=0, spread=3.0, features=8):
+    """Gaussian clusters: `(x float32 (n, features), y int64)`, one centre per class."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(classes, features)) * spread
+    y = rng.integers(0, classes, n)
+    x = (centers[y] + rng.normal(size=(n, features))).astype("float32")
+    return x, y.astype("int64")
+
+
 def subprocess_result(proc):
     """The JSON of a helper script's "RESULT " line; fails with its stderr otherwise."""
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]

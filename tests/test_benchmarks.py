@@ -155,6 +155,11 @@ def test_privacy_utility_recipes_build():
             assert checkpoints[0].monitor is fit_kwargs["callbacks"][0]
     with pytest.raises(ValueError, match="Unknown defence"):
         pu.recipe("dpsgd", 4, 3, 8, 0, val, 1)
+    # prefixes combine: the per-example focus survives the swap prefix
+    model = pu.recipe("adamixup_focus0.5_swap_const0.2_ckpt", 4, 3, 8, 0, val, 1)[0]()
+    assert model.features == "swap" and model.focus.factor == 0.5
+    assert pu.known_defence("adamixup_focus0.5_swap_const0.2_ckpt")
+    assert pu.known_defence("teachers_mix_swap_32_1_ckpt") and not pu.known_defence("teachers_x")
 
 
 def test_distributed_throughput_summary():

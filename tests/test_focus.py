@@ -7,14 +7,11 @@ import tensorflow as tf
 
 import keras_adamixup
 from keras_adamixup import LossFloor
+from tests.conftest import clusters
 
 
 def _data(n=192, classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(classes, 8)) * 2
-    y = rng.integers(0, classes, n)
-    x = (centers[y] + rng.normal(size=(n, 8))).astype("float32")
-    return x, y.astype("int64")
+    return clusters(n, classes, seed, spread=2.0)
 
 
 def _base(classes=3, activation=None, seed=0):
@@ -57,28 +54,31 @@ def test_each_example_keeps_its_own_share_by_its_clean_loss(loss):
     np.testing.assert_allclose(out[~under], 1.0, atol=1e-6)
 
 
-def test_no_example_under_the_floor_trains_exactly_as_without_mixing():
+@pytest.mark.parametrize("floor, twin_schedule, share", [
+    (1e-9, 0.0, 0.0),  # no example under the floor: exactly as without mixing
+    (1e9, 0.4, 1.0),   # every example under it: exactly as without focus
+])
+def test_a_floor_below_or_above_every_loss_trains_as_its_twin(floor, twin_schedule, share):
     x, y = _data()
-    focused = _model(LossFloor(1e-9))
-    plain = _model(None, schedule=0.0)
-    plain.base_model.set_weights(focused.base_model.get_weights())
+    focused = _model(LossFloor(floor))
+    twin = _model(None, schedule=twin_schedule)
+    twin.base_model.set_weights(focused.base_model.get_weights())
     history = focused.fit(x, y, epochs=2, batch_size=32, shuffle=False, verbose=0)
-    plain.fit(x, y, epochs=2, batch_size=32, shuffle=False, verbose=0)
-    for a, b in zip(focused.base_model.get_weights(), plain.base_model.get_weights()):
+    twin.fit(x, y, epochs=2, batch_size=32, shuffle=False, verbose=0)
+    for a, b in zip(focused.base_model.get_weights(), twin.base_model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert history.history["mixup_focus"] == [0.0, 0.0]
+    assert history.history["mixup_focus"] == [share, share]
 
 
-def test_every_example_under_the_floor_mixes_as_without_focus():
+def test_compiling_again_rebuilds_the_per_example_loss():
     x, y = _data()
-    focused = _model(LossFloor(1e9))
-    plain = _model(None)
-    plain.base_model.set_weights(focused.base_model.get_weights())
-    history = focused.fit(x, y, epochs=2, batch_size=32, shuffle=False, verbose=0)
-    plain.fit(x, y, epochs=2, batch_size=32, shuffle=False, verbose=0)
-    for a, b in zip(focused.base_model.get_weights(), plain.base_model.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert history.history["mixup_focus"] == [1.0, 1.0]
+    model = _model(LossFloor(0.6))
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    lam = tf.constant(np.full(64, 0.6, "float32"))
+    assert np.any(keras.ops.convert_to_numpy(model._focused(x[:64], y[:64], lam)) == 1.0)
+    model.allow_any_loss = True  # a loss that is zero for every example
+    model.compile("adam", lambda y_true, y_pred: tf.zeros(tf.shape(y_pred)[:1]))
+    np.testing.assert_allclose(model._focused(x[:64], y[:64], lam), 0.6)
 
 
 def test_holdout_floor_follows_the_monitor():

@@ -6,14 +6,11 @@ import pytest
 
 import keras_adamixup
 from keras_adamixup import SplitTeachers
+from tests.conftest import clusters
 
 
 def _data(n=240, classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(classes, 8)) * 3
-    y = rng.integers(0, classes, n)
-    x = (centers[y] + rng.normal(size=(n, 8))).astype("float32")
-    return x, y.astype("int64")
+    return clusters(n, classes, seed, spread=3.0)
 
 
 def _base(classes=3, activation=None):
