@@ -35,6 +35,8 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=find_packages(include=["keras_adamixup", "keras_adamixup.*"]),
+    # the command line's parser: answers --help without importing TensorFlow
+    py_modules=["keras_adamixup_cli"],
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.18,<2.22",
@@ -47,7 +49,7 @@ setup(
         "benchmarks": BENCHMARKS,
         "dev": AUDIT + BENCHMARKS + ["pytest>=7,<10", "tensorflow-datasets>=4.9,<5"],
     },
-    entry_points={"console_scripts": ["keras-adamixup=keras_adamixup.cli:main"]},
+    entry_points={"console_scripts": ["keras-adamixup=keras_adamixup_cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Framework :: Keras",

@@ -36,7 +36,9 @@ documented differences:
   adapter's.
 - **No metrics or callbacks.** Shadows only need their predictions; a recipe
   with callbacks (monitors, checkpoints, early stopping), validation data,
-  class or sample weights needs `fit` and trains sequentially.
+  class or sample weights in its fit arguments needs `fit` and trains
+  sequentially. (`train_together` itself takes per-example weights:
+  `SplitTeachers` passes the student's.)
 
 What can be stacked (`stack_reason` says why not): a model built by the
 factory that is a plain Keras model (its class keeps Keras' own
@@ -145,7 +147,7 @@ class _Step:
 
 def train_together(models, x, y, masks, *, epochs=1, batch_size=32, shuffle=True,
                    seed=0, shadow_ids=None, steps_per_epoch=None, progress=None,
-                   jit_compile="auto"):
+                   jit_compile="auto", sample_weight=None):
     """Trains `models[k]` on ``x[masks[k]]`` (all at once); returns the models.
 
     Args:
@@ -161,6 +163,9 @@ def train_together(models, x, y, masks, *, epochs=1, batch_size=32, shuffle=True
         progress: a callable ``progress(epoch)`` called after every epoch.
         jit_compile: XLA-compile the step; ``"auto"``: when every model was
             compiled with XLA on (Keras' default where supported).
+        sample_weight: `None` or `(len(x),)` weights of the examples, as
+            `fit`'s: each batch's loss is ``sum(weight × loss) / members in
+            the batch`` (Keras' ``sum_over_batch_size``).
 
     Returns:
         `models`, trained.
@@ -187,6 +192,11 @@ def train_together(models, x, y, masks, *, epochs=1, batch_size=32, shuffle=True
     steps = steps_per_epoch or math.ceil(sizes.max() / batch_size)
     if jit_compile == "auto":
         jit_compile = all(getattr(m, "jit_compile", False) is True for m in models)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype="float32").reshape(-1)
+        if len(sample_weight) != len(x):
+            raise ValueError(f"`sample_weight` has {len(sample_weight)} entries for "
+                             f"{len(x)} examples.")
     x_pop = tf.constant(x)
     y_pop = tf.constant(y)
     step = tf.function(_Step(models, x_pop, y_pop), jit_compile=bool(jit_compile))
@@ -202,6 +212,8 @@ def train_together(models, x, y, masks, *, epochs=1, batch_size=32, shuffle=True
         plans = [batch_plan(m, steps, batch_size, rng, shuffle) for m, rng in zip(members, rngs)]
         indices = np.stack([p[0] for p in plans], axis=1)  # (steps, K, batch)
         weights = _normalized(np.stack([p[1] for p in plans], axis=1))
+        if sample_weight is not None:
+            weights = (weights * sample_weight[indices]).astype("float32")
         for s in range(steps):
             step(tf.constant(indices[s]), tf.constant(weights[s]))
         if progress is not None:

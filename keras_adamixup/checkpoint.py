@@ -133,6 +133,15 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._reset()
+        watched = getattr(self.monitor, "model", None)
+        if watched is None or watched is not self.model:
+            where = ("is not among this fit's callbacks" if watched is None else
+                     f"measures another model ({getattr(watched, 'name', watched)!r}, not "
+                     f"{getattr(self.model, 'name', self.model)!r})")
+            raise ValueError(
+                f"PrivacyCheckpoint: its monitor {where}. The checkpoint keeps epochs by "
+                "that monitor's measurements of *this* model: pass both in the same "
+                "`fit(callbacks=[monitor, checkpoint])`.")
 
     def on_epoch_end(self, epoch, logs=None):
         record = self.monitor.measure_epoch(epoch)

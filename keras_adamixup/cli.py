@@ -1,17 +1,19 @@
-"""The `keras-adamixup` command: `demo` and `audit`.
+"""The `keras-adamixup` commands, `demo` and `audit` (arguments: `keras_adamixup_cli`).
 
-Every user mistake ends in one line on stderr (``error: ...``) and exit
-status 2; ``--traceback`` shows the Python traceback instead.
+The parser and the one-line error reporting live in the top-level module
+`keras_adamixup_cli`, which imports this module (and with it Keras and
+TensorFlow) only when a command runs; `main` and `build_parser` are the
+same functions, re-exported here.
 """
 
-import argparse
-import json
+import importlib
+import importlib.util
 import os
 import sys
 import tempfile
 import zipfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_adamixup_cli import build_parser, main  # noqa: F401 - the same entry point
 
 
 class _FreshCopy:
@@ -109,11 +111,35 @@ def _check_writable(folder):
         raise ValueError(f"--out {folder!r} is not writable: {error.strerror or error}.") from None
 
 
-def _load_model(path):
+def _import_custom_objects(sources):
+    """Imports each ``--custom-objects`` file or module (it registers its classes)."""
+    for source in sources or []:
+        if source.endswith(".py") or os.sep in source:
+            if not os.path.isfile(source):
+                raise ValueError(f"--custom-objects {source!r} does not exist.")
+            name = "keras_adamixup_custom_" + os.path.splitext(os.path.basename(source))[0]
+            spec = importlib.util.spec_from_file_location(name, source)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
+                spec.loader.exec_module(module)
+            except Exception as error:  # noqa: BLE001 - the user's code may raise anything
+                raise ValueError(f"--custom-objects {source!r} failed to import "
+                                 f"({type(error).__name__}: {error}).") from None
+        else:
+            try:
+                importlib.import_module(source)
+            except ImportError as error:
+                raise ValueError(f"--custom-objects {source!r}: no such module ({error}); "
+                                 "give a module on the Python path or a .py file.") from None
+
+
+def _load_model(path, custom_objects=None):
     import keras
 
     import keras_adamixup  # noqa: F401 - registers the package's classes
 
+    _import_custom_objects(custom_objects)
     if not os.path.exists(path):
         raise ValueError(f"--model {path!r} does not exist.")
     if os.path.isdir(path):
@@ -122,37 +148,21 @@ def _load_model(path):
         raise ValueError(
             f"--model {path!r} is not a readable .keras archive (truncated, or not "
             "saved by `model.save(...keras)`).")
+    if path.endswith((".h5", ".hdf5")) and zipfile.is_zipfile(path):
+        raise ValueError(
+            f"--model {path!r} is a .keras archive (a zip), not an HDF5 file: rename it "
+            "to end in .keras.")
     try:
         return keras.saving.load_model(path)
     except Exception as error:  # noqa: BLE001 - Keras raises many types here
+        first = str(error).splitlines()[0] if str(error) else ""
+        hint = ""
+        if "Could not locate" in str(error) or "Unknown layer" in str(error):
+            hint = (" It uses a class this process does not know: give the file or module "
+                    "that registers it with --custom-objects.")
         raise ValueError(
             f"--model {path!r} could not be loaded ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''}).") from None
-
-
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _indices(text):
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        values = None
-    if not values or min(values) < 0:
-        raise argparse.ArgumentTypeError(
-            f"must be shadow indices ≥ 0, comma-separated, got {text!r}")
-    return values
-
-
-def _shadows(text):
-    value = int(text)
-    if value < 0 or value % 2:
-        raise argparse.ArgumentTypeError(f"must be 0 (no LiRA) or an even number ≥ 2, got {text}")
-    return value
+            f"{first}).{hint}") from None
 
 
 def _lira_recipes(args, model, population, holdout):
@@ -185,7 +195,7 @@ def _audit(args):
     from keras_adamixup import audit
 
     _check_writable(args.out)
-    model = _load_model(args.model)
+    model = _load_model(args.model, args.custom_objects)
     holdout = None
     if args.split:
         x, y = audit.data.load_pool(args.data, data_dir=args.data_dir)
@@ -236,73 +246,4 @@ def _demo(args):
                  thorough=args.thorough)
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="keras-adamixup",
-        description="Scheduled mixup against membership inference, and its audit.")
-    parser.add_argument("--traceback", action="store_true",
-                        help="show the Python traceback of an error")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    demo = sub.add_parser("demo", help="train undefended vs AdaMixup (linear schedule, PrivacyTarget) on digits, audit, compare")
-    demo.add_argument("--out", default="demo_out")
-    demo.add_argument("--epochs", type=_positive, default=60)
-    demo.add_argument("--lira-shadows", type=_shadows, default=4)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--thorough", action="store_true", help="every attack on every slice")
-    demo.add_argument("--quick", action="store_true", help="3 epochs, 2 shadows, no slow trained attacks (smoke test)")
-    demo.set_defaults(run=_demo)
-
-    aud = sub.add_parser("audit", help="audit a saved model on member/non-member data")
-    aud.add_argument("--model", required=True, help="a .keras file")
-    aud.add_argument("--data", required=True, help="digits | npz:PATH | tfds:NAME")
-    aud.add_argument("--data-dir", default=None, help="tensorflow-datasets data_dir")
-    aud.add_argument("--split", default=None, help="split.json recorded at training time")
-    aud.add_argument("--out", required=True)
-    aud.add_argument("--attacks", default=None,
-                     help="comma-separated subset of: threshold, threshold_entropy, "
-                          "logistic_regression, mlp, random_forest, knn")
-    aud.add_argument("--outputs", choices=("auto", "logits", "probabilities"), default=None,
-                     help="what the model outputs (default: read from its last activation, "
-                          "else detected from the values)")
-    aud.add_argument("--thorough", action="store_true")
-    aud.add_argument("--lira-shadows", type=_shadows, default=0)
-    aud.add_argument("--lira-epochs", type=_positive, default=20)
-    aud.add_argument("--lira-jobs", type=_positive, default=1,
-                     help="train the shadow models in this many processes")
-    aud.add_argument("--lira-batch-size", type=_positive, default=64)
-    aud.add_argument("--shadow-index", type=_indices, default=None,
-                     help="only train these LiRA shadows (comma-separated) into --out's "
-                          "cache and stop: one job of a job array")
-    aud.add_argument("--lira-sequential", dest="lira_together", action="store_false",
-                     help="train shadow models one after another, never together in "
-                          "one compiled step")
-    aud.add_argument("--seed", type=int, default=0)
-    aud.set_defaults(run=_audit)
-    return parser
-
-
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        args.run(args)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:  # noqa: BLE001 - one line for every mistake
-        if args.traceback:
-            raise
-        known = (ValueError, ImportError, OSError, json.JSONDecodeError)
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        if not isinstance(error, known):
-            message = (f"unexpected {type(error).__name__}: {message} (run with "
-                       "--traceback for details)")
-        elif isinstance(error, OSError) and error.filename and error.strerror:
-            message = f"{error.filename}: {error.strerror}"
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+COMMANDS = {"demo": _demo, "audit": _audit}

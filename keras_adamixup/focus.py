@@ -16,6 +16,11 @@ cross-entropy of the `PrivacyMonitor`'s non-members, updated at every
 measurement (the monitor is then required). Before the first measurement the
 floor is infinite: every example is mixed as without a `LossFloor`.
 
+With soft targets (`SplitTeachers`), an example's loss can never fall below
+the entropy of its target, so the example's loss is taken *above* that
+entropy (`target_entropy`; for a cross-entropy, the KL divergence from the
+target): the floor then means the same with soft labels as with hard ones.
+
 Cost: one more forward pass per step (inference mode, no gradient), measured
 in docs/BENCHMARKS.md ("Per-example strength").
 
@@ -110,6 +115,25 @@ class LossFloor:
     def __repr__(self):
         return (f"LossFloor(floor={self.floor!r}, factor={self.factor:g}, "
                 f"rest={self.rest:g})")
+
+
+def target_entropy(y):
+    """`(batch,)` entropy of soft targets, 0 for class ids and one-hot rows.
+
+    A cross-entropy against a soft target never falls below the target's
+    entropy, so `LossFloor` compares ``loss − entropy`` (the KL divergence
+    from the target, for a cross-entropy loss) with the floor: with
+    `SplitTeachers`' soft labels as with hard labels, the floor is the
+    distance from what the example is taught. Float targets of rank 2 are
+    soft (one column: Bernoulli probabilities); anything else has none.
+    """
+    y = tf.convert_to_tensor(y)
+    if not y.dtype.is_floating or y.shape.rank != 2:
+        return tf.zeros(tf.shape(y)[:1], tf.float32)
+    t = tf.clip_by_value(tf.cast(y, tf.float32), 0.0, 1.0)
+    if y.shape[-1] == 1:
+        t = tf.concat([1.0 - t, t], axis=-1)
+    return -tf.reduce_sum(tf.math.multiply_no_nan(tf.math.log(t), t), axis=-1)
 
 
 def per_example_loss(loss):

@@ -1,6 +1,7 @@
 """`AdaMixupModel`: wrap any Keras classifier, train with scheduled mixup."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_adamixup import _checks
@@ -11,9 +12,12 @@ from keras_adamixup import metrics as metrics_lib
 from keras_adamixup import mixing
 from keras_adamixup import schedules as schedules_lib
 from keras_adamixup import teachers as teachers_lib
+from keras_adamixup import _fit_data as training_data
 
 MIX_IN = ("train_step", "none")
 _SEED_KEY = "mixup_seed_state"
+# SplitTeachers' soft labels and the digest of the data they belong to
+_TEACHER_KEYS = ("teacher_soft_labels", "teacher_digest")
 
 
 def default_schedule(coefficient):
@@ -262,6 +266,7 @@ class AdaMixupModel(keras.Model):
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             callbacks=None, **kwargs):
+        _checks.positive_int("epochs", epochs)
         callbacks = list(callbacks or [])
         # Monitors first: at each epoch end the controller is updated before
         # other callbacks (BackupAndRestore, ModelCheckpoint) save the model.
@@ -285,17 +290,62 @@ class AdaMixupModel(keras.Model):
             )
         callbacks.append(_TrainingPlan(self))
         self._resolve_features(x)
+        arrays = training_data.are_arrays(x, y)
+        if arrays:
+            training_data.check_arrays(
+                x, y, loss=getattr(self, "loss", None),
+                sparse_loss_matters=self.label_mode == "dominant" and self.targets is None)
+            part = training_data.training_part(x, y, kwargs)
+            for callback in callbacks:  # PrivacyMonitor: its non-members are not these rows
+                check = getattr(callback, "check_training_data", None)
+                if check is not None:
+                    check(part[0])
+        elif self.targets is not None:
+            training_data.require_arrays_for_teachers()
         if self.targets is not None:
             if not self.compiled:
                 raise ValueError("Call `compile` before `fit`: SplitTeachers copies the "
                                  "compiled loss and optimizer for its teachers.")
-            y = self.targets.soft_labels(
-                self, x, y, epochs=epochs, batch_size=batch_size,
-                progress=self.targets.progress or verbose not in (0, "0"))
+            x, y, kwargs = self._teacher_targets(x, y, epochs, batch_size, verbose, kwargs)
         return super().fit(
             x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
             callbacks=callbacks, **kwargs,
         )
+
+    def _teacher_targets(self, x, y, epochs, batch_size, verbose, kwargs):
+        """`(x, y, kwargs)` for the student: the training part with the teachers'
+        soft labels, validation split off first (true labels), class weights as
+        sample weights of the true classes. The soft labels are kept while the
+        training data stay the same (`teacher_soft_labels`)."""
+        kwargs = dict(kwargs)
+        (x, y, weights), validation = training_data.split_for_teachers(x, y, kwargs)
+        if validation is not None:
+            kwargs["validation_data"] = validation
+        if weights is not None:
+            kwargs["sample_weight"] = weights
+        digest = training_data.digest(
+            x, y, weights, keras.saving.serialize_keras_object(self.targets),
+            self.targets.epochs or epochs, batch_size)
+        cached = getattr(self, "_teacher_cache", None)
+        if cached is not None and cached[0] == digest:
+            soft = cached[1]
+        else:
+            soft = self.targets.soft_labels(
+                self, x, y, epochs=epochs, batch_size=batch_size, sample_weight=weights,
+                progress=self.targets.progress or verbose not in (0, "0"))
+            self._teacher_cache = (digest, soft)
+        return x, soft, kwargs
+
+    @property
+    def teacher_soft_labels(self):
+        """The `SplitTeachers` soft labels the last `fit` trained on (`None` before).
+
+        Kept with a digest of the training data: a later `fit` on the same
+        data reuses them instead of training the teachers again; saved with
+        the model.
+        """
+        cached = getattr(self, "_teacher_cache", None)
+        return None if cached is None else cached[1]
 
     def _resolve_features(self, x):
         """``features="auto"``: decided once, from the training arrays."""
@@ -426,7 +476,9 @@ class AdaMixupModel(keras.Model):
         if getattr(self, "_focus_loss", None) is None:
             self._focus_loss = focus_lib.per_example_loss(self.loss)
         clean = tf.stop_gradient(self(x, training=False))
-        losses = self._focus_loss(y, clean)
+        # the loss above its least possible value: minus the entropy of soft
+        # targets (SplitTeachers'), so the floor means the same as for labels
+        losses = self._focus_loss(y, clean) - focus_lib.target_entropy(y)
         floor = self.loss_floor.value
         shares = self.focus.shares(losses, floor)
         self.focus_mixed.assign_add(tf.reduce_sum(tf.cast(losses < floor, tf.float32)))
@@ -486,12 +538,20 @@ class AdaMixupModel(keras.Model):
         # resume where it stopped, so save ours.
         super().save_own_variables(store)
         store[_SEED_KEY] = self.seed_generator.state
+        cached = getattr(self, "_teacher_cache", None)
+        if cached is not None:  # a continued fit on the same data keeps the teachers
+            store[_TEACHER_KEYS[0]] = cached[1]
+            store[_TEACHER_KEYS[1]] = np.frombuffer(cached[0].encode("ascii"), dtype="uint8")
 
     def load_own_variables(self, store):
         keys = list(store.keys())
         if _SEED_KEY in keys:
             self.seed_generator.state.assign(store[_SEED_KEY])
-        super().load_own_variables({k: store[k] for k in keys if k != _SEED_KEY})
+        if all(k in keys for k in _TEACHER_KEYS):
+            digest = bytes(np.asarray(store[_TEACHER_KEYS[1]], dtype="uint8")).decode("ascii")
+            self._teacher_cache = (digest, np.asarray(store[_TEACHER_KEYS[0]]))
+        own = (_SEED_KEY,) + _TEACHER_KEYS
+        super().load_own_variables({k: store[k] for k in keys if k not in own})
 
     def get_config(self):
         return {

@@ -68,6 +68,12 @@ class HoldoutWarning(RuntimeWarning):
     """
 
 
+class SignalWarning(RuntimeWarning):
+    """The monitor's signal cannot be what was asked for in this `fit`: with
+    ``signal="trajectory"``, a `reference_epoch` beyond the planned epochs
+    leaves the loss AUC as the signal for the whole fit."""
+
+
 def _auc_standard_error(n):
     return 1.0 / math.sqrt(6.0 * n)
 
@@ -210,8 +216,11 @@ class PrivacyMonitor(ScheduleDriver):
         self.reference_epoch = _checks.positive_int("reference_epoch", reference_epoch)
         self._reference = None  # (confidences of members, of non-members, labels)
         self._measuring_epoch = None  # the epoch `_step` measures (`measure()` reads it)
+        self._kind = None  # the output kind, decided at the first measurement of a fit
+        self.output_kind_evidence = None
         self.members, n_members, member_rows = _check_side(members, "members")
         self.nonmembers, n_nonmembers, nonmember_rows = _check_side(nonmembers, "nonmembers")
+        self._member_rows, self._nonmember_rows = member_rows, nonmember_rows
         overlap = predictions_lib.count_common(member_rows, nonmember_rows)
         if overlap:
             raise ValueError(
@@ -248,10 +257,48 @@ class PrivacyMonitor(ScheduleDriver):
             **kwargs: passed to `PrivacyMonitor` (``every_epochs``, ...).
         """
         y_train = np.asarray(y_train)
+        if not isinstance(nonmembers, tf.data.Dataset):
+            first = tf.nest.flatten(nonmembers[0])[0]
+            overlap = predictions_lib.count_overlap(tf.nest.flatten(x_train)[0], first)
+            if overlap:
+                raise ValueError(
+                    f"{overlap} of the `nonmembers` are rows of `x_train`: non-members "
+                    "must be held out from training.")
         n = min(len(y_train), len(np.asarray(nonmembers[1])))
         pick = np.sort(np.random.default_rng(seed).choice(len(y_train), n, replace=False))
         x_pick = tf.nest.map_structure(lambda a: np.asarray(a)[pick], x_train)
         return cls((x_pick, y_train[pick]), nonmembers, **kwargs)
+
+    def check_training_data(self, x_train):
+        """Refuses a monitor whose sides do not match the rows `fit` trains on (E14).
+
+        The non-members must not be training rows, and the members must be:
+        otherwise the AUC reads near 0.5 (or below) whatever the model
+        leaks, and a `PrivacyTarget` switches mixing off. `AdaMixupModel.fit`
+        calls this with its training arrays (after ``validation_split``);
+        call it yourself for another model. Rows are compared by digest
+        (the first input of a model of several).
+
+        Args:
+            x_train: the training inputs (an array, or a structure of them).
+        """
+        first = keras.tree.flatten(x_train)[0]
+        training = set(predictions_lib.row_digests(first))
+        inside = sum(row in training for row in self._nonmember_rows)
+        if inside:
+            raise ValueError(
+                f"{inside} of the monitor's {len(self._nonmember_rows)} non-members are "
+                "rows of the training data given to `fit`: the monitor would compare "
+                "members with members and read no leakage. Take the non-members from "
+                "data held out from training (e.g. part of the validation data).")
+        outside = sum(row not in training for row in self._member_rows)
+        if outside:
+            raise ValueError(
+                f"{outside} of the monitor's {len(self._member_rows)} members are not rows "
+                "of the training data given to `fit` (after `validation_split`): members "
+                "must be examples the model trains on, e.g. "
+                "`PrivacyMonitor.from_training(x_train, y_train, nonmembers)` with the "
+                "arrays given to `fit`.")
 
     # -- measuring -----------------------------------------------------------
 
@@ -286,7 +333,11 @@ class PrivacyMonitor(ScheduleDriver):
         epoch = self._measuring_epoch
         om, ym = self._outputs(self.members)
         on, yn = self._outputs(self.nonmembers)
-        kind = predictions_lib.model_output_kind(self.model)
+        if self._kind is None:  # decided once per fit: the last layer and the values
+            self._kind, self.output_kind_evidence = predictions_lib.decide_kind(
+                self.model, np.concatenate([predictions_lib.as_outputs(om, "outputs"),
+                                            predictions_lib.as_outputs(on, "outputs")]))
+        kind = self._kind
         signal = membership_signal(om, ym, on, yn, outputs=kind)
         if self.signal == "trajectory":
             signal = {**signal, "loss_auc": signal["auc"],
@@ -378,8 +429,16 @@ class PrivacyMonitor(ScheduleDriver):
 
     def on_train_begin(self, logs=None):
         self._forward = None  # the model may have changed since the last fit
+        self._kind = None
         self._epoch = 0
         self._reference = None  # a new fit, a new trajectory
+        epochs = (self.params or {}).get("epochs")
+        if self.signal == "trajectory" and epochs and self.reference_epoch > epochs:
+            warnings.warn(
+                f"PrivacyMonitor(signal='trajectory', reference_epoch={self.reference_epoch}) "
+                f"in a fit of {epochs} epoch(s): the reference epoch is never reached, so "
+                "the signal is the loss-threshold AUC throughout. Choose a reference_epoch "
+                f"≤ {epochs} (e.g. a fifth of the epochs).", SignalWarning, stacklevel=2)
         for name, data in (("members", self.members), ("nonmembers", self.nonmembers)):
             if isinstance(data, tf.data.Dataset):
                 self._check_dataset_ranks(data, name)

@@ -136,6 +136,14 @@ def adamixup(
                 "adamixup needs dataset elements `(x, y)` or `(x, y, "
                 f"sample_weight)`, got element_spec {spec}."
             )
+        odd = [type(leaf).__name__ for leaf in tf.nest.flatten(spec)
+               if isinstance(leaf, (tf.RaggedTensorSpec, tf.SparseTensorSpec))]
+        if odd:
+            raise ValueError(
+                f"adamixup mixes dense batches, but the dataset yields {sorted(set(odd))}: "
+                "make them dense first, e.g. `dataset.map(lambda x, y: (x.to_tensor(), y))` "
+                "for ragged (padded to the longest row) or `tf.sparse.to_dense(x)` for "
+                "sparse tensors, or `dataset.padded_batch(...)` instead of `.batch`.")
         if spec[1].shape.rank == 0:
             raise ValueError(
                 "adamixup needs a batched dataset: labels `y` are scalars. "

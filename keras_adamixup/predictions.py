@@ -6,11 +6,15 @@ needs neither scikit-learn nor the audit.
 
 Output kinds: ``"logits"`` or ``"probabilities"``. ``"auto"`` detects them
 from the values (`output_kind`), which cannot tell one-column logits that
-happen to lie in [0, 1] from probabilities: give the kind, or let
-`model_output_kind` read it from the model's last activation.
+happen to lie in [0, 1] from probabilities; the model's last layer
+(`model_output_kind`) cannot see a softmax applied after it or inside a
+subclassed model's ``call``. `decide_kind` uses both: the values decide
+whenever they can, the last layer where they cannot, and a conflict warns
+(`OutputKindWarning`).
 """
 
 import hashlib
+import warnings
 
 import numpy as np
 
@@ -133,24 +137,34 @@ def resolve_kind(outputs, kind):
     return output_kind(outputs) if kind == "auto" else kind
 
 
+class OutputKindWarning(UserWarning):
+    """The model's last layer and its output values disagree on the output kind.
+
+    The values decide (`decide_kind`); the warning names both pieces of evidence.
+    """
+
+
 def model_output_kind(model):
     """``"probabilities"``/``"logits"`` from a Keras model's last activation, or ``"auto"``.
 
     Softmax or sigmoid as the last layer's activation (or a `Softmax` /
     `Activation` layer last) means probabilities; a last layer with a linear
-    activation means logits; anything else (a subclassed model, a custom
-    layer) is ``"auto"`` (detected from the values). An `AdaMixupModel` is
-    read through its ``base_model``.
+    activation means logits; anything else is ``"auto"`` (no evidence from
+    the layers). Only a `keras.Sequential` or functional model's last layer
+    is its output layer: a subclassed model's ``layers`` are its sublayers in
+    the order they were created, so they say nothing about what ``call``
+    returns (``"auto"``). An `AdaMixupModel` is read through its
+    ``base_model``. The layer is evidence, not proof: a functional model
+    that ends in ``keras.ops.softmax`` after a linear `Dense` reads as
+    logits here; `decide_kind` checks the values as well.
     """
     model = getattr(model, "base_model", model)
-    layers = getattr(model, "layers", None)
-    if not layers:
+    last = _output_layer(model)
+    if last is None:
         return "auto"
-    last = layers[-1]
-    if hasattr(last, "layers") and getattr(last, "layers", None):
+    if getattr(last, "layers", None):
         return model_output_kind(last)
-    name = type(last).__name__
-    if name == "Softmax":
+    if type(last).__name__ == "Softmax":
         return "probabilities"
     activation = getattr(last, "activation", None)
     if activation is None:
@@ -158,6 +172,90 @@ def model_output_kind(model):
     activation = getattr(activation, "__name__", str(activation)).lower()
     return {"softmax": "probabilities", "sigmoid": "probabilities",
             "linear": "logits"}.get(activation, "auto")
+
+
+def _output_layer(model):
+    """The layer whose output is `model`'s single output, or `None`.
+
+    A Sequential or functional model's last layer when it makes the output
+    (not when an op such as ``keras.ops.softmax`` follows it); `None` for a
+    subclassed model (no ``outputs``: its ``layers`` are merely the sublayers
+    in creation order) and for several outputs.
+    """
+    layers = getattr(model, "layers", None)
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError):
+        return None
+    if not layers or not outputs or len(outputs) != 1:
+        return None
+    try:
+        made = layers[-1].output
+    except (AttributeError, ValueError, RuntimeError):  # never called, or called twice
+        return None
+    return layers[-1] if made is outputs[0] else None
+
+
+def value_kind(outputs):
+    """What the values alone say: ``"probabilities"``, ``"logits"`` or ``"ambiguous"``.
+
+    More than one column: probabilities when every value is in [0, 1] and
+    every row sums to 1 (±1e-3), else logits. One column: logits when a
+    value lies outside [0, 1], else ambiguous (a sigmoid's output or small
+    logits).
+    """
+    outputs = np.asarray(outputs, dtype="float64")
+    if outputs.ndim == 1:
+        outputs = outputs[:, None]
+    if outputs.shape[1] == 1:
+        in_unit = np.all((outputs >= 0.0) & (outputs <= 1.0))
+        return "ambiguous" if in_unit else "logits"
+    return output_kind(outputs)
+
+
+def decide_kind(model, outputs, given=None):
+    """The output kind of `model` from its layers *and* its values: `(kind, evidence)`.
+
+    Args:
+        model: the Keras model (or `None`: values only).
+        outputs: some of its outputs, `(n, classes)`.
+        given: ``"logits"``/``"probabilities"`` (the caller knows: used as
+            it is), ``"auto"`` (the values alone, as `output_kind`) or
+            `None` (decide here).
+
+    Returns:
+        ``(kind, evidence)``: ``kind`` is ``"logits"`` or
+        ``"probabilities"``; ``evidence`` says what decided (recorded in
+        audit reports): ``"given"``, ``"values"``, ``"last layer"``,
+        ``"values (the last layer says ...)"`` on a conflict (an
+        `OutputKindWarning` is issued then), or ``"values (one column in
+        [0, 1], no layer evidence: read as probabilities)"``.
+
+    Multi-column values are decisive (a logit vector is practically never a
+    probability vector for every row); the last layer decides only what
+    values cannot: one column in [0, 1].
+    """
+    if given in ("logits", "probabilities"):
+        return given, "given"
+    if given == "auto":
+        return output_kind(as_outputs(outputs, "outputs")), "values"
+    layer = "auto" if model is None else model_output_kind(model)
+    values = value_kind(outputs)
+    if values == "ambiguous":
+        if layer != "auto":
+            return layer, "last layer"
+        return "probabilities", ("values (one column in [0, 1], no layer evidence: read "
+                                 "as probabilities)")
+    if layer != "auto" and layer != values:
+        why = ("every row is in [0, 1] and sums to 1: a softmax applied after the last "
+               "layer, by an op or in `call`" if values == "probabilities"
+               else "they are not probability vectors")
+        warnings.warn(
+            f"The model's last layer says its outputs are {layer}, but their values say "
+            f"{values} ({why}); reading them as {values}. Pass the kind explicitly "
+            "(`outputs=`) if that is wrong.", OutputKindWarning, stacklevel=3)
+        return values, f"values (the last layer says {layer})"
+    return values, "values"
 
 
 def check_pair(outputs_members, labels_members, outputs_nonmembers, labels_nonmembers,
@@ -194,10 +292,21 @@ def check_pair(outputs_members, labels_members, outputs_nonmembers, labels_nonme
     return to_probabilities(om, kind), ym, to_probabilities(on, kind), yn, kind
 
 
-def row_digests(x):
-    """A 20-byte digest of every row of `x` (first axis), for overlap checks."""
-    x = np.ascontiguousarray(np.asarray(x))
-    return [hashlib.sha1(row.tobytes()).digest() for row in x.reshape(len(x), -1)]
+def row_digests(x, chunk=4096):
+    """A 20-byte digest of every row of `x` (first axis), for overlap checks.
+
+    Numeric rows are digested as float64, so the same values match whatever
+    their dtype (a float32 training set and its float64 copy).
+    """
+    x = np.asarray(x)
+    numeric = x.dtype.kind in "biuf"
+    digests = []
+    for start in range(0, len(x), chunk):
+        part = x[start:start + chunk]
+        part = np.ascontiguousarray(part.astype("float64") if numeric else part)
+        digests.extend(hashlib.sha1(row.tobytes()).digest()
+                       for row in part.reshape(len(part), -1))
+    return digests
 
 
 def count_common(member_digests, nonmember_digests):

@@ -21,8 +21,22 @@ would have got anyway. The price is accuracy: the teachers see
 they know. Measured in docs/BENCHMARKS.md ("Split teachers").
 
 The teachers train together in one compiled step when the model allows it
-(a Sequential or functional model with one input and one output, and plain
-`fit` arguments; `keras_adamixup._stacked`), else one after another.
+(a Sequential or functional model with one input and one output;
+`keras_adamixup._stacked`), else one after another (a model of several
+inputs, given a dict or list of arrays).
+
+What the teachers see, when `AdaMixupModel.fit` trains them:
+
+- only the training part: with ``validation_split`` the validation rows
+  (the last ones, as Keras splits) are set aside first, and validation uses
+  their true labels;
+- the student's ``sample_weight``, or its ``class_weight`` as per-example
+  weights of the true classes (the student gets the same weights: Keras
+  would read a class weight from the arg-max of a soft label);
+- once per training set: the soft labels are kept with a digest of the
+  inputs, labels, weights and teacher settings, and a later `fit` on the
+  same data (continuing training) reuses them; other data retrain the
+  teachers. The soft labels are saved with the model.
 
 Example:
 
@@ -64,6 +78,12 @@ class SplitTeachers:
             overconfident, less accurate soft labels): ``"loss"`` (lowest
             cross-entropy), ``"accuracy"`` (highest accuracy, ties to the
             lower loss) or `None` (the last epoch).
+        epochs: the teachers' number of epochs; `None` (default): the
+            ``epochs`` of the `fit` call that trains them. Set it when the
+            student trains in several short `fit` calls (``fit(epochs=1)`` in
+            a loop): the teachers train once, at the first call, and their
+            soft labels are kept while the training data stay the same
+            (`AdaMixupModel.fit`).
 
     Example:
 
@@ -75,7 +95,7 @@ class SplitTeachers:
     """
 
     def __init__(self, teachers=16, exclude=2, seed=None, together="auto", progress=False,
-                 select_epoch="loss"):
+                 select_epoch="loss", epochs=None):
         _checks.integer("teachers", teachers, low=2)
         _checks.integer("exclude", exclude, low=1)
         if exclude >= teachers:
@@ -88,6 +108,7 @@ class SplitTeachers:
         if select_epoch is not None:
             _checks.choice("select_epoch", select_epoch, SELECT_EPOCH)
         self.select_epoch = select_epoch
+        self.epochs = _checks.positive_int("epochs", epochs, allow_none=True)
         self.teachers, self.exclude, self.together = teachers, exclude, together
         self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
         self.progress = progress
@@ -125,26 +146,33 @@ class SplitTeachers:
             copies.append(teacher)
         return copies
 
-    def soft_labels(self, model, x, y, *, epochs=1, batch_size=None, progress=None):
+    def soft_labels(self, model, x, y, *, epochs=1, batch_size=None, sample_weight=None,
+                    progress=None):
         """Trains the teachers on `(x, y)` and returns the out-of-fold soft labels.
 
         Args:
             model: the compiled model whose copies are the teachers (logits or
                 probabilities out; see `keras_adamixup.predictions`).
-            x, y: the training data: NumPy arrays, `y` class ids or one-hot.
-            epochs, batch_size: the teachers' training (as in `fit`).
+            x: the training inputs: a NumPy array, or a dict / list of arrays
+                for a model of several inputs (those teachers train one after
+                another).
+            y: NumPy class ids or one-hot rows.
+            epochs, batch_size: the teachers' training (as in `fit`); this
+                object's `epochs`, when set, wins over `epochs`.
+            sample_weight: `None` or `(len(y),)` per-example weights: every
+                teacher trains with them (as `fit`'s ``sample_weight``), and
+                epoch selection weighs its loss by them.
             progress: show a progress bar; `None`: this object's `progress`.
 
         Returns:
-            float32 `(len(x), classes)`: mean probabilities of the teachers
+            float32 `(len(y), classes)`: mean probabilities of the teachers
             that left each example out.
         """
-        if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):
-            raise ValueError("SplitTeachers needs the training data as NumPy arrays "
-                             "(x, y) in `fit`, not a dataset or generator: every "
-                             "teacher trains on its own subset of them.")
+        x, y, sample_weight = _arrays(x, y, sample_weight)
+        epochs = self.epochs or epochs
         batch_size = batch_size or 32
-        left_out = self.left_out(len(x))
+        n = len(y)
+        left_out = self.left_out(n)
         teachers = self.make_teachers(model)
         kwargs = {"epochs": epochs, "batch_size": batch_size}
         reason = _stacked.stack_reason(teachers, kwargs, x)
@@ -152,8 +180,10 @@ class SplitTeachers:
             raise ValueError(f"SplitTeachers(together=True): the teachers cannot train "
                              f"together: {reason}.")
         stacked = self.together is not False and reason is None
-        kind = predictions.model_output_kind(model)
-        keepers = ([_BestEpoch(t, x[out], y[out], kind, self.select_epoch)
+        # the kind from the model's last layer and an untrained copy's values
+        kind, _ = predictions.decide_kind(model, _outputs(teachers[0], _rows(x, slice(0, 256))))
+        keepers = ([_BestEpoch(t, _rows(x, out), y[out], kind, self.select_epoch,
+                               None if sample_weight is None else sample_weight[out])
                     for t, out in zip(teachers, left_out)] if self.select_epoch else [])
         with _progress.Bar(epochs if stacked else self.teachers, "SplitTeachers",
                            "epoch" if stacked else "teacher",
@@ -166,12 +196,14 @@ class SplitTeachers:
 
                 _stacked.train_together(teachers, x, y, ~left_out, epochs=epochs,
                                         batch_size=batch_size, seed=self.seed,
-                                        progress=after_epoch)
+                                        progress=after_epoch, sample_weight=sample_weight)
             else:
                 for k, teacher in enumerate(teachers):
                     keep = ~left_out[k]
                     callbacks = [keepers[k].callback()] if keepers else []
-                    teacher.fit(x[keep], y[keep], verbose=0, callbacks=callbacks, **kwargs)
+                    weights = None if sample_weight is None else sample_weight[keep]
+                    teacher.fit(_rows(x, keep), y[keep], sample_weight=weights, verbose=0,
+                                callbacks=callbacks, **kwargs)
                     bar.update(f"teacher {k + 1}")
         for keeper in keepers:
             keeper.restore()
@@ -180,16 +212,17 @@ class SplitTeachers:
         total = None
         for k, teacher in enumerate(teachers):
             out = left_out[k]
-            probs = keepers[k].probs if keepers else _probabilities(teacher, x[out], kind)[1]
+            probs = keepers[k].probs if keepers else _probabilities(teacher, _rows(x, out),
+                                                                   kind)[1]
             if total is None:
-                total = np.zeros((len(x), probs.shape[1]))
+                total = np.zeros((n, probs.shape[1]))
             total[out] += probs
         return (total / self.exclude).astype("float32")
 
     def get_config(self):
         return {"teachers": self.teachers, "exclude": self.exclude, "seed": self.seed,
                 "together": self.together, "progress": self.progress,
-                "select_epoch": self.select_epoch}
+                "select_epoch": self.select_epoch, "epochs": self.epochs}
 
     @classmethod
     def from_config(cls, config):
@@ -199,17 +232,21 @@ class SplitTeachers:
 class _BestEpoch:
     """One teacher's best epoch on the examples it left out (`SplitTeachers.select_epoch`)."""
 
-    def __init__(self, teacher, x_out, y_out, kind, by):
+    def __init__(self, teacher, x_out, y_out, kind, by, weights=None):
         self.teacher, self.x_out, self.kind, self.by = teacher, x_out, kind, by
         self.y_out = predictions.as_labels(y_out, "y")
+        # per-example weights of the selection (the student's sample weights), or None
+        self.sample_weight = (None if weights is None or not np.sum(weights) > 0
+                              else np.asarray(weights, dtype="float64"))
         self.best, self.weights, self.epoch, self.best_epoch = None, None, 0, None
         self.probs = None  # the kept epoch's soft labels on `x_out`
 
     def update(self):
         self.epoch += 1
         probs, soft = _probabilities(self.teacher, self.x_out, self.kind)
-        loss = float(np.mean(predictions.cross_entropy(probs, self.y_out)))
-        accuracy = float(np.mean(np.argmax(probs, axis=1) == self.y_out))
+        w = self.sample_weight
+        loss = float(np.average(predictions.cross_entropy(probs, self.y_out), weights=w))
+        accuracy = float(np.average(np.argmax(probs, axis=1) == self.y_out, weights=w))
         # a key to minimize: the loss, or (−accuracy, loss)
         key = (loss,) if self.by == "loss" else (-accuracy, loss)
         if self.best is None or key < self.best:
@@ -244,6 +281,44 @@ def _outputs(model, x, chunk=2048):
     """`model`'s outputs on `x` as float64, by direct calls in chunks: `predict`
     would build one tf.function per teacher, which costs more than the
     forward pass on small data and triggers TensorFlow's retracing warnings."""
-    parts = [keras.ops.convert_to_numpy(model(x[i:i + chunk], training=False))
-             for i in range(0, len(x), chunk)]
+    n = _length(x)
+    parts = [keras.ops.convert_to_numpy(model(_rows(x, slice(i, i + chunk)), training=False))
+             for i in range(0, n, chunk)]
     return np.concatenate(parts).astype("float64")
+
+
+def _rows(x, index):
+    """Rows `index` of an array or of every array of a dict / list / tuple of them."""
+    return keras.tree.map_structure(lambda a: a[index], x)
+
+
+def _length(x):
+    return len(keras.tree.flatten(x)[0])
+
+
+def _arrays(x, y, sample_weight):
+    """The teachers' training data as NumPy arrays (inputs may be a structure of
+    them), checked to be arrays of one length."""
+    leaves = keras.tree.flatten(x) if x is not None else []
+    if (not leaves or y is None or any(not hasattr(leaf, "shape") for leaf in leaves)
+            or not hasattr(y, "shape") or _is_dataset(x)):
+        raise ValueError("SplitTeachers needs the training data as NumPy arrays "
+                         "(x, y) in `fit` (x may be a dict or list of arrays for a model "
+                         "of several inputs), not a dataset or generator: every "
+                         "teacher trains on its own subset of them.")
+    x = keras.tree.map_structure(np.asarray, x)
+    y = np.asarray(y)
+    sizes = {len(leaf) for leaf in keras.tree.flatten(x)} | {len(y)}
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype="float32").reshape(-1)
+        sizes.add(len(sample_weight))
+    if len(sizes) != 1:
+        raise ValueError(f"SplitTeachers: the inputs, labels and sample weights have "
+                         f"different numbers of rows {sorted(sizes)}.")
+    return x, y, sample_weight
+
+
+def _is_dataset(x):
+    import tensorflow as tf
+
+    return isinstance(x, tf.data.Dataset)

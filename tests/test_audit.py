@@ -137,8 +137,8 @@ def test_lira_smoke_and_resume(digits, tmp_path):
     assert len(exposed) == 10 and all(0 <= e["member"] < 100 for e in exposed)
     assert "## Most exposed members (LiRA online)" in report.to_markdown()
     assert len(calls) == 1 + 2  # one model built for the cache fingerprint, two shadows
-    assert sorted(os.listdir(tmp_path / "cache")) == ["manifest.json", "shadow_000.npz",
-                                                      "shadow_001.npz"]
+    assert sorted(os.listdir(tmp_path / "cache")) == ["manifest.d", "manifest.json",
+                                                      "shadow_000.npz", "shadow_001.npz"]
     # an interrupted audit resumes: one cached shadow removed, one retrained
     os.remove(tmp_path / "cache" / "shadow_001.npz")
     again = audit.run_audit(model, (xm, ym), (xn, yn), attacks=("threshold",),
@@ -343,7 +343,8 @@ def test_lira_shadows_in_parallel_processes_match_sequential(digits, tmp_path):
                                    cache_dir=str(tmp_path))
     for a, b in zip(sequential, parallel):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    assert sorted(os.listdir(tmp_path)) == ["manifest.json", "shadow_000.npz", "shadow_001.npz"]
+    assert sorted(os.listdir(tmp_path)) == ["manifest.d", "manifest.json", "shadow_000.npz",
+                                        "shadow_001.npz"]
     with pytest.raises(ValueError, match="must be picklable"):
         lira.shadow_outputs(lambda: compiled_mlp(hidden=16), x, y, masks, **kwargs_seq,
                             jobs=2)

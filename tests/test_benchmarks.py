@@ -106,7 +106,7 @@ def test_privacy_utility_quick_run(tmp_path, capsys):
     assert rows[0]["lira_online_plain_auc"] == rows[0]["lira_online_auc"]
     # the undefended shadows were trained once (for "none") and reused
     assert sorted(os.listdir(out / "lira_plain_shadows" / "seed0")) == [
-        "manifest.json", "shadow_000.npz", "shadow_001.npz"]
+        "manifest.d", "manifest.json", "shadow_000.npz", "shadow_001.npz"]
     assert rows[0]["strength_final"] is None and rows[2]["strength_final"] is not None
     summary = (out / "summary.md").read_text()
     table = [ln for ln in summary.splitlines() if ln.startswith("| ")]

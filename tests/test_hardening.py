@@ -84,9 +84,14 @@ def test_monitor_warns_when_nonmembers_are_not_held_out():
         small_mlp(hidden=256), schedule=keras_adamixup.PrivacyTarget(target_auc=0.55), seed=0)
     model.compile(keras.optimizers.Adam(3e-3), SPARSE_CE)
     monitor = PrivacyMonitor(members=(x[150:], y[150:]), nonmembers=(x[:150], y[:150]))
+    # with arrays `fit` sees the swap by digest before training (E14) ...
+    with pytest.raises(ValueError, match="150 of the monitor's 150 non-members are rows"):
+        model.fit(x[:150], y[:150], epochs=1, callbacks=[monitor], verbose=0)
+    # ... with a dataset it cannot: the monitor warns from the AUC
+    train = tf.data.Dataset.from_tensor_slices((x[:150], y[:150])).batch(32)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(x[:150], y[:150], epochs=15, batch_size=32, callbacks=[monitor], verbose=0)
+        model.fit(train, epochs=15, callbacks=[monitor], verbose=0)
     aucs = [r["auc"] for r in monitor.records]
     assert max(aucs[-3:]) < 0.4, aucs
     holdout = [w for w in caught if issubclass(w.category, keras_adamixup.monitor.HoldoutWarning)]

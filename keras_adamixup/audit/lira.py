@@ -16,7 +16,9 @@ statistic with the in/out shadow distributions:
   to train on the audited examples.
 
 Shadow predictions are cached in `cache_dir` (one `.npz` per shadow, written
-atomically), so an interrupted audit resumes with the shadows it has.
+atomically, with its checksum in the cache's manifest: `ShadowCache`), so an
+interrupted audit resumes with the shadows it has, and a changed, truncated
+or foreign file is refused by name.
 """
 
 import concurrent.futures
@@ -25,6 +27,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import zipfile
 
 import numpy as np
 
@@ -192,10 +195,109 @@ def _train_shadow(i, model_factory, x, y, mask, fit_kwargs, seed, predict_batch_
 def _save_outputs(model, x, mask, predict_batch_size, path, augment=None):
     out = predict_views(model, x, augment, predict_batch_size)
     if path is not None:
+        ShadowCache.save(path, out, mask)
+    return out
+
+
+class ShadowCache:
+    """A LiRA cache folder: one ``shadow_NNN.npz`` per shadow and its manifest.
+
+    The manifest is ``manifest.json`` (the fingerprint of the audit the
+    shadows belong to, E23) and ``manifest.d/shadow_NNN.json``, one entry per
+    shadow with the SHA-256 of its file, written beside the file (so jobs of
+    a job array never write the same file). Loading verifies the entry, the
+    file's arrays, their shapes and the shadow's training mask; any problem
+    names the file and says to delete it (E37).
+
+    Args:
+        folder: the cache folder (created).
+        fingerprint: `fingerprint(...)` of this audit.
+    """
+
+    MANIFEST = "manifest.json"
+    ENTRIES = "manifest.d"
+
+    def __init__(self, folder, fingerprint):
+        self.folder = os.fspath(folder)
+        os.makedirs(os.path.join(self.folder, self.ENTRIES), exist_ok=True)
+        manifest = os.path.join(self.folder, self.MANIFEST)
+        if os.path.exists(manifest):
+            try:
+                with open(manifest, encoding="utf-8") as f:
+                    cached = json.load(f)["fingerprint"]
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+                raise ValueError(
+                    f"The LiRA cache manifest {manifest!r} is not a manifest this package "
+                    f"wrote ({type(error).__name__}: {error}): delete the cache folder "
+                    f"{self.folder!r} (its shadows are trained again).") from None
+            if cached != fingerprint:
+                raise ValueError(
+                    f"The LiRA cache in {self.folder!r} belongs to a different audit "
+                    "(other data, seed, number of shadows, shadow model, compile "
+                    "settings or fit arguments): its shadows would not mean what this "
+                    "audit needs. Use another `cache_dir` (or `--out`) or delete it."
+                )
+        else:
+            _io.write_text(manifest, json.dumps({"fingerprint": fingerprint}))
+
+    def path(self, i):
+        return os.path.join(self.folder, f"shadow_{i:03d}.npz")
+
+    @classmethod
+    def save(cls, path, outputs, mask):
+        """Writes one shadow's file, then its manifest entry with the file's checksum."""
         with _io.atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, outputs=out, mask=mask)
-    return out
+                np.savez(f, outputs=outputs, mask=mask)
+        folder, name = os.path.split(path)
+        entry = os.path.join(folder, cls.ENTRIES, os.path.splitext(name)[0] + ".json")
+        _io.write_text(entry, json.dumps({"file": name, "sha256": _sha256(path)}))
+
+    def load(self, i, mask, rows, augment=None):
+        """Shadow `i`'s outputs, verified against its manifest entry, `mask` and `rows`."""
+        path = self.path(i)
+
+        def refuse(problem):
+            return ValueError(
+                f"The LiRA cache file {path!r} {problem}: it cannot be trusted. Delete "
+                "it (the audit trains that shadow again) or the whole cache folder "
+                f"{self.folder!r}.")
+
+        entry = os.path.join(self.folder, self.ENTRIES, f"shadow_{i:03d}.json")
+        try:
+            with open(entry, encoding="utf-8") as f:
+                expected = json.load(f)["sha256"]
+        except FileNotFoundError:
+            raise refuse("has no checksum in the cache's manifest (written by an older "
+                         "version, or copied in by hand)") from None
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise refuse(f"has an unreadable manifest entry ({entry!r})") from None
+        if _sha256(path) != expected:
+            raise refuse("does not match the checksum recorded when it was written "
+                         "(changed or truncated since)")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                outputs, stored_mask = data["outputs"], data["mask"]
+        except KeyError as error:
+            raise refuse(f"lacks the array {error}") from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+            raise refuse(f"is not a readable .npz of arrays ({type(error).__name__})") from None
+        views = outputs.ndim == 3
+        if (outputs.ndim not in (2, 3) or outputs.shape[-2] != rows
+                or views != (augment is not None) or outputs.dtype.kind != "f"):
+            raise refuse(f"holds outputs of shape {outputs.shape} ({outputs.dtype}), not "
+                         f"{'(views, ' if augment else '('}{rows}, classes) floats")
+        if stored_mask.shape != np.shape(mask) or not np.array_equal(stored_mask, mask):
+            raise refuse(f"was trained on another half of the population than shadow {i}")
+        return outputs
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _train_stacked(tasks, model_factory, x, y, masks, seed, predict_batch_size, together,
@@ -274,30 +376,16 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
         kwargs.setdefault("verbose", 0)
         return kwargs
 
-    if cache_dir is not None:
-        os.makedirs(cache_dir, exist_ok=True)
-        manifest = os.path.join(cache_dir, "manifest.json")
-        if os.path.exists(manifest):
-            with open(manifest, encoding="utf-8") as f:
-                cached = json.load(f).get("fingerprint")
-            if cached != fingerprint:
-                raise ValueError(
-                    f"The LiRA cache in {cache_dir!r} belongs to a different audit "
-                    "(other data, seed, number of shadows, shadow model, compile "
-                    "settings or fit arguments): its shadows would not mean what this "
-                    "audit needs. Use another `cache_dir` (or `--out`) or delete it."
-                )
-        else:
-            _io.write_text(manifest, json.dumps({"fingerprint": fingerprint}))
+    cache = None if cache_dir is None else ShadowCache(cache_dir, fingerprint)
     outputs, tasks = [None] * len(masks), []
     wanted = range(len(masks)) if indices is None else sorted(set(indices))
     for i in wanted:
         if not 0 <= i < len(masks):
             raise ValueError(f"Shadow index {i} is outside 0 … {len(masks) - 1} "
                              f"({len(masks)} shadows).")
-        path = None if cache_dir is None else os.path.join(cache_dir, f"shadow_{i:03d}.npz")
+        path = None if cache is None else cache.path(i)
         if path is not None and os.path.exists(path):
-            outputs[i] = np.load(path)["outputs"]
+            outputs[i] = cache.load(i, masks[i], len(x), augment)
             continue
         kwargs = kwargs_for(x[masks[i]], y[masks[i]])
         tasks.append((i, model_factory, x, y, masks[i], kwargs, seed, predict_batch_size, path,

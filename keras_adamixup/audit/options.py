@@ -41,7 +41,7 @@ class AuditOptions:
     """How `run_audit` / `audit_predictions` attack a model.
 
     Args:
-        attacks: TF Privacy attacks (`ALL_ATTACKS`, `CHEAP_ATTACKS`).
+        attacks: TF Privacy attacks (`ALL_ATTACKS`, `CHEAP_ATTACKS`, or one name).
         slices: ``"entire"``, ``"class"``, ``"correctness"``.
         thorough: every attack on every slice, TF Privacy's grid search (slow).
         min_per_slice: minimum members and non-members for a slice.
@@ -55,8 +55,10 @@ class AuditOptions:
         seed: seed of the label-only noise, the fast attacks' sample and
             LiRA's shadow splits.
         check_overlap: refuse members that are also non-members.
-        outputs: ``"logits"``, ``"probabilities"``, ``"auto"``, or `None`
-            (read from the model's last activation).
+        outputs: ``"logits"``, ``"probabilities"``, ``"auto"`` (the values
+            alone), or `None` (the model's last layer and the values,
+            `keras_adamixup.predictions.decide_kind`: the values decide when
+            they can, a conflict warns; the report records the evidence).
         progress: a progress bar over the audit's steps (outputs, label-only
             attacks, each trained attack, each shadow recipe; tqdm, on
             stderr). The demo, the examples and the command line turn it on.
@@ -77,8 +79,9 @@ class AuditOptions:
     progress: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "attacks", tuple(self.attacks))
-        object.__setattr__(self, "slices", tuple(self.slices))
+        for name in ("attacks", "slices"):  # one name is a tuple of one, not of letters
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
         attacks_lib.check_names(self.attacks, self.slices)
         for name in ("thorough", "fast_attacks", "check_overlap", "progress"):
             if not isinstance(getattr(self, name), bool):

@@ -168,7 +168,9 @@ class AuditReport:
             f"- train accuracy {u['train_accuracy']:.4f}, test accuracy "
             f"{u['test_accuracy']:.4f}, generalization gap {u['generalization_gap']:.4f}",
             *("- " + line for line in self._headline_lines()),
-            f"- model outputs read as: {meta.get('output_kind', '?')}; members "
+            f"- model outputs read as: {meta.get('output_kind', '?')}"
+            + (f" (decided by: {meta['output_kind_evidence']})"
+               if "output_kind_evidence" in meta else "") + "; members "
             f"{meta.get('n_members', '?')}, non-members {meta.get('n_nonmembers', '?')}",
             f"- audit time: {meta.get('seconds', float('nan')):.1f} s",
             "",

@@ -172,8 +172,6 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
     """
     start = time.perf_counter()
     opts = AuditOptions.make(options, **option_overrides)
-    outputs = (preds_lib.model_output_kind(model) if opts.outputs is None
-               else opts.outputs)
     recipes = options_lib.shadow_recipes(lira) if lira else []
     if _is_dataset(members) or _is_dataset(nonmembers):
         if canaries is not None:
@@ -184,7 +182,7 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
                 "LiRA trains shadow models on members ∪ non-members and needs them as "
                 "arrays; audit datasets without `lira` (or load the data into arrays)."
             )
-        return _run_audit_streamed(model, members, nonmembers, opts, outputs, start=start,
+        return _run_audit_streamed(model, members, nonmembers, opts, start=start,
                                    name=name, metadata=metadata)
     (x_m, y_m), (x_n, y_n) = members, nonmembers
     if len(x_m) != len(y_m) or len(x_n) != len(y_n):
@@ -199,17 +197,28 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
     label = name or getattr(model, "name", "model")
     total = 1 + (opts.label_only_noise is not None) + len(recipes) + _attack_steps(opts)
     with Bar(total, f"auditing {label}", "step", opts.progress) as bar:
-        return _run_audit_arrays(model, (x_m, y_m), (x_n, y_n), opts, outputs, recipes, lira,
+        return _run_audit_arrays(model, (x_m, y_m), (x_n, y_n), opts, recipes, lira,
                                  canaries, bar.update, start=start, name=name,
                                  metadata=metadata)
 
 
-def _run_audit_arrays(model, members, nonmembers, opts, outputs, recipes, lira, canaries,
+def _output_kind(model, out_m, out_n, opts):
+    """`(kind, metadata)`: the output kind from the model's last layer and the
+    values (`predictions.decide_kind`), or the one `options.outputs` gives."""
+    kind, evidence = preds_lib.decide_kind(
+        model, np.concatenate([preds_lib.as_outputs(out_m, "outputs_members"),
+                               preds_lib.as_outputs(out_n, "outputs_nonmembers")]),
+        opts.outputs)
+    return kind, {"output_kind_evidence": evidence}
+
+
+def _run_audit_arrays(model, members, nonmembers, opts, recipes, lira, canaries,
                       steps, *, start, name, metadata):
     """`run_audit` for arrays (after the checks), ticking `steps`."""
     (x_m, y_m), (x_n, y_n) = members, nonmembers
     out_m = predict_outputs(model, x_m, opts.batch_size)
     out_n = predict_outputs(model, x_n, opts.batch_size)
+    outputs, kind_meta = _output_kind(model, out_m, out_n, opts)
     steps("outputs")
     classes, y_m, y_n = _labels(out_m, y_m, y_n)
     extra_rows, extra_hist = [], {}
@@ -231,7 +240,7 @@ def _run_audit_arrays(model, members, nonmembers, opts, outputs, recipes, lira, 
             for x, y in ((x_m, y_m), (x_n, y_n))]
         steps("label-only noise")
     meta = {"seed": opts.seed, "label_only_noise": opts.label_only_noise,
-            "label_only_queries": opts.label_only_queries}
+            "label_only_queries": opts.label_only_queries, **kind_meta}
     if recipes:
         # members first, then non-members: shared by every shadow recipe
         population = (np.concatenate([x_m, x_n]), np.concatenate([y_m, y_n]),
@@ -407,7 +416,7 @@ def _predicted_labels(out, outputs="auto"):
     return np.argmax(out, axis=1)
 
 
-def _run_audit_streamed(model, members, nonmembers, opts, outputs, *, start, name, metadata):
+def _run_audit_streamed(model, members, nonmembers, opts, *, start, name, metadata):
     """`run_audit` for datasets: one pass for outputs, one more for the noise attack."""
     sides, digests, moments = {}, {}, np.zeros(3)  # count, sum, sum of squares
     for side, data in (("members", members), ("nonmembers", nonmembers)):
@@ -426,6 +435,7 @@ def _run_audit_streamed(model, members, nonmembers, opts, outputs, *, start, nam
     if opts.check_overlap:
         _check_disjoint(preds_lib.count_common(digests["members"], digests["nonmembers"]))
     (out_m, y_m), (out_n, y_n) = sides["members"], sides["nonmembers"]
+    outputs, kind_meta = _output_kind(model, out_m, out_n, opts)
     classes, y_m, y_n = _labels(out_m, y_m, y_n)
     noise_scores = None
     if opts.label_only_noise is not None:
@@ -440,6 +450,6 @@ def _run_audit_streamed(model, members, nonmembers, opts, outputs, *, start, nam
                 for i, (x, y) in enumerate(_batches(data, side))]
             noise_scores.append(np.concatenate(per_batch))
     meta = {"seed": opts.seed, "label_only_noise": opts.label_only_noise,
-            "label_only_queries": opts.label_only_queries, "streamed": True}
+            "label_only_queries": opts.label_only_queries, "streamed": True, **kind_meta}
     return _report(model, (out_m, y_m, out_n, y_n), noise_scores, [], {}, meta, opts, outputs,
                    start=start, name=name, metadata=metadata)

@@ -1,0 +1,169 @@
+"""The arrays `AdaMixupModel.fit` is given: checks, the training part, digests.
+
+Used only when `fit` gets NumPy arrays (datasets and generators pass through
+to Keras untouched). Every check is one vectorized pass over the data:
+
+- non-finite inputs are refused (mixing would spread a NaN to its partner's
+  row), naming the rows;
+- labels must be numbers: strings get a one-line recipe to encode them;
+- one-hot labels with a *sparse* categorical cross-entropy get the loss to
+  use (Keras' own message is a rank error deep in the step);
+- the training part is what Keras trains on after ``validation_split``:
+  the first ``floor(n · (1 − split))`` rows, the rest being the validation
+  rows, as Keras splits arrays.
+"""
+
+import hashlib
+import json
+import math
+
+import keras
+import numpy as np
+
+SPARSE_LOSS_NAMES = ("sparse_categorical_crossentropy",)
+
+
+def are_arrays(x, y):
+    """Whether `fit` got arrays: `x` an array or a dict / list / tuple of arrays, `y` an array."""
+    if x is None or y is None or not hasattr(y, "shape") or _is_stream(x):
+        return False
+    leaves = keras.tree.flatten(x)
+    return bool(leaves) and all(hasattr(leaf, "shape") and not _is_stream(leaf)
+                                for leaf in leaves)
+
+
+def _is_stream(x):
+    import tensorflow as tf
+
+    return isinstance(x, (tf.data.Dataset, keras.utils.PyDataset)) or hasattr(x, "__next__")
+
+
+def check_arrays(x, y, *, loss=None, sparse_loss_matters=True):
+    """Refuses non-finite inputs, string labels, and one-hot labels for a sparse loss.
+
+    Args:
+        x, y: the arrays given to `fit`.
+        loss: the compiled loss (a name, a function or a `keras.losses.Loss`).
+        sparse_loss_matters: whether the compiled loss sees these labels as
+            they are (``label_mode="dominant"``, no teachers).
+    """
+    for name, leaf in _named_leaves(x):
+        leaf = np.asarray(leaf)
+        if leaf.dtype.kind not in "fc":
+            continue
+        good = np.isfinite(leaf).reshape(len(leaf), -1).all(axis=1)
+        if not good.all():
+            rows = np.flatnonzero(~good)
+            raise ValueError(
+                f"`{name}` has NaN or inf in {len(rows)} row(s) (e.g. rows "
+                f"{rows[:10].tolist()}): training on them gives NaN losses, and mixing "
+                "would spread them to each partner's row. Remove or impute those rows "
+                "before `fit`.")
+    y = np.asarray(y)
+    if y.dtype.kind in "USO" and (y.dtype.kind != "O" or any(
+            isinstance(v, (str, bytes)) for v in y.reshape(-1)[:100])):
+        raise ValueError(
+            f"The labels `y` are strings (dtype {y.dtype}): AdaMixupModel needs class ids "
+            "0 … k−1 (or one-hot rows). Encode them first, e.g. `classes, y = "
+            "np.unique(y, return_inverse=True)` (keep `classes` to decode predictions).")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        rows = np.flatnonzero(~np.isfinite(y).reshape(len(y), -1).all(axis=1))
+        raise ValueError(f"The labels `y` have NaN or inf in {len(rows)} row(s) (e.g. rows "
+                         f"{rows[:10].tolist()}).")
+    if sparse_loss_matters and y.ndim == 2 and y.shape[1] > 1 and _is_sparse_loss(loss):
+        raise ValueError(
+            f"The labels `y` are one-hot rows (shape {y.shape}) but the compiled loss is a "
+            "sparse categorical cross-entropy, which takes class ids: compile with "
+            "`keras.losses.CategoricalCrossentropy` (from_logits as before), or pass "
+            "`y.argmax(axis=1)`.")
+
+
+def _is_sparse_loss(loss):
+    if isinstance(loss, str):
+        return loss in SPARSE_LOSS_NAMES
+    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+        return True
+    return getattr(loss, "__name__", None) in SPARSE_LOSS_NAMES
+
+
+def _named_leaves(x):
+    if isinstance(x, dict):
+        return [(f"x[{key!r}]", x[key]) for key in sorted(x, key=str)]
+    leaves = keras.tree.flatten(x)
+    return [("x", leaves[0])] if len(leaves) == 1 else [
+        (f"x[{i}]", leaf) for i, leaf in enumerate(leaves)]
+
+
+def _rows(x, index):
+    return keras.tree.map_structure(lambda a: np.asarray(a)[index], x)
+
+
+def _split_at(x, validation_split):
+    n = len(keras.tree.flatten(x)[0])
+    at = int(math.floor(n * (1.0 - validation_split)))
+    if at == 0 or at == n:
+        raise ValueError(f"`validation_split={validation_split}` leaves no training or no "
+                         f"validation rows of {n}.")
+    return at
+
+
+def training_part(x, y, kwargs):
+    """`(x, y, sample_weight)` that Keras trains on: without the validation rows
+    of ``validation_split`` (ignored, as by Keras, when ``validation_data`` is given)."""
+    split = kwargs.get("validation_split") or 0.0
+    weights = kwargs.get("sample_weight")
+    if not split or kwargs.get("validation_data") is not None:
+        return x, y, weights
+    at = _split_at(x, split)
+    keep = slice(0, at)
+    return _rows(x, keep), np.asarray(y)[keep], None if weights is None else np.asarray(
+        weights)[keep]
+
+
+def split_for_teachers(x, y, kwargs):
+    """Takes ``validation_split``, ``sample_weight`` and ``class_weight`` out of `kwargs`.
+
+    Returns:
+        ``((x, y, weights), validation)``: the training part with per-example
+        weights (the sample weights, or the class weights of the true
+        classes; `None` without either), and the validation data to pass as
+        ``validation_data`` (true labels), or `None`.
+    """
+    split = kwargs.pop("validation_split", None) or 0.0
+    weights = kwargs.pop("sample_weight", None)
+    class_weight = kwargs.pop("class_weight", None)
+    if weights is not None and class_weight is not None:
+        raise ValueError("You cannot use `class_weight` and `sample_weight` at the same "
+                         "time (as in Keras): fold the class weights into the sample "
+                         "weights.")
+    y = np.asarray(y)
+    if class_weight is not None:
+        ids = y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(len(y))
+        ids = np.round(ids).astype("int64")
+        weights = np.array([class_weight.get(int(c), 1.0) for c in ids], dtype="float32")
+    validation = None
+    if split and kwargs.get("validation_data") is None:
+        at = _split_at(x, split)
+        validation = (_rows(x, slice(at, None)), y[at:]) + (
+            () if weights is None else (np.asarray(weights)[at:],))
+        x, y = _rows(x, slice(0, at)), y[:at]
+        weights = None if weights is None else np.asarray(weights)[:at]
+    return (x, y, None if weights is None else np.asarray(weights, dtype="float32")), validation
+
+
+def digest(x, y, weights, *settings):
+    """A hex digest of the training arrays, the weights and any JSON-able settings."""
+    h = hashlib.sha256()
+    for leaf in keras.tree.flatten(x) + [y] + ([] if weights is None else [weights]):
+        a = np.ascontiguousarray(np.asarray(leaf))
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(a.tobytes())
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def require_arrays_for_teachers():
+    raise ValueError("SplitTeachers needs the training data as NumPy arrays (x, y) in "
+                     "`fit` (x may be a dict or list of arrays for a model of several "
+                     "inputs), not a dataset or generator: every teacher trains on its "
+                     "own subset of them.")
