@@ -1,5 +1,7 @@
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -63,6 +65,7 @@ def saved(tmp_path_factory):
     model.save(folder / "m.keras")
     data = (folder / "m.keras").read_bytes()
     (folder / "truncated.keras").write_bytes(data[: len(data) // 2])
+    (folder / "renamed.h5").write_bytes(data)  # a .keras zip under an HDF5 name
     (folder / "not.npz").write_text("hello")
     (folder / "bad.json").write_text("{not json")
     (folder / "other.json").write_text(json.dumps({"a": 1}))
@@ -98,6 +101,12 @@ MISTAKES = {
                       "{d}/tfds"], "TFDS"),
     "unwritable out": (["--model", "{d}/m.keras", "--data", "digits", "--out", "{d}/file/o"],
                        "is not writable"),
+    "keras zip named .h5": (["--model", "{d}/renamed.h5", "--data", "digits"],
+                            "is a .keras archive (a zip), not an HDF5 file: rename it"),
+    "missing custom objects file": (MODEL + ["--data", "digits", "--custom-objects",
+                                             "{d}/none.py"], "--custom-objects '{d}/none.py' does not exist"),
+    "unknown custom objects module": (MODEL + ["--data", "digits", "--custom-objects",
+                                               "no_such_module_here"], "no such module"),
     "unknown attack": (["--model", "{d}/m.keras", "--data", "digits", "--attacks", "nonsense"],
                        "Unknown attack"),
 }
@@ -198,3 +207,38 @@ def test_shadows_as_separate_jobs_then_one_audit(tmp_path, capsys):
     assert cli.main(base + ["--shadow-index", "2"]) == 2  # outside 0 … 1: one line
     err = capsys.readouterr().err
     assert "--shadow-index 2 is outside" in err and len(err.strip().splitlines()) == 1, err
+
+
+CUSTOM_LAYER = """
+import keras
+
+
+@keras.saving.register_keras_serializable(package="user")
+class Doubling(keras.layers.Layer):
+    def call(self, x):
+        return 2.0 * x
+"""
+
+
+def test_custom_objects_let_a_model_with_a_custom_layer_be_audited(tmp_path):
+    """A fresh process knows the layer only through --custom-objects."""
+    (tmp_path / "user_layers.py").write_text(CUSTOM_LAYER)
+    script = f"""
+import sys
+sys.path.insert(0, {str(tmp_path)!r})
+import keras, user_layers
+model = keras.Sequential([keras.Input((64,)), user_layers.Doubling(), keras.layers.Dense(10)])
+model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+model.save({str(tmp_path / "custom.keras")!r})
+"""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=120)
+    base = [sys.executable, "-m", "keras_adamixup_cli", "audit", "--model",
+            str(tmp_path / "custom.keras"), "--data", "digits", "--attacks", "threshold",
+            "--out", str(tmp_path / "out")]
+    without = subprocess.run(base, capture_output=True, text=True, env=env, timeout=300)
+    assert without.returncode == 2 and "--custom-objects" in without.stderr.strip().splitlines()[-1]
+    found = subprocess.run(base + ["--custom-objects", str(tmp_path / "user_layers.py")],
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert (tmp_path / "out" / "report.json").exists()

@@ -307,7 +307,7 @@ def e30(digits):
     monitor = PrivacyMonitor((x[:150], y[:150]), onehot)
     model = compiled(keras_adamixup.AdaMixupModel(small_mlp(), schedule=PrivacyTarget()))
     with pytest.raises(ValueError, match="inputs of rank 1 but the model expects rank 2"):
-        model.fit(x[150:300], y[150:300], epochs=1, callbacks=[monitor], verbose=0)
+        model.fit(x[:150], y[:150], epochs=1, callbacks=[monitor], verbose=0)
 
 
 def e31(tmp_path, capsys):
@@ -382,6 +382,85 @@ def e36():
     model = compiled(small_mlp(3, inputs=4))
     with pytest.raises(ValueError, match="datasets without shuffling"):
         model.fit(x[:200], y[:200], epochs=3, verbose=0, callbacks=[monitor])
+
+
+def e37(digits, tmp_path):
+    import json as json_lib
+    import os
+
+    (x, y), (xt, yt) = digits
+
+    def factory():
+        return compiled(small_mlp())
+
+    args = dict(attacks=("threshold",), slices=("entire",), label_only_noise=None,
+                lira={"model_factory": factory, "num_shadows": 2, "cache_dir": tmp_path,
+                      "fit_kwargs": {"epochs": 1}})
+    target = factory()
+
+    def run():
+        return audit.run_audit(target, (x[:64], y[:64]), (xt[:64], yt[:64]), **args)
+
+    run()
+    path = tmp_path / "shadow_000.npz"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(ValueError, match="shadow_000.npz' does not match the checksum"):
+        run()
+    os.remove(tmp_path / "manifest.d" / "shadow_000.json")  # no entry
+    with pytest.raises(ValueError, match="has no checksum in the cache's manifest"):
+        run()
+    # an object array with a matching entry (as if written by hand): unreadable
+    np.save(open(path, "wb"), np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    from keras_adamixup.audit.lira import _sha256
+
+    (tmp_path / "manifest.d" / "shadow_000.json").write_text(
+        json_lib.dumps({"sha256": _sha256(path)}))
+    with pytest.raises(ValueError, match="is not a readable .npz of arrays"):
+        run()
+    np.savez(path, outputs=np.zeros((3, 10)), mask=np.zeros(128, bool))  # wrong shape
+    (tmp_path / "manifest.d" / "shadow_000.json").write_text(
+        json_lib.dumps({"sha256": _sha256(path)}))
+    with pytest.raises(ValueError, match=r"holds outputs of shape \(3, 10\)"):
+        run()
+    np.savez(path, mask=np.zeros(128, bool))  # missing key
+    (tmp_path / "manifest.d" / "shadow_000.json").write_text(
+        json_lib.dumps({"sha256": _sha256(path)}))
+    with pytest.raises(ValueError, match=r"lacks the array\(s\) \['outputs'\]"):
+        run()
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(ValueError, match="is not a manifest this package wrote"):
+        run()
+
+
+def e38(digits):
+    (x, y), (xt, yt) = digits
+    monitor = PrivacyMonitor((x[:150], y[:150]), (xt[:150], yt[:150]))
+    model = compiled(small_mlp())
+    with pytest.raises(ValueError, match="its monitor is not among this fit's callbacks"):
+        model.fit(x[:300], y[:300], epochs=1, verbose=0,
+                  callbacks=[keras_adamixup.PrivacyCheckpoint(monitor)])
+
+
+def e39():
+    model = compiled(keras_adamixup.AdaMixupModel(small_mlp(3, inputs=4), seed=0))
+    bad = X.copy()
+    bad[5, 2] = np.nan
+    with pytest.raises(ValueError, match=r"`x` has NaN or inf in 1 row\(s\) \(e.g. rows \[5\]\)"):
+        model.fit(bad, Y, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="are strings.*np.unique"):
+        model.fit(X, np.array(["a", "b", "c", "a", "b", "c", "a", "b"]), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="one-hot rows.*CategoricalCrossentropy"):
+        model.fit(X, np.eye(3)[Y], epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="`epochs` must be ≥ 1"):
+        model.fit(X, Y, epochs=0, verbose=0)
+
+
+def e40():
+    ragged = tf.data.Dataset.from_tensor_slices(
+        (tf.ragged.constant([[1.0], [1.0, 2.0]]), [0, 1])).batch(2)
+    with pytest.raises(ValueError, match="mixes dense batches.*RaggedTensorSpec"):
+        ragged.apply(keras_adamixup.adamixup(strength=0.2, num_classes=2))
 
 
 CASES = {name.upper(): fn for name, fn in list(globals().items())

@@ -241,7 +241,7 @@ def test_saturation_warns_when_mixing_cannot_reach_the_target(digits):
     model.compile(keras.optimizers.Adam(1e-3), SPARSE_CE)
     monitor = ScriptedMonitor([0.8] * 5, ((x[:200], y[:200]), (xt[:200], yt[:200])))
     with pytest.warns(RuntimeWarning, match="Mixing alone does not reach") as caught:
-        model.fit(x[:128], y[:128], epochs=5, batch_size=64, verbose=0, callbacks=[monitor])
+        model.fit(x[:256], y[:256], epochs=5, batch_size=64, verbose=0, callbacks=[monitor])
     # its own RuntimeWarning subclass, which the demo and the benchmark count by class
     assert any(issubclass(w.category, keras_adamixup.monitor.SaturationWarning)
                for w in caught)

@@ -275,13 +275,17 @@ class ShadowCache:
         if _sha256(path) != expected:
             raise refuse("does not match the checksum recorded when it was written "
                          "(changed or truncated since)")
+        missing = []
         try:
             with np.load(path, allow_pickle=False) as data:
-                outputs, stored_mask = data["outputs"], data["mask"]
-        except KeyError as error:
-            raise refuse(f"lacks the array {error}") from None
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+                missing = [k for k in ("outputs", "mask") if k not in getattr(data, "files", ())]
+                if not missing:
+                    outputs, stored_mask = data["outputs"], data["mask"]
+        except (ValueError, OSError, EOFError, AttributeError, TypeError,
+                zipfile.BadZipFile) as error:
             raise refuse(f"is not a readable .npz of arrays ({type(error).__name__})") from None
+        if missing:
+            raise refuse(f"lacks the array(s) {missing}")
         views = outputs.ndim == 3
         if (outputs.ndim not in (2, 3) or outputs.shape[-2] != rows
                 or views != (augment is not None) or outputs.dtype.kind != "f"):
