@@ -63,6 +63,11 @@ class AdaMixupModel(keras.Model):
     a second `fit` call continues from where the counter stands (call
     `reset_schedule()` to start over).
 
+    When `fit` gets NumPy arrays it first refuses non-finite inputs, string
+    labels and one-hot labels for a sparse loss (E39), and checks every
+    `PrivacyMonitor` among the callbacks against the training rows
+    (`PrivacyMonitor.check_training_data`, E14).
+
     Bad sparse labels (outside ``[0, num_classes)``) raise
     `tf.errors.InvalidArgumentError` in the step when it is not XLA-compiled;
     under XLA (Keras' default ``jit_compile="auto"`` on TensorFlow) the step
@@ -105,7 +110,11 @@ class AdaMixupModel(keras.Model):
             the (array) training data (with a progress bar unless
             ``verbose=0``) and then trains this model on their
             out-of-fold soft labels (the loss and ``"accuracy"`` are adapted
-            to soft labels as with ``label_mode="soft"``).
+            to soft labels as with ``label_mode="soft"``). The teachers see
+            only the training part of ``validation_split`` and get the
+            sample or class weights; their soft labels are reused by later
+            `fit` calls on the same data (`teacher_soft_labels`, saved with
+            the model; `keras_adamixup.teachers` says more).
         focus: `None` (every example mixed with the schedule's strength) or
             a `keras_adamixup.LossFloor`: a per-example strength, full for
             the examples whose clean loss is under a floor, ``rest`` × it
