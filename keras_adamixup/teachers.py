@@ -51,7 +51,7 @@ model.fit(x_train, y_train, epochs=40)  # trains the teachers first
 import keras
 import numpy as np
 
-from keras_adamixup import _checks, _progress, _stacked, predictions
+from keras_adamixup import _checks, _fit_data, _progress, _stacked, predictions
 
 
 SELECT_EPOCH = ("loss", "accuracy")
@@ -302,10 +302,7 @@ def _arrays(x, y, sample_weight):
     leaves = keras.tree.flatten(x) if x is not None else []
     if (not leaves or y is None or any(not hasattr(leaf, "shape") for leaf in leaves)
             or not hasattr(y, "shape") or _is_dataset(x)):
-        raise ValueError("SplitTeachers needs the training data as NumPy arrays "
-                         "(x, y) in `fit` (x may be a dict or list of arrays for a model "
-                         "of several inputs), not a dataset or generator: every "
-                         "teacher trains on its own subset of them.")
+        _fit_data.require_arrays_for_teachers()
     x = keras.tree.map_structure(np.asarray, x)
     y = np.asarray(y)
     sizes = {len(leaf) for leaf in keras.tree.flatten(x)} | {len(y)}
