@@ -116,7 +116,7 @@ def test_shadow_outputs_stack_when_they_can_and_fall_back_when_not(digits, tmp_p
     cache = str(tmp_path / "cache")
     stacked = lira.shadow_outputs(factory, x, y, masks, fit_kwargs=kwargs, progress=False,
                                   together=True, cache_dir=cache, fingerprint="f")
-    assert sorted(os.listdir(cache)) == ["manifest.json"] + [
+    assert sorted(os.listdir(cache)) == ["manifest.d", "manifest.json"] + [
         f"shadow_{i:03d}.npz" for i in range(4)]
     # members fitted better than the rest: every shadow learned its own half
     for out, mask in zip(stacked, masks):
@@ -128,7 +128,7 @@ def test_shadow_outputs_stack_when_they_can_and_fall_back_when_not(digits, tmp_p
     resumed = lira.shadow_outputs(factory, x, y, masks, fit_kwargs=kwargs, progress=False,
                                   cache_dir=cache, fingerprint="f")
     np.testing.assert_array_equal(resumed[0], stacked[0])
-    assert len(os.listdir(cache)) == 5
+    assert len(os.listdir(cache)) == 6  # manifest.json, manifest.d, 4 shadows
     # a recipe with callbacks cannot be stacked: "auto" trains one after
     # another, True says why not
     with_callbacks = {**kwargs, "callbacks": [keras.callbacks.TerminateOnNaN()]}
