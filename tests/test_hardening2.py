@@ -59,8 +59,9 @@ def test_1_teachers_never_see_the_validation_rows(monkeypatch):
     assert history.history["val_accuracy"][-1] == pytest.approx(accuracy, abs=1e-6)
 
 
-@pytest.mark.parametrize("how, together", [("class_weight", "auto"), ("class_weight", False),
-                                          ("sample_weight", "auto")])
+@pytest.mark.parametrize("how, together", [
+    ("class_weight", "auto"), ("sample_weight", "auto"),
+    pytest.param("class_weight", False, marks=pytest.mark.slow)])  # teachers one by one
 def test_2_teachers_train_with_the_students_weights(how, together):
     """Class 0 weighted 0: the teachers never learn it, so its soft labels lose it."""
     keras.utils.set_random_seed(0)
