@@ -127,8 +127,6 @@ def build_parser():
     aud.add_argument("--seed", type=int, default=0,
                      help="seed of the split (without --split), the shadows' halves and "
                           "the label-only noise")
-    for command in (demo, aud):
-        command.set_defaults(command_name=command.prog.split()[-1])
     return parser
 
 
@@ -139,7 +137,7 @@ def main(argv=None):
     try:
         from keras_adamixup import cli  # Keras and TensorFlow: only now
 
-        cli.COMMANDS[args.command_name](args)
+        cli.COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -94,7 +94,8 @@ def _named_leaves(x):
         (f"x[{i}]", leaf) for i, leaf in enumerate(leaves)]
 
 
-def _rows(x, index):
+def rows(x, index):
+    """Rows `index` of an array, or of every array of a dict / list / tuple of them."""
     return keras.tree.map_structure(lambda a: np.asarray(a)[index], x)
 
 
@@ -116,7 +117,7 @@ def training_part(x, y, kwargs):
         return x, y, weights
     at = _split_at(x, split)
     keep = slice(0, at)
-    return _rows(x, keep), np.asarray(y)[keep], None if weights is None else np.asarray(
+    return rows(x, keep), np.asarray(y)[keep], None if weights is None else np.asarray(
         weights)[keep]
 
 
@@ -144,9 +145,9 @@ def split_for_teachers(x, y, kwargs):
     validation = None
     if split and kwargs.get("validation_data") is None:
         at = _split_at(x, split)
-        validation = (_rows(x, slice(at, None)), y[at:]) + (
+        validation = (rows(x, slice(at, None)), y[at:]) + (
             () if weights is None else (np.asarray(weights)[at:],))
-        x, y = _rows(x, slice(0, at)), y[:at]
+        x, y = rows(x, slice(0, at)), y[:at]
         weights = None if weights is None else np.asarray(weights)[:at]
     return (x, y, None if weights is None else np.asarray(weights, dtype="float32")), validation
 

@@ -283,15 +283,16 @@ class PrivacyMonitor(ScheduleDriver):
             x_train: the training inputs (an array, or a structure of them).
         """
         first = keras.tree.flatten(x_train)[0]
-        training = set(predictions_lib.row_digests(first))
-        inside = sum(row in training for row in self._nonmember_rows)
+        training = predictions_lib.row_digests(first)
+        inside = predictions_lib.count_common(training, self._nonmember_rows)
         if inside:
             raise ValueError(
                 f"{inside} of the monitor's {len(self._nonmember_rows)} non-members are "
                 "rows of the training data given to `fit`: the monitor would compare "
                 "members with members and read no leakage. Take the non-members from "
                 "data held out from training (e.g. part of the validation data).")
-        outside = sum(row not in training for row in self._member_rows)
+        outside = len(self._member_rows) - predictions_lib.count_common(training,
+                                                                        self._member_rows)
         if outside:
             raise ValueError(
                 f"{outside} of the monitor's {len(self._member_rows)} members are not rows "

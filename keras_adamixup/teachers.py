@@ -181,8 +181,8 @@ class SplitTeachers:
                              f"together: {reason}.")
         stacked = self.together is not False and reason is None
         # the kind from the model's last layer and an untrained copy's values
-        kind, _ = predictions.decide_kind(model, _outputs(teachers[0], _rows(x, slice(0, 256))))
-        keepers = ([_BestEpoch(t, _rows(x, out), y[out], kind, self.select_epoch,
+        kind, _ = predictions.decide_kind(model, _outputs(teachers[0], _fit_data.rows(x, slice(0, 256))))
+        keepers = ([_BestEpoch(t, _fit_data.rows(x, out), y[out], kind, self.select_epoch,
                                None if sample_weight is None else sample_weight[out])
                     for t, out in zip(teachers, left_out)] if self.select_epoch else [])
         with _progress.Bar(epochs if stacked else self.teachers, "SplitTeachers",
@@ -202,7 +202,7 @@ class SplitTeachers:
                     keep = ~left_out[k]
                     callbacks = [keepers[k].callback()] if keepers else []
                     weights = None if sample_weight is None else sample_weight[keep]
-                    teacher.fit(_rows(x, keep), y[keep], sample_weight=weights, verbose=0,
+                    teacher.fit(_fit_data.rows(x, keep), y[keep], sample_weight=weights, verbose=0,
                                 callbacks=callbacks, **kwargs)
                     bar.update(f"teacher {k + 1}")
         for keeper in keepers:
@@ -212,7 +212,7 @@ class SplitTeachers:
         total = None
         for k, teacher in enumerate(teachers):
             out = left_out[k]
-            probs = keepers[k].probs if keepers else _probabilities(teacher, _rows(x, out),
+            probs = keepers[k].probs if keepers else _probabilities(teacher, _fit_data.rows(x, out),
                                                                    kind)[1]
             if total is None:
                 total = np.zeros((n, probs.shape[1]))
@@ -282,14 +282,9 @@ def _outputs(model, x, chunk=2048):
     would build one tf.function per teacher, which costs more than the
     forward pass on small data and triggers TensorFlow's retracing warnings."""
     n = _length(x)
-    parts = [keras.ops.convert_to_numpy(model(_rows(x, slice(i, i + chunk)), training=False))
+    parts = [keras.ops.convert_to_numpy(model(_fit_data.rows(x, slice(i, i + chunk)), training=False))
              for i in range(0, n, chunk)]
     return np.concatenate(parts).astype("float64")
-
-
-def _rows(x, index):
-    """Rows `index` of an array or of every array of a dict / list / tuple of them."""
-    return keras.tree.map_structure(lambda a: a[index], x)
 
 
 def _length(x):
@@ -299,9 +294,7 @@ def _length(x):
 def _arrays(x, y, sample_weight):
     """The teachers' training data as NumPy arrays (inputs may be a structure of
     them), checked to be arrays of one length."""
-    leaves = keras.tree.flatten(x) if x is not None else []
-    if (not leaves or y is None or any(not hasattr(leaf, "shape") for leaf in leaves)
-            or not hasattr(y, "shape") or _is_dataset(x)):
+    if not _fit_data.are_arrays(x, y):
         _fit_data.require_arrays_for_teachers()
     x = keras.tree.map_structure(np.asarray, x)
     y = np.asarray(y)
@@ -314,8 +307,3 @@ def _arrays(x, y, sample_weight):
                          f"different numbers of rows {sorted(sizes)}.")
     return x, y, sample_weight
 
-
-def _is_dataset(x):
-    import tensorflow as tf
-
-    return isinstance(x, tf.data.Dataset)
