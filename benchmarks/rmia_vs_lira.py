@@ -27,7 +27,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import privacy_utility as pu  # noqa: E402
 
-from keras_adamixup.audit import canaries as canaries_lib  # noqa: E402
 from keras_adamixup.audit import lira, rmia, roc  # noqa: E402
 from keras_adamixup.audit._predict import predict_outputs  # noqa: E402
 
@@ -56,9 +55,6 @@ def main(argv=None):
     parser.add_argument("--shadows", default="2,4,8")
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--canaries", type=int, default=0,
-                        help="plant this many mislabelled members (audit.canaries) and "
-                             "report the TPR on them too")
     args = parser.parse_args(argv)
     pool = pu.load_pool(args.data)
     if pool is None:
@@ -66,10 +62,6 @@ def main(argv=None):
         return 0
     (x_m, y_m), (x_n, y_n), validation = pu.split(pool, args.members, args.seed)
     classes = int(pool[1].max()) + 1
-    planted = None
-    if args.canaries:
-        y_m, planted = canaries_lib.plant(y_m, args.canaries, seed=args.seed,
-                                          num_classes=classes)
     x = np.concatenate([x_m, x_n])
     y = np.concatenate([y_m, y_n])
     print(f"{args.data}: {len(x_m)} members / {len(x_n)} non-members, MLP {args.width}, "
@@ -87,8 +79,6 @@ def main(argv=None):
         print(f"{k} shadows: {time.perf_counter() - start:.1f} s", flush=True)
     lines = ["| target | test acc | shadows | attack | AUC [95 % CI] | TPR@0.1%FPR [CI] "
              "| TPR@1%FPR [CI] |", "|---|---|---|---|---|---|---|"]
-    canary_lines = [f"| target | shadows | attack | canary TPR@0.1%FPR [CI] | canary "
-                    "TPR@1%FPR [CI] |", "|---|---|---|---|---|"]
     for target in args.targets.split(","):
         factory, fit_kwargs_for = pu.recipe(target, x.shape[1], classes, args.width,
                                             args.seed, validation, args.epochs)
@@ -101,14 +91,6 @@ def main(argv=None):
             masks, outs = shadow_sets[k]
             scores = lira.lira_scores(out, outs, y, masks, outputs="logits")
             scores.update(rmia.rmia_scores(out, outs, y, masks, outputs="logits"))
-            if planted is not None:
-                rows = canaries_lib.canary_rows({a: scores[a] for a in ATTACKS},
-                                                planted.indices, len(x_m))
-                for attack in ATTACKS:
-                    canary_lines.append(
-                        f"| {target} | {k} | {attack} | "
-                        f"{fmt(rows[attack], 'tpr_at_0.001_fpr')} | "
-                        f"{fmt(rows[attack], 'tpr_at_0.01_fpr')} |")
             for attack in ATTACKS:
                 row = summary(scores[attack], len(x_m))
                 low, high = row["auc_ci"]
@@ -117,9 +99,6 @@ def main(argv=None):
                              f"{fmt(row, 'tpr_at_0.01_fpr')} |")
         print(f"{target}: done", flush=True)
     print("\n" + "\n".join(lines))
-    if planted is not None:
-        print(f"\nCanaries: {args.canaries} mislabelled members (seed {args.seed}), TPR "
-              "on them at an FPR measured on all non-members:\n" + "\n".join(canary_lines))
     return 0
 
 

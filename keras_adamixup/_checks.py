@@ -32,15 +32,16 @@ def real(name, value):
         ) from None
 
 
-def number(name, value, low=None, high=None, *, low_open=False):
-    """A finite real number in ``[low, high]`` (``(low, high]`` with `low_open`); a float."""
+def number(name, value, low=None, high=None, *, low_open=False, high_open=False):
+    """A finite real number in ``[low, high]`` (open ends with `low_open` / `high_open`); a float."""
     result = real(name, value)
     if math.isnan(result) or math.isinf(result):
         raise ValueError(f"`{name}` must be finite, got {result}.")
     below = low is not None and (result <= low if low_open else result < low)
-    if below or (high is not None and result > high):
-        left = "(" if low_open else "["
-        raise ValueError(f"`{name}` must be in {left}{low}, {high}], got {result}.")
+    above = high is not None and (result >= high if high_open else result > high)
+    if below or above:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"`{name}` must be in {left}{low}, {high}{right}, got {result}.")
     return result
 
 

@@ -121,6 +121,30 @@ def log_odds(outputs, labels, kind):
     return np.log(p) - np.log1p(-p)
 
 
+def hinge(outputs, labels, kind):
+    """The margin ``z_y − max_{j≠y} z_j`` of the true class (logits; from
+    probabilities ``log p_y − log max_{j≠y} p_j``, the same number).
+
+    The hinge score of Carlini et al. 2022: it reads only the order of the
+    top classes and their gap, so it survives defences that flatten or
+    perturb the confidence vector while keeping its arg-max (RelaxLoss,
+    MemGuard). One-column outputs are the two-class case.
+    """
+    outputs = np.asarray(outputs, dtype="float64")
+    labels = np.asarray(labels)
+    rows = np.arange(len(labels))
+    if kind == "logits" and outputs.shape[1] > 1:
+        scores = outputs
+    else:
+        scores = np.log(np.clip(to_probabilities(outputs, kind), 1e-300, None))
+        if kind == "logits":  # one logit column: log-probabilities of both classes
+            scores = np.stack([np.zeros(len(outputs)), outputs[:, 0]], axis=1)
+    own = scores[rows, labels]
+    others = scores.copy()
+    others[rows, labels] = -np.inf
+    return own - others.max(axis=1)
+
+
 def cross_entropy(probs, labels):
     return -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-45, None))
 

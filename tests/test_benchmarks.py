@@ -336,11 +336,10 @@ def test_shadow_time_quick(capsys):
 def test_rmia_vs_lira_quick(capsys):
     rmia_vs_lira = load("rmia_vs_lira")
     assert rmia_vs_lira.main(["--data", "digits", "--shadows", "2", "--epochs", "2",
-                              "--targets", "none", "--canaries", "5"]) == 0
+                              "--targets", "none"]) == 0
     out = capsys.readouterr().out
     for attack in rmia_vs_lira.ATTACKS:
-        assert f"| none | 2 | {attack} |" in out  # the canary table
-    assert "| rmia_offline |" in out
+        assert f"| none | " in out and f"| 2 | {attack} |" in out
 
 
 def test_memguard_keeps_labels_and_blunts_its_own_attack(digits):

@@ -321,15 +321,20 @@ def e31(tmp_path, capsys):
 
 def e32(digits):
     (x, y), (xt, yt) = digits
-    planted_y, planted = audit.canaries.plant(y[:64], count=4, seed=0)
+    x_rest, y_rest, planted = audit.canaries.plant(x[:64], y[:64], count=4, seed=0)
     model = small_mlp()
-    with pytest.raises(ValueError, match="do not carry their planted label"):
-        audit.run_audit(model, (x[:64], y[:64]), (xt[:64], yt[:64]), canaries=planted,
+    with pytest.raises(ValueError, match="without the canaries"):
+        audit.run_audit(model, (np.concatenate([x_rest, planted.x]),
+                                np.concatenate([y_rest, planted.y])), (xt[:64], yt[:64]),
+                        canaries=planted, attacks=("threshold",), slices=("entire",),
+                        label_only_noise=None)
+    with pytest.raises(TypeError, match="must be a CanarySet"):
+        audit.run_audit(model, (x_rest, y_rest), (xt[:32], yt[:32]), canaries=(40,),
                         attacks=("threshold",), slices=("entire",), label_only_noise=None)
-    with pytest.raises(ValueError, match="outside the 32 members"):
-        audit.run_audit(model, (x[:32], planted_y[:32]), (xt[:32], yt[:32]),
-                        canaries=audit.canaries.CanarySet((40,), (1,), (2,), 0),
-                        attacks=("threshold",), slices=("entire",), label_only_noise=None)
+    with pytest.raises(ValueError, match="shape"):
+        audit.run_audit(model, (x_rest[:, :8], y_rest), (xt[:32, :8], yt[:32]),
+                        canaries=planted, attacks=("threshold",), slices=("entire",),
+                        label_only_noise=None)
 
 
 def e33(digits):

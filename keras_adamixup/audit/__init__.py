@@ -14,10 +14,13 @@ with the exact install command (see `keras_adamixup.audit._tfp`).
   `plot_roc()`, `plot_histograms()`, `save(folder)`
 - `compare([reports], folder)`: one table and one ROC figure
 - `data`: recorded member/non-member splits and loaders (digits, .npz, tfds)
-- `canaries.plant(labels, count, seed)`: mislabelled members for the worst case
+- `canaries.plant(x, y, count, kinds, seed)`: canaries (mislabelled,
+  duplicated, outliers), each in the training set with probability ½
+- `epsilon`: empirical ε lower bounds (one-run from canaries; Clopper–Pearson
+  from a ROC)
 """
 
-from keras_adamixup.audit import canaries, data
+from keras_adamixup.audit import canaries, data, epsilon
 from keras_adamixup.audit.attacks import ALL_ATTACKS, CHEAP_ATTACKS, SLICES
 from keras_adamixup.audit.options import AuditOptions, ShadowRecipe
 from keras_adamixup.audit.registry import register_shadow_attack
@@ -37,6 +40,7 @@ __all__ = [
     "canaries",
     "compare",
     "data",
+    "epsilon",
     "run_audit",
     "tpr_at_fpr",
     "train_shadows",

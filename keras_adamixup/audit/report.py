@@ -104,6 +104,23 @@ class AuditReport:
             "worst_slice_significant": bool(p_value * tested < 0.05),
             "results_tested": tested,
         })
+        recipes = self.metadata.get("lira")
+        recipes = [recipes] if isinstance(recipes, dict) else list(recipes or [])
+        if recipes:
+            headline["min_shadows"] = min(r["num_shadows"] for r in recipes)
+        kinds = (self.metadata.get("canaries") or {}).get("kinds_measured") or {}
+        measured = {k: e["epsilon"] for k, e in kinds.items() if e.get("epsilon")}
+        if measured:
+            kind = max(measured, key=lambda k: measured[k]["one_run"])
+            headline["canary_epsilon"] = measured[kind]["one_run"]
+            headline["canary_epsilon_kind"] = kind
+            headline["canary_epsilon_measurable"] = all(
+                kinds[k].get("measurable", True) for k in measured)
+            low = roc.tpr_key(roc.LOW_FPRS[0])
+            for k, entry in kinds.items():
+                if entry["attacks"]:  # the strongest attack on this kind, per metric
+                    headline[f"canary_{k}_auc"] = max(r["auc"] for r in entry["attacks"].values())
+                    headline[f"canary_{k}_{low}"] = max(r[low] for r in entry["attacks"].values())
         return headline
 
     # -- text -----------------------------------------------------------------
@@ -173,6 +190,7 @@ class AuditReport:
                if "output_kind_evidence" in meta else "") + "; members "
             f"{meta.get('n_members', '?')}, non-members {meta.get('n_nonmembers', '?')}",
             f"- audit time: {meta.get('seconds', float('nan')):.1f} s",
+            *_shadow_lines(meta),
             "",
             "## Entire data set",
             "",
@@ -287,25 +305,74 @@ class AuditReport:
 
 
 def _canary_lines(meta):
-    """Markdown: TPR on planted canaries (worst case) next to the population's."""
+    """Markdown: the attacks on planted canaries, in vs out, per kind, with ε."""
     canaries = meta.get("canaries")
-    if not canaries:
+    if not canaries or "kinds_measured" not in canaries:
         return []
-    lines = [f"## Canaries ({canaries['count']} mislabelled members, seed {canaries['seed']})",
-             "", "TPR on the canaries at a false-positive rate measured on all non-members "
-             "(† at 0 false positives: 1/n is above that FPR).", "",
-             "| attack | AUC |" + "".join(f" TPR@{roc.fpr_label(t)}FPR [95 % CI] |"
-                                        for t in roc.LOW_FPRS),
-             "|---|---|" + "---|" * len(roc.LOW_FPRS)]
-    for attack, row in canaries["attacks"].items():
-        cells = []
-        for t in roc.LOW_FPRS:
-            key = roc.tpr_key(t)
-            low, high = row[key + "_ci"]
-            mark = "" if row[key + "_measurable"] else "†"
-            cells.append(f"{row[key]:.3f}{mark} [{low:.3f}, {high:.3f}]")
-        lines.append(f"| {attack} | {row['auc']:.3f} | " + " | ".join(cells) + " |")
-    return lines + [""]
+    lines = [f"## Canaries ({canaries['units']} units, seed {canaries['seed']})", "",
+             "Each canary was in the training set with probability 1/2; attacks score "
+             "canaries that were in against canaries that were out († at 0 false "
+             "positives: too few out-canaries for that FPR). ε: lower bounds at δ = "
+             "1e-5, 95 % confidence, per canary unit: one-run (Steinke et al. 2023) and "
+             "Clopper–Pearson on the ROC (TF Privacy's method).", ""]
+    for kind, entry in canaries["kinds_measured"].items():
+        lines += [f"### {kind}: {entry['units']} units ({entry['in']} in, {entry['out']} out)",
+                  ""]
+        if not entry.get("measurable", True):
+            lines += [f"Fewer than {canaries_min_units()} units, or too few on one side: "
+                      "the numbers below are not a measurement of a low FPR or of ε.", ""]
+        if not entry["attacks"]:
+            lines += ["All units on one side: nothing to compare.", ""]
+            continue
+        lines += ["| attack | AUC |" + "".join(f" TPR@{roc.fpr_label(t)}FPR [95 % CI] |"
+                                              for t in roc.LOW_FPRS)
+                  + " ε one-run | ε ROC |",
+                  "|---|---|" + "---|" * (len(roc.LOW_FPRS) + 2)]
+        for attack, row in entry["attacks"].items():
+            cells = []
+            for t in roc.LOW_FPRS:
+                key = roc.tpr_key(t)
+                low, high = row[key + "_ci"]
+                mark = "" if row[key + "_measurable"] else "†"
+                cells.append(f"{row[key]:.3f}{mark} [{low:.3f}, {high:.3f}]")
+            best = " **(best AUC)**" if attack == entry.get("best_attack") else ""
+            lines.append(f"| {attack}{best} | {row['auc']:.3f} | " + " | ".join(cells)
+                         + f" | {row['epsilon_one_run']:.2f} | {row['epsilon_roc']:.2f} |")
+        eps = entry.get("epsilon")
+        if eps:
+            lines += ["", f"Largest ε: one-run {eps['one_run']:.2f} ({eps['attack']}), ROC "
+                      f"{eps['roc']:.2f} (the largest over the attacks, not corrected for "
+                      "choosing among them)."]
+        lines.append("")
+    return lines
+
+
+def canaries_min_units():
+    from keras_adamixup.audit import canaries
+
+    return canaries.MIN_UNITS
+
+
+def _epsilon_text(h):
+    if "canary_epsilon" not in h:
+        return "–"
+    mark = "" if h.get("canary_epsilon_measurable", True) else "*"
+    return f"{h['canary_epsilon']:.2f}{mark} ({h['canary_epsilon_kind']})"
+
+
+def _shadow_lines(meta):
+    """Markdown: how many shadows each recipe had, and a warning below `ENOUGH_SHADOWS`."""
+    recipes = meta.get("lira")
+    recipes = [recipes] if isinstance(recipes, dict) else list(recipes or [])
+    if not recipes:
+        return []
+    counts = ", ".join(f"{r['num_shadows']} ({r.get('name') or 'first recipe'})"
+                       for r in recipes)
+    lines = [f"- shadows per recipe: {counts}"]
+    if not all(r.get("enough_shadows", True) for r in recipes):
+        lines.append("- **warning**: fewer than 16 shadows in a recipe: LiRA's and RMIA's "
+                     "TPR at low FPR is understated (3-4x at 4 shadows on the digits MLP)")
+    return lines
 
 
 def _exposure_lines(meta):
@@ -380,13 +447,16 @@ def compare(reports, folder=None, attack=None):
     if not reports:
         raise ValueError("`reports` is empty: nothing to compare.")
     tprs = "".join(f" TPR@{roc.fpr_label(t)}FPR |" for t in roc.LOW_FPRS)
+    heads = [r.headline() for r in reports]
+    shadows = any("min_shadows" in h for h in heads)
+    epsilon = any("canary_epsilon" in h for h in heads)
     head = (f"| model | train acc | test acc | gap | best AUC (attack) | best advantage |"
-            f"{tprs} worst slice AUC |")
-    lines = [head, "|" + "---|" * (7 + len(roc.LOW_FPRS))]
+            f"{tprs} worst slice AUC |" + (" shadows |" if shadows else "")
+            + (" ε (canaries) |" if epsilon else ""))
+    lines = [head, "|" + "---|" * (7 + len(roc.LOW_FPRS) + shadows + epsilon)]
     headlines = []
     unmeasurable = False
-    for r in reports:
-        h = r.headline()
+    for r, h in zip(reports, heads):
         headlines.append({"name": r.name, **h})
         cells = ""
         for t in roc.LOW_FPRS:
@@ -399,10 +469,19 @@ def compare(reports, folder=None, attack=None):
             f"| {r.name} | {h['train_accuracy']:.4f} | {h['test_accuracy']:.4f} | "
             f"{h['generalization_gap']:.4f} | {h['best_auc']:.4f} ({h['best_auc_attack']}) | "
             f"{h['best_advantage']:.4f} |{cells} {h['worst_slice_auc']:.4f}{noise} |"
+            + (f" {h.get('min_shadows', '–')} |" if shadows else "")
+            + (f" {_epsilon_text(h)} |" if epsilon else "")
         )
     if unmeasurable:
         lines += ["", "† at zero false positives: fewer non-members than 1/FPR, so this FPR "
                   "cannot be measured."]
+    if epsilon:
+        lines += ["", "ε (canaries): the largest one-run lower bound over the canary kinds "
+                  "and attacks (δ = 1e-5, 95 %, per canary unit; 0: not measurable with "
+                  "these canaries, not a proof of privacy; * fewer than 10 canary units)."]
+    if shadows and any(h.get("min_shadows", 16) < 16 for h in heads):
+        lines += ["", "shadows: the fewest in a recipe; below 16 LiRA's and RMIA's TPR at "
+                  "low FPR is understated."]
     if any(not h.get("worst_slice_significant", True) for h in headlines):
         lines += ["", "(noise): the worst slice does not stand out from chance after a "
                   "Bonferroni correction for the (attack, slice) results tested."]

@@ -3,6 +3,8 @@
 import dataclasses
 import platform
 import time
+import warnings
+from typing import Any
 
 import numpy as np
 
@@ -55,8 +57,11 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
                       extra_rows=(), extra_histograms=None, tick=None, **option_overrides):
     """Audits arrays of model outputs (logits or probabilities) of members and non-members.
 
-    Runs TF Privacy's attacks (see `keras_adamixup.audit.attacks`) and the
-    label-only gap attack (it needs only the predicted labels).
+    Runs TF Privacy's attacks (see `keras_adamixup.audit.attacks`), the
+    label-only gap attack (it needs only the predicted labels) and the hinge
+    threshold attack (the true class' margin over the runner-up,
+    `predictions.hinge`: it survives defences that flatten the confidence
+    vector).
 
     Args:
         outputs_members: `(n, classes)` logits or probabilities on members
@@ -107,6 +112,11 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
         label_only.gap_scores(np.argmax(probs_n, 1), y_n), "label_only")
     rows.append(gap_row)
     histograms["label_only_gap"] = gap_hist
+    hinge_row, hinge_hist = attacks_lib.rows_from_scores(
+        "hinge", preds_lib.hinge(probs_m, y_m, "probabilities"),
+        preds_lib.hinge(probs_n, y_n, "probabilities"), "score")
+    rows.append(hinge_row)
+    histograms["hinge"] = hinge_hist
     rows.extend(extra_rows)
     histograms.update(extra_histograms or {})
     meta = {
@@ -161,11 +171,16 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
             that each adapt differently disagree with one another, which
             weakens LiRA without protecting the target; the attacker may
             choose either, and the report's best attack is the maximum.
-        canaries: a `keras_adamixup.audit.canaries.CanarySet` planted in the
-            members (their labels must be the planted ones): the report's
-            metadata ``"canaries"`` gets the TPR on them at low FPR (against
-            all non-members) for the loss threshold and every LiRA/RMIA
-            variant, and report.md a "Canaries" section. Arrays only.
+        canaries: a `keras_adamixup.audit.canaries.CanarySet` from
+            `canaries.plant`; `members` are then the ordinary members (the
+            model trained on them *and* the canaries drawn "in":
+            ``canaries.add_to(*members)``). Every shadow recipe trains on the
+            canaries too (each unit in half of the shadows, a duplicate pair
+            together). The report's metadata ``"canaries"`` gets, per kind,
+            every single-example attack's AUC and TPR at low FPR among
+            canaries (in vs out, exact intervals) and ε lower bounds
+            (`keras_adamixup.audit.epsilon`), and report.md a "Canaries"
+            section. Arrays only.
 
     Returns:
         An `AuditReport`.
@@ -193,13 +208,27 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
     if opts.check_overlap:
         _check_disjoint(preds_lib.count_overlap(x_m, x_n))
     if canaries is not None:
-        canaries.check_labels(y_m)
+        _check_canaries(canaries, x_m)
     label = name or getattr(model, "name", "model")
     total = 1 + (opts.label_only_noise is not None) + len(recipes) + _attack_steps(opts)
     with Bar(total, f"auditing {label}", "step", opts.progress) as bar:
         return _run_audit_arrays(model, (x_m, y_m), (x_n, y_n), opts, recipes, lira,
                                  canaries, bar.update, start=start, name=name,
                                  metadata=metadata)
+
+
+def _check_canaries(canaries, x_m):
+    if not isinstance(canaries, canaries_lib.CanarySet):
+        raise TypeError("`canaries` must be a CanarySet from audit.canaries.plant(x, y, "
+                        f"count, kinds=...), got {type(canaries).__name__}.")
+    if np.shape(x_m)[1:] != canaries.x.shape[1:]:
+        raise ValueError(f"The canaries' inputs have shape {canaries.x.shape[1:]} per row, "
+                         f"the members {np.shape(x_m)[1:]}: plant them in the data audited.")
+    if len(x_m) and preds_lib.count_overlap(canaries.x, x_m):
+        raise ValueError(
+            "Some canary rows are also among the members: pass the members without the "
+            "canaries (the x_rest, y_rest that plant returned); the canaries are scored "
+            "in vs out on their own.")
 
 
 def _output_kind(model, out_m, out_n, opts):
@@ -222,11 +251,11 @@ def _run_audit_arrays(model, members, nonmembers, opts, recipes, lira, canaries,
     steps("outputs")
     classes, y_m, y_n = _labels(out_m, y_m, y_n)
     extra_rows, extra_hist = [], {}
-    per_example = {}  # attack -> scores over members then non-members (for canaries)
+    canary_scores = {}  # attack -> one score per canary row (higher ⇒ in)
     if canaries is not None:
-        p_m, _, p_n, _, _ = preds_lib.check_pair(out_m, y_m, out_n, y_n, kind=outputs)
-        per_example["threshold"] = -np.concatenate([preds_lib.cross_entropy(p_m, y_m),
-                                                    preds_lib.cross_entropy(p_n, y_n)])
+        out_c = predict_outputs(model, canaries.x, opts.batch_size)
+        y_c = preds_lib.as_labels(canaries.y, "canary labels", classes)
+        canary_scores.update(_canary_output_scores(out_c, y_c, outputs))
 
     def predict_labels(x):
         return _predicted_labels(predict_outputs(model, x, opts.batch_size), outputs)
@@ -238,28 +267,86 @@ def _run_audit_arrays(model, members, nonmembers, opts, recipes, lira, canaries,
             queries=opts.label_only_queries, seed=opts.seed,
             scale=np.std(np.concatenate([np.ravel(x_m), np.ravel(x_n)])))
             for x, y in ((x_m, y_m), (x_n, y_n))]
+        if canaries is not None:
+            canary_scores["label_only_noise"] = label_only.noise_robustness_scores(
+                predict_labels, canaries.x, y_c, noise=opts.label_only_noise,
+                queries=opts.label_only_queries, seed=opts.seed,
+                scale=np.std(np.concatenate([np.ravel(x_m), np.ravel(x_n)])))
         steps("label-only noise")
     meta = {"seed": opts.seed, "label_only_noise": opts.label_only_noise,
             "label_only_queries": opts.label_only_queries, **kind_meta}
     if recipes:
-        # members first, then non-members: shared by every shadow recipe
-        population = (np.concatenate([x_m, x_n]), np.concatenate([y_m, y_n]),
-                      np.concatenate([out_m, out_n]), len(x_m), model)
+        # members, then non-members, then the canaries: shared by every shadow recipe
+        population = Population.of((x_m, y_m, out_m), (x_n, y_n, out_n), model,
+                                   canaries, out_c if canaries is not None else None)
         metas = []
         for recipe in recipes:
             rows, hists, recipe_meta, scores = _lira_rows(recipe, population, opts, outputs)
             steps(f"shadows {recipe.name or 'own'}")
-            per_example.update(scores)
+            for attack, values in scores.items():
+                if canaries is not None:
+                    canary_scores[attack] = values[population.n_ordinary:]
             extra_rows += rows
             extra_hist.update(hists)
             metas.append(recipe_meta)
         single = isinstance(lira, (dict, options_lib.ShadowRecipe))
         meta["lira"] = metas[0] if single else metas
     if canaries is not None:
-        meta["canaries"] = {**canaries.to_dict(), "attacks": canaries_lib.canary_rows(
-            per_example, canaries.indices, len(x_m))}
+        meta["canaries"] = {**canaries.to_dict(),
+                            "kinds_measured": canaries_lib.unit_rows(canaries, canary_scores)}
     return _report(model, (out_m, y_m, out_n, y_n), noise_scores, extra_rows, extra_hist,
                    meta, opts, outputs, start=start, name=name, metadata=metadata, tick=steps)
+
+
+def _canary_output_scores(out_c, y_c, outputs):
+    """The canaries' scores of the attacks that need only the audited model's outputs."""
+    out_c = preds_lib.as_outputs(out_c, "canary outputs")
+    kind = preds_lib.resolve_kind(out_c, outputs)
+    probs = preds_lib.to_probabilities(out_c.astype("float64"), kind)
+    return {"threshold": -preds_lib.cross_entropy(probs, y_c),
+            "hinge": preds_lib.hinge(out_c, y_c, kind),
+            "label_only_gap": label_only.gap_scores(_predicted_labels(out_c, kind), y_c)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Population:
+    """What every shadow recipe trains and scores on: the ordinary members,
+    the non-members, then the canaries (each unit one group of the shadows'
+    in/out draw).
+
+    Attributes:
+        x, y, outputs: concatenated inputs, labels and the audited model's outputs.
+        n_members, n_nonmembers: the ordinary rows' counts (members first).
+        groups: `None` without canaries, else one draw group per row.
+        model: the audited model (queried again for augmented views).
+    """
+
+    x: Any
+    y: Any
+    outputs: Any
+    n_members: int
+    n_nonmembers: int
+    groups: Any
+    model: Any
+
+    @property
+    def n_ordinary(self):
+        return self.n_members + self.n_nonmembers
+
+    @classmethod
+    def of(cls, members, nonmembers, model, canaries=None, canary_outputs=None):
+        (x_m, y_m, out_m), (x_n, y_n, out_n) = members, nonmembers
+        parts_x, parts_y, parts_out = [x_m, x_n], [y_m, y_n], [out_m, out_n]
+        groups = None
+        if canaries is not None:
+            parts_x.append(canaries.x.astype(np.asarray(x_m).dtype))
+            parts_y.append(canaries.y.astype(np.asarray(y_m).dtype))
+            parts_out.append(canary_outputs)
+            ordinary = len(x_m) + len(x_n)
+            groups = np.concatenate([np.arange(ordinary), ordinary + canaries.unit])
+        return cls(np.concatenate(parts_x), np.concatenate(parts_y),
+                   None if parts_out[0] is None else np.concatenate(parts_out),
+                   len(x_m), len(x_n), groups, model)
 
 
 def _check_disjoint(overlap):
@@ -294,12 +381,12 @@ def _report(model, model_outputs, noise_scores, extra_rows, extra_hist, meta, op
                              extra_histograms=extra_hist, tick=tick)
 
 
-def _recipe_shadows(recipe, x_pop, y_pop, seed, batch_size, indices=None):
+def _recipe_shadows(recipe, x_pop, y_pop, seed, batch_size, indices=None, groups=None):
     """`(masks, shadow outputs)` of one recipe: trained, or read from its cache."""
-    masks = lira_lib.shadow_masks(recipe.num_shadows, len(x_pop), seed)
+    masks = lira_lib.shadow_masks(recipe.num_shadows, len(x_pop), seed, groups=groups)
     fingerprint = lira_lib.fingerprint(x_pop, y_pop, recipe.num_shadows, seed,
                                        recipe.fit_kwargs, recipe.model_factory,
-                                       augment=recipe.augment)
+                                       augment=recipe.augment, groups=groups)
     outs = lira_lib.shadow_outputs(
         recipe.model_factory, x_pop, y_pop, masks, fit_kwargs=recipe.fit_kwargs,
         cache_dir=recipe.cache_dir, fingerprint=fingerprint, predict_batch_size=batch_size,
@@ -311,50 +398,69 @@ def _recipe_shadows(recipe, x_pop, y_pop, seed, batch_size, indices=None):
 def _lira_rows(recipe, population, opts, outputs="auto"):
     """Every registered shadow attack with one recipe: `(rows, histograms, metadata, scores)`.
 
-    `population` is `(x, y, outputs, n_members, model)`, members first.
+    `population` is a `Population` (members first); the rows and metadata
+    are of the ordinary members and non-members, the scores of every row.
     """
-    x_pop, y_pop, out_pop, n_members, model = population
-    masks, shadow_outs = _recipe_shadows(recipe, x_pop, y_pop, opts.seed, opts.batch_size)
+    x_pop, y_pop, out_pop = population.x, population.y, population.outputs
+    n_members, n_ordinary = population.n_members, population.n_ordinary
+    if recipe.num_shadows < lira_lib.ENOUGH_SHADOWS:
+        warnings.warn(lira_lib.FewShadowsWarning(
+            f"{recipe.num_shadows} shadows{' (' + recipe.name + ')' if recipe.name else ''}: "
+            f"LiRA and RMIA understate the TPR at low FPR with fewer than "
+            f"{lira_lib.ENOUGH_SHADOWS} (3-4x at 4 shadows on the digits MLP); use "
+            f"num_shadows={lira_lib.ENOUGH_SHADOWS} or more where they train together."),
+            stacklevel=3)
+    masks, shadow_outs = _recipe_shadows(recipe, x_pop, y_pop, opts.seed, opts.batch_size,
+                                         groups=population.groups)
     if recipe.augment is not None:
-        out_pop = lira_lib.predict_views(model, x_pop, recipe.augment, opts.batch_size)
+        out_pop = lira_lib.predict_views(population.model, x_pop, recipe.augment,
+                                         opts.batch_size)
     rows, hists, named = [], {}, {}
     for source, scorer in registry.SHADOW_ATTACKS.items():
         scores = scorer(out_pop, shadow_outs, y_pop, masks, recipe, outputs)
         for variant, s in scores.items():
             attack = f"{variant}_{recipe.name}" if recipe.name else variant
             named[attack] = s
-            row, hist = attacks_lib.rows_from_scores(attack, s[:n_members], s[n_members:],
-                                                     source)
+            row, hist = attacks_lib.rows_from_scores(attack, s[:n_members],
+                                                     s[n_members:n_ordinary], source)
             rows.append(row)
             hists[attack] = hist
     online = named[f"lira_online_{recipe.name}" if recipe.name else "lira_online"]
     meta = {"num_shadows": recipe.num_shadows, "fit_kwargs": _describe(recipe.fit_kwargs),
+            "enough_shadows": recipe.num_shadows >= lira_lib.ENOUGH_SHADOWS,
             "augment": recipe.augment,
             "rmia": {"offline_a": recipe.rmia_offline_a, "gamma": recipe.rmia_gamma}}
-    meta.update(exposure(online[:n_members], online[n_members:], y_pop[:n_members]))
+    meta.update(exposure(online[:n_members], online[n_members:n_ordinary],
+                         y_pop[:n_members]))
     if recipe.name:
         meta["name"] = recipe.name
     return rows, hists, meta, named
 
 
-def train_shadows(members, nonmembers, lira, indices, *, seed=0, batch_size=512):
+def train_shadows(members, nonmembers, lira, indices, *, seed=0, batch_size=512,
+                  canaries=None):
     """Trains only the shadows `indices` of every recipe in `lira` into its cache.
 
     One job of a job array: run it once per shadow index (e.g. with
     ``SLURM_ARRAY_TASK_ID``), every job with the same data, seed and `lira`
     (each recipe needs a ``cache_dir`` on a shared file system), then run
     `run_audit` with the same arguments: it finds every shadow cached and
-    trains none. Returns the number of shadows trained or found.
+    trains none. Pass the same `canaries` as the audit will (their rows
+    are part of every shadow's population). Returns the number of shadows
+    trained or found.
     """
     recipes = options_lib.shadow_recipes(lira)
     (x_m, y_m), (x_n, y_n) = members, nonmembers
-    x_pop, y_pop = np.concatenate([x_m, x_n]), np.concatenate([y_m, y_n])
+    if canaries is not None:
+        _check_canaries(canaries, x_m)
+    population = Population.of((x_m, y_m, None), (x_n, y_n, None), None, canaries, None)
     done = 0
     for recipe in recipes:
         if not recipe.cache_dir:
             raise ValueError("Training shadows as separate jobs needs a `cache_dir` in every "
                              "LiRA recipe: that is where the audit finds them.")
-        _, outs = _recipe_shadows(recipe, x_pop, y_pop, seed, batch_size, indices=indices)
+        _, outs = _recipe_shadows(recipe, population.x, population.y, seed, batch_size,
+                                  indices=indices, groups=population.groups)
         done += sum(o is not None for o in outs)
     return done
 
