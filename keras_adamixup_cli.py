@@ -37,6 +37,16 @@ def _positive(text):
     return value
 
 
+def _count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text}")
+    return value
+
+
 def _indices(text):
     try:
         values = [int(v) for v in text.split(",")]
@@ -78,7 +88,12 @@ def build_parser():
     demo.add_argument("--epochs", type=_positive, default=60,
                       help="epochs planned for every model")
     demo.add_argument("--lira-shadows", type=_shadows, default=4,
-                      help="LiRA/RMIA shadow models per recipe (0: no LiRA)")
+                      help="LiRA/RMIA shadow models of each defence's own recipe (0: no LiRA)")
+    demo.add_argument("--plain-shadows", type=_shadows, default=16,
+                      help="shadow models of the undefended recipe (they train together)")
+    demo.add_argument("--canaries", type=_count, default=20,
+                      help="mislabelled and as many duplicated canaries, each in training "
+                           "with probability 1/2 (0: none)")
     demo.add_argument("--seed", type=int, default=0,
                       help="seed of the member/non-member split, training and the audit")
     demo.add_argument("--thorough", action="store_true", help="every attack on every slice")

@@ -240,10 +240,12 @@ def _demo(args):
     if args.quick:
         from keras_adamixup.audit import CHEAP_ATTACKS
 
-        run_demo(args.out, epochs=3, lira_shadows=2, seed=args.seed, attacks=CHEAP_ATTACKS)
+        run_demo(args.out, epochs=3, lira_shadows=2, seed=args.seed, attacks=CHEAP_ATTACKS,
+                 plain_shadows=2, canaries=10)
     else:
         run_demo(args.out, epochs=args.epochs, lira_shadows=args.lira_shadows, seed=args.seed,
-                 thorough=args.thorough)
+                 thorough=args.thorough, plain_shadows=args.plain_shadows,
+                 canaries=args.canaries)
 
 
 COMMANDS = {"demo": _demo, "audit": _audit}

@@ -15,11 +15,16 @@ remaining 20 %, never audited). Four models, the same MLP:
   accuracy budget 1 point) that restores the epoch with the lowest hold-out
   loss (docs/BENCHMARKS.md, "The recommended setting").
 
-Each goes through the full audit (TF Privacy attacks, label-only attacks,
-LiRA and RMIA with shadow models trained by the model's own recipe, callbacks
-included, and, for the defended models, a second set from the undefended
-recipe's shadows: ``lira_online_plain``, ``rmia_online_plain``, ...) and the
-comparison is written to the output folder:
+Every model also trains on canaries (`audit.canaries`): 20 mislabelled
+examples and 20 duplicated ones (a mislabelled example and a near-copy), each
+in its training set with probability ½, drawn from the members.
+
+Each goes through the full audit (TF Privacy attacks, label-only and hinge
+attacks, LiRA and RMIA with 4 shadow models trained by the model's own
+recipe, callbacks included, and, for the defended models, 16 more from the
+undefended recipe, trained together: ``lira_online_plain``,
+``rmia_online_plain``, ...; the canaries scored in vs out per kind, with an
+empirical ε lower bound) and the comparison is written to the output folder:
 
     out/split.json                  the member/non-member split (indices, seed)
     out/<model>.keras
@@ -28,6 +33,7 @@ comparison is written to the output folder:
     out/comparison.{md,json}, comparison_roc.png
 """
 
+import dataclasses
 import os
 
 import keras
@@ -110,10 +116,15 @@ def split_digits(seed=0):
 
 
 def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=4, seed=0,
-             thorough=False, attacks=None, log=print, progress=True):
+             thorough=False, attacks=None, log=print, progress=True, canaries=20,
+             plain_shadows=16):
     """Trains, audits and compares; returns `(reports, comparison_table)`.
 
-    `attacks` defaults to all six TF Privacy attacks. The loop is
+    `attacks` defaults to all six TF Privacy attacks. `canaries`: units of
+    each of two kinds (mislabelled, duplicate) planted from the members,
+    each in training with probability ½ (0: none). `plain_shadows`: the
+    undefended recipe's shadows (they train together, so 16 cost little);
+    `lira_shadows`: each defended recipe's own. The loop is
     `keras_adamixup.experiment.train_and_audit`, shared with the examples.
     """
     from keras_adamixup import audit
@@ -121,10 +132,20 @@ def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=4, seed=0,
 
     os.makedirs(out, exist_ok=True)
     (x_m, y_m), nonmembers, holdout, split = split_digits(seed)
+    planted = None
+    if canaries:
+        x_m, y_m, planted = audit.canaries.plant(x_m, y_m, count=canaries,
+                                                 kinds=("mislabelled", "duplicate"), seed=seed)
+        # split.json: the ordinary members (the rows the canaries came from are canaries now)
+        drawn = set(np.asarray(split.members)[planted.source[planted.source >= 0]].tolist())
+        split = dataclasses.replace(split, members=[i for i in split.members if i not in drawn])
     split.to_json(os.path.join(out, "split.json"))
     log(f"digits: {len(x_m)} members / {len(nonmembers[0])} non-members / "
         f"{len(holdout[0])} monitor hold-out (split seed {seed}), {epochs} epochs, "
-        f"LiRA and RMIA with {lira_shadows} shadow models per recipe")
+        f"LiRA and RMIA with {plain_shadows} undefended shadow models and {lira_shadows} "
+        "of each defence's own recipe"
+        + (f"; {canaries} mislabelled and {canaries} duplicated canaries, each in with "
+           "probability 1/2" if canaries else ""))
     fit_kwargs = {"epochs": epochs, "batch_size": batch_size, "verbose": 0}
     recipes = comparison_recipes(
         undefended_factory, lambda: adamixup_factory(seed), fit_kwargs, holdout,
@@ -138,7 +159,8 @@ def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=4, seed=0,
                 "recipe": {"epochs": epochs, "batch_size": batch_size}}
     reports, table = train_and_audit(recipes, (x_m, y_m), nonmembers, out,
                                      lira_shadows=lira_shadows, options=options, seed=seed,
-                                     progress=progress, log=log, metadata=metadata)
+                                     progress=progress, log=log, metadata=metadata,
+                                     baseline_shadows=plain_shadows, canaries=planted)
     log("\n" + table)
     log(f"\nwritten to {out}/ (comparison.md, comparison_roc.png, <model>/report.md)")
     return reports, table

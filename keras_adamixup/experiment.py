@@ -150,7 +150,8 @@ def _shadow_warnings(caught, name, log):
 
 
 def train_and_audit(recipes, members, nonmembers, out, *, lira_shadows=4, baseline=None,
-                    options=None, seed=0, progress=True, log=print, metadata=None):
+                    options=None, seed=0, progress=True, log=print, metadata=None,
+                    baseline_shadows=None, canaries=None):
     """Trains, saves, audits and compares every recipe; returns `(reports, table)`.
 
     Args:
@@ -159,6 +160,14 @@ def train_and_audit(recipes, members, nonmembers, out, *, lira_shadows=4, baseli
         nonmembers: `(x, y)` they never see.
         out: folder: ``<name>.keras``, ``<name>/report.*``, ``comparison.*``.
         lira_shadows: shadows per recipe (0: no LiRA/RMIA).
+        baseline_shadows: shadows of the baseline recipe (default
+            `lira_shadows`): an undefended recipe's shadows train together
+            in one step, so 16 or more cost little and sharpen the low-FPR
+            numbers (`audit.lira.ENOUGH_SHADOWS`).
+        canaries: a `keras_adamixup.audit.canaries.CanarySet` planted from
+            `members` (which are then `plant`'s ``x_rest, y_rest``): every
+            model trains on ``canaries.add_to(*members)`` and is audited with
+            them (in vs out per kind, ε).
         baseline: the recipe whose shadows attack every model as well
             (``*_plain`` attacks; default the first recipe). Its shadows are
             trained once and cached in ``out/<baseline>/lira_cache``.
@@ -187,14 +196,16 @@ def train_and_audit(recipes, members, nonmembers, out, *, lira_shadows=4, baseli
                                                else {"progress": progress, "seed": seed}))
     os.makedirs(out, exist_ok=True)
     x_m, y_m = members
-    plain = {"model_factory": base.factory, "num_shadows": lira_shadows,
+    x_fit, y_fit = (x_m, y_m) if canaries is None else canaries.add_to(x_m, y_m)
+    plain = {"model_factory": base.factory,
+             "num_shadows": lira_shadows if baseline_shadows is None else baseline_shadows,
              "fit_kwargs": base.fit_kwargs, "progress": progress,
              "cache_dir": os.path.join(out, base.name, "lira_cache")}
     reports = []
     for recipe in recipes:
         keras.utils.set_random_seed(seed)
         model = recipe.factory()
-        kwargs = recipe.fit_arguments(x_m, y_m)
+        kwargs = recipe.fit_arguments(x_fit, y_fit)
         kwargs.setdefault("verbose", 0)
         if progress:
             kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [
@@ -205,7 +216,7 @@ def train_and_audit(recipes, members, nonmembers, out, *, lira_shadows=4, baseli
             targets.progress = True
         start = time.perf_counter()
         try:
-            history = model.fit(x_m, y_m, **kwargs)
+            history = model.fit(x_fit, y_fit, **kwargs)
         finally:
             if teachers_bar:
                 targets.progress = False
@@ -223,14 +234,18 @@ def train_and_audit(recipes, members, nonmembers, out, *, lira_shadows=4, baseli
         extra = metadata(recipe, model) if callable(metadata) else dict(metadata or {})
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
+            warnings.simplefilter("ignore", audit.lira.FewShadowsWarning)  # in the report
             report = audit.run_audit(model, (x_m, y_m), nonmembers, name=recipe.name,
-                                     lira=lira, options=opts, metadata=extra)
+                                     lira=lira, options=opts, metadata=extra,
+                                     canaries=canaries)
         _shadow_warnings(caught, recipe.name, log)
         report.save(os.path.join(out, recipe.name))
         h = report.headline()
+        eps = (f", canary ε ≥ {h['canary_epsilon']:.2f} ({h['canary_epsilon_kind']})"
+               if "canary_epsilon" in h else "")
         log(f"[{recipe.name}] test acc {h['test_accuracy']:.4f}, best AUC "
             f"{h['best_auc']:.4f} ({h['best_auc_attack']}), TPR@1%FPR "
-            f"{h['best_' + audit.roc.tpr_key(0.01)]:.4f}, audit "
+            f"{h['best_' + audit.roc.tpr_key(0.01)]:.4f}{eps}, audit "
             f"{report.metadata['seconds']:.1f} s")
         if recipe.describe is not None:
             line = recipe.describe(model, history, kwargs)
