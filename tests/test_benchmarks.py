@@ -91,6 +91,54 @@ def test_privacy_utility_summary_and_markdown():
     assert "| none | 2 | 0.8500 ± 0.0707 |" in text and "n/a" in text  # no LiRA column data
 
 
+def _canary_attack(auc, tpr, eps):
+    return {"auc": auc, "tpr_at_0.001_fpr": tpr, "tpr_at_0.001_fpr_ci": [tpr / 2, 1.0],
+            "tpr_at_0.001_fpr_measurable": False, "epsilon_one_run": eps, "epsilon_roc": eps}
+
+
+def test_canary_audit_kind_numbers_and_markdown():
+    ca = load("canary_audit")
+    # each metric's own strongest attack: AUC from one, TPR at low FPR from another
+    entry = {"units": 20, "in": 9, "out": 11, "measurable": True,
+             "attacks": {"lira_online": _canary_attack(0.9, 0.2, 0.5),
+                         "rmia_online": _canary_attack(0.8, 0.4, 0.7)},
+             "epsilon": {"one_run": 0.7, "attack": "rmia_online", "roc": 0.6}}
+    n = ca.kind_numbers(entry)
+    assert (n["auc"], n["auc_attack"], n["tpr"], n["tpr_attack"]) == (
+        0.9, "lira_online", 0.4, "rmia_online")
+    assert n["tpr_ci"] == [0.2, 1.0] and n["epsilon_one_run"] == 0.7 and n["epsilon_roc"] == 0.6
+    assert ca.kind_numbers({**entry, "attacks": {}}) is None  # all units on one side
+    row = {"defence": "teachers_mix_16_2_ckpt", "seed": 0, "test_accuracy": 0.95,
+           "best_auc": 0.6, "best_auc_attack": "rmia_online", "best_tpr_at_0.001_fpr": 0.01,
+           "best_tpr_ci": [0.005, 0.02], "best_tpr_attack": "lira_online", "own_shadows": 8,
+           "plain_shadows": 16, "dp_epsilon": None, "train_s": 12.0,
+           "kinds": {"mislabelled": n, "duplicate": n}}
+    text = ca.markdown([row], "t")
+    assert "| recommended | 1 | 0.9500 | 0.600 (rmia_online) | 0.0100 [0.005, 0.020]" in text
+    assert "0.900 (lira_online) / 0.40 [0.20, 1.00] / 0.70, 0.60" in text
+    assert text.index("mislabelled: AUC") < text.index("duplicate: AUC")  # KINDS order
+    # several seeds: means, no single-run intervals
+    text = ca.markdown([row, {**row, "seed": 1, "test_accuracy": 0.93}], "t")
+    assert "| recommended | 2 | 0.9400 |" in text and "[0.005" not in text
+
+
+@pytest.mark.slow  # two defences trained and audited with canaries (about 30 s)
+def test_canary_audit_quick_run(tmp_path):
+    ca = load("canary_audit")
+    out = tmp_path / "ca"
+    assert ca.main(["--quick", "--out", str(out)]) == 0
+    rows = json.loads((out / "runs.json").read_text())
+    assert [r["defence"] for r in rows] == ["none", "early_stopping"]
+    for r in rows:
+        assert set(r["kinds"]) == {"mislabelled", "duplicate", "outlier"}
+        for n in r["kinds"].values():
+            assert n["units"] == 10 and n["in"] + n["out"] == 10 and 0 <= n["auc"] <= 1
+            assert n["epsilon_one_run"] >= 0
+    # the same canary draw for both defences
+    assert rows[0]["kinds"]["duplicate"]["in"] == rows[1]["kinds"]["duplicate"]["in"]
+    assert (out / "summary.md").exists()
+
+
 def test_privacy_utility_quick_run(tmp_path, capsys):
     pu = load("privacy_utility")
     out = tmp_path / "pu"
