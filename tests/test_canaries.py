@@ -109,10 +109,11 @@ def test_unit_rows_compare_in_against_out():
 
 @pytest.fixture(scope="module")
 def canary_audit(digits):
-    """An MLP trained on 300 digits and 20 + 20 canaries drawn in or out, audited with 4 shadows."""
+    """An MLP trained on 300 digits and 20 canaries of each kind drawn in or out, audited
+    with 4 shadows."""
     (x, y), (xt, yt) = digits
-    x_rest, y_rest, planted = canaries.plant(x[:340], y[:340], count=20,
-                                             kinds=("mislabelled", "duplicate"), seed=0)
+    x_rest, y_rest, planted = canaries.plant(x[:340], y[:340], count=20, kinds=canaries.KINDS,
+                                             seed=0)
 
     def factory():
         model = small_mlp(hidden=64)
@@ -135,17 +136,19 @@ def canary_audit(digits):
 def test_audit_scores_canaries_in_against_out(canary_audit, tmp_path):
     report, planted, (x_rest, _) = canary_audit
     meta = report.metadata["canaries"]
-    assert meta["units"] == 40 and meta["seed"] == 0
-    for kind in ("mislabelled", "duplicate"):
+    assert meta["units"] == 60 and meta["seed"] == 0
+    for kind in canaries.KINDS:
         entry = meta["kinds_measured"][kind]
         assert {"threshold", "hinge", "label_only_gap", "label_only_noise", "lira_online",
                 "lira_online_hinge", "rmia_online"} <= set(entry["attacks"])
         assert entry["attacks"]["lira_online"]["n_members"] == entry["in"]
         assert entry["attacks"]["lira_online"]["n_nonmembers"] == entry["out"]
-        # an undefended MLP memorizes its mislabelled canaries: in vs out is easy
-        assert entry["attacks"]["lira_online"]["auc"] > 0.9
+        # an undefended MLP memorizes its mislabelled canaries, and an input unlike
+        # any other with a random label: in vs out is easy
+        assert entry["attacks"]["lira_online"]["auc"] > 0.9, kind
     population = {r["attack"]: r for r in report.attacks}
-    # the population rows are the ordinary members and non-members only
+    # the population rows are the ordinary members and non-members only (outliers
+    # are made, not drawn from the members)
     assert population["lira_online"]["n_members"] == len(x_rest) == 340 - 40
     assert population["lira_online"]["n_nonmembers"] == 300
     assert {"hinge", "lira_online_hinge"} <= set(population)
@@ -153,7 +156,7 @@ def test_audit_scores_canaries_in_against_out(canary_audit, tmp_path):
     assert head["min_shadows"] == 4 and head["canary_epsilon"] >= 0
     report.save(tmp_path)
     text = (tmp_path / "report.md").read_text()
-    assert "## Canaries (40 units, seed 0)" in text and "### duplicate: 20 units" in text
+    assert "## Canaries (60 units, seed 0)" in text and "### duplicate: 20 units" in text
     assert "**warning**: fewer than 16 shadows" in text
     table = audit.compare([report])
     assert "ε (canaries)" in table and "| 4 |" in table
