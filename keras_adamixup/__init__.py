@@ -15,6 +15,8 @@ Public API:
 - `SplitTeachers`: train on out-of-fold soft labels of split teachers
   (`AdaMixupModel(targets=SplitTeachers())`), so that a member's target is
   what the model family predicts for a non-member.
+- `duplicates.near_duplicate_groups`: the near-duplicate rows that
+  `SplitTeachers` leaves out together.
 - `losses.MixupCrossentropy`: cross-entropy for class ids and soft targets.
 
 The membership-inference audit lives in `keras_adamixup.audit` and is imported
@@ -23,6 +25,7 @@ only when used (it needs TensorFlow Privacy).
 
 from keras_adamixup import losses
 from keras_adamixup.checkpoint import PrivacyCheckpoint
+from keras_adamixup import duplicates
 from keras_adamixup.focus import LossFloor
 from keras_adamixup import metrics
 from keras_adamixup import mixing
@@ -39,6 +42,7 @@ from keras_adamixup.version import __version__
 __all__ = [
     "AdaMixupModel",
     "adamixup",
+    "duplicates",
     "LossFloor",
     "losses",
     "metrics",

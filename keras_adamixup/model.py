@@ -114,7 +114,10 @@ class AdaMixupModel(keras.Model):
             only the training part of ``validation_split`` and get the
             sample or class weights; their soft labels are reused by later
             `fit` calls on the same data (`teacher_soft_labels`, saved with
-            the model; `keras_adamixup.teachers` says more).
+            the model; `keras_adamixup.teachers` says more). Near-duplicate
+            rows, and rows sharing an id of ``fit(..., groups=ids)`` (a
+            patient, a person, one per training row), are left out of the
+            same teachers.
         focus: `None` (every example mixed with the schedule's strength) or
             a `keras_adamixup.LossFloor`: a per-example strength, full for
             the examples whose clean loss is under a floor, ``rest`` × it
@@ -276,6 +279,10 @@ class AdaMixupModel(keras.Model):
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
             callbacks=None, **kwargs):
         _checks.positive_int("epochs", epochs)
+        groups = kwargs.pop("groups", None)
+        if groups is not None and self.targets is None:
+            raise ValueError("`groups` tells SplitTeachers which rows to leave out together; "
+                             "this model has no `targets=SplitTeachers(...)`.")
         callbacks = list(callbacks or [])
         # Monitors first: at each epoch end the controller is updated before
         # other callbacks (BackupAndRestore, ModelCheckpoint) save the model.
@@ -315,33 +322,41 @@ class AdaMixupModel(keras.Model):
             if not self.compiled:
                 raise ValueError("Call `compile` before `fit`: SplitTeachers copies the "
                                  "compiled loss and optimizer for its teachers.")
-            x, y, kwargs = self._teacher_targets(x, y, epochs, batch_size, verbose, kwargs)
+            x, y, kwargs = self._teacher_targets(x, y, epochs, batch_size, verbose, kwargs,
+                                                 groups)
         return super().fit(
             x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
             callbacks=callbacks, **kwargs,
         )
 
-    def _teacher_targets(self, x, y, epochs, batch_size, verbose, kwargs):
+    def _teacher_targets(self, x, y, epochs, batch_size, verbose, kwargs, groups=None):
         """`(x, y, kwargs)` for the student: the training part with the teachers'
         soft labels, validation split off first (true labels), class weights as
         sample weights of the true classes. The soft labels are kept while the
         training data stay the same (`teacher_soft_labels`)."""
         kwargs = dict(kwargs)
+        if groups is not None:
+            groups = np.asarray(groups).reshape(-1)
+            if len(groups) != len(y):
+                raise ValueError(f"`groups` has {len(groups)} ids for {len(y)} training rows.")
         (x, y, weights), validation = training_data.split_for_teachers(x, y, kwargs)
+        if groups is not None:
+            groups = groups[:len(y)]  # validation_split takes the last rows
         if validation is not None:
             kwargs["validation_data"] = validation
         if weights is not None:
             kwargs["sample_weight"] = weights
         digest = training_data.digest(
             x, y, weights, keras.saving.serialize_keras_object(self.targets),
-            self.targets.epochs or epochs, batch_size)
+            self.targets.epochs or epochs, batch_size,
+            None if groups is None else groups.tolist())
         cached = getattr(self, "_teacher_cache", None)
         if cached is not None and cached[0] == digest:
             soft = cached[1]
         else:
             soft = self.targets.soft_labels(
                 self, x, y, epochs=epochs, batch_size=batch_size, sample_weight=weights,
-                progress=self.targets.progress or verbose not in (0, "0"))
+                progress=self.targets.progress or verbose not in (0, "0"), groups=groups)
             self._teacher_cache = (digest, soft)
         return x, soft, kwargs
 

@@ -33,6 +33,13 @@ What the teachers see, when `AdaMixupModel.fit` trains them:
 - the student's ``sample_weight``, or its ``class_weight`` as per-example
   weights of the true classes (the student gets the same weights: Keras
   would read a class weight from the arg-max of a soft label);
+- near-duplicates together: rows closer than ``near_duplicates`` × the
+  root-mean-square distance between two rows (exact copies, lightly edited
+  copies; `keras_adamixup.duplicates`), and rows sharing an id of the
+  ``groups=`` given to `fit` (a patient, a person), are one group, and a
+  group is left out of the same teachers. Otherwise a teacher that leaves
+  one copy out trains on the other, and the out-of-fold label carries what
+  the copies share back (Aerni, Zhang, Tramèr 2024, on SELENA);
 - once per training set: the soft labels are kept with a digest of the
   inputs, labels, weights and teacher settings, and a later `fit` on the
   same data (continuing training) reuses them; other data retrain the
@@ -48,10 +55,14 @@ model.fit(x_train, y_train, epochs=40)  # trains the teachers first
 ```
 """
 
+import logging
+
 import keras
 import numpy as np
 
-from keras_adamixup import _checks, _fit_data, _progress, _stacked, predictions
+from keras_adamixup import _checks, _fit_data, _progress, _stacked, duplicates, predictions
+
+_LOG = logging.getLogger("keras_adamixup")
 
 
 SELECT_EPOCH = ("loss", "accuracy")
@@ -84,6 +95,13 @@ class SplitTeachers:
             a loop): the teachers train once, at the first call, and their
             soft labels are kept while the training data stay the same
             (`AdaMixupModel.fit`).
+        near_duplicates: rows within this distance of each other, relative
+            to the root-mean-square distance between two rows, are left out
+            of the same teachers (`keras_adamixup.duplicates`; the default
+            0.1 groups exact copies and copies with noise up to about 0.14 ×
+            each feature's standard deviation); `None`: only the ``groups``
+            given to `fit` are kept together. The groups of the last
+            training are in `groups_found`.
 
     Example:
 
@@ -95,7 +113,7 @@ class SplitTeachers:
     """
 
     def __init__(self, teachers=16, exclude=2, seed=None, together="auto", progress=False,
-                 select_epoch="loss", epochs=None):
+                 select_epoch="loss", epochs=None, near_duplicates=duplicates.RADIUS):
         _checks.integer("teachers", teachers, low=2)
         _checks.integer("exclude", exclude, low=1)
         if exclude >= teachers:
@@ -109,20 +127,53 @@ class SplitTeachers:
             _checks.choice("select_epoch", select_epoch, SELECT_EPOCH)
         self.select_epoch = select_epoch
         self.epochs = _checks.positive_int("epochs", epochs, allow_none=True)
+        if near_duplicates is not None:
+            near_duplicates = _checks.number("near_duplicates", near_duplicates, low=0.0)
+        self.near_duplicates = near_duplicates
+        self.groups_found = None  # duplicates.summary of the last soft_labels call
         self.teachers, self.exclude, self.together = teachers, exclude, together
         self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
         self.progress = progress
 
-    def left_out(self, n):
+    def left_out(self, n, groups=None):
         """`(teachers, n)` bool: True where teacher k does *not* train on example i.
 
-        Every example is left out of exactly `exclude` teachers.
+        Every example is left out of exactly `exclude` teachers; with
+        `groups` (each row's group as `duplicates.near_duplicate_groups` gives
+        it: the group's smallest row index), every row of a group is left
+        out of the teachers its first row is left out of. Rows in groups of
+        their own get the same draw as without `groups`.
         """
         rng = np.random.default_rng([self.seed, n])
         ranks = np.argsort(rng.random((n, self.teachers)), axis=1)
         mask = np.zeros((n, self.teachers), dtype=bool)
         np.put_along_axis(mask, ranks[:, :self.exclude], True, axis=1)
+        if groups is not None:
+            groups = np.asarray(groups, dtype="int64").reshape(-1)
+            if len(groups) != n or (groups < 0).any() or (groups > np.arange(n)).any():
+                raise ValueError("`groups` must give each of the n rows the smallest row "
+                                 "index of its group (duplicates.near_duplicate_groups).")
+            mask = mask[groups]
         return mask.T
+
+    def groups(self, x, groups=None):
+        """Each row's group for `left_out` (`None`: every row alone), and logs what was found.
+
+        Args:
+            x: the teachers' training inputs.
+            groups: `None` or one id per row (rows sharing one are kept together).
+        """
+        if self.near_duplicates is None and groups is None:
+            self.groups_found = None
+            return None
+        labels = duplicates.near_duplicate_groups(x, radius=self.near_duplicates or 0.0,
+                                                  groups=groups)
+        self.groups_found = duplicates.summary(labels)
+        _LOG.info("SplitTeachers: %(grouped_rows)d of %(rows)d rows in groups of "
+                  "near-duplicates or given groups (%(groups)d groups, the largest "
+                  "%(largest)d rows); each group is left out of the same teachers",
+                  self.groups_found)
+        return labels
 
     def make_teachers(self, model):
         """Fresh copies of a compiled `model` (its base model for an
@@ -147,7 +198,7 @@ class SplitTeachers:
         return copies
 
     def soft_labels(self, model, x, y, *, epochs=1, batch_size=None, sample_weight=None,
-                    progress=None):
+                    progress=None, groups=None):
         """Trains the teachers on `(x, y)` and returns the out-of-fold soft labels.
 
         Args:
@@ -163,6 +214,8 @@ class SplitTeachers:
                 teacher trains with them (as `fit`'s ``sample_weight``), and
                 epoch selection weighs its loss by them.
             progress: show a progress bar; `None`: this object's `progress`.
+            groups: `None` or ``(len(y),)`` ids: rows sharing an id are left
+                out of the same teachers (with the near-duplicates found).
 
         Returns:
             float32 `(len(y), classes)`: mean probabilities of the teachers
@@ -172,7 +225,12 @@ class SplitTeachers:
         epochs = self.epochs or epochs
         batch_size = batch_size or 32
         n = len(y)
-        left_out = self.left_out(n)
+        left_out = self.left_out(n, self.groups(x, groups))
+        show = self.progress if progress is None else progress
+        if show and self.groups_found and self.groups_found["grouped_rows"]:
+            print("SplitTeachers: {grouped_rows} of {rows} rows are near-duplicates or share "
+                  "a group ({groups} groups, the largest {largest} rows); each group is left "
+                  "out of the same teachers".format(**self.groups_found))
         teachers = self.make_teachers(model)
         kwargs = {"epochs": epochs, "batch_size": batch_size}
         reason = _stacked.stack_reason(teachers, kwargs, x)
@@ -187,7 +245,7 @@ class SplitTeachers:
                     for t, out in zip(teachers, left_out)] if self.select_epoch else [])
         with _progress.Bar(epochs if stacked else self.teachers, "SplitTeachers",
                            "epoch" if stacked else "teacher",
-                           enabled=self.progress if progress is None else progress) as bar:
+                           enabled=show) as bar:
             if stacked:
                 def after_epoch(epoch):
                     for keeper in keepers:
@@ -222,7 +280,8 @@ class SplitTeachers:
     def get_config(self):
         return {"teachers": self.teachers, "exclude": self.exclude, "seed": self.seed,
                 "together": self.together, "progress": self.progress,
-                "select_epoch": self.select_epoch, "epochs": self.epochs}
+                "select_epoch": self.select_epoch, "epochs": self.epochs,
+                "near_duplicates": self.near_duplicates}
 
     @classmethod
     def from_config(cls, config):
