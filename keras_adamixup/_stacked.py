@@ -160,7 +160,8 @@ def train_together(models, x, y, masks, *, epochs=1, batch_size=32, shuffle=True
             shadow's shuffling depends on its number only, not on which
             other shadows train beside it.
         steps_per_epoch: default ``ceil(largest shadow / batch_size)``.
-        progress: a callable ``progress(epoch)`` called after every epoch.
+        progress: a callable ``progress(epoch)`` called after every epoch;
+            when it returns `True`, training ends there (early stopping).
         jit_compile: XLA-compile the step; ``"auto"``: when every model was
             compiled with XLA on (Keras' default where supported).
         sample_weight: `None` or `(len(x),)` weights of the examples, as
@@ -216,6 +217,6 @@ def train_together(models, x, y, masks, *, epochs=1, batch_size=32, shuffle=True
             weights = (weights * sample_weight[indices]).astype("float32")
         for s in range(steps):
             step(tf.constant(indices[s]), tf.constant(weights[s]))
-        if progress is not None:
-            progress(epoch)
+        if progress is not None and progress(epoch) is True:
+            break
     return models

@@ -193,3 +193,35 @@ def test_select_epoch_by_accuracy_keeps_the_most_accurate_epoch():
     assert keeper.best_epoch == 1 + min(range(6), key=keys.__getitem__)
     probs = keras.ops.convert_to_numpy(keras.ops.softmax(teacher.predict(x[:60], verbose=0)))
     assert np.mean(probs.argmax(1) == y[:60]) == -min(keys)[0]
+
+
+@pytest.mark.parametrize("together", ["auto", False])
+def test_patience_stops_each_teacher_after_its_best_epoch(together, monkeypatch):
+    from keras_adamixup import teachers as teachers_lib
+
+    # noisy labels: the out-of-fold loss turns up after a few epochs
+    x, y = _data(n=200, seed=1)
+    y = np.where(np.random.default_rng(2).random(len(y)) < 0.3,
+                 np.random.default_rng(3).integers(0, 3, len(y)), y)
+    keepers = []
+    original = teachers_lib._BestEpoch.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        keepers.append(self)
+
+    monkeypatch.setattr(teachers_lib._BestEpoch, "__init__", spy)
+    keras.utils.set_random_seed(0)
+    split = SplitTeachers(4, 1, seed=0, together=together, patience=3)
+    split.soft_labels(_compiled(_base()), x, y, epochs=40, batch_size=16)
+    assert len(keepers) == 4 and all(k.stopped for k in keepers)
+    # each stopped 3 epochs after its best; its kept epoch is final
+    assert split.epochs_trained == [k.best_epoch + 3 for k in keepers]
+    assert max(split.epochs_trained) < 40
+    keepers.clear()
+    everything = SplitTeachers(4, 1, seed=0, together=together, patience=None)
+    everything.soft_labels(_compiled(_base()), x, y, epochs=12, batch_size=16)
+    assert everything.epochs_trained == [12] * 4
+    assert SplitTeachers.from_config(split.get_config()).patience == 3
+    with pytest.raises(ValueError, match="patience"):
+        SplitTeachers(4, 1, patience=0)
