@@ -65,6 +65,10 @@ class DPSGDModel(keras.Model):
     def call(self, inputs, training=False):
         return self.model(inputs, training=training)
 
+    def get_config(self):  # what a shadow cache's fingerprint needs; not for loading
+        return {"model": keras.saving.serialize_keras_object(self.model),
+                "l2_norm_clip": self.l2_norm_clip, "noise_multiplier": self.noise_multiplier}
+
     def clipped_gradient_sum(self, x, y):
         """`(sum of clipped per-example gradients, predictions, per-example losses)`."""
         if not isinstance(self.loss, keras.losses.Loss):
