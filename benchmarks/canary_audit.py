@@ -26,6 +26,7 @@ DP-SGD's ε from its accountant. Writes to --out:
     python benchmarks/canary_audit.py --data digits --out ca_digits
     python benchmarks/canary_audit.py --data mnist --members 4000 --epochs 40 --out ca_mnist
     python benchmarks/canary_audit.py --quick --out /tmp/ca    # smoke test
+    python benchmarks/canary_audit.py --merge ca_a,ca_b --out ca   # one table of several runs
 """
 
 import argparse
@@ -54,7 +55,9 @@ DEFENCES = ("none", "early_stopping", "teachers_mix_16_2_ckpt", "teachers_16_2_c
 LABELS = {"none": "none", "early_stopping": "early stopping",
           "teachers_mix_16_2_ckpt": "recommended",
           "teachers_16_2_ckpt": "split teachers alone", "dp_sgd_0.5": "DP-SGD σ 0.5",
-          "dp_sgd_1.0": "DP-SGD σ 1.0", "memguard": "MemGuard"}
+          "dp_sgd_1.0": "DP-SGD σ 1.0", "memguard": "MemGuard",
+          "teachers_mix_apart_full_16_2_ckpt": "recommended, copies apart (before)",
+          "teachers_apart_full_16_2_ckpt": "split teachers alone, copies apart (before)"}
 LOW = "tpr_at_0.001_fpr"
 
 
@@ -197,7 +200,20 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="none and early stopping, 3 epochs, 10 canaries per kind, "
                              "2 + 2 shadows")
+    parser.add_argument("--merge", default=None, metavar="DIR,DIR",
+                        help="instead of running: one summary of the runs.json of earlier "
+                             "outputs (a (defence, seed) found again in a later folder "
+                             "replaces the earlier; --defences given: only those, in order)")
     args = parser.parse_args(argv)
+    if args.merge:
+        rows = merge_runs(args.merge.split(","),
+                          None if args.defences == ",".join(DEFENCES) else
+                          args.defences.split(","))
+        text = markdown(rows, f"{rows[0]['data']}: merged from {args.merge}")
+        _io.write_text(os.path.join(args.out, "summary.md"), text)
+        _io.write_text(os.path.join(args.out, "runs.json"), json.dumps(rows, indent=1))
+        print(text)
+        return 0
     if args.quick:
         args.epochs, args.own_shadows, args.plain_shadows, args.canaries = 3, 2, 2, 10
         args.members = min(args.members, 300)
@@ -239,6 +255,23 @@ def main(argv=None):
     _io.write_text(os.path.join(args.out, "summary.md"), text)
     print("\n" + text)
     return 0
+
+
+def merge_runs(folders, defences=None):
+    """The rows of the folders' runs.json, later folders replacing a (defence, seed)."""
+    merged = {}
+    for folder in folders:
+        with open(os.path.join(folder, "runs.json"), encoding="utf-8") as f:
+            for row in json.load(f):
+                merged[(row["defence"], row["seed"])] = row
+    rows = list(merged.values())
+    if defences is not None:
+        order = {d: i for i, d in enumerate(defences)}
+        rows = sorted((r for r in rows if r["defence"] in order),
+                      key=lambda r: (order[r["defence"]], r["seed"]))
+    if len({r["data"] for r in rows}) > 1:
+        raise ValueError("Cannot merge runs on different data sets.")
+    return rows
 
 
 if __name__ == "__main__":

@@ -96,7 +96,10 @@ DEFENCES = (
     "adamixup_const0.4_ckpt", "adamixup_focus_const0.4_ckpt",
 )
 # any SplitTeachers variant may be run by name (the list above: the measured ones)
-TEACHERS = re.compile(r"teachers_(mix_)?(swap_)?(acc_|last_)?[0-9]+_[0-9]+(_ckpt)?")
+# ("apart": near-duplicates left out independently, as before they were grouped;
+# "full": teachers train every epoch, without patience)
+TEACHERS = re.compile(
+    r"teachers_(mix_)?(swap_)?(apart_)?(full_)?(acc_|last_)?[0-9]+_[0-9]+(_ckpt)?")
 # adamixup_focus[F]_<an AdaMixup defence>: with a LossFloor("holdout", factor=F)
 FOCUS = re.compile(r"adamixup_focus([0-9.]+)?_")
 
@@ -215,16 +218,19 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
         factory = lambda: memguard.MemGuardModel(compiled(mlp(inputs, classes, width)),
                                                  holdout=validation, seed=seed)
     elif defence.startswith("teachers_"):
-        # SplitTeachers: teachers_[mix_][swap_][acc_|last_]K_L. "mix": the paper's
-        # schedule on top ("swap": with features="swap"); teachers keep their epoch
-        # of lowest out-of-fold loss, "acc" of highest out-of-fold accuracy, "last"
-        # their last epoch
+        # SplitTeachers: teachers_[mix_][swap_][apart_][full_][acc_|last_]K_L. "mix":
+        # the paper's schedule on top ("swap": with features="swap"); teachers keep
+        # their epoch of lowest out-of-fold loss, "acc" of highest out-of-fold
+        # accuracy, "last" their last epoch; "apart": near-duplicates are not
+        # grouped (near_duplicates=None); "full": no patience (every epoch)
         *options, teachers, exclude = defence[len("teachers_"):].split("_")
         if "swap" in options:
             mixing_args.update(swap)
         select = "accuracy" if "acc" in options else None if "last" in options else "loss"
-        split = keras_adamixup.SplitTeachers(int(teachers), int(exclude), seed=seed,
-                                             select_epoch=select)
+        split = keras_adamixup.SplitTeachers(
+            int(teachers), int(exclude), seed=seed, select_epoch=select,
+            near_duplicates=None if "apart" in options else keras_adamixup.duplicates.RADIUS,
+            patience=None if "full" in options else 5)
         factory = wrap(schedule=(schedules.LinearDecay(0.4, 0.0) if "mix" in options else 0.0),
                        label_mode="dominant", targets=split)
     elif defence.startswith("mixup_a"):

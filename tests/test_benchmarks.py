@@ -137,6 +137,16 @@ def test_canary_audit_quick_run(tmp_path):
     # the same canary draw for both defences
     assert rows[0]["kinds"]["duplicate"]["in"] == rows[1]["kinds"]["duplicate"]["in"]
     assert (out / "summary.md").exists()
+    # merged: a later folder's (defence, seed) replaces the earlier; --defences orders
+    again = tmp_path / "again"
+    again.mkdir()
+    (again / "runs.json").write_text(json.dumps([{**rows[0], "test_accuracy": 0.5}]))
+    merged = tmp_path / "merged"
+    assert ca.main(["--merge", f"{out},{again}", "--defences", "early_stopping,none",
+                    "--out", str(merged)]) == 0
+    pooled = json.loads((merged / "runs.json").read_text())
+    assert [r["defence"] for r in pooled] == ["early_stopping", "none"]
+    assert pooled[1]["test_accuracy"] == 0.5
 
 
 def test_privacy_utility_quick_run(tmp_path, capsys):
@@ -208,6 +218,11 @@ def test_privacy_utility_recipes_build():
     assert model.features == "swap" and model.focus.factor == 0.5
     assert pu.known_defence("adamixup_focus0.5_swap_const0.2_ckpt")
     assert pu.known_defence("teachers_mix_swap_32_1_ckpt") and not pu.known_defence("teachers_x")
+    # the teachers as they were before near-duplicate groups and patience
+    old = pu.recipe("teachers_mix_apart_full_16_2_ckpt", 4, 3, 8, 0, val, 1)[0]().targets
+    new = pu.recipe("teachers_mix_16_2_ckpt", 4, 3, 8, 0, val, 1)[0]().targets
+    assert (old.near_duplicates, old.patience) == (None, None)
+    assert (new.near_duplicates, new.patience) == (keras_adamixup.duplicates.RADIUS, 5)
 
 
 def test_distributed_throughput_summary():
