@@ -57,7 +57,9 @@ LABELS = {"none": "none", "early_stopping": "early stopping",
           "teachers_16_2_ckpt": "split teachers alone", "dp_sgd_0.5": "DP-SGD σ 0.5",
           "dp_sgd_1.0": "DP-SGD σ 1.0", "memguard": "MemGuard",
           "teachers_mix_apart_full_16_2_ckpt": "recommended, copies apart (before)",
-          "teachers_apart_full_16_2_ckpt": "split teachers alone, copies apart (before)"}
+          "teachers_apart_full_16_2_ckpt": "split teachers alone, copies apart (before)",
+          "teachers_mix_full_16_2_ckpt": "recommended, copies together, no patience",
+          "teachers_full_16_2_ckpt": "split teachers alone, copies together, no patience"}
 LOW = "tpr_at_0.001_fpr"
 
 

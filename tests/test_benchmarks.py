@@ -449,3 +449,12 @@ def test_memguard_recipe_trains_the_model_then_its_guard(digits):
     assert len(history.history["loss"]) == 2 and guarded.attack is not None
     probs = guarded.predict(x[:50], verbose=0)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow  # trains two split-teacher recipes
+def test_canary_targets_quick(capsys):
+    targets = load("canary_targets")
+    assert targets.main(["--members", "300", "--epochs", "2", "--canaries", "10"]) == 0
+    table = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| teachers")]
+    assert len(table) == 6  # two recipes × three kinds
+    assert all(0.0 <= float(c) <= 1.0 for ln in table for c in ln.strip("| ").split(" | ")[2:])

@@ -1,0 +1,79 @@
+"""Why a canary is found: the teachers' soft labels and the model's outputs on it.
+
+For split-teacher defences, a mislabelled canary leaks when its out-of-fold
+soft label carries the planted (wrong) label back, or when the model fits a
+soft label that differs from what it predicts for a non-member. This plants
+canaries of every kind as `canary_audit.py` does (all of them in), trains the
+recommended recipe with near-duplicates left out apart and together, and
+prints per kind: the soft labels' mean mass on the planted label, and the
+trained model's median probability of the planted label on the canaries that
+were in and on those that were out (a separate draw: each unit in with
+probability ½).
+
+    python benchmarks/canary_targets.py --data mnist --members 4000 --epochs 40
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keras_adamixup import audit  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import privacy_utility as pu  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="digits")
+    parser.add_argument("--members", type=int, default=800)
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--canaries", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--recipes", default="teachers_mix_apart_16_2_ckpt,teachers_mix_16_2_ckpt")
+    args = parser.parse_args(argv)
+    pool = pu.load_pool(args.data)
+    if pool is None:
+        print(f"skipped: data {args.data!r} not found in {pu.SHARED}.")
+        return 0
+    (x, y), nonmembers, validation = pu.split(pool, args.members, args.seed)
+    x_rest, y_rest, planted = audit.canaries.plant(x, y, count=args.canaries,
+                                                   kinds=audit.canaries.KINDS, seed=args.seed)
+    x_fit, y_fit = planted.add_to(x_rest, y_rest)
+    kinds = np.asarray(planted.kinds)[planted.unit]
+    inside = planted.included[planted.unit]
+    row_of = {row.tobytes(): i for i, row in enumerate(planted.x)}
+    canary = np.array([row_of.get(row.tobytes(), -1) for row in x_fit])
+    classes = int(y.max()) + 1
+    print("| recipe | kind | soft-label mass on the planted label (in rows) | "
+          "model's median p(planted), in | out |")
+    print("|---|---|---|---|---|")
+    for name in args.recipes.split(","):
+        factory, fit_kwargs_for = pu.recipe(name, x.shape[1], classes, args.width, args.seed,
+                                            validation, args.epochs)
+        keras.utils.set_random_seed(args.seed)
+        model = factory()
+        model.fit(x_fit, y_fit, **fit_kwargs_for(x_fit, y_fit))
+        soft = model.teacher_soft_labels
+        probs = keras.ops.convert_to_numpy(keras.ops.softmax(model.predict(planted.x,
+                                                                           verbose=0)))
+        for kind in audit.canaries.KINDS:
+            rows = np.flatnonzero(canary >= 0)
+            rows = rows[kinds[canary[rows]] == kind]
+            mass = float(soft[rows, y_fit[rows]].mean())
+            p_in = np.median(probs[(kinds == kind) & inside, planted.y[(kinds == kind) & inside]])
+            p_out = np.median(probs[(kinds == kind) & ~inside,
+                                    planted.y[(kinds == kind) & ~inside]])
+            print(f"| {name} | {kind} | {mass:.4f} | {p_in:.4f} | {p_out:.4f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
