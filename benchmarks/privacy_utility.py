@@ -3,7 +3,8 @@
 For one data set and architecture, over several seeds, each defence trains a
 model on the members and the audit (TF Privacy attacks, label-only attacks,
 LiRA with shadow models trained by the *same defence's* recipe, and a second
-LiRA with undefended shadows, shared by all defences of a seed) attacks it
+LiRA with undefended shadows, 16 by default, trained together and shared by all
+defences of a seed) attacks it
 with the non-members. Writes to --out:
 
     runs.csv, runs.json     one row per (defence, seed)
@@ -311,7 +312,7 @@ def run_one(defence, data, seed, args):
         # recipe, and adaptive recipes make their own shadows disagree.
         plain_factory, plain_fit_kwargs_for = recipe("none", x_m.shape[1], classes, args.width,
                                                      seed, validation, args.epochs)
-        plain = {"model_factory": plain_factory, "num_shadows": args.lira_shadows,
+        plain = {"model_factory": plain_factory, "num_shadows": args.plain_shadows,
                  "fit_kwargs": plain_fit_kwargs_for, "progress": False,
                  "cache_dir": os.path.join(args.out, "lira_plain_shadows", f"seed{seed}")}
         lira = {"model_factory": factory, "num_shadows": args.lira_shadows,
@@ -425,7 +426,11 @@ def main(argv=None):
     parser.add_argument("--members", type=int, default=800)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--lira-shadows", type=int, default=4)
+    parser.add_argument("--lira-shadows", type=int, default=4,
+                        help="shadows of each defence's own recipe (0: no LiRA / RMIA)")
+    parser.add_argument("--plain-shadows", type=int, default=16,
+                        help="undefended shadows, trained together and shared by the "
+                             "defences of a seed (audit.lira.ENOUGH_SHADOWS)")
     parser.add_argument("--no-plain-lira", action="store_true",
                         help="audit each defence with its own shadow recipe only (by "
                              "default also with undefended shadows: lira_*_plain)")
@@ -454,6 +459,7 @@ def main(argv=None):
         return 0
     if args.quick:
         args.seeds, args.epochs, args.lira_shadows, args.cheap_attacks = "0", 3, 2, True
+        args.plain_shadows = 2
         args.members = min(args.members, 300)
         if args.defences == ",".join(DEFENCES):
             args.defences = "none,adamixup_linear_dominant,adamixup_target_0.55"
@@ -489,7 +495,8 @@ def main(argv=None):
                   f" [{row['train_s'] + row['audit_s']:.0f} s]", flush=True)
             _io.write_text(os.path.join(args.out, "runs.json"), json.dumps(rows, indent=1))
     title = (f"{args.data}: {args.members} members, MLP {args.width}, {args.epochs} epochs, "
-             f"seeds {args.seeds}, LiRA {args.lira_shadows} shadows"
+             f"seeds {args.seeds}, LiRA {args.lira_shadows} own-recipe and "
+             f"{args.plain_shadows} undefended shadows"
              + (f", label noise {args.label_noise:g}" if args.label_noise else ""))
     write_outputs(rows, args.out, title)
     return 0
