@@ -98,9 +98,10 @@ DEFENCES = (
 )
 # any SplitTeachers variant may be run by name (the list above: the measured ones)
 # ("apart": near-duplicates left out independently, as before they were grouped;
-# "full": teachers train every epoch, without patience)
+# "full": teachers train every epoch, without patience; "unweighed": every row
+# weighs 1, as before a group of near-duplicates weighed as one row)
 TEACHERS = re.compile(
-    r"teachers_(mix_)?(swap_)?(apart_)?(full_)?(acc_|last_)?[0-9]+_[0-9]+(_ckpt)?")
+    r"teachers_(mix_)?(swap_)?(apart_)?(full_)?(unweighed_)?(acc_|last_)?[0-9]+_[0-9]+(_ckpt)?")
 # adamixup_focus[F]_<an AdaMixup defence>: with a LossFloor("holdout", factor=F)
 FOCUS = re.compile(r"adamixup_focus([0-9.]+)?_")
 
@@ -219,11 +220,12 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
         factory = lambda: memguard.MemGuardModel(compiled(mlp(inputs, classes, width)),
                                                  holdout=validation, seed=seed)
     elif defence.startswith("teachers_"):
-        # SplitTeachers: teachers_[mix_][swap_][apart_][full_][acc_|last_]K_L. "mix":
+        # SplitTeachers: teachers_[mix_][swap_][apart_][full_][unweighed_][acc_|last_]K_L. "mix":
         # the paper's schedule on top ("swap": with features="swap"); teachers keep
         # their epoch of lowest out-of-fold loss, "acc" of highest out-of-fold
         # accuracy, "last" their last epoch; "apart": near-duplicates are not
-        # grouped (near_duplicates=None); "full": no patience (every epoch)
+        # grouped (near_duplicates=None); "full": no patience (every epoch);
+        # "unweighed": a group's rows weigh 1 each (weigh_groups=False)
         *options, teachers, exclude = defence[len("teachers_"):].split("_")
         if "swap" in options:
             mixing_args.update(swap)
@@ -231,7 +233,8 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
         split = keras_adamixup.SplitTeachers(
             int(teachers), int(exclude), seed=seed, select_epoch=select,
             near_duplicates=None if "apart" in options else keras_adamixup.duplicates.RADIUS,
-            patience=None if "full" in options else 5)
+            patience=None if "full" in options else 5,
+            weigh_groups="unweighed" not in options)
         factory = wrap(schedule=(schedules.LinearDecay(0.4, 0.0) if "mix" in options else 0.0),
                        label_mode="dominant", targets=split)
     elif defence.startswith("mixup_a"):

@@ -62,6 +62,12 @@ def positive_int(name, value, allow_none=False):
     return integer(name, value, low=1, allow_none=allow_none)
 
 
+def boolean(name, value):
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a bool, got {value!r}.")
+    return value
+
+
 def seed(value):
     """A seed: an int or `None`."""
     return integer("seed", value, allow_none=True)

@@ -104,8 +104,7 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
         self.min_delta = _checks.number("min_delta", min_delta, low=0.0)
         self.max_accuracy_drop = (None if max_accuracy_drop is None else _checks.number(
             "max_accuracy_drop", max_accuracy_drop, 0.0, 1.0))
-        if not isinstance(restore, bool):
-            raise TypeError(f"`restore` must be a bool, got {restore!r}.")
+        _checks.boolean("restore", restore)
         self.restore = restore
         self._reset()
 

@@ -18,6 +18,7 @@ MIX_IN = ("train_step", "none")
 _SEED_KEY = "mixup_seed_state"
 # SplitTeachers' soft labels and the digest of the data they belong to
 _TEACHER_KEYS = ("teacher_soft_labels", "teacher_digest")
+_ROW_WEIGHTS_KEY = "teacher_row_weights"  # SplitTeachers(weigh_groups=True), when any group
 
 
 def default_schedule(coefficient):
@@ -117,7 +118,8 @@ class AdaMixupModel(keras.Model):
             the model; `keras_adamixup.teachers` says more). Near-duplicate
             rows, and rows sharing an id of ``fit(..., groups=ids)`` (a
             patient, a person, one per training row), are left out of the
-            same teachers.
+            same teachers and, by default, weigh as one row each
+            (`SplitTeachers(weigh_groups=)`).
         focus: `None` (every example mixed with the schedule's strength) or
             a `keras_adamixup.LossFloor`: a per-example strength, full for
             the examples whose clean loss is under a floor, ``rest`` × it
@@ -194,8 +196,7 @@ class AdaMixupModel(keras.Model):
             raise ValueError("`focus` sets a strength per example in the train step: "
                              "it needs mix_in='train_step'.")
         self.focus = focus
-        if not isinstance(allow_any_loss, bool):
-            raise TypeError(f"`allow_any_loss` must be a bool, got {allow_any_loss!r}.")
+        _checks.boolean("allow_any_loss", allow_any_loss)
         self.base_model = base_model
         self.schedule = (
             default_schedule(coefficient)
@@ -344,20 +345,23 @@ class AdaMixupModel(keras.Model):
             groups = groups[:len(y)]  # validation_split takes the last rows
         if validation is not None:
             kwargs["validation_data"] = validation
-        if weights is not None:
-            kwargs["sample_weight"] = weights
         digest = training_data.digest(
             x, y, weights, keras.saving.serialize_keras_object(self.targets),
             self.targets.epochs or epochs, batch_size,
             None if groups is None else groups.tolist())
         cached = getattr(self, "_teacher_cache", None)
         if cached is not None and cached[0] == digest:
-            soft = cached[1]
+            soft, row_weights = cached[1], cached[2]
         else:
             soft = self.targets.soft_labels(
                 self, x, y, epochs=epochs, batch_size=batch_size, sample_weight=weights,
                 progress=self.targets.progress or verbose not in (0, "0"), groups=groups)
-            self._teacher_cache = (digest, soft)
+            row_weights = self.targets.row_weights
+            self._teacher_cache = (digest, soft, row_weights)
+        if row_weights is not None:  # SplitTeachers(weigh_groups=True): a group is one row
+            weights = row_weights if weights is None else weights * row_weights
+        if weights is not None:
+            kwargs["sample_weight"] = np.asarray(weights, dtype="float32")
         return x, soft, kwargs
 
     @property
@@ -566,6 +570,8 @@ class AdaMixupModel(keras.Model):
         if cached is not None:  # a continued fit on the same data keeps the teachers
             store[_TEACHER_KEYS[0]] = cached[1]
             store[_TEACHER_KEYS[1]] = np.frombuffer(cached[0].encode("ascii"), dtype="uint8")
+            if cached[2] is not None:
+                store[_ROW_WEIGHTS_KEY] = cached[2]
 
     def load_own_variables(self, store):
         keys = list(store.keys())
@@ -573,8 +579,10 @@ class AdaMixupModel(keras.Model):
             self.seed_generator.state.assign(store[_SEED_KEY])
         if all(k in keys for k in _TEACHER_KEYS):
             digest = bytes(np.asarray(store[_TEACHER_KEYS[1]], dtype="uint8")).decode("ascii")
-            self._teacher_cache = (digest, np.asarray(store[_TEACHER_KEYS[0]]))
-        own = (_SEED_KEY,) + _TEACHER_KEYS
+            row_weights = (np.asarray(store[_ROW_WEIGHTS_KEY]) if _ROW_WEIGHTS_KEY in keys
+                           else None)
+            self._teacher_cache = (digest, np.asarray(store[_TEACHER_KEYS[0]]), row_weights)
+        own = (_SEED_KEY, _ROW_WEIGHTS_KEY) + _TEACHER_KEYS
         super().load_own_variables({k: store[k] for k in keys if k not in own})
 
     def get_config(self):

@@ -39,7 +39,10 @@ What the teachers see, when `AdaMixupModel.fit` trains them:
   ``groups=`` given to `fit` (a patient, a person), are one group, and a
   group is left out of the same teachers. Otherwise a teacher that leaves
   one copy out trains on the other, and the out-of-fold label carries what
-  the copies share back (Aerni, Zhang, Tramèr 2024, on SELENA);
+  the copies share back (Aerni, Zhang, Tramèr 2024, on SELENA). With
+  ``weigh_groups`` (the default) a group of k rows also weighs as one row in
+  the loss (each row 1/k, teachers and model): a record stored twice is
+  fitted once, not twice;
 - once per training set: the soft labels are kept with a digest of the
   inputs, labels, weights and teacher settings, and a later `fit` on the
   same data (continuing training) reuses them; other data retrain the
@@ -110,6 +113,14 @@ class SplitTeachers:
             instead of 147 s, out-of-fold cross-entropy 0.287 vs 0.288).
             `None`, or ``select_epoch=None``: every teacher trains every
             epoch. The epoch at which each teacher stopped: `epochs_trained`.
+        weigh_groups: a group of k rows (near-duplicates, or rows sharing
+            an id of ``groups``) weighs 1/k per row in the teachers' and the
+            model's loss, as one record (times any sample or class weights).
+            A duplicated record is then fitted as much as a single one: in
+            the model, the soft label of a record stored twice otherwise
+            leaves twice the trace (docs/BENCHMARKS.md, canary targets).
+            `False`: every row weighs 1. The weights of the last training are
+            in `row_weights` (`None` when every row is alone).
 
     Example:
 
@@ -122,7 +133,7 @@ class SplitTeachers:
 
     def __init__(self, teachers=16, exclude=2, seed=None, together="auto", progress=False,
                  select_epoch="loss", epochs=None, near_duplicates=duplicates.RADIUS,
-                 patience=5):
+                 patience=5, weigh_groups=True):
         _checks.integer("teachers", teachers, low=2)
         _checks.integer("exclude", exclude, low=1)
         if exclude >= teachers:
@@ -130,8 +141,7 @@ class SplitTeachers:
                              f"got {exclude}: every teacher must train on something.")
         _checks.seed(seed)
         _checks.together(together)
-        if not isinstance(progress, bool):
-            raise TypeError(f"`progress` must be a bool, got {progress!r}.")
+        _checks.boolean("progress", progress)
         if select_epoch is not None:
             _checks.choice("select_epoch", select_epoch, SELECT_EPOCH)
         self.select_epoch = select_epoch
@@ -142,6 +152,9 @@ class SplitTeachers:
         self.groups_found = None  # duplicates.summary of the last soft_labels call
         self.patience = _checks.positive_int("patience", patience, allow_none=True)
         self.epochs_trained = None  # per teacher, of the last soft_labels call
+        _checks.boolean("weigh_groups", weigh_groups)
+        self.weigh_groups = weigh_groups
+        self.row_weights = None  # per row, of the last soft_labels call (or None)
         self.teachers, self.exclude, self.together = teachers, exclude, together
         self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
         self.progress = progress
@@ -185,6 +198,20 @@ class SplitTeachers:
                   "%(largest)d rows); each group is left out of the same teachers",
                   self.groups_found)
         return labels
+
+    def weights_of(self, labels):
+        """Per-row weights 1/k for rows of a group of k (`groups`' result), or `None`.
+
+        `None` when `weigh_groups` is off, there are no groups, or every row
+        is alone (nothing to weigh).
+        """
+        if not self.weigh_groups or labels is None:
+            return None
+        labels = np.asarray(labels).reshape(-1)
+        _, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+        if sizes.max(initial=1) <= 1:
+            return None
+        return (1.0 / sizes[inverse.reshape(-1)]).astype("float32")
 
     def make_teachers(self, model):
         """Fresh copies of a compiled `model` (its base model for an
@@ -236,7 +263,12 @@ class SplitTeachers:
         epochs = self.epochs or epochs
         batch_size = batch_size or 32
         n = len(y)
-        left_out = self.left_out(n, self.groups(x, groups))
+        labels = self.groups(x, groups)
+        left_out = self.left_out(n, labels)
+        self.row_weights = self.weights_of(labels)
+        if self.row_weights is not None:
+            sample_weight = (self.row_weights if sample_weight is None
+                             else (sample_weight * self.row_weights).astype("float32"))
         show = self.progress if progress is None else progress
         if show and self.groups_found and self.groups_found["grouped_rows"]:
             print("SplitTeachers: {grouped_rows} of {rows} rows are near-duplicates or share "
@@ -295,7 +327,8 @@ class SplitTeachers:
         return {"teachers": self.teachers, "exclude": self.exclude, "seed": self.seed,
                 "together": self.together, "progress": self.progress,
                 "select_epoch": self.select_epoch, "epochs": self.epochs,
-                "near_duplicates": self.near_duplicates, "patience": self.patience}
+                "near_duplicates": self.near_duplicates, "patience": self.patience,
+                "weigh_groups": self.weigh_groups}
 
     @classmethod
     def from_config(cls, config):

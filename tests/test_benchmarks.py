@@ -218,11 +218,13 @@ def test_privacy_utility_recipes_build():
     assert model.features == "swap" and model.focus.factor == 0.5
     assert pu.known_defence("adamixup_focus0.5_swap_const0.2_ckpt")
     assert pu.known_defence("teachers_mix_swap_32_1_ckpt") and not pu.known_defence("teachers_x")
-    # the teachers as they were before near-duplicate groups and patience
-    old = pu.recipe("teachers_mix_apart_full_16_2_ckpt", 4, 3, 8, 0, val, 1)[0]().targets
+    # the teachers as they were before near-duplicate groups, patience and weights
+    old = pu.recipe("teachers_mix_apart_full_unweighed_16_2_ckpt", 4, 3, 8, 0, val, 1)[0]()
     new = pu.recipe("teachers_mix_16_2_ckpt", 4, 3, 8, 0, val, 1)[0]().targets
-    assert (old.near_duplicates, old.patience) == (None, None)
-    assert (new.near_duplicates, new.patience) == (keras_adamixup.duplicates.RADIUS, 5)
+    old = old.targets
+    assert (old.near_duplicates, old.patience, old.weigh_groups) == (None, None, False)
+    assert (new.near_duplicates, new.patience, new.weigh_groups) == (
+        keras_adamixup.duplicates.RADIUS, 5, True)
 
 
 def test_distributed_throughput_summary():

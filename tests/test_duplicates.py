@@ -140,3 +140,58 @@ def test_near_duplicates_round_trip_in_the_config():
                                       "near_duplicates": None}).near_duplicates is None
     with pytest.raises(ValueError, match="near_duplicates"):
         SplitTeachers(4, 1, near_duplicates=-0.1)
+
+
+def test_a_group_weighs_as_one_row():
+    teachers = SplitTeachers(4, 1, seed=0)
+    labels = np.array([0, 1, 0, 3, 0, 1, 6])
+    np.testing.assert_allclose(teachers.weights_of(labels),
+                               [1 / 3, 1 / 2, 1 / 3, 1, 1 / 3, 1 / 2, 1])
+    assert teachers.weights_of(np.arange(5)) is None  # every row alone
+    assert teachers.weights_of(None) is None
+    assert SplitTeachers(4, 1, seed=0, weigh_groups=False).weights_of(labels) is None
+    with pytest.raises(TypeError, match="`weigh_groups` must be a bool"):
+        SplitTeachers(4, 1, weigh_groups="yes")
+    assert SplitTeachers.from_config(
+        SplitTeachers(4, 1, seed=0, weigh_groups=False).get_config()).weigh_groups is False
+
+
+def _trained(teachers, x, y, groups, sample_weight=None):
+    keras.utils.set_random_seed(0)
+    model = keras_adamixup.AdaMixupModel(small_mlp(hidden=16, seed=0), schedule=0.0,
+                                         targets=teachers, seed=0)
+    model.compile(keras.optimizers.SGD(0.1),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, groups=groups,
+              sample_weight=sample_weight)
+    return model
+
+
+def test_group_weights_reach_the_teachers_and_the_model_times_sample_weights(digits,
+                                                                              tmp_path):
+    """weigh_groups=True trains exactly as weigh_groups=False given the weights 1/k
+    by hand (teachers and model), and differs from leaving them out."""
+    (x, y), _ = digits
+    x, y = x[:96], y[:96]
+    ids = np.arange(96) // 3 * (np.arange(96) < 30) + np.arange(96) * (np.arange(96) >= 30)
+    user = np.linspace(0.5, 1.5, 96).astype("float32")
+    sizes = np.bincount(ids)[ids]
+    by_hand = _trained(SplitTeachers(4, 1, seed=0, near_duplicates=None, weigh_groups=False),
+                       x, y, ids, user / sizes)
+    weighed_teachers = SplitTeachers(4, 1, seed=0, near_duplicates=None)
+    weighed = _trained(weighed_teachers, x, y, ids, user)
+    unweighed = _trained(SplitTeachers(4, 1, seed=0, near_duplicates=None,
+                                       weigh_groups=False), x, y, ids, user)
+    np.testing.assert_allclose(weighed_teachers.row_weights, 1 / sizes)
+    np.testing.assert_allclose(weighed.teacher_soft_labels, by_hand.teacher_soft_labels,
+                               atol=1e-6)
+    for a, b in zip(weighed.get_weights(), by_hand.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert not all(np.allclose(a, b, atol=1e-4)
+                   for a, b in zip(weighed.get_weights(), unweighed.get_weights()))
+    # the row weights are kept with the soft labels (a later fit on the same
+    # data reuses both), also by saving and loading
+    weighed.save(tmp_path / "weighed.keras")
+    loaded = keras.models.load_model(tmp_path / "weighed.keras")
+    np.testing.assert_allclose(loaded._teacher_cache[2], 1 / sizes)
+    assert loaded._teacher_cache[0] == weighed._teacher_cache[0]
