@@ -1,5 +1,7 @@
 """`AdaMixupModel`: wrap any Keras classifier, train with scheduled mixup."""
 
+import logging
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -385,6 +387,10 @@ class AdaMixupModel(keras.Model):
                 "features='auto' is decided from the arrays given to `fit`; with a "
                 "dataset or generator, choose features='interpolate' or 'swap'.")
         self._features_used = mixing.detect_features(x)
+        logging.getLogger("keras_adamixup").info(
+            "AdaMixupModel: features='auto' chose %r (%s)", self._features_used,
+            "every input value is 0 or 1" if self._features_used == "swap"
+            else "the inputs hold values other than 0 and 1")
 
     def _feature_mode(self):
         if self.features != "auto":

@@ -99,3 +99,17 @@ def test_pipeline_swaps():
         keras_adamixup.adamixup(0.4, num_classes=2, seed=0, features="swap"))
     for xb, _ in ds:
         assert set(np.unique(xb.numpy())) <= {0.0, 1.0}
+
+
+def test_auto_logs_its_choice(caplog):
+    binary = (rng.random((64, 6)) > 0.5).astype("float32")
+    real = rng.random((64, 6)).astype("float32")
+    y = (binary[:, 0] > 0).astype("int64")
+    for x, chosen in ((binary, "'swap'"), (real, "'interpolate'")):
+        base = keras.Sequential([keras.Input((6,)), keras.layers.Dense(2)])
+        model = keras_adamixup.AdaMixupModel(base, schedule=0.3, features="auto", seed=0)
+        model.compile("adam", SPARSE_CE)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="keras_adamixup"):
+            model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+        assert f"features='auto' chose {chosen}" in caplog.text
