@@ -53,8 +53,8 @@ def main(argv=None):
     canary = np.array([row_of.get(row.tobytes(), -1) for row in x_fit])
     classes = int(y.max()) + 1
     print("| recipe | kind | soft-label mass on the planted label (in rows) | "
-          "model's median p(planted), in | out |")
-    print("|---|---|---|---|---|")
+          "model's median p(planted), in | out | in / out |")
+    print("|---|---|---|---|---|---|")
     for name in args.recipes.split(","):
         factory, fit_kwargs_for = pu.recipe(name, x.shape[1], classes, args.width, args.seed,
                                             validation, args.epochs)
@@ -71,7 +71,8 @@ def main(argv=None):
             p_in = np.median(probs[(kinds == kind) & inside, planted.y[(kinds == kind) & inside]])
             p_out = np.median(probs[(kinds == kind) & ~inside,
                                     planted.y[(kinds == kind) & ~inside]])
-            print(f"| {name} | {kind} | {mass:.4f} | {p_in:.4f} | {p_out:.4f} |", flush=True)
+            print(f"| {name} | {kind} | {mass:.3g} | {p_in:.3g} | {p_out:.3g} | "
+                  f"{p_in / max(p_out, 1e-12):.3g} |", flush=True)
     return 0
 
 

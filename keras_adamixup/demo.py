@@ -85,7 +85,7 @@ def recommended_factory(seed=0):
 
     model = keras_adamixup.AdaMixupModel(
         digits_mlp(), schedule=schedules.LinearDecay(start=0.4, end=0.0),
-        label_mode="dominant", seed=seed, name="recommended",
+        label_mode="dominant", seed=seed, name="recommended", features="auto",
         targets=keras_adamixup.SplitTeachers(**RECOMMENDED_TEACHERS, seed=seed),
     )
     return _compile(model)

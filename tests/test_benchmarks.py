@@ -459,4 +459,8 @@ def test_canary_targets_quick(capsys):
     assert targets.main(["--members", "300", "--epochs", "2", "--canaries", "10"]) == 0
     table = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| teachers")]
     assert len(table) == 6  # two recipes × three kinds
-    assert all(0.0 <= float(c) <= 1.0 for ln in table for c in ln.strip("| ").split(" | ")[2:])
+    cells = [ln.strip("| ").split(" | ") for ln in table]
+    assert all(0.0 <= float(c) <= 1.0 for row in cells for c in row[2:5])
+    # the last column is in / out of the two before it
+    assert all(abs(float(r[5]) - float(r[3]) / max(float(r[4]), 1e-12))
+               <= 0.01 * float(r[5]) + 1e-9 for r in cells if float(r[4]) > 1e-3)
