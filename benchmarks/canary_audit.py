@@ -54,6 +54,7 @@ DEFENCES = ("none", "early_stopping", "teachers_mix_16_2_ckpt", "teachers_16_2_c
             "dp_sgd_0.5", "dp_sgd_1.0", "memguard")
 LABELS = {"none": "none", "early_stopping": "early stopping",
           "teachers_mix_16_2_ckpt": "recommended",
+          "teachers_plateau_16_2_ckpt": "split teachers + PlateauDecay",
           "teachers_16_2_ckpt": "split teachers alone", "dp_sgd_0.5": "DP-SGD σ 0.5",
           "dp_sgd_1.0": "DP-SGD σ 1.0", "memguard": "MemGuard",
           "teachers_mix_apart_full_16_2_ckpt": "recommended, copies apart (before)",

@@ -99,9 +99,10 @@ DEFENCES = (
 # any SplitTeachers variant may be run by name (the list above: the measured ones)
 # ("apart": near-duplicates left out independently, as before they were grouped;
 # "full": teachers train every epoch, without patience; "unweighed": every row
-# weighs 1, as before a group of near-duplicates weighed as one row)
+# weighs 1, as before a group of near-duplicates weighed as one row; "plateau": mixing
+# with PlateauDecay(0.4), cut when the hold-out loss plateaus, instead of the paper's schedule)
 TEACHERS = re.compile(
-    r"teachers_(mix_)?(swap_)?(apart_)?(full_)?(unweighed_)?(acc_|last_)?[0-9]+_[0-9]+(_ckpt)?")
+    r"teachers_(mix_|plateau_)?(swap_)?(apart_)?(full_)?(unweighed_)?(acc_|last_)?[0-9]+_[0-9]+(_ckpt)?")
 # adamixup_focus[F]_<an AdaMixup defence>: with a LossFloor("holdout", factor=F)
 FOCUS = re.compile(r"adamixup_focus([0-9.]+)?_")
 
@@ -220,8 +221,9 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
         factory = lambda: memguard.MemGuardModel(compiled(mlp(inputs, classes, width)),
                                                  holdout=validation, seed=seed)
     elif defence.startswith("teachers_"):
-        # SplitTeachers: teachers_[mix_][swap_][apart_][full_][unweighed_][acc_|last_]K_L. "mix":
-        # the paper's schedule on top ("swap": with features="swap"); teachers keep
+        # SplitTeachers: teachers_[mix_|plateau_][swap_][apart_][full_][unweighed_][acc_|last_]
+        # K_L. "mix": the paper's schedule on top, "plateau": PlateauDecay(0.4) on top ("swap":
+        # with features="swap"); teachers keep
         # their epoch of lowest out-of-fold loss, "acc" of highest out-of-fold
         # accuracy, "last" their last epoch; "apart": near-duplicates are not
         # grouped (near_duplicates=None); "full": no patience (every epoch);
@@ -235,8 +237,9 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
             near_duplicates=None if "apart" in options else keras_adamixup.duplicates.RADIUS,
             patience=None if "full" in options else 5,
             weigh_groups="unweighed" not in options)
-        factory = wrap(schedule=(schedules.LinearDecay(0.4, 0.0) if "mix" in options else 0.0),
-                       label_mode="dominant", targets=split)
+        schedule = (schedules.LinearDecay(0.4, 0.0) if "mix" in options
+                    else schedules.PlateauDecay(0.4) if "plateau" in options else 0.0)
+        factory = wrap(schedule=schedule, label_mode="dominant", targets=split)
     elif defence.startswith("mixup_a"):
         alpha = float(defence[len("mixup_a"):])
         factory = wrap(schedule=schedules.Constant(alpha), coefficient="beta", label_mode="soft")

@@ -72,6 +72,27 @@ def test_overhead_quick_run(tmp_path, capsys):
     assert "ratio" in capsys.readouterr().out
 
 
+def test_recipe_cost_summary_and_quick_run(tmp_path, capsys):
+    cost = load("recipe_cost")
+    runs = [{"recipe": name, "round": k, "seconds": seconds, "student_epochs": 5}
+            for k, times in enumerate([(1.0, 3.0), (2.0, 5.0), (1.0, 4.0)])
+            for name, seconds in zip(("plain", "teachers_4_1_ckpt"), times)]
+    runs[1]["teachers_kept_epoch_median"] = 3
+    summary = cost.summarize(runs, ["teachers_4_1_ckpt", "missing"])
+    assert set(summary) == {"plain", "teachers_4_1_ckpt"}
+    row = summary["teachers_4_1_ckpt"]
+    assert row["ratio_median"] == pytest.approx(3.0)  # per round: 3, 2.5, 4
+    assert (row["ratio_min"], row["ratio_max"]) == pytest.approx((2.5, 4.0))
+    assert row["seconds_median"] == 4.0 and row["teachers_kept_epoch_median"] == 3
+    assert summary["plain"]["ratio_median"] == 1.0
+    out = tmp_path / "cost.json"
+    assert cost.main(["--quick", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["summary"]) == {"plain", "early_stopping", "teachers_4_1_ckpt"}
+    assert result["summary"]["teachers_4_1_ckpt"]["teachers_kept_epoch_median"] >= 1
+    assert "× plain fit" in capsys.readouterr().out
+
+
 def test_audit_time_skips_without_mnist(tmp_path, capsys):
     audit_time = load("audit_time")
     assert audit_time.main(["--mnist", str(tmp_path / "none.npz")]) == 0
@@ -225,6 +246,10 @@ def test_privacy_utility_recipes_build():
     assert (old.near_duplicates, old.patience, old.weigh_groups) == (None, None, False)
     assert (new.near_duplicates, new.patience, new.weigh_groups) == (
         keras_adamixup.duplicates.RADIUS, 5, True)
+    # mixing that follows the hold-out loss instead of the paper's plan
+    for name, kind in (("teachers_plateau_16_2_ckpt", keras_adamixup.schedules.PlateauDecay),
+                       ("teachers_mix_16_2_ckpt", keras_adamixup.schedules.LinearDecay)):
+        assert isinstance(pu.recipe(name, 4, 3, 8, 0, val, 1)[0]().schedule, kind), name
 
 
 def test_distributed_throughput_summary():

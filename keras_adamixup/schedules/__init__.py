@@ -4,7 +4,8 @@
 - plain schedules (`fixed.py`): `Constant`, `LinearDecay`, `CosineDecay`;
 - feedback schedules (`feedback.py`): `FeedbackSchedule`, whose strength is
   state moved by `Measurement`s from a `ScheduleDriver` callback;
-  `PrivacyTarget` (`privacy_target.py`) is one;
+  `PrivacyTarget` (`privacy_target.py`, leakage near a target) and
+  `PlateauDecay` (`plateau.py`, cut when the hold-out loss plateaus) are two;
 - `get`: a schedule from a schedule, a number or a saved config.
 """
 
@@ -13,6 +14,7 @@ import keras
 from keras_adamixup.schedules.base import StrengthSchedule
 from keras_adamixup.schedules.feedback import FeedbackSchedule, Measurement, ScheduleDriver
 from keras_adamixup.schedules.fixed import Constant, CosineDecay, LinearDecay
+from keras_adamixup.schedules.plateau import PlateauDecay
 from keras_adamixup.schedules.privacy_target import PrivacyTarget
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "FeedbackSchedule",
     "LinearDecay",
     "Measurement",
+    "PlateauDecay",
     "PrivacyTarget",
     "ScheduleDriver",
     "StrengthSchedule",

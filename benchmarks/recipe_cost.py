@@ -1,0 +1,157 @@
+"""What a defence costs to train: each recipe's whole `fit` against a plain `fit`.
+
+For one data set and the MLP of `privacy_utility.py`, every recipe (its
+names, e.g. ``teachers_mix_16_2_ckpt``: the split teachers, the student, the
+monitor and the checkpoint, all of it) trains on the same members, and so
+does a **plain `fit`** of the same model for the same planned epochs (no
+callbacks, no defence): the baseline. Rounds are interleaved (plain, recipe
+a, recipe b, plain, recipe a, ...), each run on a fresh model with the same
+seed, so machine drift hits every recipe alike; the ratio is taken per round
+against that round's plain fit, and the median over rounds is reported.
+Wall time covers `fit` only (model building and compiling excluded), so
+tracing and the teachers' compilation are counted.
+
+Also reported: the epochs the student trained (the checkpoint may stop it
+early) and the teachers' median kept epoch and the epochs the stack ran
+(patience may stop it early).
+
+    python benchmarks/recipe_cost.py --data digits --rounds 3
+    python benchmarks/recipe_cost.py --data mnist --members 4000 --epochs 40 --rounds 3
+    python benchmarks/recipe_cost.py --quick        # smoke test
+
+Writes ``--out`` (JSON, optional): every run and the summary.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+from keras_adamixup import _io  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import overhead  # noqa: E402
+import privacy_utility as pu  # noqa: E402
+
+PLAIN = "plain"
+RECIPES = ("early_stopping", "teachers_16_2_ckpt", "teachers_mix_16_2_ckpt",
+           "teachers_plateau_16_2_ckpt")
+
+
+def time_one(name, data, args, seed):
+    """Seconds of one `fit` of `name` (or the plain fit) and what it trained."""
+    (x_m, y_m), nonmembers, validation = data
+    classes = int(max(y_m.max(), nonmembers[1].max())) + 1
+    keras.utils.set_random_seed(seed)
+    if name == PLAIN:
+        model = pu.recipe("none", x_m.shape[1], classes, args.width, seed, validation,
+                          args.epochs)[0]()
+        kwargs = {"epochs": args.epochs, "batch_size": 64, "verbose": 0}
+    else:
+        factory, fit_kwargs_for = pu.recipe(name, x_m.shape[1], classes, args.width, seed,
+                                            validation, args.epochs,
+                                            feature_groups=pu.FEATURE_GROUPS.get(args.data))
+        model = factory()
+        kwargs = fit_kwargs_for(x_m, y_m)
+    start = time.perf_counter()
+    history = model.fit(x_m, y_m, **kwargs)
+    seconds = time.perf_counter() - start
+    run = {"recipe": name, "seconds": seconds, "student_epochs": len(history.epoch)}
+    targets = getattr(model, "targets", None)
+    if targets is not None and getattr(targets, "epochs_trained", None):
+        kept = targets.epochs_trained
+        run["teachers_kept_epoch_median"] = statistics.median(kept)
+    return run
+
+
+def summarize(runs, recipes):
+    """Per recipe: median seconds and the median of per-round ratios to the plain fit
+    (`overhead.paired_ratios`), the student's epochs and the teachers' kept epoch."""
+    rounds = sorted({run["round"] for run in runs})
+    by = {(run["recipe"], run["round"]): run for run in runs}
+    names = [n for n in (PLAIN,) + tuple(recipes) if all((n, k) in by for k in rounds)]
+    ratios = overhead.paired_ratios({n: [by[n, k]["seconds"] for k in rounds] for n in names},
+                                    baseline=PLAIN)
+    summary = {}
+    for name in names:
+        mine = [by[name, k] for k in rounds]
+        row = {"rounds": len(rounds), "seconds_median": ratios[name]["median_s"],
+               "ratio_median": ratios[name]["median_ratio"],
+               "ratio_min": min(ratios[name]["ratios"]),
+               "ratio_max": max(ratios[name]["ratios"]),
+               "student_epochs_median": statistics.median(m["student_epochs"] for m in mine)}
+        kept = [m["teachers_kept_epoch_median"] for m in mine
+                if "teachers_kept_epoch_median" in m]
+        if kept:
+            row["teachers_kept_epoch_median"] = statistics.median(kept)
+        summary[name] = row
+    return summary
+
+
+def markdown(summary, title):
+    lines = [f"{title}", "",
+             "| recipe | rounds | median fit s | × plain fit (median [min, max] of rounds) | "
+             "student epochs | teachers' kept epoch |",
+             "|---|---|---|---|---|---|"]
+    for name, row in summary.items():
+        kept = row.get("teachers_kept_epoch_median")
+        lines.append(
+            f"| {name} | {row['rounds']} | {row['seconds_median']:.1f} | "
+            f"{row['ratio_median']:.2f} [{row['ratio_min']:.2f}, {row['ratio_max']:.2f}] | "
+            f"{row['student_epochs_median']:g} | {'–' if kept is None else f'{kept:g}'} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="digits")
+    parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--members", type=int, default=800)
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="write every run and the summary (JSON)")
+    parser.add_argument("--quick", action="store_true",
+                        help="300 members, 3 epochs, 1 round, 2 recipes")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.members, args.epochs, args.rounds = 300, 3, 1
+        if args.recipes == ",".join(RECIPES):
+            args.recipes = "early_stopping,teachers_4_1_ckpt"
+    recipes = args.recipes.split(",")
+    for name in recipes:
+        if not pu.known_defence(name):
+            raise SystemExit(f"unknown recipe {name!r} (privacy_utility.py's names)")
+    pool = pu.load_pool(args.data)
+    if pool is None:
+        print(f"skipped: data {args.data!r} not found in {pu.SHARED}.")
+        return 0
+    data = pu.split(pool, args.members, args.seed)
+    runs = []
+    for k in range(args.rounds):
+        for name in [PLAIN] + recipes:
+            run = {**time_one(name, data, args, args.seed), "round": k}
+            runs.append(run)
+            print(f"round {k + 1}/{args.rounds} {name:<28} {run['seconds']:7.1f} s "
+                  f"({run['student_epochs']} student epochs)", flush=True)
+    summary = summarize(runs, recipes)
+    title = (f"{args.data}: {len(data[0][1])} members, MLP {args.width}, {args.epochs} epochs "
+             f"planned, batch 64, seed {args.seed}, {args.rounds} interleaved rounds")
+    print()
+    print(markdown(summary, title))
+    if args.out:
+        _io.write_text(args.out, json.dumps({"title": title, "runs": runs,
+                                             "summary": summary}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
