@@ -46,7 +46,14 @@ What the teachers see, when `AdaMixupModel.fit` trains them:
 - once per training set: the soft labels are kept with a digest of the
   inputs, labels, weights and teacher settings, and a later `fit` on the
   same data (continuing training) reuses them; other data retrain the
-  teachers. The soft labels are saved with the model.
+  teachers. The soft labels are saved with the model;
+- with ``cache_dir``, each teacher's out-of-fold outputs are also written
+  to a folder (one checksummed file per teacher, named by a fingerprint of
+  the data, the model, its compile settings and the teacher settings), and
+  a later training of the same teachers reads them instead of training:
+  teachers can then train as separate jobs of a cluster job array
+  (`SplitTeachers.train(..., indices=[k])`), and the student's `fit` reads
+  what the jobs wrote.
 
 Example:
 
@@ -56,14 +63,34 @@ model = keras_adamixup.AdaMixupModel(
 model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
 model.fit(x_train, y_train, epochs=40)  # trains the teachers first
 ```
+
+As a job array (job ``k`` of 16, e.g. ``SLURM_ARRAY_TASK_ID``), then one
+more job for the model:
+
+```python
+def make():
+    teachers = keras_adamixup.SplitTeachers(16, 2, seed=0, cache_dir="teachers/")
+    model = keras_adamixup.AdaMixupModel(make_model(), targets=teachers)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    return model
+
+model = make()  # in job k: teacher k only, written to teachers/
+model.targets.train(model, x_train, y_train, indices=[k], epochs=40, batch_size=64)
+
+model = make()  # afterwards: reads the 16 teachers, trains the model
+model.fit(x_train, y_train, epochs=40, batch_size=64)
+```
 """
 
+import hashlib
+import json
 import logging
 
 import keras
 import numpy as np
 
-from keras_adamixup import _checks, _fit_data, _progress, _stacked, duplicates, predictions
+from keras_adamixup import (_cache, _checks, _fit_data, _progress, _stacked, duplicates,
+                            predictions)
 
 _LOG = logging.getLogger("keras_adamixup")
 
@@ -121,6 +148,13 @@ class SplitTeachers:
             leaves twice the trace (docs/BENCHMARKS.md, canary targets).
             `False`: every row weighs 1. The weights of the last training are
             in `row_weights` (`None` when every row is alone).
+        cache_dir: `None`, or a folder where each teacher's out-of-fold
+            outputs are written once trained and read instead of training
+            (one checksummed file per teacher, `keras_adamixup._cache`): the
+            teachers of a job array (`train`), or of an interrupted run. The
+            folder belongs to one training (data, weights, groups, model,
+            compile settings, epochs, batch size, these settings): another
+            one is refused with a message. Needs a fixed `seed`.
 
     Example:
 
@@ -133,7 +167,7 @@ class SplitTeachers:
 
     def __init__(self, teachers=16, exclude=2, seed=None, together="auto", progress=False,
                  select_epoch="loss", epochs=None, near_duplicates=duplicates.RADIUS,
-                 patience=5, weigh_groups=True):
+                 patience=5, weigh_groups=True, cache_dir=None):
         _checks.integer("teachers", teachers, low=2)
         _checks.integer("exclude", exclude, low=1)
         if exclude >= teachers:
@@ -155,6 +189,17 @@ class SplitTeachers:
         _checks.boolean("weigh_groups", weigh_groups)
         self.weigh_groups = weigh_groups
         self.row_weights = None  # per row, of the last soft_labels call (or None)
+        if cache_dir is not None:
+            if not isinstance(cache_dir, (str, bytes)) and not hasattr(cache_dir, "__fspath__"):
+                raise TypeError(f"`cache_dir` must be a path or None, got {cache_dir!r}.")
+            if seed is None:
+                raise ValueError("SplitTeachers(cache_dir=) needs a fixed `seed`: every job "
+                                 "that writes to the folder must leave the same examples "
+                                 "out of each teacher.")
+            cache_dir = str(cache_dir if isinstance(cache_dir, str) else
+                            (cache_dir.decode() if isinstance(cache_dir, bytes)
+                             else cache_dir.__fspath__()))
+        self.cache_dir = cache_dir
         self.teachers, self.exclude, self.together = teachers, exclude, together
         self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
         self.progress = progress
@@ -213,16 +258,16 @@ class SplitTeachers:
             return None
         return (1.0 / sizes[inverse.reshape(-1)]).astype("float32")
 
-    def make_teachers(self, model):
-        """Fresh copies of a compiled `model` (its base model for an
-        `AdaMixupModel`: teachers train without mixing), compiled with the
-        same loss and optimizer settings."""
+    def make_teachers(self, model, count=None):
+        """`count` (default `teachers`) fresh copies of a compiled `model` (its
+        base model for an `AdaMixupModel`: teachers train without mixing),
+        compiled with the same loss and optimizer settings."""
         base = getattr(model, "base_model", model)
         loss = getattr(model, "loss", None)
         if getattr(model, "optimizer", None) is None or loss is None:
             raise ValueError("SplitTeachers needs a compiled model (optimizer and loss).")
         copies = []
-        for _ in range(self.teachers):
+        for _ in range(self.teachers if count is None else count):
             try:
                 teacher = keras.models.clone_model(base)
             except (ValueError, TypeError, NotImplementedError) as error:
@@ -259,13 +304,59 @@ class SplitTeachers:
             float32 `(len(y), classes)`: mean probabilities of the teachers
             that left each example out.
         """
+        run = self._prepare(model, x, y, epochs, batch_size, sample_weight, progress, groups)
+        probs, kept = self._teacher_outputs(run, range(self.teachers))
+        self.epochs_trained = kept if self.select_epoch else None
+        # Each teacher answers only for the examples it left out: with epoch
+        # selection, its kept epoch's probabilities on them.
+        total = np.zeros((len(run.y), probs[0].shape[1]))
+        for k in range(self.teachers):
+            total[run.left_out[k]] += probs[k]
+        return (total / self.exclude).astype("float32")
+
+    def train(self, model, x, y, *, indices, epochs=1, batch_size=None, sample_weight=None,
+              progress=None, groups=None):
+        """Trains the teachers `indices` into `cache_dir`: one job of a job array.
+
+        The arguments are those the model's `fit` gives `soft_labels`: the
+        same training rows (without the rows `validation_split` would take),
+        ``epochs``, ``batch_size`` (`None`: 32, as `fit`), ``sample_weight``
+        and ``groups``; a teacher already in the folder is not trained again.
+        When every teacher is there, `fit` reads them and trains the model
+        alone (module docstring, "As a job array").
+
+        Args:
+            model: the compiled model (an `AdaMixupModel`, or its base model
+                compiled the same way).
+            x, y: the training data, as for `soft_labels`.
+            indices: the teachers to train, in ``[0, teachers)``.
+
+        Returns:
+            the epoch each of them stopped at (a list).
+        """
+        if self.cache_dir is None:
+            raise ValueError("SplitTeachers.train writes teachers for a later fit to read: "
+                             "give SplitTeachers(cache_dir=...) a folder.")
+        indices = [_checks.integer("indices", k, low=0) for k in np.atleast_1d(
+            np.asarray(indices, dtype=object)).tolist()]
+        if not indices or max(indices) >= self.teachers:
+            raise ValueError(f"`indices` must name teachers in [0, {self.teachers}), got "
+                             f"{indices}.")
+        run = self._prepare(model, x, y, epochs, batch_size, sample_weight, progress, groups)
+        return self._teacher_outputs(run, sorted(set(indices)))[1]
+
+    def _prepare(self, model, x, y, epochs, batch_size, sample_weight, progress, groups):
+        """What training the teachers needs: the data, their exclusions and weights, the cache."""
         x, y, sample_weight = _arrays(x, y, sample_weight)
         epochs = self.epochs or epochs
         batch_size = batch_size or 32
-        n = len(y)
         labels = self.groups(x, groups)
-        left_out = self.left_out(n, labels)
+        left_out = self.left_out(len(y), labels)
         self.row_weights = self.weights_of(labels)
+        cache = None
+        if self.cache_dir is not None:
+            cache = _TeacherCache(self.cache_dir, self._fingerprint(
+                model, x, y, sample_weight, labels, epochs, batch_size))
         if self.row_weights is not None:
             sample_weight = (self.row_weights if sample_weight is None
                              else (sample_weight * self.row_weights).astype("float32"))
@@ -274,22 +365,66 @@ class SplitTeachers:
             print("SplitTeachers: {grouped_rows} of {rows} rows are near-duplicates or share "
                   "a group ({groups} groups, the largest {largest} rows); each group is left "
                   "out of the same teachers".format(**self.groups_found))
-        teachers = self.make_teachers(model)
-        kwargs = {"epochs": epochs, "batch_size": batch_size}
+        return _Run(model, x, y, sample_weight, left_out, epochs, batch_size, show, cache)
+
+    def _fingerprint(self, model, x, y, sample_weight, labels, epochs, batch_size):
+        """Hash of what the teachers' outputs depend on (`cache_dir`'s manifest)."""
+        h = hashlib.sha256()
+        for name, array in (("x", x), ("y", y), ("sample_weight", sample_weight),
+                            ("groups", labels)):
+            for leaf in ([] if array is None else keras.tree.flatten(array)):
+                leaf = np.ascontiguousarray(leaf)
+                h.update(f"{name}{leaf.shape}{leaf.dtype}".encode())
+                h.update(leaf.tobytes())
+        base = getattr(model, "base_model", model)
+        settings = {k: v for k, v in self.get_config().items()
+                    if k not in ("progress", "together", "cache_dir")}
+        described = _cache.canonical({
+            "teachers": settings, "epochs": epochs, "batch_size": batch_size,
+            "model": keras.saving.serialize_keras_object(base),
+            "optimizer": keras.saving.serialize_keras_object(getattr(model, "optimizer", None)),
+            "loss": keras.saving.serialize_keras_object(getattr(model, "loss", None))})
+        h.update(json.dumps(described, default=str, sort_keys=True).encode())
+        return h.hexdigest()
+
+    def _teacher_outputs(self, run, indices):
+        """`({k: out-of-fold probabilities}, [stop epoch per k])` of teachers `indices`:
+        read from the cache, or trained (together when possible) and written to it."""
+        probs, kept, missing = {}, {}, []
+        for k in indices:
+            if run.cache is not None and run.cache.has(k):
+                probs[k], kept[k] = run.cache.load(k, run.left_out[k])
+            else:
+                missing.append(k)
+        if missing:
+            for k, (out, epoch) in self._train_teachers(run, missing).items():
+                probs[k], kept[k] = out, epoch
+                if run.cache is not None:
+                    _TeacherCache.save(run.cache.path(k), probs=out, left_out=run.left_out[k],
+                                       epoch=np.int64(epoch))
+        return probs, [kept[k] for k in indices]
+
+    def _train_teachers(self, run, indices):
+        """Trains teachers `indices`; `{k: (probabilities on its left-out rows, epoch)}`."""
+        x, y, sample_weight, epochs = run.x, run.y, run.sample_weight, run.epochs
+        left_out = run.left_out[indices]
+        teachers = self.make_teachers(run.model, len(indices))
+        kwargs = {"epochs": epochs, "batch_size": run.batch_size}
         reason = _stacked.stack_reason(teachers, kwargs, x)
         if self.together is True and reason is not None:
             raise ValueError(f"SplitTeachers(together=True): the teachers cannot train "
                              f"together: {reason}.")
         stacked = self.together is not False and reason is None
         # the kind from the model's last layer and an untrained copy's values
-        kind, _ = predictions.decide_kind(model, _outputs(teachers[0], _fit_data.rows(x, slice(0, 256))))
+        kind, _ = predictions.decide_kind(run.model,
+                                          _outputs(teachers[0], _fit_data.rows(x, slice(0, 256))))
         keepers = ([_BestEpoch(t, _fit_data.rows(x, out), y[out], kind, self.select_epoch,
                                self.patience,
                                None if sample_weight is None else sample_weight[out])
                     for t, out in zip(teachers, left_out)] if self.select_epoch else [])
-        with _progress.Bar(epochs if stacked else self.teachers, "SplitTeachers",
+        with _progress.Bar(epochs if stacked else len(teachers), "SplitTeachers",
                            "epoch" if stacked else "teacher",
-                           enabled=show) as bar:
+                           enabled=run.show) as bar:
             if stacked:
                 def after_epoch(epoch):
                     for keeper in keepers:
@@ -298,41 +433,70 @@ class SplitTeachers:
                     return bool(keepers) and all(keeper.stopped for keeper in keepers)
 
                 _stacked.train_together(teachers, x, y, ~left_out, epochs=epochs,
-                                        batch_size=batch_size, seed=self.seed,
+                                        batch_size=run.batch_size, seed=self.seed,
                                         progress=after_epoch, sample_weight=sample_weight)
             else:
-                for k, teacher in enumerate(teachers):
-                    keep = ~left_out[k]
-                    callbacks = [keepers[k].callback()] if keepers else []
+                for j, teacher in enumerate(teachers):
+                    keep = ~left_out[j]
+                    callbacks = [keepers[j].callback()] if keepers else []
                     weights = None if sample_weight is None else sample_weight[keep]
-                    teacher.fit(_fit_data.rows(x, keep), y[keep], sample_weight=weights, verbose=0,
-                                callbacks=callbacks, **kwargs)
-                    bar.update(f"teacher {k + 1}")
+                    teacher.fit(_fit_data.rows(x, keep), y[keep], sample_weight=weights,
+                                verbose=0, callbacks=callbacks, **kwargs)
+                    bar.update(f"teacher {indices[j] + 1}")
         for keeper in keepers:
             keeper.restore()
-        self.epochs_trained = [keeper.epoch for keeper in keepers] or None
-        # Each teacher answers only for the examples it left out: with epoch
-        # selection, its kept epoch's probabilities on them (already computed).
-        total = None
-        for k, teacher in enumerate(teachers):
-            out = left_out[k]
-            probs = keepers[k].probs if keepers else _probabilities(teacher, _fit_data.rows(x, out),
-                                                                   kind)[1]
-            if total is None:
-                total = np.zeros((n, probs.shape[1]))
-            total[out] += probs
-        return (total / self.exclude).astype("float32")
+        result = {}
+        for j, (k, teacher) in enumerate(zip(indices, teachers)):
+            if keepers:
+                result[k] = (keepers[j].probs, keepers[j].epoch)
+            else:
+                result[k] = (_probabilities(teacher, _fit_data.rows(x, left_out[j]), kind)[1],
+                             epochs)
+        return result
 
     def get_config(self):
         return {"teachers": self.teachers, "exclude": self.exclude, "seed": self.seed,
                 "together": self.together, "progress": self.progress,
                 "select_epoch": self.select_epoch, "epochs": self.epochs,
                 "near_duplicates": self.near_duplicates, "patience": self.patience,
-                "weigh_groups": self.weigh_groups}
+                "weigh_groups": self.weigh_groups, "cache_dir": self.cache_dir}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+class _Run:
+    """One training of the teachers: its data, exclusions, weights and cache."""
+
+    def __init__(self, model, x, y, sample_weight, left_out, epochs, batch_size, show, cache):
+        self.model, self.x, self.y, self.sample_weight = model, x, y, sample_weight
+        self.left_out, self.epochs, self.batch_size = left_out, epochs, batch_size
+        self.show, self.cache = show, cache
+
+
+class _TeacherCache(_cache.CheckedFolder):
+    """`SplitTeachers(cache_dir=)`: ``teacher_NNN.npz`` per teacher (its kept epoch's
+    probabilities on the rows it left out, those rows, the epoch), checksummed."""
+
+    stem = "teacher"
+    label = "SplitTeachers cache"
+    items = "teachers"
+    belongs_elsewhere = ("another training (other data, labels, sample weights, groups, "
+                         "model, compile settings, epochs, batch size or teacher settings)")
+    needs = "this training"
+    redo = "that teacher trains again"
+
+    def load(self, k, left_out):
+        """Teacher `k`'s `(probabilities, epoch)`, verified against its left-out rows."""
+        data = self.read(k, ("probs", "left_out", "epoch"))
+        probs, stored = data["probs"], data["left_out"]
+        if stored.shape != left_out.shape or not np.array_equal(stored, left_out):
+            raise self.refuse(k, f"left out other rows than teacher {k} leaves out now")
+        if probs.ndim != 2 or len(probs) != int(left_out.sum()) or probs.dtype.kind != "f":
+            raise self.refuse(k, f"holds outputs of shape {probs.shape} ({probs.dtype}), not "
+                                 f"({int(left_out.sum())}, classes) floats")
+        return probs, int(data["epoch"])
 
 
 class _BestEpoch:

@@ -417,7 +417,7 @@ def e37(digits, tmp_path):
         run()
     # an object array with a matching entry (as if written by hand): unreadable
     np.save(open(path, "wb"), np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    from keras_adamixup.audit.lira import _sha256
+    from keras_adamixup._cache import sha256 as _sha256
 
     (tmp_path / "manifest.d" / "shadow_000.json").write_text(
         json_lib.dumps({"sha256": _sha256(path)}))

@@ -43,8 +43,8 @@ def test_soft_labels_come_only_from_teachers_that_left_the_example_out(together,
     trained = []
     original = teachers.make_teachers
 
-    def spy(model):
-        trained[:] = original(model)
+    def spy(model, count=None):
+        trained[:] = original(model, count)
         return trained
 
     monkeypatch.setattr(teachers, "make_teachers", spy)
@@ -75,7 +75,7 @@ def test_teachers_never_train_on_the_examples_they_leave_out():
             return _fit(xs, ys, **kwargs)
 
         teacher.fit = recording
-    teachers.make_teachers = lambda model: made
+    teachers.make_teachers = lambda model, count=None: made
     teachers.soft_labels(_compiled(_base()), x, y, epochs=1, batch_size=16)
     left_out = teachers.left_out(len(x))
     for k in range(2):

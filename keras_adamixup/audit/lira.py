@@ -27,12 +27,10 @@ import json
 import multiprocessing
 import os
 import pickle
-import zipfile
 
 import numpy as np
 
-from keras_adamixup import _checks
-from keras_adamixup import _io
+from keras_adamixup import _cache, _checks
 from keras_adamixup._progress import Bar
 from keras_adamixup.audit import _tfp
 from keras_adamixup.audit import registry
@@ -80,39 +78,6 @@ def shadow_masks(num_shadows, population, seed, groups=None):
     return (order < num_shadows // 2)[:, groups]
 
 
-def _canonical(tree):
-    """A Keras config with every auto-generated name replaced by its order of appearance.
-
-    Layer names (``dense_3``) depend on how many layers the process built
-    before; the recipe does not. Values under a ``"name"`` key are numbered
-    in a fixed traversal order and every occurrence of them (also in
-    ``inbound_nodes``) is replaced by the number.
-    """
-    names = {}
-
-    def collect(node):
-        if isinstance(node, dict):
-            for key in sorted(node):
-                if key == "name" and isinstance(node[key], str):
-                    names.setdefault(node[key], f"#{len(names)}")
-                collect(node[key])
-        elif isinstance(node, (list, tuple)):
-            for item in node:
-                collect(item)
-
-    def rename(node):
-        if isinstance(node, dict):
-            return {key: rename(node[key]) for key in sorted(node)}
-        if isinstance(node, (list, tuple)):
-            return [rename(item) for item in node]
-        if isinstance(node, str):
-            return names.get(node, node)
-        return node
-
-    collect(tree)
-    return rename(tree)
-
-
 def describe_recipe(model_factory, fit_kwargs):
     """What the shadows' meaning depends on, as JSON-able data.
 
@@ -129,7 +94,7 @@ def describe_recipe(model_factory, fit_kwargs):
     else:
         built = model_factory()
         compile_config = built.get_compile_config() if getattr(built, "compiled", False) else None
-        model = _canonical({
+        model = _cache.canonical({
             "model": keras.saving.serialize_keras_object(built),
             "compile": keras.saving.serialize_keras_object(compile_config),
         })
@@ -221,11 +186,11 @@ def _train_shadow(i, model_factory, x, y, mask, fit_kwargs, seed, predict_batch_
 def _save_outputs(model, x, mask, predict_batch_size, path, augment=None):
     out = predict_views(model, x, augment, predict_batch_size)
     if path is not None:
-        ShadowCache.save(path, out, mask)
+        ShadowCache.save(path, outputs=out, mask=mask)
     return out
 
 
-class ShadowCache:
+class ShadowCache(_cache.CheckedFolder):
     """A LiRA cache folder: one ``shadow_NNN.npz`` per shadow and its manifest.
 
     The manifest is ``manifest.json`` (the fingerprint of the audit the
@@ -233,101 +198,36 @@ class ShadowCache:
     shadow with the SHA-256 of its file, written beside the file (so jobs of
     a job array never write the same file). Loading verifies the entry, the
     file's arrays, their shapes and the shadow's training mask; any problem
-    names the file and says to delete it (E37).
+    names the file and says to delete it (E37). The folder's mechanics are
+    `keras_adamixup._cache.CheckedFolder`'s.
 
     Args:
         folder: the cache folder (created).
         fingerprint: `fingerprint(...)` of this audit.
     """
 
-    MANIFEST = "manifest.json"
-    ENTRIES = "manifest.d"
-
-    def __init__(self, folder, fingerprint):
-        self.folder = os.fspath(folder)
-        os.makedirs(os.path.join(self.folder, self.ENTRIES), exist_ok=True)
-        manifest = os.path.join(self.folder, self.MANIFEST)
-        if os.path.exists(manifest):
-            try:
-                with open(manifest, encoding="utf-8") as f:
-                    cached = json.load(f)["fingerprint"]
-            except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
-                raise ValueError(
-                    f"The LiRA cache manifest {manifest!r} is not a manifest this package "
-                    f"wrote ({type(error).__name__}: {error}): delete the cache folder "
-                    f"{self.folder!r} (its shadows are trained again).") from None
-            if cached != fingerprint:
-                raise ValueError(
-                    f"The LiRA cache in {self.folder!r} belongs to a different audit "
-                    "(other data, seed, number of shadows, shadow model, compile "
-                    "settings or fit arguments): its shadows would not mean what this "
-                    "audit needs. Use another `cache_dir` (or `--out`) or delete it."
-                )
-        else:
-            _io.write_text(manifest, json.dumps({"fingerprint": fingerprint}))
-
-    def path(self, i):
-        return os.path.join(self.folder, f"shadow_{i:03d}.npz")
-
-    @classmethod
-    def save(cls, path, outputs, mask):
-        """Writes one shadow's file, then its manifest entry with the file's checksum."""
-        with _io.atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, outputs=outputs, mask=mask)
-        folder, name = os.path.split(path)
-        entry = os.path.join(folder, cls.ENTRIES, os.path.splitext(name)[0] + ".json")
-        _io.write_text(entry, json.dumps({"file": name, "sha256": _sha256(path)}))
+    stem = "shadow"
+    label = "LiRA cache"
+    items = "shadows"
+    belongs_elsewhere = ("a different audit (other data, seed, number of shadows, shadow "
+                         "model, compile settings or fit arguments)")
+    needs = "this audit"
+    hint = " (or `--out`)"
+    redo = "the audit trains that shadow again"
 
     def load(self, i, mask, rows, augment=None):
         """Shadow `i`'s outputs, verified against its manifest entry, `mask` and `rows`."""
-        path = self.path(i)
-
-        def refuse(problem):
-            return ValueError(
-                f"The LiRA cache file {path!r} {problem}: it cannot be trusted. Delete "
-                "it (the audit trains that shadow again) or the whole cache folder "
-                f"{self.folder!r}.")
-
-        entry = os.path.join(self.folder, self.ENTRIES, f"shadow_{i:03d}.json")
-        try:
-            with open(entry, encoding="utf-8") as f:
-                expected = json.load(f)["sha256"]
-        except FileNotFoundError:
-            raise refuse("has no checksum in the cache's manifest (written by an older "
-                         "version, or copied in by hand)") from None
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-            raise refuse(f"has an unreadable manifest entry ({entry!r})") from None
-        if _sha256(path) != expected:
-            raise refuse("does not match the checksum recorded when it was written "
-                         "(changed or truncated since)")
-        missing = []
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                missing = [k for k in ("outputs", "mask") if k not in getattr(data, "files", ())]
-                if not missing:
-                    outputs, stored_mask = data["outputs"], data["mask"]
-        except (ValueError, OSError, EOFError, AttributeError, TypeError,
-                zipfile.BadZipFile) as error:
-            raise refuse(f"is not a readable .npz of arrays ({type(error).__name__})") from None
-        if missing:
-            raise refuse(f"lacks the array(s) {missing}")
+        data = self.read(i, ("outputs", "mask"))
+        outputs, stored_mask = data["outputs"], data["mask"]
         views = outputs.ndim == 3
         if (outputs.ndim not in (2, 3) or outputs.shape[-2] != rows
                 or views != (augment is not None) or outputs.dtype.kind != "f"):
-            raise refuse(f"holds outputs of shape {outputs.shape} ({outputs.dtype}), not "
-                         f"{'(views, ' if augment else '('}{rows}, classes) floats")
+            raise self.refuse(i, f"holds outputs of shape {outputs.shape} ({outputs.dtype}), "
+                                 f"not {'(views, ' if augment else '('}{rows}, classes) floats")
         if stored_mask.shape != np.shape(mask) or not np.array_equal(stored_mask, mask):
-            raise refuse(f"was trained on another half of the population than shadow {i}")
+            raise self.refuse(i, f"was trained on another half of the population than "
+                                 f"shadow {i}")
         return outputs
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _train_stacked(tasks, model_factory, x, y, masks, seed, predict_batch_size, together,
