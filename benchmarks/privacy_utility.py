@@ -237,9 +237,13 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
             near_duplicates=None if "apart" in options else keras_adamixup.duplicates.RADIUS,
             patience=None if "full" in options else 5,
             weigh_groups="unweighed" not in options)
-        schedule = (schedules.LinearDecay(0.4, 0.0) if "mix" in options
-                    else schedules.PlateauDecay(0.4) if "plateau" in options else 0.0)
-        factory = wrap(schedule=schedule, label_mode="dominant", targets=split)
+        if "plateau" in options:  # a feedback schedule drives one model: one per model
+            factory = lambda: compiled(keras_adamixup.AdaMixupModel(
+                mlp(inputs, classes, width), schedule=schedules.PlateauDecay(0.4),
+                label_mode="dominant", targets=split, seed=seed, **mixing_args))
+        else:
+            factory = wrap(schedule=(schedules.LinearDecay(0.4, 0.0) if "mix" in options
+                                     else 0.0), label_mode="dominant", targets=split)
     elif defence.startswith("mixup_a"):
         alpha = float(defence[len("mixup_a"):])
         factory = wrap(schedule=schedules.Constant(alpha), coefficient="beta", label_mode="soft")
