@@ -42,6 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+import keras_adamixup  # noqa: E402
 from keras_adamixup import _io, audit  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -122,6 +123,14 @@ def run_one(defence, data, planted, seed, args):
            "kinds": {kind: kind_numbers(entry) for kind, entry in
                      report.metadata["canaries"]["kinds_measured"].items()},
            "dp_epsilon": None}
+    checkpoint = next((c for c in train_kwargs.get("callbacks", [])
+                       if isinstance(c, keras_adamixup.PrivacyCheckpoint)), None)
+    if checkpoint is not None and checkpoint.best_epoch is not None:
+        row["kept_epoch"] = checkpoint.best_epoch + 1
+    strengths = history.history.get("mixup_strength")
+    if strengths is not None:  # the strength each epoch trained at, and at the kept one
+        row["strengths"] = [round(float(v), 4) for v in strengths]
+        row["strength_kept"] = row["strengths"][row.get("kept_epoch", len(strengths)) - 1]
     if defence.startswith("dp_sgd_"):
         row["dp_epsilon"] = pu.dp_sgd.epsilon(len(y_fit), train_kwargs["batch_size"],
                                               row["epochs_run"], model.noise_multiplier,
@@ -136,6 +145,17 @@ def _mean(values):
     return statistics.mean(values)
 
 
+def _kept(group):
+    """The checkpoint's kept epoch and the strength it trained at, per seed (or –)."""
+    cells = []
+    for g in group:
+        if "kept_epoch" in g:
+            strength = g.get("strength_kept")
+            cells.append(str(g["kept_epoch"]) + ("" if strength is None
+                                                 else f" ({strength:.2f})"))
+    return ", ".join(cells) or "–"
+
+
 def markdown(rows, title):
     """Two tables: population and per canary kind (means over seeds, intervals for one)."""
     by_defence = {}
@@ -145,8 +165,8 @@ def markdown(rows, title):
     one_seed = all(len(g) == 1 for g in by_defence.values())
     lines = [f"## {title}", "",
              "| defence | seeds | test acc | best AUC (population) | TPR@0.1%FPR [95 % CI] | "
-             "shadows own / undefended | DP ε (accountant) | train s |",
-             "|---|---|---|---|---|---|---|---|"]
+             "shadows own / undefended | DP ε (accountant) | train s | kept epoch (strength) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for defence, group in by_defence.items():
         first = group[0]
         ci = (f" [{first['best_tpr_ci'][0]:.3f}, {first['best_tpr_ci'][1]:.3f}]"
@@ -159,7 +179,7 @@ def markdown(rows, title):
             f"{_mean([g['best_' + LOW] for g in group]):.4f}{ci} ({first['best_tpr_attack']}) | "
             f"{first['own_shadows']} / {first['plain_shadows']} | "
             + ("–" if dp is None else f"{dp:.1f}") + " | "
-            f"{_mean([g['train_s'] for g in group]):.0f} |")
+            f"{_mean([g['train_s'] for g in group]):.0f} | {_kept(group)} |")
     head = "".join(f" {k}: AUC / TPR@0.1%FPR [CI] / ε one-run, ROC |" for k in kinds)
     lines += ["", "Canaries, in vs out (each unit in with probability 1/2; TPR at 0 false "
               "positives when there are fewer than 1,000 out-units; ε: 95 % lower bounds at "

@@ -136,6 +136,10 @@ def test_canary_audit_kind_numbers_and_markdown():
            "kinds": {"mislabelled": n, "duplicate": n}}
     text = ca.markdown([row], "t")
     assert "| recommended | 1 | 0.9500 | 0.600 (rmia_online) | 0.0100 [0.005, 0.020]" in text
+    assert "| 8 / 16 | – | 12 | – |" in text  # no checkpoint: no kept epoch
+    kept = ca.markdown([{**row, "kept_epoch": 7, "strength_kept": 0.05},
+                        {**row, "seed": 1, "kept_epoch": 9}], "t")
+    assert "| 12 | 7 (0.05), 9 |" in kept
     assert "0.900 (lira_online) / 0.40 [0.20, 1.00] / 0.70, 0.60" in text
     assert text.index("mislabelled: AUC") < text.index("duplicate: AUC")  # KINDS order
     # several seeds: means, no single-run intervals
