@@ -242,14 +242,9 @@ def main(argv=None):
         args.members = min(args.members, 300)
         if args.defences == ",".join(DEFENCES):
             args.defences = "none,early_stopping"
-    defences = args.defences.split(",")
-    for d in defences:
-        if not pu.known_defence(d):
-            raise SystemExit(f"unknown defence {d!r}; choose from {', '.join(pu.DEFENCES)}")
-    pool = pu.load_pool(args.data)
+    defences = pu.defence_names(args.defences)
+    pool = pu.pool_or_skip(args.data)
     if pool is None:
-        print(f"skipped: data {args.data!r} not found in {pu.SHARED} (it lives in "
-              "../shared/data on the project's machines).")
         return 0
     kinds = tuple(args.kinds.split(","))
     os.makedirs(args.out, exist_ok=True)

@@ -39,9 +39,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--recipes", default="teachers_mix_apart_16_2_ckpt,teachers_mix_16_2_ckpt")
     args = parser.parse_args(argv)
-    pool = pu.load_pool(args.data)
+    pool = pu.pool_or_skip(args.data)
     if pool is None:
-        print(f"skipped: data {args.data!r} not found in {pu.SHARED}.")
         return 0
     (x, y), nonmembers, validation = pu.split(pool, args.members, args.seed)
     x_rest, y_rest, planted = audit.canaries.plant(x, y, count=args.canaries,

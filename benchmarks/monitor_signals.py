@@ -60,9 +60,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.members, args.epochs, args.shadows = 200, 6, 2
-    pool = pu.load_pool(args.data)
+    pool = pu.pool_or_skip(args.data)
     if pool is None:
-        print(f"skipped: data {args.data!r} not found")
         return None
     (xm, ym), (xn, yn), _ = pu.split(pool, args.members, args.seed)
     classes = int(pool[1].max()) + 1

@@ -107,6 +107,15 @@ TEACHERS = re.compile(
 FOCUS = re.compile(r"adamixup_focus([0-9.]+)?_")
 
 
+def defence_names(text):
+    """The comma-separated names in `text`, each a `known_defence` (else exits saying so)."""
+    names = text.split(",")
+    for name in names:
+        if not known_defence(name):
+            raise SystemExit(f"unknown defence {name!r}; choose from {', '.join(DEFENCES)}")
+    return names
+
+
 def known_defence(name):
     """A name in `DEFENCES`, any `TEACHERS` variant, or `FOCUS` on a listed defence."""
     focus = FOCUS.match(name)
@@ -151,6 +160,15 @@ def load_pool(name):
         # download or a prepared TFDS_DATA_DIR)
         return _flat(*audit.data.load_pool(name))
     raise ValueError(f"Unknown data {name!r}: digits, mnist, adult, npz:PATH or tfds:NAME.")
+
+
+def pool_or_skip(name):
+    """`load_pool(name)`, or `None` after printing why the run is skipped."""
+    pool = load_pool(name)
+    if pool is None:
+        print(f"skipped: data {name!r} not found in {SHARED} (it lives in ../shared/data "
+              "on the project's machines).")
+    return pool
 
 
 def _flat(x, y):
@@ -473,10 +491,8 @@ def main(argv=None):
         args.members = min(args.members, 300)
         if args.defences == ",".join(DEFENCES):
             args.defences = "none,adamixup_linear_dominant,adamixup_target_0.55"
-    pool = load_pool(args.data)
+    pool = pool_or_skip(args.data)
     if pool is None:
-        print(f"skipped: data {args.data!r} not found in {SHARED} (it lives in ../shared/data "
-              "on the project's machines).")
         return 0
     if args.label_noise:
         x, y = pool
@@ -485,10 +501,7 @@ def main(argv=None):
         y = y.copy()
         y[flip] = rng.integers(0, int(y.max()) + 1, int(flip.sum()))
         pool = (x, y)
-    defences = args.defences.split(",")
-    for d in defences:
-        if not known_defence(d):
-            raise SystemExit(f"unknown defence {d!r}; choose from {', '.join(DEFENCES)}")
+    defences = defence_names(args.defences)
     os.makedirs(args.out, exist_ok=True)
     rows = []
     seeds = [int(s) for s in args.seeds.split(",")]

@@ -126,13 +126,9 @@ def main(argv=None):
         args.members, args.epochs, args.rounds = 300, 3, 1
         if args.recipes == ",".join(RECIPES):
             args.recipes = "early_stopping,teachers_4_1_ckpt"
-    recipes = args.recipes.split(",")
-    for name in recipes:
-        if not pu.known_defence(name):
-            raise SystemExit(f"unknown recipe {name!r} (privacy_utility.py's names)")
-    pool = pu.load_pool(args.data)
+    recipes = pu.defence_names(args.recipes)
+    pool = pu.pool_or_skip(args.data)
     if pool is None:
-        print(f"skipped: data {args.data!r} not found in {pu.SHARED}.")
         return 0
     data = pu.split(pool, args.members, args.seed)
     runs = []

@@ -56,9 +56,8 @@ def main(argv=None):
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    pool = pu.load_pool(args.data)
+    pool = pu.pool_or_skip(args.data)
     if pool is None:
-        print(f"skipped: data {args.data!r} not found (../shared/data).")
         return 0
     (x_m, y_m), (x_n, y_n), validation = pu.split(pool, args.members, args.seed)
     classes = int(pool[1].max()) + 1
