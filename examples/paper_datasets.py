@@ -15,10 +15,11 @@ global pooling) is trained four ways and audited with
 - ``undefended``;
 - ``early_stopping`` on the hold-out's loss (patience 3, best weights);
 - ``adamixup``: the paper's schedule (partner share 0.4 → 0, dominant labels);
-- ``recommended``: the recommended setting, that schedule on out-of-fold
-  soft labels of K teachers, each member left out of L of them
-  (`keras_adamixup.SplitTeachers`; ``--teachers K,L``, default 16,2), with a
-  `PrivacyMonitor` and a `PrivacyCheckpoint` (patience 5, budget 1 point).
+- ``recommended``: the recommended setting (`keras_adamixup.recommended`):
+  out-of-fold soft labels of K teachers, each member left out of L of them
+  (`keras_adamixup.SplitTeachers`; ``--teachers K,L``, default 16,2), with
+  `PlateauDecay` mixing on top, a `PrivacyMonitor` and a `PrivacyCheckpoint`
+  (patience 5, budget 1 point).
   Its shadows train their own teachers: it takes several times as long as
   the others.
 
@@ -168,11 +169,9 @@ def main(argv=None):
     teachers, exclude = (int(v) for v in args.teachers.split(","))
 
     def recommended():
-        model = keras_adamixup.AdaMixupModel(
-            small_cnn(x.shape[1:], classes, args.width),
-            schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0), label_mode="dominant",
-            targets=keras_adamixup.SplitTeachers(teachers, exclude, seed=args.seed),
-            seed=args.seed, name="recommended")
+        model = keras_adamixup.recommended.model(
+            small_cnn(x.shape[1:], classes, args.width), seed=args.seed, name="recommended",
+            targets=keras_adamixup.SplitTeachers(teachers, exclude, seed=args.seed))
         model.compile(keras.optimizers.Adam(1e-3), loss, metrics=["accuracy"])
         return model
 

@@ -5,8 +5,9 @@ Public API:
 - `AdaMixupModel`: wrap a Keras classifier; `fit` mixes training batches.
 - `adamixup`: the same mixing as a `tf.data` transformation.
 - `mixing`: the pure TensorFlow ops (`mix_batch`, `mix`, `sample_beta`, ...).
-- `schedules`: `Constant`, `LinearDecay`, `CosineDecay` (plain, `StrengthSchedule`) and
-  `PrivacyTarget` (feedback, `FeedbackSchedule`: state moved by measurements).
+- `schedules`: `Constant`, `LinearDecay`, `CosineDecay` (plain, `StrengthSchedule`),
+  `PrivacyTarget` and `PlateauDecay` (feedback, `FeedbackSchedule`: state moved by
+  measurements).
 - `PrivacyMonitor` + `schedules.PrivacyTarget`: measure membership leakage
   during `fit` and move the strength to keep it under a target.
 - `PrivacyCheckpoint`: keep (and restore) the most accurate epoch whose
@@ -15,6 +16,8 @@ Public API:
 - `SplitTeachers`: train on out-of-fold soft labels of split teachers
   (`AdaMixupModel(targets=SplitTeachers())`), so that a member's target is
   what the model family predicts for a non-member.
+- `recommended.model` / `recommended.callbacks`: the recommended setting
+  (split teachers, `PlateauDecay` mixing, the checkpoint), defined once.
 - `duplicates.near_duplicate_groups`: the near-duplicate rows that
   `SplitTeachers` leaves out together.
 - `losses.MixupCrossentropy`: cross-entropy for class ids and soft targets.
@@ -35,6 +38,7 @@ from keras_adamixup import monitor
 from keras_adamixup.model import AdaMixupModel
 from keras_adamixup.monitor import PrivacyMonitor
 from keras_adamixup.pipeline import adamixup
+from keras_adamixup import recommended
 from keras_adamixup.schedules import PrivacyTarget
 from keras_adamixup.teachers import SplitTeachers
 from keras_adamixup.version import __version__
@@ -52,6 +56,7 @@ __all__ = [
     "PrivacyCheckpoint",
     "PrivacyMonitor",
     "PrivacyTarget",
+    "recommended",
     "SplitTeachers",
     "schedules",
     "__version__",

@@ -57,10 +57,6 @@ class Recipe:
 
 # Early stopping, the baseline: patience on the hold-out's loss, best weights restored.
 ES_PATIENCE = 3
-# The recommended setting: the paper's schedule on `SplitTeachers`' out-of-fold
-# targets, stopped by this `PrivacyCheckpoint` (docs/BENCHMARKS.md).
-RECOMMENDED_CHECKPOINT = {"patience": 5, "max_accuracy_drop": 0.01}
-RECOMMENDED_TEACHERS = {"teachers": 16, "exclude": 2}
 
 
 def comparison_recipes(plain, defended, fit_kwargs, holdout, *, recommended=None, seed=0,
@@ -72,12 +68,11 @@ def comparison_recipes(plain, defended, fit_kwargs, holdout, *, recommended=None
       loss (``ES_PATIENCE``, best weights restored);
     - ``adamixup``: `defended` (the paper's schedule) with `fit_kwargs`;
     - ``recommended``: `recommended` (default `defended`; the recommended
-      model is the paper's schedule with ``targets=SplitTeachers(
-      **RECOMMENDED_TEACHERS)``) with a `PrivacyMonitor` (members drawn
-      from each model's own training data, non-members `holdout`) and a
-      `PrivacyCheckpoint` (``RECOMMENDED_CHECKPOINT``); logs the epoch it
-      kept and, with `trajectory` (a PNG path), plots strength and
-      monitored AUC per epoch.
+      model is `keras_adamixup.recommended.model`) with
+      `keras_adamixup.recommended.callbacks` (a `PrivacyMonitor`, members
+      drawn from each model's own training data, non-members `holdout`, and
+      its `PrivacyCheckpoint`); logs the epoch it kept and, with
+      `trajectory` (a PNG path), plots strength and monitored AUC per epoch.
 
     Every callback is made fresh for every model trained (the audited one and
     each shadow). `holdout` must be disjoint from the audited examples.
@@ -88,10 +83,8 @@ def comparison_recipes(plain, defended, fit_kwargs, holdout, *, recommended=None
                                           restore_best_weights=True)]}
 
     def checkpointed(x_train, y_train):
-        monitor = keras_adamixup.PrivacyMonitor.from_training(x_train, y_train, holdout,
-                                                              seed=seed)
-        checkpoint = keras_adamixup.PrivacyCheckpoint(monitor, **RECOMMENDED_CHECKPOINT)
-        return {**fit_kwargs, "callbacks": [monitor, checkpoint]}
+        return {**fit_kwargs, "callbacks": keras_adamixup.recommended.callbacks(
+            x_train, y_train, holdout, seed=seed)}
 
     def describe(model, history, kwargs):
         checkpoint = next((c for c in kwargs.get("callbacks", [])

@@ -1,0 +1,82 @@
+"""The recommended setting, defined once: the model and the callbacks of its `fit`.
+
+Split teachers' out-of-fold targets (`SplitTeachers(16, 2)`: near-duplicates
+left out together and weighed as one record, teachers that stop 5 epochs
+after their best), mixing on top that follows training (`PlateauDecay(0.4)`:
+full strength while the hold-out loss falls, cut when it stops), inputs
+swapped when they are 0/1 and interpolated otherwise (``features="auto"``),
+and a `PrivacyCheckpoint` that keeps the epoch of lowest hold-out loss within
+one point of the best hold-out accuracy, with the `PrivacyMonitor` that
+measures it (and drives the schedule). What it buys and costs is measured in
+docs/BENCHMARKS.md; the demo, the examples and the benchmarks build it from
+here.
+
+Example:
+
+```python
+model = keras_adamixup.recommended.model(base, seed=0)
+model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+              metrics=["accuracy"])
+callbacks = keras_adamixup.recommended.callbacks(x_train, y_train, (x_val, y_val))
+model.fit(x_train, y_train, epochs=60, callbacks=callbacks)
+```
+"""
+
+from keras_adamixup import schedules
+from keras_adamixup.checkpoint import PrivacyCheckpoint
+from keras_adamixup.model import AdaMixupModel
+from keras_adamixup.monitor import PrivacyMonitor
+from keras_adamixup.teachers import SplitTeachers
+
+# the teachers: each example left out of 2 of 16
+TEACHERS = {"teachers": 16, "exclude": 2}
+# the mixing on top: PlateauDecay's starting strength (the paper's 0.4)
+START = 0.4
+# the checkpoint: patience on the hold-out loss, and the accuracy budget
+CHECKPOINT = {"patience": 5, "max_accuracy_drop": 0.01}
+
+
+def model(base, seed=0, **overrides):
+    """An `AdaMixupModel` of `base` with the recommended setting (not compiled).
+
+    Args:
+        base: the Keras classifier to defend (logits or probabilities out).
+        seed: the seed of the mixing and of the teachers' exclusion draw.
+        **overrides: any other `AdaMixupModel` argument (``name``,
+            ``feature_groups``, or ``targets=SplitTeachers(...,
+            cache_dir=...)`` for teachers trained as a job array).
+
+    Example:
+
+    ```python
+    model = keras_adamixup.recommended.model(base, seed=0, name="defended")
+    ```
+    """
+    settings = {"schedule": schedules.PlateauDecay(start=START), "label_mode": "dominant",
+                "features": "auto", "targets": SplitTeachers(**TEACHERS, seed=seed),
+                "seed": seed}
+    settings.update(overrides)
+    return AdaMixupModel(base, **settings)
+
+
+def callbacks(x_train, y_train, holdout, seed=0):
+    """The recommended model's `fit` callbacks: a `PrivacyMonitor` and its `PrivacyCheckpoint`.
+
+    Args:
+        x_train, y_train: the training data (the monitor's members are drawn
+            from them).
+        holdout: ``(x, y)`` held out from training: the monitor's
+            non-members, whose loss drives `PlateauDecay` and the checkpoint.
+        seed: the seed of the monitor's draw of members.
+
+    Make them anew for every model trained (the audited one and each shadow).
+
+    Example:
+
+    ```python
+    model.fit(x_train, y_train, epochs=60,
+              callbacks=keras_adamixup.recommended.callbacks(x_train, y_train, (x_val, y_val)))
+    ```
+    """
+    monitor = PrivacyMonitor.from_training(x_train, y_train, holdout, seed=seed)
+    return [monitor, PrivacyCheckpoint(monitor, **CHECKPOINT)]

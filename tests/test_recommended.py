@@ -1,0 +1,39 @@
+"""`keras_adamixup.recommended`: the recommended setting, defined once."""
+
+import keras
+
+import keras_adamixup
+from keras_adamixup import recommended, schedules
+from tests.conftest import small_mlp
+
+
+def test_the_model_and_its_callbacks(digits):
+    (x, y), (xt, yt) = digits
+    first, second = recommended.model(small_mlp(), seed=3), recommended.model(small_mlp())
+    assert isinstance(first.schedule, schedules.PlateauDecay)
+    assert first.schedule.start == recommended.START
+    assert first.schedule is not second.schedule  # a feedback schedule drives one model
+    assert (first.targets.teachers, first.targets.exclude, first.targets.seed) == (16, 2, 3)
+    assert first.features == "auto" and first.label_mode == "dominant"
+    named = recommended.model(small_mlp(), seed=1, name="defended",
+                              targets=keras_adamixup.SplitTeachers(4, 1, seed=1))
+    assert named.name == "defended" and named.targets.teachers == 4
+    monitor, checkpoint = recommended.callbacks(x[:300], y[:300], (xt[:200], yt[:200]))
+    assert isinstance(monitor, keras_adamixup.PrivacyMonitor)
+    assert isinstance(checkpoint, keras_adamixup.PrivacyCheckpoint)
+    assert checkpoint.monitor is monitor
+    assert (checkpoint.patience, checkpoint.max_accuracy_drop) == (5, 0.01)
+
+
+def test_it_trains_and_the_strength_follows_the_hold_out(digits):
+    (x, y), (xt, yt) = digits
+    model = recommended.model(small_mlp(), seed=0,
+                              targets=keras_adamixup.SplitTeachers(4, 1, seed=0))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    callbacks = recommended.callbacks(x[:400], y[:400], (xt[:200], yt[:200]))
+    history = model.fit(x[:400], y[:400], epochs=4, batch_size=64, verbose=0,
+                        callbacks=callbacks)
+    assert abs(history.history["mixup_strength"][0] - 0.4) < 1e-6
+    assert len(history.history["controller_strength"]) == len(history.history["loss"])
+    assert callbacks[1].best_epoch is not None
