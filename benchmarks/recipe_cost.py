@@ -12,8 +12,8 @@ Wall time covers `fit` only (model building and compiling excluded), so
 tracing and the teachers' compilation are counted.
 
 Also reported: the epochs the student trained (the checkpoint may stop it
-early) and the teachers' median kept epoch and the epochs the stack ran
-(patience may stop it early).
+early) and the median epoch at which the teachers stopped (their patience
+may stop them early).
 
     python benchmarks/recipe_cost.py --data digits --rounds 3
     python benchmarks/recipe_cost.py --data mnist --members 4000 --epochs 40 --rounds 3
@@ -66,14 +66,13 @@ def time_one(name, data, args, seed):
     run = {"recipe": name, "seconds": seconds, "student_epochs": len(history.epoch)}
     targets = getattr(model, "targets", None)
     if targets is not None and getattr(targets, "epochs_trained", None):
-        kept = targets.epochs_trained
-        run["teachers_kept_epoch_median"] = statistics.median(kept)
+        run["teachers_epochs_median"] = statistics.median(targets.epochs_trained)
     return run
 
 
 def summarize(runs, recipes):
     """Per recipe: median seconds and the median of per-round ratios to the plain fit
-    (`overhead.paired_ratios`), the student's epochs and the teachers' kept epoch."""
+    (`overhead.paired_ratios`), the student's epochs and the teachers' (median)."""
     rounds = sorted({run["round"] for run in runs})
     by = {(run["recipe"], run["round"]): run for run in runs}
     names = [n for n in (PLAIN,) + tuple(recipes) if all((n, k) in by for k in rounds)]
@@ -87,10 +86,9 @@ def summarize(runs, recipes):
                "ratio_min": min(ratios[name]["ratios"]),
                "ratio_max": max(ratios[name]["ratios"]),
                "student_epochs_median": statistics.median(m["student_epochs"] for m in mine)}
-        kept = [m["teachers_kept_epoch_median"] for m in mine
-                if "teachers_kept_epoch_median" in m]
-        if kept:
-            row["teachers_kept_epoch_median"] = statistics.median(kept)
+        stopped = [m["teachers_epochs_median"] for m in mine if "teachers_epochs_median" in m]
+        if stopped:
+            row["teachers_epochs_median"] = statistics.median(stopped)
         summary[name] = row
     return summary
 
@@ -98,14 +96,14 @@ def summarize(runs, recipes):
 def markdown(summary, title):
     lines = [f"{title}", "",
              "| recipe | rounds | median fit s | × plain fit (median [min, max] of rounds) | "
-             "student epochs | teachers' kept epoch |",
+             "student epochs | teachers' epochs |",
              "|---|---|---|---|---|---|"]
     for name, row in summary.items():
-        kept = row.get("teachers_kept_epoch_median")
+        stopped = row.get("teachers_epochs_median")
         lines.append(
             f"| {name} | {row['rounds']} | {row['seconds_median']:.1f} | "
             f"{row['ratio_median']:.2f} [{row['ratio_min']:.2f}, {row['ratio_max']:.2f}] | "
-            f"{row['student_epochs_median']:g} | {'–' if kept is None else f'{kept:g}'} |")
+            f"{row['student_epochs_median']:g} | {'–' if stopped is None else f'{stopped:g}'} |")
     return "\n".join(lines)
 
 

@@ -77,19 +77,19 @@ def test_recipe_cost_summary_and_quick_run(tmp_path, capsys):
     runs = [{"recipe": name, "round": k, "seconds": seconds, "student_epochs": 5}
             for k, times in enumerate([(1.0, 3.0), (2.0, 5.0), (1.0, 4.0)])
             for name, seconds in zip(("plain", "teachers_4_1_ckpt"), times)]
-    runs[1]["teachers_kept_epoch_median"] = 3
+    runs[1]["teachers_epochs_median"] = 3
     summary = cost.summarize(runs, ["teachers_4_1_ckpt", "missing"])
     assert set(summary) == {"plain", "teachers_4_1_ckpt"}
     row = summary["teachers_4_1_ckpt"]
     assert row["ratio_median"] == pytest.approx(3.0)  # per round: 3, 2.5, 4
     assert (row["ratio_min"], row["ratio_max"]) == pytest.approx((2.5, 4.0))
-    assert row["seconds_median"] == 4.0 and row["teachers_kept_epoch_median"] == 3
+    assert row["seconds_median"] == 4.0 and row["teachers_epochs_median"] == 3
     assert summary["plain"]["ratio_median"] == 1.0
     out = tmp_path / "cost.json"
     assert cost.main(["--quick", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert set(result["summary"]) == {"plain", "early_stopping", "teachers_4_1_ckpt"}
-    assert result["summary"]["teachers_4_1_ckpt"]["teachers_kept_epoch_median"] >= 1
+    assert result["summary"]["teachers_4_1_ckpt"]["teachers_epochs_median"] >= 1
     assert "× plain fit" in capsys.readouterr().out
 
 
