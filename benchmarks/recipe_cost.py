@@ -6,7 +6,8 @@ monitor and the checkpoint, all of it) trains on the same members, and so
 does a **plain `fit`** of the same model for the same planned epochs (no
 callbacks, no defence): the baseline. Rounds are interleaved (plain, recipe
 a, recipe b, plain, recipe a, ...), each run on a fresh model with the same
-seed, so machine drift hits every recipe alike; the ratio is taken per round
+seed, so machine drift hits every recipe alike (after `--warmup` uncounted plain
+fits: a process's first fits are slower); the ratio is taken per round
 against that round's plain fit, and the median over rounds is reported.
 Wall time covers `fit` only (model building and compiling excluded), so
 tracing and the teachers' compilation are counted.
@@ -116,12 +117,15 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="plain fits before the rounds, not counted (the first fits of "
+                             "a process are slower: MNIST 20 s, then 11-12 s)")
     parser.add_argument("--out", default=None, help="write every run and the summary (JSON)")
     parser.add_argument("--quick", action="store_true",
                         help="300 members, 3 epochs, 1 round, 2 recipes")
     args = parser.parse_args(argv)
     if args.quick:
-        args.members, args.epochs, args.rounds = 300, 3, 1
+        args.members, args.epochs, args.rounds, args.warmup = 300, 3, 1, 0
         if args.recipes == ",".join(RECIPES):
             args.recipes = "early_stopping,teachers_4_1_ckpt"
     recipes = pu.defence_names(args.recipes)
@@ -129,6 +133,8 @@ def main(argv=None):
     if pool is None:
         return 0
     data = pu.split(pool, args.members, args.seed)
+    for _ in range(args.warmup):  # the process's first fits are slower (not counted)
+        time_one(PLAIN, data, args, args.seed)
     runs = []
     for k in range(args.rounds):
         for name in [PLAIN] + recipes:
