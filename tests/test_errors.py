@@ -468,6 +468,32 @@ def e40():
         ragged.apply(keras_adamixup.adamixup(strength=0.2, num_classes=2))
 
 
+def e41(tmp_path):
+    with pytest.raises(ValueError, match="needs a fixed `seed`"):
+        keras_adamixup.SplitTeachers(4, 1, cache_dir=str(tmp_path))
+    folder = str(tmp_path / "teachers")
+    teachers = keras_adamixup.SplitTeachers(2, 1, seed=0, cache_dir=folder)
+    model = compiled(keras_adamixup.AdaMixupModel(small_mlp(3, inputs=4), targets=teachers,
+                                                  seed=0))
+    teachers.train(model, X, Y, indices=[0], epochs=1)
+    with pytest.raises(ValueError, match="indices"):
+        teachers.train(model, X, Y, indices=[2], epochs=1)
+    with pytest.raises(ValueError, match="belongs to another training"):
+        keras_adamixup.SplitTeachers(2, 1, seed=0, cache_dir=folder).train(
+            model, X + 1.0, Y, indices=[1], epochs=1)
+    with pytest.raises(ValueError, match=r"give SplitTeachers\(cache_dir=...\) a folder"):
+        keras_adamixup.SplitTeachers(2, 1, seed=0).train(model, X, Y, indices=[0])
+
+
+def e42():
+    with pytest.raises(ValueError, match=r"`factor` must be in \[0.0, 1.0\)"):
+        schedules.PlateauDecay(factor=1.0)
+    schedule = schedules.PlateauDecay()
+    state = {name: value for name, (value, _) in schedule.init_state().items()}
+    with pytest.raises(ValueError, match="follows the hold-out loss, but the measurement has none"):
+        schedule.update_state(state, schedules.Measurement(auc=0.6))
+
+
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
 
