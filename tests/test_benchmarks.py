@@ -403,6 +403,7 @@ def test_privacy_utility_reads_tfds_and_npz(tmp_path, monkeypatch):
         pu.load_pool("cifar")
 
 
+@pytest.mark.slow  # a minute; what it times is tested elsewhere, this checks the script
 def test_device_check_dry_run(tmp_path):
     """The prepared GPU check's dry run: every code path at tiny sizes, one table."""
     import subprocess

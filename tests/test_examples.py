@@ -86,7 +86,8 @@ def _mock_examples(names):
     return as_dataset
 
 
-@pytest.mark.parametrize("dataset", ["lfw", "stl10"])
+# STL-10 goes the same path as LFW with integer labels (a minute): make test-all
+@pytest.mark.parametrize("dataset", ["lfw", pytest.param("stl10", marks=pytest.mark.slow)])
 def test_paper_datasets_quick_on_tfds_mock_data(dataset, tmp_path, capsys):
     """LFW and STL-10 cannot download here: tfds' mock data, the same code path."""
     tfds = pytest.importorskip("tensorflow_datasets")
