@@ -214,9 +214,14 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
         model.compile(keras.optimizers.Adam(learning_rate), loss, metrics=["accuracy"])
         return model
 
-    def wrap(**kwargs):
-        return lambda: compiled(keras_adamixup.AdaMixupModel(
-            mlp(inputs, classes, width), seed=seed, **mixing_args, **kwargs))
+    def wrap(make_schedule=None, **kwargs):
+        # make_schedule: a feedback schedule drives one model, so each model gets its own
+        def make():
+            if make_schedule is not None:
+                kwargs["schedule"] = make_schedule()
+            return compiled(keras_adamixup.AdaMixupModel(
+                mlp(inputs, classes, width), seed=seed, **mixing_args, **kwargs))
+        return make
 
     fit_kwargs = {"epochs": epochs, "batch_size": 64, "verbose": 0}
     early_stopping = False
@@ -255,10 +260,9 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
             near_duplicates=None if "apart" in options else keras_adamixup.duplicates.RADIUS,
             patience=None if "full" in options else 5,
             weigh_groups="unweighed" not in options)
-        if "plateau" in options:  # a feedback schedule drives one model: one per model
-            factory = lambda: compiled(keras_adamixup.AdaMixupModel(
-                mlp(inputs, classes, width), schedule=schedules.PlateauDecay(0.4),
-                label_mode="dominant", targets=split, seed=seed, **mixing_args))
+        if "plateau" in options:
+            factory = wrap(make_schedule=lambda: schedules.PlateauDecay(0.4),
+                           label_mode="dominant", targets=split)
         else:
             factory = wrap(schedule=(schedules.LinearDecay(0.4, 0.0) if "mix" in options
                                      else 0.0), label_mode="dominant", targets=split)
@@ -286,9 +290,8 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
         # with a checkpoint, the controller is utility-aware too (issue 11)
         utility = ({"max_accuracy_drop": 0.01, "backoff_patience": 3}
                    if checkpoint is not None else {})
-        factory = lambda: compiled(keras_adamixup.AdaMixupModel(
-            mlp(inputs, classes, width), schedule=schedules.PrivacyTarget(target, **utility),
-            label_mode="dominant", seed=seed, **mixing_args))
+        factory = wrap(make_schedule=lambda: schedules.PrivacyTarget(target, **utility),
+                       label_mode="dominant")
     elif defence.startswith("dp_sgd_"):
         sigma = float(defence[len("dp_sgd_"):])
         factory = lambda: compiled(

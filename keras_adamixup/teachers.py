@@ -85,6 +85,7 @@ model.fit(x_train, y_train, epochs=40, batch_size=64)
 import hashlib
 import json
 import logging
+import os
 
 import keras
 import numpy as np
@@ -196,9 +197,7 @@ class SplitTeachers:
                 raise ValueError("SplitTeachers(cache_dir=) needs a fixed `seed`: every job "
                                  "that writes to the folder must leave the same examples "
                                  "out of each teacher.")
-            cache_dir = str(cache_dir if isinstance(cache_dir, str) else
-                            (cache_dir.decode() if isinstance(cache_dir, bytes)
-                             else cache_dir.__fspath__()))
+            cache_dir = os.fsdecode(cache_dir)
         self.cache_dir = cache_dir
         self.teachers, self.exclude, self.together = teachers, exclude, together
         self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
