@@ -17,8 +17,8 @@ import sys
 DEMO_HELP = (
     "Train four models on scikit-learn digits (offline) and audit each: undefended, "
     "early stopping (the baseline), the paper's schedule (linear decay 0.4 to 0, "
-    "dominant labels) and the recommended setting (that schedule on SplitTeachers' "
-    "out-of-fold targets, stopped by a PrivacyCheckpoint). Each audit runs TF "
+    "dominant labels) and the recommended setting (PlateauDecay mixing on "
+    "SplitTeachers' out-of-fold targets, stopped by a PrivacyCheckpoint). Each audit runs TF "
     "Privacy's attacks, label-only attacks, LiRA and RMIA with shadow models; the "
     "comparison is written to --out (comparison.md, comparison_roc.png).")
 AUDIT_HELP = (
@@ -69,7 +69,17 @@ def _shadows(text):
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults in every option's help; descriptions kept as written."""
+    """Defaults in every option's help; descriptions kept as written.
+
+    No "(default: ...)" for flags, options without a default, or help that
+    already says its default.
+    """
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "(default" in text or action.default is None or isinstance(action.default, bool):
+            return text
+        return super()._get_help_string(action)
 
 
 def build_parser():

@@ -23,6 +23,8 @@ AUDIT = [
 ]
 # benchmarks/dp_sgd.py's privacy accounting (the DP-SGD baseline)
 BENCHMARKS = ["dp-accounting>=0.5,<0.7"]
+# `make docs`: the guide and the API reference from the docstrings (mkdocs.yml)
+DOCS = ["mkdocs>=1.6,<2", "mkdocstrings>=1,<2", "mkdocstrings-python>=2,<3"]
 
 setup(
     name="keras-adamixup",
@@ -47,6 +49,7 @@ setup(
         "audit": AUDIT,
         "datasets": ["tensorflow-datasets>=4.9,<5"],
         "benchmarks": BENCHMARKS,
+        "docs": DOCS,
         "dev": AUDIT + BENCHMARKS + ["pytest>=7,<10", "tensorflow-datasets>=4.9,<5"],
     },
     entry_points={"console_scripts": ["keras-adamixup=keras_adamixup_cli:main"]},

@@ -48,20 +48,12 @@ from keras_adamixup import _io, audit  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import privacy_utility as pu  # noqa: E402
+from labels import LABELS  # noqa: E402
 
 # none, early stopping, the recommended setting, split teachers alone, DP-SGD
 # at two noise levels, MemGuard
 DEFENCES = ("none", "early_stopping", "teachers_plateau_16_2_ckpt", "teachers_16_2_ckpt",
             "dp_sgd_0.5", "dp_sgd_1.0", "memguard")
-LABELS = {"none": "none", "early_stopping": "early stopping",
-          "teachers_plateau_16_2_ckpt": "recommended",
-          "teachers_mix_16_2_ckpt": "paper's schedule on split teachers (recommended before)",
-          "teachers_16_2_ckpt": "split teachers alone", "dp_sgd_0.5": "DP-SGD σ 0.5",
-          "dp_sgd_1.0": "DP-SGD σ 1.0", "memguard": "MemGuard",
-          "teachers_mix_apart_full_16_2_ckpt": "paper's schedule on teachers, copies apart",
-          "teachers_apart_full_16_2_ckpt": "split teachers alone, copies apart (before)",
-          "teachers_mix_full_16_2_ckpt": "paper's schedule on teachers, together, no patience",
-          "teachers_full_16_2_ckpt": "split teachers alone, copies together, no patience"}
 LOW = "tpr_at_0.001_fpr"
 
 

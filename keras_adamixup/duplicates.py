@@ -37,6 +37,12 @@ import numpy as np
 
 from keras_adamixup import _checks
 
+__all__ = [
+    "RADIUS",
+    "near_duplicate_groups",
+]
+
+
 RADIUS = 0.1
 _DIRECTIONS = 32
 _SAMPLE = 2048
@@ -58,6 +64,13 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None):
     Returns:
         int64 ``(n,)``: rows of a group share a value, the smallest index of
         the group's rows (a row with no near-duplicate: its own index).
+
+    Example:
+
+    ```python
+    groups = keras_adamixup.duplicates.near_duplicate_groups(x_train)
+    print(len(groups) - len(set(groups)), "rows share a group with another")
+    ```
     """
     _checks.number("radius", radius, low=0.0)
     flat = _rows(x)

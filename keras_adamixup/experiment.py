@@ -31,6 +31,13 @@ import keras_adamixup
 from keras_adamixup._progress import Bar
 
 
+__all__ = [
+    "Recipe",
+    "comparison_recipes",
+    "train_and_audit",
+]
+
+
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """One way to make and train a model.
@@ -43,6 +50,13 @@ class Recipe:
             shadow), so callbacks are fresh each time.
         describe: optional ``describe(model, history, fit_kwargs) -> str``: a
             line logged after training (e.g. the epoch a checkpoint kept).
+
+    Example:
+
+    ```python
+    recipe = keras_adamixup.experiment.Recipe(
+        "defended", make_defended, fit_kwargs={"epochs": 60, "batch_size": 64})
+    ```
     """
 
     name: str
@@ -76,6 +90,25 @@ def comparison_recipes(plain, defended, fit_kwargs, holdout, *, recommended=None
 
     Every callback is made fresh for every model trained (the audited one and
     each shadow). `holdout` must be disjoint from the audited examples.
+
+    Args:
+        plain: returns a fresh compiled undefended model.
+        defended: returns a fresh compiled `AdaMixupModel` (the paper's schedule).
+        fit_kwargs: the arguments of every `fit` (``epochs``, ``batch_size``, ...).
+        holdout: ``(x, y)`` held out from training and from the audit: early
+            stopping's validation data and the monitor's non-members.
+        recommended: returns a fresh compiled recommended model (default
+            `defended`).
+        seed: the seed of the monitor's draw of members.
+        trajectory: a PNG path for the recommended model's strength and
+            monitored AUC per epoch, or `None`.
+
+    Example:
+
+    ```python
+    recipes = keras_adamixup.experiment.comparison_recipes(
+        make_plain, make_defended, {"epochs": 60, "batch_size": 64}, (x_val, y_val))
+    ```
     """
     def early_stopping(x_train, y_train):
         return {**fit_kwargs, "validation_data": holdout, "callbacks": [
@@ -174,6 +207,14 @@ def train_and_audit(recipes, members, nonmembers, out, *, lira_shadows=4, baseli
 
     Returns:
         `(reports, comparison_table)`.
+
+    Example:
+
+    ```python
+    reports, table = keras_adamixup.experiment.train_and_audit(
+        recipes, (x_train, y_train), (x_test, y_test), "compare_out", lira_shadows=8)
+    print(table)
+    ```
     """
     from keras_adamixup import audit
 

@@ -12,6 +12,11 @@ import keras
 from keras import ops
 
 
+__all__ = [
+    "MixupCrossentropy",
+]
+
+
 @keras.saving.register_keras_serializable(package="keras_adamixup")
 class MixupCrossentropy(keras.losses.Loss):
     """Categorical cross-entropy for class ids or one-hot/soft targets.

@@ -12,6 +12,11 @@ import keras
 from keras import ops
 
 
+__all__ = [
+    "MixupAccuracy",
+]
+
+
 @keras.saving.register_keras_serializable(package="keras_adamixup")
 class MixupAccuracy(keras.metrics.MeanMetricWrapper):
     """Accuracy against the dominant class of the target, in any label format.

@@ -70,6 +70,20 @@ import tensorflow as tf
 
 from keras_adamixup import _checks
 
+__all__ = [
+    "COEFFICIENTS",
+    "LABEL_MODES",
+    "FEATURES",
+    "MAX_ALPHA",
+    "MixResult",
+    "mix",
+    "mix_batch",
+    "partner_indices",
+    "sample_beta",
+    "sample_mix_coefficients",
+]
+
+
 COEFFICIENTS = ("share", "beta")
 LABEL_MODES = ("soft", "dominant")
 FEATURES = ("interpolate", "swap")
@@ -98,6 +112,13 @@ Fields:
     partner: `(batch,)` int32, index of each example's partner.
     labels_valid: bool scalar tensor, False if a sparse label was outside
         `[0, num_classes)` or not an integer (survives XLA, unlike assertions).
+
+Example:
+
+```python
+result = keras_adamixup.mixing.mix(x, y, lam=lam, partner=partner, num_classes=10)
+x_mixed, y_target = result.x, result.y
+```
 """
 
 
@@ -284,6 +305,14 @@ def sample_mix_coefficients(
 
     Returns:
         `(batch_size,)` float32 tensor of λ.
+
+    Example:
+
+    ```python
+    lam = keras_adamixup.mixing.sample_mix_coefficients(64, strength=0.3, seed=0)  # all 0.7
+    lam = keras_adamixup.mixing.sample_mix_coefficients(64, strength=0.4, coefficient="beta",
+                                                        seed=0)                    # Beta(0.4, 0.4)
+    ```
     """
     _checks.choice("coefficient", coefficient, COEFFICIENTS)
     jitter = _checks.jitter(jitter, coefficient)
@@ -316,6 +345,12 @@ def partner_indices(batch_size, seed=None):
 
     Returns:
         `(batch_size,)` int32 tensor.
+
+    Example:
+
+    ```python
+    partner = keras_adamixup.mixing.partner_indices(64, seed=0)   # e.g. [17, 3, ...]
+    ```
     """
     n = tf.reshape(tf.cast(batch_size, tf.int32), [1])
     seed = _as_stream(seed).next()
@@ -559,6 +594,15 @@ def mix(
 
     Returns:
         A `MixResult`.
+
+    Example:
+
+    ```python
+    lam = tf.constant([0.7, 0.6, 0.9])
+    partner = tf.constant([1, 2, 0])
+    result = keras_adamixup.mixing.mix(x[:3], y[:3], lam=lam, partner=partner,
+                                       label_mode="soft", num_classes=10)
+    ```
     """
     _checks.choice("label_mode", label_mode, LABEL_MODES)
     x = tf.nest.map_structure(tf.convert_to_tensor, x)

@@ -43,6 +43,16 @@ from keras_adamixup import _checks
 from keras_adamixup import predictions as predictions_lib
 from keras_adamixup.schedules.feedback import FeedbackSchedule, Measurement, ScheduleDriver
 
+__all__ = [
+    "HoldoutWarning",
+    "PrivacyMonitor",
+    "SaturationWarning",
+    "SignalWarning",
+    "membership_signal",
+    "plot_privacy_trajectory",
+]
+
+
 MIN_MONITOR_EXAMPLES = 100
 SIGNALS = ("loss", "trajectory")
 SATURATION_PATIENCE = 3
@@ -55,6 +65,14 @@ class SaturationWarning(RuntimeWarning):
 
     A `RuntimeWarning`; its own class so callers (a benchmark, the demo, LiRA's
     shadow training) can count or filter it without matching the message.
+
+    Example:
+
+    ```python
+    import warnings
+
+    warnings.simplefilter("error", keras_adamixup.monitor.SaturationWarning)
+    ```
     """
 
 
@@ -65,13 +83,30 @@ class HoldoutWarning(RuntimeWarning):
     fit the model better than the members, e.g. when they are training rows
     or the two sides were swapped. A `PrivacyTarget` would read such an AUC as
     "no leakage" and switch mixing off.
+
+    Example:
+
+    ```python
+    import warnings
+
+    warnings.simplefilter("error", keras_adamixup.monitor.HoldoutWarning)
+    ```
     """
 
 
 class SignalWarning(RuntimeWarning):
     """The monitor's signal cannot be what was asked for in this `fit`: with
     ``signal="trajectory"``, a `reference_epoch` beyond the planned epochs
-    leaves the loss AUC as the signal for the whole fit."""
+    leaves the loss AUC as the signal for the whole fit.
+
+    Example:
+
+    ```python
+    import warnings
+
+    warnings.simplefilter("error", keras_adamixup.monitor.SignalWarning)
+    ```
+    """
 
 
 def _auc_standard_error(n):
@@ -83,9 +118,11 @@ def membership_signal(outputs_members, labels_members, outputs_nonmembers,
     """Loss-threshold AUC, loss gap and confidence gap from model outputs.
 
     Args:
-        outputs_members, outputs_nonmembers: logits or probabilities,
+        outputs_members: the members' logits or probabilities,
             `(n, classes)` (or `(n,)`/`(n, 1)` for one sigmoid output).
-        labels_members, labels_nonmembers: class ids or one-hot rows.
+        labels_members: their class ids or one-hot rows.
+        outputs_nonmembers: the same as `outputs_members`, for non-members.
+        labels_nonmembers: their class ids or one-hot rows.
         outputs: ``"auto"`` (detected from the values), ``"logits"`` or
             ``"probabilities"``.
 
@@ -94,6 +131,14 @@ def membership_signal(outputs_members, labels_members, outputs_nonmembers,
         ``member_accuracy``, ``holdout_accuracy`` and ``holdout_loss`` (the
         non-members are held out from training: their accuracy and mean
         cross-entropy are validation signals).
+
+    Example:
+
+    ```python
+    signal = keras_adamixup.monitor.membership_signal(
+        model.predict(x_in), y_in, model.predict(x_out), y_out)
+    signal["auc"], signal["loss_gap"]
+    ```
     """
     pm, ym, pn, yn, _ = predictions_lib.check_pair(
         outputs_members, labels_members, outputs_nonmembers, labels_nonmembers,
@@ -186,10 +231,11 @@ class PrivacyMonitor(ScheduleDriver):
             or a batched dataset. At least `MIN_MONITOR_EXAMPLES` (100) per
             side for arrays.
         every_epochs: measure at the end of every this many epochs.
-        every_steps: measure every this many training steps instead.
-        Epoch logs always hold the latest measurement (carried forward over
-        epochs without one). `PrivacyMonitor` is not serialized: create it
-        again when resuming (the controller's state is saved with the model).
+        every_steps: measure every this many training steps instead. Epoch
+            logs always hold the latest measurement (carried forward over
+            epochs without one). `PrivacyMonitor` is not serialized: create
+            it again when resuming (the controller's state is saved with the
+            model).
         batch_size: batch size of the forward passes over arrays.
         signal: ``"loss"`` (the loss-threshold AUC) or ``"trajectory"`` (the
             AUC of each example's confidence change since the end of epoch
@@ -251,7 +297,8 @@ class PrivacyMonitor(ScheduleDriver):
         model it trains (LiRA's shadow models, seeds of a benchmark).
 
         Args:
-            x_train, y_train: the data the model trains on (arrays).
+            x_train: the inputs the model trains on (arrays).
+            y_train: their labels.
             nonmembers: `(x, y)` arrays held out from training.
             seed: seed of the draw.
             **kwargs: passed to `PrivacyMonitor` (``every_epochs``, ...).
@@ -498,6 +545,13 @@ def plot_privacy_trajectory(history, path=None, target_auc=None):
         path: PNG file to write (atomically), or None.
         target_auc: a horizontal line at the target; default: read from the
             model's `PrivacyTarget` when `history` is a `History`.
+
+    Example:
+
+    ```python
+    history = model.fit(x, y, epochs=30, callbacks=[monitor])
+    keras_adamixup.monitor.plot_privacy_trajectory(history, "trajectory.png")
+    ```
     """
     from matplotlib.figure import Figure
 

@@ -29,6 +29,15 @@ from keras_adamixup.monitor import PrivacyMonitor
 from keras_adamixup.teachers import SplitTeachers
 
 # the teachers: each example left out of 2 of 16
+__all__ = [
+    "CHECKPOINT",
+    "START",
+    "TEACHERS",
+    "callbacks",
+    "model",
+]
+
+
 TEACHERS = {"teachers": 16, "exclude": 2}
 # the mixing on top: PlateauDecay's starting strength (the paper's 0.4)
 START = 0.4
@@ -63,8 +72,9 @@ def callbacks(x_train, y_train, holdout, seed=0):
     """The recommended model's `fit` callbacks: a `PrivacyMonitor` and its `PrivacyCheckpoint`.
 
     Args:
-        x_train, y_train: the training data (the monitor's members are drawn
+        x_train: the training inputs (the monitor's members are drawn
             from them).
+        y_train: their labels.
         holdout: ``(x, y)`` held out from training: the monitor's
             non-members, whose loss drives `PlateauDecay` and the checkpoint.
         seed: the seed of the monitor's draw of members.

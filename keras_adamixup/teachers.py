@@ -290,8 +290,9 @@ class SplitTeachers:
                 for a model of several inputs (those teachers train one after
                 another).
             y: NumPy class ids or one-hot rows.
-            epochs, batch_size: the teachers' training (as in `fit`); this
-                object's `epochs`, when set, wins over `epochs`.
+            epochs: the teachers' epochs (as in `fit`); this object's
+                `epochs`, when set, wins.
+            batch_size: the teachers' batch size (as in `fit`).
             sample_weight: `None` or `(len(y),)` per-example weights: every
                 teacher trains with them (as `fit`'s ``sample_weight``), and
                 epoch selection weighs its loss by them.
@@ -327,7 +328,8 @@ class SplitTeachers:
         Args:
             model: the compiled model (an `AdaMixupModel`, or its base model
                 compiled the same way).
-            x, y: the training data, as for `soft_labels`.
+            x: the training inputs, as for `soft_labels`.
+            y: their labels, as for `soft_labels`.
             indices: the teachers to train, in ``[0, teachers)``.
 
         Returns:

@@ -1,6 +1,6 @@
-"""Every error in the README's error table, triggered by id (E01 ...).
+"""Every error in the error table (docs/guide/errors.md), triggered by id (E01 ...).
 
-`test_readme_table_and_tests_agree` keeps the table and this file in step:
+`test_error_table_and_tests_agree` keeps the table and this file in step:
 a row without a case here, or a case without a row, fails.
 """
 
@@ -17,7 +17,7 @@ import keras_adamixup
 from keras_adamixup import PrivacyMonitor, PrivacyTarget, audit, mixing, schedules
 from conftest import small_mlp
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+ERRORS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "guide" / "errors.md"
 SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 rng = np.random.default_rng(0)
 X = rng.random((8, 4)).astype("float32")
@@ -498,8 +498,8 @@ CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
 
 
-def test_readme_table_and_tests_agree():
-    ids = re.findall(r"^\| (E\d\d) \|", README.read_text(encoding="utf-8"), flags=re.M)
+def test_error_table_and_tests_agree():
+    ids = re.findall(r"^\| (E\d\d) \|", ERRORS.read_text(encoding="utf-8"), flags=re.M)
     assert len(ids) == len(set(ids))
     assert sorted(ids) == sorted(CASES)
 

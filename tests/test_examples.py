@@ -98,7 +98,7 @@ def test_paper_datasets_quick_on_tfds_mock_data(dataset, tmp_path, capsys):
         names = lambda rng, n: rng.integers(0, 10, n)  # noqa: E731
     with tfds.testing.mock_data(as_dataset_fn=_mock_examples(names)):
         reports = run_example("paper_datasets", ["--dataset", dataset, "--quick",
-                                                 "--image-size", "16",
+                                                 "--image-size", "16", "--teachers", "4,1",
                                                  "--out", str(tmp_path)])
     assert [*reports] == ["undefended", "early_stopping", "adamixup", "recommended"]
     out = capsys.readouterr().out

@@ -1,6 +1,6 @@
 """Regression tests of the hostile-user findings (docs/HARDENING.md lists each case).
 
-Cases that raise a documented error are rows of the README's error table and
+Cases that raise a documented error are rows of the error table (docs/guide/errors.md) and
 live in tests/test_errors.py; the CLI's one-line errors are in
 tests/test_cli.py. Here: the behaviours that are not errors.
 """

@@ -1,7 +1,7 @@
 """Regression tests of the second hostile-user round (docs/HARDENING.md, second table).
 
 Each test names its row (#1 ...). Cases that end in a documented error are
-rows of the README's error table and live in tests/test_errors.py; the
+rows of the error table (docs/guide/errors.md) and live in tests/test_errors.py; the
 command line's are in tests/test_cli.py.
 """
 

@@ -45,6 +45,13 @@ import numpy as np
 
 from keras_adamixup import _checks
 
+__all__ = [
+    "KINDS",
+    "CanarySet",
+    "plant",
+]
+
+
 KINDS = ("mislabelled", "duplicate", "outlier")
 
 # A canary set smaller than this (per kind) measures no TPR at a low FPR and
@@ -69,6 +76,15 @@ class CanarySet:
         seed: the seed of every draw.
         near_copy_noise: the duplicates' noise, relative to each feature's
             standard deviation.
+
+    Example:
+
+    ```python
+    x_rest, y_rest, planted = audit.canaries.plant(x_train, y_train, count=50,
+                                                   kinds=("mislabelled", "duplicate"), seed=0)
+    planted.included.mean()      # about 1/2
+    x_fit, y_fit = planted.add_to(x_rest, y_rest)
+    ```
     """
 
     def __init__(self, x, y, unit, kinds, included, original, source, seed,
@@ -115,8 +131,9 @@ class CanarySet:
         """`(x, y)` with the "in" canaries inserted at random (seeded) positions.
 
         Args:
-            x, y: the training data without canaries (`plant`'s first two
-                results, or any data of the same shapes): class-id labels.
+            x: the training inputs without canaries (`plant`'s first
+                result, or any data of the same shape).
+            y: their class ids (`plant`'s second result).
 
         Returns:
             New arrays: train the audited model on them. Inserting at random
@@ -184,7 +201,8 @@ def plant(x, y, count, kinds="mislabelled", seed=0, num_classes=None, inclusion=
     """Draws canaries from training data; returns `(x_rest, y_rest, CanarySet)`.
 
     Args:
-        x, y: the training data (inputs, class ids `(n,)`); not modified.
+        x: the training inputs; not modified.
+        y: their class ids, shape `(n,)`; not modified.
         count: canary units per kind (≥ 1).
         kinds: one of `KINDS` or several (each gets `count` units).
         seed: every draw (rows, wrong labels, noise, in/out).
@@ -199,6 +217,15 @@ def plant(x, y, count, kinds="mislabelled", seed=0, num_classes=None, inclusion=
         duplicate canaries were drawn from (they are canaries now, in or
         out: they must not also be ordinary members); and the `CanarySet`.
         Train on ``canary_set.add_to(x_rest, y_rest)``.
+
+    Example:
+
+    ```python
+    x_rest, y_rest, planted = audit.canaries.plant(x_train, y_train, count=50,
+                                                   kinds=audit.canaries.KINDS, seed=0)
+    model.fit(*planted.add_to(x_rest, y_rest), epochs=60)
+    report = audit.run_audit(model, (x_rest, y_rest), (x_test, y_test), canaries=planted)
+    ```
     """
     x, y = np.asarray(x), np.asarray(y)
     if y.ndim != 1:

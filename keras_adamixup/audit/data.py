@@ -26,6 +26,15 @@ import numpy as np
 from keras_adamixup import _io
 
 
+__all__ = [
+    "MembershipSplit",
+    "adult_pool",
+    "digits_pool",
+    "load",
+    "load_pool",
+]
+
+
 @dataclasses.dataclass
 class MembershipSplit:
     """Indices of members and non-members in a pool of examples.
@@ -118,7 +127,14 @@ class MembershipSplit:
 
 
 def digits_pool():
-    """All of scikit-learn's digits, in their original order: `(x, y)`."""
+    """All of scikit-learn's digits, in their original order: `(x, y)`.
+
+    Example:
+
+    ```python
+    x, y = audit.data.digits_pool()    # 1,797 rows of 64 features in [0, 1]
+    ```
+    """
     from sklearn.datasets import load_digits as sk_digits
 
     x, y = sk_digits(return_X_y=True)
@@ -141,6 +157,17 @@ def adult_pool(folder, return_groups=False):
     Raises FileNotFoundError when the files are absent. With `return_groups`,
     also the column indices of each categorical variable's one-hot block
     (`feature_groups` for ``features="swap"``): `(x, y, groups)`.
+
+    Args:
+        folder: the folder that holds ``adult.data`` and ``adult.test``
+            (optionally gzipped).
+        return_groups: also return the one-hot blocks' column indices.
+
+    Example:
+
+    ```python
+    x, y, groups = audit.data.adult_pool("../shared/data", return_groups=True)
+    ```
     """
     import os
 
@@ -181,7 +208,19 @@ def load_digits(seed=0):
 
 
 def load_pool(spec, data_dir=None):
-    """The pool a recorded `MembershipSplit` indexes: digits, or a tfds data set's train + test."""
+    """The pool a recorded `MembershipSplit` indexes: digits, or a tfds data set's train + test.
+
+    Args:
+        spec: ``"digits"`` or ``"tfds:NAME"``.
+        data_dir: tensorflow-datasets' data folder, for ``tfds:``.
+
+    Example:
+
+    ```python
+    split = audit.data.MembershipSplit.from_json("split.json")
+    x, y = audit.data.load_pool(split.source)
+    ```
+    """
     if spec == "digits":
         return digits_pool()
     if spec.startswith("tfds:"):
@@ -240,7 +279,21 @@ def load_tfds(name, data_dir=None, limit=None):
 
 
 def load(spec, data_dir=None, seed=0):
-    """Loads ``digits``, ``npz:PATH`` or ``tfds:NAME``; returns `(members, nonmembers)`."""
+    """Loads ``digits``, ``npz:PATH`` or ``tfds:NAME``; returns `(members, nonmembers)`.
+
+    Args:
+        spec: ``"digits"``, ``"npz:PATH"`` (members as ``x_train`` /
+            ``y_train``, non-members as ``x_test`` / ``y_test``) or
+            ``"tfds:NAME"``.
+        data_dir: tensorflow-datasets' data folder, for ``tfds:``.
+        seed: the seed of the digits' split into members and non-members.
+
+    Example:
+
+    ```python
+    members, nonmembers = audit.data.load("npz:data.npz")
+    ```
+    """
     if spec == "digits":
         return load_digits(seed)[0]
     if spec.startswith("npz:"):

@@ -46,6 +46,12 @@ import numpy as np
 
 from keras_adamixup import _checks
 
+__all__ = [
+    "one_run_epsilon",
+    "roc_epsilon",
+]
+
+
 CONFIDENCE = 0.95
 
 
@@ -64,7 +70,8 @@ def one_run_p_value(m, r, v, epsilon, delta=0.0):
         m: canaries, each included with probability ½ independently.
         r: guesses made (abstentions excluded), ``0 ≤ r ≤ m``.
         v: correct guesses, ``0 ≤ v ≤ r``.
-        epsilon, delta: the null hypothesis' guarantee.
+        epsilon: ε of the null hypothesis' guarantee.
+        delta: δ of the null hypothesis' guarantee.
 
     Returns:
         An upper bound of ``P[correct ≥ v]`` for any (ε, δ)-DP training run,
@@ -129,6 +136,12 @@ def one_run_epsilon(scores, included, delta=1e-5, confidence=CONFIDENCE, guesses
         ``{"epsilon", "delta", "confidence", "canaries", "guesses",
         "correct", "k_in", "k_out", "tried", "measurable"}``: the best bound,
         the guesses that gave it, and whether any was above 0.
+
+    Example:
+
+    ```python
+    result = audit.epsilon.one_run_epsilon(scores, planted.included, delta=1e-5)
+    ```
     """
     scores = np.asarray(scores, dtype="float64").ravel()
     included = np.asarray(included, dtype=bool).ravel()
@@ -191,7 +204,8 @@ def roc_epsilon(member_scores, nonmember_scores, delta=0.0, confidence=CONFIDENC
     """ε lower bound from an attack's scores on members and non-members.
 
     Args:
-        member_scores, nonmember_scores: the attack's scores (higher ⇒ member).
+        member_scores: the attack's scores of members (higher ⇒ member).
+        nonmember_scores: its scores of non-members.
         delta: δ of the hypothesis tested (≥ 0).
         confidence: 1 − α of each threshold's bound.
         split: ``False``: the maximum over every threshold (TF Privacy's
@@ -204,6 +218,12 @@ def roc_epsilon(member_scores, nonmember_scores, delta=0.0, confidence=CONFIDENC
     Returns:
         ``{"epsilon", "delta", "confidence", "threshold", "split",
         "measurable"}``.
+
+    Example:
+
+    ```python
+    result = audit.epsilon.roc_epsilon(scores_members, scores_nonmembers, delta=1e-5)
+    ```
     """
     m = np.asarray(member_scores, dtype="float64").ravel()
     n = np.asarray(nonmember_scores, dtype="float64").ravel()

@@ -62,6 +62,14 @@ class AuditOptions:
         progress: a progress bar over the audit's steps (outputs, label-only
             attacks, each trained attack, each shadow recipe; tqdm, on
             stderr). The demo, the examples and the command line turn it on.
+
+    Example:
+
+    ```python
+    options = audit.AuditOptions(attacks=audit.CHEAP_ATTACKS, slices=("entire",), seed=0,
+                                 progress=True)
+    report = audit.run_audit(model, members, nonmembers, options=options)
+    ```
     """
 
     attacks: tuple = attacks_lib.ALL_ATTACKS
@@ -127,6 +135,15 @@ class ShadowRecipe:
         rmia_offline_a: RMIA's offline ``a`` in [0, 1].
         rmia_gamma: RMIA's γ > 0.
         progress: progress bars while shadows train.
+
+    Example:
+
+    ```python
+    plain = audit.ShadowRecipe(make_plain, num_shadows=16, name="plain",
+                               fit_kwargs={"epochs": 60, "batch_size": 64},
+                               cache_dir="shadows_plain")
+    report = audit.run_audit(model, members, nonmembers, lira=plain)
+    ```
     """
 
     model_factory: Callable

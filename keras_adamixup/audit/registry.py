@@ -27,7 +27,23 @@ SHADOW_ATTACKS = {}
 
 
 def register_shadow_attack(source):
-    """Decorator: registers `scorer` under `source` (the rows' ``source``)."""
+    """Decorator: registers `scorer` under `source` (the rows' ``source``).
+
+    Args:
+        source: the name the attack's report rows carry as ``source`` (a
+            non-empty string, not already registered to another scorer).
+
+    The scorer is called with the shadows' outputs and returns report rows
+    (see `keras_adamixup/audit/registry.py`).
+
+    Example:
+
+    ```python
+    @audit.register_shadow_attack("my_attack")
+    def my_attack(context):
+        ...
+    ```
+    """
     if not isinstance(source, str):
         raise TypeError(f"`source` must be a string, got {source!r}.")
     if not source:

@@ -442,6 +442,12 @@ def compare(reports, folder=None, attack=None):
 
     Returns:
         The Markdown table.
+
+    Example:
+
+    ```python
+    table = audit.compare([report_plain, report_defended], "compare_out")
+    ```
     """
     reports = [r if isinstance(r, AuditReport) else AuditReport.from_json(r) for r in reports]
     if not reports:

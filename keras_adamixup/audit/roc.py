@@ -68,6 +68,20 @@ def tpr_at_fpr(fpr, tpr, target):
     This is the usual reading of "TPR at x % FPR" (Carlini et al. 2022): no
     interpolation, so a curve with no point at or below `target` other than
     the origin gives 0.
+
+    Args:
+        fpr: the ROC's false-positive rates, increasing, 1-D.
+        tpr: its true-positive rates, same length.
+        target: the largest false-positive rate allowed (e.g. 0.001).
+
+    Example:
+
+    ```python
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(is_member, scores)
+    audit.tpr_at_fpr(fpr, tpr, 0.001)
+    ```
     """
     fpr = np.asarray(fpr, dtype="float64")
     tpr = np.asarray(tpr, dtype="float64")

@@ -68,14 +68,16 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
             (single-output models: `(n,)` or `(n, 1)`). Which one they are is
             given by `outputs` or detected and recorded in the report.
         labels_members: class ids (or one-hot rows) of the members.
-        outputs_nonmembers, labels_nonmembers: the same for non-members.
+        outputs_nonmembers: the same as `outputs_members`, for non-members.
+        labels_nonmembers: the same as `labels_members`, for non-members.
         name: model name in the report.
         options: an `AuditOptions` (attacks, slices, thorough, min_per_slice,
             attack_backend, fast_attacks, seed, outputs; the label-only and
             prediction options do not apply to arrays).
         metadata: extra metadata for the report.
-        extra_rows, extra_histograms: rows and histograms of attacks run
-            elsewhere (LiRA, RMIA, label-only noise), added to the report.
+        extra_rows: rows of attacks run elsewhere (LiRA, RMIA, label-only
+            noise), added to the report.
+        extra_histograms: their score histograms, added likewise.
         tick: called with a label after each attack step (`run_audit`'s
             progress bar); by default `options.progress` makes a bar here.
         **option_overrides: any `AuditOptions` field by name (``attacks=``,
@@ -92,6 +94,13 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
         ValueError: mismatched lengths, NaN/inf outputs, labels outside the
             model's classes, too few examples.
         ImportError: TF Privacy is missing (with the install command).
+
+    Example:
+
+    ```python
+    report = audit.audit_predictions(model.predict(x_in), y_in, model.predict(x_out), y_out)
+    print(report.summary())
+    ```
     """
     start = time.perf_counter()
     opts = AuditOptions.make(options, **option_overrides)
@@ -184,6 +193,16 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
 
     Returns:
         An `AuditReport`.
+
+    Example:
+
+    ```python
+    report = audit.run_audit(
+        model, (x_in, y_in), (x_out, y_out),
+        lira=audit.ShadowRecipe(make_model, num_shadows=16,
+                                fit_kwargs={"epochs": 60, "batch_size": 64}))
+    report.save("audit_out")
+    ```
     """
     start = time.perf_counter()
     opts = AuditOptions.make(options, **option_overrides)
@@ -448,6 +467,23 @@ def train_shadows(members, nonmembers, lira, indices, *, seed=0, batch_size=512,
     trains none. Pass the same `canaries` as the audit will (their rows
     are part of every shadow's population). Returns the number of shadows
     trained or found.
+
+    Args:
+        members: `(x, y)` the audited model trained on (without canaries).
+        nonmembers: `(x, y)` it never saw.
+        lira: a `ShadowRecipe`, a dict of its fields, or a list of them; each
+            with a ``cache_dir``.
+        indices: the shadow indices to train, in ``[0, num_shadows)``.
+        seed: the audit's seed (the shadows' halves depend on it).
+        batch_size: the batch size of the shadows' predictions.
+        canaries: the audit's `CanarySet`, or `None`.
+
+    Example:
+
+    ```python
+    index = int(os.environ["SLURM_ARRAY_TASK_ID"])
+    audit.train_shadows(members, nonmembers, recipe, indices=[index])
+    ```
     """
     recipes = options_lib.shadow_recipes(lira)
     (x_m, y_m), (x_n, y_n) = members, nonmembers

@@ -32,7 +32,20 @@ __all__ = [
 
 
 def get(identifier):
-    """Returns a schedule from a schedule, a number (→ `Constant`) or a config."""
+    """Returns a schedule from a schedule, a number (→ `Constant`) or a config.
+
+    Args:
+        identifier: a `StrengthSchedule` (returned as it is), a number (a
+            `Constant` strength) or a schedule's serialized config (a dict).
+
+    Example:
+
+    ```python
+    keras_adamixup.schedules.get(0.2)            # Constant(0.2)
+    keras_adamixup.schedules.get(keras.saving.serialize_keras_object(
+        keras_adamixup.schedules.LinearDecay(0.4, 0.0)))
+    ```
+    """
     if isinstance(identifier, StrengthSchedule):
         return identifier
     if isinstance(identifier, (int, float)) and not isinstance(identifier, bool):

@@ -37,6 +37,13 @@ class Measurement:
         auc: the monitored membership-inference AUC.
         accuracy: accuracy on the driver's held-out non-members, or `None`.
         loss: their mean loss, or `None`.
+
+    Example:
+
+    ```python
+    measurement = keras_adamixup.schedules.Measurement(auc=0.56, accuracy=0.93, loss=0.25)
+    schedule.update(measurement)   # what a ScheduleDriver does after an epoch
+    ```
     """
 
     auc: float
@@ -141,4 +148,13 @@ class ScheduleDriver(keras.callbacks.Callback):
     `AdaMixupModel.fit` runs drivers before every other callback (so a
     checkpoint or `BackupAndRestore` saves the updated state) and requires one
     when its schedule is a `FeedbackSchedule`. `PrivacyMonitor` is one.
+
+    Example:
+
+    ```python
+    class EveryEpoch(keras_adamixup.schedules.ScheduleDriver):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.schedule.update(
+                keras_adamixup.schedules.Measurement(auc=measure_auc(self.model)))
+    ```
     """

@@ -1,0 +1,26 @@
+"""Readable names of the benchmark recipes (shared by the benchmarks and the results page).
+
+Plain Python, no TensorFlow: `render_results.py` imports it to label rows.
+"""
+
+LABELS = {
+    "none": "none",
+    "early_stopping": "early stopping",
+    "teachers_plateau_16_2_ckpt": "recommended",
+    "teachers_mix_16_2_ckpt": "paper's schedule on split teachers (recommended before)",
+    "teachers_16_2_ckpt": "split teachers alone",
+    "teachers_plateau_8_1_ckpt": "SplitTeachers(8, 1) + PlateauDecay",
+    "dp_sgd_0.5": "DP-SGD σ 0.5",
+    "dp_sgd_1.0": "DP-SGD σ 1.0",
+    "memguard": "MemGuard",
+    "teachers_mix_apart_full_16_2_ckpt": "paper's schedule on teachers, copies apart",
+    "teachers_apart_full_16_2_ckpt": "split teachers alone, copies apart (before)",
+    "teachers_mix_full_16_2_ckpt": "paper's schedule on teachers, together, no patience",
+    "teachers_full_16_2_ckpt": "split teachers alone, copies together, no patience",
+    "plain": "plain `fit`",
+}
+
+
+def label(name):
+    """The readable name of a recipe, or the name itself."""
+    return LABELS.get(name, name)
