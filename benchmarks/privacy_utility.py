@@ -260,9 +260,10 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
             near_duplicates=None if "apart" in options else keras_adamixup.duplicates.RADIUS,
             patience=None if "full" in options else 5,
             weigh_groups="unweighed" not in options)
-        if "plateau" in options:
+        if "plateau" in options:  # as keras_adamixup.recommended.model: features="auto"
             factory = wrap(make_schedule=lambda: schedules.PlateauDecay(0.4),
-                           label_mode="dominant", targets=split)
+                           label_mode="dominant", targets=split,
+                           **({} if "swap" in options else {"features": "auto"}))
         else:
             factory = wrap(schedule=(schedules.LinearDecay(0.4, 0.0) if "mix" in options
                                      else 0.0), label_mode="dominant", targets=split)
