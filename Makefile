@@ -21,12 +21,13 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/keras-adamixup demo --out demo_out
 
-# The test suite (tests marked slow are skipped; `make test-all` runs them).
+# The test suite (tests marked slow are skipped; `make test-all` runs them),
+# in two worker processes (pytest-xdist): most tests are bound by one core.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" --durations=10 tests
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" --durations=10 tests
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 tests
 
 # The guide and the API reference (mkdocs.yml) into site/; warnings are errors.
 DOCS_STAMP := $(VENV)/.docs-installed

@@ -50,7 +50,8 @@ setup(
         "datasets": ["tensorflow-datasets>=4.9,<5"],
         "benchmarks": BENCHMARKS,
         "docs": DOCS,
-        "dev": AUDIT + BENCHMARKS + ["pytest>=7,<10", "tensorflow-datasets>=4.9,<5"],
+        "dev": AUDIT + BENCHMARKS + ["pytest>=7,<10", "pytest-xdist>=3.5,<4",
+                                     "tensorflow-datasets>=4.9,<5"],
     },
     entry_points={"console_scripts": ["keras-adamixup=keras_adamixup_cli:main"]},
     classifiers=[
