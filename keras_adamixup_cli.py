@@ -97,7 +97,7 @@ def build_parser():
                       help="folder for the models, reports and the comparison")
     demo.add_argument("--epochs", type=_positive, default=60,
                       help="epochs planned for every model")
-    demo.add_argument("--lira-shadows", type=_shadows, default=4,
+    demo.add_argument("--lira-shadows", type=_shadows, default=2,
                       help="LiRA/RMIA shadow models of each defence's own recipe (0: no LiRA)")
     demo.add_argument("--plain-shadows", type=_shadows, default=16,
                       help="shadow models of the undefended recipe (they train together)")

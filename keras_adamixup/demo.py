@@ -21,9 +21,9 @@ examples and 20 duplicated ones (a mislabelled example and a near-copy), each
 in its training set with probability ½, drawn from the members.
 
 Each goes through the full audit (TF Privacy attacks, label-only and hinge
-attacks, LiRA and RMIA with 4 shadow models trained by the model's own
-recipe, callbacks included, and, for the defended models, 16 more from the
-undefended recipe, trained together: ``lira_online_plain``,
+attacks, LiRA and RMIA with 2 shadow models trained by the model's own
+recipe, callbacks included (``--lira-shadows 8`` for more), and, for the
+defended models, 16 more from the undefended recipe, trained together: ``lira_online_plain``,
 ``rmia_online_plain``, ...; the canaries scored in vs out per kind, with an
 empirical ε lower bound) and the comparison is written to the output folder:
 
@@ -111,7 +111,7 @@ def split_digits(seed=0):
     return members, nonmembers, (x[rest], y[rest]), split
 
 
-def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=4, seed=0,
+def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=2, seed=0,
              thorough=False, attacks=None, log=print, progress=True, canaries=20,
              plain_shadows=16):
     """Trains, audits and compares; returns `(reports, comparison_table)`.
