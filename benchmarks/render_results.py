@@ -216,9 +216,9 @@ def render_readme_block(results):
              "by the strongest of RMIA, LiRA, TF Privacy's and label-only attacks, with 8",
              "shadows trained the defence's way and 16 undefended "
              "([results](docs/results.md), generated from `benchmarks/results/`):", "",
-             "| data | defence | test acc | best AUC | TPR@0.1%FPR | canaries found at 0 FP: "
-             "single / duplicated |",
-             "|---|---|---|---|---|---|"]
+             "| data | defence | seeds | test acc | best AUC | TPR@0.1%FPR | canaries found at 0 "
+             "FP: single / duplicated |",
+             "|---|---|---|---|---|---|---|"]
     for data in DATA_ORDER:
         result = results.get(("canary_audit", data))
         if result is None:
@@ -229,12 +229,12 @@ def render_readme_block(results):
             group = groups.get(defence)
             if not group:
                 continue
-            name = f"{DATA_NAMES[data]} ({len(group)} seed{'s' if len(group) > 1 else ''})"
+            name = DATA_NAMES[data]
             shown = f"**{label(defence)}**" if defence == "teachers_plateau_16_2_ckpt" \
                 else label(defence)
             single, double = _found(group, "mislabelled"), _found(group, "duplicate")
             lines.append(
-                f"| {name if first else ''} | {shown} | "
+                f"| {name if first else ''} | {shown} | {len(group)} | "
                 f"{_mean([g['test_accuracy'] for g in group]):.3f} | "
                 f"{_mean([g['best_auc'] for g in group]):.3f} | "
                 f"{_mean([g['best_' + LOW] for g in group]):.4f} | "

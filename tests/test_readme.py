@@ -29,7 +29,7 @@ def test_readme_audit_snippet_runs(digits, tmp_path, monkeypatch):
     blocks = [b for b in BLOCKS if snippets.is_audit(b)]
     ns = snippets.run(BLOCKS[:1] + blocks, digits, tmp_path, monkeypatch)
     attacks = {r["attack"] for r in ns["report"].attacks}
-    assert {"lira_online", "rmia_online"} <= attacks
+    assert {"lira_online", "rmia_online", "lira_online_plain", "rmia_online_plain"} <= attacks
     assert (tmp_path / "audit_out" / "report.md").exists()
 
 
