@@ -62,6 +62,7 @@ def given(digits):
     ns.update(
         x_members=members[0], y_members=members[1], x_nonmembers=nonmembers[0],
         y_nonmembers=nonmembers[1], members=members, nonmembers=nonmembers,
+        model=plain,  # "the model you trained", for pages that start by auditing it
         make_compiled_model=make_compiled_model, make_plain=make_compiled_model,
         make_defended=make_defended,
         defended_fit_kwargs={"epochs": 5, "batch_size": 64},
