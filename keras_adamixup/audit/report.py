@@ -272,17 +272,18 @@ class AuditReport:
         axes = fig.subplots(rows, cols, squeeze=False)
         for ax, name in zip(axes.flat, names):
             h = self.histograms[name]
-            edges = h["edges"]
-            centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
-            width = edges[1] - edges[0]
-            ax.bar(centers, h["nonmembers"], width=width, alpha=0.5, label="non-members")
-            ax.bar(centers, h["members"], width=width, alpha=0.5, label="members")
+            # one filled step patch per side (a bar per bin made saving take seconds)
+            ax.stairs(h["nonmembers"], h["edges"], fill=True, alpha=0.5, label="non-members")
+            ax.stairs(h["members"], h["edges"], fill=True, alpha=0.5, label="members")
             ax.set_title(name, fontsize=9)
         for ax in list(axes.flat)[len(names):]:
             ax.axis("off")
         axes.flat[0].legend(fontsize=8)
-        fig.suptitle(f"Membership scores: {self.name}", fontsize=10)
-        fig.tight_layout()
+        inch = 1 / (3 * rows)  # one inch of the figure's height
+        fig.suptitle(f"Membership scores: {self.name}", fontsize=10, y=1 - 0.15 * inch)
+        # fixed margins: tight_layout over dozens of panels took seconds
+        fig.subplots_adjust(left=0.06, right=0.98, bottom=0.4 * inch, top=1 - 0.75 * inch,
+                            hspace=0.45, wspace=0.25)
         with _io.atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=110, format="png")
         return path
