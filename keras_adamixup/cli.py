@@ -241,11 +241,11 @@ def _demo(args):
         from keras_adamixup.audit import CHEAP_ATTACKS
 
         run_demo(args.out, epochs=3, lira_shadows=2, seed=args.seed, attacks=CHEAP_ATTACKS,
-                 plain_shadows=2, canaries=10)
+                 plain_shadows=2, canaries=10, paper_schedule=args.paper_schedule)
     else:
         run_demo(args.out, epochs=args.epochs, lira_shadows=args.lira_shadows, seed=args.seed,
                  thorough=args.thorough, plain_shadows=args.plain_shadows,
-                 canaries=args.canaries)
+                 canaries=args.canaries, paper_schedule=args.paper_schedule)
 
 
 COMMANDS = {"demo": _demo, "audit": _audit}

@@ -10,7 +10,7 @@ from keras_adamixup import cli
 
 def test_demo_quick_then_audit_saved_model(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert cli.main(["demo", "--quick", "--out", str(out)]) == 0
+    assert cli.main(["demo", "--quick", "--paper-schedule", "--out", str(out)]) == 0
     for name in ("comparison.md", "comparison.json", "comparison_roc.png", "split.json",
                  "undefended.keras", "adamixup.keras", "adamixup/report.json",
                  "undefended/roc.png", "adamixup/histograms.png", "recommended.keras",
