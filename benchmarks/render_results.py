@@ -257,7 +257,8 @@ def render_readme_summary(results):
             _mean([g["best_" + LOW] for g in ours]), 1e-12)
         points = 100 * (_mean([g["test_accuracy"] for g in ours])
                         - _mean([g["test_accuracy"] for g in none]))
-        parts.append(f"{DATA_NAMES[data]} ÷{ratio:.1f}, {points:+.1f} points")
+        parts.append(f"{DATA_NAMES[data]} ÷{ratio:.1f}, "
+                     + f"{points:+.1f} points".replace("-", "−"))
     return ("**What it buys**, measured against no defence (the strongest attack's TPR at "
             "0.1 % FPR divided by, and test accuracy): " + "; ".join(parts)
             + " ([what it buys](#what-it-buys), [results](docs/results.md)).")
