@@ -291,10 +291,14 @@ def plot(results, path):
         for defence, group in _by_defence(results["canary_audit", data]["rows"]).items():
             x = _mean([g["best_" + LOW] for g in group])
             y = _mean([g["test_accuracy"] for g in group])
-            ax.scatter([x], [y], s=60 if defence == "teachers_plateau_16_2_ckpt" else 25)
+            colour = f"C{DEFENCE_ORDER.index(defence) % 10}" if defence in DEFENCE_ORDER \
+                else "k"  # one colour per defence on every panel
+            ax.scatter([x], [y], s=60 if defence == "teachers_plateau_16_2_ckpt" else 25,
+                       color=colour)
             ax.annotate(label(defence).split(" (")[0], (x, y), fontsize=7,
                         xytext=(3, 3), textcoords="offset points")
         ax.set_title(DATA_NAMES[data])
+        ax.tick_params(axis="x", labelrotation=30)
         ax.set_xlabel("TPR at 0.1 % FPR (strongest attack; lower is better)")
         ax.set_ylabel("test accuracy")
         ax.grid(alpha=0.3)
