@@ -112,7 +112,8 @@ def population_table(rows):
             low, high = group[0]["best_tpr_ci"]
             tpr_cell += f" (95 % CI {low:.4f}–{high:.4f})"
         dp = _mean([g.get("dp_epsilon") for g in group])
-        kept = ", ".join(str(g.get("kept_epoch", "–")) for g in group)
+        kept = (", ".join(str(g.get("kept_epoch", "–")) for g in group)
+                if any("kept_epoch" in g for g in group) else "–")
         lines.append(
             f"| {label(defence)} | {len(group)} | "
             f"{_spread([g['test_accuracy'] for g in group], 4)} | "
