@@ -10,6 +10,7 @@ LABELS = {
     "teachers_mix_16_2_ckpt": "paper's schedule on split teachers (recommended before)",
     "teachers_16_2_ckpt": "split teachers alone",
     "teachers_plateau_8_1_ckpt": "SplitTeachers(8, 1) + PlateauDecay",
+    "teachers_plateau_12_2_ckpt": "SplitTeachers(12, 2) + PlateauDecay",
     "dp_sgd_0.5": "DP-SGD σ 0.5",
     "dp_sgd_1.0": "DP-SGD σ 1.0",
     "memguard": "MemGuard",
