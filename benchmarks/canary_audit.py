@@ -32,7 +32,6 @@ DP-SGD's ε from its accountant. Writes to --out:
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 import warnings
@@ -49,6 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import privacy_utility as pu  # noqa: E402
 from labels import LABELS  # noqa: E402
+from rows import mean as _mean, merged_rows, one_data_set  # noqa: E402
 
 # none, early stopping, the recommended setting, split teachers alone, DP-SGD
 # at two noise levels, MemGuard
@@ -128,13 +128,6 @@ def run_one(defence, data, planted, seed, args):
                                               row["epochs_run"], model.noise_multiplier,
                                               pu.DP_DELTA)
     return row, report
-
-
-def _mean(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return statistics.mean(values)
 
 
 def _kept(group):
@@ -268,19 +261,14 @@ def main(argv=None):
 
 
 def merge_runs(folders, defences=None):
-    """The rows of the folders' runs.json, later folders replacing a (defence, seed)."""
-    merged = {}
-    for folder in folders:
-        with open(os.path.join(folder, "runs.json"), encoding="utf-8") as f:
-            for row in json.load(f):
-                merged[(row["defence"], row["seed"])] = row
-    rows = list(merged.values())
+    """The rows of the folders' runs.json (`rows.merged_rows`: later folders replace a
+    (defence, seed)); with `defences`, only those, in that order."""
+    rows = merged_rows(folders)
     if defences is not None:
         order = {d: i for i, d in enumerate(defences)}
         rows = sorted((r for r in rows if r["defence"] in order),
                       key=lambda r: (order[r["defence"]], r["seed"]))
-    if len({r["data"] for r in rows}) > 1:
-        raise ValueError("Cannot merge runs on different data sets.")
+    one_data_set(rows)
     return rows
 
 

@@ -68,6 +68,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import dp_sgd  # noqa: E402
 import memguard  # noqa: E402
+import rows as rows_lib  # noqa: E402
 
 SHARED = os.path.join(HERE, "..", "..", "shared", "data")
 DEFENCES = (
@@ -530,19 +531,12 @@ def main(argv=None):
 
 
 def merge_runs(folders):
-    """The runs.json rows of `folders`; a (defence, seed) run again in a later folder
-    replaces the earlier row (e.g. re-run with a newer audit)."""
-    merged = {}
-    for folder in folders:
-        with open(os.path.join(folder, "runs.json"), encoding="utf-8") as f:
-            for row in json.load(f):
-                merged[(row["defence"], row["seed"])] = row
+    """The runs.json rows of `folders` (`rows.merged_rows`: a later folder's
+    (defence, seed) replaces the earlier row), in `DEFENCES` order."""
     order = {d: i for i, d in enumerate(DEFENCES)}
-    rows = sorted(merged.values(),
+    rows = sorted(rows_lib.merged_rows(folders),
                   key=lambda r: (order.get(r["defence"], len(order)), r["seed"]))
-    data = {row["data"] for row in rows}
-    if len(data) > 1:
-        raise ValueError(f"Cannot merge runs on different data sets: {sorted(data)}.")
+    rows_lib.one_data_set(rows)
     return rows
 
 

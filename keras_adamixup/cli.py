@@ -166,7 +166,10 @@ def _load_model(path, custom_objects=None):
 
 
 def _lira_recipes(args, model, population, holdout):
-    """LiRA's shadow recipes for the audited model (docs/guide/audit.md, "Adaptive defences need a second shadow recipe")."""
+    """LiRA's shadow recipes for the audited model.
+
+    docs/guide/audit.md, "Adaptive defences need a second shadow recipe".
+    """
     schedule = getattr(model, "schedule", None)
     from keras_adamixup.schedules import FeedbackSchedule
 
