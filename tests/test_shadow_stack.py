@@ -140,3 +140,67 @@ def test_shadow_outputs_stack_when_they_can_and_fall_back_when_not(digits, tmp_p
                             progress=False, together=True)
     with pytest.raises(ValueError, match="`together` must be"):
         lira.shadow_outputs(factory, x, y, masks, together="yes")
+
+
+def _normed(seed, optimizer="adam", loss="sparse_categorical_crossentropy", width=16):
+    """A model with non-trainable state (batch-normalization statistics), a
+    softmax output and a loss given by name."""
+    keras.utils.set_random_seed(seed)
+    # no bias before the normalization: its gradient is rounding noise, which
+    # Adam would scale up to full steps
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(width, use_bias=False),
+                              keras.layers.BatchNormalization(), keras.layers.Activation("relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.get(optimizer), loss)
+    return model
+
+
+def test_vectorized_stack_trains_as_the_loop_does_and_watches_outputs(digits):
+    """The same three models trained vectorized and in the loop: the same
+    weights and batch statistics after 2 epochs, and the outputs given to
+    `progress` are the models' own on the watched rows."""
+    (x, y), _ = digits
+    x, y = x[:120], y[:120]
+    masks = lira.shadow_masks(4, len(x), seed=1)[:3]
+    watch = [np.flatnonzero(~m) for m in masks]
+    trained, seen = {}, {}
+    for vectorize in (True, False):
+        models = [_normed(seed=k) for k in range(3)]
+        assert shadow_stack.vector_reason(models) is None
+        outputs = []
+        shadow_stack.train_together(models, x, y, masks, epochs=2, batch_size=16, seed=3,
+                                    vectorize=vectorize, watch=watch,
+                                    progress=lambda epoch, out: outputs.append(out))
+        trained[vectorize], seen[vectorize] = models, outputs
+        assert len(outputs) == 2 and [len(o) for o in outputs[-1]] == [len(w) for w in watch]
+        for model, rows, out in zip(models, watch, outputs[-1]):
+            np.testing.assert_allclose(out, model(x[rows], training=False), atol=1e-5)
+    for a, b in zip(trained[True], trained[False]):
+        for wa, wb in zip(_weights(a), _weights(b)):
+            np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)
+    # the loop's outputs as well, epoch by epoch
+    for first, second in zip(seen[True], seen[False]):
+        for a, b in zip(first, second):
+            np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_vector_reason_names_what_keeps_the_loop(digits):
+    (x, y), _ = digits
+    same = [_normed(seed=k) for k in range(2)]
+    assert shadow_stack.vector_reason(same) is None
+    assert "XLA" in shadow_stack.vector_reason(same, jit_compile=True)
+    assert "copies of one architecture" in shadow_stack.vector_reason(
+        [_normed(0), _normed(1, width=8)])
+    assert "optimizers differ" in shadow_stack.vector_reason(
+        [_normed(0), _normed(1, optimizer="sgd")])
+    clipped = [_normed(k, optimizer=keras.optimizers.Adam(clipnorm=1.0)) for k in range(2)]
+    assert "clipnorm" in shadow_stack.vector_reason(clipped)
+    decayed = [_normed(k, optimizer=keras.optimizers.AdamW()) for k in range(2)]
+    assert "weight_decay" in shadow_stack.vector_reason(decayed)
+    assert "compiled differently" in shadow_stack.vector_reason(
+        [_normed(0), _normed(1, loss=keras.losses.SparseCategoricalCrossentropy())])
+    masks = lira.shadow_masks(2, 40, seed=0)
+    with pytest.raises(ValueError, match="cannot train vectorized: .*clipnorm"):
+        shadow_stack.train_together(clipped, x[:40], y[:40], masks, vectorize=True)
+    # the loop trains what cannot be vectorized
+    shadow_stack.train_together(clipped, x[:40], y[:40], masks, epochs=1, batch_size=8)

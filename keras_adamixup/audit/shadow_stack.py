@@ -9,4 +9,5 @@ from keras_adamixup._stacked import (  # noqa: F401
     batch_plan,
     stack_reason,
     train_together,
+    vector_reason,
 )
