@@ -227,9 +227,12 @@ class _VectorStep:
         x = tf.gather(self.x_pop, indices)  # (K, batch, ...)
         y = tf.gather(self.y_pop, indices)
         with tf.GradientTape() as tape:
+            # warn=False: random ops (dropout) have no vectorized form and run
+            # in a loop over the K models, which TensorFlow would warn about
             losses, non_trainable = tf.vectorized_map(
                 self._one, ([v.value() for v in self.trainable],
-                            [v.value() for v in self.non_trainable], x, y, weights))
+                            [v.value() for v in self.non_trainable], x, y, weights),
+                warn=False)
             total = self.optimizer.scale_loss(tf.reduce_sum(losses))
         grads = tape.gradient(total, self.trainable)
         self.optimizer.apply_gradients(zip(grads, self.trainable))
@@ -250,7 +253,7 @@ class _VectorStep:
 
             self._predict = tf.function(lambda idx: tf.vectorized_map(forward, (
                 [v.value() for v in self.trainable], [v.value() for v in self.non_trainable],
-                tf.gather(x, idx))))
+                tf.gather(x, idx)), warn=False))
         longest = max(len(r) for r in rows)
         parts = [[] for _ in rows]
         for start in range(0, longest, chunk):
