@@ -52,8 +52,8 @@ sum of the K losses with respect to the stacked variables is each model's own
 gradient, and one optimizer over the stacked variables is K independent ones
 (Adam, SGD with momentum, RMSprop... update element by element, with a shared
 step count). One trace instead of K and batched arithmetic: on 16 teachers of
-a two-layer MLP, the compiled step traces in 0.4 s instead of 3.3 s
-(docs/BENCHMARKS.md). The models' weights (trainable and not) are written
+the benchmarks' two-layer MLP on digits, the first epoch (tracing included)
+takes 0.8 s instead of 3.6 s (`benchmarks/stack_time.py`, docs/BENCHMARKS.md). The models' weights (trainable and not) are written
 back after every epoch; their own optimizers are not advanced.
 `vector_reason` says why a stack is not vectorized (it then runs the loop
 below, one model after another inside the compiled step).

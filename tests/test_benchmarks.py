@@ -430,6 +430,16 @@ def test_shadow_time_quick(capsys):
     assert "| 2 |" in out and "together, split seed 0" in out
 
 
+def test_stack_time_quick(capsys):
+    stack_time = load("stack_time")
+    assert stack_time.main(["--teachers", "3", "--epochs", "2", "--repeats", "1",
+                            "--members", "200", "--width", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "| 3 | vectorized |" in out and "| 3 | loop |" in out
+    gap = float(out.split("largest weight difference after training ")[1].split()[0])
+    assert gap < 1e-3  # the two paths train the same models
+
+
 def test_rmia_vs_lira_quick(capsys):
     rmia_vs_lira = load("rmia_vs_lira")
     assert rmia_vs_lira.main(["--data", "digits", "--shadows", "2", "--epochs", "2",
