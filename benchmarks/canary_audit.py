@@ -39,7 +39,6 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import keras_adamixup  # noqa: E402
 from keras_adamixup import _io, audit  # noqa: E402
