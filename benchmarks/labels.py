@@ -11,6 +11,7 @@ LABELS = {
     "teachers_16_2_ckpt": "split teachers alone",
     "teachers_plateau_8_1_ckpt": "SplitTeachers(8, 1) + PlateauDecay",
     "teachers_plateau_12_2_ckpt": "SplitTeachers(12, 2) + PlateauDecay",
+    "teachers_plateau_unweighed_16_2_ckpt": "recommended, groups not weighed as one record",
     "dp_sgd_0.5": "DP-SGD σ 0.5",
     "dp_sgd_1.0": "DP-SGD σ 1.0",
     "memguard": "MemGuard",
