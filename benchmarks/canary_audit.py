@@ -201,6 +201,9 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--canaries", type=int, default=50, help="units per kind")
     parser.add_argument("--kinds", default=",".join(audit.canaries.KINDS))
+    parser.add_argument("--near-copy-noise", type=float, default=0.05,
+                        help="the duplicated canaries' noise, relative to each feature's "
+                             "standard deviation (0: exact copies)")
     parser.add_argument("--own-shadows", type=int, default=8)
     parser.add_argument("--plain-shadows", type=int, default=16)
     parser.add_argument("--out", default="canary_audit_out")
@@ -236,11 +239,13 @@ def main(argv=None):
     seeds = [int(s) for s in args.seeds.split(",")]
     for seed in seeds:
         (x_m, y_m), nonmembers, validation = pu.split(pool, args.members, seed)
-        x_rest, y_rest, planted = audit.canaries.plant(x_m, y_m, count=args.canaries,
-                                                       kinds=kinds, seed=seed)
+        x_rest, y_rest, planted = audit.canaries.plant(
+            x_m, y_m, count=args.canaries, kinds=kinds, seed=seed,
+            near_copy_noise=args.near_copy_noise)
         data = ((x_rest, y_rest), nonmembers, validation)
         for defence in defences:
             row, report = run_one(defence, data, planted, seed, args)
+            row["near_copy_noise"] = args.near_copy_noise
             rows.append(row)
             report.to_json(os.path.join(args.out, "reports", f"{defence}_seed{seed}.json"))
             per_kind = ", ".join(f"{k} {v['auc']:.2f}/{v['tpr']:.2f}"
