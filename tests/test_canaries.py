@@ -62,6 +62,16 @@ def test_duplicates_are_planted_as_near_copies_with_one_label():
         assert copy.min() >= x.min() and copy.max() <= x.max()  # clipped to the data range
 
 
+def test_duplicates_without_noise_are_exact_copies():
+    x, y = _data()
+    _, _, planted = canaries.plant(x, y, count=5, kinds="duplicate", seed=1, near_copy_noise=0)
+    for u in range(len(planted)):
+        first, copy = planted.x[planted.unit == u]
+        np.testing.assert_array_equal(first, copy)
+    with pytest.raises(ValueError, match="near_copy_noise"):
+        canaries.plant(x, y, count=5, kinds="duplicate", near_copy_noise=-0.1)
+
+
 def test_add_to_inserts_exactly_the_units_drawn_in():
     x, y = _data()
     x_rest, y_rest, planted = canaries.plant(x, y, count=30, kinds=("duplicate", "outlier"),

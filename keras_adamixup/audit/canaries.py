@@ -210,7 +210,7 @@ def plant(x, y, count, kinds="mislabelled", seed=0, num_classes=None, inclusion=
         inclusion: probability that a unit is in the audited model's
             training set (½ for the in/out comparison and the ε bound).
         near_copy_noise: the duplicates' noise (relative to each feature's
-            standard deviation; > 0).
+            standard deviation; ≥ 0, 0: the same record stored twice).
 
     Returns:
         `x_rest`, `y_rest`: the data without the rows the mislabelled and
@@ -236,7 +236,7 @@ def plant(x, y, count, kinds="mislabelled", seed=0, num_classes=None, inclusion=
     kinds = _kinds(kinds)
     inclusion = _checks.number("inclusion", inclusion, 0.0, 1.0, low_open=True,
                                high_open=True)
-    near_copy_noise = _checks.number("near_copy_noise", near_copy_noise, 0.0, low_open=True)
+    near_copy_noise = _checks.number("near_copy_noise", near_copy_noise, 0.0)
     classes = int(y.max()) + 1 if num_classes is None else _checks.integer(
         "num_classes", num_classes, low=2)
     if classes < 2:
