@@ -53,8 +53,9 @@ gradient, and one optimizer over the stacked variables is K independent ones
 (Adam, SGD with momentum, RMSprop... update element by element, with a shared
 step count). One trace instead of K and batched arithmetic: on 16 teachers of
 the benchmarks' two-layer MLP on digits, the first epoch (tracing included)
-takes 0.8 s instead of 3.6 s (`benchmarks/stack_time.py`, docs/BENCHMARKS.md). The models' weights (trainable and not) are written
-back after every epoch; their own optimizers are not advanced.
+takes 0.8 s instead of 3.6 s (`benchmarks/stack_time.py`, docs/BENCHMARKS.md).
+The models' weights (trainable and not) are written back after every epoch;
+their own optimizers are not advanced.
 `vector_reason` says why a stack is not vectorized (it then runs the loop
 below, one model after another inside the compiled step).
 
@@ -101,11 +102,29 @@ def stack_reason(models, fit_kwargs, x):
     return None
 
 
-def _plain_config(layer):
-    """A layer's configuration without its (per-copy) name."""
-    config = dict(layer.get_config())
+def _layout(model):
+    """What makes two models copies of one architecture: the class, each layer's
+    class and configuration (without its per-copy name), the variables' shapes."""
+    layers = []
+    for layer in model.layers:
+        config = dict(layer.get_config())
+        config.pop("name", None)
+        layers.append((type(layer), config))
+    return [type(model), layers,
+            [(tuple(v.shape), v.dtype) for v in model.trainable_variables],
+            [(tuple(v.shape), v.dtype) for v in model.non_trainable_variables]]
+
+
+def _optimizer_settings(optimizer):
+    """An optimizer's class and configuration, without its name."""
+    config = dict(optimizer.get_config())
     config.pop("name", None)
-    return config
+    return type(optimizer), config
+
+
+def _compile_settings(model):
+    """The model's compile configuration, without the optimizer."""
+    return {k: v for k, v in model.get_compile_config().items() if k != "optimizer"}
 
 
 def vector_reason(models, jit_compile=False):
@@ -116,45 +135,30 @@ def vector_reason(models, jit_compile=False):
     if jit_compile:
         return "the step is XLA-compiled (the loop is kept for XLA)"
     first = models[0]
-    compiled = {k: v for k, v in first.get_compile_config().items() if k != "optimizer"}
-    if compiled.get("loss_weights") is not None or not _loss_is_single(first.loss):
+    compiled = _compile_settings(first)
+    loss = first.loss
+    if compiled.get("loss_weights") is not None or not (isinstance(loss, str)
+                                                        or callable(loss)):
         return "the model's loss is not one loss without loss weights"
-    optimizer = first.optimizer
-    config = dict(optimizer.get_config())
-    config.pop("name", None)
-    if hasattr(optimizer, "inner_optimizer"):
+    if hasattr(first.optimizer, "inner_optimizer"):
         return "the optimizer is a loss-scale wrapper"
+    optimizer = _optimizer_settings(first.optimizer)
     mixing = [k for k in ("clipnorm", "global_clipnorm", "weight_decay",
-                          "gradient_accumulation_steps") if config.get(k)]
+                          "gradient_accumulation_steps") if optimizer[1].get(k)]
     if mixing:
         return (f"the optimizer's {mixing} would not act per model on stacked "
                 "variables")
-    layout = [type(first), [(type(layer), _plain_config(layer)) for layer in first.layers],
-              [(tuple(v.shape), v.dtype) for v in first.trainable_variables],
-              [(tuple(v.shape), v.dtype) for v in first.non_trainable_variables]]
+    layout = _layout(first)
     for model in models[1:]:
-        other = dict(model.optimizer.get_config())
-        other.pop("name", None)
-        mine = [type(model), [(type(layer), _plain_config(layer)) for layer in model.layers],
-                [(tuple(v.shape), v.dtype) for v in model.trainable_variables],
-                [(tuple(v.shape), v.dtype) for v in model.non_trainable_variables]]
-        if mine != layout:
+        if _layout(model) != layout:
             return "the models are not copies of one architecture"
-        if type(model.optimizer) is not type(optimizer) or other != config:
+        if _optimizer_settings(model.optimizer) != optimizer:
             return "the models' optimizers differ"
-        if {k: v for k, v in model.get_compile_config().items()
-                if k != "optimizer"} != compiled:
+        if _compile_settings(model) != compiled:
             return "the models are compiled differently"
     if any(not isinstance(v, keras.Variable) for v in first.trainable_variables):
         return "the model has variables that are not Keras variables"
     return None
-
-
-def _loss_is_single(loss):
-    import keras
-
-    return isinstance(loss, (str, keras.losses.Loss)) or (
-        callable(loss) and not isinstance(loss, (list, tuple, dict)))
 
 
 def _loss_function(loss):
@@ -194,7 +198,6 @@ class _VectorStep:
     `write_back` copies them into the models."""
 
     def __init__(self, models, x_pop, y_pop):
-        import keras
         import tensorflow as tf
 
         self.models, self.x_pop, self.y_pop = models, x_pop, y_pop
@@ -209,16 +212,17 @@ class _VectorStep:
         optimizer = self.template.optimizer
         self.optimizer = type(optimizer).from_config(optimizer.get_config())
         self.optimizer.build(self.trainable)
-        self._keras = keras
+        self._predict = tf.function(self._forward_rows)
 
     def _one(self, elems):
+        import keras
+
         trainable, non_trainable, x, y, w = elems
         y_pred, non_trainable, losses = self.template.stateless_call(
             list(trainable), list(non_trainable), x, training=True, return_losses=True)
         loss = self.loss(y, y_pred, sample_weight=w)
         if losses:
-            loss = loss + self._keras.ops.cast(self._keras.ops.sum(
-                self._keras.ops.stack(losses)), loss.dtype)
+            loss = loss + keras.ops.cast(keras.ops.sum(keras.ops.stack(losses)), loss.dtype)
         return loss, non_trainable
 
     def __call__(self, indices, weights):
@@ -240,20 +244,24 @@ class _VectorStep:
             variable.assign(value)
         return losses
 
-    def outputs(self, x, rows, chunk=1024):
-        """Each model's outputs (``training=False``) on ``x[rows[k]]``: a list of
+    def _forward_rows(self, idx):
+        """`(K, rows, ...)` outputs (``training=False``) of model k on ``x_pop[idx[k]]``."""
+        import tensorflow as tf
+
+        def forward(elems):
+            trainable, non_trainable, inputs = elems
+            return self.template.stateless_call(list(trainable), list(non_trainable), inputs,
+                                                training=False)[0]
+
+        return tf.vectorized_map(forward, ([v.value() for v in self.trainable],
+                                           [v.value() for v in self.non_trainable],
+                                           tf.gather(self.x_pop, idx)), warn=False)
+
+    def outputs(self, rows, chunk=1024):
+        """Each model's outputs (``training=False``) on ``x_pop[rows[k]]``: a list of
         K arrays, from one vectorized call per chunk of rows."""
         import tensorflow as tf
 
-        if not hasattr(self, "_predict"):
-            def forward(elems):
-                trainable, non_trainable, inputs = elems
-                return self.template.stateless_call(list(trainable), list(non_trainable),
-                                                    inputs, training=False)[0]
-
-            self._predict = tf.function(lambda idx: tf.vectorized_map(forward, (
-                [v.value() for v in self.trainable], [v.value() for v in self.non_trainable],
-                tf.gather(x, idx)), warn=False))
         longest = max(len(r) for r in rows)
         parts = [[] for _ in rows]
         for start in range(0, longest, chunk):
@@ -443,7 +451,7 @@ def train_together(models, x, y, masks, *, epochs=1, batch_size=32, shuffle=True
         if progress is None:
             continue
         if watch is not None:
-            seen = (body.outputs(x_pop, watch) if vectorize
+            seen = (body.outputs(watch) if vectorize
                     else _outputs_each(models, x, watch))
             stop = progress(epoch, seen)
         else:
