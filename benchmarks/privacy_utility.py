@@ -62,6 +62,7 @@ import numpy as np  # noqa: E402
 
 import keras_adamixup  # noqa: E402
 from keras_adamixup import audit, schedules  # noqa: E402
+from keras_adamixup import recipes as recipes_table  # noqa: E402
 from keras_adamixup import _io  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -123,7 +124,6 @@ def known_defence(name):
     return (name in DEFENCES or TEACHERS.fullmatch(name) is not None
             or (focus is not None and "adamixup_" + name[focus.end():] in DEFENCES))
 DP_CLIP, DP_LEARNING_RATE, DP_DELTA = 1.0, 3e-3, 1e-5
-CHECKPOINT_PATIENCE = 5
 # columns swapped together by the "swap" defences (one-hot blocks), per data set
 FEATURE_GROUPS = {}
 SUMMARY_FIELDS = ("test_accuracy", "generalization_gap", "best_auc", "lira_online_auc",
@@ -200,8 +200,125 @@ def mlp(inputs, classes, width):
                              keras.layers.Dense(classes)])
 
 
+def _compiled(model, loss=None, learning_rate=1e-3):
+    """Adam, sparse cross-entropy from logits (or `loss`), accuracy."""
+    loss = loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(keras.optimizers.Adam(learning_rate), loss, metrics=["accuracy"])
+    return model
+
+
+# The recipes the package does not ship, added to its table (keras_adamixup.recipes):
+# each is the base model's plain-`fit` recipe with another model.
+def _label_smoothing(setting, *, smoothing=0.1, name="label_smoothing"):
+    loss = keras_adamixup.losses.MixupCrossentropy(from_logits=True, label_smoothing=smoothing)
+    return recipes_table.undefended(setting, name=name,
+                                    factory=lambda: _compiled(setting.base(), loss))
+
+
+def _dp_sgd(setting, *, noise_multiplier, name="dp_sgd"):
+    return recipes_table.undefended(setting, name=name, factory=lambda: _compiled(
+        dp_sgd.DPSGDModel(setting.base(), l2_norm_clip=DP_CLIP,
+                          noise_multiplier=noise_multiplier, seed=setting.seed),
+        learning_rate=DP_LEARNING_RATE))
+
+
+def _memguard(setting, *, name="memguard"):
+    # the model, then the defender's attack model, then the guard
+    return recipes_table.undefended(setting, name=name, factory=lambda: memguard.MemGuardModel(
+        setting.plain(), holdout=setting.holdout, seed=setting.seed))
+
+
+recipes_table.register("label_smoothing", _label_smoothing)
+recipes_table.register("dp_sgd", _dp_sgd)
+recipes_table.register("memguard", _memguard)
+
+
+def parse(defence, feature_groups=None):
+    """A benchmark name as an entry of the recipe table: ``(table name, options)``.
+
+    The names are a grammar over `keras_adamixup.recipes.RECIPES` (and the
+    three recipes this module registers), so every variant measured here is
+    the package's recipe with options, not a copy:
+
+    - ``none`` → ``undefended``; ``checkpoint`` (or ``none_ckpt``) → ``checkpoint``;
+      ``early_stopping``; ``memguard``; ``label_smoothing_S``; ``dp_sgd_SIGMA``;
+    - ``mixup_aA`` → ``adamixup`` with ``Constant(A)``, Beta coefficients, soft labels;
+    - ``adamixup_{linear_dominant, linear_soft, floor_dominant, constS, target_T}``
+      → ``adamixup`` with ``LinearDecay(0.4, 0)``, the same with soft labels,
+      ``LinearDecay(0.4, 0.2)``, ``Constant(S)``, a fresh ``PrivacyTarget(T)``;
+    - ``teachers_[mix_|plateau_][swap_][apart_][full_][unweighed_][acc_|last_]K_L``
+      → ``split_teachers`` (K teachers, each row left out of L): ``mix`` the
+      paper's schedule on top, ``plateau`` PlateauDecay(0.4) with
+      ``features="auto"`` (as the recommended setting); ``swap``
+      ``features="swap"``; ``apart`` near-duplicates not grouped; ``full``
+      teachers without patience; ``unweighed`` a group's rows weigh 1 each;
+      ``acc`` / ``last`` the teachers' epoch of best out-of-fold accuracy /
+      their last (default: lowest out-of-fold loss);
+    - prefixes ``adamixup_focus[F]_`` (a ``LossFloor("holdout", F)``) and
+      ``adamixup_swap_`` (``features="swap"``, one-hot blocks whole), and the
+      suffix ``_ckpt`` (the recommended setting's `PrivacyCheckpoint`).
+    """
+    name = defence
+    model_args = {}
+    focus = FOCUS.match(defence)
+    if focus:  # adamixup_focus[F]_...: LossFloor("holdout", factor=F) on top
+        model_args["focus"] = keras_adamixup.LossFloor("holdout", float(focus.group(1) or 1))
+        defence = "adamixup_" + defence[focus.end():]
+    swap = {"features": "swap", "feature_groups": feature_groups}
+    if defence.startswith("adamixup_swap_"):  # features="swap" (one-hot blocks whole)
+        model_args.update(swap)
+        defence = "adamixup_" + defence[len("adamixup_swap_"):]
+    select = defence.endswith("_ckpt") or defence == "checkpoint"
+    if defence.endswith("_ckpt"):
+        defence = defence[:-len("_ckpt")]
+    if defence in ("none", "checkpoint"):
+        return ("checkpoint" if select else "undefended"), {}
+    if defence in ("memguard", "early_stopping"):
+        return defence, {}
+    if defence.startswith("label_smoothing_"):
+        return "label_smoothing", {"smoothing": float(defence[len("label_smoothing_"):])}
+    if defence.startswith("dp_sgd_"):
+        return "dp_sgd", {"noise_multiplier": float(defence[len("dp_sgd_"):])}
+    if TEACHERS.fullmatch(defence) is not None:
+        *options, teachers, exclude = defence[len("teachers_"):].split("_")
+        if "swap" in options:
+            model_args.update(swap)
+        elif "plateau" in options:  # as keras_adamixup.recommended.model
+            model_args["features"] = "auto"
+        select_epoch = "accuracy" if "acc" in options else None if "last" in options else "loss"
+        teacher_args = {
+            "select_epoch": select_epoch,
+            "near_duplicates": None if "apart" in options else keras_adamixup.duplicates.RADIUS,
+            "patience": None if "full" in options else 5,
+            "weigh_groups": "unweighed" not in options}
+        mixing = "paper" if "mix" in options else "plateau" if "plateau" in options else None
+        return "split_teachers", {"teachers": int(teachers), "exclude": int(exclude),
+                                  "mixing": mixing, "checkpoint": select,
+                                  "teacher_args": teacher_args, **model_args}
+    mixing = {"checkpoint": select, **model_args}
+    if defence.startswith("mixup_a"):
+        return "adamixup", {"schedule": schedules.Constant(float(defence[len("mixup_a"):])),
+                            "coefficient": "beta", "label_mode": "soft", **mixing}
+    fixed = {"adamixup_linear_dominant": (schedules.LinearDecay, (0.4, 0.0), "dominant"),
+             "adamixup_linear_soft": (schedules.LinearDecay, (0.4, 0.0), "soft"),
+             "adamixup_floor_dominant": (schedules.LinearDecay, (0.4, 0.2), "dominant")}
+    if defence in fixed:
+        kind, arguments, label_mode = fixed[defence]
+        return "adamixup", {"schedule": kind(*arguments), "label_mode": label_mode, **mixing}
+    if defence.startswith("adamixup_const"):
+        return "adamixup", {"schedule": schedules.Constant(
+            float(defence[len("adamixup_const"):])), **mixing}
+    if defence.startswith("adamixup_target_"):
+        target = float(defence[len("adamixup_target_"):])
+        # with a checkpoint, the controller is utility-aware too (issue 11)
+        utility = {"max_accuracy_drop": 0.01, "backoff_patience": 3} if select else {}
+        return "adamixup", {"schedule": lambda: schedules.PrivacyTarget(target, **utility),
+                            **mixing}
+    raise ValueError(f"Unknown defence {name!r}; choose from {DEFENCES}.")
+
+
 def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_groups=None):
-    """`(factory, fit_kwargs_for)` for a defence.
+    """`(factory, fit_kwargs_for)` for a defence: `parse`'s entry of the recipe table.
 
     The factory returns a compiled model; ``fit_kwargs_for(x_train, y_train)``
     the arguments of its `fit` (fresh callbacks for every model, shadows
@@ -209,114 +326,12 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
     training data vs the validation set), which only logs unless the schedule
     is a `PrivacyTarget`, so the monitored AUC can be compared with the audit.
     """
-    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-    def compiled(model, loss=ce, learning_rate=1e-3):
-        model.compile(keras.optimizers.Adam(learning_rate), loss, metrics=["accuracy"])
-        return model
-
-    def wrap(make_schedule=None, **kwargs):
-        # make_schedule: a feedback schedule drives one model, so each model gets its own
-        def make():
-            if make_schedule is not None:
-                kwargs["schedule"] = make_schedule()
-            return compiled(keras_adamixup.AdaMixupModel(
-                mlp(inputs, classes, width), seed=seed, **mixing_args, **kwargs))
-        return make
-
-    fit_kwargs = {"epochs": epochs, "batch_size": 64, "verbose": 0}
-    early_stopping = False
-    checkpoint = None  # PrivacyCheckpoint arguments, when the defence selects an epoch
-    mixing_args = {}
-    focus = FOCUS.match(defence)
-    if focus:  # adamixup_focus[F]_...: LossFloor("holdout", factor=F) on top
-        mixing_args["focus"] = keras_adamixup.LossFloor("holdout", float(focus.group(1) or 1))
-        defence = "adamixup_" + defence[focus.end():]
-    swap = {"features": "swap", "feature_groups": feature_groups}
-    if defence.startswith("adamixup_swap_"):  # features="swap" (one-hot blocks whole)
-        mixing_args.update(swap)
-        defence = "adamixup_" + defence[len("adamixup_swap_"):]
-    if defence.endswith("_ckpt") or defence == "checkpoint":
-        checkpoint = {"patience": CHECKPOINT_PATIENCE, "max_accuracy_drop": 0.01}
-        defence = defence[:-len("_ckpt")] if defence.endswith("_ckpt") else "none"
-    if defence == "none":
-        factory = lambda: compiled(mlp(inputs, classes, width))
-    elif defence == "memguard":  # the model, then the defender's attack model, then the guard
-        factory = lambda: memguard.MemGuardModel(compiled(mlp(inputs, classes, width)),
-                                                 holdout=validation, seed=seed)
-    elif defence.startswith("teachers_"):
-        # SplitTeachers: teachers_[mix_|plateau_][swap_][apart_][full_][unweighed_][acc_|last_]
-        # K_L. "mix": the paper's schedule on top, "plateau": PlateauDecay(0.4) on top ("swap":
-        # with features="swap"); teachers keep
-        # their epoch of lowest out-of-fold loss, "acc" of highest out-of-fold
-        # accuracy, "last" their last epoch; "apart": near-duplicates are not
-        # grouped (near_duplicates=None); "full": no patience (every epoch);
-        # "unweighed": a group's rows weigh 1 each (weigh_groups=False)
-        *options, teachers, exclude = defence[len("teachers_"):].split("_")
-        if "swap" in options:
-            mixing_args.update(swap)
-        select = "accuracy" if "acc" in options else None if "last" in options else "loss"
-        split = keras_adamixup.SplitTeachers(
-            int(teachers), int(exclude), seed=seed, select_epoch=select,
-            near_duplicates=None if "apart" in options else keras_adamixup.duplicates.RADIUS,
-            patience=None if "full" in options else 5,
-            weigh_groups="unweighed" not in options)
-        if "plateau" in options:  # as keras_adamixup.recommended.model: features="auto"
-            factory = wrap(make_schedule=lambda: schedules.PlateauDecay(0.4),
-                           label_mode="dominant", targets=split,
-                           **({} if "swap" in options else {"features": "auto"}))
-        else:
-            factory = wrap(schedule=(schedules.LinearDecay(0.4, 0.0) if "mix" in options
-                                     else 0.0), label_mode="dominant", targets=split)
-    elif defence.startswith("mixup_a"):
-        alpha = float(defence[len("mixup_a"):])
-        factory = wrap(schedule=schedules.Constant(alpha), coefficient="beta", label_mode="soft")
-    elif defence == "label_smoothing_0.1":
-        loss = keras_adamixup.losses.MixupCrossentropy(from_logits=True, label_smoothing=0.1)
-        factory = lambda: compiled(mlp(inputs, classes, width), loss)
-    elif defence == "early_stopping":
-        factory = lambda: compiled(mlp(inputs, classes, width))
-        fit_kwargs["validation_data"] = validation
-        early_stopping = True
-    elif defence == "adamixup_linear_dominant":
-        factory = wrap(schedule=schedules.LinearDecay(0.4, 0.0), label_mode="dominant")
-    elif defence == "adamixup_linear_soft":
-        factory = wrap(schedule=schedules.LinearDecay(0.4, 0.0), label_mode="soft")
-    elif defence == "adamixup_floor_dominant":
-        factory = wrap(schedule=schedules.LinearDecay(0.4, 0.2), label_mode="dominant")
-    elif defence.startswith("adamixup_const"):
-        strength = float(defence[len("adamixup_const"):])
-        factory = wrap(schedule=schedules.Constant(strength), label_mode="dominant")
-    elif defence.startswith("adamixup_target_"):
-        target = float(defence[len("adamixup_target_"):])
-        # with a checkpoint, the controller is utility-aware too (issue 11)
-        utility = ({"max_accuracy_drop": 0.01, "backoff_patience": 3}
-                   if checkpoint is not None else {})
-        factory = wrap(make_schedule=lambda: schedules.PrivacyTarget(target, **utility),
-                       label_mode="dominant")
-    elif defence.startswith("dp_sgd_"):
-        sigma = float(defence[len("dp_sgd_"):])
-        factory = lambda: compiled(
-            dp_sgd.DPSGDModel(mlp(inputs, classes, width), l2_norm_clip=DP_CLIP,
-                              noise_multiplier=sigma, seed=seed),
-            learning_rate=DP_LEARNING_RATE)
-    else:
-        raise ValueError(f"Unknown defence {defence!r}; choose from {DEFENCES}.")
-
-    def fit_kwargs_for(x_train, y_train):
-        monitor = keras_adamixup.PrivacyMonitor.from_training(
-            x_train, y_train, validation, seed=seed)
-        callbacks = [monitor]
-        if checkpoint is not None:
-            # the target of a PrivacyTarget schedule, else early stopping on the
-            # monitor's hold-out accuracy
-            callbacks.append(keras_adamixup.PrivacyCheckpoint(monitor, **checkpoint))
-        if early_stopping:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=3, restore_best_weights=True))
-        return {**fit_kwargs, "callbacks": callbacks}
-
-    return factory, fit_kwargs_for
+    setting = recipes_table.Setting(
+        base=lambda: mlp(inputs, classes, width), holdout=validation, seed=seed, monitor=True,
+        fit_kwargs={"epochs": epochs, "batch_size": 64, "verbose": 0})
+    name, options = parse(defence, feature_groups)
+    made = recipes_table.recipe(name, setting, name=defence, **options)
+    return made.factory, made.fit_arguments
 
 
 # -- one run and the summary --------------------------------------------------

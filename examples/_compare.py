@@ -15,9 +15,8 @@ model), one comparison table.
 
 import keras
 
-import keras_adamixup
 from keras_adamixup import audit
-from keras_adamixup.experiment import Recipe
+from keras_adamixup import recipes as recipes_table
 from keras_adamixup.experiment import train_and_audit as run_recipes
 
 
@@ -30,12 +29,10 @@ def train_and_audit(build, members, nonmembers, test, *, loss, epochs, batch_siz
                     seed=0, quick=False, lira_shadows=0):
     """Returns ``{name: AuditReport}`` and writes reports + comparison to `out`."""
     fit_kwargs = {"epochs": epochs, "batch_size": batch_size, "verbose": 0}
-    recipes = [
-        Recipe("undefended", lambda: _compiled(build(), loss), fit_kwargs),
-        Recipe("adamixup", lambda: _compiled(keras_adamixup.AdaMixupModel(
-            build(), schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0),
-            label_mode="dominant", seed=seed, name="adamixup"), loss), fit_kwargs),
-    ]
+    # the package's table of recipes: no defence, and the paper's schedule
+    setting = recipes_table.Setting(base=build, fit_kwargs=fit_kwargs, holdout=None, seed=seed,
+                                    compile=lambda model: _compiled(model, loss))
+    recipes = [recipes_table.undefended(setting), recipes_table.adamixup(setting)]
     options = audit.AuditOptions(
         attacks=audit.CHEAP_ATTACKS if quick else audit.ALL_ATTACKS,
         label_only_queries=2 if quick else 16, seed=seed, progress=not quick)

@@ -41,7 +41,8 @@ import numpy as np  # noqa: E402
 
 import keras_adamixup  # noqa: E402
 from keras_adamixup import audit  # noqa: E402
-from keras_adamixup.experiment import comparison_recipes, train_and_audit  # noqa: E402
+from keras_adamixup import recipes as recipes_table  # noqa: E402
+from keras_adamixup.experiment import train_and_audit  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
@@ -153,31 +154,21 @@ def main(argv=None):
           f"{args.epochs} epochs")
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-    def plain():
-        model = small_cnn(x.shape[1:], classes, args.width)
-        model.compile(keras.optimizers.Adam(1e-3), loss, metrics=["accuracy"])
-        return model
-
-    def defended():
-        model = keras_adamixup.AdaMixupModel(
-            small_cnn(x.shape[1:], classes, args.width),
-            schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0), label_mode="dominant",
-            seed=args.seed, name="adamixup")
+    def compile_model(model):
         model.compile(keras.optimizers.Adam(1e-3), loss, metrics=["accuracy"])
         return model
 
     teachers, exclude = (int(v) for v in args.teachers.split(","))
-
-    def recommended():
-        model = keras_adamixup.recommended.model(
-            small_cnn(x.shape[1:], classes, args.width), seed=args.seed, name="recommended",
-            targets=keras_adamixup.SplitTeachers(teachers, exclude, seed=args.seed))
-        model.compile(keras.optimizers.Adam(1e-3), loss, metrics=["accuracy"])
-        return model
-
-    fit = {"epochs": args.epochs, "batch_size": args.batch_size, "verbose": 0}
-    recipes = comparison_recipes(plain, defended, fit, holdout, recommended=recommended,
-                                 seed=args.seed)
+    # the package's table of recipes: no defence, early stopping, the paper's
+    # schedule, the recommended setting (here with --teachers)
+    setting = recipes_table.Setting(
+        base=lambda: small_cnn(x.shape[1:], classes, args.width),
+        fit_kwargs={"epochs": args.epochs, "batch_size": args.batch_size, "verbose": 0},
+        holdout=holdout, seed=args.seed, compile=compile_model)
+    recipes = [recipes_table.undefended(setting), recipes_table.early_stopping(setting),
+               recipes_table.adamixup(setting),
+               recipes_table.recommended(setting, targets=keras_adamixup.SplitTeachers(
+                   teachers, exclude, seed=args.seed))]
     options = audit.AuditOptions(
         attacks=audit.CHEAP_ATTACKS if args.quick else audit.ALL_ATTACKS,
         label_only_queries=2 if args.quick else 16, seed=args.seed, progress=not args.quick)

@@ -73,21 +73,6 @@ def undefended_factory():
     return _compile(digits_mlp())
 
 
-def adamixup_factory(seed=0):
-    model = keras_adamixup.AdaMixupModel(
-        digits_mlp(), schedule=schedules.LinearDecay(start=0.4, end=0.0),
-        label_mode="dominant", seed=seed, name="adamixup",
-    )
-    return _compile(model)
-
-
-def recommended_factory(seed=0):
-    """The recommended model (`keras_adamixup.recommended`): PlateauDecay mixing on
-    split teachers' targets."""
-    return _compile(keras_adamixup.recommended.model(digits_mlp(), seed=seed,
-                                                     name="recommended"))
-
-
 TARGET_AUC = 0.55
 
 
@@ -126,7 +111,8 @@ def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=2, seed=0,
     `keras_adamixup.experiment.train_and_audit`, shared with the examples.
     """
     from keras_adamixup import audit
-    from keras_adamixup.experiment import comparison_recipes, train_and_audit
+    from keras_adamixup import recipes as recipes_table
+    from keras_adamixup.experiment import train_and_audit
 
     os.makedirs(out, exist_ok=True)
     (x_m, y_m), nonmembers, holdout, split = split_digits(seed)
@@ -145,12 +131,14 @@ def run_demo(out="demo_out", epochs=60, batch_size=64, lira_shadows=2, seed=0,
         + (f"; {canaries} mislabelled and {canaries} duplicated canaries, each in with "
            "probability 1/2" if canaries else ""))
     fit_kwargs = {"epochs": epochs, "batch_size": batch_size, "verbose": 0}
-    recipes = comparison_recipes(
-        undefended_factory, lambda: adamixup_factory(seed), fit_kwargs, holdout,
-        recommended=lambda: recommended_factory(seed), seed=seed,
-        trajectory=os.path.join(out, "recommended", "trajectory.png"))
-    if not paper_schedule:
-        recipes = [r for r in recipes if r.name != "adamixup"]
+    # the package's table of recipes (keras_adamixup.recipes), on the digits MLP
+    setting = recipes_table.Setting(base=digits_mlp, fit_kwargs=fit_kwargs, holdout=holdout,
+                                    seed=seed)
+    recipes = [recipes_table.undefended(setting), recipes_table.early_stopping(setting)]
+    if paper_schedule:
+        recipes.append(recipes_table.adamixup(setting))
+    recipes.append(recipes_table.recommended(
+        setting, trajectory=os.path.join(out, "recommended", "trajectory.png")))
     options = audit.AuditOptions(attacks=attacks or audit.ALL_ATTACKS, thorough=thorough,
                                  seed=seed, progress=progress)
     metadata = {"split": {"source": "digits", "seed": seed,

@@ -6,7 +6,10 @@ training data for callbacks that need it, such as a monitor). `train_and_audit`
 trains every recipe on the members, saves the model, audits it
 (`keras_adamixup.audit.run_audit`, with LiRA/RMIA shadows trained by the
 recipe itself and, for every recipe but the baseline, also by the baseline's
-recipe: an attacker may ignore the defence) and writes one comparison.
+recipe: an attacker may ignore the defence) and writes one comparison. The
+recipes that get compared (no defence, early stopping, the paper's schedule,
+split teachers, the recommended setting) are defined once, in the table of
+`keras_adamixup.recipes`.
 
 It depends on the training API and the audit; neither depends on it.
 
@@ -33,7 +36,6 @@ from keras_adamixup._progress import Bar
 
 __all__ = [
     "Recipe",
-    "comparison_recipes",
     "train_and_audit",
 ]
 
@@ -67,75 +69,6 @@ class Recipe:
     def fit_arguments(self, x, y):
         kwargs = self.fit_kwargs(x, y) if callable(self.fit_kwargs) else self.fit_kwargs
         return dict(kwargs or {})
-
-
-# Early stopping, the baseline: patience on the hold-out's loss, best weights restored.
-ES_PATIENCE = 3
-
-
-def comparison_recipes(plain, defended, fit_kwargs, holdout, *, recommended=None, seed=0,
-                       trajectory=None):
-    """The recommended setting and its baselines, as four `Recipe`s.
-
-    - ``undefended``: `plain` with `fit_kwargs`;
-    - ``early_stopping``: `plain` with Keras' `EarlyStopping` on the hold-out's
-      loss (``ES_PATIENCE``, best weights restored);
-    - ``adamixup``: `defended` (the paper's schedule) with `fit_kwargs`;
-    - ``recommended``: `recommended` (default `defended`; the recommended
-      model is `keras_adamixup.recommended.model`) with
-      `keras_adamixup.recommended.callbacks` (a `PrivacyMonitor`, members
-      drawn from each model's own training data, non-members `holdout`, and
-      its `PrivacyCheckpoint`); logs the epoch it kept and, with
-      `trajectory` (a PNG path), plots strength and monitored AUC per epoch.
-
-    Every callback is made fresh for every model trained (the audited one and
-    each shadow). `holdout` must be disjoint from the audited examples.
-
-    Args:
-        plain: returns a fresh compiled undefended model.
-        defended: returns a fresh compiled `AdaMixupModel` (the paper's schedule).
-        fit_kwargs: the arguments of every `fit` (``epochs``, ``batch_size``, ...).
-        holdout: ``(x, y)`` held out from training and from the audit: early
-            stopping's validation data and the monitor's non-members.
-        recommended: returns a fresh compiled recommended model (default
-            `defended`).
-        seed: the seed of the monitor's draw of members.
-        trajectory: a PNG path for the recommended model's strength and
-            monitored AUC per epoch, or `None`.
-
-    Example:
-
-    ```python
-    recipes = keras_adamixup.experiment.comparison_recipes(
-        make_plain, make_defended, {"epochs": 60, "batch_size": 64}, (x_val, y_val))
-    ```
-    """
-    def early_stopping(x_train, y_train):
-        return {**fit_kwargs, "validation_data": holdout, "callbacks": [
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=ES_PATIENCE,
-                                          restore_best_weights=True)]}
-
-    def checkpointed(x_train, y_train):
-        return {**fit_kwargs, "callbacks": keras_adamixup.recommended.callbacks(
-            x_train, y_train, holdout, seed=seed)}
-
-    def describe(model, history, kwargs):
-        checkpoint = next((c for c in kwargs.get("callbacks", [])
-                           if isinstance(c, keras_adamixup.PrivacyCheckpoint)), None)
-        if checkpoint is None or checkpoint.best_epoch is None:
-            return None
-        if trajectory is not None:
-            os.makedirs(os.path.dirname(trajectory) or ".", exist_ok=True)
-            keras_adamixup.monitor.plot_privacy_trajectory(history, trajectory)
-        return (f"checkpoint: kept epoch {checkpoint.best_epoch + 1} of "
-                f"{len(history.history['loss'])} (hold-out loss "
-                f"{checkpoint.best['holdout_loss']:.4f}, monitored AUC "
-                f"{checkpoint.best['auc']:.4f})")
-
-    return [Recipe("undefended", plain, fit_kwargs),
-            Recipe("early_stopping", plain, early_stopping),
-            Recipe("adamixup", defended, fit_kwargs),
-            Recipe("recommended", recommended or defended, checkpointed, describe=describe)]
 
 
 class EpochProgress(keras.callbacks.Callback):

@@ -34,6 +34,7 @@ PUBLIC_MODULES = (
     "keras_adamixup", "keras_adamixup.schedules", "keras_adamixup.mixing",
     "keras_adamixup.monitor", "keras_adamixup.duplicates", "keras_adamixup.losses",
     "keras_adamixup.metrics", "keras_adamixup.recommended", "keras_adamixup.experiment",
+    "keras_adamixup.recipes",
     "keras_adamixup.audit", "keras_adamixup.audit.canaries", "keras_adamixup.audit.epsilon",
     "keras_adamixup.audit.data",
 )

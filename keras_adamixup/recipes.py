@@ -1,0 +1,437 @@
+"""Named recipes: the one table of ways to train a model that get compared.
+
+The demo, the examples and the benchmarks compare the same few ways of
+training a model: no defence, early stopping, the paper's schedule, split
+teachers, the recommended setting. This module defines each of them once, as
+a function of a `Setting` (what every recipe of one comparison shares: the
+architecture, how it is compiled, the `fit` arguments, the hold-out, the seed)
+that returns a `keras_adamixup.experiment.Recipe`:
+
+| name | what it trains |
+|---|---|
+| ``undefended`` | the model, plain `fit` |
+| ``early_stopping`` | the model, Keras' `EarlyStopping` on the hold-out's loss (best weights restored) |
+| ``checkpoint`` | the model, a `PrivacyCheckpoint` without target (early stopping on the monitor's hold-out) |
+| ``adamixup`` | `AdaMixupModel` (by default the paper's schedule, 0.4 → 0, dominant labels) |
+| ``split_teachers`` | `AdaMixupModel` on `SplitTeachers` targets, without mixing unless asked |
+| ``recommended`` | `keras_adamixup.recommended`: its model and callbacks |
+
+`recipe(key, setting, **options)` builds one; the options are the
+builder's keyword arguments (e.g. ``recipe("split_teachers", setting,
+mixing="plateau", teachers=8, exclude=1)``). Every callback is made fresh for
+each model trained, the audited one and each shadow. `register` adds a
+builder (the benchmarks add DP-SGD and MemGuard, which the package does not
+ship). What each recipe buys and costs is measured in docs/BENCHMARKS.md.
+
+Example:
+
+```python
+setting = keras_adamixup.recipes.Setting(
+    base=make_mlp, fit_kwargs={"epochs": 40, "batch_size": 64}, holdout=(x_val, y_val))
+recipes = [keras_adamixup.recipes.recipe(name, setting)
+           for name in ("undefended", "early_stopping", "recommended")]
+reports, table = keras_adamixup.experiment.train_and_audit(
+    recipes, (x_members, y_members), (x_nonmembers, y_nonmembers), "compare_out")
+```
+"""
+
+import dataclasses
+import os
+from typing import Any, Callable, Mapping, Optional
+
+import keras
+
+from keras_adamixup import _checks
+from keras_adamixup import recommended as recommended_setting
+from keras_adamixup import schedules
+from keras_adamixup.checkpoint import PrivacyCheckpoint
+from keras_adamixup.experiment import Recipe
+from keras_adamixup.model import AdaMixupModel
+from keras_adamixup.monitor import PrivacyMonitor
+from keras_adamixup.teachers import SplitTeachers
+
+__all__ = [
+    "ES_PATIENCE",
+    "MIXING",
+    "RECIPES",
+    "Setting",
+    "adamixup",
+    "checkpoint",
+    "compile_default",
+    "early_stopping",
+    "recipe",
+    "recommended",
+    "register",
+    "split_teachers",
+    "undefended",
+]
+
+# Early stopping, the baseline: patience on the hold-out's loss, best weights restored.
+ES_PATIENCE = 3
+# the mixing on split teachers' targets: none, the paper's schedule, or PlateauDecay (as
+# the recommended setting)
+MIXING = (None, "paper", "plateau")
+
+
+def compile_default(model):
+    """Compiles `model` as every recipe does by default; returns it.
+
+    Adam (learning rate 1e-3), sparse categorical cross-entropy from logits,
+    accuracy.
+
+    Args:
+        model: the Keras model to compile.
+
+    Example:
+
+    ```python
+    model = keras_adamixup.recipes.compile_default(make_mlp())
+    ```
+    """
+    model.compile(keras.optimizers.Adam(1e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """What the recipes of one comparison share.
+
+    Args:
+        base: returns a fresh, *uncompiled* Keras classifier (the
+            architecture every recipe trains or wraps). May be `None` when
+            every recipe gets its own ``factory=``.
+        fit_kwargs: the arguments of every `fit` (``epochs``,
+            ``batch_size``, ...; callbacks are the recipe's).
+        holdout: ``(x, y)`` held out from training and from the audit:
+            early stopping's validation data, the monitor's non-members.
+        seed: the seed of the mixing, the teachers' draw and the monitor's
+            draw of members.
+        compile: ``compile(model) -> model``; default Adam(1e-3), sparse
+            cross-entropy from logits, accuracy.
+        monitor: give every model a `PrivacyMonitor` (members drawn from its
+            own training data vs `holdout`) that logs its measured leakage,
+            whether or not the recipe uses it (the benchmarks compare it with
+            the audit). Recipes that select an epoch have one anyway.
+
+    Example:
+
+    ```python
+    setting = keras_adamixup.recipes.Setting(
+        base=make_mlp, fit_kwargs={"epochs": 40, "batch_size": 64},
+        holdout=(x_val, y_val), seed=0)
+    ```
+    """
+
+    base: Optional[Callable[[], keras.Model]]
+    fit_kwargs: Mapping[str, Any]
+    holdout: Any
+    seed: int = 0
+    compile: Callable[[keras.Model], keras.Model] = compile_default
+    monitor: bool = False
+
+    def __post_init__(self):
+        if self.base is not None and (not callable(self.base)
+                                      or isinstance(self.base, keras.layers.Layer)):
+            raise TypeError(f"`base` must be a function returning a fresh model (every "
+                            f"model trained, shadows included, needs its own), got "
+                            f"{self.base!r}.")
+        if not isinstance(self.fit_kwargs, Mapping):
+            raise TypeError(f"`fit_kwargs` must be a dict, got {self.fit_kwargs!r}.")
+        _checks.seed(self.seed)
+        _checks.boolean("monitor", self.monitor)
+
+    def compiled(self, model):
+        """`model`, compiled by `compile`."""
+        return self.compile(model)
+
+    def plain(self):
+        """A fresh compiled copy of the base model."""
+        if self.base is None:
+            raise ValueError("This recipe needs `Setting.base` (a function returning a "
+                             "fresh model) or its own `factory=`.")
+        return self.compiled(self.base())
+
+
+def _fit_arguments(setting, *, select=False, stop_early=False, patience=ES_PATIENCE):
+    """``fit_kwargs(x_train, y_train)`` with fresh callbacks: the monitor (when
+    `setting.monitor` or `select`), the `PrivacyCheckpoint` of the recommended
+    setting (`select`), Keras' `EarlyStopping` on the hold-out (`stop_early`).
+    Without any, the plain arguments (a dict without callbacks: such a
+    recipe's shadows can train together, `keras_adamixup.audit.shadow_stack`)."""
+    if not (setting.monitor or select or stop_early):
+        return dict(setting.fit_kwargs)
+
+    def fit_kwargs(x_train, y_train):
+        kwargs = dict(setting.fit_kwargs)
+        callbacks = list(kwargs.pop("callbacks", None) or [])
+        if setting.monitor or select:
+            monitor = PrivacyMonitor.from_training(x_train, y_train, setting.holdout,
+                                                   seed=setting.seed)
+            callbacks.append(monitor)
+            if select:
+                callbacks.append(PrivacyCheckpoint(monitor, **recommended_setting.CHECKPOINT))
+        if stop_early:
+            kwargs["validation_data"] = setting.holdout
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=patience, restore_best_weights=True))
+        if callbacks:
+            kwargs["callbacks"] = callbacks
+        return kwargs
+    return fit_kwargs
+
+
+def _kept_epoch(trajectory=None):
+    """``describe`` of a recipe with a checkpoint: the epoch it kept (and, with
+    `trajectory`, a PNG of strength and monitored AUC per epoch)."""
+    def describe(model, history, kwargs):
+        kept = next((c for c in kwargs.get("callbacks", [])
+                     if isinstance(c, PrivacyCheckpoint)), None)
+        if kept is None or kept.best_epoch is None:
+            return None
+        if trajectory is not None:
+            from keras_adamixup.monitor import plot_privacy_trajectory
+
+            os.makedirs(os.path.dirname(trajectory) or ".", exist_ok=True)
+            plot_privacy_trajectory(history, trajectory)
+        return (f"checkpoint: kept epoch {kept.best_epoch + 1} of "
+                f"{len(history.history['loss'])} (hold-out loss "
+                f"{kept.best['holdout_loss']:.4f}, monitored AUC {kept.best['auc']:.4f})")
+    return describe
+
+
+def _schedule(schedule):
+    """A fresh schedule per model: `schedule` itself, or its result when it is a
+    factory (a feedback schedule's state belongs to one model)."""
+    is_factory = callable(schedule) and not isinstance(
+        schedule, (schedules.StrengthSchedule, schedules.FeedbackSchedule))
+    return schedule() if is_factory else schedule
+
+
+def _recipe(name, setting, factory, select, trajectory=None):
+    return Recipe(name, factory, _fit_arguments(setting, select=select),
+                  describe=_kept_epoch(trajectory) if select else None)
+
+
+def undefended(setting, *, name="undefended", factory=None):
+    """The base model with plain `fit`.
+
+    Args:
+        setting: the comparison's `Setting`.
+        name: the recipe's name.
+        factory: returns the compiled model instead of ``setting.plain()``.
+
+    Example:
+
+    ```python
+    plain = keras_adamixup.recipes.undefended(setting)
+    ```
+    """
+    return _recipe(name, setting, factory or setting.plain, select=False)
+
+
+def early_stopping(setting, *, patience=ES_PATIENCE, name="early_stopping", factory=None):
+    """The base model with Keras' `EarlyStopping` on the hold-out's loss.
+
+    Args:
+        setting: the comparison's `Setting` (its `holdout` is the validation data).
+        patience: epochs without a lower hold-out loss before stopping; the
+            best weights are restored.
+        name: the recipe's name.
+        factory: returns the compiled model instead of ``setting.plain()``.
+
+    Example:
+
+    ```python
+    baseline = keras_adamixup.recipes.early_stopping(setting, patience=3)
+    ```
+    """
+    _checks.positive_int("patience", patience)
+    return Recipe(name, factory or setting.plain,
+                  _fit_arguments(setting, stop_early=True, patience=patience))
+
+
+def checkpoint(setting, *, name="checkpoint", factory=None):
+    """The base model with the recommended setting's `PrivacyCheckpoint` (no target).
+
+    Early stopping on the monitor's hold-out loss (patience 5) that keeps,
+    within one point of the best hold-out accuracy, the least leaky epoch.
+
+    Args:
+        setting: the comparison's `Setting`.
+        name: the recipe's name.
+        factory: returns the compiled model instead of ``setting.plain()``.
+
+    Example:
+
+    ```python
+    selected = keras_adamixup.recipes.checkpoint(setting)
+    ```
+    """
+    return _recipe(name, setting, factory or setting.plain, select=True)
+
+
+def adamixup(setting, *, schedule=None, label_mode="dominant", checkpoint=False,
+             name="adamixup", factory=None, **model_args):
+    """The base model in an `AdaMixupModel`.
+
+    Args:
+        setting: the comparison's `Setting`.
+        schedule: the strength schedule (default the paper's
+            ``LinearDecay(0.4, 0.0)``), or a function returning a fresh one
+            for every model (a feedback schedule such as `PrivacyTarget`).
+        label_mode: ``"dominant"`` (the paper) or ``"soft"``.
+        checkpoint: also the recommended setting's `PrivacyCheckpoint`.
+        name: the recipe's name.
+        factory: returns the compiled model instead (the other model
+            arguments are then unused).
+        **model_args: any other `AdaMixupModel` argument (``features``,
+            ``coefficient``, ``focus``, ``targets``, ...).
+
+    Example:
+
+    ```python
+    paper = keras_adamixup.recipes.adamixup(setting)
+    controlled = keras_adamixup.recipes.adamixup(
+        setting, schedule=lambda: keras_adamixup.PrivacyTarget(0.55), checkpoint=True)
+    ```
+    """
+    if schedule is None:
+        schedule = schedules.LinearDecay(0.4, 0.0)
+
+    def make():
+        chosen = _schedule(schedule)
+        return setting.compiled(AdaMixupModel(setting.base(), schedule=chosen,
+                                              label_mode=label_mode, seed=setting.seed,
+                                              **model_args))
+    if factory is None and setting.base is None:
+        setting.plain()  # raises: no base
+    return _recipe(name, setting, factory or make, select=checkpoint)
+
+
+def split_teachers(setting, *, teachers=16, exclude=2, mixing=None, checkpoint=True,
+                   name="split_teachers", teacher_args=None, factory=None, **model_args):
+    """The base model trained on `SplitTeachers`' out-of-fold soft labels.
+
+    Args:
+        setting: the comparison's `Setting`.
+        teachers: the number of teachers.
+        exclude: how many teachers leave each example (or group of
+            near-duplicates) out.
+        mixing: `None` (no mixing: split teachers alone), ``"paper"`` (the
+            paper's ``LinearDecay(0.4, 0)``) or ``"plateau"``
+            (``PlateauDecay(0.4)``, as the recommended setting).
+        checkpoint: also the recommended setting's `PrivacyCheckpoint`.
+        name: the recipe's name.
+        teacher_args: other `SplitTeachers` arguments (``select_epoch``,
+            ``near_duplicates``, ``patience``, ``weigh_groups``, ...).
+        factory: returns the compiled model instead.
+        **model_args: other `AdaMixupModel` arguments (``features``, ...).
+
+    Example:
+
+    ```python
+    alone = keras_adamixup.recipes.split_teachers(setting)
+    smaller = keras_adamixup.recipes.split_teachers(setting, teachers=8, exclude=1,
+                                                    mixing="plateau")
+    ```
+    """
+    if mixing not in MIXING:
+        raise ValueError(f"`mixing` must be one of {MIXING}, got {mixing!r}.")
+    targets = SplitTeachers(teachers, exclude, seed=setting.seed, **(teacher_args or {}))
+    schedule = {None: 0.0, "paper": schedules.LinearDecay(0.4, 0.0),
+                "plateau": lambda: schedules.PlateauDecay(recommended_setting.START)}[mixing]
+    return adamixup(setting, schedule=schedule, label_mode="dominant", checkpoint=checkpoint,
+                    name=name, factory=factory, targets=targets, **model_args)
+
+
+def recommended(setting, *, name="recommended", trajectory=None, factory=None, **overrides):
+    """The recommended setting (`keras_adamixup.recommended`): its model and callbacks.
+
+    Args:
+        setting: the comparison's `Setting`.
+        name: the recipe's name.
+        trajectory: a PNG path for the strength and monitored AUC per epoch
+            of the audited model, or `None`.
+        factory: returns the compiled model instead of
+            ``keras_adamixup.recommended.model(setting.base(), ...)``.
+        **overrides: `keras_adamixup.recommended.model` overrides (``name``,
+            ``feature_groups``, ...).
+
+    Example:
+
+    ```python
+    defended = keras_adamixup.recipes.recommended(setting, trajectory="trajectory.png")
+    ```
+    """
+    def make():
+        return setting.compiled(recommended_setting.model(setting.base(), seed=setting.seed,
+                                                          **overrides))
+    if factory is None and setting.base is None:
+        setting.plain()  # raises: no base
+    return _recipe(name, setting, factory or make, select=True, trajectory=trajectory)
+
+
+RECIPES = {
+    "undefended": undefended,
+    "early_stopping": early_stopping,
+    "checkpoint": checkpoint,
+    "adamixup": adamixup,
+    "split_teachers": split_teachers,
+    "recommended": recommended,
+}
+_PACKAGE = dict(RECIPES)
+
+
+def register(name, builder):
+    """Adds ``builder(setting, **options) -> Recipe`` to `RECIPES` under `name`.
+
+    Args:
+        name: the table's key; not one of the package's recipes, which stay
+            as they are (registering a name again replaces the earlier builder).
+        builder: a function of a `Setting` and keyword options returning an
+            `keras_adamixup.experiment.Recipe`.
+
+    Example:
+
+    ```python
+    keras_adamixup.recipes.register(
+        "label_smoothing", lambda setting, name="label_smoothing": keras_adamixup.experiment
+        .Recipe(name, make_smoothed, dict(setting.fit_kwargs)))
+    ```
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"`name` must be a non-empty string, got {name!r}.")
+    if not callable(builder):
+        raise TypeError(f"`builder` must be a function of a Setting, got {builder!r}.")
+    if name in _PACKAGE and builder is not _PACKAGE[name]:
+        raise ValueError(f"{name!r} is one of the package's recipes; register yours under "
+                         "another name.")
+    RECIPES[name] = builder  # a name registered before (e.g. by a reloaded module) is replaced
+
+
+def recipe(key, setting, **options):
+    """The table's recipe `key` for `setting`.
+
+    Args:
+        key: a key of `RECIPES`.
+        setting: the comparison's `Setting`.
+        **options: the builder's keyword arguments (see each builder),
+            ``name=`` among them (default `key`).
+
+    Returns:
+        A `keras_adamixup.experiment.Recipe`.
+
+    Example:
+
+    ```python
+    teachers = keras_adamixup.recipes.recipe("split_teachers", setting, teachers=8, exclude=1)
+    ```
+    """
+    if not isinstance(setting, Setting):
+        raise TypeError(f"`setting` must be a keras_adamixup.recipes.Setting, got {setting!r}.")
+    if key not in RECIPES:
+        raise ValueError(f"Unknown recipe {key!r}; the table has {', '.join(RECIPES)}.")
+    options.setdefault("name", key)
+    return RECIPES[key](setting, **options)
