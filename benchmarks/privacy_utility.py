@@ -331,7 +331,7 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
         fit_kwargs={"epochs": epochs, "batch_size": 64, "verbose": 0})
     name, options = parse(defence, feature_groups)
     made = recipes_table.recipe(name, setting, name=defence, **options)
-    return made.factory, made.fit_arguments
+    return made.factory, made.fit_kwargs
 
 
 # -- one run and the summary --------------------------------------------------

@@ -154,32 +154,62 @@ class Setting:
         return self.compiled(self.base())
 
 
-def _fit_arguments(setting, *, select=False, stop_early=False, patience=ES_PATIENCE):
-    """``fit_kwargs(x_train, y_train)`` with fresh callbacks: the monitor (when
-    `setting.monitor` or `select`), the `PrivacyCheckpoint` of the recommended
-    setting (`select`), Keras' `EarlyStopping` on the hold-out (`stop_early`).
-    Without any, the plain arguments (a dict without callbacks: such a
-    recipe's shadows can train together, `keras_adamixup.audit.shadow_stack`)."""
-    if not (setting.monitor or select or stop_early):
-        return dict(setting.fit_kwargs)
+class _FitArguments:
+    """A recipe's ``fit_kwargs(x_train, y_train)``, with fresh callbacks for every
+    model: the monitor (when `setting.monitor` or `select`), the `PrivacyCheckpoint`
+    of the recommended setting (`select`), Keras' `EarlyStopping` on the hold-out
+    (`stop_early`). `fingerprint` names them: LiRA's shadow cache checks it (a
+    function would be known by its name only, the same for every recipe)."""
 
-    def fit_kwargs(x_train, y_train):
+    def __init__(self, setting, select, stop_early, patience):
+        self.setting, self.select = setting, select
+        self.stop_early, self.patience = stop_early, patience
+
+    def __call__(self, x_train, y_train):
+        setting = self.setting
         kwargs = dict(setting.fit_kwargs)
         callbacks = list(kwargs.pop("callbacks", None) or [])
-        if setting.monitor or select:
+        if setting.monitor or self.select:
             monitor = PrivacyMonitor.from_training(x_train, y_train, setting.holdout,
                                                    seed=setting.seed)
             callbacks.append(monitor)
-            if select:
+            if self.select:
                 callbacks.append(PrivacyCheckpoint(monitor, **recommended_setting.CHECKPOINT))
-        if stop_early:
+        if self.stop_early:
             kwargs["validation_data"] = setting.holdout
             callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=patience, restore_best_weights=True))
+                monitor="val_loss", patience=self.patience, restore_best_weights=True))
         if callbacks:
             kwargs["callbacks"] = callbacks
         return kwargs
-    return fit_kwargs
+
+    def fingerprint(self):
+        """What the arguments depend on, as JSON-able data (the hold-out's size and seed
+        stand for the hold-out)."""
+        plain = {k: repr(v) for k, v in self.setting.fit_kwargs.items() if k != "callbacks"}
+        given = [type(c).__name__ for c in self.setting.fit_kwargs.get("callbacks") or []]
+        holdout = self.setting.holdout
+        return {"recipes": "fit_kwargs", "fit_kwargs": sorted(plain.items()),
+                "callbacks": given, "monitor": bool(self.setting.monitor or self.select),
+                "checkpoint": dict(recommended_setting.CHECKPOINT) if self.select else None,
+                "early_stopping": self.patience if self.stop_early else None,
+                "seed": self.setting.seed, "holdout": _size(holdout)}
+
+
+def _size(holdout):
+    """The number of hold-out examples, or `None` when it cannot be told cheaply."""
+    try:
+        return len(holdout[1])
+    except (TypeError, IndexError, KeyError):
+        return None
+
+
+def _fit_arguments(setting, *, select=False, stop_early=False, patience=ES_PATIENCE):
+    """`_FitArguments`, or without any callback the plain arguments (a dict: such a
+    recipe's shadows can train together, `keras_adamixup.audit.shadow_stack`)."""
+    if not (setting.monitor or select or stop_early):
+        return dict(setting.fit_kwargs)
+    return _FitArguments(setting, select, stop_early, patience)
 
 
 def _kept_epoch(trajectory=None):

@@ -1,6 +1,7 @@
 """The table of recipes (`keras_adamixup.recipes`) shared by the demo, examples and benchmarks."""
 
 import importlib.util
+import json
 import pathlib
 
 import keras
@@ -62,6 +63,21 @@ def test_callbacks_are_fresh_for_every_model_and_bound_to_their_monitor(digits):
         assert (checkpoint.patience, checkpoint.max_accuracy_drop) == (
             keras_adamixup.recommended.CHECKPOINT["patience"],
             keras_adamixup.recommended.CHECKPOINT["max_accuracy_drop"])
+
+
+def test_fit_arguments_fingerprint_tells_recipes_apart(digits):
+    """LiRA's shadow cache checks the fit arguments' fingerprint: one per recipe kind."""
+    from keras_adamixup.audit import lira
+
+    setting = _setting(digits, monitor=True)
+    prints = {key: lira.describe_recipe(setting.plain, recipes.recipe(key, setting).fit_kwargs)
+              ["fit_kwargs"] for key in ("undefended", "early_stopping", "checkpoint")}
+    assert len({json.dumps(p, sort_keys=True) for p in prints.values()}) == 3
+    again = recipes.recipe("early_stopping", _setting(digits, monitor=True)).fit_kwargs
+    assert lira.describe_recipe(setting.plain, again)["fit_kwargs"] == prints["early_stopping"]
+    longer = _setting(digits, monitor=True, fit_kwargs={"epochs": 3, "batch_size": 32})
+    assert recipes.undefended(longer).fit_kwargs.fingerprint() != \
+        recipes.undefended(setting).fit_kwargs.fingerprint()
 
 
 def test_options_reach_the_model(digits):
