@@ -64,6 +64,8 @@ def given(digits):
         y_nonmembers=nonmembers[1], members=members, nonmembers=nonmembers,
         model=plain,  # "the model you trained", for pages that start by auditing it
         make_compiled_model=make_compiled_model, make_plain=make_compiled_model,
+        make_base=fresh_base,  # the reader's architecture, uncompiled
+        x_holdout=xt[300:], y_holdout=yt[300:],  # disjoint from members and non-members
         make_defended=make_defended,
         defended_fit_kwargs={"epochs": 5, "batch_size": 64},
         plain_fit_kwargs={"epochs": 5, "batch_size": 64},
