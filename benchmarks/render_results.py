@@ -141,6 +141,35 @@ def canary_table(rows):
     return lines
 
 
+def _found_counts(group, kind):
+    """(found, in-units) of a kind's canaries at 0 FP, summed over the seeds."""
+    found = units = 0
+    for g in group:
+        entry = g["kinds"].get(kind)
+        if entry:
+            found += round(entry["tpr"] * entry["in"])
+            units += entry["in"]
+    return found, units
+
+
+def duplicate_lines(rows):
+    """Per defence: duplicated against single mislabelled canaries found at 0 FP,
+    pooled over seeds, with Fisher's exact test (two-sided): is the difference more
+    than the draw of 50 units per kind and seed explains?"""
+    from scipy.stats import fisher_exact
+
+    lines = []
+    for defence, group in _by_defence(rows).items():
+        (a, n), (b, m) = _found_counts(group, "duplicate"), _found_counts(group, "mislabelled")
+        if not n or not m:
+            continue
+        p = fisher_exact([[a, n - a], [b, m - b]])[1]
+        lines.append(f"- {label(defence)} ({len(group)} seed{'s' if len(group) > 1 else ''}): "
+                     f"duplicated {a}/{n} ({a / n:.0%}), single {b}/{m} ({b / m:.0%}); "
+                     f"p = {p:.2f}")
+    return lines
+
+
 def cost_table(result):
     lines = ["| recipe | × plain fit: median [min, max] of rounds | median fit s | "
              "model's epochs | teachers stopped at |", "|---|---|---|---|---|"]
@@ -201,6 +230,10 @@ def render_page(results):
             lines += ["Canaries, in vs out (share of the \"in\" units found at 0 false "
                       "positives):", ""]
             lines += canary_table(rows) + [""]
+            lines += ["Duplicated against single mislabelled canaries, found at 0 FP, pooled "
+                      "over the seeds (p: Fisher's exact test, two-sided; a large p means "
+                      "the draw of canaries explains the difference):", ""]
+            lines += duplicate_lines(rows) + [""]
             lines += _provenance(audit_result) + [""]
         if cost is not None:
             lines += ["### Cost: the whole `fit` against a plain `fit`", ""]

@@ -150,3 +150,21 @@ def test_cli_page_names_only_real_options():
     text = re.sub(r"#[^\n]*", "", text)  # comments: other programs' options (sbatch)
     named = set(re.findall(r"(--[a-z][a-z-]+)", text))
     assert named - known == set(), f"docs/guide/cli.md names unknown options {named - known}"
+
+
+def test_duplicate_lines_pool_the_seeds_and_test_the_difference():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import render_results
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+    def row(seed, dup, single):  # (found, in) per kind
+        return {"defence": "none", "seed": seed, "kinds": {
+            "duplicate": {"tpr": dup[0] / dup[1], "in": dup[1]},
+            "mislabelled": {"tpr": single[0] / single[1], "in": single[1]}}}
+
+    same = render_results.duplicate_lines([row(0, (5, 25), (5, 25)), row(1, (6, 25), (4, 25))])
+    assert same == ["- none (2 seeds): duplicated 11/50 (22%), single 9/50 (18%); p = 0.80"]
+    apart = render_results.duplicate_lines([row(0, (24, 25), (3, 25)), row(1, (23, 25), (2, 25))])
+    assert apart[0].endswith("p = 0.00")
