@@ -103,8 +103,10 @@ DEFENCES = (
 # "full": teachers train every epoch, without patience; "unweighed": every row
 # weighs 1, as before a group of near-duplicates weighed as one row; "plateau": mixing
 # with PlateauDecay(0.4), cut when the hold-out loss plateaus, instead of the paper's schedule)
-TEACHERS = re.compile(
-    r"teachers_(mix_|plateau_)?(swap_)?(apart_)?(full_)?(unweighed_)?(acc_|last_)?[0-9]+_[0-9]+(_ckpt)?")
+TEACHERS = re.compile(r"teachers_(mix_|plateau_)?(swap_)?(apart_)?(full_)?(unweighed_)?(acc_|last_)?"
+                      r"[0-9]+_[0-9]+(_ckpt|_ckptacc)?")
+# "_ckptacc": a PrivacyCheckpoint that keeps the epoch of best hold-out accuracy instead
+CHECKPOINT_ACCURACY = {"score": "accuracy", "patience": 10}
 # adamixup_focus[F]_<an AdaMixup defence>: with a LossFloor("holdout", factor=F)
 FOCUS = re.compile(r"adamixup_focus([0-9.]+)?_")
 
@@ -256,7 +258,9 @@ def parse(defence, feature_groups=None):
       their last (default: lowest out-of-fold loss);
     - prefixes ``adamixup_focus[F]_`` (a ``LossFloor("holdout", F)``) and
       ``adamixup_swap_`` (``features="swap"``, one-hot blocks whole), and the
-      suffix ``_ckpt`` (the recommended setting's `PrivacyCheckpoint`).
+      suffix ``_ckpt`` (the recommended setting's `PrivacyCheckpoint`); split
+      teachers also take ``_ckptacc`` (a checkpoint that keeps the epoch of best
+      hold-out accuracy, patience 10: `CHECKPOINT_ACCURACY`).
     """
     name = defence
     model_args = {}
@@ -271,6 +275,9 @@ def parse(defence, feature_groups=None):
     select = defence.endswith("_ckpt") or defence == "checkpoint"
     if defence.endswith("_ckpt"):
         defence = defence[:-len("_ckpt")]
+    elif defence.endswith("_ckptacc"):  # the checkpoint on hold-out accuracy, patience 10
+        select = dict(CHECKPOINT_ACCURACY)
+        defence = defence[:-len("_ckptacc")]
     if defence in ("none", "checkpoint"):
         return ("checkpoint" if select else "undefended"), {}
     if defence in ("memguard", "early_stopping"):

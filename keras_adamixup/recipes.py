@@ -51,6 +51,7 @@ from keras_adamixup.monitor import PrivacyMonitor
 from keras_adamixup.teachers import SplitTeachers
 
 __all__ = [
+    "CHECKPOINT_KEYS",
     "ES_PATIENCE",
     "MIXING",
     "RECIPES",
@@ -174,7 +175,7 @@ class _FitArguments:
                                                    seed=setting.seed)
             callbacks.append(monitor)
             if self.select:
-                callbacks.append(PrivacyCheckpoint(monitor, **recommended_setting.CHECKPOINT))
+                callbacks.append(PrivacyCheckpoint(monitor, **self.select))
         if self.stop_early:
             kwargs["validation_data"] = setting.holdout
             callbacks.append(keras.callbacks.EarlyStopping(
@@ -191,7 +192,7 @@ class _FitArguments:
         holdout = self.setting.holdout
         return {"recipes": "fit_kwargs", "fit_kwargs": sorted(plain.items()),
                 "callbacks": given, "monitor": bool(self.setting.monitor or self.select),
-                "checkpoint": dict(recommended_setting.CHECKPOINT) if self.select else None,
+                "checkpoint": self.select or None,
                 "early_stopping": self.patience if self.stop_early else None,
                 "seed": self.setting.seed, "holdout": _size(holdout)}
 
@@ -204,9 +205,31 @@ def _size(holdout):
         return None
 
 
-def _fit_arguments(setting, *, select=False, stop_early=False, patience=ES_PATIENCE):
-    """`_FitArguments`, or without any callback the plain arguments (a dict: such a
-    recipe's shadows can train together, `keras_adamixup.audit.shadow_stack`)."""
+# what a recipe's ``checkpoint=`` may set (`PrivacyCheckpoint`'s arguments but the monitor)
+CHECKPOINT_KEYS = ("target_auc", "patience", "score", "min_delta", "max_accuracy_drop")
+
+
+def _checkpoint_arguments(checkpoint):
+    """``checkpoint=`` as `PrivacyCheckpoint` arguments: `True` the recommended
+    setting's, a dict its own, `False` / `None` none (`None` returned)."""
+    if checkpoint is None or checkpoint is False:
+        return None
+    if checkpoint is True:
+        return dict(recommended_setting.CHECKPOINT)
+    if not isinstance(checkpoint, Mapping):
+        raise TypeError(f"`checkpoint` must be True, False or a dict of PrivacyCheckpoint "
+                        f"arguments, got {checkpoint!r}.")
+    unknown = sorted(set(checkpoint) - set(CHECKPOINT_KEYS))
+    if unknown:
+        raise TypeError(f"`checkpoint` has {unknown}, not PrivacyCheckpoint arguments; "
+                        f"known: {', '.join(CHECKPOINT_KEYS)}.")
+    return dict(checkpoint)
+
+
+def _fit_arguments(setting, *, select=None, stop_early=False, patience=ES_PATIENCE):
+    """`_FitArguments` (`select`: `PrivacyCheckpoint` arguments, or `None`), or without
+    any callback the plain arguments (a dict: such a recipe's shadows can train
+    together, `keras_adamixup.audit.shadow_stack`)."""
     if not (setting.monitor or select or stop_early):
         return dict(setting.fit_kwargs)
     return _FitArguments(setting, select, stop_early, patience)
@@ -239,7 +262,8 @@ def _schedule(schedule):
     return schedule() if is_factory else schedule
 
 
-def _recipe(name, setting, factory, select, trajectory=None):
+def _recipe(name, setting, factory, checkpoint, trajectory=None):
+    select = _checkpoint_arguments(checkpoint)
     return Recipe(name, factory, _fit_arguments(setting, select=select),
                   describe=_kept_epoch(trajectory) if select else None)
 
@@ -258,7 +282,7 @@ def undefended(setting, *, name="undefended", factory=None):
     plain = keras_adamixup.recipes.undefended(setting)
     ```
     """
-    return _recipe(name, setting, factory or setting.plain, select=False)
+    return _recipe(name, setting, factory or setting.plain, checkpoint=False)
 
 
 def early_stopping(setting, *, patience=ES_PATIENCE, name="early_stopping", factory=None):
@@ -299,7 +323,7 @@ def checkpoint(setting, *, name="checkpoint", factory=None):
     selected = keras_adamixup.recipes.checkpoint(setting)
     ```
     """
-    return _recipe(name, setting, factory or setting.plain, select=True)
+    return _recipe(name, setting, factory or setting.plain, checkpoint=True)
 
 
 def adamixup(setting, *, schedule=None, label_mode="dominant", checkpoint=False,
@@ -312,7 +336,9 @@ def adamixup(setting, *, schedule=None, label_mode="dominant", checkpoint=False,
             ``LinearDecay(0.4, 0.0)``), or a function returning a fresh one
             for every model (a feedback schedule such as `PrivacyTarget`).
         label_mode: ``"dominant"`` (the paper) or ``"soft"``.
-        checkpoint: also the recommended setting's `PrivacyCheckpoint`.
+        checkpoint: `True`: also the recommended setting's `PrivacyCheckpoint`
+            (and its monitor); a dict: one with these arguments instead (e.g.
+            ``{"score": "accuracy", "patience": 10}``); `False`: none.
         name: the recipe's name.
         factory: returns the compiled model instead (the other model
             arguments are then unused).
@@ -337,7 +363,7 @@ def adamixup(setting, *, schedule=None, label_mode="dominant", checkpoint=False,
                                               **model_args))
     if factory is None and setting.base is None:
         setting.plain()  # raises: no base
-    return _recipe(name, setting, factory or make, select=checkpoint)
+    return _recipe(name, setting, factory or make, checkpoint=checkpoint)
 
 
 def split_teachers(setting, *, teachers=16, exclude=2, mixing=None, checkpoint=True,
@@ -352,7 +378,9 @@ def split_teachers(setting, *, teachers=16, exclude=2, mixing=None, checkpoint=T
         mixing: `None` (no mixing: split teachers alone), ``"paper"`` (the
             paper's ``LinearDecay(0.4, 0)``) or ``"plateau"``
             (``PlateauDecay(0.4)``, as the recommended setting).
-        checkpoint: also the recommended setting's `PrivacyCheckpoint`.
+        checkpoint: `True`: also the recommended setting's `PrivacyCheckpoint`
+            (and its monitor); a dict: one with these arguments instead (e.g.
+            ``{"score": "accuracy", "patience": 10}``); `False`: none.
         name: the recipe's name.
         teacher_args: other `SplitTeachers` arguments (``select_epoch``,
             ``near_duplicates``, ``patience``, ``weigh_groups``, ...).
@@ -400,7 +428,7 @@ def recommended(setting, *, name="recommended", trajectory=None, factory=None, *
                                                           **overrides))
     if factory is None and setting.base is None:
         setting.plain()  # raises: no base
-    return _recipe(name, setting, factory or make, select=True, trajectory=trajectory)
+    return _recipe(name, setting, factory or make, checkpoint=True, trajectory=trajectory)
 
 
 RECIPES = {

@@ -101,6 +101,15 @@ def test_options_reach_the_model(digits):
     assert a.label_mode == "soft"
     with pytest.raises(ValueError, match="mixing"):
         recipes.split_teachers(setting, mixing="cosine")
+    # a checkpoint of its own: PrivacyCheckpoint's arguments
+    (x, y), _ = digits
+    own = recipes.split_teachers(setting, checkpoint={"score": "accuracy", "patience": 10})
+    kept = own.fit_arguments(x, y)["callbacks"][1]
+    assert (kept.score, kept.patience, kept.max_accuracy_drop) == ("accuracy", 10, None)
+    with pytest.raises(TypeError, match="restore_best_weights"):
+        recipes.split_teachers(setting, checkpoint={"restore_best_weights": True})
+    with pytest.raises(TypeError, match="checkpoint"):
+        recipes.adamixup(setting, checkpoint="loss")
 
 
 def test_recommended_entry_is_split_teachers_with_plateau_mixing(digits):
