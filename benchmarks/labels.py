@@ -9,6 +9,8 @@ LABELS = {
     "teachers_plateau_16_2_ckpt": "recommended",
     "teachers_mix_16_2_ckpt": "paper's schedule on split teachers (recommended before)",
     "teachers_16_2_ckpt": "split teachers alone",
+    "teachers_16_2": "split teachers alone, student not stopped",
+    "teachers_plateau_16_2": "recommended, student not stopped",
     "teachers_plateau_8_1_ckpt": "SplitTeachers(8, 1) + PlateauDecay",
     "teachers_plateau_12_2_ckpt": "SplitTeachers(12, 2) + PlateauDecay",
     "teachers_plateau_unweighed_16_2_ckpt": "recommended, groups not weighed as one record",
