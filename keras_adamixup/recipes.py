@@ -162,15 +162,16 @@ class _FitArguments:
     (`stop_early`). `fingerprint` names them: LiRA's shadow cache checks it (a
     function would be known by its name only, the same for every recipe)."""
 
-    def __init__(self, setting, select, stop_early, patience):
+    def __init__(self, setting, select, stop_early, patience, monitor):
         self.setting, self.select = setting, select
         self.stop_early, self.patience = stop_early, patience
+        self.monitor = bool(setting.monitor or monitor or select)
 
     def __call__(self, x_train, y_train):
         setting = self.setting
         kwargs = dict(setting.fit_kwargs)
         callbacks = list(kwargs.pop("callbacks", None) or [])
-        if setting.monitor or self.select:
+        if self.monitor:
             monitor = PrivacyMonitor.from_training(x_train, y_train, setting.holdout,
                                                    seed=setting.seed)
             callbacks.append(monitor)
@@ -191,7 +192,7 @@ class _FitArguments:
         given = [type(c).__name__ for c in self.setting.fit_kwargs.get("callbacks") or []]
         holdout = self.setting.holdout
         return {"recipes": "fit_kwargs", "fit_kwargs": sorted(plain.items()),
-                "callbacks": given, "monitor": bool(self.setting.monitor or self.select),
+                "callbacks": given, "monitor": self.monitor,
                 "checkpoint": self.select or None,
                 "early_stopping": self.patience if self.stop_early else None,
                 "seed": self.setting.seed, "holdout": _size(holdout)}
@@ -226,28 +227,30 @@ def _checkpoint_arguments(checkpoint):
     return dict(checkpoint)
 
 
-def _fit_arguments(setting, *, select=None, stop_early=False, patience=ES_PATIENCE):
-    """`_FitArguments` (`select`: `PrivacyCheckpoint` arguments, or `None`), or without
-    any callback the plain arguments (a dict: such a recipe's shadows can train
-    together, `keras_adamixup.audit.shadow_stack`)."""
-    if not (setting.monitor or select or stop_early):
+def _fit_arguments(setting, *, select=None, stop_early=False, patience=ES_PATIENCE,
+                   monitor=False):
+    """`_FitArguments` (`select`: `PrivacyCheckpoint` arguments, or `None`; `monitor`:
+    a `PrivacyMonitor` even without a checkpoint, as a feedback schedule needs), or
+    without any callback the plain arguments (a dict: such a recipe's shadows can
+    train together, `keras_adamixup.audit.shadow_stack`)."""
+    if not (setting.monitor or select or stop_early or monitor):
         return dict(setting.fit_kwargs)
-    return _FitArguments(setting, select, stop_early, patience)
+    return _FitArguments(setting, select, stop_early, patience, monitor)
 
 
-def _kept_epoch(trajectory=None):
-    """``describe`` of a recipe with a checkpoint: the epoch it kept (and, with
-    `trajectory`, a PNG of strength and monitored AUC per epoch)."""
+def _describe(trajectory=None):
+    """``describe`` of a recipe: with `trajectory`, a PNG of strength and monitored
+    AUC per epoch; with a checkpoint, the line naming the epoch it kept."""
     def describe(model, history, kwargs):
-        kept = next((c for c in kwargs.get("callbacks", [])
-                     if isinstance(c, PrivacyCheckpoint)), None)
-        if kept is None or kept.best_epoch is None:
-            return None
         if trajectory is not None:
             from keras_adamixup.monitor import plot_privacy_trajectory
 
             os.makedirs(os.path.dirname(trajectory) or ".", exist_ok=True)
             plot_privacy_trajectory(history, trajectory)
+        kept = next((c for c in kwargs.get("callbacks", [])
+                     if isinstance(c, PrivacyCheckpoint)), None)
+        if kept is None or kept.best_epoch is None:
+            return None
         return (f"checkpoint: kept epoch {kept.best_epoch + 1} of "
                 f"{len(history.history['loss'])} (hold-out loss "
                 f"{kept.best['holdout_loss']:.4f}, monitored AUC {kept.best['auc']:.4f})")
@@ -262,10 +265,10 @@ def _schedule(schedule):
     return schedule() if is_factory else schedule
 
 
-def _recipe(name, setting, factory, checkpoint, trajectory=None):
+def _recipe(name, setting, factory, checkpoint, trajectory=None, monitor=False):
     select = _checkpoint_arguments(checkpoint)
-    return Recipe(name, factory, _fit_arguments(setting, select=select),
-                  describe=_kept_epoch(trajectory) if select else None)
+    return Recipe(name, factory, _fit_arguments(setting, select=select, monitor=monitor),
+                  describe=_describe(trajectory) if select or trajectory else None)
 
 
 def undefended(setting, *, name="undefended", factory=None):
@@ -363,7 +366,9 @@ def adamixup(setting, *, schedule=None, label_mode="dominant", checkpoint=False,
                                               **model_args))
     if factory is None and setting.base is None:
         setting.plain()  # raises: no base
-    return _recipe(name, setting, factory or make, checkpoint=checkpoint)
+    # a feedback schedule (PrivacyTarget, PlateauDecay) moves with the monitor's measurements
+    feedback = isinstance(_schedule(schedule), schedules.FeedbackSchedule)
+    return _recipe(name, setting, factory or make, checkpoint=checkpoint, monitor=feedback)
 
 
 def split_teachers(setting, *, teachers=16, exclude=2, mixing=None, checkpoint=True,
@@ -404,11 +409,15 @@ def split_teachers(setting, *, teachers=16, exclude=2, mixing=None, checkpoint=T
                     name=name, factory=factory, targets=targets, **model_args)
 
 
-def recommended(setting, *, name="recommended", trajectory=None, factory=None, **overrides):
+def recommended(setting, *, checkpoint=True, name="recommended", trajectory=None, factory=None,
+                **overrides):
     """The recommended setting (`keras_adamixup.recommended`): its model and callbacks.
 
     Args:
         setting: the comparison's `Setting`.
+        checkpoint: the student's `PrivacyCheckpoint`, as
+            `keras_adamixup.recommended.callbacks` (`False`: the model trains
+            every planned epoch; the monitor stays, it drives the mixing).
         name: the recipe's name.
         trajectory: a PNG path for the strength and monitored AUC per epoch
             of the audited model, or `None`.
@@ -428,7 +437,8 @@ def recommended(setting, *, name="recommended", trajectory=None, factory=None, *
                                                           **overrides))
     if factory is None and setting.base is None:
         setting.plain()  # raises: no base
-    return _recipe(name, setting, factory or make, checkpoint=True, trajectory=trajectory)
+    return _recipe(name, setting, factory or make, checkpoint=checkpoint, trajectory=trajectory,
+                   monitor=True)
 
 
 RECIPES = {

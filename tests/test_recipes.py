@@ -126,6 +126,14 @@ def test_recommended_entry_is_split_teachers_with_plateau_mixing(digits):
                         if k not in ("name", "base_model")}
     assert keras.saving.serialize_keras_object(config(recommended)) == \
         keras.saving.serialize_keras_object(config(spelled))
+    (x, y), _ = digits
+    unstopped = recipes.recipe("recommended", setting, checkpoint=False, trajectory="t.png")
+    assert _callbacks(unstopped, x, y) == ["PrivacyMonitor"]  # it drives PlateauDecay
+    assert unstopped.describe is not None  # the trajectory is still plotted
+    # a feedback schedule brings its monitor, with or without a checkpoint
+    assert _callbacks(recipes.split_teachers(setting, mixing="plateau", checkpoint=False), x,
+                      y) == ["PrivacyMonitor"]
+    assert _callbacks(recipes.split_teachers(setting, checkpoint=False), x, y) == []
     pu = _privacy_utility()
     assert pu.parse("teachers_plateau_16_2_ckpt") == (
         "split_teachers", {"teachers": 16, "exclude": 2, "mixing": "plateau",

@@ -23,6 +23,9 @@ def test_the_model_and_its_callbacks(digits):
     assert isinstance(checkpoint, keras_adamixup.PrivacyCheckpoint)
     assert checkpoint.monitor is monitor
     assert (checkpoint.patience, checkpoint.max_accuracy_drop) == (5, 0.01)
+    # the student not stopped: the monitor alone, which drives PlateauDecay
+    alone = recommended.callbacks(x[:300], y[:300], (xt[:200], yt[:200]), checkpoint=False)
+    assert [type(c) for c in alone] == [keras_adamixup.PrivacyMonitor]
 
 
 def test_it_trains_and_the_strength_follows_the_hold_out(digits):
