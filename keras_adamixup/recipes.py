@@ -10,8 +10,8 @@ that returns a `keras_adamixup.experiment.Recipe`:
 | name | what it trains |
 |---|---|
 | ``undefended`` | the model, plain `fit` |
-| ``early_stopping`` | the model, Keras' `EarlyStopping` on the hold-out's loss (best weights restored) |
-| ``checkpoint`` | the model, a `PrivacyCheckpoint` without target (early stopping on the monitor's hold-out) |
+| ``early_stopping`` | the model, Keras' `EarlyStopping` on the hold-out's loss |
+| ``checkpoint`` | the model, the recommended setting's `PrivacyCheckpoint` alone |
 | ``adamixup`` | `AdaMixupModel` (by default the paper's schedule, 0.4 → 0, dominant labels) |
 | ``split_teachers`` | `AdaMixupModel` on `SplitTeachers` targets, without mixing unless asked |
 | ``recommended`` | `keras_adamixup.recommended`: its model and callbacks |

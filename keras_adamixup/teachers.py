@@ -567,7 +567,8 @@ def _outputs(model, x, chunk=2048):
     would build one tf.function per teacher, which costs more than the
     forward pass on small data and triggers TensorFlow's retracing warnings."""
     n = _length(x)
-    parts = [keras.ops.convert_to_numpy(model(_fit_data.rows(x, slice(i, i + chunk)), training=False))
+    parts = [keras.ops.convert_to_numpy(
+                 model(_fit_data.rows(x, slice(i, i + chunk)), training=False))
              for i in range(0, n, chunk)]
     return np.concatenate(parts).astype("float64")
 
