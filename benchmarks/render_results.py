@@ -55,6 +55,7 @@ DATA_NAMES = {"digits": "digits", "mnist": "MNIST", "adult": "UCI Adult"}
 # the order of defences on the page (others after, in file order)
 DEFENCE_ORDER = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_mix_16_2_ckpt",
                  "teachers_plateau_16_2_ckpt", "teachers_16_2", "teachers_plateau_16_2",
+                 "teachers_plateau_16_2_ckptacc",
                  "teachers_plateau_12_2_ckpt",
                  "teachers_plateau_8_1_ckpt", "dp_sgd_0.5", "dp_sgd_1.0", "memguard")
 README_DEFENCES = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_plateau_16_2_ckpt")
