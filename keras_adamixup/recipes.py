@@ -104,7 +104,8 @@ class Setting:
             architecture every recipe trains or wraps). May be `None` when
             every recipe gets its own ``factory=``.
         fit_kwargs: the arguments of every `fit` (``epochs``,
-            ``batch_size``, ...; callbacks are the recipe's).
+            ``batch_size``, ...). The recipes add their own fresh callbacks;
+            callbacks given here are shared by every model trained.
         holdout: ``(x, y)`` held out from training and from the audit:
             early stopping's validation data, the monitor's non-members.
         seed: the seed of the mixing, the teachers' draw and the monitor's
@@ -191,7 +192,7 @@ class _FitArguments:
         plain = {k: repr(v) for k, v in self.setting.fit_kwargs.items() if k != "callbacks"}
         given = [type(c).__name__ for c in self.setting.fit_kwargs.get("callbacks") or []]
         holdout = self.setting.holdout
-        return {"recipes": "fit_kwargs", "fit_kwargs": sorted(plain.items()),
+        return {"made_by": "keras_adamixup.recipes", "fit_kwargs": sorted(plain.items()),
                 "callbacks": given, "monitor": self.monitor,
                 "checkpoint": self.select or None,
                 "early_stopping": self.patience if self.stop_early else None,
