@@ -23,7 +23,10 @@ Public API:
 - `losses.MixupCrossentropy`: cross-entropy for class ids and soft targets.
 
 The membership-inference audit lives in `keras_adamixup.audit` and is imported
-only when used (it needs TensorFlow Privacy).
+only when used (it needs TensorFlow Privacy). So are `keras_adamixup.recipes`
+(the table of recipes that get compared: no defence, early stopping, the
+paper's schedule, split teachers, the recommended setting) and
+`keras_adamixup.experiment` (train, audit and compare them).
 """
 
 from keras_adamixup import losses
