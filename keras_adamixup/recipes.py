@@ -144,16 +144,9 @@ class Setting:
         _checks.seed(self.seed)
         _checks.boolean("monitor", self.monitor)
 
-    def compiled(self, model):
-        """`model`, compiled by `compile`."""
-        return self.compile(model)
-
     def plain(self):
         """A fresh compiled copy of the base model."""
-        if self.base is None:
-            raise ValueError("This recipe needs `Setting.base` (a function returning a "
-                             "fresh model) or its own `factory=`.")
-        return self.compiled(self.base())
+        return self.compile(self.base())
 
 
 class _FitArguments:
@@ -266,6 +259,16 @@ def _schedule(schedule):
     return schedule() if is_factory else schedule
 
 
+def _factory(setting, factory, make):
+    """`factory` when given, else `make` (which builds on ``setting.base``: it must be set)."""
+    if factory is not None:
+        return factory
+    if setting.base is None:
+        raise ValueError("This recipe needs `Setting.base` (a function returning a fresh "
+                         "model) or its own `factory=`.")
+    return make
+
+
 def _recipe(name, setting, factory, checkpoint, trajectory=None, monitor=False):
     select = _checkpoint_arguments(checkpoint)
     return Recipe(name, factory, _fit_arguments(setting, select=select, monitor=monitor),
@@ -286,7 +289,7 @@ def undefended(setting, *, name="undefended", factory=None):
     plain = keras_adamixup.recipes.undefended(setting)
     ```
     """
-    return _recipe(name, setting, factory or setting.plain, checkpoint=False)
+    return _recipe(name, setting, _factory(setting, factory, setting.plain), checkpoint=False)
 
 
 def early_stopping(setting, *, patience=ES_PATIENCE, name="early_stopping", factory=None):
@@ -306,7 +309,7 @@ def early_stopping(setting, *, patience=ES_PATIENCE, name="early_stopping", fact
     ```
     """
     _checks.positive_int("patience", patience)
-    return Recipe(name, factory or setting.plain,
+    return Recipe(name, _factory(setting, factory, setting.plain),
                   _fit_arguments(setting, stop_early=True, patience=patience))
 
 
@@ -327,7 +330,7 @@ def checkpoint(setting, *, name="checkpoint", factory=None):
     selected = keras_adamixup.recipes.checkpoint(setting)
     ```
     """
-    return _recipe(name, setting, factory or setting.plain, checkpoint=True)
+    return _recipe(name, setting, _factory(setting, factory, setting.plain), checkpoint=True)
 
 
 def adamixup(setting, *, schedule=None, label_mode="dominant", checkpoint=False,
@@ -362,14 +365,13 @@ def adamixup(setting, *, schedule=None, label_mode="dominant", checkpoint=False,
 
     def make():
         chosen = _schedule(schedule)
-        return setting.compiled(AdaMixupModel(setting.base(), schedule=chosen,
-                                              label_mode=label_mode, seed=setting.seed,
-                                              **model_args))
-    if factory is None and setting.base is None:
-        setting.plain()  # raises: no base
+        return setting.compile(AdaMixupModel(setting.base(), schedule=chosen,
+                                             label_mode=label_mode, seed=setting.seed,
+                                             **model_args))
     # a feedback schedule (PrivacyTarget, PlateauDecay) moves with the monitor's measurements
     feedback = isinstance(_schedule(schedule), schedules.FeedbackSchedule)
-    return _recipe(name, setting, factory or make, checkpoint=checkpoint, monitor=feedback)
+    return _recipe(name, setting, _factory(setting, factory, make), checkpoint=checkpoint,
+                   monitor=feedback)
 
 
 def split_teachers(setting, *, teachers=16, exclude=2, mixing=None, checkpoint=True,
@@ -434,12 +436,10 @@ def recommended(setting, *, checkpoint=True, name="recommended", trajectory=None
     ```
     """
     def make():
-        return setting.compiled(recommended_setting.model(setting.base(), seed=setting.seed,
-                                                          **overrides))
-    if factory is None and setting.base is None:
-        setting.plain()  # raises: no base
-    return _recipe(name, setting, factory or make, checkpoint=checkpoint, trajectory=trajectory,
-                   monitor=True)
+        return setting.compile(recommended_setting.model(setting.base(), seed=setting.seed,
+                                                         **overrides))
+    return _recipe(name, setting, _factory(setting, factory, make), checkpoint=checkpoint,
+                   trajectory=trajectory, monitor=True)
 
 
 RECIPES = {
