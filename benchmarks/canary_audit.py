@@ -73,12 +73,12 @@ def kind_numbers(entry):
             "epsilon_roc": eps["roc"]}
 
 
-def run_one(defence, data, planted, seed, args):
+def run_one(defence, data, planted, seed, args, public=None):
     (x_m, y_m), nonmembers, validation = data
     x_fit, y_fit = planted.add_to(x_m, y_m)
     classes = int(max(y_m.max(), nonmembers[1].max())) + 1
     factory, fit_kwargs_for = pu.recipe(defence, x_m.shape[1], classes, args.width, seed,
-                                        validation, args.epochs)
+                                        validation, args.epochs, public=public)
     plain_factory, plain_fit_kwargs_for = pu.recipe("none", x_m.shape[1], classes, args.width,
                                                     seed, validation, args.epochs)
     plain = {"model_factory": plain_factory, "num_shadows": args.plain_shadows,
@@ -244,7 +244,9 @@ def main(argv=None):
             near_copy_noise=args.near_copy_noise)
         data = ((x_rest, y_rest), nonmembers, validation)
         for defence in defences:
-            row, report = run_one(defence, data, planted, seed, args)
+            row, report = run_one(
+                defence, data, planted, seed, args,
+                public=lambda count: pu.public_rows(pool, args.members, seed, count))
             row["near_copy_noise"] = args.near_copy_noise
             rows.append(row)
             report.to_json(os.path.join(args.out, "reports", f"{defence}_seed{seed}.json"))

@@ -104,7 +104,10 @@ DEFENCES = (
 # weighs 1, as before a group of near-duplicates weighed as one row; "plateau": mixing
 # with PlateauDecay(0.4), cut when the hold-out loss plateaus, instead of the paper's schedule)
 TEACHERS = re.compile(r"teachers_(mix_|plateau_)?(swap_)?(apart_)?(full_)?(unweighed_)?(acc_|last_)?"
-                      r"[0-9]+_[0-9]+(_ckpt|_ckptacc)?")
+                      r"[0-9]+_[0-9]+(_ckpt|_ckptacc)?(_pub[0-9]+)?")
+# "_pubN": N public rows without labels for the student (fit(..., unlabelled=)), drawn from
+# the pool beside the split (`public_rows`)
+PUBLIC = re.compile(r"_pub([0-9]+)$")
 # "_ckptacc": a PrivacyCheckpoint that keeps the epoch of best hold-out accuracy instead
 CHECKPOINT_ACCURACY = {"score": "accuracy", "patience": 10}
 # adamixup_focus[F]_<an AdaMixup defence>: with a LossFloor("holdout", factor=F)
@@ -181,15 +184,30 @@ def _flat(x, y):
             np.asarray(y).astype("int64"))
 
 
+def _sizes(pool, members):
+    members = min(members, len(pool[0]) * 2 // 5)
+    return members, max(members // 4, keras_adamixup.monitor.MIN_MONITOR_EXAMPLES + 28)
+
+
 def split(pool, members, seed):
     """members / non-members (same size) / validation (a quarter, ≥ 128), disjoint."""
     x, y = pool
-    members = min(members, len(x) * 2 // 5)
-    validation = max(members // 4, keras_adamixup.monitor.MIN_MONITOR_EXAMPLES + 28)
+    members, validation = _sizes(pool, members)
     order = np.random.default_rng(seed).permutation(len(x))
     m, n, v = (order[:members], order[members:2 * members],
                order[2 * members:2 * members + validation])
     return (x[m], y[m]), (x[n], y[n]), (x[v], y[v])
+
+
+def public_rows(pool, members, seed, count):
+    """`count` inputs of the pool that `split(pool, members, seed)` leaves unused (the
+    next rows of its order; labels dropped): the public data of the ``_pubN`` recipes."""
+    members, validation = _sizes(pool, members)
+    order = np.random.default_rng(seed).permutation(len(pool[0]))[2 * members + validation:]
+    if count > len(order):
+        raise ValueError(f"_pub{count}: the pool has only {len(order)} rows beside the "
+                         f"members, non-members and validation rows.")
+    return pool[0][order[:count]]
 
 
 # -- defences -------------------------------------------------------------------
@@ -256,6 +274,9 @@ def parse(defence, feature_groups=None):
       teachers without patience; ``unweighed`` a group's rows weigh 1 each;
       ``acc`` / ``last`` the teachers' epoch of best out-of-fold accuracy /
       their last (default: lowest out-of-fold loss);
+    - split teachers' suffix ``_pubN``: N public rows without labels, which
+      the teachers label and the student trains on too (``unlabelled=``;
+      `recipe` draws them with `public_rows`);
     - prefixes ``adamixup_focus[F]_`` (a ``LossFloor("holdout", F)``) and
       ``adamixup_swap_`` (``features="swap"``, one-hot blocks whole), and the
       suffix ``_ckpt`` (the recommended setting's `PrivacyCheckpoint`); split
@@ -264,6 +285,10 @@ def parse(defence, feature_groups=None):
     """
     name = defence
     model_args = {}
+    public = PUBLIC.search(defence) if defence.startswith("teachers_") else None
+    if public:  # _pubN: a marker that `recipe` replaces by the rows
+        model_args["unlabelled"] = PublicRows(int(public.group(1)))
+        defence = defence[:public.start()]
     focus = FOCUS.match(defence)
     if focus:  # adamixup_focus[F]_...: LossFloor("holdout", factor=F) on top
         model_args["focus"] = keras_adamixup.LossFloor("holdout", float(focus.group(1) or 1))
@@ -324,7 +349,12 @@ def parse(defence, feature_groups=None):
     raise ValueError(f"Unknown defence {name!r}; choose from {DEFENCES}.")
 
 
-def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_groups=None):
+class PublicRows(int):
+    """`parse`'s placeholder for the ``_pubN`` public rows (N of them)."""
+
+
+def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_groups=None,
+           public=None):
     """`(factory, fit_kwargs_for)` for a defence: `parse`'s entry of the recipe table.
 
     The factory returns a compiled model; ``fit_kwargs_for(x_train, y_train)``
@@ -332,11 +362,16 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
     included). Every model gets a `PrivacyMonitor` (members drawn from its own
     training data vs the validation set), which only logs unless the schedule
     is a `PrivacyTarget`, so the monitored AUC can be compared with the audit.
+    ``public(count)`` returns the public rows of a ``_pubN`` name (`public_rows`).
     """
     setting = recipes_table.Setting(
         base=lambda: mlp(inputs, classes, width), holdout=validation, seed=seed, monitor=True,
         fit_kwargs={"epochs": epochs, "batch_size": 64, "verbose": 0})
     name, options = parse(defence, feature_groups)
+    if isinstance(options.get("unlabelled"), PublicRows):
+        if public is None:
+            raise ValueError(f"{defence}: this benchmark has no public rows to give.")
+        options["unlabelled"] = public(options["unlabelled"])
     made = recipes_table.recipe(name, setting, name=defence, **options)
     return made.factory, made.fit_kwargs
 
@@ -344,12 +379,13 @@ def recipe(defence, inputs, classes, width, seed, validation, epochs, feature_gr
 # -- one run and the summary --------------------------------------------------
 
 
-def run_one(defence, data, seed, args):
+def run_one(defence, data, seed, args, public=None):
     (x_m, y_m), nonmembers, validation = data
     classes = int(max(y_m.max(), nonmembers[1].max())) + 1
     factory, fit_kwargs_for = recipe(defence, x_m.shape[1], classes, args.width, seed,
                                      validation, args.epochs,
-                                     feature_groups=FEATURE_GROUPS.get(args.data))
+                                     feature_groups=FEATURE_GROUPS.get(args.data),
+                                     public=public)
     keras.utils.set_random_seed(seed)
     model = factory()
     start = time.perf_counter()
@@ -536,7 +572,9 @@ def main(argv=None):
     for seed in seeds:
         data = split(pool, args.members, seed)
         for defence in defences:
-            row, report = run_one(defence, data, seed, args)
+            row, report = run_one(
+                defence, data, seed, args,
+                public=lambda count: public_rows(pool, args.members, seed, count))
             rows.append(row)
             report.to_json(os.path.join(args.out, "reports", f"{defence}_seed{seed}.json"))
             print(f"[{len(rows)}/{total}] {defence:<26} seed {seed}: test acc "

@@ -152,10 +152,12 @@ def split_for_teachers(x, y, kwargs):
     return (x, y, None if weights is None else np.asarray(weights, dtype="float32")), validation
 
 
-def digest(x, y, weights, *settings):
-    """A hex digest of the training arrays, the weights and any JSON-able settings."""
+def digest(x, y, weights, *settings, more=None):
+    """A hex digest of the training arrays, the weights, any JSON-able settings and
+    the arrays `more` (a structure of arrays, or `None`)."""
     h = hashlib.sha256()
-    for leaf in keras.tree.flatten(x) + [y] + ([] if weights is None else [weights]):
+    leaves = keras.tree.flatten(x) + [y] + ([] if weights is None else [weights])
+    for leaf in leaves + ([] if more is None else keras.tree.flatten(more)):
         a = np.ascontiguousarray(np.asarray(leaf))
         h.update(f"{a.shape}{a.dtype}".encode())
         h.update(a.tobytes())

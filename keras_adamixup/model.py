@@ -121,7 +121,14 @@ class AdaMixupModel(keras.Model):
             rows, and rows sharing an id of ``fit(..., groups=ids)`` (a
             patient, a person, one per training row), are left out of the
             same teachers and, by default, weigh as one row each
-            (`SplitTeachers(weigh_groups=)`).
+            (`SplitTeachers(weigh_groups=)`). With ``fit(...,
+            unlabelled=x_public)`` (inputs whose membership need not be
+            protected: public data of the same kind, without labels) the
+            teachers also label those rows, each with the mean of all
+            teachers, and this model trains on them beside the training rows
+            (weight 1 each): it learns what a member would otherwise teach it
+            from public rows instead (DMP's reference set; measured in
+            docs/BENCHMARKS.md).
         focus: `None` (every example mixed with the schedule's strength) or
             a `keras_adamixup.LossFloor`: a per-example strength, full for
             the examples whose clean loss is under a floor, ``rest`` × it
@@ -286,6 +293,10 @@ class AdaMixupModel(keras.Model):
         if groups is not None and self.targets is None:
             raise ValueError("`groups` tells SplitTeachers which rows to leave out together; "
                              "this model has no `targets=SplitTeachers(...)`.")
+        unlabelled = kwargs.pop("unlabelled", None)
+        if unlabelled is not None and self.targets is None:
+            raise ValueError("`unlabelled` rows get their labels from SplitTeachers; this "
+                             "model has no `targets=SplitTeachers(...)`.")
         callbacks = list(callbacks or [])
         # Monitors first: at each epoch end the controller is updated before
         # other callbacks (BackupAndRestore, ModelCheckpoint) save the model.
@@ -326,17 +337,19 @@ class AdaMixupModel(keras.Model):
                 raise ValueError("Call `compile` before `fit`: SplitTeachers copies the "
                                  "compiled loss and optimizer for its teachers.")
             x, y, kwargs = self._teacher_targets(x, y, epochs, batch_size, verbose, kwargs,
-                                                 groups)
+                                                 groups, unlabelled)
         return super().fit(
             x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
             callbacks=callbacks, **kwargs,
         )
 
-    def _teacher_targets(self, x, y, epochs, batch_size, verbose, kwargs, groups=None):
+    def _teacher_targets(self, x, y, epochs, batch_size, verbose, kwargs, groups=None,
+                         unlabelled=None):
         """`(x, y, kwargs)` for the student: the training part with the teachers'
         soft labels, validation split off first (true labels), class weights as
-        sample weights of the true classes. The soft labels are kept while the
-        training data stay the same (`teacher_soft_labels`)."""
+        sample weights of the true classes, then any `unlabelled` rows with theirs
+        (weight 1). The soft labels are kept while the training data stay the same
+        (`teacher_soft_labels`)."""
         kwargs = dict(kwargs)
         if groups is not None:
             groups = np.asarray(groups).reshape(-1)
@@ -347,21 +360,29 @@ class AdaMixupModel(keras.Model):
             groups = groups[:len(y)]  # validation_split takes the last rows
         if validation is not None:
             kwargs["validation_data"] = validation
+        if unlabelled is not None:
+            unlabelled = keras.tree.map_structure(np.asarray, unlabelled)
         digest = training_data.digest(
             x, y, weights, keras.saving.serialize_keras_object(self.targets),
             self.targets.epochs or epochs, batch_size,
-            None if groups is None else groups.tolist())
+            None if groups is None else groups.tolist(), more=unlabelled)
         cached = getattr(self, "_teacher_cache", None)
         if cached is not None and cached[0] == digest:
             soft, row_weights = cached[1], cached[2]
         else:
             soft = self.targets.soft_labels(
                 self, x, y, epochs=epochs, batch_size=batch_size, sample_weight=weights,
-                progress=self.targets.progress or verbose not in (0, "0"), groups=groups)
+                progress=self.targets.progress or verbose not in (0, "0"), groups=groups,
+                unlabelled=unlabelled)
             row_weights = self.targets.row_weights
             self._teacher_cache = (digest, soft, row_weights)
         if row_weights is not None:  # SplitTeachers(weigh_groups=True): a group is one row
             weights = row_weights if weights is None else weights * row_weights
+        if unlabelled is not None:  # the public rows after the training rows, weight 1
+            extra = len(soft) - len(y)
+            x = keras.tree.map_structure(lambda a, b: np.concatenate([a, b]), x, unlabelled)
+            if weights is not None:
+                weights = np.concatenate([weights, np.ones(extra, dtype="float32")])
         if weights is not None:
             kwargs["sample_weight"] = np.asarray(weights, dtype="float32")
         return x, soft, kwargs

@@ -42,6 +42,7 @@ from typing import Any, Callable, Mapping, Optional
 import keras
 
 from keras_adamixup import _checks
+from keras_adamixup import _fit_data
 from keras_adamixup import recommended as recommended_setting
 from keras_adamixup import schedules
 from keras_adamixup.checkpoint import PrivacyCheckpoint
@@ -156,10 +157,11 @@ class _FitArguments:
     (`stop_early`). `fingerprint` names them: LiRA's shadow cache checks it (a
     function would be known by its name only, the same for every recipe)."""
 
-    def __init__(self, setting, select, stop_early, patience, monitor):
+    def __init__(self, setting, select, stop_early, patience, monitor, unlabelled=None):
         self.setting, self.select = setting, select
         self.stop_early, self.patience = stop_early, patience
         self.monitor = bool(setting.monitor or monitor or select)
+        self.unlabelled = unlabelled
 
     def __call__(self, x_train, y_train):
         setting = self.setting
@@ -177,6 +179,8 @@ class _FitArguments:
                 monitor="val_loss", patience=self.patience, restore_best_weights=True))
         if callbacks:
             kwargs["callbacks"] = callbacks
+        if self.unlabelled is not None:
+            kwargs["unlabelled"] = self.unlabelled
         return kwargs
 
     def fingerprint(self):
@@ -185,11 +189,14 @@ class _FitArguments:
         plain = {k: repr(v) for k, v in self.setting.fit_kwargs.items() if k != "callbacks"}
         given = [type(c).__name__ for c in self.setting.fit_kwargs.get("callbacks") or []]
         holdout = self.setting.holdout
-        return {"made_by": "keras_adamixup.recipes", "fit_kwargs": sorted(plain.items()),
-                "callbacks": given, "monitor": self.monitor,
-                "checkpoint": self.select or None,
-                "early_stopping": self.patience if self.stop_early else None,
-                "seed": self.setting.seed, "holdout": _size(holdout)}
+        described = {"made_by": "keras_adamixup.recipes", "fit_kwargs": sorted(plain.items()),
+                     "callbacks": given, "monitor": self.monitor,
+                     "checkpoint": self.select or None,
+                     "early_stopping": self.patience if self.stop_early else None,
+                     "seed": self.setting.seed, "holdout": _size(holdout)}
+        if self.unlabelled is not None:
+            described["unlabelled"] = _fit_data.digest(self.unlabelled, [], None)
+        return described
 
 
 def _size(holdout):
@@ -222,14 +229,15 @@ def _checkpoint_arguments(checkpoint):
 
 
 def _fit_arguments(setting, *, select=None, stop_early=False, patience=ES_PATIENCE,
-                   monitor=False):
+                   monitor=False, unlabelled=None):
     """`_FitArguments` (`select`: `PrivacyCheckpoint` arguments, or `None`; `monitor`:
-    a `PrivacyMonitor` even without a checkpoint, as a feedback schedule needs), or
-    without any callback the plain arguments (a dict: such a recipe's shadows can
-    train together, `keras_adamixup.audit.shadow_stack`)."""
-    if not (setting.monitor or select or stop_early or monitor):
+    a `PrivacyMonitor` even without a checkpoint, as a feedback schedule needs;
+    `unlabelled`: `fit`'s public rows for `SplitTeachers`), or without any of them the
+    plain arguments (a dict: such a recipe's shadows can train together,
+    `keras_adamixup.audit.shadow_stack`)."""
+    if not (setting.monitor or select or stop_early or monitor or unlabelled is not None):
         return dict(setting.fit_kwargs)
-    return _FitArguments(setting, select, stop_early, patience, monitor)
+    return _FitArguments(setting, select, stop_early, patience, monitor, unlabelled)
 
 
 def _describe(trajectory=None):
@@ -269,9 +277,11 @@ def _factory(setting, factory, make):
     return make
 
 
-def _recipe(name, setting, factory, checkpoint, trajectory=None, monitor=False):
+def _recipe(name, setting, factory, checkpoint, trajectory=None, monitor=False,
+            unlabelled=None):
     select = _checkpoint_arguments(checkpoint)
-    return Recipe(name, factory, _fit_arguments(setting, select=select, monitor=monitor),
+    return Recipe(name, factory, _fit_arguments(setting, select=select, monitor=monitor,
+                                                unlabelled=unlabelled),
                   describe=_describe(trajectory) if select or trajectory else None)
 
 
@@ -334,7 +344,7 @@ def checkpoint(setting, *, name="checkpoint", factory=None):
 
 
 def adamixup(setting, *, schedule=None, label_mode="dominant", checkpoint=False,
-             name="adamixup", factory=None, **model_args):
+             name="adamixup", factory=None, unlabelled=None, **model_args):
     """The base model in an `AdaMixupModel`.
 
     Args:
@@ -349,6 +359,9 @@ def adamixup(setting, *, schedule=None, label_mode="dominant", checkpoint=False,
         name: the recipe's name.
         factory: returns the compiled model instead (the other model
             arguments are then unused).
+        unlabelled: with ``targets=SplitTeachers(...)``, public inputs
+            without labels for every `fit` (``fit(..., unlabelled=)``: the
+            teachers label them and the model trains on them too), or `None`.
         **model_args: any other `AdaMixupModel` argument (``features``,
             ``coefficient``, ``focus``, ``targets``, ...).
 
@@ -370,12 +383,16 @@ def adamixup(setting, *, schedule=None, label_mode="dominant", checkpoint=False,
                                              **model_args))
     # a feedback schedule (PrivacyTarget, PlateauDecay) moves with the monitor's measurements
     feedback = isinstance(_schedule(schedule), schedules.FeedbackSchedule)
+    if unlabelled is not None and not isinstance(model_args.get("targets"), SplitTeachers):
+        raise ValueError("`unlabelled` rows are labelled by SplitTeachers: give "
+                         "`targets=SplitTeachers(...)` too.")
     return _recipe(name, setting, _factory(setting, factory, make), checkpoint=checkpoint,
-                   monitor=feedback)
+                   monitor=feedback, unlabelled=unlabelled)
 
 
 def split_teachers(setting, *, teachers=16, exclude=2, mixing=None, checkpoint=True,
-                   name="split_teachers", teacher_args=None, factory=None, **model_args):
+                   name="split_teachers", teacher_args=None, factory=None, unlabelled=None,
+                   **model_args):
     """The base model trained on `SplitTeachers`' out-of-fold soft labels.
 
     Args:
@@ -393,6 +410,9 @@ def split_teachers(setting, *, teachers=16, exclude=2, mixing=None, checkpoint=T
         teacher_args: other `SplitTeachers` arguments (``select_epoch``,
             ``near_duplicates``, ``patience``, ``weigh_groups``, ...).
         factory: returns the compiled model instead.
+        unlabelled: public inputs without labels, or `None`: the teachers
+            label them (the mean of all teachers) and the model trains on
+            them beside the training rows (``fit(..., unlabelled=)``).
         **model_args: other `AdaMixupModel` arguments (``features``, ...).
 
     Example:
@@ -409,11 +429,12 @@ def split_teachers(setting, *, teachers=16, exclude=2, mixing=None, checkpoint=T
     schedule = {None: 0.0, "paper": schedules.LinearDecay(0.4, 0.0),
                 "plateau": lambda: schedules.PlateauDecay(recommended_setting.START)}[mixing]
     return adamixup(setting, schedule=schedule, label_mode="dominant", checkpoint=checkpoint,
-                    name=name, factory=factory, targets=targets, **model_args)
+                    name=name, factory=factory, targets=targets, unlabelled=unlabelled,
+                    **model_args)
 
 
 def recommended(setting, *, checkpoint=True, name="recommended", trajectory=None, factory=None,
-                **overrides):
+                unlabelled=None, **overrides):
     """The recommended setting (`keras_adamixup.recommended`): its model and callbacks.
 
     Args:
@@ -426,6 +447,9 @@ def recommended(setting, *, checkpoint=True, name="recommended", trajectory=None
             of the audited model, or `None`.
         factory: returns the compiled model instead of
             ``keras_adamixup.recommended.model(setting.base(), ...)``.
+        unlabelled: public inputs without labels, or `None`: the teachers
+            label them and the model trains on them too
+            (``fit(..., unlabelled=)``; measured in docs/BENCHMARKS.md).
         **overrides: `keras_adamixup.recommended.model` overrides (``name``,
             ``feature_groups``, ...).
 
@@ -439,7 +463,7 @@ def recommended(setting, *, checkpoint=True, name="recommended", trajectory=None
         return setting.compile(recommended_setting.model(setting.base(), seed=setting.seed,
                                                          **overrides))
     return _recipe(name, setting, _factory(setting, factory, make), checkpoint=checkpoint,
-                   trajectory=trajectory, monitor=True)
+                   trajectory=trajectory, monitor=True, unlabelled=unlabelled)
 
 
 RECIPES = {

@@ -280,7 +280,7 @@ class SplitTeachers:
         return copies
 
     def soft_labels(self, model, x, y, *, epochs=1, batch_size=None, sample_weight=None,
-                    progress=None, groups=None):
+                    progress=None, groups=None, unlabelled=None):
         """Trains the teachers on `(x, y)` and returns the out-of-fold soft labels.
 
         Args:
@@ -299,29 +299,41 @@ class SplitTeachers:
             progress: show a progress bar; `None`: this object's `progress`.
             groups: `None` or ``(len(y),)`` ids: rows sharing an id are left
                 out of the same teachers (with the near-duplicates found).
+            unlabelled: `None`, or inputs without labels, shaped as `x`, whose
+                membership need not be protected (public data of the same
+                kind): every teacher, at its kept epoch, labels them too, and
+                their soft label is the mean over all teachers (DMP's
+                reference set, Shejwalkar & Houmansadr 2021). No teacher
+                trains on them.
 
         Returns:
             float32 `(len(y), classes)`: mean probabilities of the teachers
-            that left each example out.
+            that left each example out; with `unlabelled`, `(len(y) + n, classes)`,
+            the unlabelled rows' soft labels after the training rows'.
         """
-        run = self._prepare(model, x, y, epochs, batch_size, sample_weight, progress, groups)
-        probs, kept = self._teacher_outputs(run, range(self.teachers))
+        run = self._prepare(model, x, y, epochs, batch_size, sample_weight, progress, groups,
+                            unlabelled)
+        probs, kept, public = self._teacher_outputs(run, range(self.teachers))
         self.epochs_trained = kept if self.select_epoch else None
         # Each teacher answers only for the examples it left out: with epoch
         # selection, its kept epoch's probabilities on them.
         total = np.zeros((len(run.y), probs[0].shape[1]))
         for k in range(self.teachers):
             total[run.left_out[k]] += probs[k]
-        return (total / self.exclude).astype("float32")
+        soft = total / self.exclude
+        if run.unlabelled is not None:  # every teacher answers for the unlabelled rows
+            soft = np.concatenate([soft, np.mean([public[k] for k in range(self.teachers)],
+                                                 axis=0)])
+        return soft.astype("float32")
 
     def train(self, model, x, y, *, indices, epochs=1, batch_size=None, sample_weight=None,
-              progress=None, groups=None):
+              progress=None, groups=None, unlabelled=None):
         """Trains the teachers `indices` into `cache_dir`: one job of a job array.
 
         The arguments are those the model's `fit` gives `soft_labels`: the
         same training rows (without the rows `validation_split` would take),
-        ``epochs``, ``batch_size`` (`None`: 32, as `fit`), ``sample_weight``
-        and ``groups``; a teacher already in the folder is not trained again.
+        ``epochs``, ``batch_size`` (`None`: 32, as `fit`), ``sample_weight``,
+        ``groups`` and ``unlabelled``; a teacher already in the folder is not trained again.
         When every teacher is there, `fit` reads them and trains the model
         alone (module docstring, "As a job array").
 
@@ -343,12 +355,15 @@ class SplitTeachers:
         if not indices or max(indices) >= self.teachers:
             raise ValueError(f"`indices` must name teachers in [0, {self.teachers}), got "
                              f"{indices}.")
-        run = self._prepare(model, x, y, epochs, batch_size, sample_weight, progress, groups)
+        run = self._prepare(model, x, y, epochs, batch_size, sample_weight, progress, groups,
+                            unlabelled)
         return self._teacher_outputs(run, sorted(set(indices)))[1]
 
-    def _prepare(self, model, x, y, epochs, batch_size, sample_weight, progress, groups):
+    def _prepare(self, model, x, y, epochs, batch_size, sample_weight, progress, groups,
+                 unlabelled=None):
         """What training the teachers needs: the data, their exclusions and weights, the cache."""
         x, y, sample_weight = _arrays(x, y, sample_weight)
+        unlabelled = _unlabelled_like(unlabelled, x)
         epochs = self.epochs or epochs
         batch_size = batch_size or 32
         labels = self.groups(x, groups)
@@ -357,7 +372,7 @@ class SplitTeachers:
         cache = None
         if self.cache_dir is not None:
             cache = _TeacherCache(self.cache_dir, self._fingerprint(
-                model, x, y, sample_weight, labels, epochs, batch_size))
+                model, x, y, sample_weight, labels, epochs, batch_size, unlabelled))
         if self.row_weights is not None:
             sample_weight = (self.row_weights if sample_weight is None
                              else (sample_weight * self.row_weights).astype("float32"))
@@ -366,13 +381,15 @@ class SplitTeachers:
             print("SplitTeachers: {grouped_rows} of {rows} rows are near-duplicates or share "
                   "a group ({groups} groups, the largest {largest} rows); each group is left "
                   "out of the same teachers".format(**self.groups_found))
-        return _Run(model, x, y, sample_weight, left_out, epochs, batch_size, show, cache)
+        return _Run(model, x, y, sample_weight, left_out, epochs, batch_size, show, cache,
+                    unlabelled)
 
-    def _fingerprint(self, model, x, y, sample_weight, labels, epochs, batch_size):
+    def _fingerprint(self, model, x, y, sample_weight, labels, epochs, batch_size,
+                     unlabelled=None):
         """Hash of what the teachers' outputs depend on (`cache_dir`'s manifest)."""
         h = hashlib.sha256()
         for name, array in (("x", x), ("y", y), ("sample_weight", sample_weight),
-                            ("groups", labels)):
+                            ("groups", labels), ("unlabelled", unlabelled)):
             for leaf in ([] if array is None else keras.tree.flatten(array)):
                 leaf = np.ascontiguousarray(leaf)
                 h.update(f"{name}{leaf.shape}{leaf.dtype}".encode())
@@ -389,21 +406,24 @@ class SplitTeachers:
         return h.hexdigest()
 
     def _teacher_outputs(self, run, indices):
-        """`({k: out-of-fold probabilities}, [stop epoch per k])` of teachers `indices`:
-        read from the cache, or trained (together when possible) and written to it."""
-        probs, kept, missing = {}, {}, []
+        """`({k: out-of-fold probabilities}, [stop epoch per k], {k: probabilities on
+        the unlabelled rows, or None})` of teachers `indices`: read from the cache, or
+        trained (together when possible) and written to it."""
+        probs, kept, public, missing = {}, {}, {}, []
         for k in indices:
             if run.cache is not None and run.cache.has(k):
-                probs[k], kept[k] = run.cache.load(k, run.left_out[k])
+                probs[k], kept[k], public[k] = run.cache.load(k, run.left_out[k],
+                                                              run.unlabelled)
             else:
                 missing.append(k)
         if missing:
-            for k, (out, epoch) in self._train_teachers(run, missing).items():
-                probs[k], kept[k] = out, epoch
+            for k, (out, epoch, on_public) in self._train_teachers(run, missing).items():
+                probs[k], kept[k], public[k] = out, epoch, on_public
                 if run.cache is not None:
+                    extra = {} if on_public is None else {"unlabelled": on_public}
                     _TeacherCache.save(run.cache.path(k), probs=out, left_out=run.left_out[k],
-                                       epoch=np.int64(epoch))
-        return probs, [kept[k] for k in indices]
+                                       epoch=np.int64(epoch), **extra)
+        return probs, [kept[k] for k in indices], public
 
     def _train_teachers(self, run, indices):
         """Trains teachers `indices`; `{k: (probabilities on its left-out rows, epoch)}`."""
@@ -452,11 +472,14 @@ class SplitTeachers:
             keeper.restore()
         result = {}
         for j, (k, teacher) in enumerate(zip(indices, teachers)):
+            # the kept epoch's weights (restored above) label the unlabelled rows
+            public = (None if run.unlabelled is None
+                      else _probabilities(teacher, run.unlabelled, kind)[1])
             if keepers:
-                result[k] = (keepers[j].probs, keepers[j].epoch)
+                result[k] = (keepers[j].probs, keepers[j].epoch, public)
             else:
                 result[k] = (_probabilities(teacher, _fit_data.rows(x, left_out[j]), kind)[1],
-                             epochs)
+                             epochs, public)
         return result
 
     def get_config(self):
@@ -474,10 +497,11 @@ class SplitTeachers:
 class _Run:
     """One training of the teachers: its data, exclusions, weights and cache."""
 
-    def __init__(self, model, x, y, sample_weight, left_out, epochs, batch_size, show, cache):
+    def __init__(self, model, x, y, sample_weight, left_out, epochs, batch_size, show, cache,
+                 unlabelled=None):
         self.model, self.x, self.y, self.sample_weight = model, x, y, sample_weight
         self.left_out, self.epochs, self.batch_size = left_out, epochs, batch_size
-        self.show, self.cache = show, cache
+        self.show, self.cache, self.unlabelled = show, cache, unlabelled
 
 
 class _TeacherCache(_cache.CheckedFolder):
@@ -488,20 +512,27 @@ class _TeacherCache(_cache.CheckedFolder):
     label = "SplitTeachers cache"
     items = "teachers"
     belongs_elsewhere = ("another training (other data, labels, sample weights, groups, "
-                         "model, compile settings, epochs, batch size or teacher settings)")
+                         "unlabelled rows, model, compile settings, epochs, batch size or "
+                         "teacher settings)")
     needs = "this training"
     redo = "that teacher trains again"
 
-    def load(self, k, left_out):
-        """Teacher `k`'s `(probabilities, epoch)`, verified against its left-out rows."""
-        data = self.read(k, ("probs", "left_out", "epoch"))
+    def load(self, k, left_out, unlabelled=None):
+        """Teacher `k`'s `(probabilities, epoch, probabilities on the unlabelled rows or
+        None)`, verified against its left-out rows."""
+        names = ("probs", "left_out", "epoch") + (() if unlabelled is None else ("unlabelled",))
+        data = self.read(k, names)
         probs, stored = data["probs"], data["left_out"]
         if stored.shape != left_out.shape or not np.array_equal(stored, left_out):
             raise self.refuse(k, f"left out other rows than teacher {k} leaves out now")
-        if probs.ndim != 2 or len(probs) != int(left_out.sum()) or probs.dtype.kind != "f":
-            raise self.refuse(k, f"holds outputs of shape {probs.shape} ({probs.dtype}), not "
-                                 f"({int(left_out.sum())}, classes) floats")
-        return probs, int(data["epoch"])
+        expected = [("probs", probs, int(left_out.sum()))]
+        if unlabelled is not None:
+            expected.append(("unlabelled", data["unlabelled"], _length(unlabelled)))
+        for name, array, rows in expected:
+            if array.ndim != 2 or len(array) != rows or array.dtype.kind != "f":
+                raise self.refuse(k, f"holds {name} outputs of shape {array.shape} "
+                                     f"({array.dtype}), not ({rows}, classes) floats")
+        return probs, int(data["epoch"]), None if unlabelled is None else data["unlabelled"]
 
 
 class _BestEpoch:
@@ -575,6 +606,30 @@ def _outputs(model, x, chunk=2048):
 
 def _length(x):
     return len(keras.tree.flatten(x)[0])
+
+
+def _unlabelled_like(unlabelled, x):
+    """`unlabelled` (`soft_labels`' argument) as NumPy arrays shaped as the inputs `x`
+    but for their number of rows, or `None`."""
+    if unlabelled is None:
+        return None
+    try:
+        unlabelled = keras.tree.map_structure(np.asarray, unlabelled)
+        keras.tree.assert_same_structure(unlabelled, x)
+    except (TypeError, ValueError):
+        raise ValueError("SplitTeachers: `unlabelled` must be inputs of the same structure "
+                         "as the training inputs (an array, or the same dict / list of "
+                         "arrays).") from None
+    sizes = set()
+    for leaf, like in zip(keras.tree.flatten(unlabelled), keras.tree.flatten(x)):
+        if leaf.shape[1:] != like.shape[1:]:
+            raise ValueError(f"SplitTeachers: `unlabelled` rows have shape {leaf.shape[1:]}, "
+                             f"the training inputs {like.shape[1:]}.")
+        sizes.add(len(leaf))
+    if len(sizes) != 1 or 0 in sizes:
+        raise ValueError(f"SplitTeachers: `unlabelled` must hold at least one row, as many "
+                         f"in every input; got {sorted(sizes)}.")
+    return unlabelled
 
 
 def _arrays(x, y, sample_weight):

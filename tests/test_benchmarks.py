@@ -256,6 +256,19 @@ def test_privacy_utility_recipes_build():
         factory = pu.recipe(name, 4, 3, 8, 0, val, 1)[0]
         assert isinstance(factory().schedule, kind), name
         factory()  # the audited model and every shadow: one schedule each
+    # _pubN: N public rows, drawn beside the split, reach every fit (shadows alike)
+    assert pu.parse("teachers_plateau_16_2_ckpt_pub8")[1]["unlabelled"] == 8
+    with pytest.raises(ValueError, match="no public rows"):
+        pu.recipe("teachers_plateau_16_2_ckpt_pub8", 4, 3, 8, 0, val, 1)
+    pool = (np.arange(2000, dtype="float32").reshape(500, 4), np.arange(500) % 3)
+    public = pu.public_rows(pool, 100, 0, 8)
+    used = np.concatenate([part[0] for part in pu.split(pool, 100, 0)])
+    assert public.shape == (8, 4) and not set(public[:, 0]) & set(used[:, 0])
+    _, fit_kwargs_for = pu.recipe("teachers_plateau_16_2_ckpt_pub8", 4, 3, 8, 0, val, 1,
+                                  public=lambda count: pu.public_rows(pool, 100, 0, count))
+    np.testing.assert_array_equal(fit_kwargs_for(val[0] + 10.0, val[1])["unlabelled"], public)
+    with pytest.raises(ValueError, match="only"):
+        pu.public_rows(pool, 100, 0, 500)
 
 
 def test_distributed_throughput_summary():

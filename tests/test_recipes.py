@@ -80,6 +80,22 @@ def test_fit_arguments_fingerprint_tells_recipes_apart(digits):
         recipes.undefended(setting).fit_kwargs.fingerprint()
 
 
+def test_public_rows_reach_fit_and_the_fingerprint(digits):
+    (x, y), (xt, _) = digits
+    setting = _setting(digits)
+    public = xt[128:160]
+    made = recipes.recipe("recommended", setting, unlabelled=public)
+    assert made.fit_arguments(x, y)["unlabelled"] is public
+    alone = recipes.recipe("split_teachers", setting, unlabelled=public, checkpoint=False)
+    assert alone.fit_arguments(x, y)["unlabelled"] is public
+    prints = {json.dumps(r.fit_kwargs.fingerprint(), sort_keys=True) for r in (
+        made, recipes.recipe("recommended", setting),
+        recipes.recipe("recommended", setting, unlabelled=xt[160:192]))}
+    assert len(prints) == 3
+    with pytest.raises(ValueError, match="SplitTeachers"):
+        recipes.adamixup(setting, unlabelled=public)
+
+
 def test_options_reach_the_model(digits):
     setting = _setting(digits, seed=3)
     teachers = recipes.recipe("split_teachers", setting, teachers=4, exclude=1, mixing="paper",

@@ -1,0 +1,95 @@
+"""SplitTeachers' public rows without labels: `soft_labels(..., unlabelled=)` and
+`AdaMixupModel.fit(..., unlabelled=)` (DMP's reference set)."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_adamixup
+from keras_adamixup import SplitTeachers
+from tests.conftest import clusters
+
+
+def _base():
+    return keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                             keras.layers.Dense(3)])
+
+
+def _compiled(targets=None, weights=None):
+    model = keras_adamixup.AdaMixupModel(_base(), schedule=0.0, seed=1, targets=targets)
+    model.compile(keras.optimizers.Adam(1e-2),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+@pytest.mark.parametrize("together", ["auto", False])
+def test_unlabelled_rows_get_the_mean_of_every_teacher(together, monkeypatch):
+    x, y = clusters(300, 3, 0, spread=3.0)
+    x, y, public, public_y = x[:240], y[:240], x[240:], y[240:]
+    teachers = SplitTeachers(teachers=4, exclude=1, seed=0, together=together)
+    trained = []
+    original = teachers.make_teachers
+
+    def spy(model, count=None):
+        trained[:] = original(model, count)
+        return trained
+
+    monkeypatch.setattr(teachers, "make_teachers", spy)
+    soft = teachers.soft_labels(_compiled(), x, y, epochs=3, batch_size=32, unlabelled=public)
+    assert soft.shape == (300, 3) and soft.dtype == np.float32
+    # the training rows' labels are out-of-fold, as without public rows
+    left_out = teachers.left_out(len(x))
+    for k, teacher in enumerate(trained):
+        probs = keras.ops.convert_to_numpy(keras.ops.softmax(teacher.predict(x, verbose=0)))
+        np.testing.assert_allclose(soft[:240][left_out[k]], probs[left_out[k]], atol=1e-5)
+    # every teacher answers for the public rows (none trained on them)
+    expected = np.mean([keras.ops.convert_to_numpy(keras.ops.softmax(
+        t.predict(public, verbose=0))) for t in trained], axis=0)
+    np.testing.assert_allclose(soft[240:], expected, atol=1e-5)
+    assert (soft[240:].argmax(axis=1) == public_y).mean() > 0.9
+
+
+def test_the_model_trains_on_the_public_rows_too_and_the_cache_keeps_them(tmp_path):
+    x, y = clusters(300, 3, 0, spread=3.0)
+    x, y, public = x[:240], y[:240], x[240:]
+    seen = []
+
+    class Rows(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(self.params.get("steps"))
+
+    weights = np.linspace(0.5, 1.5, 240).astype("float32")
+    targets = SplitTeachers(teachers=3, exclude=1, seed=0, cache_dir=str(tmp_path))
+    model = _compiled(targets)
+    model.fit(x, y, epochs=2, batch_size=30, verbose=0, unlabelled=public,
+              sample_weight=weights, callbacks=[Rows()])
+    assert seen == [10]  # (240 + 60) rows / 30
+    soft = model.teacher_soft_labels
+    assert soft.shape == (300, 3)
+    # a second model reads the teachers (and their labels of the public rows) from the cache
+    again = _compiled(SplitTeachers(teachers=3, exclude=1, seed=0, cache_dir=str(tmp_path)))
+    again.targets.make_teachers = None  # training a teacher would fail
+    again.fit(x, y, epochs=2, batch_size=30, verbose=0, unlabelled=public,
+              sample_weight=weights)
+    np.testing.assert_allclose(again.teacher_soft_labels, soft, atol=1e-6)
+    # the model keeps its soft labels for the same data only: without the public rows
+    # (or with others) the teachers answer again
+    other = _compiled(SplitTeachers(teachers=3, exclude=1, seed=0))
+    other.fit(x, y, epochs=1, batch_size=30, verbose=0, unlabelled=public)
+    other.fit(x, y, epochs=1, batch_size=30, verbose=0)
+    assert other.teacher_soft_labels.shape == (240, 3)
+    other.fit(x, y, epochs=1, batch_size=30, verbose=0, unlabelled=public[:20])
+    assert other.teacher_soft_labels.shape == (260, 3)
+
+
+def test_unlabelled_errors():
+    x, y = clusters(60, 3, 0, spread=3.0)
+    with pytest.raises(ValueError, match="no `targets=SplitTeachers"):
+        _compiled().fit(x, y, epochs=1, verbose=0, unlabelled=x)
+    model = _compiled(SplitTeachers(3, 1, seed=0))
+    with pytest.raises(ValueError, match="rows have shape"):
+        model.fit(x, y, epochs=1, verbose=0, unlabelled=x[:, :4])
+    with pytest.raises(ValueError, match="at least one row"):
+        model.fit(x, y, epochs=1, verbose=0, unlabelled=x[:0])
+    with pytest.raises(ValueError, match="same structure"):
+        model.fit(x, y, epochs=1, verbose=0, unlabelled={"a": x})
