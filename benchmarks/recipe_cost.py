@@ -46,8 +46,9 @@ RECIPES = ("early_stopping", "teachers_16_2_ckpt", "teachers_mix_16_2_ckpt",
            "teachers_plateau_16_2_ckpt")
 
 
-def time_one(name, data, args, seed):
-    """Seconds of one `fit` of `name` (or the plain fit) and what it trained."""
+def time_one(name, data, args, seed, public=None):
+    """Seconds of one `fit` of `name` (or the plain fit) and what it trained (`public`:
+    the ``_pubN`` rows, as `privacy_utility.recipe`)."""
     (x_m, y_m), nonmembers, validation = data
     classes = int(max(y_m.max(), nonmembers[1].max())) + 1
     keras.utils.set_random_seed(seed)
@@ -58,7 +59,8 @@ def time_one(name, data, args, seed):
     else:
         factory, fit_kwargs_for = pu.recipe(name, x_m.shape[1], classes, args.width, seed,
                                             validation, args.epochs,
-                                            feature_groups=pu.FEATURE_GROUPS.get(args.data))
+                                            feature_groups=pu.FEATURE_GROUPS.get(args.data),
+                                            public=public)
         model = factory()
         kwargs = fit_kwargs_for(x_m, y_m)
     start = time.perf_counter()
@@ -138,7 +140,8 @@ def main(argv=None):
     runs = []
     for k in range(args.rounds):
         for name in [PLAIN] + recipes:
-            run = {**time_one(name, data, args, args.seed), "round": k}
+            public = lambda count: pu.public_rows(pool, args.members, args.seed, count)  # noqa: E731
+            run = {**time_one(name, data, args, args.seed, public), "round": k}
             runs.append(run)
             print(f"round {k + 1}/{args.rounds} {name:<28} {run['seconds']:7.1f} s "
                   f"({run['student_epochs']} student epochs)", flush=True)

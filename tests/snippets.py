@@ -40,7 +40,8 @@ def given(digits):
     (x, y), (xt, yt) = digits
     ns = {"keras": keras, "tf": tf, "np": np,
           "x_train": x[:900], "y_train": y[:900], "x_val": xt[:300], "y_val": yt[:300],
-          "x_test": xt[300:], "y_test": yt[300:], "x": x[:900], "y": y[:900]}
+          "x_test": xt[300:], "y_test": yt[300:], "x": x[:900], "y": y[:900],
+          "x_public": x[900:]}  # rows without labels, disjoint from the rest
 
     def make_compiled_model():
         model = fresh_base()
