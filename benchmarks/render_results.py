@@ -56,9 +56,11 @@ DATA_NAMES = {"digits": "digits", "mnist": "MNIST", "adult": "UCI Adult"}
 DEFENCE_ORDER = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_mix_16_2_ckpt",
                  "teachers_plateau_16_2_ckpt", "teachers_16_2", "teachers_plateau_16_2",
                  "teachers_plateau_16_2_ckptacc",
+                 "teachers_plateau_16_2_ckpt_pub8000", "teachers_plateau_16_2_pub8000",
                  "teachers_plateau_12_2_ckpt",
                  "teachers_plateau_8_1_ckpt", "dp_sgd_0.5", "dp_sgd_1.0", "memguard")
-README_DEFENCES = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_plateau_16_2_ckpt")
+README_DEFENCES = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_plateau_16_2_ckpt",
+                   "teachers_plateau_16_2_ckpt_pub8000")
 # audit.canaries.KINDS, written out: this script imports no TensorFlow
 KINDS = ("mislabelled", "duplicate", "outlier")
 
