@@ -137,10 +137,12 @@ def main(argv=None):
     data = pu.split(pool, args.members, args.seed)
     for _ in range(args.warmup):  # the process's first fits are slower (not counted)
         time_one(PLAIN, data, args, args.seed)
+    def public(count):  # the _pubN recipes' rows
+        return pu.public_rows(pool, args.members, args.seed, count)
+
     runs = []
     for k in range(args.rounds):
         for name in [PLAIN] + recipes:
-            public = lambda count: pu.public_rows(pool, args.members, args.seed, count)  # noqa: E731
             run = {**time_one(name, data, args, args.seed, public), "round": k}
             runs.append(run)
             print(f"round {k + 1}/{args.rounds} {name:<28} {run['seconds']:7.1f} s "

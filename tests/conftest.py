@@ -40,6 +40,20 @@ def clusters(n=240, classes=3, seed=0, spread=3.0, features=8):
     return x, y.astype("int64")
 
 
+def record_teachers(teachers, monkeypatch):
+    """The teacher models a `SplitTeachers` makes, recorded as it makes them (a list
+    that fills when it trains)."""
+    made = []
+    original = teachers.make_teachers
+
+    def spy(model, count=None):
+        made[:] = original(model, count)
+        return made
+
+    monkeypatch.setattr(teachers, "make_teachers", spy)
+    return made
+
+
 def subprocess_result(proc):
     """The JSON of a helper script's "RESULT " line; fails with its stderr otherwise."""
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]

@@ -6,7 +6,7 @@ import pytest
 
 import keras_adamixup
 from keras_adamixup import SplitTeachers
-from tests.conftest import clusters
+from tests.conftest import clusters, record_teachers
 
 
 def _data(n=240, classes=3, seed=0):
@@ -40,14 +40,7 @@ def test_every_example_is_left_out_of_exactly_exclude_teachers():
 def test_soft_labels_come_only_from_teachers_that_left_the_example_out(together, monkeypatch):
     x, y = _data()
     teachers = SplitTeachers(teachers=4, exclude=1, seed=0, together=together)
-    trained = []
-    original = teachers.make_teachers
-
-    def spy(model, count=None):
-        trained[:] = original(model, count)
-        return trained
-
-    monkeypatch.setattr(teachers, "make_teachers", spy)
+    trained = record_teachers(teachers, monkeypatch)
     soft = teachers.soft_labels(_compiled(_base()), x, y, epochs=3, batch_size=32)
     assert soft.shape == (len(x), 3) and soft.dtype == np.float32
     np.testing.assert_allclose(soft.sum(axis=1), 1.0, rtol=1e-5)

@@ -7,7 +7,7 @@ import pytest
 
 import keras_adamixup
 from keras_adamixup import SplitTeachers
-from tests.conftest import clusters
+from tests.conftest import clusters, record_teachers
 
 
 def _base():
@@ -15,7 +15,7 @@ def _base():
                              keras.layers.Dense(3)])
 
 
-def _compiled(targets=None, weights=None):
+def _compiled(targets=None):
     model = keras_adamixup.AdaMixupModel(_base(), schedule=0.0, seed=1, targets=targets)
     model.compile(keras.optimizers.Adam(1e-2),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -27,14 +27,7 @@ def test_unlabelled_rows_get_the_mean_of_every_teacher(together, monkeypatch):
     x, y = clusters(300, 3, 0, spread=3.0)
     x, y, public, public_y = x[:240], y[:240], x[240:], y[240:]
     teachers = SplitTeachers(teachers=4, exclude=1, seed=0, together=together)
-    trained = []
-    original = teachers.make_teachers
-
-    def spy(model, count=None):
-        trained[:] = original(model, count)
-        return trained
-
-    monkeypatch.setattr(teachers, "make_teachers", spy)
+    trained = record_teachers(teachers, monkeypatch)
     soft = teachers.soft_labels(_compiled(), x, y, epochs=3, batch_size=32, unlabelled=public)
     assert soft.shape == (300, 3) and soft.dtype == np.float32
     # the training rows' labels are out-of-fold, as without public rows
