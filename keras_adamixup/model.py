@@ -297,6 +297,11 @@ class AdaMixupModel(keras.Model):
         if unlabelled is not None and self.targets is None:
             raise ValueError("`unlabelled` rows get their labels from SplitTeachers; this "
                              "model has no `targets=SplitTeachers(...)`.")
+        if (unlabelled is None and self.targets is not None
+                and self.targets.student_rows == "unlabelled"):
+            raise ValueError("SplitTeachers(student_rows='unlabelled') trains the model on "
+                             "the public rows alone: pass them as `fit(..., unlabelled="
+                             "x_public)`.")
         callbacks = list(callbacks or [])
         # Monitors first: at each epoch end the controller is updated before
         # other callbacks (BackupAndRestore, ModelCheckpoint) save the model.
@@ -348,7 +353,8 @@ class AdaMixupModel(keras.Model):
         """`(x, y, kwargs)` for the student: the training part with the teachers'
         soft labels, validation split off first (true labels), class weights as
         sample weights of the true classes, then any `unlabelled` rows with theirs
-        (weight 1). The soft labels are kept while the training data stay the same
+        (weight 1); with ``student_rows="unlabelled"`` the unlabelled rows alone.
+        The soft labels are kept while the training data stay the same
         (`teacher_soft_labels`)."""
         kwargs = dict(kwargs)
         if groups is not None:
@@ -376,6 +382,8 @@ class AdaMixupModel(keras.Model):
                 unlabelled=unlabelled)
             row_weights = self.targets.row_weights
             self._teacher_cache = (digest, soft, row_weights)
+        if self.targets.student_rows == "unlabelled":  # the public rows alone (DMP)
+            return unlabelled, soft[len(y):], kwargs
         if row_weights is not None:  # SplitTeachers(weigh_groups=True): a group is one row
             weights = row_weights if weights is None else weights * row_weights
         if unlabelled is not None:  # the public rows after the training rows, weight 1

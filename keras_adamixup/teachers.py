@@ -102,6 +102,7 @@ _LOG = logging.getLogger("keras_adamixup")
 
 
 SELECT_EPOCH = ("loss", "accuracy")
+STUDENT_ROWS = ("all", "unlabelled")
 
 
 @keras.saving.register_keras_serializable(package="keras_adamixup")
@@ -161,6 +162,14 @@ class SplitTeachers:
             folder belongs to one training (data, weights, groups, model,
             compile settings, epochs, batch size, these settings): another
             one is refused with a message. Needs a fixed `seed`.
+        student_rows: what the model (the student) trains on, in
+            `AdaMixupModel.fit`: ``"all"`` (default) the training rows with
+            their out-of-fold soft labels, and the ``unlabelled=`` rows if
+            given; ``"unlabelled"`` the ``unlabelled=`` rows alone (required
+            then), so that the training rows teach only the teachers and the
+            model never trains on a member (DMP's distillation on a
+            reference set, Shejwalkar & Houmansadr 2021). The teachers are
+            the same either way (their cache is shared).
 
     Example:
 
@@ -173,7 +182,7 @@ class SplitTeachers:
 
     def __init__(self, teachers=16, exclude=2, seed=None, together="auto", progress=False,
                  select_epoch="loss", epochs=None, near_duplicates=duplicates.RADIUS,
-                 patience=5, weigh_groups=True, cache_dir=None):
+                 patience=5, weigh_groups=True, cache_dir=None, student_rows="all"):
         _checks.integer("teachers", teachers, low=2)
         _checks.integer("exclude", exclude, low=1)
         if exclude >= teachers:
@@ -204,6 +213,7 @@ class SplitTeachers:
                                  "out of each teacher.")
             cache_dir = os.fsdecode(cache_dir)
         self.cache_dir = cache_dir
+        self.student_rows = _checks.choice("student_rows", student_rows, STUDENT_ROWS)
         self.teachers, self.exclude, self.together = teachers, exclude, together
         self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
         self.progress = progress
@@ -401,7 +411,7 @@ class SplitTeachers:
                 h.update(leaf.tobytes())
         base = getattr(model, "base_model", model)
         settings = {k: v for k, v in self.get_config().items()
-                    if k not in ("progress", "together", "cache_dir")}
+                    if k not in ("progress", "together", "cache_dir", "student_rows")}
         described = _cache.canonical({
             "teachers": settings, "epochs": epochs, "batch_size": batch_size,
             "model": keras.saving.serialize_keras_object(base),
@@ -492,7 +502,8 @@ class SplitTeachers:
                 "together": self.together, "progress": self.progress,
                 "select_epoch": self.select_epoch, "epochs": self.epochs,
                 "near_duplicates": self.near_duplicates, "patience": self.patience,
-                "weigh_groups": self.weigh_groups, "cache_dir": self.cache_dir}
+                "weigh_groups": self.weigh_groups, "cache_dir": self.cache_dir,
+                "student_rows": self.student_rows}
 
     @classmethod
     def from_config(cls, config):

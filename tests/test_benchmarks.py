@@ -269,6 +269,11 @@ def test_privacy_utility_recipes_build():
     np.testing.assert_array_equal(fit_kwargs_for(val[0] + 10.0, val[1])["unlabelled"], public)
     with pytest.raises(ValueError, match="only"):
         pu.public_rows(pool, 100, 0, 500)
+    # _pubonlyN: the student trains on them alone (DMP)
+    name, options = pu.parse("teachers_plateau_16_2_ckpt_pubonly8")
+    assert options["unlabelled"] == 8 and options["teacher_args"]["student_rows"] == "unlabelled"
+    assert pu.parse("teachers_plateau_16_2_ckpt_pub8")[1]["teacher_args"]["student_rows"] == "all"
+    assert pu.known_defence("teachers_plateau_16_2_ckpt_pubonly8")
 
 
 def test_distributed_throughput_summary():

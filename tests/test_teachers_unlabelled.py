@@ -75,6 +75,38 @@ def test_the_model_trains_on_the_public_rows_too_and_the_cache_keeps_them(tmp_pa
     assert other.teacher_soft_labels.shape == (260, 3)
 
 
+def test_student_rows_unlabelled_trains_the_model_on_the_public_rows_alone(tmp_path):
+    x, y = clusters(300, 3, 0, spread=3.0)
+    x, y, public, public_y = x[:240], y[:240], x[240:], y[240:]
+    batches = []
+
+    class Batches(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            batches.append(self.params.get("steps"))
+
+    shared = SplitTeachers(teachers=3, exclude=1, seed=0, epochs=3, cache_dir=str(tmp_path))
+    both = _compiled(shared)
+    both.fit(x, y, epochs=3, batch_size=30, verbose=0, unlabelled=public)
+    alone = SplitTeachers(teachers=3, exclude=1, seed=0, epochs=3, cache_dir=str(tmp_path),
+                          student_rows="unlabelled")
+    alone.make_teachers = None  # the same teachers: read from the cache, not retrained
+    model = _compiled(alone)
+    model.fit(x, y, epochs=20, batch_size=30, verbose=0, unlabelled=public,
+              callbacks=[Batches()])
+    assert batches == [2]  # 60 public rows / 30: no training row reaches the model
+    np.testing.assert_allclose(model.teacher_soft_labels, both.teacher_soft_labels,
+                               atol=1e-6)
+    assert (model.predict(public, verbose=0).argmax(axis=1) == public_y).mean() > 0.9
+    config = alone.get_config()
+    assert config["student_rows"] == "unlabelled"
+    assert SplitTeachers.from_config(config).get_config() == config
+    with pytest.raises(ValueError, match="pass them as `fit"):
+        _compiled(SplitTeachers(3, 1, seed=0, student_rows="unlabelled")).fit(
+            x, y, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="student_rows"):
+        SplitTeachers(3, 1, student_rows="public")
+
+
 def test_unlabelled_errors():
     x, y = clusters(60, 3, 0, spread=3.0)
     with pytest.raises(ValueError, match="no `targets=SplitTeachers"):
