@@ -104,11 +104,12 @@ DEFENCES = (
 # weighs 1, as before a group of near-duplicates weighed as one row; "plateau": mixing
 # with PlateauDecay(0.4), cut when the hold-out loss plateaus, instead of the paper's schedule)
 TEACHERS = re.compile(r"teachers_(mix_|plateau_)?(swap_)?(apart_)?(full_)?(unweighed_)?(acc_|last_)?"
-                      r"[0-9]+_[0-9]+(_ckpt|_ckptacc)?(_pub(only)?[0-9]+)?")
+                      r"[0-9]+_[0-9]+(_ckpt|_ckptacc)?(_pub(only)?(near)?[0-9]+)?")
 # "_pubN": N public rows without labels for the student (fit(..., unlabelled=)), drawn from
 # the pool beside the split (`public_rows`); "_pubonlyN": the student trains on them alone
-# (SplitTeachers(student_rows="unlabelled"))
-PUBLIC = re.compile(r"_pub(only)?([0-9]+)$")
+# (SplitTeachers(student_rows="unlabelled")); "_pub[only]nearN": the teachers that left out
+# each public row's nearest member label it (SplitTeachers(unlabelled_teachers="nearest"))
+PUBLIC = re.compile(r"_pub(only)?(near)?([0-9]+)$")
 # "_ckptacc": a PrivacyCheckpoint that keeps the epoch of best hold-out accuracy instead
 CHECKPOINT_ACCURACY = {"score": "accuracy", "patience": 10}
 # adamixup_focus[F]_<an AdaMixup defence>: with a LossFloor("holdout", factor=F)
@@ -278,7 +279,9 @@ def parse(defence, feature_groups=None):
     - split teachers' suffix ``_pubN``: N public rows without labels, which
       the teachers label and the student trains on too (``unlabelled=``;
       `recipe` draws them with `public_rows`); ``_pubonlyN``: the student
-      trains on them alone (``student_rows="unlabelled"``, DMP);
+      trains on them alone (``student_rows="unlabelled"``, DMP); ``near``
+      after ``pub`` or ``pubonly``: the teachers that left out a public row's
+      nearest member label it (``unlabelled_teachers="nearest"``);
     - prefixes ``adamixup_focus[F]_`` (a ``LossFloor("holdout", F)``) and
       ``adamixup_swap_`` (``features="swap"``, one-hot blocks whole), and the
       suffix ``_ckpt`` (the recommended setting's `PrivacyCheckpoint`); split
@@ -289,7 +292,7 @@ def parse(defence, feature_groups=None):
     model_args = {}
     public = PUBLIC.search(defence) if defence.startswith("teachers_") else None
     if public:  # _pubN: a marker that `recipe` replaces by the rows
-        model_args["unlabelled"] = PublicRows(int(public.group(2)))
+        model_args["unlabelled"] = PublicRows(int(public.group(3)))
         defence = defence[:public.start()]
     focus = FOCUS.match(defence)
     if focus:  # adamixup_focus[F]_...: LossFloor("holdout", factor=F) on top
@@ -325,7 +328,8 @@ def parse(defence, feature_groups=None):
             "near_duplicates": None if "apart" in options else keras_adamixup.duplicates.RADIUS,
             "patience": None if "full" in options else 5,
             "weigh_groups": "unweighed" not in options,
-            "student_rows": "unlabelled" if public and public.group(1) else "all"}
+            "student_rows": "unlabelled" if public and public.group(1) else "all",
+            "unlabelled_teachers": "nearest" if public and public.group(2) else "all"}
         mixing = "paper" if "mix" in options else "plateau" if "plateau" in options else None
         return "split_teachers", {"teachers": int(teachers), "exclude": int(exclude),
                                   "mixing": mixing, "checkpoint": select,

@@ -40,6 +40,7 @@ from keras_adamixup import _checks
 __all__ = [
     "RADIUS",
     "near_duplicate_groups",
+    "nearest_rows",
 ]
 
 
@@ -85,6 +86,43 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None):
     if radius > 0 and n > 1:
         pairs.append(_near_pairs(flat, radius))
     return _components(n, np.concatenate(pairs))
+
+
+def nearest_rows(queries, reference):
+    """Each query row's nearest row of `reference` (Euclidean, on the flattened inputs).
+
+    Exact, by blockwise distance computations (``n_queries × n_reference × d``
+    multiply-adds: about a second for 8,000 × 4,000 MNIST rows on two cores).
+
+    Args:
+        queries: inputs, an array of ``(m, ...)`` (or a dict / list of them,
+            concatenated per row).
+        reference: inputs of the same structure and row shape, ``(n, ...)``,
+            ``n ≥ 1``.
+
+    Returns:
+        int64 ``(m,)``: the index in `reference` of each query's nearest row
+        (the first among equally near ones).
+
+    Example:
+
+    ```python
+    nearest = keras_adamixup.duplicates.nearest_rows(x_public, x_train)
+    x_train[nearest[0]]  # the training row closest to the first public row
+    ```
+    """
+    queries, reference = _rows(queries), _rows(reference)
+    if queries.shape[1] != reference.shape[1] or not len(reference):
+        raise ValueError(f"nearest_rows: queries of {queries.shape[1]} features against "
+                         f"{len(reference)} reference rows of {reference.shape[1]}.")
+    norms = np.sum(reference * reference, axis=1)
+    found = np.empty(len(queries), dtype="int64")
+    for start in range(0, len(queries), _BLOCK):
+        block = queries[start:start + _BLOCK]
+        # |q - r|² up to |q|², the same for every r of a query
+        found[start:start + _BLOCK] = np.argmin(norms[None, :] - 2.0 * (block @ reference.T),
+                                                axis=1)
+    return found
 
 
 def summary(labels):

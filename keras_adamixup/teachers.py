@@ -103,6 +103,7 @@ _LOG = logging.getLogger("keras_adamixup")
 
 SELECT_EPOCH = ("loss", "accuracy")
 STUDENT_ROWS = ("all", "unlabelled")
+UNLABELLED_TEACHERS = ("all", "nearest")
 
 
 @keras.saving.register_keras_serializable(package="keras_adamixup")
@@ -170,6 +171,15 @@ class SplitTeachers:
             model never trains on a member (DMP's distillation on a
             reference set, Shejwalkar & Houmansadr 2021). The teachers are
             the same either way (their cache is shared).
+        unlabelled_teachers: which teachers label an ``unlabelled=`` row:
+            ``"all"`` (default) the mean of every teacher; ``"nearest"`` the
+            mean of the teachers that left out the training row nearest to it
+            (Euclidean on the flattened inputs,
+            `keras_adamixup.duplicates.nearest_rows`), so that a public row
+            next to a member never takes its label from teachers that trained
+            on that member: what they memorized of it (a mislabelled record)
+            does not reach the model through its public neighbours. Each
+            public label then averages `exclude` teachers, not all.
 
     Example:
 
@@ -182,7 +192,8 @@ class SplitTeachers:
 
     def __init__(self, teachers=16, exclude=2, seed=None, together="auto", progress=False,
                  select_epoch="loss", epochs=None, near_duplicates=duplicates.RADIUS,
-                 patience=5, weigh_groups=True, cache_dir=None, student_rows="all"):
+                 patience=5, weigh_groups=True, cache_dir=None, student_rows="all",
+                 unlabelled_teachers="all"):
         _checks.integer("teachers", teachers, low=2)
         _checks.integer("exclude", exclude, low=1)
         if exclude >= teachers:
@@ -214,6 +225,8 @@ class SplitTeachers:
             cache_dir = os.fsdecode(cache_dir)
         self.cache_dir = cache_dir
         self.student_rows = _checks.choice("student_rows", student_rows, STUDENT_ROWS)
+        self.unlabelled_teachers = _checks.choice("unlabelled_teachers", unlabelled_teachers,
+                                                  UNLABELLED_TEACHERS)
         self.teachers, self.exclude, self.together = teachers, exclude, together
         self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
         self.progress = progress
@@ -318,8 +331,9 @@ class SplitTeachers:
                 membership need not be protected (public data of the same
                 kind): every teacher, at its kept epoch, labels them too, and
                 their soft label is the mean over all teachers (DMP's
-                reference set, Shejwalkar & Houmansadr 2021). No teacher
-                trains on them.
+                reference set, Shejwalkar & Houmansadr 2021), or over those
+                that left out the nearest training row
+                (``unlabelled_teachers="nearest"``). No teacher trains on them.
 
         Returns:
             float32 `(len(y), classes)`: mean probabilities of the teachers
@@ -336,10 +350,18 @@ class SplitTeachers:
         for k in range(self.teachers):
             total[run.left_out[k]] += probs[k]
         soft = total / self.exclude
-        if run.unlabelled is not None:  # every teacher answers for the unlabelled rows
-            soft = np.concatenate([soft, np.mean([public[k] for k in range(self.teachers)],
-                                                 axis=0)])
+        if run.unlabelled is not None:
+            soft = np.concatenate([soft, self._unlabelled_soft(run, public)])
         return soft.astype("float32")
+
+    def _unlabelled_soft(self, run, public):
+        """The unlabelled rows' soft labels from each teacher's outputs on them."""
+        if self.unlabelled_teachers == "all":  # every teacher answers
+            return np.mean([public[k] for k in range(self.teachers)], axis=0)
+        # the teachers that left out each row's nearest training row
+        answers = run.left_out[:, duplicates.nearest_rows(run.unlabelled, run.x)]
+        total = sum(answers[k][:, None] * public[k] for k in range(self.teachers))
+        return total / answers.sum(axis=0)[:, None]  # `exclude` teachers each
 
     def train(self, model, x, y, *, indices, epochs=1, batch_size=None, sample_weight=None,
               progress=None, groups=None, unlabelled=None):
@@ -411,7 +433,8 @@ class SplitTeachers:
                 h.update(leaf.tobytes())
         base = getattr(model, "base_model", model)
         settings = {k: v for k, v in self.get_config().items()
-                    if k not in ("progress", "together", "cache_dir", "student_rows")}
+                    if k not in ("progress", "together", "cache_dir", "student_rows",
+                                 "unlabelled_teachers")}
         described = _cache.canonical({
             "teachers": settings, "epochs": epochs, "batch_size": batch_size,
             "model": keras.saving.serialize_keras_object(base),
@@ -503,7 +526,8 @@ class SplitTeachers:
                 "select_epoch": self.select_epoch, "epochs": self.epochs,
                 "near_duplicates": self.near_duplicates, "patience": self.patience,
                 "weigh_groups": self.weigh_groups, "cache_dir": self.cache_dir,
-                "student_rows": self.student_rows}
+                "student_rows": self.student_rows,
+                "unlabelled_teachers": self.unlabelled_teachers}
 
     @classmethod
     def from_config(cls, config):

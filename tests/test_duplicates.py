@@ -46,6 +46,20 @@ def test_the_projection_filter_misses_no_pair(radius):
     assert len(np.unique(found)) < 700 or radius == 0.05
 
 
+def test_nearest_rows_is_the_brute_force_nearest():
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(300, 3, 4)).astype("float32")
+    queries = rng.normal(size=(600, 3, 4)).astype("float32")  # several blocks
+    brute = ((queries.reshape(600, 1, 12) - reference.reshape(1, 300, 12)) ** 2).sum(2)
+    np.testing.assert_array_equal(duplicates.nearest_rows(queries, reference),
+                                  brute.argmin(axis=1))
+    both = duplicates.nearest_rows({"a": queries[:5], "b": queries[:5, 0]},
+                                   {"a": reference, "b": reference[:, 0]})
+    assert both.shape == (5,) and both.dtype == np.int64
+    with pytest.raises(ValueError, match="features"):
+        duplicates.nearest_rows(queries[:, 0], reference)
+
+
 def test_given_groups_join_the_near_duplicates():
     x = np.random.default_rng(2).normal(size=(10, 3)).astype("float32")
     x[7] = x[2]  # an exact copy

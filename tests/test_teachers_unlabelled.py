@@ -42,6 +42,23 @@ def test_unlabelled_rows_get_the_mean_of_every_teacher(together, monkeypatch):
     assert (soft[240:].argmax(axis=1) == public_y).mean() > 0.9
 
 
+def test_nearest_unlabelled_teachers_are_those_that_left_out_the_nearest_member(
+        monkeypatch):
+    x, y = clusters(300, 3, 0, spread=3.0)
+    x, y, public = x[:240], y[:240], x[240:]
+    teachers = SplitTeachers(teachers=4, exclude=1, seed=0, unlabelled_teachers="nearest")
+    trained = record_teachers(teachers, monkeypatch)
+    soft = teachers.soft_labels(_compiled(), x, y, epochs=2, batch_size=32, unlabelled=public)
+    left_out = teachers.left_out(len(x))
+    distances = ((public[:, None, :] - x[None, :, :]) ** 2).sum(axis=2)
+    nearest = distances.argmin(axis=1)
+    for row, member in enumerate(nearest):
+        (k,) = np.flatnonzero(left_out[:, member])  # exclude=1: one teacher
+        probs = keras.ops.convert_to_numpy(keras.ops.softmax(
+            trained[k].predict(public[row:row + 1], verbose=0)))
+        np.testing.assert_allclose(soft[240 + row], probs[0], atol=1e-5)
+
+
 def test_the_model_trains_on_the_public_rows_too_and_the_cache_keeps_them(tmp_path):
     x, y = clusters(300, 3, 0, spread=3.0)
     x, y, public = x[:240], y[:240], x[240:]
@@ -105,6 +122,8 @@ def test_student_rows_unlabelled_trains_the_model_on_the_public_rows_alone(tmp_p
             x, y, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="student_rows"):
         SplitTeachers(3, 1, student_rows="public")
+    with pytest.raises(ValueError, match="unlabelled_teachers"):
+        SplitTeachers(3, 1, unlabelled_teachers="some")
 
 
 def test_unlabelled_errors():
