@@ -327,9 +327,11 @@ def parse(defence, feature_groups=None):
             "select_epoch": select_epoch,
             "near_duplicates": None if "apart" in options else keras_adamixup.duplicates.RADIUS,
             "patience": None if "full" in options else 5,
-            "weigh_groups": "unweighed" not in options,
-            "student_rows": "unlabelled" if public and public.group(1) else "all",
-            "unlabelled_teachers": "nearest" if public and public.group(2) else "all"}
+            "weigh_groups": "unweighed" not in options}
+        if public and public.group(1):  # _pubonlyN
+            teacher_args["student_rows"] = "unlabelled"
+        if public and public.group(2):  # _pub[only]nearN
+            teacher_args["unlabelled_teachers"] = "nearest"
         mixing = "paper" if "mix" in options else "plateau" if "plateau" in options else None
         return "split_teachers", {"teachers": int(teachers), "exclude": int(exclude),
                                   "mixing": mixing, "checkpoint": select,

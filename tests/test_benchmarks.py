@@ -272,7 +272,9 @@ def test_privacy_utility_recipes_build():
     # _pubonlyN: the student trains on them alone (DMP)
     name, options = pu.parse("teachers_plateau_16_2_ckpt_pubonly8")
     assert options["unlabelled"] == 8 and options["teacher_args"]["student_rows"] == "unlabelled"
-    assert pu.parse("teachers_plateau_16_2_ckpt_pub8")[1]["teacher_args"]["student_rows"] == "all"
+    assert "student_rows" not in pu.parse("teachers_plateau_16_2_ckpt_pub8")[1]["teacher_args"]
+    near = pu.parse("teachers_plateau_16_2_ckpt_pubonlynear8")[1]["teacher_args"]
+    assert near["unlabelled_teachers"] == "nearest" and near["student_rows"] == "unlabelled"
     assert pu.known_defence("teachers_plateau_16_2_ckpt_pubonly8")
 
 
