@@ -15,12 +15,11 @@ LABELS = {
     "teachers_plateau_16_2_ckpt_pub8000": "recommended + 8,000 public rows without labels",
     "teachers_plateau_16_2_pub8000": "recommended + 8,000 public rows, student not stopped",
     "teachers_plateau_16_2_ckpt_pubonly8000":
-        "recommended, student on 8,000 public rows alone, labelled by all teachers",
+        "recommended, student on 8,000 public rows alone, every teacher",
     "teachers_plateau_16_2_ckpt_pubnear8000":
-        "recommended + 8,000 public rows labelled by the nearest member's teachers",
+        "recommended + 8,000 public rows, nearest member's teachers",
     "teachers_plateau_16_2_ckpt_pubonlynear8000":
-        "recommended, student on 8,000 public rows alone, labelled by the nearest member's "
-        "teachers",
+        "recommended, student on 8,000 public rows alone, nearest member's teachers",
     "teachers_plateau_8_1_ckpt": "SplitTeachers(8, 1) + PlateauDecay",
     "teachers_plateau_12_2_ckpt": "SplitTeachers(12, 2) + PlateauDecay",
     "teachers_plateau_unweighed_16_2_ckpt": "recommended, groups not weighed as one record",
