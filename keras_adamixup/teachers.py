@@ -45,9 +45,11 @@ What the teachers see, when `AdaMixupModel.fit` trains them:
   fitted once, not twice;
 - with ``fit(..., unlabelled=x_public)``, public rows without labels
   (membership not protected): every teacher labels them at its kept epoch,
-  their soft label is the mean of all the teachers, and the model trains on
-  them beside the training rows (DMP's reference set; they must not hold
-  copies of members' records);
+  their soft label is the mean of all the teachers (or, with
+  ``unlabelled_teachers="nearest"``, of those that left out the nearest
+  training row), and the model trains on them beside the training rows (or,
+  with ``student_rows="unlabelled"``, on them alone): DMP's reference set;
+  they must not hold copies of members' records;
 - once per training set: the soft labels are kept with a digest of the
   inputs, labels, weights and teacher settings, and a later `fit` on the
   same data (continuing training) reuses them; other data retrain the
