@@ -20,6 +20,9 @@ LABELS = {
         "recommended + 8,000 public rows, nearest member's teachers",
     "teachers_plateau_16_2_ckpt_pubonlynear8000":
         "recommended, student on 8,000 public rows alone, nearest member's teachers",
+    "teachers_plateau_8_1_ckpt_pubonlynear8000":
+        "SplitTeachers(8, 1) + PlateauDecay, student on 8,000 public rows alone, nearest "
+        "member's teachers",
     "teachers_plateau_8_1_ckpt": "SplitTeachers(8, 1) + PlateauDecay",
     "teachers_plateau_12_2_ckpt": "SplitTeachers(12, 2) + PlateauDecay",
     "teachers_plateau_unweighed_16_2_ckpt": "recommended, groups not weighed as one record",

@@ -171,8 +171,9 @@ class SplitTeachers:
             given; ``"unlabelled"`` the ``unlabelled=`` rows alone (required
             then), so that the training rows teach only the teachers and the
             model never trains on a member (DMP's distillation on a
-            reference set, Shejwalkar & Houmansadr 2021). The teachers are
-            the same either way (their cache is shared).
+            reference set, Shejwalkar & Houmansadr 2021); `fit`'s sample and
+            class weights then weigh the teachers' training only. The
+            teachers are the same either way (their cache is shared).
         unlabelled_teachers: which teachers label an ``unlabelled=`` row:
             ``"all"`` (default) the mean of every teacher; ``"nearest"`` the
             mean of the teachers that left out the training row nearest to it
