@@ -270,7 +270,7 @@ def test_privacy_utility_recipes_build():
     with pytest.raises(ValueError, match="only"):
         pu.public_rows(pool, 100, 0, 500)
     # _pubonlyN: the student trains on them alone (DMP)
-    name, options = pu.parse("teachers_plateau_16_2_ckpt_pubonly8")
+    options = pu.parse("teachers_plateau_16_2_ckpt_pubonly8")[1]
     assert options["unlabelled"] == 8 and options["teacher_args"]["student_rows"] == "unlabelled"
     assert "student_rows" not in pu.parse("teachers_plateau_16_2_ckpt_pub8")[1]["teacher_args"]
     near = pu.parse("teachers_plateau_16_2_ckpt_pubonlynear8")[1]["teacher_args"]
