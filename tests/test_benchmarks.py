@@ -526,3 +526,20 @@ def test_canary_targets_quick(capsys):
     # the last column is in / out of the two before it
     assert all(abs(float(r[5]) - float(r[3]) / max(float(r[4]), 1e-12))
                <= 0.01 * float(r[5]) + 1e-9 for r in cells if float(r[4]) > 1e-3)
+
+
+def test_long_tail_masks_and_quick_run(capsys):
+    long_tail = load("long_tail")
+    soft = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.7, 0.3], [0.5, 0.5]])
+    y = np.array([0, 0, 1, 1, 1])
+    wrong, random = long_tail.dropped(soft, y, seed=3)
+    assert wrong.tolist() == [False, True, False, True, True]  # a tie's arg-max is class 0
+    assert random.sum() == wrong.sum() == 3
+    rows = long_tail.main(["--quick"])
+    r = rows[0]
+    assert 0 < r["oof_wrong"] < r["members"] == 718
+    for kept in ("without_oof_wrong", "without_random", "recommended"):
+        assert 0.0 < r[f"acc_{kept}"] <= 1.0
+    assert r["drop_oof_wrong"] == pytest.approx(r["acc_all"] - r["acc_without_oof_wrong"])
+    assert r["drop_recommended"] == pytest.approx(r["acc_all"] - r["acc_recommended"])
+    assert "| 0 | 718 |" in capsys.readouterr().out

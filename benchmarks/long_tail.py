@@ -1,0 +1,157 @@
+"""What split teachers cannot give back: the members their out-of-fold labels get wrong.
+
+The recommended setting trains the released model on the out-of-fold soft
+labels of `SplitTeachers` (each member labelled by teachers that never saw
+it). A member whose out-of-fold label's arg-max is not its own label is one
+that only a model trained on it gets right: the long tail a model memorizes
+(Feldman 2020), and exactly what a membership attack finds. This benchmark
+measures how much of the undefended model's test accuracy those members carry,
+in one run per seed:
+
+- the recommended setting's teachers (`SplitTeachers(16, 2)`, lowest
+  out-of-fold loss, patience 5, near-duplicates grouped) label the members;
+  the share whose out-of-fold arg-max is wrong is printed;
+- the undefended recipe (the benchmarks' MLP, plain `fit`) trains three
+  times on the same members: on all of them; without the members the
+  teachers get wrong; without as many members drawn at random (the control);
+- the recommended setting itself (`privacy_utility`'s
+  ``teachers_plateau_16_2_ckpt``) trains on all members;
+- the test accuracy (on the non-members) of the four, and the drops.
+
+If dropping the teachers' wrong members costs the undefended model about what
+the recommended setting loses against it, while dropping as many random
+members costs little, the accuracy the defence gives up is the members only a
+model that trains on them learns: no out-of-fold label can carry it back;
+more data of the same kind (public rows, `fit(..., unlabelled=)`) can.
+
+Usage:
+    python benchmarks/long_tail.py --data mnist --members 4000 --epochs 40 --seeds 0,1,2
+    python benchmarks/long_tail.py --quick   # digits, one seed, few epochs
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+import keras_adamixup  # noqa: E402
+import privacy_utility  # noqa: E402
+
+RECOMMENDED = "teachers_plateau_16_2_ckpt"  # the recommended setting, by its benchmark name
+DROPS = ("drop_oof_wrong", "drop_random", "drop_recommended")
+
+
+def _accuracy(model, x, y):
+    return float(np.mean(np.argmax(model.predict(x, batch_size=1024, verbose=0), -1) == y))
+
+
+def _plain(args, inputs, classes, x, y, x_test, y_test, seed):
+    """Test accuracy of the undefended recipe trained on `(x, y)`."""
+    keras.utils.set_random_seed(seed)
+    model = keras_adamixup.recipes.compile_default(
+        privacy_utility.mlp(inputs, classes, args.width))
+    model.fit(x, y, epochs=args.epochs, batch_size=64, verbose=0)
+    return _accuracy(model, x_test, y_test)
+
+
+def dropped(soft, y, seed):
+    """`(wrong, random)` boolean masks over the members: those whose out-of-fold
+    label's arg-max is not their label, and as many drawn at random (the control)."""
+    wrong = np.argmax(soft, -1) != y
+    random = np.zeros(len(y), bool)
+    random[np.random.default_rng(seed + 1000).choice(len(y), int(wrong.sum()),
+                                                     replace=False)] = True
+    return wrong, random
+
+
+def _recommended(args, inputs, classes, x, y, x_test, y_test, seed, validation):
+    """Test accuracy of the recommended setting trained on `(x, y)`."""
+    factory, fit_kwargs_for = privacy_utility.recipe(
+        RECOMMENDED, inputs, classes, args.width, seed, validation, args.epochs,
+        feature_groups=privacy_utility.FEATURE_GROUPS.get(args.data))
+    keras.utils.set_random_seed(seed)
+    model = factory()
+    model.fit(x, y, **fit_kwargs_for(x, y))
+    return _accuracy(model, x_test, y_test)
+
+
+def run_seed(args, pool, seed):
+    (x_m, y_m), (x_n, y_n), validation = privacy_utility.split(pool, args.members, seed)
+    inputs, classes = x_m.shape[1], int(pool[1].max()) + 1
+    start = time.perf_counter()
+    teacher_model = keras_adamixup.recipes.compile_default(
+        privacy_utility.mlp(inputs, classes, args.width))
+    teachers = keras_adamixup.SplitTeachers(16, 2, seed=seed)
+    soft = teachers.soft_labels(teacher_model, x_m, y_m, epochs=args.epochs, batch_size=64)
+    teachers_s = time.perf_counter() - start
+    wrong, random_drop = dropped(soft, y_m, seed)
+    row = {"data": args.data, "seed": seed, "members": len(y_m), "nonmembers": len(y_n),
+           "oof_wrong": int(wrong.sum()), "oof_wrong_share": float(wrong.mean()),
+           "oof_soft_true_mean": float(np.mean(soft[np.arange(len(y_m)), y_m])),
+           "teachers_s": round(teachers_s, 1),
+           "teachers_epochs": [int(e) for e in teachers.epochs_trained]}
+    for name, keep in (("all", np.ones(len(y_m), bool)), ("without_oof_wrong", ~wrong),
+                       ("without_random", ~random_drop)):
+        row[f"acc_{name}"] = _plain(args, inputs, classes, x_m[keep], y_m[keep], x_n, y_n, seed)
+    row["acc_recommended"] = _recommended(args, inputs, classes, x_m, y_m, x_n, y_n, seed,
+                                          validation)
+    row["drop_oof_wrong"] = row["acc_all"] - row["acc_without_oof_wrong"]
+    row["drop_random"] = row["acc_all"] - row["acc_without_random"]
+    row["drop_recommended"] = row["acc_all"] - row["acc_recommended"]
+    return row
+
+
+def table(rows):
+    """Markdown: per seed, the test accuracies and what each loses against the first."""
+    lines = ["| seed | members | out-of-fold arg-max wrong | undefended, all members | "
+             "without the wrong ones | without as many at random | recommended setting | "
+             "lost: without wrong / random / recommended |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lost = " / ".join(f"{100 * r[k]:+.2f}" for k in DROPS)
+        lines.append(f"| {r['seed']} | {r['members']} | {r['oof_wrong']} "
+                     f"({100 * r['oof_wrong_share']:.1f} %) | {r['acc_all']:.4f} | "
+                     f"{r['acc_without_oof_wrong']:.4f} | {r['acc_without_random']:.4f} | "
+                     f"{r['acc_recommended']:.4f} | {lost} pt |")
+    if len(rows) > 1:
+        lost = " / ".join(f"{100 * float(np.median([r[k] for r in rows])):+.2f}" for k in DROPS)
+        lines.append(f"| median | | | | | | | {lost} pt |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="digits")
+    parser.add_argument("--members", type=int, default=4000)
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--out", default=None, help="write the rows as JSON here")
+    parser.add_argument("--quick", action="store_true", help="digits, seed 0, 5 epochs")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.data, args.epochs, args.seeds = "digits", 5, "0"
+    pool = privacy_utility.pool_or_skip(args.data)
+    if pool is None:
+        return []
+    rows = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        rows.append(run_seed(args, pool, seed))
+        print(json.dumps(rows[-1]), flush=True)
+    print(table(rows))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"benchmark": "long_tail", "argv": sys.argv[1:], "rows": rows}, f, indent=1)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
