@@ -30,8 +30,12 @@ start=$(date +%s)
 # (2026-12-04: the lent H200 image had no TensorFlow and CUDA 13 only; TF 2.21 needs
 # its CUDA 12 wheels, `pip install "tensorflow[and-cuda]"`, several GB.)
 if ! "$PY" -c "import tensorflow as tf; gpus = tf.config.list_physical_devices('GPU'); print('visible GPUs:', gpus); raise SystemExit(0 if gpus or '$DRY' else 3)"; then
-  echo "device check: TensorFlow is missing or sees no GPU with $PY; install TensorFlow" \
-       "with CUDA (pip install 'tensorflow[and-cuda]'), or use --dry-run" >&2
+  if [ -n "$DRY" ]; then
+    echo "device check: TensorFlow does not import with $PY; run 'make setup' first" >&2
+  else
+    echo "device check: TensorFlow is missing or sees no GPU with $PY; install TensorFlow" \
+         "with CUDA (pip install 'tensorflow[and-cuda]'), or use --dry-run" >&2
+  fi
   exit 3
 fi
 "$PY" benchmarks/device_check.py $DRY --out "$OUT_DIR/device_check.json"
