@@ -170,3 +170,27 @@ def require_arrays_for_teachers():
                      "`fit` (x may be a dict or list of arrays for a model of several "
                      "inputs), not a dataset or generator: every teacher trains on its "
                      "own subset of them.")
+
+
+def unlabelled_like(unlabelled, x):
+    """`unlabelled` (`soft_labels`' argument) as NumPy arrays shaped as the inputs `x`
+    but for their number of rows, or `None`."""
+    if unlabelled is None:
+        return None
+    try:
+        unlabelled = keras.tree.map_structure(np.asarray, unlabelled)
+        keras.tree.assert_same_structure(unlabelled, x)
+    except (TypeError, ValueError):
+        raise ValueError("SplitTeachers: `unlabelled` must be inputs of the same structure "
+                         "as the training inputs (an array, or the same dict / list of "
+                         "arrays).") from None
+    sizes = set()
+    for leaf, like in zip(keras.tree.flatten(unlabelled), keras.tree.flatten(x)):
+        if leaf.shape[1:] != like.shape[1:]:
+            raise ValueError(f"SplitTeachers: `unlabelled` rows have shape {leaf.shape[1:]}, "
+                             f"the training inputs {like.shape[1:]}.")
+        sizes.add(len(leaf))
+    if len(sizes) != 1 or 0 in sizes:
+        raise ValueError(f"SplitTeachers: `unlabelled` must hold at least one row, as many "
+                         f"in every input; got {sorted(sizes)}.")
+    return unlabelled

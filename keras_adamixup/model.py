@@ -366,8 +366,7 @@ class AdaMixupModel(keras.Model):
             groups = groups[:len(y)]  # validation_split takes the last rows
         if validation is not None:
             kwargs["validation_data"] = validation
-        if unlabelled is not None:
-            unlabelled = keras.tree.map_structure(np.asarray, unlabelled)
+        unlabelled = training_data.unlabelled_like(unlabelled, x)  # checked before the digest
         digest = training_data.digest(
             x, y, weights, keras.saving.serialize_keras_object(self.targets),
             self.targets.epochs or epochs, batch_size,

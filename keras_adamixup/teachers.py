@@ -403,7 +403,7 @@ class SplitTeachers:
                  unlabelled=None):
         """What training the teachers needs: the data, their exclusions and weights, the cache."""
         x, y, sample_weight = _arrays(x, y, sample_weight)
-        unlabelled = _unlabelled_like(unlabelled, x)
+        unlabelled = _fit_data.unlabelled_like(unlabelled, x)
         epochs = self.epochs or epochs
         batch_size = batch_size or 32
         labels = self.groups(x, groups)
@@ -649,30 +649,6 @@ def _outputs(model, x, chunk=2048):
 
 def _length(x):
     return len(keras.tree.flatten(x)[0])
-
-
-def _unlabelled_like(unlabelled, x):
-    """`unlabelled` (`soft_labels`' argument) as NumPy arrays shaped as the inputs `x`
-    but for their number of rows, or `None`."""
-    if unlabelled is None:
-        return None
-    try:
-        unlabelled = keras.tree.map_structure(np.asarray, unlabelled)
-        keras.tree.assert_same_structure(unlabelled, x)
-    except (TypeError, ValueError):
-        raise ValueError("SplitTeachers: `unlabelled` must be inputs of the same structure "
-                         "as the training inputs (an array, or the same dict / list of "
-                         "arrays).") from None
-    sizes = set()
-    for leaf, like in zip(keras.tree.flatten(unlabelled), keras.tree.flatten(x)):
-        if leaf.shape[1:] != like.shape[1:]:
-            raise ValueError(f"SplitTeachers: `unlabelled` rows have shape {leaf.shape[1:]}, "
-                             f"the training inputs {like.shape[1:]}.")
-        sizes.add(len(leaf))
-    if len(sizes) != 1 or 0 in sizes:
-        raise ValueError(f"SplitTeachers: `unlabelled` must hold at least one row, as many "
-                         f"in every input; got {sorted(sizes)}.")
-    return unlabelled
 
 
 def _arrays(x, y, sample_weight):
