@@ -20,6 +20,8 @@ LABELS = {
         "recommended + 8,000 public rows, nearest member's teachers",
     "teachers_plateau_16_2_ckpt_pubonlynear8000":
         "recommended, student on 8,000 public rows alone, nearest member's teachers",
+    "teachers_plateau_16_2_ckpt_pubonlynear4000":
+        "recommended, student on 4,000 public rows alone, nearest member's teachers",
     "teachers_plateau_8_1_ckpt_pubonlynear8000":
         "SplitTeachers(8, 1) + PlateauDecay, student on 8,000 public rows alone, nearest "
         "member's teachers",

@@ -60,6 +60,7 @@ DEFENCE_ORDER = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_mix_1
                  "teachers_plateau_16_2_ckpt_pubonly8000",
                  "teachers_plateau_16_2_ckpt_pubnear8000",
                  "teachers_plateau_16_2_ckpt_pubonlynear8000",
+                 "teachers_plateau_16_2_ckpt_pubonlynear4000",
                  "teachers_plateau_8_1_ckpt_pubonlynear8000",
                  "teachers_plateau_12_2_ckpt",
                  "teachers_plateau_8_1_ckpt", "dp_sgd_0.5", "dp_sgd_1.0", "memguard")
