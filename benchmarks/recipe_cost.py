@@ -137,6 +137,7 @@ def main(argv=None):
     data = pu.split(pool, args.members, args.seed)
     for _ in range(args.warmup):  # the process's first fits are slower (not counted)
         time_one(PLAIN, data, args, args.seed)
+
     def public(count):  # the _pubN recipes' rows
         return pu.public_rows(pool, args.members, args.seed, count)
 
