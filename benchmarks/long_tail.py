@@ -8,14 +8,14 @@ that only a model trained on it gets right: the long tail a model memorizes
 measures how much of the undefended model's test accuracy those members carry,
 in one run per seed:
 
-- the recommended setting's teachers (`SplitTeachers(16, 2)`, lowest
-  out-of-fold loss, patience 5, near-duplicates grouped) label the members;
-  the share whose out-of-fold arg-max is wrong is printed;
+- the recommended setting (`privacy_utility`'s ``teachers_plateau_16_2_ckpt``:
+  `SplitTeachers(16, 2)`, lowest out-of-fold loss, patience 5,
+  near-duplicates grouped) trains on all members; its teachers' soft labels
+  (`AdaMixupModel.teacher_soft_labels`) give the members whose out-of-fold
+  arg-max is wrong, whose share is printed;
 - the undefended recipe (the benchmarks' MLP, plain `fit`) trains three
   times on the same members: on all of them; without the members the
   teachers get wrong; without as many members drawn at random (the control);
-- the recommended setting itself (`privacy_utility`'s
-  ``teachers_plateau_16_2_ckpt``) trains on all members;
 - the test accuracy (on the non-members) of the four, and the drops.
 
 If dropping the teachers' wrong members costs the undefended model about what
@@ -73,39 +73,36 @@ def dropped(soft, y, seed):
 
 
 def _recommended(args, inputs, classes, x, y, x_test, y_test, seed, validation):
-    """Test accuracy of the recommended setting trained on `(x, y)`."""
+    """The recommended setting trained on `(x, y)`: `(test accuracy, its teachers'
+    out-of-fold soft labels of `x`, the teachers' kept epochs)`."""
     factory, fit_kwargs_for = privacy_utility.recipe(
         RECOMMENDED, inputs, classes, args.width, seed, validation, args.epochs,
         feature_groups=privacy_utility.FEATURE_GROUPS.get(args.data))
     keras.utils.set_random_seed(seed)
     model = factory()
     model.fit(x, y, **fit_kwargs_for(x, y))
-    return _accuracy(model, x_test, y_test)
+    return (_accuracy(model, x_test, y_test), model.teacher_soft_labels,
+            model.targets.epochs_trained)
 
 
 def run_seed(args, pool, seed):
     (x_m, y_m), (x_n, y_n), validation = privacy_utility.split(pool, args.members, seed)
     inputs, classes = x_m.shape[1], int(pool[1].max()) + 1
     start = time.perf_counter()
-    teacher_model = keras_adamixup.recipes.compile_default(
-        privacy_utility.mlp(inputs, classes, args.width))
-    teachers = keras_adamixup.SplitTeachers(16, 2, seed=seed)
-    soft = teachers.soft_labels(teacher_model, x_m, y_m, epochs=args.epochs, batch_size=64)
-    teachers_s = time.perf_counter() - start
+    accuracy, soft, kept = _recommended(args, inputs, classes, x_m, y_m, x_n, y_n, seed,
+                                        validation)
+    recommended_s = time.perf_counter() - start
     wrong, random_drop = dropped(soft, y_m, seed)
     row = {"data": args.data, "seed": seed, "members": len(y_m), "nonmembers": len(y_n),
            "oof_wrong": int(wrong.sum()), "oof_wrong_share": float(wrong.mean()),
            "oof_soft_true_mean": float(np.mean(soft[np.arange(len(y_m)), y_m])),
-           "teachers_s": round(teachers_s, 1),
-           "teachers_epochs": [int(e) for e in teachers.epochs_trained]}
+           "recommended_s": round(recommended_s, 1),
+           "teachers_epochs": [int(e) for e in kept], "acc_recommended": accuracy}
     for name, keep in (("all", np.ones(len(y_m), bool)), ("without_oof_wrong", ~wrong),
                        ("without_random", ~random_drop)):
         row[f"acc_{name}"] = _plain(args, inputs, classes, x_m[keep], y_m[keep], x_n, y_n, seed)
-    row["acc_recommended"] = _recommended(args, inputs, classes, x_m, y_m, x_n, y_n, seed,
-                                          validation)
-    row["drop_oof_wrong"] = row["acc_all"] - row["acc_without_oof_wrong"]
-    row["drop_random"] = row["acc_all"] - row["acc_without_random"]
-    row["drop_recommended"] = row["acc_all"] - row["acc_recommended"]
+    for drop, kept_name in zip(DROPS, ("without_oof_wrong", "without_random", "recommended")):
+        row[drop] = row["acc_all"] - row[f"acc_{kept_name}"]
     return row
 
 
