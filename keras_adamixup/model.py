@@ -15,12 +15,16 @@ from keras_adamixup import mixing
 from keras_adamixup import schedules as schedules_lib
 from keras_adamixup import teachers as teachers_lib
 from keras_adamixup import _fit_data as training_data
+from keras_adamixup.teacher_targets import TeacherTargets
+
+_LOG = logging.getLogger("keras_adamixup")
 
 MIX_IN = ("train_step", "none")
 _SEED_KEY = "mixup_seed_state"
-# SplitTeachers' soft labels and the digest of the data they belong to
-_TEACHER_KEYS = ("teacher_soft_labels", "teacher_digest")
-_ROW_WEIGHTS_KEY = "teacher_row_weights"  # SplitTeachers(weigh_groups=True), when any group
+# TeacherTargets.to_store's arrays, saved under this prefix
+_TEACHER_PREFIX = "teacher_targets."
+# what files of versions before TeacherTargets held (not read: the teachers train again)
+_OLD_TEACHER_KEYS = ("teacher_soft_labels", "teacher_digest", "teacher_row_weights")
 
 
 def default_schedule(coefficient):
@@ -196,6 +200,7 @@ class AdaMixupModel(keras.Model):
             raise TypeError("`targets` must be None or a keras_adamixup.SplitTeachers, "
                             f"got {type(targets).__name__}.")
         self.targets = targets
+        self._teacher_targets = None
         if isinstance(focus, dict):
             focus = keras.saving.deserialize_keras_object(focus)
         if focus is not None and not isinstance(focus, focus_lib.LossFloor):
@@ -341,14 +346,14 @@ class AdaMixupModel(keras.Model):
             if not self.compiled:
                 raise ValueError("Call `compile` before `fit`: SplitTeachers copies the "
                                  "compiled loss and optimizer for its teachers.")
-            x, y, kwargs = self._teacher_targets(x, y, epochs, batch_size, verbose, kwargs,
+            x, y, kwargs = self._student_data(x, y, epochs, batch_size, verbose, kwargs,
                                                  groups, unlabelled)
         return super().fit(
             x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
             callbacks=callbacks, **kwargs,
         )
 
-    def _teacher_targets(self, x, y, epochs, batch_size, verbose, kwargs, groups=None,
+    def _student_data(self, x, y, epochs, batch_size, verbose, kwargs, groups=None,
                          unlabelled=None):
         """`(x, y, kwargs)` for the student: the training part with the teachers'
         soft labels, validation split off first (true labels), class weights as
@@ -367,20 +372,18 @@ class AdaMixupModel(keras.Model):
         if validation is not None:
             kwargs["validation_data"] = validation
         unlabelled = training_data.unlabelled_like(unlabelled, x)  # checked before the digest
-        digest = training_data.digest(
-            x, y, weights, keras.saving.serialize_keras_object(self.targets),
-            self.targets.epochs or epochs, batch_size,
-            None if groups is None else groups.tolist(), more=unlabelled)
-        cached = getattr(self, "_teacher_cache", None)
-        if cached is not None and cached[0] == digest:
-            soft, row_weights = cached[1], cached[2]
-        else:
-            soft = self.targets.soft_labels(
-                self, x, y, epochs=epochs, batch_size=batch_size, sample_weight=weights,
-                progress=self.targets.progress or verbose not in (0, "0"), groups=groups,
-                unlabelled=unlabelled)
-            row_weights = self.targets.row_weights
-            self._teacher_cache = (digest, soft, row_weights)
+        training = dict(epochs=epochs, batch_size=batch_size, sample_weight=weights,
+                        groups=groups, unlabelled=unlabelled)
+        targets = self.teacher_targets
+        if targets is None or targets.digest != self.targets.digest(x, y, **training):
+            if targets is not None:
+                _LOG.info("AdaMixupModel: the teacher targets belong to other training data "
+                          "or settings; training the teachers again")
+            targets = self.targets.fit(
+                self, x, y, progress=self.targets.progress or verbose not in (0, "0"),
+                **training)
+            self.teacher_targets = targets
+        soft, row_weights = targets.soft_labels, targets.row_weights
         if self.targets.student_rows == "unlabelled":  # the public rows alone (DMP)
             return unlabelled, soft[len(y):], kwargs
         if row_weights is not None:  # SplitTeachers(weigh_groups=True): a group is one row
@@ -395,15 +398,32 @@ class AdaMixupModel(keras.Model):
         return x, soft, kwargs
 
     @property
-    def teacher_soft_labels(self):
-        """The `SplitTeachers` soft labels the last `fit` trained on (`None` before).
+    def teacher_targets(self):
+        """The `TeacherTargets` the last `fit` trained on (`None` before any).
 
-        Kept with a digest of the training data: a later `fit` on the same
-        data reuses them instead of training the teachers again; saved with
-        the model.
+        A later `fit` on the same training data and settings reuses them
+        instead of training the teachers again (their ``digest`` matches);
+        saved with the model. Assign targets (e.g. `TeacherTargets.load`) to
+        reuse them explicitly; `None` makes the next `fit` train the
+        teachers again.
         """
-        cached = getattr(self, "_teacher_cache", None)
-        return None if cached is None else cached[1]
+        return self._teacher_targets
+
+    @teacher_targets.setter
+    def teacher_targets(self, targets):
+        if targets is not None and not isinstance(targets, TeacherTargets):
+            raise TypeError("`teacher_targets` must be a keras_adamixup.TeacherTargets or "
+                            f"None, got {type(targets).__name__}.")
+        if targets is not None and self.targets is None:
+            raise ValueError("`teacher_targets` are the soft labels of SplitTeachers; this "
+                             "model has no `targets=SplitTeachers(...)`.")
+        self._teacher_targets = targets
+
+    @property
+    def teacher_soft_labels(self):
+        """``teacher_targets.soft_labels`` (`None` before the teachers trained)."""
+        targets = self._teacher_targets
+        return None if targets is None else targets.soft_labels
 
     def _resolve_features(self, x):
         """``features="auto"``: decided once, from the training arrays."""
@@ -600,24 +620,21 @@ class AdaMixupModel(keras.Model):
         # resume where it stopped, so save ours.
         super().save_own_variables(store)
         store[_SEED_KEY] = self.seed_generator.state
-        cached = getattr(self, "_teacher_cache", None)
-        if cached is not None:  # a continued fit on the same data keeps the teachers
-            store[_TEACHER_KEYS[0]] = cached[1]
-            store[_TEACHER_KEYS[1]] = np.frombuffer(cached[0].encode("ascii"), dtype="uint8")
-            if cached[2] is not None:
-                store[_ROW_WEIGHTS_KEY] = cached[2]
+        if self._teacher_targets is not None:  # a continued fit keeps the teachers
+            for key, array in self._teacher_targets.to_store().items():
+                store[_TEACHER_PREFIX + key] = array
 
     def load_own_variables(self, store):
         keys = list(store.keys())
         if _SEED_KEY in keys:
             self.seed_generator.state.assign(store[_SEED_KEY])
-        if all(k in keys for k in _TEACHER_KEYS):
-            digest = bytes(np.asarray(store[_TEACHER_KEYS[1]], dtype="uint8")).decode("ascii")
-            row_weights = (np.asarray(store[_ROW_WEIGHTS_KEY]) if _ROW_WEIGHTS_KEY in keys
-                           else None)
-            self._teacher_cache = (digest, np.asarray(store[_TEACHER_KEYS[0]]), row_weights)
-        own = (_SEED_KEY, _ROW_WEIGHTS_KEY) + _TEACHER_KEYS
-        super().load_own_variables({k: store[k] for k in keys if k not in own})
+        teacher = {k[len(_TEACHER_PREFIX):]: np.asarray(store[k]) for k in keys
+                   if k.startswith(_TEACHER_PREFIX)}
+        if teacher:
+            self._teacher_targets = TeacherTargets.from_store(teacher)
+        own = (_SEED_KEY,) + _OLD_TEACHER_KEYS
+        super().load_own_variables({k: store[k] for k in keys
+                                    if k not in own and not k.startswith(_TEACHER_PREFIX)})
 
     def get_config(self):
         return {

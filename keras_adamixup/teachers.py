@@ -99,6 +99,7 @@ import numpy as np
 
 from keras_adamixup import (_cache, _checks, _fit_data, _progress, _stacked, duplicates,
                             predictions)
+from keras_adamixup.teacher_targets import TeacherTargets
 
 _LOG = logging.getLogger("keras_adamixup")
 
@@ -140,8 +141,8 @@ class SplitTeachers:
             of the same teachers (`keras_adamixup.duplicates`; the default
             0.1 groups exact copies and copies with noise up to about 0.14 ×
             each feature's standard deviation); `None`: only the ``groups``
-            given to `fit` are kept together. The groups of the last
-            training are in `groups_found`.
+            given to `fit` are kept together. The groups found are in the
+            returned `TeacherTargets` (``groups_found``).
         patience: with `select_epoch`, a teacher stops after this many
             epochs without a better epoch on the examples it left out (its
             kept epoch is then final), and the teachers' training ends when
@@ -149,15 +150,15 @@ class SplitTeachers:
             not the student's whole plan (2,000 MNIST rows, 40 epochs: 71 s
             instead of 147 s, out-of-fold cross-entropy 0.287 vs 0.288).
             `None`, or ``select_epoch=None``: every teacher trains every
-            epoch. The epoch at which each teacher stopped: `epochs_trained`.
+            epoch. The epoch each teacher kept: `TeacherTargets.epochs`.
         weigh_groups: a group of k rows (near-duplicates, or rows sharing
             an id of ``groups``) weighs 1/k per row in the teachers' and the
             model's loss, as one record (times any sample or class weights).
             A duplicated record is then fitted as much as a single one: in
             the model, the soft label of a record stored twice otherwise
             leaves twice the trace (docs/BENCHMARKS.md, canary targets).
-            `False`: every row weighs 1. The weights of the last training are
-            in `row_weights` (`None` when every row is alone).
+            `False`: every row weighs 1. The weights are in the returned
+            `TeacherTargets` (``row_weights``; `None` when every row is alone).
         cache_dir: `None`, or a folder where each teacher's out-of-fold
             outputs are written once trained and read instead of training
             (one checksummed file per teacher, `keras_adamixup._cache`): the
@@ -188,8 +189,8 @@ class SplitTeachers:
 
     ```python
     teachers = keras_adamixup.SplitTeachers(teachers=16, exclude=2, seed=0)
-    soft = teachers.soft_labels(model, x_train, y_train, epochs=40, batch_size=64)
-    soft.shape  # (len(x_train), classes), rows sum to 1
+    targets = teachers.fit(model, x_train, y_train, epochs=40, batch_size=64)
+    targets.soft_labels.shape  # (len(x_train), classes), rows sum to 1
     ```
     """
 
@@ -212,12 +213,9 @@ class SplitTeachers:
         if near_duplicates is not None:
             near_duplicates = _checks.number("near_duplicates", near_duplicates, low=0.0)
         self.near_duplicates = near_duplicates
-        self.groups_found = None  # duplicates.summary of the last soft_labels call
         self.patience = _checks.positive_int("patience", patience, allow_none=True)
-        self.epochs_trained = None  # per teacher, of the last soft_labels call
         _checks.boolean("weigh_groups", weigh_groups)
         self.weigh_groups = weigh_groups
-        self.row_weights = None  # per row, of the last soft_labels call (or None)
         if cache_dir is not None:
             if not isinstance(cache_dir, (str, bytes)) and not hasattr(cache_dir, "__fspath__"):
                 raise TypeError(f"`cache_dir` must be a path or None, got {cache_dir!r}.")
@@ -263,15 +261,13 @@ class SplitTeachers:
             groups: `None` or one id per row (rows sharing one are kept together).
         """
         if self.near_duplicates is None and groups is None:
-            self.groups_found = None
             return None
         labels = duplicates.near_duplicate_groups(x, radius=self.near_duplicates or 0.0,
                                                   groups=groups)
-        self.groups_found = duplicates.summary(labels)
         _LOG.info("SplitTeachers: %(grouped_rows)d of %(rows)d rows in groups of "
                   "near-duplicates or given groups (%(groups)d groups, the largest "
                   "%(largest)d rows); each group is left out of the same teachers",
-                  self.groups_found)
+                  duplicates.summary(labels))
         return labels
 
     def weights_of(self, labels):
@@ -310,9 +306,12 @@ class SplitTeachers:
             copies.append(teacher)
         return copies
 
-    def soft_labels(self, model, x, y, *, epochs=1, batch_size=None, sample_weight=None,
-                    progress=None, groups=None, unlabelled=None):
-        """Trains the teachers on `(x, y)` and returns the out-of-fold soft labels.
+    def fit(self, model, x, y, *, epochs=1, batch_size=None, sample_weight=None,
+            progress=None, groups=None, unlabelled=None):
+        """Trains the teachers on `(x, y)`; returns their `TeacherTargets`.
+
+        This object is not changed: what the training produced (soft labels,
+        exclusions, kept epochs, group weights) is in the returned value.
 
         Args:
             model: the compiled model whose copies are the teachers (logits or
@@ -339,14 +338,21 @@ class SplitTeachers:
                 (``unlabelled_teachers="nearest"``). No teacher trains on them.
 
         Returns:
-            float32 `(len(y), classes)`: mean probabilities of the teachers
-            that left each example out; with `unlabelled`, `(len(y) + n, classes)`,
-            the unlabelled rows' soft labels after the training rows'.
+            a `keras_adamixup.TeacherTargets`: its ``soft_labels`` are float32
+            ``(len(y), classes)``, the mean probabilities of the teachers that
+            left each example out; with `unlabelled`, ``(len(y) + n,
+            classes)``, the unlabelled rows' after the training rows'.
+
+        Example:
+
+        ```python
+        targets = keras_adamixup.SplitTeachers(16, 2, seed=0).fit(
+            model, x_train, y_train, epochs=40, batch_size=64)
+        ```
         """
         run = self._prepare(model, x, y, epochs, batch_size, sample_weight, progress, groups,
                             unlabelled)
         probs, kept, public = self._teacher_outputs(run, range(self.teachers))
-        self.epochs_trained = kept if self.select_epoch else None
         # Each teacher answers only for the examples it left out: with epoch
         # selection, its kept epoch's probabilities on them.
         total = np.zeros((len(run.y), probs[0].shape[1]))
@@ -355,7 +361,37 @@ class SplitTeachers:
         soft = total / self.exclude
         if run.unlabelled is not None:
             soft = np.concatenate([soft, self._unlabelled_soft(run, public)])
-        return soft.astype("float32")
+        return TeacherTargets(
+            soft, run.left_out, self.digest(x, y, epochs=epochs, batch_size=batch_size,
+                                            sample_weight=sample_weight, groups=groups,
+                                            unlabelled=unlabelled),
+            epochs=kept if self.select_epoch else None, planned_epochs=run.epochs,
+            row_weights=run.row_weights, groups_found=run.groups_found)
+
+    def soft_labels(self, model, x, y, **kwargs):
+        """`fit(model, x, y, **kwargs).soft_labels`: the soft labels alone.
+
+        Args:
+            model: as for `fit`.
+            x: as for `fit`.
+            y: as for `fit`.
+            **kwargs: `fit`'s keyword arguments.
+        """
+        return self.fit(model, x, y, **kwargs).soft_labels
+
+    def digest(self, x, y, *, epochs=1, batch_size=None, sample_weight=None, groups=None,
+               unlabelled=None):
+        """A hex digest of a training of these teachers (`TeacherTargets.digest`).
+
+        Two trainings of the same digest give the same targets (with a
+        fixed `seed`): `AdaMixupModel.fit` reuses its targets while the
+        digest of its training data matches. The arguments are `fit`'s.
+        """
+        return _fit_data.digest(
+            x, y, sample_weight, keras.saving.serialize_keras_object(self),
+            self.epochs or epochs, batch_size,
+            None if groups is None else np.asarray(groups).reshape(-1).tolist(),
+            more=None if unlabelled is None else _fit_data.unlabelled_like(unlabelled, x))
 
     def _unlabelled_soft(self, run, public):
         """The unlabelled rows' soft labels from each teacher's outputs on them."""
@@ -407,22 +443,23 @@ class SplitTeachers:
         epochs = self.epochs or epochs
         batch_size = batch_size or 32
         labels = self.groups(x, groups)
+        found = None if labels is None else duplicates.summary(labels)
         left_out = self.left_out(len(y), labels)
-        self.row_weights = self.weights_of(labels)
+        row_weights = self.weights_of(labels)
         cache = None
         if self.cache_dir is not None:
             cache = _TeacherCache(self.cache_dir, self._fingerprint(
                 model, x, y, sample_weight, labels, epochs, batch_size, unlabelled))
-        if self.row_weights is not None:
-            sample_weight = (self.row_weights if sample_weight is None
-                             else (sample_weight * self.row_weights).astype("float32"))
+        if row_weights is not None:
+            sample_weight = (row_weights if sample_weight is None
+                             else (sample_weight * row_weights).astype("float32"))
         show = self.progress if progress is None else progress
-        if show and self.groups_found and self.groups_found["grouped_rows"]:
+        if show and found and found["grouped_rows"]:
             print("SplitTeachers: {grouped_rows} of {rows} rows are near-duplicates or share "
                   "a group ({groups} groups, the largest {largest} rows); each group is left "
-                  "out of the same teachers".format(**self.groups_found))
+                  "out of the same teachers".format(**found))
         return _Run(model, x, y, sample_weight, left_out, epochs, batch_size, show, cache,
-                    unlabelled)
+                    unlabelled, row_weights=row_weights, groups_found=found)
 
     def _fingerprint(self, model, x, y, sample_weight, labels, epochs, batch_size,
                      unlabelled=None):
@@ -541,10 +578,11 @@ class _Run:
     """One training of the teachers: its data, exclusions, weights and cache."""
 
     def __init__(self, model, x, y, sample_weight, left_out, epochs, batch_size, show, cache,
-                 unlabelled=None):
+                 unlabelled=None, row_weights=None, groups_found=None):
         self.model, self.x, self.y, self.sample_weight = model, x, y, sample_weight
         self.left_out, self.epochs, self.batch_size = left_out, epochs, batch_size
         self.show, self.cache, self.unlabelled = show, cache, unlabelled
+        self.row_weights, self.groups_found = row_weights, groups_found
 
 
 class _TeacherCache(_cache.CheckedFolder):

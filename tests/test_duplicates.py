@@ -94,7 +94,7 @@ def _fit_soft_labels(teachers, x, y, groups=None, epochs=30):
     model.compile(keras.optimizers.Adam(3e-3),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, groups=groups)
-    return model.teacher_soft_labels
+    return model.teacher_targets
 
 
 def test_duplicated_mislabelled_examples_no_longer_carry_their_label_back(digits):
@@ -109,11 +109,12 @@ def test_duplicated_mislabelled_examples_no_longer_carry_their_label_back(digits
     copies = np.clip(x[:20] + rng.normal(0, 0.05, (20, 64)).astype("float32")
                      * x.std(axis=0), 0, 1)
     x_fit, y_fit = np.concatenate([x, copies]), np.concatenate([y, wrong])
-    apart = _fit_soft_labels(SplitTeachers(8, 2, seed=0, near_duplicates=None), x_fit, y_fit)
-    teachers = SplitTeachers(8, 2, seed=0)
-    together = _fit_soft_labels(teachers, x_fit, y_fit)
-    assert teachers.groups_found == {"rows": 520, "groups": 500, "grouped_rows": 40,
-                                     "largest": 2}
+    apart = _fit_soft_labels(SplitTeachers(8, 2, seed=0, near_duplicates=None), x_fit,
+                             y_fit).soft_labels
+    targets = _fit_soft_labels(SplitTeachers(8, 2, seed=0), x_fit, y_fit)
+    together = targets.soft_labels
+    assert targets.groups_found == {"rows": 520, "groups": 500, "grouped_rows": 40,
+                                    "largest": 2}
     rows = np.r_[0:20, 500:520]
     carried_apart = apart[rows, y_fit[rows]].mean()
     carried_together = together[rows, y_fit[rows]].mean()
@@ -137,13 +138,14 @@ def test_fit_groups_are_checked(digits):
     # rows (the last ones) are not the teachers'
     teachers = SplitTeachers(4, 1, seed=0, near_duplicates=None)
     ids = np.arange(80) // 2
-    _fit_soft_labels(teachers, x[:80], y[:80], groups=ids, epochs=1)
-    assert teachers.groups_found == {"rows": 80, "groups": 40, "grouped_rows": 80,
-                                     "largest": 2}
+    targets = _fit_soft_labels(teachers, x[:80], y[:80], groups=ids, epochs=1)
+    assert targets.groups_found == {"rows": 80, "groups": 40, "grouped_rows": 80,
+                                    "largest": 2}
     model = keras_adamixup.AdaMixupModel(small_mlp(), schedule=0.0, targets=teachers)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x[:80], y[:80], groups=ids, epochs=1, validation_split=0.25, verbose=0)
-    assert teachers.groups_found["rows"] == 60 and teachers.groups_found["groups"] == 30
+    found = model.teacher_targets.groups_found
+    assert found["rows"] == 60 and found["groups"] == 30
 
 
 def test_near_duplicates_round_trip_in_the_config():
@@ -196,7 +198,7 @@ def test_group_weights_reach_the_teachers_and_the_model_times_sample_weights(dig
     weighed = _trained(weighed_teachers, x, y, ids, user)
     unweighed = _trained(SplitTeachers(4, 1, seed=0, near_duplicates=None,
                                        weigh_groups=False), x, y, ids, user)
-    np.testing.assert_allclose(weighed_teachers.row_weights, 1 / sizes)
+    np.testing.assert_allclose(weighed.teacher_targets.row_weights, 1 / sizes)
     np.testing.assert_allclose(weighed.teacher_soft_labels, by_hand.teacher_soft_labels,
                                atol=1e-6)
     for a, b in zip(weighed.get_weights(), by_hand.get_weights()):
@@ -207,5 +209,7 @@ def test_group_weights_reach_the_teachers_and_the_model_times_sample_weights(dig
     # data reuses both), also by saving and loading
     weighed.save(tmp_path / "weighed.keras")
     loaded = keras.models.load_model(tmp_path / "weighed.keras")
-    np.testing.assert_allclose(loaded._teacher_cache[2], 1 / sizes)
-    assert loaded._teacher_cache[0] == weighed._teacher_cache[0]
+    np.testing.assert_allclose(loaded.teacher_targets.row_weights, 1 / sizes)
+    assert loaded.teacher_targets.digest == weighed.teacher_targets.digest
+    np.testing.assert_array_equal(loaded.teacher_targets.left_out,
+                                  weighed.teacher_targets.left_out)

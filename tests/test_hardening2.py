@@ -36,13 +36,13 @@ def _student(teachers, base=None, schedule=0.0, **kwargs):
 
 def _count_teacher_runs(monkeypatch, teachers):
     runs = []
-    original = teachers.soft_labels
+    original = teachers.fit
 
     def counted(*args, **kwargs):
         runs.append(len(args[2]))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(teachers, "soft_labels", counted)
+    monkeypatch.setattr(teachers, "fit", counted)
     return runs
 
 

@@ -206,15 +206,14 @@ def test_patience_stops_each_teacher_after_its_best_epoch(together, monkeypatch)
     monkeypatch.setattr(teachers_lib._BestEpoch, "__init__", spy)
     keras.utils.set_random_seed(0)
     split = SplitTeachers(4, 1, seed=0, together=together, patience=3)
-    split.soft_labels(_compiled(_base()), x, y, epochs=40, batch_size=16)
+    targets = split.fit(_compiled(_base()), x, y, epochs=40, batch_size=16)
     assert len(keepers) == 4 and all(k.stopped for k in keepers)
     # each stopped 3 epochs after its best; its kept epoch is final
-    assert split.epochs_trained == [k.best_epoch + 3 for k in keepers]
-    assert max(split.epochs_trained) < 40
+    assert targets.epochs == tuple(k.best_epoch + 3 for k in keepers)
+    assert max(targets.epochs) < 40 and targets.planned_epochs == 40
     keepers.clear()
     everything = SplitTeachers(4, 1, seed=0, together=together, patience=None)
-    everything.soft_labels(_compiled(_base()), x, y, epochs=12, batch_size=16)
-    assert everything.epochs_trained == [12] * 4
+    assert everything.fit(_compiled(_base()), x, y, epochs=12, batch_size=16).epochs == (12,) * 4
     assert SplitTeachers.from_config(split.get_config()).patience == 3
     with pytest.raises(ValueError, match="patience"):
         SplitTeachers(4, 1, patience=0)

@@ -51,7 +51,7 @@ def test_jobs_fill_the_folder_and_fit_reads_it(tmp_path, monkeypatch):
             expected[left_out[k]] = data["probs"]
     np.testing.assert_allclose(soft, expected, rtol=1e-6)
     np.testing.assert_allclose(soft.sum(axis=1), 1.0, rtol=1e-5)
-    assert len(model.targets.epochs_trained) == 4
+    assert len(model.teacher_targets.epochs) == 4
 
 
 def test_a_missing_teacher_is_trained_and_written(tmp_path):
