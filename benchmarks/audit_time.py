@@ -8,10 +8,9 @@ default fast trained attacks and once with TF Privacy's grid-searched ones
 ratio and each mode's best AUC. Skips with a message when
 ../shared/data/mnist.npz is absent.
 
-    python benchmarks/audit_time.py [--members 10000] [--modes fast,grid] [--backend loky]
+    python -m benchmarks.audit_time [--members 10000] [--modes fast,grid] [--backend loky]
 """
 
-import argparse
 import os
 import sys
 import time
@@ -23,8 +22,9 @@ import numpy as np  # noqa: E402
 
 from keras_adamixup import audit  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist.npz")
+from benchmarks import common  # noqa: E402
+
+MNIST = os.path.join(common.SHARED, "mnist.npz")
 
 
 def mlp():
@@ -39,9 +39,7 @@ def mlp():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--members", type=int, default=10000)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser = common.parser(__doc__, members=10000, epochs=20)
     parser.add_argument("--lira-shadows", type=int, default=0)
     parser.add_argument("--backend", default=None, help="joblib backend for TF Privacy's trained attacks")
     parser.add_argument("--mnist", default=MNIST)

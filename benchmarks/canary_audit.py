@@ -23,13 +23,12 @@ DP-SGD's ε from its accountant. Writes to --out:
     summary.md          the tables (mean over seeds when there are several)
     reports/            each audit's full report (JSON)
 
-    python benchmarks/canary_audit.py --data digits --out ca_digits
-    python benchmarks/canary_audit.py --data mnist --members 4000 --epochs 40 --out ca_mnist
-    python benchmarks/canary_audit.py --quick --out /tmp/ca    # smoke test
-    python benchmarks/canary_audit.py --merge ca_a,ca_b --out ca   # one table of several runs
+    python -m benchmarks.canary_audit --data digits --out ca_digits
+    python -m benchmarks.canary_audit --data mnist --members 4000 --epochs 40 --out ca_mnist
+    python -m benchmarks.canary_audit --quick --out /tmp/ca    # smoke test
+    python -m benchmarks.canary_audit --merge ca_a,ca_b --out ca   # one table of several runs
 """
 
-import argparse
 import json
 import os
 import sys
@@ -43,11 +42,10 @@ import keras  # noqa: E402
 import keras_adamixup  # noqa: E402
 from keras_adamixup import _io, audit  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import privacy_utility as pu  # noqa: E402
-from labels import LABELS  # noqa: E402
-from rows import mean as _mean, merged_rows, one_data_set  # noqa: E402
+from benchmarks import baselines, common, names  # noqa: E402
+from benchmarks.data import pool_or_skip, public_rows, split  # noqa: E402
+from benchmarks.labels import LABELS  # noqa: E402
+from benchmarks.rows import mean as _mean, merged_rows, one_data_set  # noqa: E402
 
 # none, early stopping, the recommended setting, split teachers alone, DP-SGD
 # at two noise levels, MemGuard
@@ -77,10 +75,11 @@ def run_one(defence, data, planted, seed, args, public=None):
     (x_m, y_m), nonmembers, validation = data
     x_fit, y_fit = planted.add_to(x_m, y_m)
     classes = int(max(y_m.max(), nonmembers[1].max())) + 1
-    factory, fit_kwargs_for = pu.recipe(defence, x_m.shape[1], classes, args.width, seed,
-                                        validation, args.epochs, public=public)
-    plain_factory, plain_fit_kwargs_for = pu.recipe("none", x_m.shape[1], classes, args.width,
-                                                    seed, validation, args.epochs)
+    factory, fit_kwargs_for = names.recipe(defence, x_m.shape[1], classes, args.width, seed,
+                                           validation, args.epochs, public=public)
+    plain_factory, plain_fit_kwargs_for = names.recipe("none", x_m.shape[1], classes,
+                                                       args.width, seed, validation,
+                                                       args.epochs)
     plain = {"model_factory": plain_factory, "num_shadows": args.plain_shadows,
              "fit_kwargs": plain_fit_kwargs_for, "progress": False,
              "cache_dir": os.path.join(args.out, "plain_shadows", f"seed{seed}")}
@@ -123,9 +122,8 @@ def run_one(defence, data, planted, seed, args, public=None):
         row["strengths"] = [round(float(v), 4) for v in strengths]
         row["strength_kept"] = row["strengths"][row.get("kept_epoch", len(strengths)) - 1]
     if defence.startswith("dp_sgd_"):
-        row["dp_epsilon"] = pu.dp_sgd.epsilon(len(y_fit), train_kwargs["batch_size"],
-                                              row["epochs_run"], model.noise_multiplier,
-                                              pu.DP_DELTA)
+        row["dp_epsilon"] = baselines.dp_epsilon(len(y_fit), train_kwargs["batch_size"],
+                                                 row["epochs_run"], model.noise_multiplier)
     return row, report
 
 
@@ -191,14 +189,12 @@ def markdown(rows, title):
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="digits")
-    parser.add_argument("--seeds", default="0")
-    parser.add_argument("--defences", default=",".join(DEFENCES))
-    parser.add_argument("--members", type=int, default=800)
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--width", type=int, default=256)
+def arguments(argv):
+    """The command line, with --quick's sizes applied."""
+    parser = common.parser(__doc__, "data", "seeds", "members", "epochs", "width", "merge",
+                           defences=",".join(DEFENCES), out="canary_audit_out",
+                           quick="none and early stopping, 3 epochs, 10 canaries per kind, "
+                                 "2 + 2 shadows")
     parser.add_argument("--canaries", type=int, default=50, help="units per kind")
     parser.add_argument("--kinds", default=",".join(audit.canaries.KINDS))
     parser.add_argument("--near-copy-noise", type=float, default=0.05,
@@ -206,15 +202,17 @@ def main(argv=None):
                              "standard deviation (0: exact copies)")
     parser.add_argument("--own-shadows", type=int, default=8)
     parser.add_argument("--plain-shadows", type=int, default=16)
-    parser.add_argument("--out", default="canary_audit_out")
-    parser.add_argument("--quick", action="store_true",
-                        help="none and early stopping, 3 epochs, 10 canaries per kind, "
-                             "2 + 2 shadows")
-    parser.add_argument("--merge", default=None, metavar="DIR,DIR",
-                        help="instead of running: one summary of the runs.json of earlier "
-                             "outputs (a (defence, seed) found again in a later folder "
-                             "replaces the earlier; --defences given: only those, in order)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs, args.own_shadows, args.plain_shadows, args.canaries = 3, 2, 2, 10
+        args.members = min(args.members, 300)
+        if args.defences == ",".join(DEFENCES):
+            args.defences = "none,early_stopping"
+    return args
+
+
+def main(argv=None):
+    args = arguments(argv)
     if args.merge:
         rows = merge_runs(args.merge.split(","),
                           None if args.defences == ",".join(DEFENCES) else
@@ -224,21 +222,16 @@ def main(argv=None):
         _io.write_text(os.path.join(args.out, "runs.json"), json.dumps(rows, indent=1))
         print(text)
         return 0
-    if args.quick:
-        args.epochs, args.own_shadows, args.plain_shadows, args.canaries = 3, 2, 2, 10
-        args.members = min(args.members, 300)
-        if args.defences == ",".join(DEFENCES):
-            args.defences = "none,early_stopping"
-    defences = pu.defence_names(args.defences)
-    pool = pu.pool_or_skip(args.data)
+    defences = names.checked(args.defences)
+    pool = pool_or_skip(args.data)
     if pool is None:
         return 0
     kinds = tuple(args.kinds.split(","))
     os.makedirs(args.out, exist_ok=True)
     rows = []
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = common.integers(args.seeds)
     for seed in seeds:
-        (x_m, y_m), nonmembers, validation = pu.split(pool, args.members, seed)
+        (x_m, y_m), nonmembers, validation = split(pool, args.members, seed)
         x_rest, y_rest, planted = audit.canaries.plant(
             x_m, y_m, count=args.canaries, kinds=kinds, seed=seed,
             near_copy_noise=args.near_copy_noise)
@@ -246,7 +239,7 @@ def main(argv=None):
         for defence in defences:
             row, report = run_one(
                 defence, data, planted, seed, args,
-                public=lambda count: pu.public_rows(pool, args.members, seed, count))
+                public=lambda count: public_rows(pool, args.members, seed, count))
             row["near_copy_noise"] = args.near_copy_noise
             rows.append(row)
             report.to_json(os.path.join(args.out, "reports", f"{defence}_seed{seed}.json"))

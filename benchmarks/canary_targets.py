@@ -10,10 +10,9 @@ trained model's median probability of the planted label on the canaries that
 were in and on those that were out (a separate draw: each unit in with
 probability ½).
 
-    python benchmarks/canary_targets.py --data mnist --members 4000 --epochs 40
+    python -m benchmarks.canary_targets --data mnist --members 4000 --epochs 40
 """
 
-import argparse
 import os
 import sys
 
@@ -24,25 +23,19 @@ import numpy as np  # noqa: E402
 
 from keras_adamixup import audit  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import privacy_utility as pu  # noqa: E402
+from benchmarks import common, names  # noqa: E402
+from benchmarks.data import pool_or_skip, split  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="digits")
-    parser.add_argument("--members", type=int, default=800)
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--width", type=int, default=256)
+    parser = common.parser(__doc__, "data", "members", "epochs", "width", "seed",
+                           recipes="teachers_mix_apart_16_2_ckpt,teachers_mix_16_2_ckpt")
     parser.add_argument("--canaries", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--recipes", default="teachers_mix_apart_16_2_ckpt,teachers_mix_16_2_ckpt")
     args = parser.parse_args(argv)
-    pool = pu.pool_or_skip(args.data)
+    pool = pool_or_skip(args.data)
     if pool is None:
         return 0
-    (x, y), nonmembers, validation = pu.split(pool, args.members, args.seed)
+    (x, y), nonmembers, validation = split(pool, args.members, args.seed)
     x_rest, y_rest, planted = audit.canaries.plant(x, y, count=args.canaries,
                                                    kinds=audit.canaries.KINDS, seed=args.seed)
     x_fit, y_fit = planted.add_to(x_rest, y_rest)
@@ -54,13 +47,13 @@ def main(argv=None):
     print("| recipe | kind | soft-label mass on the planted label (in rows) | "
           "model's median p(planted), in | out | in / out |")
     print("|---|---|---|---|---|---|")
-    for name in args.recipes.split(","):
-        factory, fit_kwargs_for = pu.recipe(name, x.shape[1], classes, args.width, args.seed,
-                                            validation, args.epochs)
+    for name in names.checked(args.recipes):
+        factory, fit_kwargs_for = names.recipe(name, x.shape[1], classes, args.width,
+                                               args.seed, validation, args.epochs)
         keras.utils.set_random_seed(args.seed)
         model = factory()
         model.fit(x_fit, y_fit, **fit_kwargs_for(x_fit, y_fit))
-        soft = model.teacher_soft_labels
+        soft = model.teacher_targets.soft_labels
         probs = keras.ops.convert_to_numpy(keras.ops.softmax(model.predict(planted.x,
                                                                            verbose=0)))
         for kind in audit.canaries.KINDS:

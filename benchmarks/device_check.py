@@ -17,10 +17,9 @@ Three measurements, each timed in one process, printed as one table:
 ``--dry-run``: tiny sizes and a tiny CNN, every code path, on any machine
 (the test suite runs it on the CPU). ``--out FILE`` writes the results as JSON.
 
-    python benchmarks/device_check.py [--dry-run] [--out device_check.json]
+    python -m benchmarks.device_check [--dry-run] [--out device_check.json]
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -35,9 +34,7 @@ import tensorflow as tf  # noqa: E402
 
 import keras_adamixup  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import overhead  # noqa: E402
+from benchmarks import common, overhead  # noqa: E402
 
 FULL = {"images": 256 * 40, "batch_size": 256, "rounds": 5, "steps": 20, "width": 32,
         "shadows": 8, "shadow_population": 4000, "shadow_epochs": 5, "shadow_batch": 128,
@@ -189,10 +186,7 @@ def table(results):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dry-run", action="store_true",
-                        help="tiny sizes, every code path (any machine)")
-    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser = common.parser(__doc__, "out", dry_run="tiny sizes, every code path (any machine)")
     args = parser.parse_args(argv)
     cfg = DRY if args.dry_run else FULL
     devices = [d.name for d in tf.config.list_logical_devices() if d.device_type != "CPU"]

@@ -4,7 +4,7 @@
 #   bash benchmarks/device_check.sh            # on the GPU machine (needs `make setup`)
 #   bash benchmarks/device_check.sh --dry-run  # tiny sizes, every code path, any machine
 #
-# Prints the measurement table of benchmarks/device_check.py (AdaMixup and the
+# Prints the measurement table of `python -m benchmarks.device_check` (AdaMixup and the
 # tf.data op vs plain fit, float32 and mixed_bfloat16; 8 shadows together vs
 # one after another; the default audit on 10k + 10k), then runs the
 # accelerator-relevant tests (`pytest -m gpu`: XLA mixing, tiny α, mixed
@@ -38,7 +38,7 @@ if ! "$PY" -c "import tensorflow as tf; gpus = tf.config.list_physical_devices('
   fi
   exit 3
 fi
-"$PY" benchmarks/device_check.py $DRY --out "$OUT_DIR/device_check.json"
+"$PY" -m benchmarks.device_check $DRY --out "$OUT_DIR/device_check.json"
 if [ -z "$DRY" ]; then
   "$PY" -m pytest -q -m gpu tests
 fi

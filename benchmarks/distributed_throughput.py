@@ -7,8 +7,8 @@ the same CNN in `AdaMixupModel`, timed round-robin (`--rounds` rounds of
 `--steps` steps each, after a warm-up), so the ratio AdaMixup / plain is
 paired within the same strategy and policy.
 
-    python benchmarks/distributed_throughput.py [--rounds 10 --steps 20]
-    python benchmarks/distributed_throughput.py --quick
+    python -m benchmarks.distributed_throughput [--rounds 10 --steps 20]
+    python -m benchmarks.distributed_throughput --quick
 
 On a CPU-only machine two logical devices share the same cores: the
 "2 devices" rows measure the cost of the replication machinery, not a
@@ -22,9 +22,8 @@ import statistics
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import overhead  # noqa: E402  (no TensorFlow at import: safe before devices are set)
+# neither imports TensorFlow: safe before the devices are set
+from benchmarks import common, overhead
 CONFIGS = (("1", "float32"), ("2", "float32"), ("1", "mixed_bfloat16"),
            ("1", "mixed_float16"))
 
@@ -84,14 +83,9 @@ def summarize(results):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=12800)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=20)
+    parser = common.parser(__doc__, "images", "batch_size", "steps", "out", rounds=10,
+                           quick="2 rounds of 2 steps")
     parser.add_argument("--configs", default=",".join(f"{d}:{p}" for d, p in CONFIGS))
-    parser.add_argument("--out", default=None)
-    parser.add_argument("--quick", action="store_true", help="2 rounds of 2 steps")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -104,9 +98,9 @@ def main(argv=None):
         return 0
     results = []
     for config in args.configs.split(","):
-        cmd = [sys.executable, os.path.abspath(__file__), "--child", config, "--images",
-               str(args.images), "--batch-size", str(args.batch_size), "--rounds",
-               str(args.rounds), "--steps", str(args.steps)]
+        cmd = common.module_command("distributed_throughput", "--child", config, "--images",
+                                    str(args.images), "--batch-size", str(args.batch_size),
+                                    "--rounds", str(args.rounds), "--steps", str(args.steps))
         results.append(overhead.run_child(cmd, f"configuration {config}"))
         print(f"done: {config}", flush=True)
     rows = summarize(results)

@@ -7,10 +7,9 @@ noisy copies of others (σ = 0.05 × each pixel's std), and says how many
 copies it found (all of them, when the filter works) and how many other rows
 it grouped. Median of `--repeats` runs per size.
 
-    python benchmarks/duplicates_time.py --sizes 5000,20000,70000
+    python -m benchmarks.duplicates_time --sizes 5000,20000,70000
 """
 
-import argparse
 import os
 import statistics
 import sys
@@ -20,8 +19,8 @@ import numpy as np
 
 from keras_adamixup import duplicates
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.path.join(HERE, "..", "..", "shared", "data")
+from benchmarks import common
+from benchmarks.common import SHARED
 
 
 def with_copies(x, fraction=0.01, noise=0.05, seed=0):
@@ -39,9 +38,8 @@ def with_copies(x, fraction=0.01, noise=0.05, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__, "repeats")
     parser.add_argument("--sizes", default="5000,20000,70000")
-    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     path = os.path.join(SHARED, "mnist.npz")
     if not os.path.exists(path):
@@ -53,7 +51,7 @@ def main(argv=None):
     pool = pool.astype("float32") / 255.0
     print("| rows | median s | copies found | other rows grouped |")
     print("|---|---|---|---|")
-    for n in [int(s) for s in args.sizes.split(",")]:
+    for n in common.integers(args.sizes):
         x, originals, copies = with_copies(pool[:n])
         times = []
         for _ in range(args.repeats):

@@ -8,10 +8,10 @@ that only a model trained on it gets right: the long tail a model memorizes
 measures how much of the undefended model's test accuracy those members carry,
 in one run per seed:
 
-- the recommended setting (`privacy_utility`'s ``teachers_plateau_16_2_ckpt``:
+- the recommended setting (``teachers_plateau_16_2_ckpt`` in `benchmarks.names`:
   `SplitTeachers(16, 2)`, lowest out-of-fold loss, patience 5,
   near-duplicates grouped) trains on all members; its teachers' soft labels
-  (`AdaMixupModel.teacher_soft_labels`) give the members whose out-of-fold
+  (`AdaMixupModel.teacher_targets`) give the members whose out-of-fold
   arg-max is wrong, whose share is printed;
 - the undefended recipe (the benchmarks' MLP, plain `fit`) trains three
   times on the same members: on all of them; without the members the
@@ -25,11 +25,10 @@ model that trains on them learns: no out-of-fold label can carry it back;
 more data of the same kind (public rows, `fit(..., unlabelled=)`) can.
 
 Usage:
-    python benchmarks/long_tail.py --data mnist --members 4000 --epochs 40 --seeds 0,1,2
-    python benchmarks/long_tail.py --quick   # digits, one seed, few epochs
+    python -m benchmarks.long_tail --data mnist --members 4000 --epochs 40 --seeds 0,1,2
+    python -m benchmarks.long_tail --quick   # digits, one seed, few epochs
 """
 
-import argparse
 import json
 import os
 import sys
@@ -37,13 +36,14 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
 import keras_adamixup  # noqa: E402
-import privacy_utility  # noqa: E402
+
+from benchmarks import common, names  # noqa: E402
+from benchmarks.data import FEATURE_GROUPS, mlp, pool_or_skip, split  # noqa: E402
 
 RECOMMENDED = "teachers_plateau_16_2_ckpt"  # the recommended setting, by its benchmark name
 DROPS = ("drop_oof_wrong", "drop_random", "drop_recommended")
@@ -57,7 +57,7 @@ def _plain(args, inputs, classes, x, y, x_test, y_test, seed):
     """Test accuracy of the undefended recipe trained on `(x, y)`."""
     keras.utils.set_random_seed(seed)
     model = keras_adamixup.recipes.compile_default(
-        privacy_utility.mlp(inputs, classes, args.width))
+        mlp(inputs, classes, args.width))
     model.fit(x, y, epochs=args.epochs, batch_size=64, verbose=0)
     return _accuracy(model, x_test, y_test)
 
@@ -75,18 +75,18 @@ def dropped(soft, y, seed):
 def _recommended(args, inputs, classes, x, y, x_test, y_test, seed, validation):
     """The recommended setting trained on `(x, y)`: `(test accuracy, its teachers'
     out-of-fold soft labels of `x`, the teachers' kept epochs)`."""
-    factory, fit_kwargs_for = privacy_utility.recipe(
+    factory, fit_kwargs_for = names.recipe(
         RECOMMENDED, inputs, classes, args.width, seed, validation, args.epochs,
-        feature_groups=privacy_utility.FEATURE_GROUPS.get(args.data))
+        feature_groups=FEATURE_GROUPS.get(args.data))
     keras.utils.set_random_seed(seed)
     model = factory()
     model.fit(x, y, **fit_kwargs_for(x, y))
-    return (_accuracy(model, x_test, y_test), model.teacher_soft_labels,
-            model.targets.epochs_trained)
+    taught = model.teacher_targets  # the members' rows come first
+    return _accuracy(model, x_test, y_test), taught.soft_labels[:taught.rows], taught.epochs
 
 
 def run_seed(args, pool, seed):
-    (x_m, y_m), (x_n, y_n), validation = privacy_utility.split(pool, args.members, seed)
+    (x_m, y_m), (x_n, y_n), validation = split(pool, args.members, seed)
     inputs, classes = x_m.shape[1], int(pool[1].max()) + 1
     start = time.perf_counter()
     accuracy, soft, kept = _recommended(args, inputs, classes, x_m, y_m, x_n, y_n, seed,
@@ -125,22 +125,16 @@ def table(rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="digits")
-    parser.add_argument("--members", type=int, default=4000)
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--seeds", default="0")
-    parser.add_argument("--out", default=None, help="write the rows as JSON here")
-    parser.add_argument("--quick", action="store_true", help="digits, seed 0, 5 epochs")
+    parser = common.parser(__doc__, "data", "epochs", "width", "seeds", "out", members=4000,
+                           quick="digits, seed 0, 5 epochs")
     args = parser.parse_args(argv)
     if args.quick:
         args.data, args.epochs, args.seeds = "digits", 5, "0"
-    pool = privacy_utility.pool_or_skip(args.data)
+    pool = pool_or_skip(args.data)
     if pool is None:
         return []
     rows = []
-    for seed in [int(s) for s in args.seeds.split(",")]:
+    for seed in common.integers(args.seeds):
         rows.append(run_seed(args, pool, seed))
         print(json.dumps(rows[-1]), flush=True)
     print(table(rows))

@@ -1,6 +1,6 @@
 """Cheap in-training membership signals vs the audit's attacks, on one model.
 
-Trains the undefended MLP of `privacy_utility.py` on one split and compares,
+Trains the undefended MLP of `benchmarks.data` on one split and compares,
 on all members vs all non-members, the AUC of signals computable from the
 trained model alone (what a `PrivacyMonitor` could use) with TF Privacy's
 threshold attack and LiRA (online and offline, shadow models):
@@ -13,24 +13,23 @@ threshold attack and LiRA (online and offline, shadow models):
   the same members and non-members (its last measurement), which should
   equal the row above it.
 
-    python benchmarks/monitor_signals.py [--data digits] [--label-noise 0] [--shadows 4]
-    python benchmarks/monitor_signals.py --quick
+    python -m benchmarks.monitor_signals [--data digits] [--label-noise 0] [--shadows 4]
+    python -m benchmarks.monitor_signals --quick
 """
 
-import argparse
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-import privacy_utility as pu  # noqa: E402
 import keras_adamixup  # noqa: E402
 from keras_adamixup import audit, predictions  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+from benchmarks.data import mlp, pool_or_skip, split  # noqa: E402
 
 
 def logit_confidence(model, x, y):
@@ -50,24 +49,20 @@ def class_normalized(score_m, y_m, score_n, y_n):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="digits")
-    parser.add_argument("--members", type=int, default=800)
-    parser.add_argument("--epochs", type=int, default=60)
+    parser = common.parser(__doc__, "data", "members", "epochs", "seed",
+                           quick="200 members, 6 epochs, 2 shadows")
     parser.add_argument("--shadows", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="200 members, 6 epochs, 2 shadows")
     args = parser.parse_args(argv)
     if args.quick:
         args.members, args.epochs, args.shadows = 200, 6, 2
-    pool = pu.pool_or_skip(args.data)
+    pool = pool_or_skip(args.data)
     if pool is None:
         return None
-    (xm, ym), (xn, yn), _ = pu.split(pool, args.members, args.seed)
+    (xm, ym), (xn, yn), _ = split(pool, args.members, args.seed)
     classes = int(pool[1].max()) + 1
 
     def factory():
-        model = pu.mlp(xm.shape[1], classes, 256)
+        model = mlp(xm.shape[1], classes, 256)
         model.compile(keras.optimizers.Adam(1e-3),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return model

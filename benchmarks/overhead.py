@@ -31,8 +31,8 @@ each with its ratio to ``plain``:
   the median over hundreds of steps is not moved by such stalls, the median
   over a handful of epochs is.
 
-    python benchmarks/overhead.py [--images 12800] [--epochs 4] [--repeats 3] [--quick]
-    python benchmarks/overhead.py --interleaved 30 --steps 20   # paired, one process
+    python -m benchmarks.overhead [--images 12800] [--epochs 4] [--repeats 3] [--quick]
+    python -m benchmarks.overhead --interleaved 30 --steps 20   # paired, one process
 
 Data: MNIST from ../shared/data when present, else scikit-learn digits
 upscaled to 28×28 (offline), so the script runs anywhere.
@@ -45,8 +45,9 @@ import statistics
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist.npz")
+from benchmarks import common
+
+MNIST = os.path.join(common.SHARED, "mnist.npz")
 VARIANTS = ("plain", "adamixup_model", "tf_data_op", "keras_mixup", "adamixup_monitored",
             "adamixup_focus")
 
@@ -242,8 +243,9 @@ def run_interleaved(variants, images, batch_size, rounds, steps, seed):
 
 
 def run_child(cmd, what):
-    """Runs a benchmark child process; returns the JSON of its "RESULT " line."""
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    """Runs a benchmark child process (`common.module_command`, from the repository
+    root); returns the JSON of its "RESULT " line."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=common.ROOT)
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode or not line:
         print(proc.stderr[-3000:], file=sys.stderr)
@@ -259,18 +261,12 @@ def _dump(path, payload):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=12800)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser = common.parser(__doc__, "images", "repeats", "batch_size", "out", "steps",
+                           epochs=4, quick="1,024 images, 2 epochs, 1 repeat")
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--out", default=None, help="write the JSON results here")
-    parser.add_argument("--quick", action="store_true", help="1,024 images, 2 epochs, 1 repeat")
     parser.add_argument("--interleaved", type=int, default=0, metavar="ROUNDS",
                         help="instead: one process, ROUNDS round-robin rounds of --steps "
                              "steps per variant, paired per-round ratios")
-    parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -301,9 +297,9 @@ def main(argv=None):
     source = None
     for repeat in range(args.repeats):
         for variant in variants:
-            cmd = [sys.executable, os.path.abspath(__file__), "--child", variant,
-                   "--images", str(args.images), "--epochs", str(args.epochs),
-                   "--batch-size", str(args.batch_size)]
+            cmd = common.module_command("overhead", "--child", variant,
+                                        "--images", str(args.images), "--epochs",
+                                        str(args.epochs), "--batch-size", str(args.batch_size))
             result = run_child(cmd, f"variant {variant}")
             source = result["data"]
             pooled[variant].extend(result["epoch_s"][1:])  # drop the warm-up epoch

@@ -16,14 +16,13 @@ Also reported: the epochs the student trained (the checkpoint may stop it
 early) and the median epoch at which the teachers stopped (their patience
 may stop them early).
 
-    python benchmarks/recipe_cost.py --data digits --rounds 3
-    python benchmarks/recipe_cost.py --data mnist --members 4000 --epochs 40 --rounds 3
-    python benchmarks/recipe_cost.py --quick        # smoke test
+    python -m benchmarks.recipe_cost --data digits --rounds 3
+    python -m benchmarks.recipe_cost --data mnist --members 4000 --epochs 40 --rounds 3
+    python -m benchmarks.recipe_cost --quick        # smoke test
 
 Writes ``--out`` (JSON, optional): every run and the summary.
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -36,10 +35,8 @@ import keras  # noqa: E402
 
 from keras_adamixup import _io  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import overhead  # noqa: E402
-import privacy_utility as pu  # noqa: E402
+from benchmarks import common, names, overhead  # noqa: E402
+from benchmarks.data import FEATURE_GROUPS, pool_or_skip, public_rows, split  # noqa: E402
 
 PLAIN = "plain"
 RECIPES = ("early_stopping", "teachers_16_2_ckpt", "teachers_mix_16_2_ckpt",
@@ -48,28 +45,28 @@ RECIPES = ("early_stopping", "teachers_16_2_ckpt", "teachers_mix_16_2_ckpt",
 
 def time_one(name, data, args, seed, public=None):
     """Seconds of one `fit` of `name` (or the plain fit) and what it trained (`public`:
-    the ``_pubN`` rows, as `privacy_utility.recipe`)."""
+    the ``_pubN`` rows, as `benchmarks.names.recipe`)."""
     (x_m, y_m), nonmembers, validation = data
     classes = int(max(y_m.max(), nonmembers[1].max())) + 1
     keras.utils.set_random_seed(seed)
     if name == PLAIN:
-        model = pu.recipe("none", x_m.shape[1], classes, args.width, seed, validation,
-                          args.epochs)[0]()
+        model = names.recipe("none", x_m.shape[1], classes, args.width, seed, validation,
+                             args.epochs)[0]()
         kwargs = {"epochs": args.epochs, "batch_size": 64, "verbose": 0}
     else:
-        factory, fit_kwargs_for = pu.recipe(name, x_m.shape[1], classes, args.width, seed,
-                                            validation, args.epochs,
-                                            feature_groups=pu.FEATURE_GROUPS.get(args.data),
-                                            public=public)
+        factory, fit_kwargs_for = names.recipe(name, x_m.shape[1], classes, args.width, seed,
+                                               validation, args.epochs,
+                                               feature_groups=FEATURE_GROUPS.get(args.data),
+                                               public=public)
         model = factory()
         kwargs = fit_kwargs_for(x_m, y_m)
     start = time.perf_counter()
     history = model.fit(x_m, y_m, **kwargs)
     seconds = time.perf_counter() - start
     run = {"recipe": name, "seconds": seconds, "student_epochs": len(history.epoch)}
-    targets = getattr(model, "targets", None)
-    if targets is not None and getattr(targets, "epochs_trained", None):
-        run["teachers_epochs_median"] = statistics.median(targets.epochs_trained)
+    taught = getattr(model, "teacher_targets", None)  # the teachers' TeacherTargets
+    if taught is not None and taught.epochs:
+        run["teachers_epochs_median"] = statistics.median(taught.epochs)
     return run
 
 
@@ -111,35 +108,27 @@ def markdown(summary, title):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="digits")
-    parser.add_argument("--recipes", default=",".join(RECIPES))
-    parser.add_argument("--members", type=int, default=800)
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = common.parser(__doc__, "data", "members", "epochs", "width", "rounds", "seed",
+                           "out", recipes=",".join(RECIPES),
+                           quick="300 members, 3 epochs, 1 round, 2 recipes")
     parser.add_argument("--warmup", type=int, default=1,
                         help="plain fits before the rounds, not counted (the first fits of "
                              "a process are slower: MNIST 20 s, then 11-12 s)")
-    parser.add_argument("--out", default=None, help="write every run and the summary (JSON)")
-    parser.add_argument("--quick", action="store_true",
-                        help="300 members, 3 epochs, 1 round, 2 recipes")
     args = parser.parse_args(argv)
     if args.quick:
         args.members, args.epochs, args.rounds, args.warmup = 300, 3, 1, 0
         if args.recipes == ",".join(RECIPES):
             args.recipes = "early_stopping,teachers_4_1_ckpt"
-    recipes = pu.defence_names(args.recipes)
-    pool = pu.pool_or_skip(args.data)
+    recipes = names.checked(args.recipes)
+    pool = pool_or_skip(args.data)
     if pool is None:
         return 0
-    data = pu.split(pool, args.members, args.seed)
+    data = split(pool, args.members, args.seed)
     for _ in range(args.warmup):  # the process's first fits are slower (not counted)
         time_one(PLAIN, data, args, args.seed)
 
     def public(count):  # the _pubN recipes' rows
-        return pu.public_rows(pool, args.members, args.seed, count)
+        return public_rows(pool, args.members, args.seed, count)
 
     runs = []
     for k in range(args.rounds):

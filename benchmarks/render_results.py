@@ -11,21 +11,20 @@ script renders from them
 and nothing is typed by hand: `tests/test_docs.py` fails when the
 page or README's block is stale against the files (`--check`).
 
-    python benchmarks/render_results.py             # render
-    python benchmarks/render_results.py --check     # exit 1 if stale (no writing)
+    python -m benchmarks.render_results             # render
+    python -m benchmarks.render_results --check     # exit 1 if stale (no writing)
 
 A result file is made from a benchmark's output folder(s) with `collect`:
 
-    python benchmarks/render_results.py collect canary_audit --data mnist \\
-        --runs ca_mnist,ca_mnist_dp --command "python benchmarks/canary_audit.py ..."
-    python benchmarks/render_results.py collect recipe_cost --data mnist \\
-        --runs cost_mnist.json --command "python benchmarks/recipe_cost.py ..."
+    python -m benchmarks.render_results collect canary_audit --data mnist \\
+        --runs ca_mnist,ca_mnist_dp --command "python -m benchmarks.canary_audit ..."
+    python -m benchmarks.render_results collect recipe_cost --data mnist \\
+        --runs cost_mnist.json --command "python -m benchmarks.recipe_cost ..."
 
 (a later folder's (defence, seed) replaces an earlier one's). Only the JSON
 module is needed to render: no TensorFlow.
 """
 
-import argparse
 import datetime
 import json
 import pathlib
@@ -45,9 +44,9 @@ README_END = "<!-- results:readme:end -->"
 SUMMARY_START = f"<!-- results:summary:start {_GENERATED} -->"
 SUMMARY_END = "<!-- results:summary:end -->"
 
-sys.path.insert(0, str(HERE))
-from labels import label  # noqa: E402
-from rows import mean as _mean, merged_rows, one_data_set  # noqa: E402
+from benchmarks import common  # noqa: E402
+from benchmarks.labels import label  # noqa: E402
+from benchmarks.rows import mean as _mean, merged_rows, one_data_set  # noqa: E402
 
 LOW = "tpr_at_0.001_fpr"
 DATA_ORDER = ("digits", "mnist", "adult")
@@ -399,7 +398,7 @@ def collect(benchmark, data, runs, commands):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--check", action="store_true",
                         help="exit 1 (naming them) if the outputs are stale; write nothing")
     sub = parser.add_subparsers(dest="action")
@@ -417,7 +416,7 @@ def main(argv=None):
         out = stale()
         if out:
             print("Stale against benchmarks/results/: " + ", ".join(out)
-                  + ". Run: python benchmarks/render_results.py", file=sys.stderr)
+                  + ". Run: python -m benchmarks.render_results", file=sys.stderr)
             return 1
         print("docs/results.md and README's results block are current.")
         return 0

@@ -1,6 +1,6 @@
 """RMIA vs LiRA from the same shadow models, with 2, 4 and 8 shadows.
 
-For one data set (digits, MNIST or Adult; `privacy_utility.py`'s split and
+For one data set (digits, MNIST or Adult; `benchmarks.data`'s split and
 MLP) it trains three target models: undefended (``none``), early stopping and
 the paper's schedule with `PrivacyCheckpoint` (``adamixup_linear_dominant_ckpt``).
 Each is attacked with undefended shadows (the plain recipe, trained together
@@ -9,11 +9,10 @@ default under 64 shadows) and RMIA online/offline (a = 0.3, γ = 1), all from
 the same shadows. Prints AUC and TPR at 0.1 % and 1 % FPR with 95 % intervals
 (Hanley–McNeil; exact binomial).
 
-    python benchmarks/rmia_vs_lira.py --data digits [--shadows 2,4,8] [--seed 0]
-    python benchmarks/rmia_vs_lira.py --data mnist --members 4000 --epochs 40
+    python -m benchmarks.rmia_vs_lira --data digits [--shadows 2,4,8] [--seed 0]
+    python -m benchmarks.rmia_vs_lira --data mnist --members 4000 --epochs 40
 """
 
-import argparse
 import os
 import sys
 import time
@@ -23,12 +22,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import privacy_utility as pu  # noqa: E402
-
 from keras_adamixup.audit import lira, rmia, roc  # noqa: E402
 from keras_adamixup.audit._predict import predict_outputs  # noqa: E402
+
+from benchmarks import common, names  # noqa: E402
+from benchmarks.data import pool_or_skip, split  # noqa: E402
 
 TARGETS = ("none", "early_stopping", "adamixup_linear_dominant_ckpt")
 ATTACKS = ("lira_online", "lira_offline", "rmia_online", "rmia_offline")
@@ -47,28 +45,24 @@ def fmt(row, key):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="digits")
-    parser.add_argument("--members", type=int, default=800)
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--shadows", default="2,4,8")
-    parser.add_argument("--targets", default=",".join(TARGETS))
-    parser.add_argument("--seed", type=int, default=0)
+    parser = common.parser(__doc__, "data", "members", "epochs", "width", "seed")
+    parser.add_argument("--shadows", default="2,4,8", help="comma-separated K")
+    parser.add_argument("--targets", default=",".join(TARGETS),
+                        help="comma-separated recipe names (benchmarks.names)")
     args = parser.parse_args(argv)
-    pool = pu.pool_or_skip(args.data)
+    pool = pool_or_skip(args.data)
     if pool is None:
         return 0
-    (x_m, y_m), (x_n, y_n), validation = pu.split(pool, args.members, args.seed)
+    (x_m, y_m), (x_n, y_n), validation = split(pool, args.members, args.seed)
     classes = int(pool[1].max()) + 1
     x = np.concatenate([x_m, x_n])
     y = np.concatenate([y_m, y_n])
     print(f"{args.data}: {len(x_m)} members / {len(x_n)} non-members, MLP {args.width}, "
           f"{args.epochs} epochs, seed {args.seed}", flush=True)
-    plain_factory, _ = pu.recipe("none", x.shape[1], classes, args.width, args.seed,
-                                 validation, args.epochs)
+    plain_factory, _ = names.recipe("none", x.shape[1], classes, args.width, args.seed,
+                                    validation, args.epochs)
     plain_fit = {"epochs": args.epochs, "batch_size": 64}
-    ks = [int(k) for k in args.shadows.split(",")]
+    ks = common.integers(args.shadows)
     shadow_sets = {}
     for k in ks:
         start = time.perf_counter()
@@ -78,9 +72,9 @@ def main(argv=None):
         print(f"{k} shadows: {time.perf_counter() - start:.1f} s", flush=True)
     lines = ["| target | test acc | shadows | attack | AUC [95 % CI] | TPR@0.1%FPR [CI] "
              "| TPR@1%FPR [CI] |", "|---|---|---|---|---|---|---|"]
-    for target in args.targets.split(","):
-        factory, fit_kwargs_for = pu.recipe(target, x.shape[1], classes, args.width,
-                                            args.seed, validation, args.epochs)
+    for target in names.checked(args.targets):
+        factory, fit_kwargs_for = names.recipe(target, x.shape[1], classes, args.width,
+                                               args.seed, validation, args.epochs)
         keras.utils.set_random_seed(args.seed)
         model = factory()
         model.fit(x_m, y_m, **fit_kwargs_for(x_m, y_m))

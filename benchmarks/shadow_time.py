@@ -9,10 +9,9 @@ one model's training. For the largest K it also audits the demo's undefended
 model with LiRA from each shadow set (and from a second sequential set with
 another split seed: the seed noise), so the two paths can be compared.
 
-    python benchmarks/shadow_time.py [--shadows 2,4,8] [--epochs 60] [--repeats 3]
+    python -m benchmarks.shadow_time [--shadows 2,4,8] [--epochs 60] [--repeats 3]
 """
 
-import argparse
 import os
 import statistics
 import sys
@@ -27,6 +26,8 @@ from keras_adamixup import demo  # noqa: E402
 from keras_adamixup import predictions  # noqa: E402
 from keras_adamixup.audit import lira, roc  # noqa: E402
 from keras_adamixup.audit._predict import predict_outputs  # noqa: E402
+
+from benchmarks import common  # noqa: E402
 
 
 def _timed(fn):
@@ -43,15 +44,10 @@ def _lira_numbers(target_out, shadow_outs, y, masks, n_members):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shadows", default="2,4,8")
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timings per path (median reported)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = common.parser(__doc__, "epochs", "repeats", "seed", batch_size=64)
+    parser.add_argument("--shadows", default="2,4,8", help="comma-separated K")
     args = parser.parse_args(argv)
-    ks = [int(k) for k in args.shadows.split(",")]
+    ks = common.integers(args.shadows)
     (x_m, y_m), (x_n, y_n), _, _ = demo.split_digits(args.seed)
     x = np.concatenate([x_m, x_n]).astype("float32")
     y = np.concatenate([y_m, y_n]).astype("int64")

@@ -4,17 +4,16 @@
 compiled step, either vectorized (one trace of the model, run on K stacked
 weight sets) or as a loop over the K models inside the step (K traces). For
 each K, in one run with interleaved repeats, this times both on the
-benchmarks' MLP (`privacy_utility.mlp`: two hidden layers, Adam 1e-3) with
+benchmarks' MLP (`benchmarks.data.mlp`: two hidden layers, Adam 1e-3) with
 the teachers' masks (each row left out of 2 of K, as `SplitTeachers(K, 2)`),
 and prints the first epoch (tracing included), the later epochs and the
 whole training, with the loop / vectorized ratios. It also checks that the
 two give the same weights, within float rounding.
 
-    python benchmarks/stack_time.py --data digits --teachers 4,16
-    python benchmarks/stack_time.py --data mnist --members 4000 --epochs 20
+    python -m benchmarks.stack_time --data digits --teachers 4,16
+    python -m benchmarks.stack_time --data mnist --members 4000 --epochs 20
 """
 
-import argparse
 import os
 import statistics
 import sys
@@ -27,9 +26,8 @@ import numpy as np  # noqa: E402
 
 from keras_adamixup import SplitTeachers, _stacked  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import privacy_utility as pu  # noqa: E402
+from benchmarks import common  # noqa: E402
+from benchmarks.data import mlp, pool_or_skip, split  # noqa: E402
 
 
 def train(x, y, masks, k, vectorize, args):
@@ -38,7 +36,7 @@ def train(x, y, masks, k, vectorize, args):
     models = []
     for i in range(k):
         keras.utils.set_random_seed(args.seed + i)
-        model = pu.mlp(x.shape[1], classes, args.width)
+        model = mlp(x.shape[1], classes, args.width)
         model.compile(keras.optimizers.Adam(1e-3),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         models.append(model)
@@ -51,24 +49,18 @@ def train(x, y, masks, k, vectorize, args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="digits")
-    parser.add_argument("--members", type=int, default=800)
+    parser = common.parser(__doc__, "data", "members", "width", "repeats", "seed", epochs=40)
     parser.add_argument("--teachers", default="4,16", help="the K to time")
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    pool = pu.pool_or_skip(args.data)
+    pool = pool_or_skip(args.data)
     if pool is None:
         return 0
-    (x, y), _, _ = pu.split(pool, args.members, args.seed)
+    (x, y), _, _ = split(pool, args.members, args.seed)
     print(f"{args.data}: {len(x)} rows, MLP {args.width}-{args.width}, {args.epochs} epochs, "
           f"batch 64, {args.repeats} interleaved repeats (medians)")
     lines = ["| K | path | first epoch s | later epochs s | total s | loop / vectorized |",
              "|---|---|---|---|---|---|"]
-    for k in [int(t) for t in args.teachers.split(",")]:
+    for k in common.integers(args.teachers):
         masks = ~SplitTeachers(k, 2, seed=args.seed).left_out(len(y))
         times = {True: [], False: []}
         for _ in range(args.repeats):

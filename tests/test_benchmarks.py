@@ -1,4 +1,5 @@
-import importlib.util
+import ast
+import importlib
 import json
 import os
 import pathlib
@@ -11,10 +12,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A benchmark script, imported as `python -m benchmarks.NAME` runs it."""
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 def test_overhead_summary_on_synthetic_timings():
@@ -198,7 +197,7 @@ def test_privacy_utility_quick_run(tmp_path, capsys):
     assert all(ln.count("|") == 6 for ln in table[4:])
     assert (out / "frontier.png").stat().st_size > 0
     assert (out / "runs.csv").read_text().count("\n") == 4
-    with pytest.raises(SystemExit, match="unknown defence"):
+    with pytest.raises(SystemExit, match="unknown defence 'dp'"):
         pu.main(["--quick", "--defences", "dp", "--out", str(out)])
     # merging pools the runs of several outputs; a (defence, seed) run again
     # in a later folder replaces the earlier one
@@ -218,11 +217,11 @@ def test_privacy_utility_quick_run(tmp_path, capsys):
 
 
 def test_privacy_utility_recipes_build():
-    pu = load("privacy_utility")
+    pu, names, data = load("privacy_utility"), load("names"), load("data")
     rng = np.random.default_rng(0)
     val = (rng.normal(size=(128, 4)).astype("float32"), rng.integers(0, 3, 128))
     for defence in pu.DEFENCES:
-        factory, fit_kwargs_for = pu.recipe(defence, 4, 3, 8, 0, val, 1)
+        factory, fit_kwargs_for = names.recipe(defence, 4, 3, 8, 0, val, 1)
         model = factory()
         fit_kwargs = fit_kwargs_for(val[0] + 10.0, val[1])
         trained = getattr(model, "model_", model)  # MemGuard guards a compiled model
@@ -237,15 +236,15 @@ def test_privacy_utility_recipes_build():
         if selects:  # bound to this model's own fresh monitor
             assert checkpoints[0].monitor is fit_kwargs["callbacks"][0]
     with pytest.raises(ValueError, match="Unknown defence"):
-        pu.recipe("dpsgd", 4, 3, 8, 0, val, 1)
-    # prefixes combine: the per-example focus survives the swap prefix
-    model = pu.recipe("adamixup_focus0.5_swap_const0.2_ckpt", 4, 3, 8, 0, val, 1)[0]()
+        names.recipe("dpsgd", 4, 3, 8, 0, val, 1)
+    # modifiers combine: the per-example focus survives the swap
+    model = names.recipe("adamixup_focus0.5_swap_const0.2_ckpt", 4, 3, 8, 0, val, 1)[0]()
     assert model.features == "swap" and model.focus.factor == 0.5
-    assert pu.known_defence("adamixup_focus0.5_swap_const0.2_ckpt")
-    assert pu.known_defence("teachers_mix_swap_32_1_ckpt") and not pu.known_defence("teachers_x")
+    assert names.known("adamixup_focus0.5_swap_const0.2_ckpt")
+    assert names.known("teachers_mix_swap_32_1_ckpt") and not names.known("teachers_x")
     # the teachers as they were before near-duplicate groups, patience and weights
-    old = pu.recipe("teachers_mix_apart_full_unweighed_16_2_ckpt", 4, 3, 8, 0, val, 1)[0]()
-    new = pu.recipe("teachers_mix_16_2_ckpt", 4, 3, 8, 0, val, 1)[0]().targets
+    old = names.recipe("teachers_mix_apart_full_unweighed_16_2_ckpt", 4, 3, 8, 0, val, 1)[0]()
+    new = names.recipe("teachers_mix_16_2_ckpt", 4, 3, 8, 0, val, 1)[0]().targets
     old = old.targets
     assert (old.near_duplicates, old.patience, old.weigh_groups) == (None, None, False)
     assert (new.near_duplicates, new.patience, new.weigh_groups) == (
@@ -253,29 +252,137 @@ def test_privacy_utility_recipes_build():
     # mixing that follows the hold-out loss instead of the paper's plan
     for name, kind in (("teachers_plateau_16_2_ckpt", keras_adamixup.schedules.PlateauDecay),
                        ("teachers_mix_16_2_ckpt", keras_adamixup.schedules.LinearDecay)):
-        factory = pu.recipe(name, 4, 3, 8, 0, val, 1)[0]
+        factory = names.recipe(name, 4, 3, 8, 0, val, 1)[0]
         assert isinstance(factory().schedule, kind), name
         factory()  # the audited model and every shadow: one schedule each
     # _pubN: N public rows, drawn beside the split, reach every fit (shadows alike)
-    assert pu.parse("teachers_plateau_16_2_ckpt_pub8")[1]["unlabelled"] == 8
+    assert names.parse("teachers_plateau_16_2_ckpt_pub8")[1]["unlabelled"] == 8
     with pytest.raises(ValueError, match="no public rows"):
-        pu.recipe("teachers_plateau_16_2_ckpt_pub8", 4, 3, 8, 0, val, 1)
+        names.recipe("teachers_plateau_16_2_ckpt_pub8", 4, 3, 8, 0, val, 1)
     pool = (np.arange(2000, dtype="float32").reshape(500, 4), np.arange(500) % 3)
-    public = pu.public_rows(pool, 100, 0, 8)
-    used = np.concatenate([part[0] for part in pu.split(pool, 100, 0)])
+    public = data.public_rows(pool, 100, 0, 8)
+    used = np.concatenate([part[0] for part in data.split(pool, 100, 0)])
     assert public.shape == (8, 4) and not set(public[:, 0]) & set(used[:, 0])
-    _, fit_kwargs_for = pu.recipe("teachers_plateau_16_2_ckpt_pub8", 4, 3, 8, 0, val, 1,
-                                  public=lambda count: pu.public_rows(pool, 100, 0, count))
+    _, fit_kwargs_for = names.recipe("teachers_plateau_16_2_ckpt_pub8", 4, 3, 8, 0, val, 1,
+                                     public=lambda count: data.public_rows(pool, 100, 0, count))
     np.testing.assert_array_equal(fit_kwargs_for(val[0] + 10.0, val[1])["unlabelled"], public)
     with pytest.raises(ValueError, match="only"):
-        pu.public_rows(pool, 100, 0, 500)
+        data.public_rows(pool, 100, 0, 500)
     # _pubonlyN: the student trains on them alone (DMP)
-    options = pu.parse("teachers_plateau_16_2_ckpt_pubonly8")[1]
+    options = names.parse("teachers_plateau_16_2_ckpt_pubonly8")[1]
     assert options["unlabelled"] == 8 and options["teacher_args"]["student_rows"] == "unlabelled"
-    assert "student_rows" not in pu.parse("teachers_plateau_16_2_ckpt_pub8")[1]["teacher_args"]
-    near = pu.parse("teachers_plateau_16_2_ckpt_pubonlynear8")[1]["teacher_args"]
+    assert "student_rows" not in names.parse("teachers_plateau_16_2_ckpt_pub8")[1]["teacher_args"]
+    near = names.parse("teachers_plateau_16_2_ckpt_pubonlynear8")[1]["teacher_args"]
     assert near["unlabelled_teachers"] == "nearest" and near["student_rows"] == "unlabelled"
-    assert pu.known_defence("teachers_plateau_16_2_ckpt_pubonly8")
+    assert names.known("teachers_plateau_16_2_ckpt_pubonly8")
+
+
+def _result_names():
+    """Every recipe name of benchmarks/results/ (rows, summaries, the commands' lists)."""
+    found = set()
+    for path in (ROOT / "benchmarks" / "results").glob("*.json"):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        found |= {row["defence"] for row in result.get("rows", [])}
+        found |= set(result.get("summary", {})) - {"plain"}  # recipe_cost's baseline
+        for command in result["commands"]:
+            words = command.split()
+            found |= {name for flag in ("--defences", "--recipes") if flag in words
+                      for name in words[words.index(flag) + 1].split(",")}
+    return found
+
+
+def test_every_result_name_resolves_to_a_recipe_of_the_table():
+    names = load("names")
+    found = _result_names()
+    assert "teachers_plateau_8_1_ckpt_pubonlynear8000" in found and len(found) > 15
+    for name in found:
+        key, _ = names.parse(name)
+        assert key in keras_adamixup.recipes.RECIPES, name
+
+
+def test_names_read_each_word_as_the_same_settings():
+    names = load("names")
+    key, options = names.parse("teachers_plateau_8_1_ckpt_pubonlynear8000")
+    assert key == "split_teachers" and (options["teachers"], options["exclude"]) == (8, 1)
+    assert (options["mixing"], options["features"], options["checkpoint"]) == (
+        "plateau", "auto", True)
+    assert isinstance(options["unlabelled"], names.PublicRows) and options["unlabelled"] == 8000
+    assert options["teacher_args"] == {**names.TEACHER_DEFAULTS, "student_rows": "unlabelled",
+                                       "unlabelled_teachers": "nearest"}
+    assert names.parse("teachers_acc_16_2_ckptacc")[1]["checkpoint"] == \
+        names.CHECKPOINT_ACCURACY
+    assert names.parse("teachers_last_16_2")[1]["teacher_args"]["select_epoch"] is None
+    swap = names.parse("teachers_mix_swap_16_2", feature_groups=[[0, 1]])[1]
+    assert (swap["mixing"], swap["features"], swap["feature_groups"]) == (
+        "paper", "swap", [[0, 1]])
+    assert names.parse("none") == ("undefended", {})
+    assert names.parse("none_ckpt") == names.parse("checkpoint") == ("checkpoint", {})
+    assert names.parse("dp_sgd_0.5") == ("dp_sgd", {"noise_multiplier": 0.5})
+    assert names.parse("label_smoothing_0.1") == ("label_smoothing", {"smoothing": 0.1})
+    mixup = names.parse("mixup_a0.2")[1]
+    assert (mixup["coefficient"], mixup["label_mode"], mixup["schedule"].value) == (
+        "beta", "soft", 0.2)
+    # a target with a checkpoint: a utility-aware controller, fresh for every model
+    target = names.parse("adamixup_target_0.55_ckpt")[1]["schedule"]
+    assert target() is not target() and target().max_accuracy_drop == 0.01
+    assert names.parse("adamixup_target_0.55")[1]["schedule"]().max_accuracy_drop is None
+    assert names.parse("adamixup_focus_linear_soft")[1]["focus"].factor == 1.0
+    for wrong, why in (("teachers_mix_16", "_K_L"), ("teachers_fast_16_2", "teachers' word"),
+                       ("adamixup_cosine", "schedule"), ("memguard_ckpt", "_ckpt is for"),
+                       ("none_pub8", "public rows"), ("dp_sgd_x", "not a number")):
+        with pytest.raises(ValueError, match=why):
+            names.parse(wrong)
+    with pytest.raises(SystemExit, match="unknown defence 'teachers_x'"):
+        names.checked("none,teachers_x")
+
+
+def test_baselines_are_registered_in_the_package_table():
+    baselines = load("baselines")
+    for key in baselines.BASELINES:
+        assert keras_adamixup.recipes.RECIPES[key] is getattr(baselines, key)
+    assert baselines.dp_epsilon(4000, 64, 40, 1.0) < baselines.dp_epsilon(4000, 64, 40, 0.5)
+
+
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def test_no_benchmark_edits_the_import_path():
+    """The benchmarks are a package run with ``python -m benchmarks.NAME``: none of them
+    reaches its neighbours by editing `sys.path`."""
+    edits = [f"{path.name}:{node.lineno}" for path in sorted(BENCHMARKS.rglob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Attribute) and node.attr == "path"
+             and isinstance(node.value, ast.Name) and node.value.id == "sys"]
+    assert edits == [], f"sys.path used in benchmarks/: {edits}"
+    assert (BENCHMARKS / "__init__.py").exists()
+
+
+def test_every_script_parses_its_arguments_with_the_shared_module():
+    libraries = {"__init__", "common", "data", "names", "baselines", "dp_sgd", "memguard",
+                 "labels", "rows"}
+    for path in sorted(BENCHMARKS.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if path.stem in libraries:
+            assert "def main(" not in text, path.name
+            continue
+        assert "common.parser(__doc__" in text, path.name
+        assert "argparse.ArgumentParser(" not in text, path.name
+        assert f"python -m benchmarks.{path.stem}" in text or path.stem == "device_check" \
+            and "benchmarks/device_check.sh" in text, path.name
+
+
+def test_shared_arguments_take_each_scripts_defaults():
+    common = load("common")
+    parser = common.parser("t\n", "data", "seed", members=4000, quick="tiny")
+    args = parser.parse_args([])
+    assert (args.data, args.seed, args.members, args.quick) == ("digits", 0, 4000, False)
+    assert parser.parse_args(["--quick", "--members", "10"]).members == 10
+    assert "tiny" in parser.format_help()
+    with pytest.raises(ValueError, match="not a shared argument"):
+        common.parser("t", "widht")
+    assert common.integers("0,1,2") == [0, 1, 2]
+    assert common.module_command("overhead", "--quick")[1:] == [
+        "-m", "benchmarks.overhead", "--quick"]
 
 
 def test_distributed_throughput_summary():

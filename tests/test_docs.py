@@ -7,7 +7,7 @@ every public name is documented, and the results page is current.
   `__all__` of each public module) has a docstring with ``Args:`` (when it
   takes arguments) and an ``Example:``, and appears in the API reference.
 - docs/results.md and README's results block are what
-  `benchmarks/render_results.py` renders from `benchmarks/results/`.
+  `python -m benchmarks.render_results` renders from `benchmarks/results/`.
 - Every option the command-line page names exists.
 
 `make docs` (mkdocs --strict) is run by CI, not here.
@@ -120,17 +120,13 @@ def test_every_public_name_is_in_the_api_reference():
 
 
 def test_results_page_is_current():
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "render_results.py"),
-                           "--check"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.render_results", "--check"],
+                          capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
 
 
 def test_results_page_notices_a_changed_result(tmp_path, monkeypatch):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import render_results
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    from benchmarks import render_results
     results = render_results.load()
     assert results, "no result files in benchmarks/results/"
     assert render_results.stale(results) == []
@@ -153,11 +149,7 @@ def test_cli_page_names_only_real_options():
 
 
 def test_duplicate_lines_pool_the_seeds_and_test_the_difference():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import render_results
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    from benchmarks import render_results
 
     def row(seed, dup, single):  # (found, in) per kind
         return {"defence": "none", "seed": seed, "kinds": {

@@ -1,8 +1,6 @@
 """The table of recipes (`keras_adamixup.recipes`) shared by the demo, examples and benchmarks."""
 
-import importlib.util
 import json
-import pathlib
 
 import keras
 import numpy as np
@@ -10,9 +8,8 @@ import pytest
 
 import keras_adamixup
 from keras_adamixup import recipes, schedules
+from benchmarks import names
 from tests.conftest import small_mlp
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _setting(digits, **kwargs):
@@ -150,8 +147,7 @@ def test_recommended_entry_is_split_teachers_with_plateau_mixing(digits):
     assert _callbacks(recipes.split_teachers(setting, mixing="plateau", checkpoint=False), x,
                       y) == ["PrivacyMonitor"]
     assert _callbacks(recipes.split_teachers(setting, checkpoint=False), x, y) == []
-    pu = _privacy_utility()
-    assert pu.parse("teachers_plateau_16_2_ckpt") == (
+    assert names.parse("teachers_plateau_16_2_ckpt") == (
         "split_teachers", {"teachers": 16, "exclude": 2, "mixing": "plateau",
                            "checkpoint": True, "features": "auto", "teacher_args": {
                                "select_epoch": "loss",
@@ -199,10 +195,3 @@ def test_a_recipe_from_the_table_trains_and_keeps_an_epoch(digits):
     line = recipe.describe(model, history, kwargs)
     assert line.startswith("checkpoint: kept epoch") and np.isfinite(history.history["loss"]).all()
 
-
-def _privacy_utility():
-    spec = importlib.util.spec_from_file_location(
-        "privacy_utility_for_recipes", ROOT / "benchmarks" / "privacy_utility.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

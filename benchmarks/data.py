@@ -1,0 +1,161 @@
+"""The benchmarks' data sets, their splits and their model.
+
+Every benchmark that trains on a data set takes the same split (members,
+non-members as many, validation rows a quarter as many) and the same MLP, so
+their numbers can be compared across scripts.
+
+Data: ``digits`` (offline), ``mnist`` and ``adult`` from ../shared/data
+(`pool_or_skip` says so and the run is skipped when absent), ``npz:PATH``
+(members and non-members pooled, then split again), ``tfds:NAME`` (a
+tensorflow-datasets name: its train and test splits pooled).
+"""
+
+import os
+
+import keras
+import numpy as np
+
+import keras_adamixup
+from keras_adamixup import audit
+
+from benchmarks.common import SHARED
+
+# columns swapped together by the "swap" recipes (one-hot blocks), per data set
+FEATURE_GROUPS = {}
+
+
+def load_pool(name):
+    """All examples of a data set as `(x float32, y int64)`, or `None` if absent.
+
+    Args:
+        name: ``digits``, ``mnist``, ``adult``, ``npz:PATH`` or ``tfds:NAME``.
+
+    Example:
+
+    ```python
+    x, y = data.load_pool("digits")
+    ```
+    """
+    if name == "digits":
+        return audit.data.digits_pool()
+    if name == "mnist":
+        path = os.path.join(SHARED, "mnist.npz")
+        if not os.path.exists(path):
+            return None
+        d = np.load(path)
+        return _flat(np.concatenate([d["x_train"], d["x_test"]]),
+                     np.concatenate([d["y_train"], d["y_test"]]))
+    if name == "adult":
+        try:
+            x, y, groups = audit.data.adult_pool(SHARED, return_groups=True)
+        except FileNotFoundError:
+            return None
+        FEATURE_GROUPS["adult"] = groups  # one-hot blocks, for features="swap"
+        return x, y
+    if name.startswith("npz:"):
+        (xa, ya), (xb, yb) = audit.data.load_npz(name[4:])
+        return _flat(np.concatenate([xa, xb]), np.concatenate([ya, yb]))
+    if name.startswith("tfds:"):
+        # train + test of a tensorflow-datasets set (needs the package and a
+        # download or a prepared TFDS_DATA_DIR)
+        return _flat(*audit.data.load_pool(name))
+    raise ValueError(f"Unknown data {name!r}: digits, mnist, adult, npz:PATH or tfds:NAME.")
+
+
+def pool_or_skip(name):
+    """`load_pool(name)`, or `None` after printing why the run is skipped.
+
+    Args:
+        name: as `load_pool`.
+
+    Example:
+
+    ```python
+    pool = data.pool_or_skip(args.data)
+    if pool is None:
+        return 0
+    ```
+    """
+    pool = load_pool(name)
+    if pool is None:
+        print(f"skipped: data {name!r} not found in {SHARED} (it lives in ../shared/data "
+              "on the project's machines).")
+    return pool
+
+
+def _flat(x, y):
+    """Rows flattened for the MLP, float32; 8-bit images scaled to [0, 1]."""
+    scale = 255.0 if np.asarray(x).dtype == np.uint8 else 1.0
+    return (np.asarray(x).reshape(len(x), -1).astype("float32") / scale,
+            np.asarray(y).astype("int64"))
+
+
+def _sizes(pool, members):
+    members = min(members, len(pool[0]) * 2 // 5)
+    return members, max(members // 4, keras_adamixup.monitor.MIN_MONITOR_EXAMPLES + 28)
+
+
+def split(pool, members, seed):
+    """Members, non-members (as many) and validation rows (a quarter, ≥ 128), disjoint.
+
+    Args:
+        pool: `(x, y)` of a whole data set (`load_pool`).
+        members: how many members (at most two fifths of the pool).
+        seed: the seed of the draw.
+
+    Example:
+
+    ```python
+    (x_m, y_m), nonmembers, validation = data.split(pool, 800, seed=0)
+    ```
+    """
+    x, y = pool
+    members, validation = _sizes(pool, members)
+    order = np.random.default_rng(seed).permutation(len(x))
+    m, n, v = (order[:members], order[members:2 * members],
+               order[2 * members:2 * members + validation])
+    return (x[m], y[m]), (x[n], y[n]), (x[v], y[v])
+
+
+def public_rows(pool, members, seed, count):
+    """`count` inputs of the pool that `split(pool, members, seed)` leaves unused.
+
+    The next rows of its order, labels dropped: the public rows of the
+    ``_pubN`` recipe names (`benchmarks.names`).
+
+    Args:
+        pool, members, seed: as `split`.
+        count: how many rows.
+
+    Example:
+
+    ```python
+    unlabelled = data.public_rows(pool, 800, 0, 8000)
+    ```
+    """
+    members, validation = _sizes(pool, members)
+    order = np.random.default_rng(seed).permutation(len(pool[0]))[2 * members + validation:]
+    if count > len(order):
+        raise ValueError(f"_pub{count}: the pool has only {len(order)} rows beside the "
+                         f"members, non-members and validation rows.")
+    return pool[0][order[:count]]
+
+
+def mlp(inputs, classes, width):
+    """The benchmarks' model: two ReLU layers of `width` units, logits out (uncompiled).
+
+    Args:
+        inputs: features per row.
+        classes: output logits.
+        width: units per hidden layer.
+
+    Example:
+
+    ```python
+    model = data.mlp(64, 10, 256)
+    ```
+    """
+    return keras.Sequential([keras.Input((inputs,)),
+                             keras.layers.Dense(width, activation="relu"),
+                             keras.layers.Dense(width, activation="relu"),
+                             keras.layers.Dense(classes)])

@@ -1,0 +1,281 @@
+"""Benchmark recipe names: each one an entry of `keras_adamixup.recipes.RECIPES` with options.
+
+The benchmarks, their result files (`benchmarks/results/`) and
+docs/BENCHMARKS.md name every recipe they measure by one word-string, e.g.
+``teachers_plateau_16_2_ckpt_pub8000``. `parse` reads it as a table entry
+and its options, so every variant measured is the package's recipe (or one of
+`benchmarks.baselines`), not a copy. A name is words joined by ``_``: a
+family, its words, then optional suffixes.
+
+Families:
+
+| name | table entry and options |
+|---|---|
+| ``none`` / ``checkpoint`` | ``undefended`` / ``checkpoint`` (``none_ckpt`` = ``checkpoint``) |
+| ``early_stopping``, ``memguard`` | the entry of that name |
+| ``label_smoothing_S``, ``dp_sgd_SIGMA`` | ``label_smoothing`` (smoothing S), ``dp_sgd`` (noise multiplier SIGMA) |
+| ``mixup_aA`` | ``adamixup``: ``Constant(A)``, Beta coefficients, soft labels |
+| ``adamixup_[WORDS_]SCHEDULE`` | ``adamixup`` with a `SCHEDULES` entry; `ADAMIXUP_WORDS` before it |
+| ``teachers_[WORDS_]K_L`` | ``split_teachers``: K teachers, each row left out of L; `TEACHER_WORDS` |
+
+Suffixes (the last words):
+
+- ``_ckpt``: the recommended setting's `PrivacyCheckpoint`; ``_ckptacc``: one that
+  keeps the epoch of best hold-out accuracy (patience 10, `CHECKPOINT_ACCURACY`);
+  with ``adamixup_target_T`` a checkpoint also makes the controller
+  utility-aware (accuracy budget 1 point, backing off after 3 ineffective raises);
+- ``teachers_...`` only, after the checkpoint: ``_pubN`` N public rows without
+  labels that the teachers label and the student trains on too (``unlabelled=``;
+  `recipe` draws them with ``public(N)``); ``_pubonlyN`` the student trains on
+  them alone (``student_rows="unlabelled"``); ``_pubnearN`` / ``_pubonlynearN``
+  the same, each public row labelled by the teachers that left out its nearest
+  member (``unlabelled_teachers="nearest"``): `PUBLIC_WORDS`.
+
+Example:
+
+```python
+from benchmarks import names
+key, options = names.parse("teachers_plateau_8_1_ckpt")
+# ("split_teachers", {"teachers": 8, "exclude": 1, "mixing": "plateau", ...})
+```
+"""
+
+import keras_adamixup
+from keras_adamixup import recipes, schedules
+
+from benchmarks import baselines  # noqa: F401  (registers DP-SGD, MemGuard, label smoothing)
+from benchmarks import data
+
+# "_ckptacc": a PrivacyCheckpoint that keeps the epoch of best hold-out accuracy instead
+CHECKPOINT_ACCURACY = {"score": "accuracy", "patience": 10}
+CHECKPOINTS = {"ckpt": True, "ckptacc": CHECKPOINT_ACCURACY}
+PUBLIC_WORDS = {"pub": {}, "pubonly": {"student_rows": "unlabelled"},
+                "pubnear": {"unlabelled_teachers": "nearest"},
+                "pubonlynear": {"student_rows": "unlabelled", "unlabelled_teachers": "nearest"}}
+# the teachers' words: (model options, SplitTeachers options); "swap" takes the
+# data's one-hot blocks; a later word overrides an earlier one
+TEACHER_WORDS = {
+    "mix": ({"mixing": "paper"}, {}),  # the paper's LinearDecay(0.4, 0) on top
+    "plateau": ({"mixing": "plateau", "features": "auto"}, {}),  # as the recommended setting
+    "swap": ({"features": "swap"}, {}),  # each feature from the partner (blocks whole)
+    "apart": ({}, {"near_duplicates": None}),  # near-duplicates left out independently
+    "full": ({}, {"patience": None}),  # teachers train every epoch
+    "unweighed": ({}, {"weigh_groups": False}),  # a group's rows weigh 1 each
+    "acc": ({}, {"select_epoch": "accuracy"}),  # teachers' epoch of best out-of-fold accuracy
+    "last": ({}, {"select_epoch": None}),  # the teachers' last epoch
+}
+# what the teachers do without words: lowest out-of-fold loss, patience 5, near-duplicates
+# grouped and weighed as one row
+TEACHER_DEFAULTS = {"select_epoch": "loss", "near_duplicates": keras_adamixup.duplicates.RADIUS,
+                    "patience": 5, "weigh_groups": True}
+# adamixup_ schedules: the words after the modifiers; "const" and "target" take a number
+SCHEDULES = {
+    "linear_dominant": lambda: {"schedule": schedules.LinearDecay(0.4, 0.0),
+                                "label_mode": "dominant"},
+    "linear_soft": lambda: {"schedule": schedules.LinearDecay(0.4, 0.0), "label_mode": "soft"},
+    "floor_dominant": lambda: {"schedule": schedules.LinearDecay(0.4, 0.2),
+                               "label_mode": "dominant"},
+}
+# adamixup_ modifiers, before the schedule: "focus[F]" a LossFloor("holdout", factor=F)
+# (default 1), "swap" features="swap"
+ADAMIXUP_WORDS = ("focus", "swap")
+
+
+class PublicRows(int):
+    """`parse`'s placeholder for the ``_pubN`` public rows (N of them), drawn by `recipe`."""
+
+
+def _number(text, name):
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{name}: {text!r} is not a number.") from None
+
+
+def _split_number(word):
+    """``"pubonly8000"`` → ``("pubonly", "8000")``; ``"focus"`` → ``("focus", "")``."""
+    letters = word.rstrip("0123456789.")
+    return letters, word[len(letters):]
+
+
+def _suffixes(name):
+    """`(the name's other words, checkpoint option, public options or None)`."""
+    words = name.split("_")
+    public = None
+    letters, count = _split_number(words[-1])
+    if letters in PUBLIC_WORDS and count.isdigit() and len(words) > 1:
+        public = {"unlabelled": PublicRows(int(count)), **PUBLIC_WORDS[letters]}
+        words.pop()
+    checkpoint = CHECKPOINTS[words.pop()] if len(words) > 1 and words[-1] in CHECKPOINTS \
+        else False
+    return words, checkpoint, public
+
+
+def _teachers(words, checkpoint, public, name):
+    """``teachers_[WORDS_]K_L``: `split_teachers` options."""
+    if len(words) < 2 or not (words[-2].isdigit() and words[-1].isdigit()):
+        raise ValueError(f"{name}: split teachers' names end in _K_L (teachers, left out).")
+    model_args, teacher_args = {"mixing": None}, dict(TEACHER_DEFAULTS)
+    for word in words[:-2]:
+        if word not in TEACHER_WORDS:
+            raise ValueError(f"{name}: {word!r} is not a teachers' word "
+                             f"({', '.join(TEACHER_WORDS)}).")
+        model_args.update(TEACHER_WORDS[word][0])
+        teacher_args.update(TEACHER_WORDS[word][1])
+    if public is not None:
+        model_args["unlabelled"] = public["unlabelled"]
+        teacher_args.update({k: v for k, v in public.items() if k != "unlabelled"})
+    return {"teachers": int(words[-2]), "exclude": int(words[-1]), "checkpoint": checkpoint,
+            "teacher_args": teacher_args, **model_args}
+
+
+def _adamixup(words, checkpoint, name):
+    """``adamixup_[focus[F]_][swap_]SCHEDULE``: `adamixup` options."""
+    model_args = {}
+    while words and _split_number(words[0])[0] in ADAMIXUP_WORDS:
+        word, number = _split_number(words.pop(0))
+        if word == "focus":  # only examples under F x the monitored hold-out loss are mixed
+            model_args["focus"] = keras_adamixup.LossFloor("holdout", _number(number or 1, name))
+        else:
+            model_args["features"] = "swap"
+    rest = "_".join(words)
+    if rest in SCHEDULES:
+        options = SCHEDULES[rest]()
+    elif rest.startswith("const"):
+        options = {"schedule": schedules.Constant(_number(rest[len("const"):], name))}
+    elif len(words) == 2 and words[0] == "target":
+        target = _number(words[1], name)
+        # with a checkpoint, the controller is utility-aware too
+        utility = {"max_accuracy_drop": 0.01, "backoff_patience": 3} if checkpoint else {}
+        options = {"schedule": lambda: schedules.PrivacyTarget(target, **utility)}
+    else:
+        raise ValueError(f"{name}: unknown AdaMixup schedule {rest!r}; "
+                         f"{', '.join(SCHEDULES)}, constS or target_T.")
+    return {**options, "checkpoint": checkpoint, **model_args}
+
+
+def parse(name, feature_groups=None):
+    """A benchmark recipe name as an entry of the recipe table: ``(key, options)``.
+
+    Args:
+        name: a benchmark recipe name (this module's docstring has the words).
+        feature_groups: the data's one-hot column blocks, swapped whole by the
+            ``swap`` names (`benchmarks.data.FEATURE_GROUPS`), or `None`.
+
+    Returns:
+        ``(key, options)`` for ``keras_adamixup.recipes.recipe(key, setting,
+        **options)``; a ``_pubN`` name's ``unlabelled`` option is a
+        `PublicRows` count that `recipe` replaces by the rows.
+
+    Example:
+
+    ```python
+    key, options = names.parse("adamixup_target_0.55_ckpt")
+    ```
+    """
+    words, checkpoint, public = _suffixes(name)
+    family, last = "_".join(words), words[-1]
+    if public is not None and words[0] != "teachers":
+        raise ValueError(f"{name}: only split teachers (teachers_...) take public rows.")
+    if words[0] == "teachers":
+        key, options = "split_teachers", _teachers(words[1:], checkpoint, public, name)
+    elif words[0] == "adamixup":
+        key, options = "adamixup", _adamixup(words[1:], checkpoint, name)
+    elif len(words) == 2 and words[0] == "mixup" and last.startswith("a"):
+        key, options = "adamixup", {
+            "schedule": schedules.Constant(_number(last[1:], name)), "coefficient": "beta",
+            "label_mode": "soft", "checkpoint": checkpoint}
+    elif family in ("none", "checkpoint"):
+        return ("checkpoint" if checkpoint or family == "checkpoint" else "undefended"), {}
+    elif checkpoint:
+        raise ValueError(f"{name}: _ckpt is for none, mixup_, adamixup_ and teachers_ names.")
+    elif family in ("early_stopping", "memguard"):
+        return family, {}
+    elif "_".join(words[:-1]) in ("label_smoothing", "dp_sgd"):
+        option = "smoothing" if words[0] == "label" else "noise_multiplier"
+        return "_".join(words[:-1]), {option: _number(last, name)}
+    else:
+        raise ValueError(f"Unknown defence {name!r}: see benchmarks/names.py for the names.")
+    if options.get("features") == "swap":
+        options["feature_groups"] = feature_groups
+    return key, options
+
+
+def known(name):
+    """Whether `name` is a benchmark recipe name (`parse` reads it).
+
+    Args:
+        name: a string.
+
+    Example:
+
+    ```python
+    assert names.known("teachers_mix_16_2_ckpt") and not names.known("teachers_x")
+    ```
+    """
+    try:
+        parse(name)
+    except ValueError:
+        return False
+    return True
+
+
+def checked(text):
+    """The comma-separated names of `text` (``--defences``), each `known` (else exits).
+
+    Args:
+        text: e.g. ``"none,early_stopping"``.
+
+    Example:
+
+    ```python
+    defences = names.checked(args.defences)
+    ```
+    """
+    listed = text.split(",")
+    for name in listed:
+        try:
+            parse(name)
+        except ValueError as error:
+            raise SystemExit(f"unknown defence {name!r}: {error}") from None
+    return listed
+
+
+def recipe(name, inputs, classes, width, seed, validation, epochs, feature_groups=None,
+           public=None):
+    """`(factory, fit_kwargs_for)` of a benchmark recipe name on the benchmarks' MLP.
+
+    The factory returns a compiled model; ``fit_kwargs_for(x_train, y_train)``
+    the arguments of its `fit` (fresh callbacks for every model, shadows
+    included). Every model gets a `PrivacyMonitor` (members drawn from its own
+    training data vs the validation rows), which only logs unless the recipe
+    follows it, so the monitored AUC can be compared with the audit.
+
+    Args:
+        name: a benchmark recipe name (`parse`).
+        inputs, classes, width: the MLP's (`benchmarks.data.mlp`).
+        seed: the recipe's seed.
+        validation: `(x, y)` held out: the monitor's non-members, early
+            stopping's validation data.
+        epochs: planned epochs (batch 64).
+        feature_groups: as `parse`.
+        public: ``public(count)`` returns the public rows of a ``_pubN`` name
+            (`benchmarks.data.public_rows`), or `None`.
+
+    Example:
+
+    ```python
+    factory, fit_kwargs_for = names.recipe("teachers_plateau_16_2_ckpt", 64, 10, 256, 0,
+                                           validation, 60)
+    ```
+    """
+    setting = recipes.Setting(
+        base=lambda: data.mlp(inputs, classes, width), holdout=validation, seed=seed,
+        monitor=True, fit_kwargs={"epochs": epochs, "batch_size": 64, "verbose": 0})
+    key, options = parse(name, feature_groups)
+    if isinstance(options.get("unlabelled"), PublicRows):
+        if public is None:
+            raise ValueError(f"{name}: this benchmark has no public rows to give.")
+        options["unlabelled"] = public(options["unlabelled"])
+    made = recipes.recipe(key, setting, name=name, **options)
+    return made.factory, made.fit_kwargs
