@@ -43,6 +43,7 @@ from keras_adamixup.monitor import PrivacyMonitor
 from keras_adamixup.pipeline import adamixup
 from keras_adamixup import recommended
 from keras_adamixup.schedules import PrivacyTarget
+from keras_adamixup.teacher_targets import TeacherTargets
 from keras_adamixup.teachers import SplitTeachers
 from keras_adamixup.version import __version__
 
@@ -61,6 +62,7 @@ __all__ = [
     "PrivacyTarget",
     "recommended",
     "SplitTeachers",
+    "TeacherTargets",
     "schedules",
     "__version__",
 ]

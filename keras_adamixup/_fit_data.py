@@ -1,7 +1,6 @@
 """The arrays `AdaMixupModel.fit` is given: checks, the training part, digests.
 
-Used only when `fit` gets NumPy arrays (datasets and generators pass through
-to Keras untouched). Every check is one vectorized pass over the data:
+Used when `fit` gets NumPy arrays (a dataset: `keras_adamixup._fit_dataset`). Every check is one vectorized pass over the data:
 
 - non-finite inputs are refused (mixing would spread a NaN to its partner's
   row), naming the rows;
@@ -99,7 +98,7 @@ def rows(x, index):
     return keras.tree.map_structure(lambda a: np.asarray(a)[index], x)
 
 
-def _split_at(x, validation_split):
+def split_index(x, validation_split):
     n = len(keras.tree.flatten(x)[0])
     at = int(math.floor(n * (1.0 - validation_split)))
     if at == 0 or at == n:
@@ -115,7 +114,7 @@ def training_part(x, y, kwargs):
     weights = kwargs.get("sample_weight")
     if not split or kwargs.get("validation_data") is not None:
         return x, y, weights
-    at = _split_at(x, split)
+    at = split_index(x, split)
     keep = slice(0, at)
     return rows(x, keep), np.asarray(y)[keep], None if weights is None else np.asarray(
         weights)[keep]
@@ -133,23 +132,31 @@ def split_for_teachers(x, y, kwargs):
     split = kwargs.pop("validation_split", None) or 0.0
     weights = kwargs.pop("sample_weight", None)
     class_weight = kwargs.pop("class_weight", None)
-    if weights is not None and class_weight is not None:
-        raise ValueError("You cannot use `class_weight` and `sample_weight` at the same "
-                         "time (as in Keras): fold the class weights into the sample "
-                         "weights.")
     y = np.asarray(y)
-    if class_weight is not None:
-        ids = y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(len(y))
-        ids = np.round(ids).astype("int64")
-        weights = np.array([class_weight.get(int(c), 1.0) for c in ids], dtype="float32")
+    weights = example_weights(y, weights, class_weight)
     validation = None
     if split and kwargs.get("validation_data") is None:
-        at = _split_at(x, split)
+        at = split_index(x, split)
         validation = (rows(x, slice(at, None)), y[at:]) + (
             () if weights is None else (np.asarray(weights)[at:],))
         x, y = rows(x, slice(0, at)), y[:at]
         weights = None if weights is None else np.asarray(weights)[:at]
     return (x, y, None if weights is None else np.asarray(weights, dtype="float32")), validation
+
+
+def example_weights(y, sample_weight, class_weight):
+    """Per-example float32 weights: `sample_weight`, or the class weights of the true
+    classes of `y` (class ids or one-hot rows), or `None` without either."""
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError("You cannot use `class_weight` and `sample_weight` at the same "
+                         "time (as in Keras): fold the class weights into the sample "
+                         "weights.")
+    if class_weight is None:
+        return None if sample_weight is None else np.asarray(sample_weight, dtype="float32")
+    y = np.asarray(y)
+    ids = y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(len(y))
+    ids = np.round(ids).astype("int64")
+    return np.array([class_weight.get(int(c), 1.0) for c in ids], dtype="float32")
 
 
 def digest(x, y, weights, *settings, more=None):
@@ -168,8 +175,10 @@ def digest(x, y, weights, *settings, more=None):
 def require_arrays_for_teachers():
     raise ValueError("SplitTeachers needs the training data as NumPy arrays (x, y) in "
                      "`fit` (x may be a dict or list of arrays for a model of several "
-                     "inputs), not a dataset or generator: every teacher trains on its "
-                     "own subset of them.")
+                     "inputs) or as a finite tf.data.Dataset of (x, y) batches, not a "
+                     "generator or PyDataset: every teacher trains on its own subset of "
+                     "the examples, chosen by index (wrap a generator with "
+                     "`tf.data.Dataset.from_generator`).")
 
 
 def unlabelled_like(unlabelled, x):

@@ -15,6 +15,8 @@ from keras_adamixup import mixing
 from keras_adamixup import schedules as schedules_lib
 from keras_adamixup import teachers as teachers_lib
 from keras_adamixup import _fit_data as training_data
+from keras_adamixup import _fit_dataset
+from keras_adamixup import _holdout_callbacks
 from keras_adamixup.teacher_targets import TeacherTargets
 
 _LOG = logging.getLogger("keras_adamixup")
@@ -138,6 +140,15 @@ class AdaMixupModel(keras.Model):
             the examples whose clean loss is under a floor, ``rest`` × it
             for the others (one more forward pass per step; logged as
             ``mixup_focus``, the share of examples under the floor).
+        checkpoint: `None` (default), or `PrivacyCheckpoint` settings (a
+            dict of its arguments but the monitor, e.g. ``{"patience": 5,
+            "max_accuracy_drop": 0.01}``; `True`: its defaults): every `fit`
+            that gets ``validation_data`` (or ``validation_split``) and no
+            monitor among its callbacks makes a `PrivacyMonitor` of the
+            validation rows and a draw of as many training rows, and this
+            checkpoint on it, which restores the epoch it keeps at the end.
+            Feedback schedules (`PlateauDecay`) get the same monitor without
+            the checkpoint when this is `None`.
         allow_any_loss: `compile` refuses losses that are not classification
             losses (mean squared error and other regression losses), since a
             one-output regression model would be mixed as a binary
@@ -175,6 +186,7 @@ class AdaMixupModel(keras.Model):
         feature_groups=None,
         targets=None,
         focus=None,
+        checkpoint=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -201,6 +213,7 @@ class AdaMixupModel(keras.Model):
                             f"got {type(targets).__name__}.")
         self.targets = targets
         self._teacher_targets = None
+        self.checkpoint = _checkpoint_settings(checkpoint)
         if isinstance(focus, dict):
             focus = keras.saving.deserialize_keras_object(focus)
         if focus is not None and not isinstance(focus, focus_lib.LossFloor):
@@ -292,66 +305,139 @@ class AdaMixupModel(keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
-            callbacks=None, **kwargs):
+            callbacks=None, *, groups=None, unlabelled=None, **kwargs):
+        """Trains the model as `keras.Model.fit` does, with the mixing (and teachers).
+
+        Keras' own arguments (``validation_data``, ``validation_split``,
+        ``sample_weight``, ``class_weight``, ``shuffle``, ...) pass through
+        with their meaning. `x` may be arrays or a `tf.data.Dataset` of
+        batches (the teachers then read it by position: see
+        `keras_adamixup._fit_dataset` for what such a dataset must satisfy).
+        When the model needs a hold-out monitor (a feedback schedule such as
+        `PlateauDecay`, ``checkpoint=`` settings, a `LossFloor("holdout")`)
+        and `callbacks` hold none, a `PrivacyMonitor` (and the
+        `PrivacyCheckpoint`) is made from ``validation_data`` or
+        ``validation_split``, for this `fit`.
+
+        Args:
+            x: the training inputs (arrays, or a dataset of ``(x, y)`` or
+                ``(x, y, sample_weight)`` batches).
+            y: the labels (`None` with a dataset).
+            batch_size: as in Keras (arrays only).
+            epochs: as in Keras.
+            verbose: as in Keras; the teachers show their progress unless 0.
+            callbacks: as in Keras.
+            groups: `None`, or one id per training row (a patient, a
+                person): rows sharing an id are left out of the same
+                teachers (`SplitTeachers` only).
+            unlabelled: `None`, or public inputs of the same kind without
+                labels (membership not protected): the teachers label them
+                and the model trains on them too (`SplitTeachers` only;
+                arrays only).
+            **kwargs: Keras' other `fit` arguments.
+
+        Returns:
+            the Keras `History`.
+
+        Example:
+
+        ```python
+        model = keras_adamixup.recommended.model(base)
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=40)
+        ```
+        """
         _checks.positive_int("epochs", epochs)
-        groups = kwargs.pop("groups", None)
-        if groups is not None and self.targets is None:
-            raise ValueError("`groups` tells SplitTeachers which rows to leave out together; "
-                             "this model has no `targets=SplitTeachers(...)`.")
-        unlabelled = kwargs.pop("unlabelled", None)
-        if unlabelled is not None and self.targets is None:
-            raise ValueError("`unlabelled` rows get their labels from SplitTeachers; this "
-                             "model has no `targets=SplitTeachers(...)`.")
-        if (unlabelled is None and self.targets is not None
-                and self.targets.student_rows == "unlabelled"):
-            raise ValueError("SplitTeachers(student_rows='unlabelled') trains the model on "
-                             "the public rows alone: pass them as `fit(..., unlabelled="
-                             "x_public)`.")
-        callbacks = list(callbacks or [])
-        # Monitors first: at each epoch end the controller is updated before
-        # other callbacks (BackupAndRestore, ModelCheckpoint) save the model.
-        drives = [isinstance(c, schedules_lib.ScheduleDriver) for c in callbacks]
-        callbacks = [c for c, d in zip(callbacks, drives) if d] + [
-            c for c, d in zip(callbacks, drives) if not d
-        ]
-        if self.focus is not None and self.focus.needs_monitor and not any(drives):
-            raise ValueError(
-                "LossFloor('holdout') sets its floor from the hold-out loss that a "
-                "monitor measures, but no monitor was given: pass `callbacks=["
-                "keras_adamixup.PrivacyMonitor(members=(x_m, y_m), nonmembers=(x_n, "
-                "y_n))]`, or give the LossFloor a fixed floor.")
-        if isinstance(self.schedule, schedules_lib.FeedbackSchedule) and not any(drives):
-            raise ValueError(
-                f"The schedule {type(self.schedule).__name__} is driven by "
-                "measurements of membership leakage during training, but no "
-                "monitor was given: pass `callbacks=[keras_adamixup.PrivacyMonitor("
-                "members=(x_m, y_m), nonmembers=(x_n, y_n))]` with a subset of "
-                "the training data and held-out data the model never trains on."
-            )
-        callbacks.append(_TrainingPlan(self))
+        self._check_teacher_arguments(x, groups, unlabelled)
+        callbacks = self._fit_callbacks(x, y, callbacks, kwargs)
         self._resolve_features(x)
-        arrays = training_data.are_arrays(x, y)
-        if arrays:
-            training_data.check_arrays(
-                x, y, loss=getattr(self, "loss", None),
-                sparse_loss_matters=self.label_mode == "dominant" and self.targets is None)
-            part = training_data.training_part(x, y, kwargs)
-            for callback in callbacks:  # PrivacyMonitor: its non-members are not these rows
-                check = getattr(callback, "check_training_data", None)
-                if check is not None:
-                    check(part[0])
-        elif self.targets is not None:
+        if training_data.are_arrays(x, y):
+            self._check_training_arrays(x, y, kwargs, callbacks)
+        elif self.targets is not None and not _fit_dataset.is_dataset(x):
             training_data.require_arrays_for_teachers()
         if self.targets is not None:
             if not self.compiled:
                 raise ValueError("Call `compile` before `fit`: SplitTeachers copies the "
                                  "compiled loss and optimizer for its teachers.")
-            x, y, kwargs = self._student_data(x, y, epochs, batch_size, verbose, kwargs,
-                                                 groups, unlabelled)
-        return super().fit(
-            x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-            callbacks=callbacks, **kwargs,
-        )
+            if _fit_dataset.is_dataset(x):
+                x, kwargs = self._student_dataset(x, epochs, verbose, kwargs, groups)
+            else:
+                x, y, kwargs = self._student_data(x, y, epochs, batch_size, verbose, kwargs,
+                                                  groups, unlabelled)
+        if _fit_dataset.is_dataset(x) and self.targets is not None:
+            kwargs["shuffle"] = False  # the joined examples are shuffled already
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                           callbacks=callbacks, **kwargs)
+
+    def _check_teacher_arguments(self, x, groups, unlabelled):
+        """`groups` and `unlabelled` belong to SplitTeachers; refused without them."""
+        if groups is not None and self.targets is None:
+            raise ValueError("`groups` tells SplitTeachers which rows to leave out together; "
+                             "this model has no `targets=SplitTeachers(...)`.")
+        if unlabelled is not None and self.targets is None:
+            raise ValueError("`unlabelled` rows get their labels from SplitTeachers; this "
+                             "model has no `targets=SplitTeachers(...)`.")
+        if unlabelled is not None and _fit_dataset.is_dataset(x):
+            raise ValueError("`unlabelled` rows are taken as arrays, beside training arrays; "
+                             "with a training dataset, give `x` and `unlabelled` as arrays "
+                             "(or train without public rows).")
+        if (unlabelled is None and self.targets is not None
+                and self.targets.student_rows == "unlabelled"):
+            raise ValueError("SplitTeachers(student_rows='unlabelled') trains the model on "
+                             "the public rows alone: pass them as `fit(..., unlabelled="
+                             "x_public)`.")
+
+    def _fit_callbacks(self, x, y, callbacks, kwargs):
+        """The callbacks of this `fit`: monitors first (made from the validation data
+        when the model needs one and none is given), the training plan last."""
+        callbacks = list(callbacks or [])
+        # Monitors first: at each epoch end the controller is updated before
+        # other callbacks (BackupAndRestore, ModelCheckpoint) save the model.
+        drives = [isinstance(c, schedules_lib.ScheduleDriver) for c in callbacks]
+        callbacks = [c for c, d in zip(callbacks, drives) if d] + [
+            c for c, d in zip(callbacks, drives) if not d]
+        if not any(drives) and _holdout_callbacks.needs(self) is not None:
+            seed = 0 if self.seed is None else self.seed
+            callbacks = _holdout_callbacks.make(self, x, y, kwargs, seed) + callbacks
+        return callbacks + [_TrainingPlan(self)]
+
+    def _check_training_arrays(self, x, y, kwargs, callbacks):
+        """Refuses bad arrays; checks each monitor against the rows trained on."""
+        training_data.check_arrays(
+            x, y, loss=getattr(self, "loss", None),
+            sparse_loss_matters=self.label_mode == "dominant" and self.targets is None)
+        part = training_data.training_part(x, y, kwargs)
+        for callback in callbacks:  # PrivacyMonitor: its non-members are not these rows
+            check = getattr(callback, "check_training_data", None)
+            if check is not None:
+                check(part[0])
+
+    def _student_dataset(self, dataset, epochs, verbose, kwargs, groups):
+        """`(dataset, kwargs)` for the student: each example with its soft label
+        (joined by position) and weight, shuffled and batched as the input."""
+        kwargs = dict(kwargs)
+        if kwargs.get("validation_split"):
+            raise ValueError("`validation_split` needs arrays (as in Keras); with a dataset "
+                             "pass `validation_data=`.")
+        class_weight = kwargs.pop("class_weight", None)
+        scanned = _fit_dataset.scan(dataset)
+        weights = training_data.example_weights(scanned["y"], scanned["weights"],
+                                                class_weight)
+        training = dict(epochs=epochs, batch_size=scanned["batch_size"],
+                        sample_weight=weights, groups=groups)
+        targets = self.teacher_targets
+        if targets is None or targets.digest != self.targets.dataset_digest(scanned,
+                                                                            **training):
+            targets = self.targets.fit(
+                self, dataset, None, progress=self.targets.progress or verbose not in (0, "0"),
+                **training)
+            self.teacher_targets = targets
+        if targets.row_weights is not None:
+            weights = (targets.row_weights if weights is None
+                       else weights * targets.row_weights)
+        seed = 0 if self.seed is None else self.seed
+        return _fit_dataset.with_targets(dataset, targets.soft_labels, weights,
+                                         scanned["batch_size"], seed), kwargs
 
     def _student_data(self, x, y, epochs, batch_size, verbose, kwargs, groups=None,
                          unlabelled=None):
@@ -426,14 +512,16 @@ class AdaMixupModel(keras.Model):
         return None if targets is None else targets.soft_labels
 
     def _resolve_features(self, x):
-        """``features="auto"``: decided once, from the training arrays."""
+        """``features="auto"``: decided once, from the training arrays (or first batch)."""
         if self.features != "auto" or getattr(self, "_features_used", None):
             return
-        if x is None or isinstance(x, tf.data.Dataset) or not all(
-                hasattr(leaf, "shape") for leaf in tf.nest.flatten(x)):
+        if _fit_dataset.is_dataset(x):
+            x = _fit_dataset.first_inputs(x)
+        if x is None or not all(hasattr(leaf, "shape") for leaf in tf.nest.flatten(x)):
             raise ValueError(
-                "features='auto' is decided from the arrays given to `fit`; with a "
-                "dataset or generator, choose features='interpolate' or 'swap'.")
+                "features='auto' is decided from the arrays or the first batch of the "
+                "dataset given to `fit`; with a generator, choose features='interpolate' "
+                "or 'swap'.")
         self._features_used = mixing.detect_features(x)
         logging.getLogger("keras_adamixup").info(
             "AdaMixupModel: features='auto' chose %r (%s)", self._features_used,
@@ -655,6 +743,7 @@ class AdaMixupModel(keras.Model):
                         else keras.saving.serialize_keras_object(self.targets)),
             "focus": (None if self.focus is None
                       else keras.saving.serialize_keras_object(self.focus)),
+            "checkpoint": None if self.checkpoint is None else dict(self.checkpoint),
         }
 
     @classmethod
@@ -667,6 +756,26 @@ class AdaMixupModel(keras.Model):
             config["schedule"], custom_objects=custom_objects
         )
         return cls(**config)
+
+
+_CHECKPOINT_ARGUMENTS = ("target_auc", "patience", "score", "min_delta",
+                         "max_accuracy_drop", "restore")
+
+
+def _checkpoint_settings(checkpoint):
+    """`AdaMixupModel(checkpoint=)` as a dict of `PrivacyCheckpoint` arguments, or `None`."""
+    if checkpoint is None or checkpoint is False:
+        return None
+    if checkpoint is True:
+        return {}
+    if not isinstance(checkpoint, dict):
+        raise TypeError("`checkpoint` must be None, True or a dict of PrivacyCheckpoint "
+                        f"arguments, got {checkpoint!r}.")
+    unknown = sorted(set(checkpoint) - set(_CHECKPOINT_ARGUMENTS))
+    if unknown:
+        raise ValueError(f"`checkpoint` has unknown PrivacyCheckpoint arguments {unknown}; "
+                         f"it takes {list(_CHECKPOINT_ARGUMENTS)}.")
+    return dict(checkpoint)
 
 
 class _TrainingPlan(keras.callbacks.Callback):

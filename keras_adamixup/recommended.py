@@ -63,7 +63,7 @@ def model(base, seed=0, **overrides):
     """
     settings = {"schedule": schedules.PlateauDecay(start=START), "label_mode": "dominant",
                 "features": "auto", "targets": SplitTeachers(**TEACHERS, seed=seed),
-                "seed": seed}
+                "seed": seed, "checkpoint": dict(CHECKPOINT)}
     settings.update(overrides)
     return AdaMixupModel(base, **settings)
 

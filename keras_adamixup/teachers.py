@@ -97,8 +97,8 @@ import os
 import keras
 import numpy as np
 
-from keras_adamixup import (_cache, _checks, _fit_data, _progress, _stacked, duplicates,
-                            predictions)
+from keras_adamixup import (_cache, _checks, _fit_data, _fit_dataset, _progress, _stacked,
+                            duplicates, predictions)
 from keras_adamixup.teacher_targets import TeacherTargets
 
 _LOG = logging.getLogger("keras_adamixup")
@@ -350,6 +350,12 @@ class SplitTeachers:
             model, x_train, y_train, epochs=40, batch_size=64)
         ```
         """
+        if _fit_dataset.is_dataset(x):
+            if unlabelled is not None:
+                raise ValueError("SplitTeachers: `unlabelled` rows need training arrays, not "
+                                 "a dataset.")
+            return self._fit_dataset(model, x, epochs, batch_size, sample_weight, progress,
+                                     groups)
         run = self._prepare(model, x, y, epochs, batch_size, sample_weight, progress, groups,
                             unlabelled)
         probs, kept, public = self._teacher_outputs(run, range(self.teachers))
@@ -392,6 +398,76 @@ class SplitTeachers:
             self.epochs or epochs, batch_size,
             None if groups is None else np.asarray(groups).reshape(-1).tolist(),
             more=None if unlabelled is None else _fit_data.unlabelled_like(unlabelled, x))
+
+    def dataset_digest(self, scanned, *, epochs=1, batch_size=None, sample_weight=None,
+                       groups=None):
+        """`digest` of a training from a dataset, from `_fit_dataset.scan`'s pass.
+
+        The inputs count by their digest when two passes give the same; with
+        random augmentation in the pipeline, by the labels, their order and
+        number alone.
+        """
+        inputs = scanned["inputs_digest"] if scanned["fixed_inputs"] else "augmented"
+        return _fit_data.digest(
+            np.frombuffer(inputs.encode(), dtype="uint8"), scanned["y"], sample_weight,
+            keras.saving.serialize_keras_object(self), self.epochs or epochs, batch_size,
+            None if groups is None else np.asarray(groups).reshape(-1).tolist())
+
+    def _fit_dataset(self, model, dataset, epochs, batch_size, sample_weight, progress,
+                     groups):
+        """`fit` from a dataset: the teachers one after another, each reading the
+        examples it keeps by position (`keras_adamixup._fit_dataset`)."""
+        if self.cache_dir is not None or self.together is True:
+            raise ValueError("SplitTeachers(cache_dir=) and together=True need training "
+                             "arrays; from a dataset the teachers train one after another.")
+        scanned = _fit_dataset.scan(dataset)
+        labels = _group_labels(groups, scanned["n"])
+        if self.near_duplicates is not None:
+            _LOG.info("SplitTeachers: near-duplicates are not searched in a dataset; pass "
+                      "fit(..., groups=ids) to leave known copies out together")
+        left_out = self.left_out(scanned["n"], labels)
+        row_weights = self.weights_of(labels)
+        weights = scanned["weights"] if sample_weight is None else sample_weight
+        if row_weights is not None:
+            weights = row_weights if weights is None else weights * row_weights
+        plan = dict(epochs=self.epochs or epochs,
+                    batch_size=batch_size or scanned["batch_size"], weights=weights)
+        teachers = self.make_teachers(model)
+        first = _fit_dataset.first_inputs(dataset)
+        kind, _ = predictions.decide_kind(model, _outputs(teachers[0], first))
+        total, kept = 0.0, []
+        show = self.progress if progress is None else progress
+        with _progress.Bar(len(teachers), "SplitTeachers", "teacher", enabled=show) as bar:
+            for k, teacher in enumerate(teachers):
+                probs, epoch = self._teacher_from_dataset(teacher, k, dataset, left_out[k],
+                                                          scanned["y"], kind, **plan)
+                total = total + _scatter(probs, left_out[k])
+                kept.append(epoch)
+                bar.update(f"teacher {k + 1}")
+        digest = self.dataset_digest(scanned, epochs=epochs, batch_size=batch_size,
+                                     sample_weight=sample_weight, groups=groups)
+        return TeacherTargets(total / self.exclude, left_out, digest,
+                              epochs=kept if self.select_epoch else None,
+                              planned_epochs=plan["epochs"], row_weights=row_weights,
+                              groups_found=None if labels is None else duplicates.summary(labels))
+
+    def _teacher_from_dataset(self, teacher, k, dataset, out, y, kind, *, epochs, batch_size,
+                              weights):
+        """Trains teacher `k` on the examples it keeps; `(soft labels of those it left
+        out, epochs trained)`."""
+        keep = ~out
+        data = _fit_dataset.shuffled_batches(_fit_dataset.select(dataset, keep, weights),
+                                             batch_size, self.seed + k, keep.sum())
+        x_out = _fit_dataset.inputs_of(dataset, out)
+        if not self.select_epoch:
+            teacher.fit(data, epochs=epochs, verbose=0, shuffle=False)
+            return _probabilities(teacher, x_out, kind)[1], epochs
+        keeper = _BestEpoch(teacher, x_out, y[out], kind, self.select_epoch, self.patience,
+                            None if weights is None else weights[out])
+        teacher.fit(data, epochs=epochs, verbose=0, shuffle=False,
+                    callbacks=[keeper.callback()])
+        keeper.restore()
+        return keeper.probs, keeper.epoch
 
     def _unlabelled_soft(self, run, public):
         """The unlabelled rows' soft labels from each teacher's outputs on them."""
@@ -678,11 +754,32 @@ def _outputs(model, x, chunk=2048):
     """`model`'s outputs on `x` as float64, by direct calls in chunks: `predict`
     would build one tf.function per teacher, which costs more than the
     forward pass on small data and triggers TensorFlow's retracing warnings."""
+    if _fit_dataset.is_dataset(x):  # batches of inputs
+        parts = [keras.ops.convert_to_numpy(model(batch, training=False)) for batch in x]
+        return np.concatenate(parts).astype("float64")
     n = _length(x)
     parts = [keras.ops.convert_to_numpy(
                  model(_fit_data.rows(x, slice(i, i + chunk)), training=False))
              for i in range(0, n, chunk)]
     return np.concatenate(parts).astype("float64")
+
+
+def _scatter(probs, rows):
+    """`probs` of the rows where `rows` is True, placed in an ``(len(rows), classes)`` array."""
+    full = np.zeros((len(rows), probs.shape[1]))
+    full[rows] = probs
+    return full
+
+
+def _group_labels(groups, n):
+    """Each row's group (the smallest index sharing its id) from ids, or `None`."""
+    if groups is None:
+        return None
+    groups = np.asarray(groups).reshape(-1)
+    if len(groups) != n:
+        raise ValueError(f"`groups` has {len(groups)} ids for {n} training examples.")
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    return first[inverse.reshape(-1)].astype("int64")
 
 
 def _length(x):

@@ -88,8 +88,13 @@ def test_model_swaps_in_the_compiled_step(jit):
     with pytest.raises(ValueError, match="need features='swap'"):
         keras_adamixup.AdaMixupModel(base, feature_groups=[[0, 1]])
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
-    with pytest.raises(ValueError, match="features='auto' is decided from the arrays"):
-        keras_adamixup.AdaMixupModel(base, features="auto").fit(ds, epochs=1, verbose=0)
+    from_dataset = keras_adamixup.AdaMixupModel(base, features="auto")
+    from_dataset.compile("adam", SPARSE_CE)
+    from_dataset.fit(ds, epochs=1, verbose=0)  # decided from the first batch
+    assert from_dataset._feature_mode() == "swap"
+    batches = ((x[i:i + 32], y[i:i + 32]) for i in range(0, len(x), 32))
+    with pytest.raises(ValueError, match="with a generator, choose features="):
+        keras_adamixup.AdaMixupModel(base, features="auto").fit(batches, epochs=1, verbose=0)
 
 
 def test_pipeline_swaps():

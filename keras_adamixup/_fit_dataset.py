@@ -1,0 +1,206 @@
+"""A `tf.data.Dataset` given to `AdaMixupModel.fit`: examples by index, in passes.
+
+Split teachers need each training example by its index: which teachers leave
+it out, and which soft label it gets back. A dataset has no index, so one is
+given by position: the dataset is read as batches of ``(x, y)`` or ``(x, y,
+sample_weight)``, unbatched, and example ``i`` is the ``i``-th it yields.
+That needs:
+
+- a **finite** dataset (no `repeat()` without a count);
+- the **same order at every pass**: shuffle *after* the teachers, not in the
+  dataset (the model shuffles the examples it trains on, with a buffer of
+  `SHUFFLE_BUFFER`); random augmentation in the pipeline is fine, it changes
+  inputs, not the order (labels are compared over two passes to check);
+- batches of examples with one label each (what Keras' `fit` takes).
+
+Nothing is held in memory but per-example numbers (labels, weights, soft
+labels: a few bytes to a few hundred per example), so a dataset larger than
+memory works: the teachers and the model read it in passes.
+"""
+
+import hashlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+# the model's shuffle buffer over the joined examples (examples, not batches)
+SHUFFLE_BUFFER = 10_000
+# batches compared over two passes to check the order is fixed
+_ORDER_BATCHES = 2
+
+
+def is_dataset(x):
+    return isinstance(x, tf.data.Dataset)
+
+
+def check(dataset, name="x"):
+    """Refuses what cannot be indexed: an infinite dataset, elements not ``(x, y[, w])``."""
+    if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
+        raise ValueError(
+            f"`{name}` is an infinite dataset (`repeat()` without a count): split teachers "
+            "and the monitor read the training examples by index, in passes. Give the "
+            "finite dataset and `epochs` to `fit` (no `repeat()`, no `steps_per_epoch`).")
+    spec = dataset.element_spec
+    if not isinstance(spec, tuple) or len(spec) not in (2, 3):
+        raise ValueError(
+            f"`{name}` must be a dataset of (x, y) or (x, y, sample_weight) batches, got "
+            f"element_spec {spec}.")
+    rank = spec[1].shape.rank
+    if rank == 0:
+        raise ValueError(f"`{name}` is not batched (its labels are scalars): batch it, "
+                         f"e.g. `{name}.batch(64)`, as Keras' `fit` needs.")
+
+
+def examples(dataset):
+    """The dataset's examples, one element each, indexed: ``(i, (x, y[, w]))``."""
+    return dataset.unbatch().enumerate()
+
+
+def without_weights(dataset):
+    """A batched dataset of ``(x, y)`` (a third element, sample weights, dropped)."""
+    if len(dataset.element_spec) == 3:
+        return dataset.map(lambda x, y, w: (x, y))
+    return dataset
+
+
+def count_examples(data):
+    """The number of examples of `(x, y)` arrays or of a batched dataset (one pass)."""
+    if not is_dataset(data):
+        return len(np.asarray(data[1]))
+    return int(data.unbatch().reduce(np.int64(0), lambda count, _: count + 1))
+
+
+def scan(dataset):
+    """One pass over the training dataset: what the teachers need of it in memory.
+
+    Returns:
+        a dict: ``n`` (examples), ``y`` (labels, NumPy), ``weights``
+        (sample weights of a third element, or `None`), ``batch_size`` (of
+        the first batch), ``inputs_digest`` (of every input, in order) and
+        ``fixed_inputs`` (whether two passes gave the same first inputs:
+        `False` with random augmentation in the pipeline).
+    """
+    check(dataset)
+    _check_order(dataset)
+    labels, weights, digest, batch_size = [], [], hashlib.sha256(), None
+    for element in dataset.as_numpy_iterator():
+        x, y = element[0], np.asarray(element[1])
+        batch_size = batch_size or len(y)
+        labels.append(y)
+        if len(element) == 3:
+            weights.append(np.asarray(element[2], dtype="float32").reshape(-1))
+        for leaf in keras.tree.flatten(x):
+            digest.update(np.ascontiguousarray(leaf).tobytes())
+    if not labels:
+        raise ValueError("The training dataset is empty.")
+    return {"n": sum(len(part) for part in labels), "y": np.concatenate(labels),
+            "weights": np.concatenate(weights) if weights else None,
+            "batch_size": batch_size, "inputs_digest": digest.hexdigest(),
+            "fixed_inputs": _same_inputs(dataset)}
+
+
+def _first(dataset):
+    return list(dataset.take(_ORDER_BATCHES).as_numpy_iterator())
+
+
+def _check_order(dataset):
+    """Refuses a dataset whose examples come in another order at each pass."""
+    first, second = _first(dataset), _first(dataset)
+    for one, two in zip(first, second):
+        if not np.array_equal(np.asarray(one[1]), np.asarray(two[1])):
+            raise ValueError(
+                "The training dataset yields its examples in another order at each pass "
+                "(shuffled): split teachers find each example's soft label by its position. "
+                "Give `fit` the dataset without `shuffle` (the model shuffles the examples "
+                f"it trains on, {SHUFFLE_BUFFER} at a time), or shuffle once with "
+                "`shuffle(..., reshuffle_each_iteration=False)`.")
+
+
+def _same_inputs(dataset):
+    first, second = _first(dataset), _first(dataset)
+    return all(np.array_equal(np.asarray(a), np.asarray(b))
+               for one, two in zip(first, second)
+               for a, b in zip(keras.tree.flatten(one[0]), keras.tree.flatten(two[0])))
+
+
+def select(dataset, keep, weights=None):
+    """The examples where `keep` (bool per example) is True, as ``(x, y, w)`` elements.
+
+    Args:
+        dataset: the batched training dataset.
+        keep: NumPy bool ``(n,)``.
+        weights: NumPy float ``(n,)`` per-example weights, or `None`.
+    """
+    keep = tf.constant(np.asarray(keep, dtype=bool))
+    chosen = examples(dataset).filter(lambda i, element: tf.gather(keep, i))
+    if weights is None:
+        return chosen.map(lambda i, element: element)
+    weights = tf.constant(np.asarray(weights, dtype="float32"))
+    return chosen.map(lambda i, element: (element[0], element[1], tf.gather(weights, i)))
+
+
+def inputs_of(dataset, keep, batch_size=512):
+    """The inputs of the examples where `keep` is True, batched (for predictions)."""
+    keep = tf.constant(np.asarray(keep, dtype=bool))
+    chosen = examples(dataset).filter(lambda i, element: tf.gather(keep, i))
+    return chosen.map(lambda i, element: element[0]).batch(batch_size)
+
+
+def shuffled_batches(examples_ds, batch_size, seed, count):
+    """`examples_ds` (`count` examples) shuffled (a buffer of up to `SHUFFLE_BUFFER`)
+    and batched, with its number of batches known to Keras."""
+    buffer = max(1, min(int(count), SHUFFLE_BUFFER))
+    batches = -(-int(count) // int(batch_size))
+    # filtering and unbatching lose the cardinality; Keras needs it to plan
+    # the epoch (progress bar, schedules that decay over the planned steps)
+    return (examples_ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size)
+            .apply(tf.data.experimental.assert_cardinality(batches))
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def with_targets(dataset, soft, weights, batch_size, seed):
+    """The training dataset with each example's soft label (by index) and weight.
+
+    Args:
+        dataset: the batched training dataset (its own weights are replaced
+            by `weights`, which must already include them).
+        soft: float32 ``(n, classes)`` soft labels, in the examples' order.
+        weights: float32 ``(n,)`` per-example weights, or `None`.
+        batch_size: the batches of the result.
+        seed: the shuffle's seed.
+    """
+    soft = tf.constant(np.asarray(soft, dtype="float32"))
+    indexed = examples(dataset)
+    if weights is None:
+        joined = indexed.map(lambda i, element: (element[0], tf.gather(soft, i)))
+    else:
+        weights = tf.constant(np.asarray(weights, dtype="float32"))
+        joined = indexed.map(lambda i, element: (element[0], tf.gather(soft, i),
+                                                 tf.gather(weights, i)))
+    return shuffled_batches(joined, batch_size, seed, len(soft))
+
+
+def draw_examples(dataset, count, seed):
+    """`count` examples drawn without replacement (seeded), as ``(x, y)`` NumPy arrays.
+
+    Two passes: one to count the examples, one to collect those drawn. The
+    monitor's members: a fixed set, measured at every epoch.
+    """
+    check(dataset)
+    total = count_examples(dataset)
+    pick = np.zeros(total, dtype=bool)
+    pick[np.random.default_rng(seed).choice(total, min(count, total), replace=False)] = True
+    batches = list(select(without_weights(dataset), pick).batch(512).as_numpy_iterator())
+    x = keras.tree.map_structure(lambda *parts: np.concatenate(parts),
+                                 *[b[0] for b in batches])
+    return x, np.concatenate([b[1] for b in batches])
+
+
+def first_inputs(dataset):
+    """The inputs of the first batch (NumPy): what ``features="auto"`` is decided from."""
+    check(dataset)
+    for element in dataset.take(1).as_numpy_iterator():
+        return element[0]
+    raise ValueError("The training dataset is empty.")

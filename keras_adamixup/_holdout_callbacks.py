@@ -1,0 +1,86 @@
+"""The monitor and checkpoint `AdaMixupModel.fit` makes from ``validation_data``.
+
+A Keras user passes ``validation_data=`` (or ``validation_split=``) to `fit`
+and expects what needs a hold-out to follow, as `EarlyStopping` follows
+``val_loss``. When a model needs a `PrivacyMonitor` (a feedback schedule such
+as `PlateauDecay`, a `LossFloor("holdout")`, or ``checkpoint=`` settings) and
+`fit` got none among its callbacks, one is made here for this `fit`:
+
+- its non-members are the validation rows (held out from training);
+- its members are a seeded draw of as many training rows (arrays), or of
+  the training dataset's examples (by index, in one pass);
+- with ``checkpoint=`` settings, a `PrivacyCheckpoint` on that monitor.
+
+Callbacks given to `fit` win: a `PrivacyMonitor` among them (any
+`ScheduleDriver`) turns this off.
+"""
+
+import numpy as np
+
+from keras_adamixup import _fit_data, _fit_dataset
+from keras_adamixup import schedules as schedules_lib
+from keras_adamixup.checkpoint import PrivacyCheckpoint
+from keras_adamixup.monitor import PrivacyMonitor
+
+_NO_HOLDOUT = (
+    "{needs}, measured on held-out rows during `fit`, but no monitor was given and "
+    "`fit` got no validation data: pass `validation_data=(x_val, y_val)` (rows the "
+    "model never trains on, "
+    "at least 100; not the test set of the final audit) or `validation_split=0.1`, "
+    "or give `callbacks=[keras_adamixup.PrivacyMonitor(members=(x_m, y_m), "
+    "nonmembers=(x_n, y_n))]` yourself.")
+
+
+def needs(model):
+    """Why `model` needs a monitor in `fit` (a phrase), or `None`."""
+    if isinstance(model.schedule, schedules_lib.FeedbackSchedule):
+        return (f"The schedule {type(model.schedule).__name__} is driven by measurements "
+                "of membership leakage")
+    if model.focus is not None and model.focus.needs_monitor:
+        return "LossFloor('holdout') sets its floor from the hold-out loss"
+    if model.checkpoint is not None:
+        return "The model's `checkpoint` keeps the epoch of lowest hold-out loss"
+    return None
+
+
+def make(model, x, y, kwargs, seed):
+    """``[monitor]`` or ``[monitor, checkpoint]`` for `model`'s `fit` on `(x, y)`.
+
+    Args:
+        model: the `AdaMixupModel` (its ``checkpoint`` settings).
+        x: the inputs given to `fit` (arrays, or a dataset of examples).
+        y: the labels given to `fit` (`None` with a dataset).
+        kwargs: `fit`'s other keyword arguments (``validation_data``,
+            ``validation_split``, ``sample_weight``).
+        seed: the seed of the draw of members.
+    """
+    holdout = _holdout(x, y, kwargs)
+    if holdout is None:
+        raise ValueError(_NO_HOLDOUT.format(needs=needs(model)))
+    if _fit_data.are_arrays(x, y):
+        x_train, y_train, _ = _fit_data.training_part(x, y, kwargs)
+        monitor = PrivacyMonitor.from_training(x_train, y_train, holdout, seed=seed)
+    else:
+        size = _fit_dataset.count_examples(holdout)
+        members = _fit_dataset.draw_examples(x, size, seed)
+        monitor = PrivacyMonitor(members, holdout)
+    if model.checkpoint is None:
+        return [monitor]
+    return [monitor, PrivacyCheckpoint(monitor, **model.checkpoint)]
+
+
+def _holdout(x, y, kwargs):
+    """The validation rows as the monitor's non-members: `(x, y)` or a dataset, or `None`."""
+    validation = kwargs.get("validation_data")
+    if validation is not None:
+        if isinstance(validation, (tuple, list)):
+            if len(validation) not in (2, 3):
+                raise ValueError("`validation_data` must be (x_val, y_val), (x_val, y_val, "
+                                 "sample_weight) or a dataset.")
+            return tuple(validation[:2])
+        return _fit_dataset.without_weights(validation)
+    split = kwargs.get("validation_split") or 0.0
+    if split and _fit_data.are_arrays(x, y):
+        at = _fit_data.split_index(x, split)
+        return _fit_data.rows(x, slice(at, None)), np.asarray(y)[at:]
+    return None

@@ -1,0 +1,182 @@
+"""Fit as usual: `recommended.model(base)` + `fit(..., validation_data=)` is the whole
+recommended flow, on arrays and on a `tf.data.Dataset`; teachers as a value."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_adamixup
+from keras_adamixup import _fit_dataset, _holdout_callbacks
+from keras_adamixup import SplitTeachers, TeacherTargets
+from tests.conftest import clusters, small_mlp
+
+SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _recommended(teachers=None, **overrides):
+    if teachers is not None:
+        overrides["targets"] = teachers
+    model = keras_adamixup.recommended.model(small_mlp(3, inputs=8), seed=0, **overrides)
+    model.compile(keras.optimizers.Adam(1e-2), SPARSE_CE, metrics=["accuracy"])
+    return model
+
+
+def _made_callbacks(monkeypatch):
+    """Records the callbacks `fit` makes from the validation data."""
+    made = []
+    original = _holdout_callbacks.make
+
+    def spy(*args, **kwargs):
+        made.extend(original(*args, **kwargs))
+        return made
+
+    monkeypatch.setattr(_holdout_callbacks, "make", spy)
+    return made
+
+
+@pytest.mark.parametrize("data", ["arrays", "dataset"])
+def test_validation_data_makes_the_monitor_and_the_checkpoint(monkeypatch, data):
+    x, y = clusters(550, seed=1)
+    x, y, x_val, y_val = x[:400], y[:400], x[400:], y[400:]
+    made = _made_callbacks(monkeypatch)
+    model = _recommended(SplitTeachers(4, 1, seed=0))
+    if data == "arrays":
+        history = model.fit(x, y, validation_data=(x_val, y_val), epochs=6, batch_size=32,
+                            verbose=0)
+    else:
+        train = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+        val = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(64)
+        history = model.fit(train, validation_data=val, epochs=6, verbose=0)
+    monitor, checkpoint = made
+    assert isinstance(monitor, keras_adamixup.PrivacyMonitor)
+    assert isinstance(checkpoint, keras_adamixup.PrivacyCheckpoint)
+    assert checkpoint.patience == keras_adamixup.recommended.CHECKPOINT["patience"]
+    assert len(history.history["monitor_auc"]) == 6 and checkpoint.best_epoch is not None
+    # as many members (drawn from the training rows) as validation rows
+    assert len(monitor.members[1]) == 150
+    assert model.teacher_targets.rows == 400
+    assert model.evaluate(x_val, y_val, verbose=0)[1] > 0.8
+
+
+def test_without_validation_data_the_message_says_what_to_pass():
+    x, y = clusters(200)
+    model = _recommended(SplitTeachers(2, 1, seed=0))
+    with pytest.raises(ValueError, match=r"validation_data=\(x_val, y_val\)"):
+        model.fit(x, y, epochs=1, verbose=0)
+
+
+def test_validation_split_and_given_monitors(monkeypatch):
+    x, y = clusters(400, seed=1)
+    made = _made_callbacks(monkeypatch)
+    model = _recommended(SplitTeachers(2, 1, seed=0), checkpoint=None)
+    model.fit(x, y, validation_split=0.3, epochs=2, batch_size=32, verbose=0)
+    assert [type(c).__name__ for c in made] == ["PrivacyMonitor"]  # no checkpoint asked
+    assert len(made[0].nonmembers[1]) == 120  # the last 30 %, as Keras splits
+    made.clear()
+    monitor = keras_adamixup.PrivacyMonitor.from_training(x[:280], y[:280], (x[280:], y[280:]))
+    model.fit(x[:280], y[:280], validation_data=(x[280:], y[280:]), epochs=1, verbose=0,
+              callbacks=[monitor])
+    assert made == []  # the user's monitor wins
+
+
+def test_checkpoint_settings_are_checked_and_round_trip():
+    with pytest.raises(ValueError, match="unknown PrivacyCheckpoint arguments"):
+        keras_adamixup.AdaMixupModel(small_mlp(), checkpoint={"patience": 2, "wait": 1})
+    with pytest.raises(TypeError, match="`checkpoint` must be"):
+        keras_adamixup.AdaMixupModel(small_mlp(), checkpoint="yes")
+    model = keras_adamixup.AdaMixupModel(small_mlp(), checkpoint=True)
+    assert model.checkpoint == {}
+    again = keras_adamixup.AdaMixupModel.from_config(
+        _recommended().get_config())
+    assert again.checkpoint == keras_adamixup.recommended.CHECKPOINT
+
+
+def test_teacher_targets_are_a_value_saved_and_reused_explicitly(tmp_path, monkeypatch):
+    x, y = clusters(200)
+    model = _recommended(SplitTeachers(4, 1, seed=0), schedule=0.0, checkpoint=None)
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    targets = model.teacher_targets
+    assert isinstance(targets, TeacherTargets) and targets.teachers == 4
+    assert targets.left_out.sum(axis=0).tolist() == [1] * 200  # each row left out once
+    with pytest.raises(ValueError, match="read-only"):
+        targets.soft_labels[0, 0] = 1.0
+    with pytest.raises(AttributeError):
+        targets.digest = "other"
+    targets.save(tmp_path / "teachers.npz")
+    loaded = TeacherTargets.load(tmp_path / "teachers.npz")
+    np.testing.assert_array_equal(loaded.soft_labels, targets.soft_labels)
+    assert (loaded.digest, loaded.epochs) == (targets.digest, targets.epochs)
+    fresh = _recommended(SplitTeachers(4, 1, seed=0), schedule=0.0, checkpoint=None)
+    monkeypatch.setattr(fresh.targets, "make_teachers", lambda *a, **k: pytest.fail("trained"))
+    fresh.teacher_targets = loaded
+    fresh.fit(x, y, epochs=2, batch_size=32, verbose=0)  # reused: no teacher trains
+    assert fresh.teacher_targets is loaded
+    with pytest.raises(TypeError, match="TeacherTargets"):
+        fresh.teacher_targets = targets.soft_labels
+
+
+def test_fit_names_its_own_arguments():
+    import inspect
+
+    parameters = inspect.signature(keras_adamixup.AdaMixupModel.fit).parameters
+    assert parameters["groups"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert parameters["unlabelled"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def test_soft_labels_join_back_by_index():
+    """Each example gets its own soft label, whatever the shuffle does."""
+    n = 300
+    x = np.arange(n, dtype="float32").reshape(n, 1)
+    soft = np.eye(3, dtype="float32")[np.arange(n) % 3] * 0.5 + 0.5 / 3
+    dataset = tf.data.Dataset.from_tensor_slices((x, np.zeros(n, "int64"))).batch(7)
+    joined = _fit_dataset.with_targets(dataset, soft, np.arange(n, dtype="float32"),
+                                       batch_size=16, seed=0)
+    seen = []
+    for xb, sb, wb in joined.as_numpy_iterator():
+        index = xb[:, 0].astype(int)
+        np.testing.assert_allclose(sb, soft[index])
+        np.testing.assert_allclose(wb, index)
+        seen.extend(index)
+    assert sorted(seen) == list(range(n)) and seen != list(range(n))  # all, shuffled
+
+
+def test_a_dataset_that_cannot_be_indexed_is_refused_clearly():
+    x, y = clusters(128)
+    model = _recommended(SplitTeachers(2, 1, seed=0), schedule=0.0, checkpoint=None)
+    shuffled = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(128).batch(32)
+    with pytest.raises(ValueError, match="another order at each pass"):
+        model.fit(shuffled, epochs=1, verbose=0)
+    endless = tf.data.Dataset.from_tensor_slices((x, y)).batch(32).repeat()
+    with pytest.raises(ValueError, match="infinite dataset"):
+        model.fit(endless, epochs=1, steps_per_epoch=4, verbose=0)
+    with pytest.raises(ValueError, match="not batched"):
+        model.fit(tf.data.Dataset.from_tensor_slices((x, y)), epochs=1, verbose=0)
+
+
+def test_a_streamed_dataset_with_augmentation_trains_the_teachers(monkeypatch):
+    """Examples made on the fly (never a NumPy array of the inputs) with a random
+    flip in the pipeline: teachers and model train; a second fit reuses the teachers."""
+    centres = np.random.default_rng(0).normal(size=(3, 8)).astype("float32") * 3
+
+    def example(i):
+        label = i % 3
+        noise = tf.random.stateless_normal((8,), seed=tf.stack([i, 0]))
+        return tf.gather(centres, label) + noise, label
+
+    def flip(element, draw):  # random augmentation: inputs change per pass, order does not
+        x, y = element
+        return tf.where(draw % 2 == 0, x, x * 1.01), y
+
+    draws = tf.data.Dataset.random(seed=1, rerandomize_each_iteration=True)
+    stream = tf.data.Dataset.zip((tf.data.Dataset.range(240).map(example), draws))
+    stream = stream.map(flip).batch(24)
+    scanned = _fit_dataset.scan(stream)
+    assert scanned["n"] == 240 and not scanned["fixed_inputs"]
+    model = _recommended(SplitTeachers(3, 1, seed=0), schedule=0.0, checkpoint=None)
+    model.fit(stream, epochs=4, verbose=0)
+    assert model.teacher_targets.rows == 240
+    labels = np.arange(240) % 3
+    assert (model.teacher_targets.soft_labels.argmax(1) == labels).mean() > 0.9
+    monkeypatch.setattr(model.targets, "make_teachers", lambda *a, **k: pytest.fail("again"))
+    model.fit(stream, epochs=4, verbose=0)
