@@ -260,6 +260,23 @@ def _dump(path, payload):
             json.dump(payload, f, indent=1)
 
 
+def _interleaved(args, variants):
+    """`--interleaved`: every variant in one process, paired per-round ratios."""
+    times, source = run_interleaved(variants, args.images, args.batch_size,
+                                    args.interleaved, args.steps, seed=0)
+    table = paired_ratios(times)
+    print(f"{args.images} images ({source}), batch {args.batch_size}, {args.interleaved} "
+          f"rounds x {args.steps} steps per variant, round-robin in one process")
+    print(f"{'variant':>15} {'median s/round':>15} {'median paired ratio':>20} "
+          f"{'ratio range':>16}")
+    for name in variants:
+        r = table[name]
+        print(f"{name:>15} {r['median_s']:15.3f} {r['median_ratio']:20.3f} "
+              f"{min(r['ratios']):7.3f}-{max(r['ratios']):.3f}")
+    _dump(args.out, {"interleaved": table, "round_s": times, "args": vars(args),
+                     "data": source})
+
+
 def main(argv=None):
     parser = common.parser(__doc__, "images", "repeats", "batch_size", "out", "steps",
                            epochs=4, quick="1,024 images, 2 epochs, 1 repeat")
@@ -277,19 +294,7 @@ def main(argv=None):
         return 0
     variants = args.variants.split(",")
     if args.interleaved:
-        times, source = run_interleaved(variants, args.images, args.batch_size,
-                                        args.interleaved, args.steps, seed=0)
-        table = paired_ratios(times)
-        print(f"{args.images} images ({source}), batch {args.batch_size}, {args.interleaved} "
-              f"rounds x {args.steps} steps per variant, round-robin in one process")
-        print(f"{'variant':>15} {'median s/round':>15} {'median paired ratio':>20} "
-              f"{'ratio range':>16}")
-        for name in variants:
-            r = table[name]
-            print(f"{name:>15} {r['median_s']:15.3f} {r['median_ratio']:20.3f} "
-                  f"{min(r['ratios']):7.3f}-{max(r['ratios']):.3f}")
-        _dump(args.out, {"interleaved": table, "round_s": times, "args": vars(args),
-                         "data": source})
+        _interleaved(args, variants)
         return 0
     pooled = {v: [] for v in variants}
     step_pool = {v: [] for v in variants}

@@ -43,6 +43,32 @@ def _lira_numbers(target_out, shadow_outs, y, masks, n_members):
     return predictions.roc_auc(m, n), roc.tpr_at_fpr(fpr, tpr, 0.01), scores
 
 
+def _lira_agreement(sets, shadows, factory, fit_kwargs, data, k, seed):
+    """Prints LiRA's numbers on one target from the K-shadow sets: sequential, together,
+    and sequential with another split seed (`shadows(k, together, seed)` trains one)."""
+    x_m, y_m, x, y = data
+    keras.utils.set_random_seed(seed)
+    target = factory()
+    target.fit(x_m, y_m, verbose=0, **fit_kwargs)
+    target_out = predict_outputs(target, x)
+    other_seed = seed + 1
+    sets[(k, "other seed")] = shadows(k, False, seed=other_seed)
+    print(f"\nLiRA online on the undefended demo model, {k} shadows "
+          "(AUC, TPR@1%FPR, Spearman correlation of the per-example scores with the "
+          "sequential set):")
+    print("| shadows | AUC | TPR@1%FPR | rank correlation |\n|---|---|---|---|")
+    reference = None
+    for key, label in (((k, False), f"sequential, split seed {seed}"),
+                       ((k, True), f"together, split seed {seed}"),
+                       ((k, "other seed"), f"sequential, split seed {other_seed}")):
+        masks, outs = sets[key]
+        auc, tpr, scores = _lira_numbers(target_out, outs, y, masks, len(x_m))
+        ranks = np.argsort(np.argsort(scores))
+        reference = ranks if reference is None else reference
+        corr = np.corrcoef(ranks, reference)[0, 1]
+        print(f"| {label} | {auc:.4f} | {tpr:.4f} | {corr:.3f} |")
+
+
 def main(argv=None):
     parser = common.parser(__doc__, "epochs", "repeats", "seed", batch_size=64)
     parser.add_argument("--shadows", default="2,4,8", help="comma-separated K")
@@ -94,27 +120,7 @@ def main(argv=None):
               f"{med['sequential'] / med['one']:.2f} | {med['together'] / med['one']:.2f} | "
               f"{med['sequential'] / med['together']:.2f} |")
 
-    k = max(ks)
-    keras.utils.set_random_seed(args.seed)
-    target = factory()
-    target.fit(x_m, y_m, verbose=0, **fit_kwargs)
-    target_out = predict_outputs(target, x)
-    other_seed = args.seed + 1
-    sets[(k, "other seed")] = shadows(k, False, seed=other_seed)
-    print(f"\nLiRA online on the undefended demo model, {k} shadows "
-          "(AUC, TPR@1%FPR, Spearman correlation of the per-example scores with the "
-          "sequential set):")
-    print("| shadows | AUC | TPR@1%FPR | rank correlation |\n|---|---|---|---|")
-    reference = None
-    for key, label in (((k, False), f"sequential, split seed {args.seed}"),
-                       ((k, True), f"together, split seed {args.seed}"),
-                       ((k, "other seed"), f"sequential, split seed {other_seed}")):
-        masks, outs = sets[key]
-        auc, tpr, scores = _lira_numbers(target_out, outs, y, masks, len(x_m))
-        ranks = np.argsort(np.argsort(scores))
-        reference = ranks if reference is None else reference
-        corr = np.corrcoef(ranks, reference)[0, 1]
-        print(f"| {label} | {auc:.4f} | {tpr:.4f} | {corr:.3f} |")
+    _lira_agreement(sets, shadows, factory, fit_kwargs, (x_m, y_m, x, y), max(ks), args.seed)
     return 0
 
 
