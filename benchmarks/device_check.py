@@ -22,7 +22,6 @@ Three measurements, each timed in one process, printed as one table:
 
 import json
 import os
-import statistics
 import sys
 import time
 
