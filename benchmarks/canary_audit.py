@@ -1,7 +1,7 @@
 """Defended-model check: every defence audited with canaries in and out, and ε.
 
 The full protocol of issue 21, on the defences of `privacy_utility.py`
-(its recipes, splits and models): canaries of every kind (`mislabelled`,
+(its recipes, splits and models: `benchmarks.names`, `benchmarks.data`): canaries of every kind (`mislabelled`,
 `duplicate`, `outlier`) are planted from the members, each unit in the
 training set with probability ½ (one draw per seed, shared by every defence,
 so the defences are compared on the same canaries). Each defence trains on

@@ -42,7 +42,9 @@ models; see docs/BENCHMARKS.md.
 Data: ``digits`` (default, offline), ``mnist`` and ``adult`` from
 ../shared/data (skipped with a message when absent), ``npz:PATH`` (members
 and non-members pooled, then split again), ``tfds:NAME`` (a
-tensorflow-datasets name: its train and test splits pooled).
+tensorflow-datasets name: its train and test splits pooled): `benchmarks.data`.
+``--defences`` takes any recipe name of `benchmarks.names` (``DEFENCES``: the
+ones measured here).
 """
 
 import csv
