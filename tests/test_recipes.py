@@ -134,12 +134,22 @@ def test_recommended_entry_is_split_teachers_with_plateau_mixing(digits):
     spelled = recipes.recipe("split_teachers", setting, mixing="plateau",
                              features="auto").factory()
     # the wrapper's configuration (schedule, targets, labels, features, ...); both wrap
-    # setting.base()
+    # setting.base(). The recommended model also carries its own checkpoint settings, for a
+    # fit without a monitor; a recipe gives one (below), which turns them off, so both keep
+    # their epoch with the same PrivacyCheckpoint callback.
     config = lambda m: {k: v for k, v in m.get_config().items()
-                        if k not in ("name", "base_model")}
+                        if k not in ("name", "base_model", "checkpoint")}
     assert keras.saving.serialize_keras_object(config(recommended)) == \
         keras.saving.serialize_keras_object(config(spelled))
+    assert getattr(recommended, "checkpoint", None) in (
+        None, keras_adamixup.recommended.CHECKPOINT)
     (x, y), _ = digits
+    kept = [recipes.recipe(key, setting, **options).fit_arguments(x, y)["callbacks"]
+            for key, options in (("recommended", {}), ("split_teachers", {"mixing": "plateau"}))]
+    assert [[type(c).__name__ for c in callbacks] for callbacks in kept] == [
+        ["PrivacyMonitor", "PrivacyCheckpoint"]] * 2
+    settings = lambda c: [getattr(c, key) for key in recipes.CHECKPOINT_KEYS]
+    assert settings(kept[0][1]) == settings(kept[1][1])
     unstopped = recipes.recipe("recommended", setting, checkpoint=False, trajectory="t.png")
     assert _callbacks(unstopped, x, y) == ["PrivacyMonitor"]  # it drives PlateauDecay
     assert unstopped.describe is not None  # the trajectory is still plotted
