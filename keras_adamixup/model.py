@@ -148,7 +148,8 @@ class AdaMixupModel(keras.Model):
             validation rows and a draw of as many training rows, and this
             checkpoint on it, which restores the epoch it keeps at the end.
             Feedback schedules (`PlateauDecay`) get the same monitor without
-            the checkpoint when this is `None`.
+            the checkpoint when this is `None`. The callbacks made by the
+            last `fit` are in ``holdout_callbacks``.
         allow_any_loss: `compile` refuses losses that are not classification
             losses (mean squared error and other regression losses), since a
             one-output regression model would be mixed as a binary
@@ -214,6 +215,9 @@ class AdaMixupModel(keras.Model):
         self.targets = targets
         self._teacher_targets = None
         self.checkpoint = _checkpoint_settings(checkpoint)
+        # the PrivacyMonitor (and PrivacyCheckpoint) the last `fit` made from its
+        # validation data: read them after `fit` (best_epoch, records)
+        self.holdout_callbacks = []
         if isinstance(focus, dict):
             focus = keras.saving.deserialize_keras_object(focus)
         if focus is not None and not isinstance(focus, focus_lib.LossFloor):
@@ -396,10 +400,11 @@ class AdaMixupModel(keras.Model):
         drives = [isinstance(c, schedules_lib.ScheduleDriver) for c in callbacks]
         callbacks = [c for c, d in zip(callbacks, drives) if d] + [
             c for c, d in zip(callbacks, drives) if not d]
+        self.holdout_callbacks = []
         if not any(drives) and _holdout_callbacks.needs(self) is not None:
             seed = 0 if self.seed is None else self.seed
-            callbacks = _holdout_callbacks.make(self, x, y, kwargs, seed) + callbacks
-        return callbacks + [_TrainingPlan(self)]
+            self.holdout_callbacks = _holdout_callbacks.make(self, x, y, kwargs, seed)
+        return self.holdout_callbacks + callbacks + [_TrainingPlan(self)]
 
     def _check_training_arrays(self, x, y, kwargs, callbacks):
         """Refuses bad arrays; checks each monitor against the rows trained on."""

@@ -17,9 +17,12 @@ Example:
 model = keras_adamixup.recommended.model(base, seed=0)
 model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
               metrics=["accuracy"])
-callbacks = keras_adamixup.recommended.callbacks(x_train, y_train, (x_val, y_val))
-model.fit(x_train, y_train, epochs=60, callbacks=callbacks)
+# the monitor and the checkpoint are made from validation_data
+model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=60)
 ```
+
+`callbacks` makes the same monitor and checkpoint for users who want them in
+hand (a `fit` that gets a monitor among its callbacks makes none).
 """
 
 from keras_adamixup import schedules
@@ -47,6 +50,11 @@ CHECKPOINT = {"patience": 5, "max_accuracy_drop": 0.01}
 
 def model(base, seed=0, **overrides):
     """An `AdaMixupModel` of `base` with the recommended setting (not compiled).
+
+    Its `fit` makes the `PrivacyMonitor` and the `PrivacyCheckpoint` from
+    ``validation_data`` (or ``validation_split``) when no monitor is given
+    (``checkpoint=CHECKPOINT``; ``checkpoint=None`` keeps the monitor alone,
+    and the model trains every planned epoch).
 
     Args:
         base: the Keras classifier to defend (logits or probabilities out).
@@ -85,6 +93,8 @@ def callbacks(x_train, y_train, holdout, seed=0, checkpoint=True):
             Adult (docs/BENCHMARKS.md, "The student not stopped").
 
     Make them anew for every model trained (the audited one and each shadow).
+    Without them, `fit(..., validation_data=(x_val, y_val))` makes the same
+    two (`recommended.model`).
 
     Example:
 
