@@ -5,6 +5,8 @@ Public API:
 - `AdaMixupModel`: wrap a Keras classifier; `fit` mixes training batches.
 - `adamixup`: the same mixing as a `tf.data` transformation.
 - `mixing`: the pure TensorFlow ops (`mix_batch`, `mix`, `sample_beta`, ...).
+- `MixingConfig`: the mixing settings, checked once, shared by the model, the
+  ops and the `tf.data` op.
 - `schedules`: `Constant`, `LinearDecay`, `CosineDecay` (plain, `StrengthSchedule`),
   `PrivacyTarget` and `PlateauDecay` (feedback, `FeedbackSchedule`: state moved by
   measurements).
@@ -37,6 +39,7 @@ from keras_adamixup import metrics
 from keras_adamixup import mixing
 from keras_adamixup import schedules
 from keras_adamixup.mixing import mix_batch
+from keras_adamixup.mixing_config import MixingConfig
 from keras_adamixup import monitor
 from keras_adamixup.model import AdaMixupModel
 from keras_adamixup.monitor import PrivacyMonitor
@@ -55,6 +58,7 @@ __all__ = [
     "losses",
     "metrics",
     "mix_batch",
+    "MixingConfig",
     "mixing",
     "monitor",
     "PrivacyCheckpoint",

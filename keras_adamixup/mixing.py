@@ -69,12 +69,15 @@ import keras
 import tensorflow as tf
 
 from keras_adamixup import _checks
+from keras_adamixup.mixing_config import (COEFFICIENTS, FEATURES, LABEL_MODES, MixingConfig,
+                                          check_feature_groups)
 
 __all__ = [
     "COEFFICIENTS",
     "LABEL_MODES",
     "FEATURES",
     "MAX_ALPHA",
+    "MixingConfig",
     "MixResult",
     "mix",
     "mix_batch",
@@ -83,10 +86,6 @@ __all__ = [
     "sample_mix_coefficients",
 ]
 
-
-COEFFICIENTS = ("share", "beta")
-LABEL_MODES = ("soft", "dominant")
-FEATURES = ("interpolate", "swap")
 
 # Largest Beta α accepted. Beta(α, α) with α = 100 already has a standard
 # deviation of 0.035 around 0.5; larger values are almost surely a mistake.
@@ -473,43 +472,6 @@ def detect_features(x):
     return "swap"
 
 
-def check_feature_groups(feature_groups, width=None):
-    """`feature_groups` as a column → group-id vector (`None` stays `None`).
-
-    Args:
-        feature_groups: a list of lists of column indices (each a group that
-            is swapped as a whole, e.g. the columns of one one-hot category);
-            columns in no group are groups of their own.
-        width: the number of columns, when known (checked).
-
-    Returns:
-        A tuple of group ids, one per column up to the largest index given
-        (or `width`), or `None`.
-    """
-    if feature_groups is None:
-        return None
-    if not isinstance(feature_groups, (list, tuple)) or not all(
-            isinstance(g, (list, tuple)) and g for g in feature_groups):
-        raise TypeError("`feature_groups` must be a list of non-empty lists of column "
-                        f"indices, got {feature_groups!r}.")
-    columns = [c for g in feature_groups for c in g]
-    for c in columns:
-        _checks.integer("feature_groups index", c, low=0)
-    if len(set(columns)) != len(columns):
-        raise ValueError("`feature_groups` must be disjoint: a column is in two groups.")
-    size = max(columns) + 1 if width is None else width
-    if width is not None and max(columns) >= width:
-        raise ValueError(f"`feature_groups` names column {max(columns)} but the inputs have "
-                         f"{width} columns.")
-    group_of = list(range(len(feature_groups), len(feature_groups) + size))
-    for gid, group in enumerate(feature_groups):
-        for c in group:
-            group_of[c] = gid
-    # renumber 0..G-1 in column order of first appearance
-    ids = {}
-    return tuple(ids.setdefault(g, len(ids)) for g in group_of)
-
-
 def swap_noise(x, seed=None, feature_groups=None):
     """Uniform draws for ``features="swap"``: one per example and feature (or group).
 
@@ -562,19 +524,25 @@ def _mix_leaf(leaf, lam, partner):
     return tf.cast(_lerp(tf.cast(leaf, work), lam, partner), dtype)
 
 
-def mix(
-    x,
-    y,
-    sample_weight=None,
-    *,
-    lam,
-    partner,
-    num_classes=None,
-    label_mode="dominant",
-    validate=True,
-    features="interpolate",
-    noise=None,
-):
+def settings(config=None, **changes):
+    """The `MixingConfig` of a call: `config` (default: the defaults) with `changes`.
+
+    The ops take either a `MixingConfig` or its fields as keyword arguments
+    (or both: the arguments change the config); the config checks them.
+
+    Args:
+        config: a `MixingConfig` or `None`.
+        **changes: `MixingConfig` fields.
+    """
+    if config is None:
+        return MixingConfig(**changes)
+    if not isinstance(config, MixingConfig):
+        raise TypeError(f"`config` must be a keras_adamixup.MixingConfig, got {config!r}.")
+    return config.replace(**changes) if changes else config
+
+
+def mix(x, y, sample_weight=None, *, lam, partner, config=None, validate=True, noise=None,
+        **changes):
     """Mixes a batch with given coefficients and partners (no randomness).
 
     This is the exact maths; `mix_batch` draws `lam` and `partner` and calls
@@ -586,11 +554,13 @@ def mix(
         sample_weight: optional `(batch,)` or `(batch, 1)` weights.
         lam: `(batch,)` share each example keeps.
         partner: `(batch,)` int partner indices.
-        num_classes: number of classes; needed for sparse labels in soft mode.
-        label_mode: ``"soft"`` or ``"dominant"``.
+        config: a `MixingConfig` (its ``label_mode``, ``features`` and
+            ``num_classes`` apply; ``num_classes`` is needed for sparse
+            labels in soft mode).
         validate: add in-graph checks of sparse labels.
-        features: ``"interpolate"`` or ``"swap"`` (see the module docs).
-        noise: for ``"swap"``: uniforms shaped like `x` (`swap_noise`).
+        noise: for ``features="swap"``: uniforms shaped like `x` (`swap_noise`).
+        **changes: `MixingConfig` fields instead of (or over) `config`
+            (``label_mode=``, ``num_classes=``, ``features=``).
 
     Returns:
         A `MixResult`.
@@ -604,28 +574,42 @@ def mix(
                                        label_mode="soft", num_classes=10)
     ```
     """
-    _checks.choice("label_mode", label_mode, LABEL_MODES)
+    config = settings(config, **changes).for_op()
+    x, y, sample_weight = _as_tensors(x, y, sample_weight)
+    _batch_size(x, y, sample_weight)
+    kind, num_classes = label_kind(y, config.num_classes)
+    lam = tf.cast(lam, tf.float32)
+    partner = tf.cast(partner, tf.int32)
+    x_mixed = _mix_inputs(x, lam, partner, config.features, noise)
+    target, y_dominant, valid = _mix_labels(y, kind, num_classes, lam, partner,
+                                            config.label_mode, validate)
+    weight = None
+    if sample_weight is not None:
+        weight = (_blend(sample_weight, lam, partner) if config.label_mode == "soft"
+                  else _pick(sample_weight, lam >= 0.5, partner))
+    return MixResult(x_mixed, target, weight, y_dominant, lam, partner, valid)
+
+
+def _as_tensors(x, y, sample_weight):
     x = tf.nest.map_structure(tf.convert_to_tensor, x)
     y = tf.convert_to_tensor(y)
     if sample_weight is not None:
         sample_weight = tf.convert_to_tensor(sample_weight)
-    _batch_size(x, y, sample_weight)
-    kind, num_classes = label_kind(y, num_classes)
-    lam = tf.cast(lam, tf.float32)
-    partner = tf.cast(partner, tf.int32)
-    own = lam >= 0.5
+    return x, y, sample_weight
 
-    _checks.choice("features", features, FEATURES)
+
+def _mix_inputs(x, lam, partner, features, noise):
+    """The inputs blended (``"interpolate"``) or swapped (``"swap"``, with `noise`)."""
     if features == "swap":
         if noise is None:
             raise ValueError("features='swap' needs `noise` (see `swap_noise`).")
-        x_mixed = tf.nest.map_structure(
-            lambda t, u: _swap_leaf(t, lam, partner, u), x, noise)
-    else:
-        x_mixed = tf.nest.map_structure(lambda t: _mix_leaf(t, lam, partner), x)
+        return tf.nest.map_structure(lambda t, u: _swap_leaf(t, lam, partner, u), x, noise)
+    return tf.nest.map_structure(lambda t: _mix_leaf(t, lam, partner), x)
 
-    checks = []
-    valid = tf.constant(True)
+
+def _mix_labels(y, kind, num_classes, lam, partner, label_mode, validate):
+    """`(target, dominant label, labels valid)` (see the module's label rules)."""
+    checks, valid, ids = [], tf.constant(True), None
     if kind == "sparse":
         if label_mode == "soft" and num_classes is None:
             raise ValueError(
@@ -635,19 +619,11 @@ def mix(
             )
         ids, valid = _check_sparse(y, num_classes)
         if validate:
-            checks.append(
-                tf.debugging.Assert(
-                    valid,
-                    [
-                        f"Sparse labels `y` must be integers in [0, {num_classes}) "
-                        "(num_classes); got min/max",
-                        tf.reduce_min(y),
-                        tf.reduce_max(y),
-                    ],
-                )
-            )
+            checks.append(tf.debugging.Assert(valid, [
+                f"Sparse labels `y` must be integers in [0, {num_classes}) "
+                "(num_classes); got min/max", tf.reduce_min(y), tf.reduce_max(y)]))
     with tf.control_dependencies(checks):
-        y_dominant = _pick(y, own, partner)
+        y_dominant = _pick(y, lam >= 0.5, partner)
         if label_mode == "dominant":
             target = y_dominant
         elif kind == "sparse":
@@ -657,14 +633,7 @@ def mix(
             target = _blend(onehot, lam, partner)
         else:
             target = _blend(y, lam, partner)
-
-    weight = None
-    if sample_weight is not None:
-        if label_mode == "soft":
-            weight = _blend(sample_weight, lam, partner)
-        else:
-            weight = _pick(sample_weight, own, partner)
-    return MixResult(x_mixed, target, weight, y_dominant, lam, partner, valid)
+    return target, y_dominant, valid
 
 
 def _per_example(vector, rank):
@@ -690,20 +659,7 @@ def _blend(values, lam, partner):
     return _lerp(tf.cast(values, work), lam, partner)
 
 
-def mix_batch(
-    x,
-    y,
-    sample_weight=None,
-    *,
-    strength,
-    num_classes=None,
-    label_mode="dominant",
-    coefficient="share",
-    jitter=0.0,
-    seed=None,
-    features="interpolate",
-    feature_groups=None,
-):
+def mix_batch(x, y, sample_weight=None, *, strength, config=None, seed=None, **changes):
     """Mixes one batch: draws partners and coefficients, then calls `mix`.
 
     Args:
@@ -714,18 +670,14 @@ def mix_batch(
         sample_weight: optional per-example weights.
         strength: partner share (``"share"``) or Beta α (``"beta"``); a Python
             number, a scalar tensor or a `keras.Variable` (read each call).
-        num_classes: number of classes (needed for sparse labels in soft mode).
-        label_mode: ``"soft"`` or ``"dominant"``.
-        coefficient: ``"share"`` or ``"beta"``.
-        jitter: relative per-example jitter of the share (``"share"`` only).
+        config: a `MixingConfig` (label rule, coefficient, jitter, feature
+            rule and groups, number of classes); default: its defaults.
         seed: int, `keras.random.SeedGenerator` or `None`. Pass a
             `SeedGenerator` to get a new draw on every call; an int gives the
             same draw for every call.
-        features: ``"interpolate"`` (blend) or ``"swap"`` (each feature from
-            the partner with probability ``1 − λ``; for binary, categorical,
-            one-hot inputs).
-        feature_groups: with ``"swap"``: lists of column indices swapped
-            together (e.g. one one-hot category).
+        **changes: `MixingConfig` fields instead of (or over) `config`
+            (``num_classes=``, ``label_mode=``, ``coefficient=``, ``jitter=``,
+            ``features=``, ``feature_groups=``).
 
     Returns:
         `(x, y, sample_weight)` mixed; `sample_weight` is `None` if not given.
@@ -736,27 +688,13 @@ def mix_batch(
     >>> xm, ym, _ = mix_batch(x, y, strength=0.3, num_classes=3,
     ...                       label_mode="soft", seed=1)
     """
-    _checks.choice("coefficient", coefficient, COEFFICIENTS)
-    _checks.choice("label_mode", label_mode, LABEL_MODES)
-    _checks.choice("features", features, FEATURES)
+    config = settings(config, **changes).for_op()
     seed = _as_stream(seed)
-    x = tf.nest.map_structure(tf.convert_to_tensor, x)
-    y = tf.convert_to_tensor(y)
-    if sample_weight is not None:
-        sample_weight = tf.convert_to_tensor(sample_weight)
+    x, y, sample_weight = _as_tensors(x, y, sample_weight)
     n = _batch_size(x, y, sample_weight)
-    lam = sample_mix_coefficients(n, strength, coefficient, jitter, seed)
+    lam = sample_mix_coefficients(n, strength, config.coefficient, config.jitter, seed)
     partner = partner_indices(n, seed)
-    noise = swap_noise(x, seed, feature_groups) if features == "swap" else None
-    result = mix(
-        x,
-        y,
-        sample_weight,
-        lam=lam,
-        partner=partner,
-        num_classes=num_classes,
-        label_mode=label_mode,
-        features=features,
-        noise=noise,
-    )
+    noise = (swap_noise(x, seed, config.feature_groups) if config.features == "swap"
+             else None)
+    result = mix(x, y, sample_weight, lam=lam, partner=partner, config=config, noise=noise)
     return result.x, result.y, result.sample_weight

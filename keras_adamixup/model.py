@@ -12,6 +12,7 @@ from keras_adamixup import focus as focus_lib
 from keras_adamixup import losses as losses_lib
 from keras_adamixup import metrics as metrics_lib
 from keras_adamixup import mixing
+from keras_adamixup import mixing_config as mixing_config_lib
 from keras_adamixup import schedules as schedules_lib
 from keras_adamixup import teachers as teachers_lib
 from keras_adamixup import _fit_data as training_data
@@ -150,6 +151,12 @@ class AdaMixupModel(keras.Model):
             Feedback schedules (`PlateauDecay`) get the same monitor without
             the checkpoint when this is `None`. The callbacks made by the
             last `fit` are in ``holdout_callbacks``.
+        mixing: `None`, or a `keras_adamixup.MixingConfig` holding the
+            mixing settings (``label_mode``, ``coefficient``, ``jitter``,
+            ``features``, ``feature_groups``, ``num_classes``) instead of
+            those arguments (both at once is refused). Either way the model
+            holds one config, ``mixing_config``, checked once, which the
+            `tf.data` op reuses (``adamixup(model)``).
         allow_any_loss: `compile` refuses losses that are not classification
             losses (mean squared error and other regression losses), since a
             one-output regression model would be mixed as a binary
@@ -188,6 +195,7 @@ class AdaMixupModel(keras.Model):
         targets=None,
         focus=None,
         checkpoint=None,
+        mixing=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -196,89 +204,74 @@ class AdaMixupModel(keras.Model):
                 "`base_model` must be a keras.Model, got "
                 f"{type(base_model).__name__}."
             )
-        _checks.choice("label_mode", label_mode, mixing.LABEL_MODES)
-        _checks.choice("coefficient", coefficient, mixing.COEFFICIENTS)
-        _checks.choice("mix_in", mix_in, MIX_IN)
-        _checks.jitter(jitter, coefficient)
-        _checks.integer("num_classes", num_classes, low=1, allow_none=True)
-        _checks.seed(seed)
-        _checks.choice("features", features, mixing.FEATURES + ("auto",))
-        mixing.check_feature_groups(feature_groups)
-        if feature_groups is not None and features == "interpolate":
-            raise ValueError("`feature_groups` are swapped together: they need "
-                             "features='swap' (or 'auto').")
-        if isinstance(targets, dict):
-            targets = keras.saving.deserialize_keras_object(targets)
-        if targets is not None and not isinstance(targets, teachers_lib.SplitTeachers):
-            raise TypeError("`targets` must be None or a keras_adamixup.SplitTeachers, "
-                            f"got {type(targets).__name__}.")
-        self.targets = targets
-        self._teacher_targets = None
+        self.mixing_config = _mixing_settings(
+            mixing, label_mode=label_mode, coefficient=coefficient, jitter=jitter,
+            features=features, feature_groups=feature_groups, num_classes=num_classes)
+        self.mix_in = _checks.choice("mix_in", mix_in, MIX_IN)
+        self.seed = _checks.seed(seed)
+        self.targets = _component(targets, teachers_lib.SplitTeachers, "targets")
+        self.focus = _component(focus, focus_lib.LossFloor, "focus")
+        if self.focus is not None and mix_in == "none":
+            raise ValueError("`focus` sets a strength per example in the train step: "
+                             "it needs mix_in='train_step'.")
+        self.allow_any_loss = _checks.boolean("allow_any_loss", allow_any_loss)
         self.checkpoint = _checkpoint_settings(checkpoint)
+        self._teacher_targets = None
         # the PrivacyMonitor (and PrivacyCheckpoint) the last `fit` made from its
         # validation data: read them after `fit` (best_epoch, records)
         self.holdout_callbacks = []
-        if isinstance(focus, dict):
-            focus = keras.saving.deserialize_keras_object(focus)
-        if focus is not None and not isinstance(focus, focus_lib.LossFloor):
-            raise TypeError("`focus` must be None or a keras_adamixup.LossFloor, "
-                            f"got {type(focus).__name__}.")
-        if focus is not None and mix_in == "none":
-            raise ValueError("`focus` sets a strength per example in the train step: "
-                             "it needs mix_in='train_step'.")
-        self.focus = focus
-        _checks.boolean("allow_any_loss", allow_any_loss)
         self.base_model = base_model
-        self.schedule = (
-            default_schedule(coefficient)
-            if schedule is None
-            else schedules_lib.get(schedule)
-        )
-        bounds = self.schedule.value_bounds()
+        self.schedule = self._checked_schedule(schedule)
+        self.seed_generator = keras.random.SeedGenerator(seed, name="mixup_seed")
+        self._make_state()
+        if base_model.built:
+            self.built = True
+
+    def _checked_schedule(self, schedule):
+        """The schedule (default: `default_schedule`), its bounds checked."""
+        coefficient = self.mixing_config.coefficient
+        schedule = (default_schedule(coefficient) if schedule is None
+                    else schedules_lib.get(schedule))
+        bounds = schedule.value_bounds()
         if bounds is not None:
             for value in bounds:
                 mixing.validate_strength(value, coefficient, name="schedule value")
-        self.label_mode = label_mode
-        self.coefficient = coefficient
-        self.jitter = float(jitter)
-        self.mix_in = mix_in
-        self.num_classes = num_classes
-        self.seed = seed
-        self.allow_any_loss = allow_any_loss
-        self.features = features
-        self.feature_groups = (None if feature_groups is None
-                               else [list(g) for g in feature_groups])
-        self.seed_generator = keras.random.SeedGenerator(seed, name="mixup_seed")
+        return schedule
+
+    def _make_state(self):
+        """The non-trainable variables of training (saved with the model)."""
         # Feedback schedules keep state (e.g. PrivacyTarget's controller);
         # tracked here, it is saved and restored with the model's variables.
         feedback = isinstance(self.schedule, schedules_lib.FeedbackSchedule)
         self.schedule_state = list(self.schedule.create_state()) if feedback else []
         first = float(self.schedule(tf.constant(0, tf.int64), tf.constant(-1, tf.int64)))
         state = dict(trainable=False, aggregation="only_first_replica")
-        self.strength = keras.Variable(
-            first, dtype="float32", name="mixup_strength", **state
-        )
-        self.mixup_step = keras.Variable(0, dtype="int64", name="mixup_step", **state)
-        self.planned_steps = keras.Variable(
-            -1, dtype="int64", name="planned_steps", **state
-        )
-        self.bad_label_batches = keras.Variable(
-            0, dtype="int32", name="bad_label_batches", **state
-        )
-        self.unmixed_batches = keras.Variable(
-            0, dtype="int32", name="unmixed_batches", **state
-        )
-        self.bad_strength_steps = keras.Variable(
-            0, dtype="int32", name="bad_strength_steps", **state
-        )
-        if focus is not None:  # only then: saved models without focus keep their variables
+        self.strength = keras.Variable(first, dtype="float32", name="mixup_strength",
+                                       **state)
+        for name, dtype, value in (("mixup_step", "int64", 0), ("planned_steps", "int64", -1),
+                                   ("bad_label_batches", "int32", 0),
+                                   ("unmixed_batches", "int32", 0),
+                                   ("bad_strength_steps", "int32", 0)):
+            setattr(self, name, keras.Variable(value, dtype=dtype, name=name, **state))
+        if self.focus is not None:  # only then: saved models without focus keep theirs
             self.loss_floor = keras.Variable(
-                focus.initial_floor(), dtype="float32", name="loss_floor", **state)
+                self.focus.initial_floor(), dtype="float32", name="loss_floor", **state)
             # examples under the floor / seen this epoch (their ratio: mixup_focus)
-            self.focus_mixed = keras.Variable(0.0, dtype="float32", name="focus_mixed", **state)
+            self.focus_mixed = keras.Variable(0.0, dtype="float32", name="focus_mixed",
+                                              **state)
             self.focus_seen = keras.Variable(0.0, dtype="float32", name="focus_seen", **state)
-        if base_model.built:
-            self.built = True
+
+    # the mixing settings, read from `mixing_config`
+    label_mode = property(lambda self: self.mixing_config.label_mode)
+    coefficient = property(lambda self: self.mixing_config.coefficient)
+    jitter = property(lambda self: self.mixing_config.jitter)
+    features = property(lambda self: self.mixing_config.features)
+    num_classes = property(lambda self: self.mixing_config.num_classes)
+
+    @property
+    def feature_groups(self):
+        groups = self.mixing_config.feature_groups
+        return None if groups is None else [list(g) for g in groups]
 
     def call(self, inputs, training=None):
         return self.base_model(inputs, training=training)
@@ -533,7 +526,9 @@ class AdaMixupModel(keras.Model):
             "every input value is 0 or 1" if self._features_used == "swap"
             else "the inputs hold values other than 0 and 1")
 
-    def _feature_mode(self):
+    def feature_mode(self):
+        """The feature rule mixing uses now: ``features``, or what ``"auto"`` chose
+        (``"interpolate"`` before the first `fit`)."""
         if self.features != "auto":
             return self.features
         return getattr(self, "_features_used", None) or "interpolate"
@@ -624,22 +619,18 @@ class AdaMixupModel(keras.Model):
         if self.mix_in == "none" or y is None:
             return x, y, y, sample_weight
         self._check_inputs(x)
-        num_classes = self._output_classes(x)
+        config = self.mixing_config.for_op(self.feature_mode()).replace(
+            num_classes=self._output_classes(x))
         n = tf.shape(tf.nest.flatten(x)[0])[0]
         lam = mixing.sample_mix_coefficients(
-            n, strength, self.coefficient, self.jitter, self.seed_generator
-        )
+            n, strength, config.coefficient, config.jitter, self.seed_generator)
         if self.focus is not None:
             lam = self._focused(x, y, lam)
         partner = mixing.partner_indices(n, self.seed_generator)
-        features = self._feature_mode()
-        noise = (mixing.swap_noise(x, self.seed_generator, self.feature_groups)
-                 if features == "swap" else None)
-        result = mixing.mix(
-            x, y, sample_weight, lam=lam, partner=partner,
-            num_classes=num_classes, label_mode=self.label_mode,
-            features=features, noise=noise,
-        )
+        noise = (mixing.swap_noise(x, self.seed_generator, config.feature_groups)
+                 if config.features == "swap" else None)
+        result = mixing.mix(x, y, sample_weight, lam=lam, partner=partner, config=config,
+                            noise=noise)
         self.bad_label_batches.assign_add(
             tf.cast(tf.logical_not(result.labels_valid), "int32")
         )
@@ -761,6 +752,31 @@ class AdaMixupModel(keras.Model):
             config["schedule"], custom_objects=custom_objects
         )
         return cls(**config)
+
+
+def _mixing_settings(mixing, **fields):
+    """`AdaMixupModel`'s `MixingConfig`: `mixing` (a config or its dict), or its fields."""
+    if mixing is None:
+        return mixing_config_lib.MixingConfig(**fields)
+    if isinstance(mixing, dict):
+        mixing = keras.saving.deserialize_keras_object(mixing)
+    if not isinstance(mixing, mixing_config_lib.MixingConfig):
+        raise TypeError("`mixing` must be None or a keras_adamixup.MixingConfig, got "
+                        f"{type(mixing).__name__}.")
+    if mixing_config_lib.MixingConfig(**fields) != mixing_config_lib.MixingConfig():
+        raise ValueError("Give the mixing settings either as `mixing=MixingConfig(...)` or "
+                         "as arguments (label_mode=, coefficient=, ...), not both.")
+    return mixing
+
+
+def _component(value, kind, name):
+    """`value` (or its serialized dict) if it is a `kind` or `None`; else `TypeError`."""
+    if isinstance(value, dict):
+        value = keras.saving.deserialize_keras_object(value)
+    if value is not None and not isinstance(value, kind):
+        raise TypeError(f"`{name}` must be None or a keras_adamixup.{kind.__name__}, "
+                        f"got {type(value).__name__}.")
+    return value
 
 
 _CHECKPOINT_ARGUMENTS = ("target_auc", "patience", "score", "min_delta",

@@ -22,15 +22,15 @@ from keras_adamixup import mixing
 
 def _strength_source(strength, coefficient):
     """A number (checked now) or something read on every batch."""
-    if hasattr(strength, "strength") and isinstance(strength, keras.Model):
-        if getattr(strength, "mix_in", "none") != "none":
+    if _is_mixing_model(strength):
+        if strength.mix_in != "none":
             raise ValueError(
                 "This AdaMixupModel mixes in its own train step "
                 f"(mix_in='{strength.mix_in}'): feeding it from adamixup(...) would "
                 "mix every batch twice. Build the model with mix_in='none' when the "
                 "tf.data pipeline mixes, or drop adamixup(...) from the pipeline."
             )
-        model_coefficient = getattr(strength, "coefficient", coefficient)
+        model_coefficient = strength.mixing_config.coefficient
         if model_coefficient != coefficient:
             raise ValueError(
                 f"The model mixes with coefficient='{model_coefficient}' but "
@@ -48,17 +48,18 @@ def _strength_source(strength, coefficient):
     return mixing.validate_strength(strength, coefficient)
 
 
-def adamixup(
-    strength,
-    *,
-    num_classes=None,
-    label_mode="dominant",
-    coefficient="share",
-    jitter=0.0,
-    seed=None,
-    features="interpolate",
-    feature_groups=None,
-):
+def _is_mixing_model(strength):
+    return isinstance(strength, keras.Model) and hasattr(strength, "mixing_config")
+
+
+def _pipeline_config(strength, config, changes):
+    """The `MixingConfig` of the pipeline: the model's when `strength` is one."""
+    if config is None and _is_mixing_model(strength):
+        config = strength.mixing_config.for_op(strength.feature_mode())
+    return mixing.settings(config, **changes).for_op()
+
+
+def adamixup(strength, *, config=None, seed=None, **changes):
     """Returns a `tf.data` transformation that mixes batched `(x, y[, w])`.
 
     The dataset must be batched (elements `(x, y)` or `(x, y, sample_weight)`
@@ -70,18 +71,17 @@ def adamixup(
     Args:
         strength: a number, a `keras.Variable` / `tf.Variable` read on every
             batch, or an `AdaMixupModel` built with ``mix_in="none"`` (its
-            ``strength`` variable; a model that mixes in its train step is
+            ``strength`` variable and, unless `config` is given, its
+            `MixingConfig`; a model that mixes in its train step is
             refused: it would mix twice).
-        num_classes: number of classes; needed for class-id labels with
-            ``label_mode="soft"`` (they become soft one-hot targets) and used to
-            check class ids in range.
-        label_mode: ``"dominant"`` (labels keep their format) or ``"soft"``.
-        coefficient: ``"share"`` or ``"beta"`` (see `keras_adamixup.mixing`).
-        jitter: relative per-example jitter of the share (``"share"`` only).
+        config: a `keras_adamixup.MixingConfig` (label rule, coefficient,
+            jitter, feature rule and groups, number of classes: needed for
+            class-id labels with ``label_mode="soft"``, which become soft
+            one-hot targets, and used to check class ids in range).
         seed: int seed for a `keras.random.SeedGenerator` owned by this
             transformation; `None` draws one.
-        features: ``"interpolate"`` or ``"swap"`` (see `keras_adamixup.mixing`).
-        feature_groups: with ``"swap"``, lists of columns swapped together.
+        **changes: `MixingConfig` fields instead of (or over) `config`
+            (``num_classes=``, ``label_mode=``, ``coefficient=``, ...).
 
     Returns:
         A function `dataset -> dataset` for `tf.data.Dataset.apply`.
@@ -99,56 +99,46 @@ def adamixup(
     ds = ds.prefetch(tf.data.AUTOTUNE)
     ```
     """
-    _checks.choice("coefficient", coefficient, mixing.COEFFICIENTS)
-    _checks.choice("label_mode", label_mode, mixing.LABEL_MODES)
-    _checks.jitter(jitter, coefficient)
     _checks.seed(seed)
-    _checks.choice("features", features, mixing.FEATURES)
-    mixing.check_feature_groups(feature_groups)
-    source = _strength_source(strength, coefficient)
+    config = _pipeline_config(strength, config, changes)
+    source = _strength_source(strength, config.coefficient)
     generator = keras.random.SeedGenerator(seed, name="adamixup_pipeline_seed")
 
     def mix_element(*element):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(element)
-        mixed = mixing.mix_batch(
-            x,
-            y,
-            sample_weight,
-            strength=source,
-            num_classes=num_classes,
-            label_mode=label_mode,
-            coefficient=coefficient,
-            jitter=jitter,
-            seed=generator,
-            features=features,
-            feature_groups=feature_groups,
-        )
+        mixed = mixing.mix_batch(x, y, sample_weight, strength=source, config=config,
+                                 seed=generator)
         return mixed if sample_weight is not None else mixed[:2]
 
     def transform(dataset):
-        if not isinstance(dataset, tf.data.Dataset):
-            raise TypeError(
-                f"adamixup(...) applies to a tf.data.Dataset, got {type(dataset).__name__}."
-            )
-        spec = dataset.element_spec
-        if not isinstance(spec, tuple) or len(spec) not in (2, 3):
-            raise ValueError(
-                "adamixup needs dataset elements `(x, y)` or `(x, y, "
-                f"sample_weight)`, got element_spec {spec}."
-            )
-        odd = [type(leaf).__name__ for leaf in tf.nest.flatten(spec)
-               if isinstance(leaf, (tf.RaggedTensorSpec, tf.SparseTensorSpec))]
-        if odd:
-            raise ValueError(
-                f"adamixup mixes dense batches, but the dataset yields {sorted(set(odd))}: "
-                "make them dense first, e.g. `dataset.map(lambda x, y: (x.to_tensor(), y))` "
-                "for ragged (padded to the longest row) or `tf.sparse.to_dense(x)` for "
-                "sparse tensors, or `dataset.padded_batch(...)` instead of `.batch`.")
-        if spec[1].shape.rank == 0:
-            raise ValueError(
-                "adamixup needs a batched dataset: labels `y` are scalars. "
-                "Batch first: `dataset.batch(batch_size).apply(adamixup(...))`."
-            )
+        _check_dataset(dataset)
         return dataset.map(mix_element)
 
     return transform
+
+
+def _check_dataset(dataset):
+    """Refuses what the op cannot mix: not a dataset, odd elements, unbatched data."""
+    if not isinstance(dataset, tf.data.Dataset):
+        raise TypeError(
+            f"adamixup(...) applies to a tf.data.Dataset, got {type(dataset).__name__}."
+        )
+    spec = dataset.element_spec
+    if not isinstance(spec, tuple) or len(spec) not in (2, 3):
+        raise ValueError(
+            "adamixup needs dataset elements `(x, y)` or `(x, y, "
+            f"sample_weight)`, got element_spec {spec}."
+        )
+    odd = [type(leaf).__name__ for leaf in tf.nest.flatten(spec)
+           if isinstance(leaf, (tf.RaggedTensorSpec, tf.SparseTensorSpec))]
+    if odd:
+        raise ValueError(
+            f"adamixup mixes dense batches, but the dataset yields {sorted(set(odd))}: "
+            "make them dense first, e.g. `dataset.map(lambda x, y: (x.to_tensor(), y))` "
+            "for ragged (padded to the longest row) or `tf.sparse.to_dense(x)` for "
+            "sparse tensors, or `dataset.padded_batch(...)` instead of `.batch`.")
+    if spec[1].shape.rank == 0:
+        raise ValueError(
+            "adamixup needs a batched dataset: labels `y` are scalars. "
+            "Batch first: `dataset.batch(batch_size).apply(adamixup(...))`."
+        )

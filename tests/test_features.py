@@ -78,7 +78,7 @@ def test_model_swaps_in_the_compiled_step(jit):
     model = keras_adamixup.AdaMixupModel(base, schedule=0.3, features="auto", seed=0)
     model.compile("adam", SPARSE_CE, metrics=["accuracy"], jit_compile=jit)
     history = model.fit(x, y, epochs=3, batch_size=32, verbose=0)
-    assert model._feature_mode() == "swap"
+    assert model.feature_mode() == "swap"
     assert np.isfinite(history.history["loss"]).all()
     config = model.get_config()
     again = keras_adamixup.AdaMixupModel.from_config(config)
@@ -91,7 +91,7 @@ def test_model_swaps_in_the_compiled_step(jit):
     from_dataset = keras_adamixup.AdaMixupModel(base, features="auto")
     from_dataset.compile("adam", SPARSE_CE)
     from_dataset.fit(ds, epochs=1, verbose=0)  # decided from the first batch
-    assert from_dataset._feature_mode() == "swap"
+    assert from_dataset.feature_mode() == "swap"
     batches = ((x[i:i + 32], y[i:i + 32]) for i in range(0, len(x), 32))
     with pytest.raises(ValueError, match="with a generator, choose features="):
         keras_adamixup.AdaMixupModel(base, features="auto").fit(batches, epochs=1, verbose=0)
