@@ -353,18 +353,24 @@ class AdaMixupModel(keras.Model):
         elif self.targets is not None and not _fit_dataset.is_dataset(x):
             training_data.require_arrays_for_teachers()
         if self.targets is not None:
-            if not self.compiled:
-                raise ValueError("Call `compile` before `fit`: SplitTeachers copies the "
-                                 "compiled loss and optimizer for its teachers.")
-            if _fit_dataset.is_dataset(x):
-                x, kwargs = self._student_dataset(x, epochs, verbose, kwargs, groups)
-            else:
-                x, y, kwargs = self._student_data(x, y, epochs, batch_size, verbose, kwargs,
-                                                  groups, unlabelled)
-        if _fit_dataset.is_dataset(x) and self.targets is not None:
-            kwargs["shuffle"] = False  # the joined examples are shuffled already
+            x, y, kwargs = self._student_inputs(x, y, epochs, batch_size, verbose, kwargs,
+                                                groups, unlabelled)
         return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                            callbacks=callbacks, **kwargs)
+
+    def _student_inputs(self, x, y, epochs, batch_size, verbose, kwargs, groups,
+                        unlabelled):
+        """`(x, y, kwargs)` the model trains on: the training data with the
+        teachers' soft labels (the teachers trained first, or reused)."""
+        if not self.compiled:
+            raise ValueError("Call `compile` before `fit`: SplitTeachers copies the "
+                             "compiled loss and optimizer for its teachers.")
+        if not _fit_dataset.is_dataset(x):
+            return self._student_data(x, y, epochs, batch_size, verbose, kwargs, groups,
+                                      unlabelled)
+        dataset, kwargs = self._student_dataset(x, epochs, verbose, kwargs, groups)
+        kwargs["shuffle"] = False  # the joined examples are shuffled already
+        return dataset, None, kwargs
 
     def _check_teacher_arguments(self, x, groups, unlabelled):
         """`groups` and `unlabelled` belong to SplitTeachers; refused without them."""

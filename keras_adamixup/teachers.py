@@ -316,10 +316,10 @@ class SplitTeachers:
         Args:
             model: the compiled model whose copies are the teachers (logits or
                 probabilities out; see `keras_adamixup.predictions`).
-            x: the training inputs: a NumPy array, or a dict / list of arrays
-                for a model of several inputs (those teachers train one after
-                another).
-            y: NumPy class ids or one-hot rows.
+            x: the training inputs: a NumPy array, a dict / list of arrays
+                (a model of several inputs), or a `tf.data.Dataset` of
+                ``(x, y[, w])`` batches (`keras_adamixup._fit_dataset`).
+            y: NumPy class ids or one-hot rows (`None` with a dataset).
             epochs: the teachers' epochs (as in `fit`); this object's
                 `epochs`, when set, wins.
             batch_size: the teachers' batch size (as in `fit`).
@@ -329,19 +329,14 @@ class SplitTeachers:
             progress: show a progress bar; `None`: this object's `progress`.
             groups: `None` or ``(len(y),)`` ids: rows sharing an id are left
                 out of the same teachers (with the near-duplicates found).
-            unlabelled: `None`, or inputs without labels, shaped as `x`, whose
-                membership need not be protected (public data of the same
-                kind): every teacher, at its kept epoch, labels them too, and
-                their soft label is the mean over all teachers (DMP's
-                reference set, Shejwalkar & Houmansadr 2021), or over those
-                that left out the nearest training row
-                (``unlabelled_teachers="nearest"``). No teacher trains on them.
+            unlabelled: `None`, or public inputs without labels shaped as
+                `x`: every teacher labels them at its kept epoch (mean of all,
+                or ``unlabelled_teachers="nearest"``); none trains on them.
 
         Returns:
-            a `keras_adamixup.TeacherTargets`: its ``soft_labels`` are float32
-            ``(len(y), classes)``, the mean probabilities of the teachers that
-            left each example out; with `unlabelled`, ``(len(y) + n,
-            classes)``, the unlabelled rows' after the training rows'.
+            a `keras_adamixup.TeacherTargets`: ``soft_labels`` float32
+            ``(len(y) [+ unlabelled rows], classes)``, the mean probabilities
+            of the teachers that left each example out.
 
         Example:
 
@@ -361,18 +356,16 @@ class SplitTeachers:
         probs, kept, public = self._teacher_outputs(run, range(self.teachers))
         # Each teacher answers only for the examples it left out: with epoch
         # selection, its kept epoch's probabilities on them.
-        total = np.zeros((len(run.y), probs[0].shape[1]))
-        for k in range(self.teachers):
-            total[run.left_out[k]] += probs[k]
-        soft = total / self.exclude
+        soft = sum(_scatter(probs[k], run.left_out[k]) for k in range(self.teachers))
+        soft = soft / self.exclude
         if run.unlabelled is not None:
             soft = np.concatenate([soft, self._unlabelled_soft(run, public)])
-        return TeacherTargets(
-            soft, run.left_out, self.digest(x, y, epochs=epochs, batch_size=batch_size,
-                                            sample_weight=sample_weight, groups=groups,
-                                            unlabelled=unlabelled),
-            epochs=kept if self.select_epoch else None, planned_epochs=run.epochs,
-            row_weights=run.row_weights, groups_found=run.groups_found)
+        digest = self.digest(x, y, epochs=epochs, batch_size=batch_size,
+                             sample_weight=sample_weight, groups=groups, unlabelled=unlabelled)
+        return TeacherTargets(soft, run.left_out, digest,
+                              epochs=kept if self.select_epoch else None,
+                              planned_epochs=run.epochs, row_weights=run.row_weights,
+                              groups_found=run.groups_found)
 
     def soft_labels(self, model, x, y, **kwargs):
         """`fit(model, x, y, **kwargs).soft_labels`: the soft labels alone.
