@@ -1,6 +1,7 @@
 """`AdaMixupModel`: wrap any Keras classifier, train with scheduled mixup."""
 
 import logging
+import warnings
 
 import keras
 import numpy as np
@@ -221,6 +222,7 @@ class AdaMixupModel(keras.Model):
         # validation data: read them after `fit` (best_epoch, records)
         self.holdout_callbacks = []
         self.base_model = base_model
+        _warn_if_it_mixes(base_model)
         self.schedule = self._checked_schedule(schedule)
         self.seed_generator = keras.random.SeedGenerator(seed, name="mixup_seed")
         self._make_state()
@@ -758,6 +760,24 @@ class AdaMixupModel(keras.Model):
             config["schedule"], custom_objects=custom_objects
         )
         return cls(**config)
+
+
+# Keras' own batch-mixing augmentation layers: inside the base model they mix
+# the batch the train step has mixed already
+_MIXING_LAYERS = ("MixUp", "CutMix")
+
+
+def _warn_if_it_mixes(base_model):
+    """Warns when the base model holds a layer that mixes batches itself."""
+    found = sorted({type(layer).__name__ for layer in base_model._flatten_layers()
+                    if type(layer).__name__ in _MIXING_LAYERS})
+    if found:
+        warnings.warn(
+            f"The base model contains {', '.join(found)}, which mixes the batch again "
+            "after AdaMixupModel mixed it: the model mixes twice (stronger than any "
+            "schedule says, and the labels of the second mixing are not the targets'). "
+            "Remove the layer, or use AdaMixupModel(mix_in='none') and keep it.",
+            UserWarning, stacklevel=3)
 
 
 def _mixing_settings(mixing, **fields):

@@ -1,0 +1,124 @@
+"""Image classifiers as users write them: convolutions, batch normalization and
+augmentation layers in the model or in the tf.data pipeline, with split teachers
+(one after another, stacked in a loop, vectorized) and their batch statistics."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_adamixup
+from keras_adamixup import SplitTeachers, _stacked
+
+SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _images(n=240, seed=0):
+    """Three classes of 8x8 RGB images: a bright square in one of three corners."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.normal(0.2, 0.1, (n, 8, 8, 3)).astype("float32")
+    for i, label in enumerate(y):
+        row, col = [(0, 0), (0, 4), (4, 0)][label]
+        x[i, row:row + 4, col:col + 4] += 0.8
+    return x, y.astype("int64")
+
+
+def _cnn(augment=True, seed=0):
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input((8, 8, 3))]
+    if augment:  # a vertical flip keeps the classes apart (corners move, rows swap)
+        layers += [keras.layers.RandomTranslation(0.1, 0.1, fill_mode="nearest")]
+    layers += [keras.layers.Conv2D(8, 3, padding="same"), keras.layers.BatchNormalization(),
+               keras.layers.ReLU(), keras.layers.MaxPooling2D(2), keras.layers.Flatten(),
+               keras.layers.Dense(3)]
+    return keras.Sequential(layers)
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_batch_norm_statistics_stay_with_each_stacked_model(vectorize):
+    """Three models on inputs shifted by 0, 5 and 10: each keeps its own moving mean."""
+    n = 300
+    shift = np.repeat([0.0, 5.0, 10.0], n // 3).astype("float32")
+    x = (np.random.default_rng(0).normal(size=(n, 4)) + shift[:, None]).astype("float32")
+    y = (np.arange(n) % 2).astype("int64")
+    masks = np.stack([shift == s for s in (0.0, 5.0, 10.0)])
+    models = []
+    for _ in range(3):
+        model = keras.Sequential([keras.Input((4,)),
+                                  keras.layers.BatchNormalization(momentum=0.5),
+                                  keras.layers.Dense(2)])
+        model.compile("sgd", SPARSE_CE)
+        models.append(model)
+    assert (_stacked.vector_reason(models) is None) == True  # noqa: E712 - both paths exist
+    _stacked.train_together(models, x, y, masks, epochs=3, batch_size=20,
+                            vectorize=vectorize, jit_compile=False)
+    means = [float(np.mean(m.layers[0].moving_mean.numpy())) for m in models]
+    np.testing.assert_allclose(means, [0.0, 5.0, 10.0], atol=0.6)
+
+
+def _force_loop(monkeypatch):
+    monkeypatch.setattr(_stacked, "vector_reason", lambda *a, **k: "forced by the test")
+
+
+@pytest.mark.parametrize("path", ["one_by_one", "stacked_loop", "vectorized"])
+def test_teachers_train_with_augmentation_layers_and_predict_without(path, monkeypatch):
+    x, y = _images()
+    if path == "stacked_loop":
+        _force_loop(monkeypatch)
+    predicted = []
+    original = keras.Model.__call__
+
+    def spy(self, *args, **kwargs):  # the teachers' soft labels: inference mode
+        if kwargs.get("training") is False:
+            predicted.append(True)
+        return original(self, *args, **kwargs)
+
+    together = False if path == "one_by_one" else "auto"
+    model = keras_adamixup.AdaMixupModel(
+        _cnn(), schedule=0.0, seed=0, targets=SplitTeachers(3, 1, seed=0, together=together))
+    model.compile(keras.optimizers.Adam(1e-2), SPARSE_CE, metrics=["accuracy"])
+    monkeypatch.setattr(keras.Model, "__call__", spy)
+    model.fit(x, y, epochs=8, batch_size=32, verbose=0)
+    monkeypatch.undo()
+    soft = model.teacher_targets.soft_labels
+    assert (soft.argmax(1) == y).mean() > 0.85  # out-of-fold, learnt through augmentation
+    assert predicted or path == "vectorized"  # the vectorized path predicts stateless
+    x_test, y_test = _images(120, seed=1)
+    assert model.evaluate(x_test, y_test, verbose=0)[1] > 0.85
+
+
+def test_teachers_from_a_pipeline_with_augmentation():
+    """Augmentation in tf.data (random per pass, order fixed): teachers and model train."""
+    x, y = _images()
+    draws = tf.data.Dataset.random(seed=3, rerandomize_each_iteration=True)
+
+    def jitter(element, draw):
+        image, label = element
+        shift = tf.cast(draw % 3, tf.int32) - 1
+        return tf.roll(image, shift, axis=1), label
+
+    train = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices((x, y)), draws))
+    train = train.map(jitter).batch(32)
+    x_val, y_val = _images(150, seed=2)
+    model = keras_adamixup.recommended.model(_cnn(augment=False), seed=0,
+                                             targets=SplitTeachers(3, 1, seed=0))
+    model.compile(keras.optimizers.Adam(1e-2), SPARSE_CE, metrics=["accuracy"])
+    model.fit(train, validation_data=(x_val, y_val), epochs=8, verbose=0)
+    assert (model.teacher_targets.soft_labels.argmax(1) == y).mean() > 0.8
+    assert model.evaluate(x_val, y_val, verbose=0)[1] > 0.8
+
+
+@pytest.mark.parametrize("layer", ["MixUp", "CutMix"])
+def test_a_base_model_that_already_mixes_gets_a_warning(layer):
+    if not hasattr(keras.layers, layer):
+        pytest.skip(f"keras {keras.__version__} has no keras.layers.{layer}")
+    base = keras.Sequential([keras.Input((8, 8, 3)), getattr(keras.layers, layer)(),
+                             keras.layers.Flatten(), keras.layers.Dense(3)])
+    with pytest.warns(UserWarning, match="mixes twice"):
+        keras_adamixup.AdaMixupModel(base)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        keras_adamixup.AdaMixupModel(_cnn())  # augmentation that does not mix: no word
