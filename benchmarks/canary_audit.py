@@ -75,9 +75,9 @@ def run_one(defence, data, planted, seed, args, public=None):
     (x_m, y_m), nonmembers, validation = data
     x_fit, y_fit = planted.add_to(x_m, y_m)
     classes = int(max(y_m.max(), nonmembers[1].max())) + 1
-    factory, fit_kwargs_for = names.recipe(defence, x_m.shape[1], classes, args.width, seed,
+    factory, fit_kwargs_for = names.recipe(defence, x_m.shape[1:], classes, args.width, seed,
                                            validation, args.epochs, public=public)
-    plain_factory, plain_fit_kwargs_for = names.recipe("none", x_m.shape[1], classes,
+    plain_factory, plain_fit_kwargs_for = names.recipe("none", x_m.shape[1:], classes,
                                                        args.width, seed, validation,
                                                        args.epochs)
     plain = {"model_factory": plain_factory, "num_shadows": args.plain_shadows,

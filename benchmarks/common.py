@@ -21,14 +21,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the data sets that are not shipped (MNIST, Adult) live beside the checkout
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 
-_DATA_HELP = ("digits (offline), mnist or adult (from ../shared/data), npz:PATH or "
-              "tfds:NAME")
+_DATA_HELP = ("digits (offline), mnist, adult or cifar10 (from ../shared/data), npz:PATH "
+              "or tfds:NAME")
 # name: (default, type, help); a `bool` type is a flag whose default is its help text
 SHARED_ARGUMENTS = {
     "data": ("digits", str, _DATA_HELP),
     "members": (800, int, "members (as many non-members; a quarter as many validation rows)"),
     "epochs": (60, int, "planned training epochs"),
-    "width": (256, int, "hidden units per layer of the benchmarks' MLP"),
+    "width": (256, int, "hidden units per layer of the benchmarks' MLP (images: the CNN's "
+                        "channels, 32 when left at 256)"),
     "seed": (0, int, "the seed of the split, the models and the recipes"),
     "seeds": ("0", str, "comma-separated seeds, one run each"),
     "defences": (None, str, "comma-separated recipe names (benchmarks.names)"),

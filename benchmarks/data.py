@@ -4,8 +4,10 @@ Every benchmark that trains on a data set takes the same split (members,
 non-members as many, validation rows a quarter as many) and the same MLP, so
 their numbers can be compared across scripts.
 
-Data: ``digits`` (offline), ``mnist`` and ``adult`` from ../shared/data
-(`pool_or_skip` says so and the run is skipped when absent), ``npz:PATH``
+Data: ``digits`` (offline), ``mnist``, ``adult`` and ``cifar10`` (its test
+split: 10,000 images, kept as 32x32x3 images for the CNN, `cnn`) from
+../shared/data (`pool_or_skip` says so and the run is skipped when absent),
+``npz:PATH``
 (members and non-members pooled, then split again), ``tfds:NAME`` (a
 tensorflow-datasets name: its train and test splits pooled).
 """
@@ -45,6 +47,12 @@ def load_pool(name):
         d = np.load(path)
         return _flat(np.concatenate([d["x_train"], d["x_test"]]),
                      np.concatenate([d["y_train"], d["y_test"]]))
+    if name == "cifar10":
+        path = os.path.join(SHARED, "cifar10_test.npz")
+        if not os.path.exists(path):
+            return None
+        d = np.load(path)
+        return (d["x_test"].astype("float32") / 255.0, d["y_test"].astype("int64"))
     if name == "adult":
         try:
             x, y, groups = audit.data.adult_pool(SHARED, return_groups=True)
@@ -59,7 +67,8 @@ def load_pool(name):
         # train + test of a tensorflow-datasets set (needs the package and a
         # download or a prepared TFDS_DATA_DIR)
         return _flat(*audit.data.load_pool(name))
-    raise ValueError(f"Unknown data {name!r}: digits, mnist, adult, npz:PATH or tfds:NAME.")
+    raise ValueError(f"Unknown data {name!r}: digits, mnist, adult, cifar10, npz:PATH or "
+                     "tfds:NAME.")
 
 
 def pool_or_skip(name):
@@ -159,3 +168,60 @@ def mlp(inputs, classes, width):
                              keras.layers.Dense(width, activation="relu"),
                              keras.layers.Dense(width, activation="relu"),
                              keras.layers.Dense(classes)])
+
+
+# the CNN's channels when the shared --width is the MLP's default
+CNN_WIDTH = 32
+
+
+def cnn(shape, classes, width=CNN_WIDTH):
+    """The benchmarks' image classifier, as a Keras user writes one for CIFAR-10.
+
+    Augmentation layers in the model (a horizontal flip and a translation of
+    up to 4 pixels, active in training only), two blocks of two 3x3
+    convolutions with batch normalization and ReLU, max pooling after each,
+    global average pooling, logits out (uncompiled). `width` channels in the
+    first block, twice as many in the second.
+
+    Args:
+        shape: the images' shape, ``(height, width, channels)``.
+        classes: output logits.
+        width: channels of the first block.
+
+    Example:
+
+    ```python
+    model = data.cnn((32, 32, 3), 10, 32)
+    ```
+    """
+    layers = [keras.Input(tuple(shape)), keras.layers.RandomFlip("horizontal"),
+              keras.layers.RandomTranslation(0.125, 0.125, fill_mode="reflect")]
+    for channels in (width, 2 * width):
+        for _ in range(2):
+            layers += [keras.layers.Conv2D(channels, 3, padding="same", use_bias=False),
+                       keras.layers.BatchNormalization(), keras.layers.ReLU()]
+        layers.append(keras.layers.MaxPooling2D())
+    layers += [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(classes)]
+    return keras.Sequential(layers)
+
+
+def base_model(inputs, classes, width):
+    """The benchmarks' model for rows of `inputs`: the MLP for features (an int or
+    a 1-tuple), the CNN for images (a 3-tuple; an MLP-sized `width` of 256 or more
+    becomes `CNN_WIDTH` channels).
+
+    Args:
+        inputs: features per row, or the shape of one row.
+        classes: output logits.
+        width: the MLP's units per layer, or the CNN's channels.
+
+    Example:
+
+    ```python
+    model = data.base_model(x_train.shape[1:], 10, 256)
+    ```
+    """
+    shape = (inputs,) if isinstance(inputs, int) else tuple(inputs)
+    if len(shape) == 3:
+        return cnn(shape, classes, CNN_WIDTH if width >= 256 else width)
+    return mlp(shape[0], classes, width)

@@ -253,7 +253,8 @@ def recipe(name, inputs, classes, width, seed, validation, epochs, feature_group
 
     Args:
         name: a benchmark recipe name (`parse`).
-        inputs, classes, width: the MLP's (`benchmarks.data.mlp`).
+        inputs, classes, width: the model's (`benchmarks.data.base_model`:
+            features per row or the shape of a row; images get the CNN).
         seed: the recipe's seed.
         validation: `(x, y)` held out: the monitor's non-members, early
             stopping's validation data.
@@ -270,7 +271,7 @@ def recipe(name, inputs, classes, width, seed, validation, epochs, feature_group
     ```
     """
     setting = recipes.Setting(
-        base=lambda: data.mlp(inputs, classes, width), holdout=validation, seed=seed,
+        base=lambda: data.base_model(inputs, classes, width), holdout=validation, seed=seed,
         monitor=True, fit_kwargs={"epochs": epochs, "batch_size": 64, "verbose": 0})
     key, options = parse(name, feature_groups)
     if isinstance(options.get("unlabelled"), PublicRows):

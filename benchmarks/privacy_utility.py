@@ -108,7 +108,7 @@ SUMMARY_FIELDS = ("test_accuracy", "generalization_gap", "best_auc", "lira_onlin
 def run_one(defence, data, seed, args, public=None):
     (x_m, y_m), nonmembers, validation = data
     classes = int(max(y_m.max(), nonmembers[1].max())) + 1
-    factory, fit_kwargs_for = recipe(defence, x_m.shape[1], classes, args.width, seed,
+    factory, fit_kwargs_for = recipe(defence, x_m.shape[1:], classes, args.width, seed,
                                      validation, args.epochs,
                                      feature_groups=FEATURE_GROUPS.get(args.data),
                                      public=public)
@@ -127,7 +127,7 @@ def run_one(defence, data, seed, args, public=None):
         # the "none" defence's own LiRA, and every other defence's second
         # LiRA (lira_*_plain), because an attacker may ignore the defence's
         # recipe, and adaptive recipes make their own shadows disagree.
-        plain_factory, plain_fit_kwargs_for = recipe("none", x_m.shape[1], classes, args.width,
+        plain_factory, plain_fit_kwargs_for = recipe("none", x_m.shape[1:], classes, args.width,
                                                      seed, validation, args.epochs)
         plain = {"model_factory": plain_factory, "num_shadows": args.plain_shadows,
                  "fit_kwargs": plain_fit_kwargs_for, "progress": False,

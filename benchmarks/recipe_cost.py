@@ -50,11 +50,11 @@ def time_one(name, data, args, seed, public=None):
     classes = int(max(y_m.max(), nonmembers[1].max())) + 1
     keras.utils.set_random_seed(seed)
     if name == PLAIN:
-        model = names.recipe("none", x_m.shape[1], classes, args.width, seed, validation,
+        model = names.recipe("none", x_m.shape[1:], classes, args.width, seed, validation,
                              args.epochs)[0]()
         kwargs = {"epochs": args.epochs, "batch_size": 64, "verbose": 0}
     else:
-        factory, fit_kwargs_for = names.recipe(name, x_m.shape[1], classes, args.width, seed,
+        factory, fit_kwargs_for = names.recipe(name, x_m.shape[1:], classes, args.width, seed,
                                                validation, args.epochs,
                                                feature_groups=FEATURE_GROUPS.get(args.data),
                                                public=public)

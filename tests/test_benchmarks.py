@@ -92,6 +92,18 @@ def test_recipe_cost_summary_and_quick_run(tmp_path, capsys):
     assert "× plain fit" in capsys.readouterr().out
 
 
+def test_images_get_the_cnn_with_augmentation_and_batch_norm(monkeypatch, capsys):
+    data = importlib.import_module("benchmarks.data")
+    model = data.base_model((32, 32, 3), 10, 256)  # the MLP's width: the CNN's channels
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds[:2] == ["RandomFlip", "RandomTranslation"] and "BatchNormalization" in kinds
+    assert model.layers[2].filters == data.CNN_WIDTH and model.output_shape == (None, 10)
+    assert type(data.base_model(64, 10, 256).layers[0]).__name__ == "Dense"
+    monkeypatch.setattr(data, "SHARED", "/nonexistent")
+    assert data.pool_or_skip("cifar10") is None
+    assert "skipped: data 'cifar10' not found" in capsys.readouterr().out
+
+
 def test_audit_time_skips_without_mnist(tmp_path, capsys):
     audit_time = load("audit_time")
     assert audit_time.main(["--mnist", str(tmp_path / "none.npz")]) == 0
