@@ -20,15 +20,48 @@ def digits():
     return (x[:1200], y[:1200]), (x[1200:], y[1200:])
 
 
-def small_mlp(num_classes=10, inputs=64, seed=0, hidden=64):
-    keras.utils.set_random_seed(seed)
+SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def small_mlp(num_classes=10, inputs=64, seed=0, hidden=64, activation=None):
+    """The tests' small model: Input((inputs,)) -> Dense(hidden, relu) ->
+    Dense(num_classes, activation). Sets Keras's random seed to `seed` first;
+    `seed=None` leaves the random state as it is."""
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
     return keras.Sequential(
         [
             keras.Input((inputs,)),
             keras.layers.Dense(hidden, activation="relu"),
-            keras.layers.Dense(num_classes),
+            keras.layers.Dense(num_classes, activation=activation),
         ]
     )
+
+
+def cluster_mlp(classes=3, activation=None, seed=None, features=8):
+    """`small_mlp` sized for `clusters()`: 8 features, 16 hidden units, 3 classes, and
+    the random state left as it is unless `seed` is given."""
+    return small_mlp(classes, features, seed, hidden=16, activation=activation)
+
+
+def compile_adam(model, learning_rate=None, loss=SPARSE_CE, **kwargs):
+    """`model` compiled with Adam at `learning_rate` (Keras's "adam" when None) and
+    `loss` (`SPARSE_CE`); `kwargs` (metrics=, jit_compile=, ...) go to `compile`.
+    Returns the model."""
+    optimizer = "adam" if learning_rate is None else keras.optimizers.Adam(learning_rate)
+    model.compile(optimizer, loss, **kwargs)
+    return model
+
+
+def cluster_student(targets=None, base=None, schedule=0.0, metrics=None, **kwargs):
+    """An `AdaMixupModel` (seed 1) over `base` (a fresh `cluster_mlp()` when None) with
+    `targets`, compiled with Adam(1e-2) and `SPARSE_CE`: the teacher tests' student."""
+    import keras_adamixup
+
+    base = cluster_mlp() if base is None else base
+    model = keras_adamixup.AdaMixupModel(base, schedule=schedule, seed=1, targets=targets,
+                                         **kwargs)
+    return compile_adam(model, 1e-2, metrics=metrics)
 
 
 def clusters(n=240, classes=3, seed=0, spread=3.0, features=8):

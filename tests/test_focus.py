@@ -7,26 +7,17 @@ import tensorflow as tf
 
 import keras_adamixup
 from keras_adamixup import LossFloor
-from tests.conftest import clusters
+from tests.conftest import SPARSE_CE, cluster_mlp, clusters, compile_adam
 
 
 def _data(n=192, classes=3, seed=0):
     return clusters(n, classes, seed, spread=2.0)
 
 
-def _base(classes=3, activation=None, seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
-                             keras.layers.Dense(classes, activation=activation)])
-
-
 def _model(focus, schedule=0.4, loss=None, activation=None, **kwargs):
-    model = keras_adamixup.AdaMixupModel(_base(activation=activation), schedule=schedule,
-                                         focus=focus, seed=3, **kwargs)
-    model.compile(keras.optimizers.Adam(1e-2),
-                  loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    return model
+    model = keras_adamixup.AdaMixupModel(cluster_mlp(activation=activation, seed=0),
+                                         schedule=schedule, focus=focus, seed=3, **kwargs)
+    return compile_adam(model, 1e-2, loss or SPARSE_CE, metrics=["accuracy"])
 
 
 def test_shares_are_full_under_the_floor_and_rest_above():

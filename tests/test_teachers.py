@@ -6,23 +6,8 @@ import pytest
 
 import keras_adamixup
 from keras_adamixup import SplitTeachers
-from tests.conftest import clusters, record_teachers
-
-
-def _data(n=240, classes=3, seed=0):
-    return clusters(n, classes, seed, spread=3.0)
-
-
-def _base(classes=3, activation=None):
-    return keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
-                             keras.layers.Dense(classes, activation=activation)])
-
-
-def _compiled(base):
-    model = keras_adamixup.AdaMixupModel(base, schedule=0.0, seed=1)
-    model.compile(keras.optimizers.Adam(1e-2),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
+from tests.conftest import (cluster_mlp, cluster_student, clusters, compile_adam,
+                            record_teachers)
 
 
 def test_every_example_is_left_out_of_exactly_exclude_teachers():
@@ -38,10 +23,10 @@ def test_every_example_is_left_out_of_exactly_exclude_teachers():
 
 @pytest.mark.parametrize("together", ["auto", False])
 def test_soft_labels_come_only_from_teachers_that_left_the_example_out(together, monkeypatch):
-    x, y = _data()
+    x, y = clusters()
     teachers = SplitTeachers(teachers=4, exclude=1, seed=0, together=together)
     trained = record_teachers(teachers, monkeypatch)
-    soft = teachers.soft_labels(_compiled(_base()), x, y, epochs=3, batch_size=32)
+    soft = teachers.soft_labels(cluster_student(), x, y, epochs=3, batch_size=32)
     assert soft.shape == (len(x), 3) and soft.dtype == np.float32
     np.testing.assert_allclose(soft.sum(axis=1), 1.0, rtol=1e-5)
     # exclude=1: each soft label is the softmax of the one teacher that left it out
@@ -56,10 +41,10 @@ def test_soft_labels_come_only_from_teachers_that_left_the_example_out(together,
 
 
 def test_teachers_never_train_on_the_examples_they_leave_out():
-    x, y = _data(n=64)
+    x, y = clusters(n=64)
     teachers = SplitTeachers(teachers=2, exclude=1, seed=0, together=False)
     seen = []
-    made = teachers.make_teachers(_compiled(_base()))
+    made = teachers.make_teachers(cluster_student())
     for teacher in made:
         fit = teacher.fit
 
@@ -69,7 +54,7 @@ def test_teachers_never_train_on_the_examples_they_leave_out():
 
         teacher.fit = recording
     teachers.make_teachers = lambda model, count=None: made
-    teachers.soft_labels(_compiled(_base()), x, y, epochs=1, batch_size=16)
+    teachers.soft_labels(cluster_student(), x, y, epochs=1, batch_size=16)
     left_out = teachers.left_out(len(x))
     for k in range(2):
         rows = {row.tobytes() for row in x[left_out[k]]}
@@ -78,8 +63,8 @@ def test_teachers_never_train_on_the_examples_they_leave_out():
 
 
 def test_binary_sigmoid_model_gets_one_column_soft_labels():
-    x, y = _data(classes=2)
-    base = _base(classes=1, activation="sigmoid")
+    x, y = clusters(classes=2)
+    base = cluster_mlp(1, "sigmoid")
     model = keras_adamixup.AdaMixupModel(base, schedule=0.0, seed=1)
     model.compile("adam", "binary_crossentropy")
     soft = SplitTeachers(3, 1, seed=0).soft_labels(model, x, y.astype("float32"), epochs=2)
@@ -88,13 +73,10 @@ def test_binary_sigmoid_model_gets_one_column_soft_labels():
 
 
 def test_model_trains_on_soft_labels_and_round_trips(tmp_path):
-    x, y = _data()
-    model = keras_adamixup.AdaMixupModel(
-        _base(), schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0), seed=1,
-        targets=SplitTeachers(teachers=4, exclude=1, seed=7))
-    model.compile(keras.optimizers.Adam(1e-2),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    x, y = clusters()
+    model = cluster_student(
+        base=cluster_mlp(), schedule=keras_adamixup.schedules.LinearDecay(0.4, 0.0),
+        targets=SplitTeachers(teachers=4, exclude=1, seed=7), metrics=["accuracy"])
     history = model.fit(x, y, epochs=4, batch_size=32, verbose=0)
     # trained on soft targets; it learned the clusters
     assert history.history["accuracy"][-1] > 0.8
@@ -118,11 +100,11 @@ def test_errors():
     with pytest.raises(ValueError, match="select_epoch"):
         SplitTeachers(select_epoch="auc")
     with pytest.raises(TypeError, match="targets"):
-        keras_adamixup.AdaMixupModel(_base(), targets="teachers")
-    x, y = _data(n=64)
+        keras_adamixup.AdaMixupModel(cluster_mlp(), targets="teachers")
+    x, y = clusters(n=64)
     import tensorflow as tf
 
-    model = _compiled(_base())
+    model = cluster_student()
     model.targets = SplitTeachers(2, 1, seed=0)
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
     with pytest.raises(ValueError, match="need training arrays"):
@@ -138,7 +120,7 @@ def test_together_is_checked_in_one_place_for_teachers_and_shadows(value):
     with pytest.raises(ValueError, match="`together` must be 'auto', True or False"):
         SplitTeachers(2, 1, together=value)
     with pytest.raises(ValueError, match="`together` must be 'auto', True or False"):
-        audit.ShadowRecipe(model_factory=_base, together=value)
+        audit.ShadowRecipe(model_factory=cluster_mlp, together=value)
 
 
 def _multi_input():
@@ -146,21 +128,20 @@ def _multi_input():
     b = keras.Input((8,))
     out = keras.layers.Dense(3)(keras.layers.Concatenate()([a, b]))
     model = keras.Model([a, b], out)
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
+    return compile_adam(model)
 
 
 @pytest.mark.parametrize("together", ["auto", False])
 def test_select_epoch_keeps_each_teachers_best_out_of_fold_epoch(together):
     # noisy labels: the teachers overfit, and their out-of-fold loss rises late
-    x, y = _data(n=200, seed=1)
+    x, y = clusters(n=200, seed=1)
     y = np.where(np.random.default_rng(2).random(len(y)) < 0.3,
                  np.random.default_rng(3).integers(0, 3, len(y)), y)
 
     def out_of_fold_loss(select_epoch):
         keras.utils.set_random_seed(0)
         teachers = SplitTeachers(4, 1, seed=0, together=together, select_epoch=select_epoch)
-        soft = teachers.soft_labels(_compiled(_base()), x, y, epochs=20, batch_size=16)
+        soft = teachers.soft_labels(cluster_student(), x, y, epochs=20, batch_size=16)
         return float(np.mean(-np.log(soft[np.arange(len(y)), y])))
 
     selected, last = out_of_fold_loss("loss"), out_of_fold_loss(None)
@@ -168,10 +149,8 @@ def test_select_epoch_keeps_each_teachers_best_out_of_fold_epoch(together):
 
 
 def test_select_epoch_by_accuracy_keeps_the_most_accurate_epoch():
-    x, y = _data(n=120, seed=4)
-    teacher = _compiled(_base()).base_model
-    teacher.compile(keras.optimizers.Adam(1e-2),
-                    keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = clusters(n=120, seed=4)
+    teacher = compile_adam(cluster_student().base_model, 1e-2)
     from keras_adamixup.teachers import _BestEpoch
 
     keeper = _BestEpoch(teacher, x[:60], y[:60], "logits", "accuracy")
@@ -193,7 +172,7 @@ def test_patience_stops_each_teacher_after_its_best_epoch(together, monkeypatch)
     from keras_adamixup import teachers as teachers_lib
 
     # noisy labels: the out-of-fold loss turns up after a few epochs
-    x, y = _data(n=200, seed=1)
+    x, y = clusters(n=200, seed=1)
     y = np.where(np.random.default_rng(2).random(len(y)) < 0.3,
                  np.random.default_rng(3).integers(0, 3, len(y)), y)
     keepers = []
@@ -206,14 +185,14 @@ def test_patience_stops_each_teacher_after_its_best_epoch(together, monkeypatch)
     monkeypatch.setattr(teachers_lib._BestEpoch, "__init__", spy)
     keras.utils.set_random_seed(0)
     split = SplitTeachers(4, 1, seed=0, together=together, patience=3)
-    targets = split.fit(_compiled(_base()), x, y, epochs=40, batch_size=16)
+    targets = split.fit(cluster_student(), x, y, epochs=40, batch_size=16)
     assert len(keepers) == 4 and all(k.stopped for k in keepers)
     # each stopped 3 epochs after its best; its kept epoch is final
     assert targets.epochs == tuple(k.best_epoch + 3 for k in keepers)
     assert max(targets.epochs) < 40 and targets.planned_epochs == 40
     keepers.clear()
     everything = SplitTeachers(4, 1, seed=0, together=together, patience=None)
-    assert everything.fit(_compiled(_base()), x, y, epochs=12, batch_size=16).epochs == (12,) * 4
+    assert everything.fit(cluster_student(), x, y, epochs=12, batch_size=16).epochs == (12,) * 4
     assert SplitTeachers.from_config(split.get_config()).patience == 3
     with pytest.raises(ValueError, match="patience"):
         SplitTeachers(4, 1, patience=0)

@@ -3,22 +3,18 @@
 import json
 import os
 
-import keras
 import numpy as np
 import pytest
 
 import keras_adamixup
 from keras_adamixup import SplitTeachers
-from tests.test_teachers import _base, _data
+from tests.conftest import cluster_student, clusters
 
 
 def _model(cache_dir, seed=0, **teacher_kwargs):
     """A fresh compiled AdaMixupModel, built as a job of the array would build it."""
-    teachers = SplitTeachers(4, 1, seed=seed, cache_dir=cache_dir, **teacher_kwargs)
-    model = keras_adamixup.AdaMixupModel(_base(), schedule=0.0, seed=1, targets=teachers)
-    model.compile(keras.optimizers.Adam(1e-2),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
+    return cluster_student(SplitTeachers(4, 1, seed=seed, cache_dir=cache_dir,
+                                         **teacher_kwargs))
 
 
 def _refuse_training(monkeypatch, teachers):
@@ -29,7 +25,7 @@ def _refuse_training(monkeypatch, teachers):
 
 
 def test_jobs_fill_the_folder_and_fit_reads_it(tmp_path, monkeypatch):
-    x, y = _data(n=200)
+    x, y = clusters(n=200)
     folder = tmp_path / "teachers"
     # two jobs of an array, each with its own model (other auto-generated layer names)
     for job in ([0, 1], [2, 3]):
@@ -55,7 +51,7 @@ def test_jobs_fill_the_folder_and_fit_reads_it(tmp_path, monkeypatch):
 
 
 def test_a_missing_teacher_is_trained_and_written(tmp_path):
-    x, y = _data(n=160)
+    x, y = clusters(n=160)
     folder = tmp_path / "t"
     model = _model(folder)
     model.targets.train(model, x, y, indices=[1], epochs=2, batch_size=32)
@@ -75,7 +71,7 @@ def test_a_missing_teacher_is_trained_and_written(tmp_path):
 
 
 def test_other_training_or_a_changed_file_is_refused(tmp_path):
-    x, y = _data(n=160)
+    x, y = clusters(n=160)
     folder = tmp_path / "t"
     model = _model(folder)
     model.targets.train(model, x, y, indices=[0], epochs=2, batch_size=32)
@@ -108,7 +104,7 @@ def test_other_training_or_a_changed_file_is_refused(tmp_path):
 
 
 def test_arguments_are_checked(tmp_path):
-    x, y = _data(n=64)
+    x, y = clusters(n=64)
     with pytest.raises(ValueError, match="needs a fixed `seed`"):
         SplitTeachers(4, 1, cache_dir=str(tmp_path))
     with pytest.raises(TypeError, match="cache_dir"):

@@ -5,21 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-import keras_adamixup
 from keras_adamixup import SplitTeachers
-from tests.conftest import clusters, record_teachers
-
-
-def _base():
-    return keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
-                             keras.layers.Dense(3)])
-
-
-def _compiled(targets=None):
-    model = keras_adamixup.AdaMixupModel(_base(), schedule=0.0, seed=1, targets=targets)
-    model.compile(keras.optimizers.Adam(1e-2),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
+from tests.conftest import cluster_student, clusters, record_teachers
 
 
 @pytest.mark.parametrize("together", ["auto", False])
@@ -28,7 +15,7 @@ def test_unlabelled_rows_get_the_mean_of_every_teacher(together, monkeypatch):
     x, y, public, public_y = x[:240], y[:240], x[240:], y[240:]
     teachers = SplitTeachers(teachers=4, exclude=1, seed=0, together=together)
     trained = record_teachers(teachers, monkeypatch)
-    soft = teachers.soft_labels(_compiled(), x, y, epochs=3, batch_size=32, unlabelled=public)
+    soft = teachers.soft_labels(cluster_student(), x, y, epochs=3, batch_size=32, unlabelled=public)
     assert soft.shape == (300, 3) and soft.dtype == np.float32
     # the training rows' labels are out-of-fold, as without public rows
     left_out = teachers.left_out(len(x))
@@ -48,7 +35,7 @@ def test_nearest_unlabelled_teachers_are_those_that_left_out_the_nearest_member(
     x, y, public = x[:240], y[:240], x[240:]
     teachers = SplitTeachers(teachers=4, exclude=1, seed=0, unlabelled_teachers="nearest")
     trained = record_teachers(teachers, monkeypatch)
-    soft = teachers.soft_labels(_compiled(), x, y, epochs=2, batch_size=32, unlabelled=public)
+    soft = teachers.soft_labels(cluster_student(), x, y, epochs=2, batch_size=32, unlabelled=public)
     left_out = teachers.left_out(len(x))
     distances = ((public[:, None, :] - x[None, :, :]) ** 2).sum(axis=2)
     nearest = distances.argmin(axis=1)
@@ -70,21 +57,21 @@ def test_the_model_trains_on_the_public_rows_too_and_the_cache_keeps_them(tmp_pa
 
     weights = np.linspace(0.5, 1.5, 240).astype("float32")
     targets = SplitTeachers(teachers=3, exclude=1, seed=0, cache_dir=str(tmp_path))
-    model = _compiled(targets)
+    model = cluster_student(targets)
     model.fit(x, y, epochs=2, batch_size=30, verbose=0, unlabelled=public,
               sample_weight=weights, callbacks=[Rows()])
     assert seen == [10]  # (240 + 60) rows / 30
     soft = model.teacher_soft_labels
     assert soft.shape == (300, 3)
     # a second model reads the teachers (and their labels of the public rows) from the cache
-    again = _compiled(SplitTeachers(teachers=3, exclude=1, seed=0, cache_dir=str(tmp_path)))
+    again = cluster_student(SplitTeachers(teachers=3, exclude=1, seed=0, cache_dir=str(tmp_path)))
     again.targets.make_teachers = None  # training a teacher would fail
     again.fit(x, y, epochs=2, batch_size=30, verbose=0, unlabelled=public,
               sample_weight=weights)
     np.testing.assert_allclose(again.teacher_soft_labels, soft, atol=1e-6)
     # the model keeps its soft labels for the same data only: without the public rows
     # (or with others) the teachers answer again
-    other = _compiled(SplitTeachers(teachers=3, exclude=1, seed=0))
+    other = cluster_student(SplitTeachers(teachers=3, exclude=1, seed=0))
     other.fit(x, y, epochs=1, batch_size=30, verbose=0, unlabelled=public)
     other.fit(x, y, epochs=1, batch_size=30, verbose=0)
     assert other.teacher_soft_labels.shape == (240, 3)
@@ -102,12 +89,12 @@ def test_student_rows_unlabelled_trains_the_model_on_the_public_rows_alone(tmp_p
             batches.append(self.params.get("steps"))
 
     shared = SplitTeachers(teachers=3, exclude=1, seed=0, epochs=3, cache_dir=str(tmp_path))
-    both = _compiled(shared)
+    both = cluster_student(shared)
     both.fit(x, y, epochs=3, batch_size=30, verbose=0, unlabelled=public)
     alone = SplitTeachers(teachers=3, exclude=1, seed=0, epochs=3, cache_dir=str(tmp_path),
                           student_rows="unlabelled")
     alone.make_teachers = None  # the same teachers: read from the cache, not retrained
-    model = _compiled(alone)
+    model = cluster_student(alone)
     model.fit(x, y, epochs=20, batch_size=30, verbose=0, unlabelled=public,
               callbacks=[Batches()])
     assert batches == [2]  # 60 public rows / 30: no training row reaches the model
@@ -118,7 +105,7 @@ def test_student_rows_unlabelled_trains_the_model_on_the_public_rows_alone(tmp_p
     assert config["student_rows"] == "unlabelled"
     assert SplitTeachers.from_config(config).get_config() == config
     with pytest.raises(ValueError, match="pass them as `fit"):
-        _compiled(SplitTeachers(3, 1, seed=0, student_rows="unlabelled")).fit(
+        cluster_student(SplitTeachers(3, 1, seed=0, student_rows="unlabelled")).fit(
             x, y, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="student_rows"):
         SplitTeachers(3, 1, student_rows="public")
@@ -129,8 +116,8 @@ def test_student_rows_unlabelled_trains_the_model_on_the_public_rows_alone(tmp_p
 def test_unlabelled_errors():
     x, y = clusters(60, 3, 0, spread=3.0)
     with pytest.raises(ValueError, match="no `targets=SplitTeachers"):
-        _compiled().fit(x, y, epochs=1, verbose=0, unlabelled=x)
-    model = _compiled(SplitTeachers(3, 1, seed=0))
+        cluster_student().fit(x, y, epochs=1, verbose=0, unlabelled=x)
+    model = cluster_student(SplitTeachers(3, 1, seed=0))
     with pytest.raises(ValueError, match="rows have shape"):
         model.fit(x, y, epochs=1, verbose=0, unlabelled=x[:, :4])
     with pytest.raises(ValueError, match="at least one row"):
