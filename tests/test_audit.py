@@ -2,23 +2,19 @@ import json
 import os
 import sys
 
-import keras
 import numpy as np
 import pytest
 
 from keras_adamixup import audit
 from keras_adamixup import predictions
 from keras_adamixup.audit import _tfp, roc
-from conftest import small_mlp
+from tests.conftest import compile_adam, small_mlp
 
 FAST = ("threshold", "threshold_entropy", "logistic_regression")
-SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 def compiled_mlp(seed=0, hidden=128):
-    model = small_mlp(seed=seed, hidden=hidden)
-    model.compile(keras.optimizers.Adam(3e-3), SPARSE_CE, metrics=["accuracy"])
-    return model
+    return compile_adam(small_mlp(seed=seed, hidden=hidden), 3e-3, metrics=["accuracy"])
 
 
 # -- metrics -----------------------------------------------------------------

@@ -8,9 +8,7 @@ import pytest
 
 import keras_adamixup
 from keras_adamixup import PrivacyCheckpoint, PrivacyMonitor, PrivacyTarget
-from conftest import small_mlp
-
-SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+from tests.conftest import SPARSE_CE, small_mlp
 
 
 # -- the controller's ceiling on a synthetic plant ------------------------------
@@ -83,8 +81,7 @@ def _memorizing_data(seed=0):
 def _plain_setup():
     """Noisy digits, a plain (unmixed) Keras MLP and a monitor of its training data."""
     (x, y), holdout = _memorizing_data()
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu"),
-                              keras.layers.Dense(10)])
+    model = small_mlp(hidden=256, seed=None)
     model.compile(keras.optimizers.Adam(3e-3), SPARSE_CE)
     return (x, y), model, PrivacyMonitor.from_training(x, y, holdout)
 

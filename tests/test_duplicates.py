@@ -6,7 +6,7 @@ import pytest
 
 import keras_adamixup
 from keras_adamixup import SplitTeachers, duplicates
-from tests.conftest import small_mlp
+from tests.conftest import SPARSE_CE, compile_adam, small_mlp
 
 
 def _brute_force(x, radius):
@@ -91,8 +91,7 @@ def test_a_group_is_left_out_of_the_same_teachers():
 def _fit_soft_labels(teachers, x, y, groups=None, epochs=30):
     base = small_mlp(hidden=64, seed=0)
     model = keras_adamixup.AdaMixupModel(base, schedule=0.0, targets=teachers, seed=0)
-    model.compile(keras.optimizers.Adam(3e-3),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    compile_adam(model, 3e-3)
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, groups=groups)
     return model.teacher_targets
 
@@ -126,12 +125,12 @@ def test_duplicated_mislabelled_examples_no_longer_carry_their_label_back(digits
 def test_fit_groups_are_checked(digits):
     (x, y), _ = digits
     plain = keras_adamixup.AdaMixupModel(small_mlp(), schedule=0.0)
-    plain.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    compile_adam(plain)
     with pytest.raises(ValueError, match="no `targets=SplitTeachers"):
         plain.fit(x[:64], y[:64], groups=np.arange(64), verbose=0)
     model = keras_adamixup.AdaMixupModel(small_mlp(), schedule=0.0,
                                          targets=SplitTeachers(4, 1, seed=0))
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    compile_adam(model)
     with pytest.raises(ValueError, match="10 ids for 64 training rows"):
         model.fit(x[:64], y[:64], groups=np.arange(10), verbose=0)
     # ids given to fit (a patient, a person) are kept together; validation_split's
@@ -142,7 +141,7 @@ def test_fit_groups_are_checked(digits):
     assert targets.groups_found == {"rows": 80, "groups": 40, "grouped_rows": 80,
                                     "largest": 2}
     model = keras_adamixup.AdaMixupModel(small_mlp(), schedule=0.0, targets=teachers)
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    compile_adam(model)
     model.fit(x[:80], y[:80], groups=ids, epochs=1, validation_split=0.25, verbose=0)
     found = model.teacher_targets.groups_found
     assert found["rows"] == 60 and found["groups"] == 30
@@ -176,8 +175,7 @@ def _trained(teachers, x, y, groups, sample_weight=None):
     keras.utils.set_random_seed(0)
     model = keras_adamixup.AdaMixupModel(small_mlp(hidden=16, seed=0), schedule=0.0,
                                          targets=teachers, seed=0)
-    model.compile(keras.optimizers.SGD(0.1),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(keras.optimizers.SGD(0.1), SPARSE_CE)
     model.fit(x, y, epochs=2, batch_size=16, verbose=0, groups=groups,
               sample_weight=sample_weight)
     return model

@@ -15,18 +15,16 @@ import tensorflow as tf
 
 import keras_adamixup
 from keras_adamixup import PrivacyMonitor, PrivacyTarget, audit, mixing, schedules
-from conftest import small_mlp
+from tests.conftest import compile_adam, small_mlp
 
 ERRORS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "guide" / "errors.md"
-SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 rng = np.random.default_rng(0)
 X = rng.random((8, 4)).astype("float32")
 Y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
 
 
 def compiled(model, **kwargs):
-    model.compile(keras.optimizers.Adam(1e-3), SPARSE_CE, **kwargs)
-    return model
+    return compile_adam(model, 1e-3, **kwargs)
 
 
 def monitor_data(n=150, offset=0.0):

@@ -7,8 +7,8 @@ import tensorflow as tf
 
 import keras_adamixup
 from keras_adamixup import mixing
+from tests.conftest import SPARSE_CE, small_mlp
 
-SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 rng = np.random.default_rng(0)
 
 
@@ -73,8 +73,7 @@ def test_detect_features():
 def test_model_swaps_in_the_compiled_step(jit):
     x = (rng.random((256, 20)) > 0.5).astype("float32")
     y = (x[:, 0] + x[:, 1] > 1).astype("int64")
-    base = keras.Sequential([keras.Input((20,)), keras.layers.Dense(16, activation="relu"),
-                             keras.layers.Dense(2)])
+    base = small_mlp(2, inputs=20, seed=None, hidden=16)
     model = keras_adamixup.AdaMixupModel(base, schedule=0.3, features="auto", seed=0)
     model.compile("adam", SPARSE_CE, metrics=["accuracy"], jit_compile=jit)
     history = model.fit(x, y, epochs=3, batch_size=32, verbose=0)

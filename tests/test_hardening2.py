@@ -16,22 +16,11 @@ import pytest
 
 import keras_adamixup
 from keras_adamixup import PrivacyCheckpoint, PrivacyMonitor, SplitTeachers, audit, predictions
-from conftest import clusters, small_mlp
-
-SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-
-def _base(classes=3, features=8, activation=None):
-    return keras.Sequential([keras.Input((features,)),
-                             keras.layers.Dense(16, activation="relu"),
-                             keras.layers.Dense(classes, activation=activation)])
+from tests.conftest import SPARSE_CE, cluster_mlp, cluster_student, clusters, small_mlp
 
 
 def _student(teachers, base=None, schedule=0.0, **kwargs):
-    model = keras_adamixup.AdaMixupModel(base or _base(), schedule=schedule, seed=1,
-                                         targets=teachers, **kwargs)
-    model.compile(keras.optimizers.Adam(1e-2), SPARSE_CE, metrics=["accuracy"])
-    return model
+    return cluster_student(teachers, base, schedule, metrics=["accuracy"], **kwargs)
 
 
 def _count_teacher_runs(monkeypatch, teachers):
@@ -200,12 +189,12 @@ def _monitor_fit_data():
 
 def test_5_checkpoint_refuses_a_monitor_outside_this_fit():
     (x, y), (xv, yv) = _monitor_fit_data()
-    model = keras_adamixup.AdaMixupModel(_base(), schedule=0.1, seed=0)
+    model = keras_adamixup.AdaMixupModel(cluster_mlp(), schedule=0.1, seed=0)
     model.compile("adam", SPARSE_CE)
     monitor = PrivacyMonitor((x[:150], y[:150]), (xv[:150], yv[:150]))
     with pytest.raises(ValueError, match="is not among this fit's callbacks"):
         model.fit(x, y, epochs=2, verbose=0, callbacks=[PrivacyCheckpoint(monitor)])
-    other = keras_adamixup.AdaMixupModel(_base(), schedule=0.1, seed=0, name="other")
+    other = keras_adamixup.AdaMixupModel(cluster_mlp(), schedule=0.1, seed=0, name="other")
     other.compile("adam", SPARSE_CE)
     other.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
     with pytest.raises(ValueError, match="measures another model \\('other'"):
@@ -218,7 +207,7 @@ def test_5_checkpoint_refuses_a_monitor_outside_this_fit():
 
 def test_6_monitor_sides_are_checked_against_the_training_rows():
     (x, y), (xv, yv) = _monitor_fit_data()
-    model = keras_adamixup.AdaMixupModel(_base(), schedule=0.1, seed=0)
+    model = keras_adamixup.AdaMixupModel(cluster_mlp(), schedule=0.1, seed=0)
     model.compile("adam", SPARSE_CE)
     drawn_from_training = PrivacyMonitor((x[:150], y[:150]), (x[200:350], y[200:350]))
     with pytest.raises(ValueError, match="150 of the monitor's 150 non-members are rows"):
@@ -239,7 +228,7 @@ def test_6_monitor_sides_are_checked_against_the_training_rows():
 
 def test_7_reference_epoch_beyond_the_fit_warns():
     (x, y), (xv, yv) = _monitor_fit_data()
-    model = _base()
+    model = cluster_mlp()
     model.compile("adam", SPARSE_CE)
     monitor = PrivacyMonitor((x[:150], y[:150]), (xv, yv), signal="trajectory",
                              reference_epoch=20)

@@ -7,15 +7,11 @@ import tensorflow as tf
 
 import keras_adamixup
 from keras_adamixup import schedules
-from conftest import small_mlp
-
-SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+from tests.conftest import SPARSE_CE, cluster_mlp, compile_adam, small_mlp
 
 
 def compiled(model, jit=True, loss=SPARSE_CE, **kwargs):
-    model.compile(keras.optimizers.Adam(3e-3), loss, metrics=["accuracy"],
-                  jit_compile=jit, **kwargs)
-    return model
+    return compile_adam(model, 3e-3, loss, metrics=["accuracy"], jit_compile=jit, **kwargs)
 
 
 @pytest.mark.parametrize("label_mode", ["dominant", "soft"])
@@ -205,8 +201,7 @@ def test_binary_single_output_model():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(512, 8)).astype("float32")
     y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype("float32")
-    base = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
-                             keras.layers.Dense(1, activation="sigmoid")])
+    base = cluster_mlp(1, "sigmoid")
     for mode in ("soft", "dominant"):
         model = keras_adamixup.AdaMixupModel(base, label_mode=mode, coefficient="beta",
                                              schedule=0.4, seed=0)

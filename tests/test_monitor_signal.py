@@ -7,6 +7,7 @@ import pytest
 import keras_adamixup
 from keras_adamixup import monitor as monitor_lib
 from keras_adamixup import predictions
+from tests.conftest import compile_adam, small_mlp
 
 
 def test_log_odds_of_the_label_from_probabilities_logits_and_one_sigmoid():
@@ -33,11 +34,7 @@ def _data(n=600, seed=0):
 @pytest.mark.parametrize("signal", ["loss", "trajectory"])
 def test_trajectory_signal_is_the_confidence_change_since_the_reference(signal):
     x, y = _data()
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(32, activation="relu"),
-                              keras.layers.Dense(3)])
-    model.compile(keras.optimizers.Adam(1e-2),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = compile_adam(small_mlp(3, inputs=8, seed=0, hidden=32), 1e-2)
     members, nonmembers = (x[:200], y[:200]), (x[400:], y[400:])
     monitor = keras_adamixup.PrivacyMonitor(members, nonmembers, signal=signal,
                                             reference_epoch=2)
