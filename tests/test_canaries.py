@@ -7,7 +7,7 @@ import pytest
 from keras_adamixup import audit
 from keras_adamixup.audit import canaries
 from keras_adamixup.audit import lira as lira_lib
-from tests.conftest import small_mlp
+from tests.conftest import compile_adam, small_mlp
 
 
 def _data(n=400, features=16, classes=5, seed=0):
@@ -126,9 +126,7 @@ def canary_audit(digits):
                                              seed=0)
 
     def factory():
-        model = small_mlp(hidden=64)
-        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        return model
+        return compile_adam(small_mlp(hidden=64))
 
     keras.utils.set_random_seed(0)
     model = factory()

@@ -9,20 +9,16 @@ import pytest
 import keras_adamixup
 from keras_adamixup import audit
 from keras_adamixup.experiment import Recipe, train_and_audit
-from tests.conftest import small_mlp
+from tests.conftest import compile_adam, small_mlp
 
 
 def _plain():
-    model = small_mlp(hidden=16)
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
+    return compile_adam(small_mlp(hidden=16))
 
 
 def _mixing():  # with split teachers, as the recommended setting
-    model = keras_adamixup.AdaMixupModel(
-        small_mlp(hidden=16), seed=0, targets=keras_adamixup.SplitTeachers(2, 1, seed=0))
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
+    return compile_adam(keras_adamixup.AdaMixupModel(
+        small_mlp(hidden=16), seed=0, targets=keras_adamixup.SplitTeachers(2, 1, seed=0)))
 
 
 def test_train_and_audit_two_recipes(digits, tmp_path, capsys):

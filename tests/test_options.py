@@ -2,21 +2,18 @@
 
 import dataclasses
 
-import keras
 import numpy as np
 import pytest
 
 from keras_adamixup import audit
 from keras_adamixup.audit import options, registry
-from tests.conftest import small_mlp
+from tests.conftest import compile_adam, small_mlp
 
 CHEAP = dict(attacks=("threshold",), slices=("entire",), label_only_noise=None)
 
 
 def _factory():
-    model = small_mlp(hidden=16)
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
+    return compile_adam(small_mlp(hidden=16))
 
 
 def test_audit_options_check_and_override():

@@ -1,10 +1,8 @@
 """`keras_adamixup.recommended`: the recommended setting, defined once."""
 
-import keras
-
 import keras_adamixup
 from keras_adamixup import recommended, schedules
-from tests.conftest import small_mlp
+from tests.conftest import compile_adam, small_mlp
 
 
 def test_the_model_and_its_callbacks(digits):
@@ -32,8 +30,7 @@ def test_it_trains_and_the_strength_follows_the_hold_out(digits):
     (x, y), (xt, yt) = digits
     model = recommended.model(small_mlp(), seed=0,
                               targets=keras_adamixup.SplitTeachers(4, 1, seed=0))
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    compile_adam(model, metrics=["accuracy"])
     callbacks = recommended.callbacks(x[:400], y[:400], (xt[:200], yt[:200]))
     history = model.fit(x[:400], y[:400], epochs=4, batch_size=64, verbose=0,
                         callbacks=callbacks)

@@ -7,7 +7,7 @@ import pytest
 from keras_adamixup import audit
 from keras_adamixup import predictions
 from keras_adamixup.audit import lira, rmia
-from tests.conftest import small_mlp
+from tests.conftest import compile_adam, small_mlp
 
 CLASSES = 10
 
@@ -66,9 +66,7 @@ def test_every_lira_variant_and_rmia_from_one_cache(digits, tmp_path):
 
     def factory():
         calls.append(1)
-        model = small_mlp(hidden=32)
-        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        return model
+        return compile_adam(small_mlp(hidden=32))
 
     model = factory()
     model.fit(x[:200], y[:200], epochs=20, batch_size=32, verbose=0)
@@ -100,8 +98,7 @@ def test_lira_and_rmia_with_flipped_queries(digits, tmp_path):
         model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
                                   keras.layers.Dense(32, activation="relu"),
                                   keras.layers.Dense(CLASSES)])
-        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        return model
+        return compile_adam(model)
 
     model = factory()
     x_m, x_n = images(x[:150]), images(xt[:150])
