@@ -394,37 +394,66 @@ def train_together(models, x, y, masks, *, epochs=1, batch_size=32, shuffle=True
     train_together(models, x, y, masks, epochs=20, batch_size=64)
     ```
     """
-    import tensorflow as tf
+    masks = _checked_masks(models, x, masks, epochs, batch_size)
+    steps = steps_per_epoch or math.ceil(masks.sum(axis=1).max() / batch_size)
+    if jit_compile == "auto":
+        jit_compile = all(getattr(m, "jit_compile", False) is True for m in models)
+    sample_weight = _example_weights(sample_weight, len(x))
+    vectorize, body, step, write_back = _compiled_step(models, x, y, vectorize, jit_compile)
+    ids = range(len(models)) if shadow_ids is None else shadow_ids
+    rngs = [np.random.default_rng([seed, i]) for i in ids]
+    members = [np.flatnonzero(mask) for mask in masks]
+    watch = _watched_rows(watch)
+    for epoch in range(epochs):
+        _train_epoch(step, members, rngs, steps, batch_size, shuffle, sample_weight)
+        if vectorize:
+            write_back()
+        if progress is not None and _report_epoch(progress, epoch, watch, body, models, x,
+                                                  vectorize) is True:
+            break
+    return models
 
+
+def _checked_masks(models, x, masks, epochs, batch_size):
+    """Checks the training settings; returns `masks` as a bool array."""
     masks = np.asarray(masks, dtype=bool)
     _checks.positive_int("epochs", epochs)
     _checks.positive_int("batch_size", batch_size)
     if masks.shape != (len(models), len(x)):
         raise ValueError(f"`masks` must have shape {(len(models), len(x))}, got {masks.shape}.")
-    ids = list(range(len(models))) if shadow_ids is None else list(shadow_ids)
-    sizes = masks.sum(axis=1)
-    if sizes.min() == 0:
+    if masks.sum(axis=1).min() == 0:
         raise ValueError("A shadow has no training examples.")
-    steps = steps_per_epoch or math.ceil(sizes.max() / batch_size)
-    if jit_compile == "auto":
-        jit_compile = all(getattr(m, "jit_compile", False) is True for m in models)
-    if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight, dtype="float32").reshape(-1)
-        if len(sample_weight) != len(x):
-            raise ValueError(f"`sample_weight` has {len(sample_weight)} entries for "
-                             f"{len(x)} examples.")
-    x_pop = tf.constant(x)
-    y_pop = tf.constant(y)
+    return masks
+
+
+def _example_weights(sample_weight, n):
+    """`sample_weight` as `(n,)` float32 (or `None`), checked against `n`."""
+    if sample_weight is None:
+        return None
+    sample_weight = np.asarray(sample_weight, dtype="float32").reshape(-1)
+    if len(sample_weight) != n:
+        raise ValueError(f"`sample_weight` has {len(sample_weight)} entries for "
+                         f"{n} examples.")
+    return sample_weight
+
+
+def _use_vectorized(models, vectorize, jit_compile):
+    """Resolves ``vectorize="auto"``; `True` raises when the stack cannot be."""
     if vectorize == "auto":
-        vectorize = vector_reason(models, jit_compile) is None
-    elif vectorize:
+        return vector_reason(models, jit_compile) is None
+    if vectorize:
         reason = vector_reason(models, jit_compile)
         if reason is not None:
             raise ValueError(f"The models cannot train vectorized: {reason}.")
-    rngs = [np.random.default_rng([seed, i]) for i in ids]
-    members = [np.flatnonzero(mask) for mask in masks]
-    # Create every variable the step needs (optimizer slots, the compiled
-    # loss's trackers) eagerly, outside the compiled step; no update is made.
+    return vectorize
+
+
+def _build_variables(models, x, y, vectorize):
+    """Creates the variables the step needs, eagerly; makes no update.
+
+    Optimizer slots and the compiled loss's trackers cannot be created inside
+    the compiled step, so they are built here, outside it.
+    """
     for model in models:
         if not vectorize:
             model.optimizer.build(model.trainable_variables)
@@ -432,30 +461,52 @@ def train_together(models, x, y, masks, *, epochs=1, batch_size=32, shuffle=True
                                training=False)
         elif not model.built:
             model(x[:2], training=False)
+
+
+def _compiled_step(models, x, y, vectorize, jit_compile):
+    """The compiled training step of the K models.
+
+    Returns:
+        ``(vectorize, body, step, write_back)``: whether the step is
+        vectorized, the step's Python object, its `tf.function`, and the
+        function writing the stacked weights back (`None` for the loop).
+    """
+    import tensorflow as tf
+
+    x_pop = tf.constant(x)
+    y_pop = tf.constant(y)
+    vectorize = _use_vectorized(models, vectorize, jit_compile)
+    _build_variables(models, x, y, vectorize)
     body = (_VectorStep if vectorize else _Step)(models, x_pop, y_pop)
     step = tf.function(body, jit_compile=bool(jit_compile))
     write_back = tf.function(body.write_back) if vectorize else None
-    if watch is not None:
-        watch = [np.flatnonzero(w) if np.asarray(w).dtype == bool else np.asarray(w, "int64")
-                 for w in watch]
-    for epoch in range(epochs):
-        plans = [batch_plan(m, steps, batch_size, rng, shuffle) for m, rng in zip(members, rngs)]
-        indices = np.stack([p[0] for p in plans], axis=1)  # (steps, K, batch)
-        weights = _normalized(np.stack([p[1] for p in plans], axis=1))
-        if sample_weight is not None:
-            weights = (weights * sample_weight[indices]).astype("float32")
-        for s in range(steps):
-            step(tf.constant(indices[s]), tf.constant(weights[s]))
-        if vectorize:
-            write_back()
-        if progress is None:
-            continue
-        if watch is not None:
-            seen = (body.outputs(watch) if vectorize
-                    else _outputs_each(models, x, watch))
-            stop = progress(epoch, seen)
-        else:
-            stop = progress(epoch)
-        if stop is True:
-            break
-    return models
+    return vectorize, body, step, write_back
+
+
+def _watched_rows(watch):
+    """`watch` as K arrays of row indices (bool masks become indices)."""
+    if watch is None:
+        return None
+    return [np.flatnonzero(w) if np.asarray(w).dtype == bool else np.asarray(w, "int64")
+            for w in watch]
+
+
+def _train_epoch(step, members, rngs, steps, batch_size, shuffle, sample_weight):
+    """Runs one epoch: `steps` steps, each on one batch per model."""
+    import tensorflow as tf
+
+    plans = [batch_plan(m, steps, batch_size, rng, shuffle) for m, rng in zip(members, rngs)]
+    indices = np.stack([p[0] for p in plans], axis=1)  # (steps, K, batch)
+    weights = _normalized(np.stack([p[1] for p in plans], axis=1))
+    if sample_weight is not None:
+        weights = (weights * sample_weight[indices]).astype("float32")
+    for s in range(steps):
+        step(tf.constant(indices[s]), tf.constant(weights[s]))
+
+
+def _report_epoch(progress, epoch, watch, body, models, x, vectorize):
+    """Calls `progress` after an epoch (with the watched outputs); returns its answer."""
+    if watch is None:
+        return progress(epoch)
+    seen = body.outputs(watch) if vectorize else _outputs_each(models, x, watch)
+    return progress(epoch, seen)
