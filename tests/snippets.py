@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tests.conftest import compile_adam, small_mlp
 
 MAX_EPOCHS = 8
 
@@ -29,8 +30,7 @@ def is_audit(block):
 
 
 def fresh_base():
-    return keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu"),
-                             keras.layers.Dense(10)])
+    return small_mlp(hidden=256, seed=None)
 
 
 def given(digits):
@@ -44,16 +44,12 @@ def given(digits):
           "x_public": x[900:]}  # rows without labels, disjoint from the rest
 
     def make_compiled_model():
-        model = fresh_base()
-        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        return model
+        return compile_adam(fresh_base())
 
     def make_defended():
         import keras_adamixup
 
-        model = keras_adamixup.AdaMixupModel(fresh_base(), seed=0)
-        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        return model
+        return compile_adam(keras_adamixup.AdaMixupModel(fresh_base(), seed=0))
 
     members, nonmembers = (x[:300], y[:300]), (xt[:300], yt[:300])
     plain = make_compiled_model()

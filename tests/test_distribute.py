@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import subprocess_result as result_of
+from tests.conftest import subprocess_result as result_of
 
 SCRIPTS = pathlib.Path(__file__).resolve().parent / "scripts"
 

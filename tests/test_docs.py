@@ -22,7 +22,7 @@ import sys
 
 import pytest
 
-import snippets
+from tests import snippets
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "guide"

@@ -13,10 +13,9 @@ from packaging.version import Version
 import keras_adamixup
 from keras_adamixup import schedules
 from keras_adamixup.schedules import FeedbackSchedule, Measurement
-from tests.conftest import small_mlp
+from tests.conftest import SPARSE_CE, small_mlp
 
 DATA = pathlib.Path(__file__).parent / "data"
-SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 @keras.saving.register_keras_serializable(package="keras_adamixup_tests")

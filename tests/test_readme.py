@@ -8,7 +8,7 @@ import pathlib
 
 import pytest
 
-import snippets
+from tests import snippets
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

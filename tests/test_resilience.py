@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import subprocess_result as result_of
+from tests.conftest import subprocess_result as result_of
 
 SCRIPT = pathlib.Path(__file__).resolve().parent / "scripts" / "resume.py"
 
