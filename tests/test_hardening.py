@@ -17,9 +17,7 @@ import tensorflow as tf
 
 import keras_adamixup
 from keras_adamixup import PrivacyMonitor, audit, predictions
-from conftest import small_mlp
-
-SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+from tests.conftest import SPARSE_CE, small_mlp
 
 
 def test_single_example_remainder_passes_unmixed_in_every_epoch(digits):

@@ -11,8 +11,7 @@ import tensorflow as tf
 
 import keras_adamixup
 from keras_adamixup import SplitTeachers, _stacked
-
-SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+from tests.conftest import SPARSE_CE
 
 
 def _images(n=240, seed=0):

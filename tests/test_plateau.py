@@ -8,9 +8,7 @@ import pytest
 
 import keras_adamixup
 from keras_adamixup.schedules import Measurement, PlateauDecay
-from tests.conftest import small_mlp
-
-SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+from tests.conftest import SPARSE_CE, small_mlp
 
 
 def run_rule(schedule, losses):

@@ -11,9 +11,8 @@ import tensorflow as tf
 import keras_adamixup
 from keras_adamixup import PrivacyMonitor, PrivacyTarget
 from keras_adamixup.schedules.privacy_target import pi_update
-from conftest import small_mlp
+from tests.conftest import SPARSE_CE, small_mlp
 
-SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 LAW = dict(kp=1.0, ki=2.0, deadband=0.005, max_step=0.1, min_strength=0.0, max_strength=0.5)
 
 

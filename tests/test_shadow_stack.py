@@ -8,9 +8,7 @@ import pytest
 
 import keras_adamixup
 from keras_adamixup.audit import lira, shadow_stack
-from tests.conftest import small_mlp
-
-SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+from tests.conftest import SPARSE_CE, small_mlp
 
 
 def _model(seed=0, optimizer="adam", regularized=False):
