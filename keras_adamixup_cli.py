@@ -3,10 +3,15 @@
 A module of its own, outside the `keras_adamixup` package, so that
 ``keras-adamixup --help`` (and any usage error) answers at once: importing
 the package imports Keras and TensorFlow (seconds, and TensorFlow's start-up
-log lines), which only the commands need (`keras_adamixup.cli`).
+log lines), which only the commands need.
+
+The imports go one way: this module imports `keras_adamixup.cli` (each
+command: parsed options to library calls) when a command runs; nothing in
+`keras_adamixup` imports this module.
 
 Every user mistake ends in one line on stderr (``error: ...``) and exit
-status 2; ``--traceback`` shows the Python traceback instead.
+status 2; ``--traceback`` (before or after the command) shows the Python
+traceback instead.
 """
 
 import argparse
@@ -22,6 +27,7 @@ DEMO_HELP = (
     "labels). Each audit runs TF "
     "Privacy's attacks, label-only attacks, LiRA and RMIA with shadow models; the "
     "comparison is written to --out (comparison.md, comparison_roc.png).")
+TRACEBACK_HELP = "show the Python traceback of an error"
 AUDIT_HELP = (
     "Audit a saved model: TF Privacy's membership-inference attacks, label-only "
     "attacks and, with --lira-shadows, LiRA and RMIA on members vs non-members; "
@@ -83,17 +89,27 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpF
         return super()._get_help_string(action)
 
 
+def _add_traceback(command):
+    """``--traceback`` after the command too (``keras-adamixup audit ... --traceback``).
+
+    Suppressed default: a command's parser must not reset the flag given
+    before the command to False.
+    """
+    command.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
+                         help=TRACEBACK_HELP)
+
+
 def build_parser():
     """The `argparse` parser of ``keras-adamixup`` (no TensorFlow imported)."""
     parser = argparse.ArgumentParser(
         prog="keras-adamixup",
         description="Scheduled mixup against membership inference, and its audit.")
-    parser.add_argument("--traceback", action="store_true",
-                        help="show the Python traceback of an error")
+    parser.add_argument("--traceback", action="store_true", help=TRACEBACK_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="train and audit three models on digits, compare them",
                           description=DEMO_HELP, formatter_class=_Help)
+    _add_traceback(demo)
     demo.add_argument("--out", default="demo_out",
                       help="folder for the models, reports and the comparison")
     demo.add_argument("--epochs", type=_positive, default=60,
@@ -115,6 +131,7 @@ def build_parser():
 
     aud = sub.add_parser("audit", help="audit a saved model on member/non-member data",
                          description=AUDIT_HELP, formatter_class=_Help)
+    _add_traceback(aud)
     aud.add_argument("--model", required=True, help="a .keras file")
     aud.add_argument("--custom-objects", metavar="MODULE", action="append", default=None,
                      help="a Python file (path/to/layers.py) or module name (pkg.layers) "
@@ -158,12 +175,29 @@ def build_parser():
     return parser
 
 
+def _one_line(error):
+    """The line of `error`'s message that says what went wrong.
+
+    The first line, except for an error raised inside a traced TensorFlow
+    function: its message starts with ``in user code:`` and a stack of
+    frames, and ends with the real cause (``ValueError: ...``).
+    """
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if lines[0] != "in user code:":
+        return lines[0]
+    cause = lines[-1]
+    own_type = f"{type(error).__name__}: "
+    return cause[len(own_type):] if cause.startswith(own_type) else cause
+
+
 def main(argv=None):
     """Parses `argv`, runs the command; returns the exit status."""
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        from keras_adamixup import cli  # Keras and TensorFlow: only now
+        from keras_adamixup import cli  # Keras and TensorFlow: only now (one-way import)
 
         cli.COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -173,7 +207,7 @@ def main(argv=None):
         if args.traceback:
             raise
         known = (ValueError, ImportError, OSError, json.JSONDecodeError)
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        message = _one_line(error)
         if not isinstance(error, known):
             message = (f"unexpected {type(error).__name__}: {message} (run with "
                        "--traceback for details)")

@@ -1,16 +1,21 @@
+import ast
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
 import pytest
 
+from keras_adamixup_cli import build_parser, main
 from keras_adamixup import cli
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_demo_quick_then_audit_saved_model(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert cli.main(["demo", "--quick", "--paper-schedule", "--out", str(out)]) == 0
+    assert main(["demo", "--quick", "--paper-schedule", "--out", str(out)]) == 0
     for name in ("comparison.md", "comparison.json", "comparison_roc.png", "split.json",
                  "undefended.keras", "adamixup.keras", "adamixup/report.json",
                  "undefended/roc.png", "adamixup/histograms.png", "recommended.keras",
@@ -41,7 +46,7 @@ def test_demo_quick_then_audit_saved_model(tmp_path, capsys):
     # the CLI audit of the saved model on the recorded split reproduces the
     # members/non-members, hence the same utility numbers
     again = tmp_path / "again"
-    code = cli.main(["audit", "--model", str(out / "adamixup.keras"), "--data", "digits",
+    code = main(["audit", "--model", str(out / "adamixup.keras"), "--data", "digits",
                      "--split", str(out / "split.json"), "--out", str(again),
                      "--attacks", "threshold"])
     assert code == 0
@@ -105,7 +110,8 @@ MISTAKES = {
     "keras zip named .h5": (["--model", "{d}/renamed.h5", "--data", "digits"],
                             "is a .keras archive (a zip), not an HDF5 file: rename it"),
     "missing custom objects file": (MODEL + ["--data", "digits", "--custom-objects",
-                                             "{d}/none.py"], "--custom-objects '{d}/none.py' does not exist"),
+                                             "{d}/none.py"],
+                                    "Custom objects file '{d}/none.py' does not exist"),
     "unknown custom objects module": (MODEL + ["--data", "digits", "--custom-objects",
                                                "no_such_module_here"], "no such module"),
     "unknown attack": (["--model", "{d}/m.keras", "--data", "digits", "--attacks", "nonsense"],
@@ -119,7 +125,7 @@ def test_audit_mistakes_end_in_one_line(case, saved, capsys):
     args = [a.replace("{d}", str(saved)) for a in args]
     if "--out" not in args:
         args += ["--out", str(saved / "out")]
-    assert cli.main(["audit", *args]) == 2
+    assert main(["audit", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
     assert err.startswith("error: ")
@@ -138,7 +144,7 @@ def test_audit_mistakes_end_in_one_line(case, saved, capsys):
                                    "--lira-epochs", "0"]])
 def test_bad_numbers_are_usage_errors(args, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(args)
+        main(args)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "must be" in err
@@ -157,7 +163,7 @@ def test_cli_audits_a_privacy_target_model_with_lira(tmp_path, capsys):
     monitor = keras_adamixup.PrivacyMonitor.from_training(x_m, y_m, holdout)
     model.fit(x_m, y_m, epochs=2, batch_size=64, callbacks=[monitor], verbose=0)
     model.save(tmp_path / "target.keras")
-    code = cli.main(["audit", "--model", str(tmp_path / "target.keras"), "--data", "digits",
+    code = main(["audit", "--model", str(tmp_path / "target.keras"), "--data", "digits",
                      "--split", str(tmp_path / "split.json"), "--out", str(tmp_path / "o"),
                      "--attacks", "threshold", "--lira-shadows", "2", "--lira-epochs", "2"])
     assert code == 0, capsys.readouterr().err
@@ -174,11 +180,11 @@ def test_lira_sequential_flag_reaches_the_shadow_recipes(tmp_path):
     model = demo.undefended_factory()
     base = ["audit", "--model", "m.keras", "--data", "digits", "--out", str(tmp_path),
             "--lira-shadows", "2"]
-    parser = cli.build_parser()
+    parser = build_parser()
     default = cli._lira_recipes(parser.parse_args(base), model, None, None)
     sequential = cli._lira_recipes(parser.parse_args(base + ["--lira-sequential"]), model,
                                    None, None)
-    assert default["together"] == "auto" and sequential["together"] is False
+    assert default.together == "auto" and sequential.together is False
 
 
 def test_shadows_as_separate_jobs_then_one_audit(tmp_path, capsys):
@@ -195,17 +201,17 @@ def test_shadows_as_separate_jobs_then_one_audit(tmp_path, capsys):
             "--attacks", "threshold", "--lira-shadows", "2", "--lira-epochs", "2"]
     cache = tmp_path / "o" / "lira_cache"
     for index in ("0", "1"):
-        assert cli.main(base + ["--shadow-index", index]) == 0, capsys.readouterr().err
+        assert main(base + ["--shadow-index", index]) == 0, capsys.readouterr().err
         assert (cache / f"shadow_00{index}.npz").exists()
     assert not (tmp_path / "o" / "report.json").exists()  # jobs only train
     assert f"shadow(s) 1: 1 cached" in capsys.readouterr().out
     stamps = {p.name: p.stat().st_mtime_ns for p in cache.glob("shadow_*.npz")}
-    assert cli.main(base) == 0
+    assert main(base) == 0
     assert {p.name: p.stat().st_mtime_ns for p in cache.glob("shadow_*.npz")} == stamps
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert "lira_online" in {r["attack"] for r in report["attacks"]}
     capsys.readouterr()
-    assert cli.main(base + ["--shadow-index", "2"]) == 2  # outside 0 … 1: one line
+    assert main(base + ["--shadow-index", "2"]) == 2  # outside 0 … 1: one line
     err = capsys.readouterr().err
     assert "--shadow-index 2 is outside" in err and len(err.strip().splitlines()) == 1, err
 
@@ -243,3 +249,59 @@ model.save({str(tmp_path / "custom.keras")!r})
                            capture_output=True, text=True, env=env, timeout=300)
     assert found.returncode == 0, found.stderr[-2000:]
     assert (tmp_path / "out" / "report.json").exists()
+
+
+def test_the_package_never_imports_the_command_line():
+    """The imports go one way: keras_adamixup_cli → keras_adamixup.cli, never back."""
+    offenders = []
+    for path in sorted((ROOT / "keras_adamixup").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            if any(n.split(".")[0] == "keras_adamixup_cli" for n in names):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == [], f"keras_adamixup imports keras_adamixup_cli: {offenders}"
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["audit", "--model", "m", "--data", "digits", "--out", "o"], False),
+    (["--traceback", "audit", "--model", "m", "--data", "digits", "--out", "o"], True),
+    (["audit", "--model", "m", "--data", "digits", "--out", "o", "--traceback"], True),
+    (["demo", "--traceback"], True),
+])
+def test_traceback_before_or_after_the_command(argv, expected):
+    assert build_parser().parse_args(argv).traceback is expected
+
+
+def test_traceback_after_the_command_shows_the_error(tmp_path):
+    argv = ["audit", "--model", str(tmp_path / "none.keras"), "--data", "digits",
+            "--out", str(tmp_path / "o"), "--traceback"]
+    with pytest.raises(ValueError, match="does not exist"):
+        main(argv)
+
+
+def _traced_failure(args):
+    import tensorflow as tf
+
+    def check(x):
+        if x.shape[0] != 3:
+            raise ValueError("the real cause: 3 rows expected")
+        return x
+
+    @tf.function
+    def step(x):
+        return check(x) + 1.0
+
+    step(tf.zeros((4,)))
+
+
+def test_error_in_a_traced_function_prints_its_cause(tmp_path, capsys, monkeypatch):
+    """Not TensorFlow's first line (``in user code:``) but the last: the cause."""
+    monkeypatch.setitem(cli.COMMANDS, "demo", _traced_failure)
+    assert main(["demo", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: the real cause: 3 rows expected", err
