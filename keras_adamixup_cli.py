@@ -100,13 +100,25 @@ def _add_traceback(command):
 
 
 def build_parser():
-    """The `argparse` parser of ``keras-adamixup`` (no TensorFlow imported)."""
+    """The `argparse` parser of ``keras-adamixup`` (no TensorFlow imported).
+
+    Example:
+
+    ```python
+    args = build_parser().parse_args(["demo", "--quick"])
+    ```
+    """
     parser = argparse.ArgumentParser(
         prog="keras-adamixup",
         description="Scheduled mixup against membership inference, and its audit.")
     parser.add_argument("--traceback", action="store_true", help=TRACEBACK_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_demo(sub)
+    _add_audit(sub)
+    return parser
 
+
+def _add_demo(sub):
     demo = sub.add_parser("demo", help="train and audit three models on digits, compare them",
                           description=DEMO_HELP, formatter_class=_Help)
     _add_traceback(demo)
@@ -129,6 +141,8 @@ def build_parser():
     demo.add_argument("--quick", action="store_true",
                       help="3 epochs, 2 shadows, no slow trained attacks (smoke test)")
 
+
+def _add_audit(sub):
     aud = sub.add_parser("audit", help="audit a saved model on member/non-member data",
                          description=AUDIT_HELP, formatter_class=_Help)
     _add_traceback(aud)
@@ -172,7 +186,6 @@ def build_parser():
     aud.add_argument("--seed", type=int, default=0,
                      help="seed of the split (without --split), the shadows' halves and "
                           "the label-only noise")
-    return parser
 
 
 def _one_line(error):
@@ -193,7 +206,17 @@ def _one_line(error):
 
 
 def main(argv=None):
-    """Parses `argv`, runs the command; returns the exit status."""
+    """Parses `argv`, runs the command; returns the exit status.
+
+    Args:
+        argv: the arguments after the program's name (default: `sys.argv`).
+
+    Example:
+
+    ```python
+    status = main(["audit", "--model", "m.keras", "--data", "digits", "--out", "o"])
+    ```
+    """
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
