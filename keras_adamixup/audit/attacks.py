@@ -191,37 +191,51 @@ def run_tfp_attacks(probs_m, labels_m, probs_n, labels_n, *, attacks=ALL_ATTACKS
     data = tfp.AttackInputData(
         logits_train=log_m, logits_test=log_n, labels_train=labels_m, labels_test=labels_n
     )
-    types = lambda names: [getattr(tfp.AttackType, _TYPE_NAMES[a]) for a in names]
-    runs = []
-    sliced = [s for s in slices if s != "entire"]
-    entire_spec = tfp.SlicingSpec(entire_dataset=True)
-    slice_spec = tfp.SlicingSpec(
-        entire_dataset=False,
-        by_class="class" in sliced,
-        by_classification_correctness="correctness" in sliced,
-    )
-    if thorough:
-        runs.append((tfp.SlicingSpec(
-            entire_dataset="entire" in slices, by_class="class" in sliced,
-            by_classification_correctness="correctness" in sliced), attacks))
-    else:
-        untrained = [a for a in attacks if a not in TRAINED_ATTACKS]
-        on_entire = untrained if fast else list(attacks)
-        if "entire" in slices and on_entire:
-            runs.append((entire_spec, on_entire))
-        cheap = [a for a in (untrained if fast else attacks) if a in CHEAP_ATTACKS]
-        if sliced and cheap:
-            runs.append((slice_spec, cheap))
+    runs = _planned_runs(tfp, attacks, slices, thorough, fast)
     rows, histograms = [], {}
     if fast and not thorough and "entire" in slices:
-        for attack in (a for a in attacks if a in TRAINED_ATTACKS):
-            row, hist = rows_from_scores(
-                attack, *fast_trained_scores(data, attack, seed=seed), "trained_fast")
-            rows.append(row)
-            histograms[attack] = hist
-            tick(attack)
+        _run_fast_trained(data, attacks, seed, tick, rows, histograms)
+    _run_tfp(tfp, data, runs, min_per_slice, backend, tick, rows, histograms)
+    return rows, histograms
+
+
+def _planned_runs(tfp, attacks, slices, thorough, fast):
+    """The ``(slicing spec, attack names)`` pairs given to TF Privacy."""
+    sliced = [s for s in slices if s != "entire"]
+    if thorough:
+        return [(tfp.SlicingSpec(
+            entire_dataset="entire" in slices, by_class="class" in sliced,
+            by_classification_correctness="correctness" in sliced), attacks)]
+    runs = []
+    untrained = [a for a in attacks if a not in TRAINED_ATTACKS]
+    on_entire = untrained if fast else list(attacks)
+    if "entire" in slices and on_entire:
+        runs.append((tfp.SlicingSpec(entire_dataset=True), on_entire))
+    cheap = [a for a in (untrained if fast else attacks) if a in CHEAP_ATTACKS]
+    if sliced and cheap:
+        runs.append((tfp.SlicingSpec(
+            entire_dataset=False,
+            by_class="class" in sliced,
+            by_classification_correctness="correctness" in sliced,
+        ), cheap))
+    return runs
+
+
+def _run_fast_trained(data, attacks, seed, tick, rows, histograms):
+    """The trained attacks with fixed hyperparameters; appends to `rows`, `histograms`."""
+    for attack in (a for a in attacks if a in TRAINED_ATTACKS):
+        row, hist = rows_from_scores(
+            attack, *fast_trained_scores(data, attack, seed=seed), "trained_fast")
+        rows.append(row)
+        histograms[attack] = hist
+        tick(attack)
+
+
+def _run_tfp(tfp, data, runs, min_per_slice, backend, tick, rows, histograms):
+    """Runs TF Privacy's attacks of `runs`; appends to `rows`, `histograms`."""
     from sklearn.exceptions import ConvergenceWarning
 
+    types = lambda names: [getattr(tfp.AttackType, _TYPE_NAMES[a]) for a in names]
     with warnings.catch_warnings():
         # TF Privacy's epsilon lower bound divides by zero on perfect curves,
         # and its grid searches stop lbfgs early by design. Neither changes a
@@ -238,7 +252,6 @@ def run_tfp_attacks(probs_m, labels_m, probs_n, labels_n, *, attacks=ALL_ATTACKS
                     histograms[rows[-1]["attack"]] = roc.histogram(
                         np.asarray(r.membership_scores_train), np.asarray(r.membership_scores_test))
             tick(", ".join(names))
-    return rows, histograms
 
 
 def count_steps(attacks, slices, thorough=False, fast=True):
