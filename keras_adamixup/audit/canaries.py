@@ -228,6 +228,29 @@ def plant(x, y, count, kinds="mislabelled", seed=0, num_classes=None, inclusion=
     ```
     """
     x, y = np.asarray(x), np.asarray(y)
+    kinds, inclusion, near_copy_noise, classes, drawn = _checked_plant(
+        x, y, count, kinds, num_classes, inclusion, near_copy_noise)
+    rng = np.random.default_rng(seed)
+    sources = iter(rng.choice(len(y), size=drawn, replace=False))
+    rows_x, rows_y, unit, unit_kinds, original, source = _draw_units(
+        x, y, kinds, count, rng, sources, classes, near_copy_noise)
+    included = rng.random(len(unit_kinds)) < inclusion
+    canary_x = np.asarray(rows_x).reshape((len(rows_x),) + x.shape[1:]).astype(x.dtype)
+    used = np.asarray([s for s in source if s >= 0], dtype="int64")
+    keep = np.ones(len(y), dtype=bool)
+    keep[used] = False
+    planted = CanarySet(canary_x, rows_y, unit, unit_kinds, included, original, source,
+                        seed, near_copy_noise)
+    return x[keep], y[keep], planted
+
+
+def _checked_plant(x, y, count, kinds, num_classes, inclusion, near_copy_noise):
+    """Checks `plant`'s arguments.
+
+    Returns:
+        ``(kinds, inclusion, near_copy_noise, classes, drawn)``: the checked
+        values, the number of classes and the number of rows drawn from `x`.
+    """
     if y.ndim != 1:
         raise ValueError(f"`y` must be class ids of shape (n,), got {y.shape}.")
     if len(x) != len(y):
@@ -245,28 +268,29 @@ def plant(x, y, count, kinds="mislabelled", seed=0, num_classes=None, inclusion=
     if drawn > len(y) // 2:
         raise ValueError(f"{drawn} canaries drawn from {len(y)} training rows would leave "
                          "fewer ordinary members than canaries: lower `count`.")
-    rng = np.random.default_rng(seed)
-    sources = iter(rng.choice(len(y), size=drawn, replace=False))
+    return kinds, inclusion, near_copy_noise, classes, drawn
+
+
+def _draw_units(x, y, kinds, count, rng, sources, classes, near_copy_noise):
+    """Draws `count` units of each kind, in order (the draws follow `rng`).
+
+    Returns:
+        ``(rows_x, rows_y, unit, unit_kinds, original, source)``: the
+        canaries' flat rows, their labels and unit numbers, then per unit its
+        kind, true class (-1 for outliers) and source row (-1 for outliers).
+    """
     flat = x.reshape(len(x), -1).astype("float64")
-    low, high = flat.min(), flat.max()
+    bounds = flat.min(), flat.max()
     spread = flat.std(axis=0)
     rows_x, rows_y, unit, unit_kinds, original, source = [], [], [], [], [], []
     for kind in kinds:
         for _ in range(count):
             u = len(unit_kinds)
             if kind == "outlier":
-                picks = rng.integers(0, len(x), size=flat.shape[1])
-                new = flat[picks, np.arange(flat.shape[1])]
-                label = int(rng.integers(0, classes))
-                rows, true, src = [new], -1, -1
+                rows, label, true, src = _outlier(flat, rng, classes)
             else:
-                src = int(next(sources))
-                true = int(y[src])
-                label = int((true + rng.integers(1, classes)) % classes)
-                rows = [flat[src]]
-                if kind == "duplicate":
-                    noise = rng.normal(0.0, near_copy_noise, size=flat.shape[1]) * spread
-                    rows.append(np.clip(flat[src] + noise, low, high))
+                rows, label, true, src = _relabelled(flat, y, kind, rng, next(sources), classes,
+                                                     (near_copy_noise, spread, bounds))
             for row in rows:
                 rows_x.append(row)
                 rows_y.append(label)
@@ -274,14 +298,32 @@ def plant(x, y, count, kinds="mislabelled", seed=0, num_classes=None, inclusion=
             unit_kinds.append(kind)
             original.append(true)
             source.append(src)
-    included = rng.random(len(unit_kinds)) < inclusion
-    canary_x = np.asarray(rows_x).reshape((len(rows_x),) + x.shape[1:]).astype(x.dtype)
-    used = np.asarray([s for s in source if s >= 0], dtype="int64")
-    keep = np.ones(len(y), dtype=bool)
-    keep[used] = False
-    planted = CanarySet(canary_x, rows_y, unit, unit_kinds, included, original, source,
-                        seed, near_copy_noise)
-    return x[keep], y[keep], planted
+    return rows_x, rows_y, unit, unit_kinds, original, source
+
+
+def _outlier(flat, rng, classes):
+    """One outlier unit: each feature from a random row, a random label."""
+    picks = rng.integers(0, len(flat), size=flat.shape[1])
+    new = flat[picks, np.arange(flat.shape[1])]
+    label = int(rng.integers(0, classes))
+    return [new], label, -1, -1
+
+
+def _relabelled(flat, y, kind, rng, src, classes, noise):
+    """One mislabelled unit (row `src`, a wrong label), or a duplicate one (plus a near copy).
+
+    `noise` is ``(near_copy_noise, spread, (low, high))``: the near copy's
+    noise, each feature's standard deviation and the data's range.
+    """
+    src = int(src)
+    true = int(y[src])
+    label = int((true + rng.integers(1, classes)) % classes)
+    rows = [flat[src]]
+    if kind == "duplicate":
+        scale, spread, (low, high) = noise
+        jitter = rng.normal(0.0, scale, size=flat.shape[1]) * spread
+        rows.append(np.clip(flat[src] + jitter, low, high))
+    return rows, label, true, src
 
 
 def unit_rows(planted, scores_by_attack, delta=1e-5):
