@@ -40,7 +40,7 @@ from keras_adamixup import predictions as preds_lib
 
 # Below this many shadows LiRA's and RMIA's TPR at low FPR is understated: on
 # an undefended digits MLP RMIA online's TPR at 0.1 % FPR was 0.014 with 4
-# shadows, 0.047 with 16 and 0.054 with 64 (issue 21). Reports warn below it.
+# shadows, 0.047 with 16 and 0.054 with 64. Reports warn below it.
 ENOUGH_SHADOWS = 16
 
 
@@ -299,27 +299,10 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
     _checks.positive_int("jobs", jobs)
     query_views(x[:1], augment)  # checks `augment` (and the input rank) before any training
     check_together(together)
-
-    def kwargs_for(x_train, y_train):
-        kwargs = fit_kwargs(x_train, y_train) if callable(fit_kwargs) else fit_kwargs
-        kwargs = dict(kwargs or {})
-        kwargs.setdefault("verbose", 0)
-        return kwargs
-
     cache = None if cache_dir is None else ShadowCache(cache_dir, fingerprint)
-    outputs, tasks = [None] * len(masks), []
     wanted = range(len(masks)) if indices is None else sorted(set(indices))
-    for i in wanted:
-        if not 0 <= i < len(masks):
-            raise ValueError(f"Shadow index {i} is outside 0 … {len(masks) - 1} "
-                             f"({len(masks)} shadows).")
-        path = None if cache is None else cache.path(i)
-        if path is not None and os.path.exists(path):
-            outputs[i] = cache.load(i, masks[i], len(x), augment)
-            continue
-        kwargs = kwargs_for(x[masks[i]], y[masks[i]])
-        tasks.append((i, model_factory, x, y, masks[i], kwargs, seed, predict_batch_size, path,
-                      augment))
+    outputs, tasks = _cached_and_missing(model_factory, x, y, masks, wanted, cache, fit_kwargs,
+                                         seed, predict_batch_size, augment)
     if together is not False and len(tasks) >= 2:
         stacked = _train_stacked(tasks, model_factory, x, y, np.asarray(masks), seed,
                                  predict_batch_size, together, progress)
@@ -334,6 +317,43 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
                 bar.update()
         return outputs
     _check_picklable(model_factory, [t[5] for t in tasks])
+    _train_in_processes(tasks, jobs, outputs, progress)
+    return outputs
+
+
+def _shadow_fit_kwargs(fit_kwargs, x_train, y_train):
+    """A shadow's fit arguments (`fit_kwargs` may be a function of its data)."""
+    kwargs = fit_kwargs(x_train, y_train) if callable(fit_kwargs) else fit_kwargs
+    kwargs = dict(kwargs or {})
+    kwargs.setdefault("verbose", 0)
+    return kwargs
+
+
+def _cached_and_missing(model_factory, x, y, masks, wanted, cache, fit_kwargs, seed,
+                        predict_batch_size, augment):
+    """Loads the `wanted` shadows found in `cache`; lists the others.
+
+    Returns:
+        ``(outputs, tasks)``: one entry per shadow (`None` unless loaded) and
+        the `_train_shadow` arguments of every shadow still to train.
+    """
+    outputs, tasks = [None] * len(masks), []
+    for i in wanted:
+        if not 0 <= i < len(masks):
+            raise ValueError(f"Shadow index {i} is outside 0 … {len(masks) - 1} "
+                             f"({len(masks)} shadows).")
+        path = None if cache is None else cache.path(i)
+        if path is not None and os.path.exists(path):
+            outputs[i] = cache.load(i, masks[i], len(x), augment)
+            continue
+        kwargs = _shadow_fit_kwargs(fit_kwargs, x[masks[i]], y[masks[i]])
+        tasks.append((i, model_factory, x, y, masks[i], kwargs, seed, predict_batch_size, path,
+                      augment))
+    return outputs, tasks
+
+
+def _train_in_processes(tasks, jobs, outputs, progress):
+    """Trains the shadows of `tasks` in `jobs` spawned processes, into `outputs`."""
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool, \
             Bar(len(tasks), "LiRA shadow models", "model", progress) as bar:
@@ -341,7 +361,6 @@ def shadow_outputs(model_factory, x, y, masks, *, fit_kwargs=None, cache_dir=Non
         for future in concurrent.futures.as_completed(futures):
             outputs[futures[future]] = future.result()
             bar.update()
-    return outputs
 
 
 # Probabilities are clipped into [PROB_FLOOR, 1 − PROB_FLOOR] before the logit
@@ -380,40 +399,49 @@ def lira_scores(target_outputs, shadow_outs, labels, masks, fix_variance=None,
     labels = np.asarray(labels)
     outputs_kind = preds_lib.check_kind(outputs)
     _checks.choice("statistic", statistic, ("logit", "hinge"))
-
-    def statistic_of(outputs):
-        outputs = preds_lib.as_outputs(outputs, "outputs")
-        kind = preds_lib.resolve_kind(outputs, outputs_kind)
-        if statistic == "hinge":
-            return preds_lib.hinge(outputs, labels, kind)
-        if kind == "logits" and outputs.shape[1] > 1:
-            return logit_statistic(outputs, labels)
-        # probabilities of exactly 0 or 1 (saturated outputs, test-time
-        # defences) would make log(p / (1 − p)) infinite
-        probs = np.clip(preds_lib.to_probabilities(outputs, kind), PROB_FLOOR, 1.0 - PROB_FLOOR)
-        return tfp.calculate_statistic(probs, labels, is_logits=False, option="logit")
-
-    def statistics(outputs):  # (n, views)
-        outputs = np.asarray(outputs)
-        views = outputs if outputs.ndim == 3 else outputs[None]
-        return np.stack([statistic_of(v) for v in views], axis=-1)
-
-    stats = np.stack([statistics(o) for o in shadow_outs])  # (shadows, n, views)
-    target = statistics(target_outputs)
+    stats = np.stack([_statistics(o, labels, outputs_kind, statistic, tfp)
+                      for o in shadow_outs])  # (shadows, n, views)
+    target = _statistics(target_outputs, labels, outputs_kind, statistic, tfp)
     stat_in = [stats[masks[:, j], j] for j in range(stats.shape[1])]
     stat_out = [stats[~masks[:, j], j] for j in range(stats.shape[1])]
     if fix_variance is None:
         fix_variance = len(shadow_outs) < 64
     scores = {}
-    choices = ((fix_variance, ""),
-               (not fix_variance, "_pervar" if fix_variance else "_globalvar"))
-    if statistic == "hinge":
-        choices = ((True, "_hinge"),)
-    for fixed, suffix in choices:
+    for fixed, suffix in _variance_choices(fix_variance, statistic):
         for variant, option in (("online", "both"), ("offline", "out")):
             scores[f"lira_{variant}{suffix}"] = -tfp.compute_score_lira(
                 target, stat_in, stat_out, option=option, fix_variance=fixed)
     return scores
+
+
+def _variance_choices(fix_variance, statistic):
+    """``(fix_variance, name suffix)`` of every variance choice scored."""
+    if statistic == "hinge":
+        return ((True, "_hinge"),)
+    return ((fix_variance, ""),
+            (not fix_variance, "_pervar" if fix_variance else "_globalvar"))
+
+
+def _statistic(outputs, labels, outputs_kind, statistic, tfp):
+    """One view's statistic per example, shape `(n,)`."""
+    outputs = preds_lib.as_outputs(outputs, "outputs")
+    kind = preds_lib.resolve_kind(outputs, outputs_kind)
+    if statistic == "hinge":
+        return preds_lib.hinge(outputs, labels, kind)
+    if kind == "logits" and outputs.shape[1] > 1:
+        return logit_statistic(outputs, labels)
+    # probabilities of exactly 0 or 1 (saturated outputs, test-time
+    # defences) would make log(p / (1 − p)) infinite
+    probs = np.clip(preds_lib.to_probabilities(outputs, kind), PROB_FLOOR, 1.0 - PROB_FLOOR)
+    return tfp.calculate_statistic(probs, labels, is_logits=False, option="logit")
+
+
+def _statistics(outputs, labels, outputs_kind, statistic, tfp):
+    """One model's statistics, shape `(n, views)` (one view without augmentation)."""
+    outputs = np.asarray(outputs)
+    views = outputs if outputs.ndim == 3 else outputs[None]
+    return np.stack([_statistic(v, labels, outputs_kind, statistic, tfp) for v in views],
+                    axis=-1)
 
 
 @registry.register_shadow_attack("lira")
