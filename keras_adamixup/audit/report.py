@@ -453,32 +453,60 @@ def compare(reports, folder=None, attack=None):
     reports = [r if isinstance(r, AuditReport) else AuditReport.from_json(r) for r in reports]
     if not reports:
         raise ValueError("`reports` is empty: nothing to compare.")
-    tprs = "".join(f" TPR@{roc.fpr_label(t)}FPR |" for t in roc.LOW_FPRS)
     heads = [r.headline() for r in reports]
     shadows = any("min_shadows" in h for h in heads)
     epsilon = any("canary_epsilon" in h for h in heads)
+    lines = _comparison_header(shadows, epsilon)
+    headlines = [{"name": r.name, **h} for r, h in zip(reports, heads)]
+    unmeasurable = False
+    for r, h in zip(reports, heads):
+        line, unmeasured = _comparison_row(r.name, h, shadows, epsilon)
+        lines.append(line)
+        unmeasurable = unmeasurable or unmeasured
+    lines += _comparison_notes(heads, headlines, unmeasurable, shadows, epsilon)
+    table = "\n".join(lines)
+    if folder is not None:
+        _write_comparison(folder, table, headlines, reports, attack)
+    return table
+
+
+def _comparison_header(shadows, epsilon):
+    """The comparison table's header and separator lines."""
+    tprs = "".join(f" TPR@{roc.fpr_label(t)}FPR |" for t in roc.LOW_FPRS)
     head = (f"| model | train acc | test acc | gap | best AUC (attack) | best advantage |"
             f"{tprs} worst slice AUC |" + (" shadows |" if shadows else "")
             + (" ε (canaries) |" if epsilon else ""))
-    lines = [head, "|" + "---|" * (7 + len(roc.LOW_FPRS) + shadows + epsilon)]
-    headlines = []
+    return [head, "|" + "---|" * (7 + len(roc.LOW_FPRS) + shadows + epsilon)]
+
+
+def _comparison_row(name, h, shadows, epsilon):
+    """One model's row of the table from its headline `h`.
+
+    Returns:
+        ``(line, unmeasurable)``: the row, and whether a low-FPR TPR in it
+        could not be measured (marked †).
+    """
+    cells = ""
     unmeasurable = False
-    for r, h in zip(reports, heads):
-        headlines.append({"name": r.name, **h})
-        cells = ""
-        for t in roc.LOW_FPRS:
-            key = "best_" + roc.tpr_key(t)
-            mark = "" if h.get(key + "_measurable", True) else " †"
-            unmeasurable = unmeasurable or bool(mark)
-            cells += f" {h[key]:.4f}{mark} |"
-        noise = "" if h.get("worst_slice_significant", True) else " (noise)"
-        lines.append(
-            f"| {r.name} | {h['train_accuracy']:.4f} | {h['test_accuracy']:.4f} | "
-            f"{h['generalization_gap']:.4f} | {h['best_auc']:.4f} ({h['best_auc_attack']}) | "
-            f"{h['best_advantage']:.4f} |{cells} {h['worst_slice_auc']:.4f}{noise} |"
-            + (f" {h.get('min_shadows', '–')} |" if shadows else "")
-            + (f" {_epsilon_text(h)} |" if epsilon else "")
-        )
+    for t in roc.LOW_FPRS:
+        key = "best_" + roc.tpr_key(t)
+        mark = "" if h.get(key + "_measurable", True) else " †"
+        unmeasurable = unmeasurable or bool(mark)
+        cells += f" {h[key]:.4f}{mark} |"
+    noise = "" if h.get("worst_slice_significant", True) else " (noise)"
+    line = (
+        f"| {name} | {h['train_accuracy']:.4f} | {h['test_accuracy']:.4f} | "
+        f"{h['generalization_gap']:.4f} | {h['best_auc']:.4f} ({h['best_auc_attack']}) | "
+        f"{h['best_advantage']:.4f} |{cells} {h['worst_slice_auc']:.4f}{noise} |"
+        + (f" {h.get('min_shadows', '–')} |" if shadows else "")
+        + (f" {_epsilon_text(h)} |" if epsilon else "")
+    )
+    return line, unmeasurable
+
+
+def _comparison_notes(heads, headlines, unmeasurable, shadows, epsilon):
+    """The footnotes explaining the marks used in the table."""
+    lines = []
     if unmeasurable:
         lines += ["", "† at zero false positives: fewer non-members than 1/FPR, so this FPR "
                   "cannot be measured."]
@@ -492,26 +520,28 @@ def compare(reports, folder=None, attack=None):
     if any(not h.get("worst_slice_significant", True) for h in headlines):
         lines += ["", "(noise): the worst slice does not stand out from chance after a "
                   "Bonferroni correction for the (attack, slice) results tested."]
-    table = "\n".join(lines)
-    if folder is not None:
-        os.makedirs(folder, exist_ok=True)
-        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        _io.write_text(os.path.join(folder, "comparison.md"),
-                       f"# Membership-inference comparison\n\n{table}\n\n_{stamp}_\n")
-        _io.write_text(os.path.join(folder, "comparison.json"),
-                       json.dumps({"schema_version": SCHEMA_VERSION, "models": headlines},
-                                  indent=1))
-        fig = _figure(figsize=(6, 5))
-        ax = fig.subplots()
-        low = min(_low_fpr(r.rows("entire")) for r in reports)
-        for r in reports:
-            chosen = attack or r.best("auc")["attack"]
-            for row in r.rows("entire"):
-                if row["attack"] == chosen and "roc" in row:
-                    ax.plot(_floor(row["roc"]["fpr"], low), _floor(row["roc"]["tpr"], low),
-                            label=f"{r.name}: {chosen} (AUC {row['auc']:.3f})")
-        _style_roc(ax, low)
-        fig.tight_layout()
-        with _io.atomic_path(os.path.join(folder, "comparison_roc.png")) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-    return table
+    return lines
+
+
+def _write_comparison(folder, table, headlines, reports, attack):
+    """Writes comparison.md, comparison.json and comparison_roc.png into `folder`."""
+    os.makedirs(folder, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    _io.write_text(os.path.join(folder, "comparison.md"),
+                   f"# Membership-inference comparison\n\n{table}\n\n_{stamp}_\n")
+    _io.write_text(os.path.join(folder, "comparison.json"),
+                   json.dumps({"schema_version": SCHEMA_VERSION, "models": headlines},
+                              indent=1))
+    fig = _figure(figsize=(6, 5))
+    ax = fig.subplots()
+    low = min(_low_fpr(r.rows("entire")) for r in reports)
+    for r in reports:
+        chosen = attack or r.best("auc")["attack"]
+        for row in r.rows("entire"):
+            if row["attack"] == chosen and "roc" in row:
+                ax.plot(_floor(row["roc"]["fpr"], low), _floor(row["roc"]["tpr"], low),
+                        label=f"{r.name}: {chosen} (AUC {row['auc']:.3f})")
+    _style_roc(ax, low)
+    fig.tight_layout()
+    with _io.atomic_path(os.path.join(folder, "comparison_roc.png")) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
