@@ -105,9 +105,24 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
     start = time.perf_counter()
     opts = AuditOptions.make(options, **option_overrides)
     outputs = opts.outputs or "auto"
-    probs_m, y_m, probs_n, y_n, kind = preds_lib.check_pair(
-        outputs_members, labels_members, outputs_nonmembers, labels_nonmembers,
-        kind=outputs)
+    checked = preds_lib.check_pair(outputs_members, labels_members, outputs_nonmembers,
+                                   labels_nonmembers, kind=outputs)
+    rows, histograms, skipped = _prediction_attacks(checked, opts, name, tick, extra_rows,
+                                                    extra_histograms)
+    meta = _predictions_metadata(checked, opts, outputs, skipped, metadata, start)
+    return AuditReport(name=name, utility=_utility(*checked[:4]),
+                       attacks=rows, histograms=histograms, metadata=meta)
+
+
+def _prediction_attacks(checked, opts, name, tick, extra_rows, extra_histograms):
+    """Runs the attacks on checked outputs: TF Privacy's, label-only gap and hinge.
+
+    Returns:
+        ``(rows, histograms, skipped)``: the attacks' rows and score
+        histograms (the extra ones, run elsewhere, last) and the class slices
+        too small to attack.
+    """
+    probs_m, y_m, probs_n, y_n, _ = checked
     skipped = attacks_lib.check_slice_sizes(y_m, y_n, opts.slices, opts.min_per_slice)
     with Bar(_attack_steps(opts), f"auditing {name}", "step",
              opts.progress and tick is None) as own:
@@ -128,6 +143,15 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
     histograms["hinge"] = hinge_hist
     rows.extend(extra_rows)
     histograms.update(extra_histograms or {})
+    return rows, histograms, skipped
+
+
+def _predictions_metadata(checked, opts, outputs, skipped, metadata, start):
+    """The report's metadata: the outputs audited, the attacks run, `metadata`, the time.
+
+    ``"seconds"`` adds the time since `start` to any `metadata` gives.
+    """
+    probs_m, y_m, _, y_n, kind = checked
     meta = {
         "output_kind": kind,
         "output_kind_given": outputs,
@@ -147,8 +171,7 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
     }
     meta.update(metadata or {})
     meta["seconds"] = meta.get("seconds", 0.0) + time.perf_counter() - start
-    return AuditReport(name=name, utility=_utility(probs_m, y_m, probs_n, y_n),
-                       attacks=rows, histograms=histograms, metadata=meta)
+    return meta
 
 
 def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=None,
@@ -207,17 +230,31 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
     start = time.perf_counter()
     opts = AuditOptions.make(options, **option_overrides)
     recipes = options_lib.shadow_recipes(lira) if lira else []
-    if _is_dataset(members) or _is_dataset(nonmembers):
-        if canaries is not None:
-            raise ValueError("`canaries` need the members as arrays (their indices), not "
-                             "datasets.")
-        if recipes:
-            raise ValueError(
-                "LiRA trains shadow models on members ∪ non-members and needs them as "
-                "arrays; audit datasets without `lira` (or load the data into arrays)."
-            )
-        return _run_audit_streamed(model, members, nonmembers, opts, start=start,
-                                   name=name, metadata=metadata)
+    streamed = _is_dataset(members) or _is_dataset(nonmembers)
+    audit_with = _audit_datasets if streamed else _audit_arrays
+    return audit_with(model, members, nonmembers, opts, recipes, lira, canaries, start=start,
+                      name=name, metadata=metadata)
+
+
+def _audit_datasets(model, members, nonmembers, opts, recipes, lira, canaries, *, start,
+                    name, metadata):
+    """`run_audit` on datasets: streamed, without shadows or canaries (they need arrays)."""
+    del lira  # the recipes say whether there is LiRA
+    if canaries is not None:
+        raise ValueError("`canaries` need the members as arrays (their indices), not "
+                         "datasets.")
+    if recipes:
+        raise ValueError(
+            "LiRA trains shadow models on members ∪ non-members and needs them as "
+            "arrays; audit datasets without `lira` (or load the data into arrays)."
+        )
+    return _run_audit_streamed(model, members, nonmembers, opts, start=start,
+                               name=name, metadata=metadata)
+
+
+def _audit_arrays(model, members, nonmembers, opts, recipes, lira, canaries, *, start,
+                  name, metadata):
+    """`run_audit` on `(x, y)` arrays: checks them, then audits with a progress bar."""
     (x_m, y_m), (x_n, y_n) = members, nonmembers
     if len(x_m) != len(y_m) or len(x_n) != len(y_n):
         raise ValueError(
