@@ -152,6 +152,26 @@ def train_and_audit(recipes, members, nonmembers, out, *, lira_shadows=4, baseli
     from keras_adamixup import audit
 
     recipes = list(recipes)
+    base = _baseline_recipe(recipes, baseline)
+    opts = _audit_options(options, progress, seed)
+    os.makedirs(out, exist_ok=True)
+    x_m, y_m = members
+    x_fit, y_fit = (x_m, y_m) if canaries is None else canaries.add_to(x_m, y_m)
+    reports = []
+    for recipe in recipes:
+        model, history, kwargs = _train_recipe(recipe, x_fit, y_fit, seed, progress, out, log)
+        lira = _lira_recipes(recipe, base, lira_shadows, baseline_shadows, progress, out)
+        extra = metadata(recipe, model) if callable(metadata) else dict(metadata or {})
+        report = _audit_recipe(model, recipe, (x_m, y_m), nonmembers, lira, opts, extra,
+                               canaries, out, log)
+        _log_report(recipe, report, model, history, kwargs, log)
+        reports.append(report)
+    table = audit.compare(reports, out)
+    return reports, table
+
+
+def _baseline_recipe(recipes, baseline):
+    """The recipe named `baseline` (default the first); checks the names."""
     names = [r.name for r in recipes]
     if len(set(names)) != len(names) or not names:
         raise ValueError(f"`recipes` need distinct names, got {names}.")
@@ -159,65 +179,87 @@ def train_and_audit(recipes, members, nonmembers, out, *, lira_shadows=4, baseli
         (r for r in recipes if r.name == baseline), None)
     if base is None:
         raise ValueError(f"`baseline` {baseline!r} is not one of {names}.")
-    opts = audit.AuditOptions.make(options, **({} if options is not None
+    return base
+
+
+def _audit_options(options, progress, seed):
+    """`options`, or the default `AuditOptions` with `progress` and `seed`."""
+    from keras_adamixup import audit
+
+    return audit.AuditOptions.make(options, **({} if options is not None
                                                else {"progress": progress, "seed": seed}))
-    os.makedirs(out, exist_ok=True)
-    x_m, y_m = members
-    x_fit, y_fit = (x_m, y_m) if canaries is None else canaries.add_to(x_m, y_m)
-    plain = {"model_factory": base.factory,
-             "num_shadows": lira_shadows if baseline_shadows is None else baseline_shadows,
-             "fit_kwargs": base.fit_kwargs, "progress": progress,
-             "cache_dir": os.path.join(out, base.name, "lira_cache")}
-    reports = []
-    for recipe in recipes:
-        keras.utils.set_random_seed(seed)
-        model = recipe.factory()
-        kwargs = recipe.fit_arguments(x_fit, y_fit)
-        kwargs.setdefault("verbose", 0)
-        if progress:
-            kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [
-                EpochProgress(f"training {recipe.name}")]
-        targets = getattr(model, "targets", None)  # SplitTeachers: a bar over them too
-        teachers_bar = bool(progress and targets is not None and not targets.progress)
+
+
+def _shadow_recipe(recipe, num_shadows, progress, out):
+    """The `audit.ShadowRecipe` fields of `recipe`'s shadows, cached under `out`."""
+    return {"model_factory": recipe.factory, "num_shadows": num_shadows,
+            "fit_kwargs": recipe.fit_kwargs, "progress": progress,
+            "cache_dir": os.path.join(out, recipe.name, "lira_cache")}
+
+
+def _lira_recipes(recipe, base, lira_shadows, baseline_shadows, progress, out):
+    """`run_audit`'s `lira`: the baseline's shadows, plus the recipe's own when it is another."""
+    if not lira_shadows:
+        return None
+    plain = _shadow_recipe(base, lira_shadows if baseline_shadows is None else baseline_shadows,
+                           progress, out)
+    if recipe is base:
+        return plain
+    return [_shadow_recipe(recipe, lira_shadows, progress, out), {**plain, "name": "plain"}]
+
+
+def _train_recipe(recipe, x_fit, y_fit, seed, progress, out, log):
+    """Trains and saves `recipe`'s model; returns `(model, history, fit kwargs)`."""
+    keras.utils.set_random_seed(seed)
+    model = recipe.factory()
+    kwargs = recipe.fit_arguments(x_fit, y_fit)
+    kwargs.setdefault("verbose", 0)
+    if progress:
+        kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [
+            EpochProgress(f"training {recipe.name}")]
+    targets = getattr(model, "targets", None)  # SplitTeachers: a bar over them too
+    teachers_bar = bool(progress and targets is not None and not targets.progress)
+    if teachers_bar:
+        targets.progress = True
+    start = time.perf_counter()
+    try:
+        history = model.fit(x_fit, y_fit, **kwargs)
+    finally:
         if teachers_bar:
-            targets.progress = True
-        start = time.perf_counter()
-        try:
-            history = model.fit(x_fit, y_fit, **kwargs)
-        finally:
-            if teachers_bar:
-                targets.progress = False
-        log(f"[{recipe.name}] trained in {time.perf_counter() - start:.1f} s "
-            f"({len(history.history['loss'])} epochs); auditing ...")
-        model.save(os.path.join(out, f"{recipe.name}.keras"))
-        lira = None
-        if lira_shadows:
-            lira = plain
-            if recipe is not base:
-                lira = [{"model_factory": recipe.factory, "num_shadows": lira_shadows,
-                         "fit_kwargs": recipe.fit_kwargs, "progress": progress,
-                         "cache_dir": os.path.join(out, recipe.name, "lira_cache")},
-                        {**plain, "name": "plain"}]
-        extra = metadata(recipe, model) if callable(metadata) else dict(metadata or {})
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", RuntimeWarning)
-            warnings.simplefilter("ignore", audit.lira.FewShadowsWarning)  # in the report
-            report = audit.run_audit(model, (x_m, y_m), nonmembers, name=recipe.name,
-                                     lira=lira, options=opts, metadata=extra,
-                                     canaries=canaries)
-        _shadow_warnings(caught, recipe.name, log)
-        report.save(os.path.join(out, recipe.name))
-        h = report.headline()
-        eps = (f", canary ε ≥ {h['canary_epsilon']:.2f} ({h['canary_epsilon_kind']})"
-               if "canary_epsilon" in h else "")
-        log(f"[{recipe.name}] test acc {h['test_accuracy']:.4f}, best AUC "
-            f"{h['best_auc']:.4f} ({h['best_auc_attack']}), TPR@1%FPR "
-            f"{h['best_' + audit.roc.tpr_key(0.01)]:.4f}{eps}, audit "
-            f"{report.metadata['seconds']:.1f} s")
-        if recipe.describe is not None:
-            line = recipe.describe(model, history, kwargs)
-            if line:
-                log(f"[{recipe.name}] {line}")
-        reports.append(report)
-    table = audit.compare(reports, out)
-    return reports, table
+            targets.progress = False
+    log(f"[{recipe.name}] trained in {time.perf_counter() - start:.1f} s "
+        f"({len(history.history['loss'])} epochs); auditing ...")
+    model.save(os.path.join(out, f"{recipe.name}.keras"))
+    return model, history, kwargs
+
+
+def _audit_recipe(model, recipe, members, nonmembers, lira, opts, extra, canaries, out, log):
+    """Audits one trained model and saves its report under ``out/<name>``."""
+    from keras_adamixup import audit
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        warnings.simplefilter("ignore", audit.lira.FewShadowsWarning)  # in the report
+        report = audit.run_audit(model, members, nonmembers, name=recipe.name,
+                                 lira=lira, options=opts, metadata=extra,
+                                 canaries=canaries)
+    _shadow_warnings(caught, recipe.name, log)
+    report.save(os.path.join(out, recipe.name))
+    return report
+
+
+def _log_report(recipe, report, model, history, kwargs, log):
+    """Logs the report's one-line summary, and the recipe's own line if it has one."""
+    from keras_adamixup import audit
+
+    h = report.headline()
+    eps = (f", canary ε ≥ {h['canary_epsilon']:.2f} ({h['canary_epsilon_kind']})"
+           if "canary_epsilon" in h else "")
+    log(f"[{recipe.name}] test acc {h['test_accuracy']:.4f}, best AUC "
+        f"{h['best_auc']:.4f} ({h['best_auc_attack']}), TPR@1%FPR "
+        f"{h['best_' + audit.roc.tpr_key(0.01)]:.4f}{eps}, audit "
+        f"{report.metadata['seconds']:.1f} s")
+    if recipe.describe is not None:
+        line = recipe.describe(model, history, kwargs)
+        if line:
+            log(f"[{recipe.name}] {line}")
