@@ -326,11 +326,11 @@ def test_tfds_loader_with_mock_data():
 
 def test_lira_shadows_in_parallel_processes_match_sequential(digits, tmp_path):
     from keras_adamixup.audit import lira
-    from keras_adamixup.cli import _FreshCopy
+    from keras_adamixup.audit.saved_model import FreshCopy
 
     (x, y), _ = digits
     x, y = x[:120], y[:120]
-    factory = _FreshCopy(compiled_mlp(hidden=16))  # picklable, unlike a closure
+    factory = FreshCopy(compiled_mlp(hidden=16))  # picklable, unlike a closure
     masks = lira.shadow_masks(2, len(x), seed=0)
     kwargs = {"epochs": 2, "batch_size": 32}
     kwargs_seq = {"fit_kwargs": kwargs, "progress": False, "together": False}

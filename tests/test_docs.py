@@ -36,7 +36,7 @@ PUBLIC_MODULES = (
     "keras_adamixup.metrics", "keras_adamixup.recommended", "keras_adamixup.experiment",
     "keras_adamixup.recipes",
     "keras_adamixup.audit", "keras_adamixup.audit.canaries", "keras_adamixup.audit.epsilon",
-    "keras_adamixup.audit.data",
+    "keras_adamixup.audit.data", "keras_adamixup.audit.saved_model",
 )
 
 

@@ -309,9 +309,9 @@ def e30(digits):
 
 
 def e31(tmp_path, capsys):
-    from keras_adamixup import cli
+    import keras_adamixup_cli
 
-    code = cli.main(["audit", "--model", str(tmp_path / "none.keras"), "--data", "digits",
+    code = keras_adamixup_cli.main(["audit", "--model", str(tmp_path / "none.keras"), "--data", "digits",
                      "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
