@@ -82,7 +82,8 @@ def scan(dataset):
         `False` with random augmentation in the pipeline).
     """
     check(dataset)
-    _check_order(dataset)
+    first, second = _first(dataset), _first(dataset)
+    _check_order(first, second)
     labels, weights, digest, batch_size = [], [], hashlib.sha256(), None
     for element in dataset.as_numpy_iterator():
         x, y = element[0], np.asarray(element[1])
@@ -97,16 +98,15 @@ def scan(dataset):
     return {"n": sum(len(part) for part in labels), "y": np.concatenate(labels),
             "weights": np.concatenate(weights) if weights else None,
             "batch_size": batch_size, "inputs_digest": digest.hexdigest(),
-            "fixed_inputs": _same_inputs(dataset)}
+            "fixed_inputs": _same_inputs(first, second)}
 
 
 def _first(dataset):
     return list(dataset.take(_ORDER_BATCHES).as_numpy_iterator())
 
 
-def _check_order(dataset):
-    """Refuses a dataset whose examples come in another order at each pass."""
-    first, second = _first(dataset), _first(dataset)
+def _check_order(first, second):
+    """Refuses a dataset whose first batches (two passes) hold other labels."""
     for one, two in zip(first, second):
         if not np.array_equal(np.asarray(one[1]), np.asarray(two[1])):
             raise ValueError(
@@ -117,8 +117,8 @@ def _check_order(dataset):
                 "`shuffle(..., reshuffle_each_iteration=False)`.")
 
 
-def _same_inputs(dataset):
-    first, second = _first(dataset), _first(dataset)
+def _same_inputs(first, second):
+    """Whether two passes' first batches hold the same inputs (no random augmentation)."""
     return all(np.array_equal(np.asarray(a), np.asarray(b))
                for one, two in zip(first, second)
                for a, b in zip(keras.tree.flatten(one[0]), keras.tree.flatten(two[0])))
