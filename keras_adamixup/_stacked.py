@@ -76,11 +76,12 @@ FIT_KEYS = frozenset({"epochs", "batch_size", "shuffle", "verbose"})
 
 
 def stack_reason(models, fit_kwargs, x):
-    """`None` when these shadows can train together, else why not (a sentence)."""
+    """`None` when these models (shadows or teachers) can train together, else why not
+    (a sentence in words that fit both)."""
     import keras
 
     if not isinstance(x, np.ndarray):
-        return "the population is not a single array"
+        return "the training inputs are not a single array"
     extra = sorted(set(fit_kwargs) - FIT_KEYS)
     if extra:
         return (f"the fit arguments {extra} need Keras' `fit` (only "
@@ -91,14 +92,14 @@ def stack_reason(models, fit_kwargs, x):
             return (f"{type(model).__name__} has its own `train_step`, which the "
                     "stacked step would bypass")
         if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
-            return "the factory's model is not compiled with an optimizer"
+            return "a model is not compiled with an optimizer"
         if getattr(model, "loss", None) is None:
-            return "the factory's model is compiled without a loss"
+            return "a model is compiled without a loss"
         if len(getattr(model, "inputs", None) or [None, None]) != 1 or len(model.outputs) != 1:
             return "the model does not have exactly one input and one output"
         optimizers.add(id(model.optimizer))
     if len(optimizers) != len(models):
-        return "the factory returns models sharing one optimizer object"
+        return "the models share one optimizer object (each needs its own)"
     return None
 
 
@@ -300,7 +301,8 @@ def batch_plan(member_indices, steps, batch_size, rng, shuffle=True):
     weights = np.zeros((steps, batch_size), dtype="float32")
     for step, chunk in enumerate(np.array_split(members, steps)):
         if len(chunk) == 0:
-            raise ValueError("A shadow has fewer members than steps per epoch.")
+            raise ValueError("One of the models trained together (a teacher or a shadow) has "
+                             "fewer training rows than steps per epoch.")
         indices[step] = np.resize(chunk, batch_size)  # repeats its own members
         weights[step, :len(chunk)] = 1.0
     return indices, weights
@@ -422,7 +424,8 @@ def _checked_masks(models, x, masks, epochs, batch_size):
     if masks.shape != (len(models), len(x)):
         raise ValueError(f"`masks` must have shape {(len(models), len(x))}, got {masks.shape}.")
     if masks.sum(axis=1).min() == 0:
-        raise ValueError("A shadow has no training examples.")
+        raise ValueError("One of the models trained together (a teacher or a shadow) has no "
+                         "training rows.")
     return masks
 
 

@@ -184,3 +184,36 @@ def check_classification_loss(loss):
                 "`allow_any_loss=True` to AdaMixupModel if the loss is a custom "
                 "classification loss, or if you want numeric targets mixed as numbers."
             )
+
+
+# Keras' cross-entropies whose string or function form reads probabilities
+_PROBABILITY_NAMES = frozenset({"sparse_categorical_crossentropy", "categorical_crossentropy",
+                                "binary_crossentropy"})
+
+
+def reads_logits(loss):
+    """Whether a cross-entropy `loss` reads logits (`True`), probabilities (`False`),
+    or cannot be told (`None`: other losses, several losses).
+
+    A `keras.losses.Loss` says it with ``from_logits``; the string and
+    function forms of Keras' cross-entropies read probabilities.
+
+    Args:
+        loss: what `compile` got (or the loss it made of it).
+
+    Example:
+
+    ```python
+    losses.reads_logits("sparse_categorical_crossentropy")  # False
+    ```
+    """
+    if isinstance(loss, (dict, list, tuple)) or loss is None:
+        return None
+    flag = getattr(loss, "from_logits", None)
+    if flag is None and isinstance(loss, keras.losses.Loss):
+        flag = (getattr(loss, "_fn_kwargs", None) or {}).get("from_logits")
+    if isinstance(flag, bool):
+        return flag
+    if isinstance(loss, str) or callable(loss):
+        return False if _loss_name(loss) in _PROBABILITY_NAMES else None
+    return None

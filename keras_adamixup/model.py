@@ -14,6 +14,7 @@ from keras_adamixup import losses as losses_lib
 from keras_adamixup import metrics as metrics_lib
 from keras_adamixup import mixing
 from keras_adamixup import mixing_config as mixing_config_lib
+from keras_adamixup import predictions
 from keras_adamixup import schedules as schedules_lib
 from keras_adamixup import teachers as teachers_lib
 from keras_adamixup import _fit_data as training_data
@@ -39,6 +40,10 @@ def default_schedule(coefficient):
     """
     start = 0.4 if coefficient == "share" else 1.0
     return schedules_lib.LinearDecay(start=start, end=0.0)
+
+
+class TeachersWarning(UserWarning):
+    """The teachers' soft labels are weaker than the training asks for (E57, E58)."""
 
 
 @keras.saving.register_keras_serializable(package="keras_adamixup")
@@ -218,6 +223,8 @@ class AdaMixupModel(keras.Model):
         self.allow_any_loss = _checks.boolean("allow_any_loss", allow_any_loss)
         self.checkpoint = _checkpoint_settings(checkpoint)
         self._teacher_targets = None
+        self._epochs_on_targets, self._outgrown_warned = 0, False  # E57
+        self._targets_made_for = None
         # the PrivacyMonitor (and PrivacyCheckpoint) the last `fit` made from its
         # validation data: read them after `fit` (best_epoch, records)
         self.holdout_callbacks = []
@@ -354,11 +361,14 @@ class AdaMixupModel(keras.Model):
             self._check_training_arrays(x, y, kwargs, callbacks)
         elif self.targets is not None and not _fit_dataset.is_dataset(x):
             training_data.require_arrays_for_teachers()
+        self._check_output_kind(x, y)
         if self.targets is not None:
             x, y, kwargs = self._student_inputs(x, y, epochs, batch_size, verbose, kwargs,
                                                 groups, unlabelled)
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                           callbacks=callbacks, **kwargs)
+        history = super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                              callbacks=callbacks, **kwargs)
+        self._epochs_on_targets += len(history.epoch)
+        return history
 
     def _student_inputs(self, x, y, epochs, batch_size, verbose, kwargs, groups,
                         unlabelled):
@@ -407,6 +417,31 @@ class AdaMixupModel(keras.Model):
             self.holdout_callbacks = _holdout_callbacks.make(self, x, y, kwargs, seed)
         return self.holdout_callbacks + callbacks + [_TrainingPlan(self)]
 
+    def _check_output_kind(self, x, y):
+        """E56: warns (once) when the loss reads logits and the model emits
+        probabilities, or the other way round (the layers and a few outputs decide)."""
+        expected = losses_lib.reads_logits(getattr(self, "loss", None))
+        if expected is None or getattr(self, "_output_kind_checked", False):
+            return
+        self._output_kind_checked = True
+        if _fit_dataset.is_dataset(x):
+            x = _fit_dataset.first_inputs(x)
+        elif not training_data.are_arrays(x, y):
+            return
+        outputs = keras.ops.convert_to_numpy(
+            self.base_model(training_data.rows(x, slice(0, 64)), training=False))
+        kind, _ = predictions.decide_kind(self.base_model, outputs)
+        if (kind == "logits") == expected:
+            return
+        fix = ("keras.losses.SparseCategoricalCrossentropy(from_logits=True) (or the "
+               "categorical / binary one)" if kind == "logits" else
+               "the loss with from_logits=False (Keras' default)")
+        warnings.warn(
+            f"E56: the model emits {kind} but the loss reads "
+            f"{'logits' if expected else 'probabilities'} (from_logits={expected}): it "
+            f"would train on wrong numbers. Compile with {fix}.",
+            predictions.OutputKindWarning, stacklevel=3)
+
     def _check_training_arrays(self, x, y, kwargs, callbacks):
         """Refuses bad arrays; checks each monitor against the rows trained on."""
         training_data.check_arrays(
@@ -431,13 +466,10 @@ class AdaMixupModel(keras.Model):
                                                 class_weight)
         training = dict(epochs=epochs, batch_size=scanned["batch_size"],
                         sample_weight=weights, groups=groups)
-        targets = self.teacher_targets
-        if targets is None or targets.digest != self.targets.dataset_digest(scanned,
-                                                                            **training):
-            targets = self.targets.fit(
-                self, dataset, None, progress=self.targets.progress or verbose not in (0, "0"),
-                **training)
-            self.teacher_targets = targets
+        targets = self._reused_or_trained(
+            epochs, self.targets.dataset_digest(scanned, **training),
+            lambda: self.targets.fit(self, dataset, None, progress=self.targets.progress
+                                     or verbose not in (0, "0"), **training))
         if targets.row_weights is not None:
             weights = (targets.row_weights if weights is None
                        else weights * targets.row_weights)
@@ -466,15 +498,10 @@ class AdaMixupModel(keras.Model):
         unlabelled = training_data.unlabelled_like(unlabelled, x)  # checked before the digest
         training = dict(epochs=epochs, batch_size=batch_size, sample_weight=weights,
                         groups=groups, unlabelled=unlabelled)
-        targets = self.teacher_targets
-        if targets is None or targets.digest != self.targets.digest(x, y, **training):
-            if targets is not None:
-                _LOG.info("AdaMixupModel: the teacher targets belong to other training data "
-                          "or settings; training the teachers again")
-            targets = self.targets.fit(
-                self, x, y, progress=self.targets.progress or verbose not in (0, "0"),
-                **training)
-            self.teacher_targets = targets
+        targets = self._reused_or_trained(
+            epochs, self.targets.digest(x, y, **training),
+            lambda: self.targets.fit(self, x, y, progress=self.targets.progress
+                                     or verbose not in (0, "0"), **training))
         soft, row_weights = targets.soft_labels, targets.row_weights
         if self.targets.student_rows == "unlabelled":  # the public rows alone (DMP)
             return unlabelled, soft[len(y):], kwargs
@@ -488,6 +515,36 @@ class AdaMixupModel(keras.Model):
         if weights is not None:
             kwargs["sample_weight"] = np.asarray(weights, dtype="float32")
         return x, soft, kwargs
+
+    def _reused_or_trained(self, epochs, digest, train):
+        """The kept `teacher_targets` when their `digest` matches, else `train()`'s
+        (for a fit of `epochs`)."""
+        targets = self.teacher_targets
+        if targets is not None and targets.digest == digest:
+            self._warn_if_teachers_outgrown(targets)
+            return targets
+        if targets is not None:
+            _LOG.info("AdaMixupModel: the teacher targets belong to other training data "
+                      "or settings; training the teachers again")
+        targets = train()
+        self.teacher_targets = targets
+        self._targets_made_for = epochs
+        return targets
+
+    def _warn_if_teachers_outgrown(self, targets):
+        """E57: warns (once) when the model has trained as many epochs on these
+        targets as the teachers trained, and goes on (``fit(epochs=1)`` in a loop)."""
+        planned = self._targets_made_for
+        if (self.targets.epochs is not None or planned is None or self._outgrown_warned
+                or self._epochs_on_targets < planned):
+            return
+        self._outgrown_warned = True
+        warnings.warn(
+            f"E57: the teachers trained for a fit of {planned} epoch(s), the first, and their "
+            f"soft labels are reused while the model trains on ({self._epochs_on_targets} "
+            "epochs so far): teachers that short make weak soft labels. Give "
+            "SplitTeachers(epochs=N) the number of epochs you plan in all, or train in one "
+            "fit(epochs=N).", TeachersWarning, stacklevel=4)
 
     @property
     def teacher_targets(self):
@@ -510,6 +567,8 @@ class AdaMixupModel(keras.Model):
             raise ValueError("`teacher_targets` are the soft labels of SplitTeachers; this "
                              "model has no `targets=SplitTeachers(...)`.")
         self._teacher_targets = targets
+        self._epochs_on_targets, self._outgrown_warned = 0, False
+        self._targets_made_for = None  # the epochs of the fit they were made for (E57)
 
     @property
     def teacher_soft_labels(self):

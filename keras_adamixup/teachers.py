@@ -185,6 +185,15 @@ class SplitTeachers:
             does not reach the model through its public neighbours. Each
             public label then averages `exclude` teachers, not all.
 
+        compute: `None` (default): the teachers train up to the model's
+            epochs (or ``epochs``), stopping early with ``patience``. A
+            number > 0: the teachers' training compute at most this multiple
+            of the model's own fit, counted in rows × epochs (each teacher
+            trains on ``1 − exclude / teachers`` of the rows): with 4
+            teachers leaving each row out of 1, ``compute=1.0`` lets each
+            train a third of the model's epochs, with 2 teachers all of them
+            (`teacher_epochs`). ``recommended.model(base, budget=...)`` sets it.
+
     Example:
 
     ```python
@@ -197,7 +206,7 @@ class SplitTeachers:
     def __init__(self, teachers=16, exclude=2, seed=None, together="auto", progress=False,
                  select_epoch="loss", epochs=None, near_duplicates=duplicates.RADIUS,
                  patience=5, weigh_groups=True, cache_dir=None, student_rows="all",
-                 unlabelled_teachers="all"):
+                 unlabelled_teachers="all", compute=None):
         _checks.integer("teachers", teachers, low=2)
         _checks.integer("exclude", exclude, low=1)
         if exclude >= teachers:
@@ -229,6 +238,9 @@ class SplitTeachers:
         self.unlabelled_teachers = _checks.choice("unlabelled_teachers", unlabelled_teachers,
                                                   UNLABELLED_TEACHERS)
         self.teachers, self.exclude, self.together = teachers, exclude, together
+        if compute is not None:
+            compute = _checks.number("compute", compute, low=0.0, low_open=True)
+        self.compute = compute
         self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
         self.progress = progress
 
@@ -269,6 +281,24 @@ class SplitTeachers:
                   "%(largest)d rows); each group is left out of the same teachers",
                   duplicates.summary(labels))
         return labels
+
+    def teacher_epochs(self, epochs, left_out):
+        """The most epochs each teacher trains, for a model's fit of `epochs`.
+
+        `epochs` (this object's ``epochs`` when set); with ``compute``, at
+        most as many as keep the teachers' rows × epochs within ``compute``
+        times the model's (``n × epochs``), and at least 1.
+
+        Args:
+            epochs: the epochs of the model's `fit`.
+            left_out: `left_out`'s mask, ``(teachers, n)``.
+        """
+        epochs = self.epochs or epochs
+        if self.compute is None:
+            return epochs
+        rows = float(np.size(left_out) - np.count_nonzero(left_out))  # teachers' rows
+        affordable = int(self.compute * epochs * left_out.shape[1] / max(rows, 1.0))
+        return max(1, min(epochs, affordable))
 
     def weights_of(self, labels):
         """Per-row weights 1/k for rows of a group of k (`groups`' result), or `None`.
@@ -423,11 +453,12 @@ class SplitTeachers:
         weights = scanned["weights"] if sample_weight is None else sample_weight
         if row_weights is not None:
             weights = row_weights if weights is None else weights * row_weights
-        plan = dict(epochs=self.epochs or epochs,
+        plan = dict(epochs=self.teacher_epochs(epochs, left_out),
                     batch_size=batch_size or scanned["batch_size"], weights=weights)
         teachers = self.make_teachers(model)
-        first = _fit_dataset.first_inputs(dataset)
-        kind, _ = predictions.decide_kind(model, _outputs(teachers[0], first))
+        first = _outputs(teachers[0], _fit_dataset.first_inputs(dataset))
+        _check_labels(scanned["y"], first.shape[1])
+        kind, _ = predictions.decide_kind(model, first)
         total, kept = 0.0, []
         show = self.progress if progress is None else progress
         with _progress.Bar(len(teachers), "SplitTeachers", "teacher", enabled=show) as bar:
@@ -509,11 +540,11 @@ class SplitTeachers:
         """What training the teachers needs: the data, their exclusions and weights, the cache."""
         x, y, sample_weight = _arrays(x, y, sample_weight)
         unlabelled = _fit_data.unlabelled_like(unlabelled, x)
-        epochs = self.epochs or epochs
         batch_size = batch_size or 32
         labels = self.groups(x, groups)
         found = None if labels is None else duplicates.summary(labels)
         left_out = self.left_out(len(y), labels)
+        epochs = self.teacher_epochs(epochs, left_out)
         row_weights = self.weights_of(labels)
         cache = None
         if self.cache_dir is not None:
@@ -584,8 +615,9 @@ class SplitTeachers:
                              f"together: {reason}.")
         stacked = self.together is not False and reason is None
         # the kind from the model's last layer and an untrained copy's values
-        kind, _ = predictions.decide_kind(run.model,
-                                          _outputs(teachers[0], _fit_data.rows(x, slice(0, 256))))
+        first = _outputs(teachers[0], _fit_data.rows(x, slice(0, 256)))
+        _check_labels(y, first.shape[1])
+        kind, _ = predictions.decide_kind(run.model, first)
         keepers = ([_BestEpoch(t, _fit_data.rows(x, out), y[out], kind, self.select_epoch,
                                self.patience,
                                None if sample_weight is None else sample_weight[out])
@@ -636,7 +668,7 @@ class SplitTeachers:
                 "near_duplicates": self.near_duplicates, "patience": self.patience,
                 "weigh_groups": self.weigh_groups, "cache_dir": self.cache_dir,
                 "student_rows": self.student_rows,
-                "unlabelled_teachers": self.unlabelled_teachers}
+                "unlabelled_teachers": self.unlabelled_teachers, "compute": self.compute}
 
     @classmethod
     def from_config(cls, config):
@@ -773,6 +805,29 @@ def _group_labels(groups, n):
         raise ValueError(f"`groups` has {len(groups)} ids for {n} training examples.")
     _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
     return first[inverse.reshape(-1)].astype("int64")
+
+
+def _check_labels(y, width):
+    """E55: the labels must be class ids in ``[0, classes)`` (or rows as wide as the
+    outputs) for a model of `width` outputs (one output: two classes)."""
+    y = np.asarray(y)
+    classes = 2 if width == 1 else width
+    if y.ndim == 2 and y.shape[1] > 1:
+        if y.shape[1] != width:
+            raise ValueError(f"E55: SplitTeachers: the labels are rows of {y.shape[1]} "
+                             f"columns but the model has {width} outputs.")
+        return
+    ids = y.reshape(-1)
+    if not np.issubdtype(ids.dtype, np.number) or ids.dtype == bool:
+        return  # strings and booleans: `fit`'s own checks (E39) say what to do
+    bad = (ids < 0) | (ids >= classes) | (ids != np.floor(ids))
+    if bad.any():
+        raise ValueError(
+            f"E55: SplitTeachers: {int(bad.sum())} label(s) are not class ids in "
+            f"[0, {classes}) for a model of {width} output(s) (e.g. "
+            f"{np.unique(ids[bad])[:5].tolist()} at rows {np.flatnonzero(bad)[:5].tolist()}). "
+            "Number the classes 0 to classes - 1 (np.unique(y, return_inverse=True) does), "
+            "or give the model as many outputs as there are classes.")
 
 
 def _length(x):

@@ -102,7 +102,7 @@ def test_stack_reason_names_what_needs_fit(digits):
     twins = [small_mlp(seed=k, hidden=16) for k in range(2)]
     for m in twins:
         m.compile(shared, SPARSE_CE)
-    assert "sharing one optimizer" in shadow_stack.stack_reason(twins, {}, x)
+    assert "share one optimizer" in shadow_stack.stack_reason(twins, {}, x)
 
 
 def test_shadow_outputs_stack_when_they_can_and_fall_back_when_not(digits, tmp_path):

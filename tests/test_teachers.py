@@ -196,3 +196,22 @@ def test_patience_stops_each_teacher_after_its_best_epoch(together, monkeypatch)
     assert SplitTeachers.from_config(split.get_config()).patience == 3
     with pytest.raises(ValueError, match="patience"):
         SplitTeachers(4, 1, patience=0)
+
+
+def test_compute_caps_the_teachers_epochs_by_rows_times_epochs():
+    def capped(teachers, exclude, compute, epochs=40, n=1000):
+        split = SplitTeachers(teachers, exclude, seed=0, compute=compute)
+        return split.teacher_epochs(epochs, split.left_out(n))
+
+    assert capped(4, 1, 1.0) == 13   # 3 rows in 4 per teacher: 40 / 3
+    assert capped(2, 1, 1.0) == 40   # half the rows each: the model's epochs
+    assert capped(16, 2, 1.0) == 2   # 14 of 16 each: 40 / 14
+    assert capped(4, 1, 0.01) == 1   # at least one epoch
+    assert capped(2, 1, 5.0) == 40   # never more than the model's epochs
+    assert capped(4, 1, None) == 40
+    with pytest.raises(ValueError, match="compute"):
+        SplitTeachers(4, 1, compute=0)
+    x, y = clusters(120)
+    targets = SplitTeachers(4, 1, seed=0, compute=1.0, near_duplicates=None).fit(
+        compile_adam(cluster_mlp(seed=0), 1e-2), x, y, epochs=6, batch_size=32)
+    assert targets.planned_epochs == 2 and max(targets.epochs) <= 2
