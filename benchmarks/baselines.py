@@ -8,6 +8,7 @@ Importing this module registers them in the package's recipe table
 | ``label_smoothing`` | the base model, plain `fit`, cross-entropy with label smoothing (``smoothing``) |
 | ``dp_sgd`` | the base model under DP-SGD (`benchmarks.dp_sgd`: clipping to norm 1, ``noise_multiplier``, DP-Adam 3e-3) |
 | ``memguard`` | the base model, then MemGuard's attack model and guard (`benchmarks.memguard`) |
+| ``relaxloss`` | the base model trained with RelaxLoss (`benchmarks.relaxloss`: target training loss ``alpha``) |
 
 Each is the package's plain-`fit` recipe (`keras_adamixup.recipes.undefended`)
 with another model, so every benchmark trains it (and its LiRA shadows) the
@@ -25,10 +26,11 @@ from keras_adamixup import losses, recipes
 
 from benchmarks import dp_sgd as dp_sgd_model
 from benchmarks import memguard as memguard_model
+from benchmarks import relaxloss as relaxloss_model
 
 # DP-SGD's clipping norm and learning rate, and the δ at which its ε is reported
 DP_CLIP, DP_LEARNING_RATE, DP_DELTA = 1.0, 3e-3, 1e-5
-BASELINES = ("label_smoothing", "dp_sgd", "memguard")
+BASELINES = ("label_smoothing", "dp_sgd", "memguard", "relaxloss")
 
 
 def compiled(model, loss=None, learning_rate=1e-3):
@@ -105,6 +107,24 @@ def memguard(setting, *, name="memguard"):
     """
     return recipes.undefended(setting, name=name, factory=lambda: memguard_model.MemGuardModel(
         setting.plain(), holdout=setting.holdout, seed=setting.seed))
+
+
+def relaxloss(setting, *, alpha, name="relaxloss"):
+    """The base model trained with RelaxLoss, its mean training loss aimed at `alpha`.
+
+    Args:
+        setting: the comparison's `keras_adamixup.recipes.Setting`.
+        alpha: the target mean training loss (nats).
+        name: the recipe's name.
+
+    Example:
+
+    ```python
+    relaxed = keras_adamixup.recipes.recipe("relaxloss", setting, alpha=1.0)
+    ```
+    """
+    return recipes.undefended(setting, name=name, factory=lambda: compiled(
+        relaxloss_model.RelaxLossModel(setting.base(), alpha=alpha)))
 
 
 def dp_epsilon(members, batch_size, epochs, noise_multiplier):

@@ -13,7 +13,7 @@ Families:
 |---|---|
 | ``none`` / ``checkpoint`` | ``undefended`` / ``checkpoint`` (``none_ckpt`` = ``checkpoint``) |
 | ``early_stopping``, ``memguard`` | the entry of that name |
-| ``label_smoothing_S``, ``dp_sgd_SIGMA`` | ``label_smoothing`` (smoothing S), ``dp_sgd`` (noise multiplier SIGMA) |
+| ``label_smoothing_S``, ``dp_sgd_SIGMA``, ``relaxloss_A`` | ``label_smoothing`` (smoothing S), ``dp_sgd`` (noise multiplier SIGMA), ``relaxloss`` (target loss A) |
 | ``mixup_aA`` | ``adamixup``: ``Constant(A)``, Beta coefficients, soft labels |
 | ``adamixup_[WORDS_]SCHEDULE`` | ``adamixup`` with a `SCHEDULES` entry; `ADAMIXUP_WORDS` before it |
 | ``teachers_[WORDS_]K_L`` | ``split_teachers``: K teachers, each row left out of L; `TEACHER_WORDS` |
@@ -191,8 +191,8 @@ def parse(name, feature_groups=None):
         raise ValueError(f"{name}: _ckpt is for none, mixup_, adamixup_ and teachers_ names.")
     elif family in ("early_stopping", "memguard"):
         return family, {}
-    elif "_".join(words[:-1]) in ("label_smoothing", "dp_sgd"):
-        option = "smoothing" if words[0] == "label" else "noise_multiplier"
+    elif "_".join(words[:-1]) in ("label_smoothing", "dp_sgd", "relaxloss"):
+        option = {"label": "smoothing", "dp": "noise_multiplier", "relaxloss": "alpha"}[words[0]]
         return "_".join(words[:-1]), {option: _number(last, name)}
     else:
         raise ValueError(f"Unknown defence {name!r}: see benchmarks/names.py for the names.")

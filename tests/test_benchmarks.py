@@ -331,6 +331,7 @@ def test_names_read_each_word_as_the_same_settings():
     assert names.parse("none_ckpt") == names.parse("checkpoint") == ("checkpoint", {})
     assert names.parse("dp_sgd_0.5") == ("dp_sgd", {"noise_multiplier": 0.5})
     assert names.parse("label_smoothing_0.1") == ("label_smoothing", {"smoothing": 0.1})
+    assert names.parse("relaxloss_0.8") == ("relaxloss", {"alpha": 0.8})
     mixup = names.parse("mixup_a0.2")[1]
     assert (mixup["coefficient"], mixup["label_mode"], mixup["schedule"].value) == (
         "beta", "soft", 0.2)
@@ -371,7 +372,7 @@ def test_no_benchmark_edits_the_import_path():
 
 def test_every_script_parses_its_arguments_with_the_shared_module():
     libraries = {"__init__", "common", "data", "names", "baselines", "dp_sgd", "memguard",
-                 "labels", "rows"}
+                 "labels", "rows", "relaxloss"}
     for path in sorted(BENCHMARKS.glob("*.py")):
         text = path.read_text(encoding="utf-8")
         if path.stem in libraries:
@@ -662,3 +663,32 @@ def test_long_tail_masks_and_quick_run(capsys):
     assert r["drop_oof_wrong"] == pytest.approx(r["acc_all"] - r["acc_without_oof_wrong"])
     assert r["drop_recommended"] == pytest.approx(r["acc_all"] - r["acc_recommended"])
     assert "| 0 | 718 |" in capsys.readouterr().out
+
+
+# -- RelaxLoss (the image benchmarks' baseline) ------------------------------------
+
+
+def test_relaxloss_holds_the_training_loss_at_its_target():
+    import keras
+
+    relaxloss = load("relaxloss")
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(10, 32)) * 1.5
+    y = rng.integers(0, 10, 512)
+    x = (centers[y] + rng.normal(size=(512, 32))).astype("float32")
+
+    def trained(alpha):
+        keras.utils.set_random_seed(0)
+        inner = keras.Sequential([keras.Input((32,)), keras.layers.Dense(64, activation="relu"),
+                                  keras.layers.Dense(10)])
+        model = relaxloss.RelaxLossModel(inner, alpha=alpha)
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        history = model.fit(x, y, epochs=25, batch_size=64, verbose=0)
+        return np.mean(history.history["loss"][-5:]), int(model.steps_below.numpy())
+
+    relaxed, below = trained(0.5)
+    plain, _ = trained(1e-6)  # a target never reached: ordinary training
+    assert below > 0 and 0.3 < relaxed < 0.8 and plain < 0.1
+    with pytest.raises(ValueError, match="alpha > 0"):
+        relaxloss.RelaxLossModel(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]),
+                                 alpha=0)
