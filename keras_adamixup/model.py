@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_adamixup import _batch_norm
 from keras_adamixup import _checks
 from keras_adamixup import _compat
 from keras_adamixup import focus as focus_lib
@@ -20,7 +21,7 @@ from keras_adamixup import teachers as teachers_lib
 from keras_adamixup import _fit_data as training_data
 from keras_adamixup import _fit_dataset
 from keras_adamixup import _holdout_callbacks
-from keras_adamixup.teacher_targets import TeacherTargets
+from keras_adamixup.teacher_targets import TeacherTargets, TeachersWarning
 
 _LOG = logging.getLogger("keras_adamixup")
 
@@ -40,10 +41,6 @@ def default_schedule(coefficient):
     """
     start = 0.4 if coefficient == "share" else 1.0
     return schedules_lib.LinearDecay(start=start, end=0.0)
-
-
-class TeachersWarning(UserWarning):
-    """The teachers' soft labels are weaker than the training asks for (E57, E58)."""
 
 
 @keras.saving.register_keras_serializable(package="keras_adamixup")
@@ -415,7 +412,22 @@ class AdaMixupModel(keras.Model):
         if not any(drives) and _holdout_callbacks.needs(self) is not None:
             seed = 0 if self.seed is None else self.seed
             self.holdout_callbacks = _holdout_callbacks.make(self, x, y, kwargs, seed)
-        return self.holdout_callbacks + callbacks + [_TrainingPlan(self)]
+        first = []
+        if (self.holdout_callbacks or any(drives)) and _batch_norm.layers_of(self.base_model):
+            first = [_RefreshBatchNorm(self.base_model, self._refresh_inputs(x, y, kwargs))]
+        return first + self.holdout_callbacks + callbacks + [_TrainingPlan(self)]
+
+    def _refresh_inputs(self, x, y, kwargs):
+        """Some training inputs (`_batch_norm.ROWS`) that re-estimate the base model's
+        batch-normalization statistics before the monitors measure it."""
+        if _fit_dataset.is_dataset(x):
+            return next(iter(x.unbatch().map(lambda *element: element[0])
+                             .take(_batch_norm.ROWS).batch(_batch_norm.ROWS)))
+        if not training_data.are_arrays(x, y):
+            return None
+        part = training_data.training_part(x, y, kwargs)[0]
+        rows = np.ones(len(keras.tree.flatten(part)[0]), dtype=bool)
+        return training_data.rows(part, _batch_norm.draw(rows, self.seed or 0))
 
     def _check_output_kind(self, x, y):
         """E56: warns (once) when the loss reads logits and the model emits
@@ -882,6 +894,18 @@ def _checkpoint_settings(checkpoint):
         raise ValueError(f"`checkpoint` has unknown PrivacyCheckpoint arguments {unknown}; "
                          f"it takes {list(_CHECKPOINT_ARGUMENTS)}.")
     return dict(checkpoint)
+
+
+class _RefreshBatchNorm(keras.callbacks.Callback):
+    """Before the monitors measure the model at an epoch's end, its batch-normalization
+    statistics are re-estimated from some training inputs (`keras_adamixup._batch_norm`)."""
+
+    def __init__(self, base_model, inputs):
+        super().__init__()
+        self._base, self._inputs = base_model, inputs
+
+    def on_epoch_end(self, epoch, logs=None):
+        _batch_norm.refresh(self._base, self._inputs)
 
 
 class _TrainingPlan(keras.callbacks.Callback):

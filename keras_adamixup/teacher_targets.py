@@ -31,6 +31,10 @@ import numpy as np
 _FORMAT = 1
 
 
+class TeachersWarning(UserWarning):
+    """The teachers' soft labels are weaker than the training asks for (E57, E58)."""
+
+
 def _frozen(array, dtype=None):
     """A read-only copy of `array` (`None` stays `None`)."""
     if array is None:

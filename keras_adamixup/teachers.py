@@ -93,13 +93,14 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 
 import keras
 import numpy as np
 
-from keras_adamixup import (_cache, _checks, _fit_data, _fit_dataset, _progress, _stacked,
+from keras_adamixup import (_batch_norm, _cache, _checks, _fit_data, _fit_dataset, _progress, _stacked,
                             duplicates, predictions)
-from keras_adamixup.teacher_targets import TeacherTargets
+from keras_adamixup.teacher_targets import TeacherTargets, TeachersWarning
 
 _LOG = logging.getLogger("keras_adamixup")
 
@@ -392,10 +393,30 @@ class SplitTeachers:
             soft = np.concatenate([soft, self._unlabelled_soft(run, public)])
         digest = self.digest(x, y, epochs=epochs, batch_size=batch_size,
                              sample_weight=sample_weight, groups=groups, unlabelled=unlabelled)
+        self._warn_if_cut_short(kept if self.select_epoch else None, run.epochs)
         return TeacherTargets(soft, run.left_out, digest,
                               epochs=kept if self.select_epoch else None,
                               planned_epochs=run.epochs, row_weights=run.row_weights,
                               groups_found=run.groups_found)
+
+    def _warn_if_cut_short(self, kept, planned):
+        """E58: warns when most teachers were still improving when their epochs ran
+        out (none stopped on its plateau): their soft labels are weaker than they
+        could be."""
+        if kept is None or self.patience is None or planned <= 1:
+            return
+        running = sum(int(epoch) >= planned for epoch in kept)
+        if 2 * running <= len(kept):
+            return
+        cap = ("the epochs the compute they were given allows: SplitTeachers(compute=...), "
+               "recommended.model(budget=...)" if self.compute is not None
+               else "the epochs of the fit")
+        warnings.warn(
+            f"E58: {running} of {len(kept)} teachers were still improving on the rows they "
+            f"left out when their {planned} epoch(s) ran out ({cap}): their soft labels are "
+            "weaker than they could be, and a model trained on them less accurate. Give "
+            "them more: fit(epochs=N) with a larger N, SplitTeachers(epochs=N), or a larger "
+            "budget.", TeachersWarning, stacklevel=4)
 
     def soft_labels(self, model, x, y, **kwargs):
         """`fit(model, x, y, **kwargs).soft_labels`: the soft labels alone.
@@ -470,6 +491,7 @@ class SplitTeachers:
                 bar.update(f"teacher {k + 1}")
         digest = self.dataset_digest(scanned, epochs=epochs, batch_size=batch_size,
                                      sample_weight=sample_weight, groups=groups)
+        self._warn_if_cut_short(kept if self.select_epoch else None, plan["epochs"])
         return TeacherTargets(total / self.exclude, left_out, digest,
                               epochs=kept if self.select_epoch else None,
                               planned_epochs=plan["epochs"], row_weights=row_weights,
@@ -487,7 +509,10 @@ class SplitTeachers:
             teacher.fit(data, epochs=epochs, verbose=0, shuffle=False)
             return _probabilities(teacher, x_out, kind)[1], epochs
         keeper = _BestEpoch(teacher, x_out, y[out], kind, self.select_epoch, self.patience,
-                            None if weights is None else weights[out])
+                            None if weights is None else weights[out],
+                            next(iter(_fit_dataset.inputs_of(
+                                dataset, _batch_norm.draw(keep, self.seed + k))))
+                            if _batch_norm.layers_of(teacher) else None)
         teacher.fit(data, epochs=epochs, verbose=0, shuffle=False,
                     callbacks=[keeper.callback()])
         keeper.restore()
@@ -618,10 +643,16 @@ class SplitTeachers:
         first = _outputs(teachers[0], _fit_data.rows(x, slice(0, 256)))
         _check_labels(y, first.shape[1])
         kind, _ = predictions.decide_kind(run.model, first)
+        # batch normalization: each teacher's statistics re-estimated from its own
+        # rows before its epoch is measured (`_batch_norm`), teacher by teacher
+        norm = bool(_batch_norm.layers_of(teachers[0]))
         keepers = ([_BestEpoch(t, _fit_data.rows(x, out), y[out], kind, self.select_epoch,
                                self.patience,
-                               None if sample_weight is None else sample_weight[out])
-                    for t, out in zip(teachers, left_out)] if self.select_epoch else [])
+                               None if sample_weight is None else sample_weight[out],
+                               _fit_data.rows(x, _batch_norm.draw(~out, self.seed + k))
+                               if norm else None)
+                    for k, (t, out) in enumerate(zip(teachers, left_out))]
+                   if self.select_epoch else [])
         with _progress.Bar(epochs if stacked else len(teachers), "SplitTeachers",
                            "epoch" if stacked else "teacher",
                            enabled=run.show) as bar:
@@ -634,7 +665,8 @@ class SplitTeachers:
 
                 # the keepers' outputs on the rows each teacher left out come
                 # from the stacked models, in one call (not 16 eager ones)
-                watch = list(left_out) if keepers and isinstance(x, np.ndarray) else None
+                watch = (list(left_out) if keepers and isinstance(x, np.ndarray) and not norm
+                         else None)
                 _stacked.train_together(teachers, x, y, ~left_out, epochs=epochs,
                                         batch_size=run.batch_size, seed=self.seed,
                                         progress=after_epoch, sample_weight=sample_weight,
@@ -720,8 +752,12 @@ class _TeacherCache(_cache.CheckedFolder):
 class _BestEpoch:
     """One teacher's best epoch on the examples it left out (`SplitTeachers.select_epoch`)."""
 
-    def __init__(self, teacher, x_out, y_out, kind, by, patience=None, weights=None):
+    def __init__(self, teacher, x_out, y_out, kind, by, patience=None, weights=None,
+                 fit_inputs=None):
         self.teacher, self.x_out, self.kind, self.by = teacher, x_out, kind, by
+        # some of the teacher's training inputs: its batch-normalization statistics
+        # are re-estimated from them before each measurement (None: no such layer)
+        self.fit_inputs = fit_inputs
         self.patience, self.stopped = patience, False
         self.y_out = predictions.as_labels(y_out, "y")
         # per-example weights of the selection (the student's sample weights), or None
@@ -735,6 +771,8 @@ class _BestEpoch:
         if self.stopped:  # trained on beside the others, but its epoch is final
             return
         self.epoch += 1
+        if outputs is None:
+            _batch_norm.refresh(self.teacher, self.fit_inputs)
         probs, soft = _probabilities(self.teacher, self.x_out, self.kind, outputs)
         w = self.sample_weight
         loss = float(np.average(predictions.cross_entropy(probs, self.y_out), weights=w))

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import keras_adamixup
 from keras_adamixup import SplitTeachers, predictions
-from keras_adamixup.model import TeachersWarning
+from keras_adamixup.teacher_targets import TeachersWarning
 from tests.conftest import SPARSE_CE, cluster_mlp, cluster_student, clusters
 
 
@@ -78,7 +78,7 @@ def test_case7_teachers_given_their_epochs_do_not_warn():
     x, y = clusters(90)
     model = cluster_student(SplitTeachers(2, 1, seed=0, near_duplicates=None, epochs=3))
     with warnings.catch_warnings():
-        warnings.simplefilter("error", TeachersWarning)
+        warnings.filterwarnings("error", "E57", TeachersWarning)
         for _ in range(3):
             model.fit(x, y, epochs=1, batch_size=16, verbose=0)
 
@@ -93,3 +93,20 @@ def test_teacher_errors_speak_of_teachers_not_shadows():
     with pytest.raises(ValueError, match="teachers cannot train together") as raised:
         model.fit({"a": x}, y, epochs=1, batch_size=16, verbose=0)
     assert "shadow" not in str(raised.value) and "population" not in str(raised.value)
+
+
+def test_case8_teachers_still_improving_when_their_epochs_run_out_warn():
+    x, y = clusters(120, spread=1.0)
+    model = cluster_student(SplitTeachers(2, 1, seed=0, near_duplicates=None))
+    with pytest.warns(TeachersWarning, match=r"E58: 2 of 2 teachers were still improving.*"
+                                             r"3 epoch\(s\) ran out"):
+        model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+
+
+def test_case8_teachers_that_reach_their_plateau_do_not_warn():
+    x, y = clusters(120, spread=0.5)  # overlapping: the left-out loss turns up
+    model = cluster_student(SplitTeachers(2, 1, seed=0, near_duplicates=None, patience=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TeachersWarning)
+        model.fit(x, y, epochs=40, batch_size=16, verbose=0)
+    assert max(model.teacher_targets.epochs) < 40

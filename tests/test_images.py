@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import keras_adamixup
 from keras_adamixup import SplitTeachers, _stacked
-from tests.conftest import SPARSE_CE
+from tests.conftest import SPARSE_CE, clusters, compile_adam
 
 
 def _images(n=240, seed=0):
@@ -121,3 +121,55 @@ def test_a_base_model_that_already_mixes_gets_a_warning(layer):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         keras_adamixup.AdaMixupModel(_cnn())  # augmentation that does not mix: no word
+
+
+def test_refresh_sets_batch_norm_statistics_to_the_training_rows():
+    from keras_adamixup import _batch_norm
+
+    x = (np.random.default_rng(0).normal(size=(400, 4)) * 2.0 + 5.0).astype("float32")
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization()])
+    model = keras.Sequential([keras.Input((4,)), inner, keras.layers.Dense(2)])
+    layer = _batch_norm.layers_of(model)[0]
+    _batch_norm.refresh(model, x[_batch_norm.draw(np.ones(400, dtype=bool), seed=0)])
+    np.testing.assert_allclose(layer.moving_mean.numpy(), x.mean(0), atol=0.3)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), x.var(0), rtol=0.25)
+    assert layer.momentum == 0.99 and _batch_norm.draw(np.ones(900, dtype=bool)).sum() == 512
+
+
+@pytest.mark.parametrize("stacked", [False, True])
+def test_teachers_with_batch_norm_measure_their_epochs_on_fresh_statistics(stacked,
+                                                                          monkeypatch):
+    """Inputs far from 0 and few steps: Keras' moving averages lag, and a teacher
+    measured on them would keep garbage soft labels."""
+    from keras_adamixup import _batch_norm
+
+    x, y = clusters(240, spread=2.0)
+    x = x + 20.0
+
+    def soft_label_accuracy():
+        keras.utils.set_random_seed(0)
+        base = keras.Sequential([keras.Input((8,)), keras.layers.BatchNormalization(),
+                                 keras.layers.Dense(3)])
+        teachers = SplitTeachers(2, 1, seed=0, near_duplicates=None, together=stacked or False)
+        soft = teachers.fit(compile_adam(base, 1e-2), x, y, epochs=10, batch_size=16).soft_labels
+        return np.mean(soft.argmax(1) == y)
+
+    fresh = soft_label_accuracy()
+    monkeypatch.setattr(_batch_norm, "refresh", lambda model, inputs: None)
+    stale = soft_label_accuracy()
+    assert fresh > 0.9 and stale < fresh - 0.2
+
+
+def test_the_monitor_measures_a_batch_norm_model_on_fresh_statistics():
+    x, y = clusters(400, spread=2.0)
+    x = x + 20.0
+    keras.utils.set_random_seed(0)
+    base = keras.Sequential([keras.Input((8,)), keras.layers.BatchNormalization(),
+                             keras.layers.Dense(3)])
+    model = keras_adamixup.AdaMixupModel(base, schedule=keras_adamixup.schedules.PlateauDecay(
+        0.2), seed=0)
+    compile_adam(model, 1e-2)
+    model.fit(x[:240], y[:240], validation_data=(x[240:], y[240:]), epochs=2, batch_size=16,
+              verbose=0)
+    mean = model.base_model.layers[0].moving_mean.numpy()
+    np.testing.assert_allclose(mean, x[:240].mean(0), atol=0.5)  # stale: about 5 off
