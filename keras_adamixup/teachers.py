@@ -387,8 +387,7 @@ class SplitTeachers:
         probs, kept, public = self._teacher_outputs(run, range(self.teachers))
         # Each teacher answers only for the examples it left out: with epoch
         # selection, its kept epoch's probabilities on them.
-        soft = sum(_scatter(probs[k], run.left_out[k]) for k in range(self.teachers))
-        soft = soft / self.exclude
+        soft = sum(_scatter(probs[k], run.left_out[k]) for k in range(self.teachers)) / self.exclude
         if run.unlabelled is not None:
             soft = np.concatenate([soft, self._unlabelled_soft(run, public)])
         digest = self.digest(x, y, epochs=epochs, batch_size=batch_size,
@@ -643,16 +642,8 @@ class SplitTeachers:
         first = _outputs(teachers[0], _fit_data.rows(x, slice(0, 256)))
         _check_labels(y, first.shape[1])
         kind, _ = predictions.decide_kind(run.model, first)
-        # batch normalization: each teacher's statistics re-estimated from its own
-        # rows before its epoch is measured (`_batch_norm`), teacher by teacher
         norm = bool(_batch_norm.layers_of(teachers[0]))
-        keepers = ([_BestEpoch(t, _fit_data.rows(x, out), y[out], kind, self.select_epoch,
-                               self.patience,
-                               None if sample_weight is None else sample_weight[out],
-                               _fit_data.rows(x, _batch_norm.draw(~out, self.seed + k))
-                               if norm else None)
-                    for k, (t, out) in enumerate(zip(teachers, left_out))]
-                   if self.select_epoch else [])
+        keepers = self._keepers(teachers, x, y, left_out, sample_weight, kind, norm)
         with _progress.Bar(epochs if stacked else len(teachers), "SplitTeachers",
                            "epoch" if stacked else "teacher",
                            enabled=run.show) as bar:
@@ -692,6 +683,18 @@ class SplitTeachers:
                 result[k] = (_probabilities(teacher, _fit_data.rows(x, left_out[j]), kind)[1],
                              epochs, public)
         return result
+
+    def _keepers(self, teachers, x, y, left_out, sample_weight, kind, norm):
+        """Each teacher's `_BestEpoch` (none without `select_epoch`); with batch
+        normalization (`norm`), each re-estimates its teacher's statistics from its
+        own rows before measuring (`_batch_norm`)."""
+        if not self.select_epoch:
+            return []
+        return [_BestEpoch(t, _fit_data.rows(x, out), y[out], kind, self.select_epoch,
+                           self.patience, None if sample_weight is None else sample_weight[out],
+                           _fit_data.rows(x, _batch_norm.draw(~out, self.seed + k))
+                           if norm else None)
+                for k, (t, out) in enumerate(zip(teachers, left_out))]
 
     def get_config(self):
         return {"teachers": self.teachers, "exclude": self.exclude, "seed": self.seed,
