@@ -17,7 +17,12 @@ Reported per (defence, seed): test accuracy; population best AUC and TPR at
 kind the best AUC, the best TPR at 0.1 % FPR (at 0 false positives when
 there are fewer than 1,000 out-units) with its interval, and the largest
 one-run ε and ROC ε (95 % lower bounds at δ = 1e-5, per canary unit); and
-DP-SGD's ε from its accountant. Writes to --out:
+DP-SGD's ε from its accountant. `--near-copy KIND[,KIND...]` makes the
+duplicated canaries' near-copies of those kinds (`audit.canaries.NearCopy`:
+relative, the default, absolute, shift, crop, jpeg, features; flattened MNIST
+and digits are images of 28x28 and 8x8 pixels), `count` duplicate units per
+kind, each kind also measured on its own (columns ``duplicate:KIND``).
+Writes to --out:
 
     runs.json           one row per (defence, seed), every number above
     summary.md          the tables (mean over seeds when there are several)
@@ -26,6 +31,8 @@ DP-SGD's ε from its accountant. Writes to --out:
     python -m benchmarks.canary_audit --data digits --out ca_digits
     python -m benchmarks.canary_audit --data mnist --members 4000 --epochs 40 --out ca_mnist
     python -m benchmarks.canary_audit --quick --out /tmp/ca    # smoke test
+    python -m benchmarks.canary_audit --data mnist --near-copy relative,absolute,shift \
+        --kinds mislabelled,duplicate --out ca_mnist_near
     python -m benchmarks.canary_audit --merge ca_a,ca_b --out ca   # one table of several runs
 """
 
@@ -52,6 +59,32 @@ from benchmarks.rows import mean as _mean, merged_rows, one_data_set  # noqa: E4
 DEFENCES = ("none", "early_stopping", "teachers_plateau_16_2_ckpt", "teachers_16_2_ckpt",
             "dp_sgd_0.5", "dp_sgd_1.0", "memguard")
 LOW = "tpr_at_0.001_fpr"
+# the pixels of a row of the data sets that `benchmarks.data` flattens
+IMAGE_SHAPES = {"digits": (8, 8, 1), "mnist": (28, 28, 1)}
+
+
+def near_copy(data, x, kinds, noise=0.05):
+    """The `audit.canaries.NearCopy` of `kinds` for rows `x` of the data set `data`
+    (flattened images get their image shape, `IMAGE_SHAPES`).
+
+    Example:
+
+    ```python
+    near = near_copy("mnist", x_train, ("relative", "shift"))
+    ```
+    """
+    shape = IMAGE_SHAPES.get(data) if x.ndim == 2 else None
+    if shape is not None and x.shape[1] != shape[0] * shape[1] * shape[2]:
+        shape = None
+    return audit.canaries.NearCopy(kinds=tuple(kinds), noise=noise, image_shape=shape)
+
+
+def _kind_order(kind):
+    """Canary kinds in `audit.canaries.KINDS` order, a duplicate's near-copy kinds
+    (``duplicate:KIND``) after ``duplicate``, in `NEAR_COPY_KINDS` order."""
+    base, _, near = kind.partition(":")
+    return (audit.canaries.KINDS.index(base),
+            audit.canaries.NEAR_COPY_KINDS.index(near) + 1 if near else 0)
 
 
 def kind_numbers(entry):
@@ -143,7 +176,7 @@ def markdown(rows, title):
     by_defence = {}
     for row in rows:
         by_defence.setdefault(row["defence"], []).append(row)
-    kinds = sorted({k for r in rows for k in r["kinds"]}, key=audit.canaries.KINDS.index)
+    kinds = sorted({k for r in rows for k in r["kinds"]}, key=_kind_order)
     one_seed = all(len(g) == 1 for g in by_defence.values())
     lines = [f"## {title}", "",
              "| defence | seeds | test acc | best AUC (population) | TPR@0.1%FPR [95 % CI] | "
@@ -200,6 +233,10 @@ def arguments(argv):
     parser.add_argument("--near-copy-noise", type=float, default=0.05,
                         help="the duplicated canaries' noise, relative to each feature's "
                              "standard deviation (0: exact copies)")
+    parser.add_argument("--near-copy", default="relative",
+                        help="the duplicated canaries' near-copy kinds, comma-separated: "
+                             + ", ".join(audit.canaries.NEAR_COPY_KINDS)
+                             + " (each gets --canaries units)")
     parser.add_argument("--own-shadows", type=int, default=8)
     parser.add_argument("--plain-shadows", type=int, default=16)
     args = parser.parse_args(argv)
@@ -227,6 +264,7 @@ def main(argv=None):
     if pool is None:
         return 0
     kinds = tuple(args.kinds.split(","))
+    near_kinds = tuple(args.near_copy.split(","))
     os.makedirs(args.out, exist_ok=True)
     rows = []
     seeds = common.integers(args.seeds)
@@ -234,13 +272,15 @@ def main(argv=None):
         (x_m, y_m), nonmembers, validation = split(pool, args.members, seed)
         x_rest, y_rest, planted = audit.canaries.plant(
             x_m, y_m, count=args.canaries, kinds=kinds, seed=seed,
-            near_copy_noise=args.near_copy_noise)
+            near_copy=near_copy(args.data, x_m, near_kinds, args.near_copy_noise))
         data = ((x_rest, y_rest), nonmembers, validation)
         for defence in defences:
             row, report = run_one(
                 defence, data, planted, seed, args,
                 public=lambda count: public_rows(pool, args.members, seed, count))
             row["near_copy_noise"] = args.near_copy_noise
+            if near_kinds != ("relative",):
+                row["near_copy"] = list(near_kinds)
             rows.append(row)
             report.to_json(os.path.join(args.out, "reports", f"{defence}_seed{seed}.json"))
             per_kind = ", ".join(f"{k} {v['auc']:.2f}/{v['tpr']:.2f}"
@@ -252,7 +292,9 @@ def main(argv=None):
             _io.write_text(os.path.join(args.out, "runs.json"), json.dumps(rows, indent=1))
     title = (f"{args.data}: {rows[0]['members']} ordinary members + canaries, MLP "
              f"{args.width}, {args.epochs} epochs, seeds {args.seeds}, {args.canaries} "
-             f"canary units per kind")
+             f"canary units per kind"
+             + ("" if near_kinds == ("relative",) else
+                f" (duplicates' near-copies: {', '.join(near_kinds)})"))
     text = markdown(rows, title)
     _io.write_text(os.path.join(args.out, "summary.md"), text)
     print("\n" + text)

@@ -1,0 +1,406 @@
+"""Near-copies the audit does not make (issue 40): which grouping finds them.
+
+A split-teacher defence protects a record stored twice only if its copies are
+grouped (left out together). This measures, for each kind of near-copy that
+`audit.canaries.NearCopy` makes (relative and absolute noise, a shift, a
+crop, a JPEG re-encoding for images; a few features from another row), how
+many true copies three groupings find and how many unrelated rows they group:
+
+- ``raw``: `keras_adamixup.duplicates.near_duplicate_groups` at its `RADIUS`
+  on the inputs (what the defence does today);
+- ``aligned`` (images): the same threshold, at the best translation by up to
+  2 pixels (each image against every other one translated);
+- ``embedding``: the same on the penultimate layer of the benchmarks' model
+  (`benchmarks.data.base_model`: the MLP, the CNN for CIFAR-10) trained a few
+  epochs on rows that are not among the measured ones;
+- ``dhash`` / ``ahash``: perceptual hashes of images (a difference hash and an
+  average hash of 64 bits on a downscaled grey image, written here with
+  NumPy), rows within `--hash-bits` differing bits grouped;
+- ``raw+embedding``: the union of the first two.
+
+`--rows` random rows of the data set (at most half of it; the rest trains the
+embedding), then per kind `--copies` near-copies of distinct random rows among
+them are added. Per kind and method: ``recall`` (share of the copies grouped
+with their source), ``false_rows`` (rows whose group holds a row that is
+neither itself nor its own copy or source: the rows a false group costs) and
+the largest group; and per method the rows grouped on the measured rows
+before any copy was added (``clean``). The JSON also holds a sweep of radii
+and hash thresholds. Writes ``benchmarks/results/near_copy_groups_<data>.json``
+(or `--out`).
+
+    python -m benchmarks.near_copy_groups --data digits
+    python -m benchmarks.near_copy_groups --data mnist
+    python -m benchmarks.near_copy_groups --data adult
+    python -m benchmarks.near_copy_groups --data cifar10
+    python -m benchmarks.near_copy_groups --quick --out /tmp/ncg.json   # smoke test
+"""
+
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.sparse import coo_matrix  # noqa: E402
+from scipy.sparse.csgraph import connected_components  # noqa: E402
+
+from keras_adamixup import _io, audit, duplicates  # noqa: E402
+
+from benchmarks import common, data  # noqa: E402
+from benchmarks.canary_audit import near_copy  # noqa: E402
+
+METHODS = ("raw", "aligned", "embedding", "dhash", "ahash", "raw+embedding")
+RADII = (0.05, 0.1, 0.15, 0.2, 0.3)
+HASH_BITS = (0, 2, 4, 6, 8, 10, 12)
+DHASH_MARGIN = 0.02
+
+
+# -- perceptual hashes ------------------------------------------------------------
+
+def _grey_resized(images, height, width):
+    """Grey images (the channels' mean) resized by area averaging to (height, width)."""
+    grey = images.mean(axis=-1)
+    for axis, size in ((1, height), (2, width)):
+        n = grey.shape[axis]
+        # each output cell averages the input pixels it covers (fractional edges weighted)
+        edges = np.linspace(0.0, n, size + 1)
+        weights = np.clip(np.minimum(edges[1:, None], np.arange(1, n + 1)[None, :])
+                          - np.maximum(edges[:-1, None], np.arange(n)[None, :]), 0.0, None)
+        weights /= weights.sum(axis=1, keepdims=True)
+        grey = np.moveaxis(np.tensordot(grey, weights, axes=([axis], [1])), -1, axis)
+    return grey
+
+
+def image_hashes(images, kind, margin=DHASH_MARGIN):
+    """64-bit perceptual hashes of images ``(n, H, W, C)`` as bool ``(n, 64)``.
+
+    Args:
+        images: the images, values in [0, 1].
+        kind: ``"dhash"`` (each pixel brighter than its right neighbour by
+            more than `margin`, on a 9x8 grey image: without a margin, the
+            flat background's ties flip with any noise) or ``"ahash"`` (each
+            pixel brighter than the image's mean, on an 8x8 grey image).
+        margin: dHash's margin.
+
+    Example:
+
+    ```python
+    bits = image_hashes(x.reshape(-1, 28, 28, 1), "dhash")
+    ```
+    """
+    if kind == "dhash":
+        small = _grey_resized(images, 8, 9)
+        bits = small[:, :, 1:] > small[:, :, :-1] + margin
+    else:
+        small = _grey_resized(images, 8, 8)
+        bits = small > small.mean(axis=(1, 2), keepdims=True)
+    return bits.reshape(len(images), -1)
+
+
+def hash_groups(bits, threshold):
+    """Each row's group: the connected components of rows within `threshold` differing bits.
+
+    Example:
+
+    ```python
+    groups = hash_groups(image_hashes(images, "dhash"), 4)
+    ```
+    """
+    b = bits.astype("float32")
+    differ = b @ (1.0 - b).T + (1.0 - b) @ b.T
+    i, j = np.nonzero(np.triu(differ <= threshold + 0.5, k=1))
+    return _components(len(bits), i, j)
+
+
+def aligned_groups(images, radius=duplicates.RADIUS, max_shift=2):
+    """Rows within `radius` at their best translation by up to `max_shift` pixels, grouped.
+
+    The threshold is `near_duplicate_groups`': `radius` × the RMS distance
+    between two (untranslated) rows. Each image is compared with every other
+    image translated by each ``(dy, dx)`` (edges repeated; both directions,
+    as a translation loses the pixels it pushes out), exactly; groups are the
+    connected components.
+
+    Example:
+
+    ```python
+    groups = aligned_groups(x.reshape(-1, 28, 28, 1))
+    ```
+    """
+    n, h, w = images.shape[:3]
+    flat = images.reshape(n, -1).astype("float32")
+    centred = flat - flat.mean(axis=0)
+    limit = radius * radius * 2.0 * float(np.mean(np.sum(centred * centred, axis=1)))
+    norms = np.sum(flat * flat, axis=1)
+    s = max_shift
+    padded = np.pad(images.astype("float32"), ((0, 0), (s, s), (s, s), (0, 0)), mode="edge")
+    found_i, found_j = [], []
+    for dy in range(-s, s + 1):
+        for dx in range(-s, s + 1):
+            moved = padded[:, s - dy:s - dy + h, s - dx:s - dx + w].reshape(n, -1)
+            d2 = norms[:, None] + np.sum(moved * moved, axis=1)[None, :] - 2.0 * flat @ moved.T
+            i, j = np.nonzero(d2 <= limit)
+            found_i.append(i[i != j])
+            found_j.append(j[i != j])
+    return _components(n, np.concatenate(found_i), np.concatenate(found_j))
+
+
+def _components(n, i, j):
+    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def union_groups(*labellings):
+    """The groups of several labellings joined (rows grouped by any of them).
+
+    Example:
+
+    ```python
+    joined = union_groups(raw_groups, embedding_groups)
+    ```
+    """
+    n = len(labellings[0])
+    rows = np.concatenate([np.arange(n)] * len(labellings))
+    # row r joined to a node of its group in each labelling
+    nodes = np.concatenate([np.asarray(lab) + (k + 1) * n for k, lab in enumerate(labellings)])
+    return _components(n * (len(labellings) + 1), rows, nodes)[:n]
+
+
+# -- measuring -----------------------------------------------------------------
+
+def measure(labels, family, n_clean):
+    """Recall and false rows of a grouping of ``n_clean`` rows plus their copies.
+
+    Args:
+        labels: each row's group.
+        family: each row's family (a source row and its copy share one).
+        n_clean: the rows before the copies (the copies follow).
+
+    Example:
+
+    ```python
+    measure(groups, np.concatenate([np.arange(n), sources]), n)
+    ```
+    """
+    labels, family = np.asarray(labels), np.asarray(family)
+    copies = len(labels) - n_clean
+    found = int(np.sum(labels[n_clean:] == labels[family[n_clean:]]))
+    _, group_of_pair = np.unique(np.stack([labels, family], axis=1), axis=0, return_index=True)
+    families = np.bincount(labels[group_of_pair], minlength=labels.max() + 1)
+    mixed = families[labels] > 1
+    sizes = np.bincount(labels)
+    return {"found": found, "copies": copies, "recall": found / copies if copies else None,
+            "false_rows": int(mixed.sum()), "false_groups": int(np.sum(families > 1)),
+            "largest": int(sizes.max())}
+
+
+def grouped_rows(labels):
+    """Rows that share a group with another row."""
+    sizes = np.bincount(np.asarray(labels))
+    return int(np.sum(sizes[labels] > 1))
+
+
+def groupings(x_rows, embedded, images, radius=duplicates.RADIUS, hash_bits=4):
+    """``{method: labels}`` of `METHODS` (hashes only for images).
+
+    Example:
+
+    ```python
+    labels = groupings(x, embed(x), x.reshape(-1, 28, 28, 1))
+    ```
+    """
+    out = {"raw": duplicates.near_duplicate_groups(x_rows, radius=radius)}
+    if images is not None:
+        out["aligned"] = aligned_groups(images, radius)
+    out["embedding"] = duplicates.near_duplicate_groups(embedded, radius=radius)
+    if images is not None:
+        for kind in ("dhash", "ahash"):
+            out[kind] = hash_groups(image_hashes(images, kind), hash_bits)
+    out["raw+embedding"] = union_groups(out["raw"], out["embedding"])
+    return out
+
+
+def sweep(x_rows, embedded, images, family, n_clean):
+    """Recall and false rows at each radius of `RADII` and hash threshold of `HASH_BITS`."""
+    out = {}
+    for radius in RADII:
+        for name, rows in (("raw", x_rows), ("embedding", embedded)):
+            labels = duplicates.near_duplicate_groups(rows, radius=radius)
+            out[f"{name}@{radius}"] = _short(measure(labels, family, n_clean))
+    if images is not None:
+        for kind in ("dhash", "ahash"):
+            bits = image_hashes(images, kind)
+            for t in HASH_BITS:
+                out[f"{kind}<={t}"] = _short(measure(hash_groups(bits, t), family, n_clean))
+    return out
+
+
+def _short(m):
+    return {"recall": round(m["recall"], 3), "false_rows": m["false_rows"]}
+
+
+# -- the embedding -------------------------------------------------------------
+
+def embedder(x_train, y_train, args):
+    """The penultimate layer of the benchmarks' model trained on `x_train` (a function).
+
+    Example:
+
+    ```python
+    embed = embedder(x_other, y_other, args)
+    features = embed(x_rows)
+    ```
+    """
+    keras.utils.set_random_seed(args.seed)
+    classes = int(y_train.max()) + 1
+    model = data.base_model(x_train.shape[1:], classes, args.width)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    history = model.fit(x_train, y_train, epochs=args.epochs, batch_size=128, verbose=0)
+    features = keras.Model(model.inputs, model.layers[-2].output)
+
+    def embed(x):
+        return np.asarray(features.predict(x, batch_size=512, verbose=0), dtype="float32")
+
+    embed.train_accuracy = float(history.history["accuracy"][-1])
+    return embed
+
+
+# -- the run -------------------------------------------------------------------
+
+def kinds_for(name, x):
+    """The near-copy kinds this data set can have, each as a one-kind `NearCopy`
+    (image kinds for images only; Adult's features change one-hot blocks whole)."""
+    out = {}
+    for kind in audit.canaries.NEAR_COPY_KINDS:
+        try:
+            near = near_copy(name, x, (kind,))
+            near.image_of(x.shape[1:])
+        except ValueError:
+            continue
+        if kind == "features" and data.FEATURE_GROUPS.get(name):
+            near = audit.canaries.NearCopy(kinds=("features",),
+                                           feature_groups=data.FEATURE_GROUPS[name])
+        out[kind] = near
+    return out
+
+
+def _images(name, x):
+    """`x` as images ``(n, H, W, C)``, or `None` for tabular data."""
+    shape = near_copy(name, x, ("shift",)).image_shape
+    if shape is not None:
+        return x.reshape((len(x),) + tuple(shape) + ((1,) if len(shape) == 2 else ()))
+    return x if x.ndim == 4 else None
+
+
+def run_kind(x_rows, near, embed, name, seed, copies):
+    """One near-copy kind: `copies` near-copies of distinct rows of `x_rows` added,
+    then every method's `measure` and the `sweep`."""
+    n = len(x_rows)
+    rng = np.random.default_rng([seed, audit.canaries.NEAR_COPY_KINDS.index(near.kinds[0])])
+    sources = np.sort(rng.choice(n, size=min(copies, n), replace=False))
+    made = audit.canaries.near_copies(x_rows, sources, near, seed=seed)
+    x_all = np.concatenate([x_rows, made])
+    family = np.concatenate([np.arange(n), sources])
+    embedded, images = embed(x_all), _images(name, x_all)
+    methods = {m: measure(labels, family, n)
+               for m, labels in groupings(x_all, embedded, images).items()}
+    return {"methods": methods, "sweep": sweep(x_all, embedded, images, family, n)}
+
+
+def arguments(argv):
+    """The command line, with --quick's sizes applied."""
+    parser = common.parser(__doc__, "data", "seed", "width", epochs=5, out=None,
+                           quick="digits, 300 rows, 30 copies, 1 epoch")
+    parser.add_argument("--rows", type=int, default=2000, help="measured rows (at most "
+                        "half of the data set)")
+    parser.add_argument("--copies", type=int, default=200, help="near-copies per kind")
+    parser.add_argument("--train-rows", type=int, default=8000,
+                        help="rows (not measured) that train the embedding's model")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rows, args.copies, args.epochs, args.train_rows = 300, 30, 1, 500
+    if args.out is None:
+        args.out = os.path.join(common.ROOT, "benchmarks", "results",
+                                f"near_copy_groups_{args.data}.json")
+    return args
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = arguments(argv)
+    pool = data.pool_or_skip(args.data)
+    if pool is None:
+        return 0
+    start = time.perf_counter()
+    x, y = pool
+    order = np.random.default_rng(args.seed).permutation(len(x))
+    n = min(args.rows, len(x) // 2)
+    measured, other = order[:n], order[n:n + args.train_rows]
+    embed = embedder(x[other], y[other], args)
+    trained = time.perf_counter() - start
+    clean = groupings(x[measured], embed(x[measured]), _images(args.data, x[measured]))
+    result = {"benchmark": "near_copy_groups", "data": args.data,
+              "commands": ["python -m benchmarks.near_copy_groups " + " ".join(argv)],
+              "commit": _commit(), "date": datetime.date.today().isoformat(),
+              "settings": {"rows": int(n), "copies": args.copies, "train_rows": len(other),
+                           "epochs": args.epochs, "seed": args.seed,
+                           "radius": duplicates.RADIUS, "hash_bits": 4,
+                           "embedding_train_accuracy": round(embed.train_accuracy, 4)},
+              "clean": {m: grouped_rows(labels) for m, labels in clean.items()},
+              "kinds": {}}
+    for kind, near in kinds_for(args.data, x).items():
+        result["kinds"][kind] = run_kind(x[measured], near, embed, args.data, args.seed,
+                                         args.copies)
+    result["seconds"] = {"embedding": round(trained, 1),
+                         "total": round(time.perf_counter() - start, 1)}
+    _io.write_text(args.out, json.dumps(result, indent=1) + "\n")
+    print(markdown(result))
+    return 0
+
+
+def markdown(result):
+    """The table of one data set: per kind, each method's recall and false rows.
+
+    Example:
+
+    ```python
+    print(markdown(json.load(open("benchmarks/results/near_copy_groups_mnist.json"))))
+    ```
+    """
+    s = result["settings"]
+    methods = [m for m in METHODS if m in result["clean"]]
+    names = {"raw": f"raw (radius {s['radius']})",
+             "aligned": f"raw, best shift ≤ 2 px (radius {s['radius']})", "embedding": f"embedding (radius "
+             f"{s['radius']})", "dhash": f"dHash ≤ {s['hash_bits']} bits",
+             "ahash": f"aHash ≤ {s['hash_bits']} bits", "raw+embedding": "raw ∪ embedding"}
+    lines = [f"{result['data']}: {s['rows']} rows + {s['copies']} near-copies per kind; "
+             f"embedding trained on {s['train_rows']} other rows, {s['epochs']} epochs "
+             f"(train accuracy {s['embedding_train_accuracy']:.3f}); "
+             f"{result['seconds']['total']:.0f} s. Cells: copies found (recall) / rows "
+             "grouped with an unrelated row.", "",
+             "| near-copy |" + "".join(f" {names[m]} |" for m in methods),
+             "|---|" + "---|" * len(methods)]
+    for kind, entry in result["kinds"].items():
+        cells = [f"{entry['methods'][m]['recall']:.0%} / {entry['methods'][m]['false_rows']}"
+                 for m in methods]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    lines.append(f"| (no copies: rows grouped of {s['rows']}) | "
+                 + " | ".join(str(result["clean"][m]) for m in methods) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _commit():
+    found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=common.ROOT,
+                           capture_output=True, text=True)
+    return found.stdout.strip() or "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
