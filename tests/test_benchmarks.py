@@ -693,3 +693,8 @@ def test_relaxloss_holds_the_training_loss_at_its_target():
     with pytest.raises(ValueError, match="alpha > 0"):
         relaxloss.RelaxLossModel(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]),
                                  alpha=0)
+
+
+def test_batch_norm_lag_skips_data_that_is_not_images(capsys):
+    assert load("batch_norm_lag").main(["--data", "digits", "--epochs", "1"]) == 0
+    assert "not images" in capsys.readouterr().out
