@@ -98,7 +98,8 @@ import warnings
 import keras
 import numpy as np
 
-from keras_adamixup import (_batch_norm, _cache, _checks, _fit_data, _fit_dataset, _progress, _stacked,
+from keras_adamixup import (_batch_norm, _cache, _checks, _fit_data, _fit_dataset, _progress,
+                            _stacked,
                             duplicates, predictions)
 from keras_adamixup.teacher_targets import TeacherTargets, TeachersWarning
 
@@ -385,11 +386,7 @@ class SplitTeachers:
         run = self._prepare(model, x, y, epochs, batch_size, sample_weight, progress, groups,
                             unlabelled)
         probs, kept, public = self._teacher_outputs(run, range(self.teachers))
-        # Each teacher answers only for the examples it left out: with epoch
-        # selection, its kept epoch's probabilities on them.
-        soft = sum(_scatter(probs[k], run.left_out[k]) for k in range(self.teachers)) / self.exclude
-        if run.unlabelled is not None:
-            soft = np.concatenate([soft, self._unlabelled_soft(run, public)])
+        soft = self._soft_labels(run, probs, public)
         digest = self.digest(x, y, epochs=epochs, batch_size=batch_size,
                              sample_weight=sample_weight, groups=groups, unlabelled=unlabelled)
         self._warn_if_cut_short(kept if self.select_epoch else None, run.epochs)
@@ -397,6 +394,16 @@ class SplitTeachers:
                               epochs=kept if self.select_epoch else None,
                               planned_epochs=run.epochs, row_weights=run.row_weights,
                               groups_found=run.groups_found)
+
+    def _soft_labels(self, run, probs, public):
+        """Each row's mean over the teachers that left it out (each answers only for
+        those rows: with epoch selection, its kept epoch's probabilities), then the
+        unlabelled rows'."""
+        soft = sum(_scatter(probs[k], run.left_out[k])
+                   for k in range(self.teachers)) / self.exclude
+        if run.unlabelled is None:
+            return soft
+        return np.concatenate([soft, self._unlabelled_soft(run, public)])
 
     def _warn_if_cut_short(self, kept, planned):
         """E58: warns when most teachers were still improving when their epochs ran
@@ -481,7 +488,8 @@ class SplitTeachers:
         kind, _ = predictions.decide_kind(model, first)
         total, kept = 0.0, []
         show = self.progress if progress is None else progress
-        with _progress.Bar(len(teachers), "SplitTeachers", "teacher", enabled=show) as bar:
+        with _progress.Bar(len(teachers), self._plan(len(teachers), plan["epochs"]), "teacher",
+                           enabled=show) as bar:
             for k, teacher in enumerate(teachers):
                 probs, epoch = self._teacher_from_dataset(teacher, k, dataset, left_out[k],
                                                           scanned["y"], kind, **plan)
@@ -644,7 +652,7 @@ class SplitTeachers:
         kind, _ = predictions.decide_kind(run.model, first)
         norm = bool(_batch_norm.layers_of(teachers[0]))
         keepers = self._keepers(teachers, x, y, left_out, sample_weight, kind, norm)
-        with _progress.Bar(epochs if stacked else len(teachers), "SplitTeachers",
+        with _progress.Bar(epochs if stacked else len(teachers), self._plan(len(teachers), epochs),
                            "epoch" if stacked else "teacher",
                            enabled=run.show) as bar:
             if stacked:
@@ -683,6 +691,11 @@ class SplitTeachers:
                 result[k] = (_probabilities(teacher, _fit_data.rows(x, left_out[j]), kind)[1],
                              epochs, public)
         return result
+
+    def _plan(self, count, epochs):
+        """The progress bar's title: how many teachers train, for how many epochs at most."""
+        return (f"SplitTeachers: {count} of {self.teachers} teachers, each row left out of "
+                f"{self.exclude}, at most {epochs} epochs")
 
     def _keepers(self, teachers, x, y, left_out, sample_weight, kind, norm):
         """Each teacher's `_BestEpoch` (none without `select_epoch`); with batch
