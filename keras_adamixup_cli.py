@@ -11,13 +11,18 @@ command: parsed options to library calls) when a command runs; nothing in
 
 Every user mistake ends in one line on stderr (``error: ...``) and exit
 status 2; ``--traceback`` (before or after the command) shows the Python
-traceback instead.
+traceback instead. The mistakes that need no TensorFlow to find (missing
+files, an unwritable ``--out``, unknown attacks, ``--shadow-index`` without
+shadows) are found by `validate` before TensorFlow is imported, so they
+answer at once rather than after its start-up.
 """
 
 import argparse
 import json
 import os
 import sys
+import tempfile
+import zipfile
 
 DEMO_HELP = (
     "Train three models on scikit-learn digits (offline) and audit each: undefended, "
@@ -188,6 +193,105 @@ def _add_audit(sub):
                           "the label-only noise")
 
 
+# keras_adamixup.audit.ALL_ATTACKS, written out so that --attacks is checked before
+# TensorFlow is imported (tests/test_cli.py keeps the two equal)
+ATTACKS = ("threshold", "threshold_entropy", "logistic_regression", "mlp", "random_forest",
+           "knn")
+
+
+def validate(args):
+    """Refuses (`ValueError`) the mistakes in `args` that need no TensorFlow to find.
+
+    Run by `main` before the command imports TensorFlow. Normalizes
+    ``args.attacks`` to a tuple of names (`None`: all).
+
+    Args:
+        args: the parsed arguments (`build_parser`).
+    """
+    _check_writable(args.out)
+    if args.command != "audit":
+        return
+    _check_shadow_index(args)
+    _check_model_file(args.model)
+    for source in args.custom_objects or []:
+        if (source.endswith(".py") or os.sep in source) and not os.path.isfile(source):
+            raise ValueError(f"Custom objects file {source!r} does not exist.")
+    _check_data(args.data, args.split)
+    if args.attacks is not None:
+        names = tuple(name.strip() for name in args.attacks.split(",") if name.strip())
+        unknown = [name for name in names if name not in ATTACKS]
+        if unknown or not names:
+            raise ValueError(f"Unknown attack {(unknown or [args.attacks])[0]!r} in --attacks; "
+                             f"choose from {', '.join(ATTACKS)} (comma-separated).")
+        args.attacks = names
+
+
+def _check_writable(folder):
+    """Fails now, not after the audit, when `--out` cannot be written.
+
+    Args:
+        folder: the `--out` folder (created if missing).
+    """
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise ValueError(f"--out {folder!r} is not writable: {error.strerror or error}.") from None
+
+
+def _check_shadow_index(args):
+    """`--shadow-index` trains shadows: it needs `--lira-shadows`, and indices below it."""
+    if args.shadow_index is None:
+        return
+    if not args.lira_shadows:
+        raise ValueError("--shadow-index trains LiRA shadows: give --lira-shadows too.")
+    bad = [i for i in args.shadow_index if i >= args.lira_shadows]
+    if bad:
+        raise ValueError(f"--shadow-index {bad[0]} is outside 0 … {args.lira_shadows - 1} "
+                         f"(--lira-shadows {args.lira_shadows}).")
+
+
+def _check_model_file(path):
+    """`--model` must be a file, a zip when it ends in .keras (the messages of
+    `keras_adamixup.audit.saved_model.load_model`)."""
+    if not os.path.exists(path):
+        raise ValueError(f"Model {path!r} does not exist.")
+    if os.path.isdir(path):
+        raise ValueError(f"Model {path!r} is a folder; give a .keras file.")
+    if path.endswith(".keras") and not zipfile.is_zipfile(path):
+        raise ValueError(f"Model {path!r} is not a readable .keras archive (truncated, or not "
+                         "saved by `model.save(...keras)`).")
+    if path.endswith((".h5", ".hdf5")) and zipfile.is_zipfile(path):
+        raise ValueError(f"Model {path!r} is a .keras archive (a zip), not an HDF5 file: "
+                         "rename it to end in .keras.")
+
+
+def _check_data(spec, split):
+    """`--data` (digits | npz:PATH | tfds:NAME) and `--split` (a JSON file) as far as
+    files and syntax go (the messages of `keras_adamixup.audit.data`)."""
+    if spec.startswith("npz:"):
+        path = spec[4:]
+        if not os.path.exists(path):
+            raise ValueError(f"npz file {path!r} does not exist.")
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path!r} is not a readable .npz file (truncated or another "
+                             "format).")
+        if split:
+            raise ValueError(f"A split file indexes a pool ('digits' or 'tfds:NAME'); "
+                             f"{spec!r} already holds its members and non-members.")
+    elif spec != "digits" and not (spec.startswith("tfds:") and len(spec) > 5):
+        raise ValueError(f"Unknown data {spec!r}: use 'digits', 'npz:PATH' or 'tfds:NAME'.")
+    if split:
+        if not os.path.isfile(split):
+            raise ValueError(f"Split file {split!r} does not exist.")
+        try:
+            with open(split, encoding="utf-8") as handle:
+                json.load(handle)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ValueError(f"Split file {split!r} is not JSON ({error}).") from None
+
+
 def _one_line(error):
     """The line of `error`'s message that says what went wrong.
 
@@ -220,6 +324,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
+        validate(args)  # before TensorFlow's start-up: a mistake answers at once
         from keras_adamixup import cli  # Keras and TensorFlow: only now (one-way import)
 
         cli.COMMANDS[args.command](args)

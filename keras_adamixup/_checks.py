@@ -9,6 +9,7 @@ functions (none calls another module's private checks).
 """
 
 import math
+import numbers
 
 
 def choice(name, value, choices):
@@ -21,15 +22,47 @@ def choice(name, value, choices):
 
 
 def real(name, value):
-    """Any real number (NaN included) as a float; `TypeError` for anything else."""
-    if isinstance(value, (bool, str)):
-        raise TypeError(f"`{name}` must be a number, got {value!r}.")
+    """Any real number (NaN included) as a float; `TypeError` (E47) for anything else.
+
+    Args:
+        name: the argument's name, for the message.
+        value: what was given.
+    """
+    if isinstance(value, (bool, str, bytes)):
+        raise TypeError(_wrong_type(name, value, "a number"))
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise TypeError(
-            f"`{name}` must be a number, got {value!r} (type {type(value).__name__})."
-        ) from None
+        raise TypeError(_wrong_type(name, value, "a number")) from None
+
+
+def _wrong_type(name, value, kind):
+    """E47: the message for a value of the wrong type, with what to pass instead.
+
+    Args:
+        name: the argument's name.
+        value: what was given.
+        kind: what it must be (``"a number"``, ``"an int"``, ...).
+    """
+    message = f"E47: `{name}` must be {kind}, got {value!r} (type {type(value).__name__})"
+    hint = _hint(name, value, whole="int" in kind)
+    return message + (f": pass {hint}." if hint else ".")
+
+
+def _hint(name, value, whole):
+    """What to pass instead of `value` when it reads as a number (``"10"``,
+    ``32.0`` for an int), else `None`."""
+    if isinstance(value, str):
+        try:
+            parsed = float(value.strip())
+        except ValueError:
+            return None
+        if whole and not parsed.is_integer():
+            return None
+        return f"{name}={int(parsed) if whole else value.strip()} (a number, not a string)"
+    if whole and isinstance(value, float) and value.is_integer():
+        return f"{name}={int(value)} (an int)"
+    return None
 
 
 def number(name, value, low=None, high=None, *, low_open=False, high_open=False):
@@ -46,12 +79,20 @@ def number(name, value, low=None, high=None, *, low_open=False, high_open=False)
 
 
 def integer(name, value, low=None, allow_none=False):
-    """An int (not a bool) ≥ `low`; `None` passes when `allow_none`."""
+    """An int (a Python or NumPy integer, not a bool) ≥ `low`, as an `int`;
+    `None` passes when `allow_none`.
+
+    Args:
+        name: the argument's name, for the message.
+        value: what was given.
+        low: the least value allowed, or `None`.
+        allow_none: whether `None` is allowed.
+    """
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        kind = "an int or None" if allow_none else "an int"
-        raise TypeError(f"`{name}` must be {kind}, got {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(_wrong_type(name, value, "an int or None" if allow_none else "an int"))
+    value = int(value)
     if low is not None and value < low:
         raise ValueError(f"`{name}` must be ≥ {low}, got {value}.")
     return value
@@ -63,8 +104,14 @@ def positive_int(name, value, allow_none=False):
 
 
 def boolean(name, value):
+    """`True` or `False` (not 1, 0 or a string); returns it.
+
+    Args:
+        name: the argument's name, for the message.
+        value: what was given.
+    """
     if not isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a bool, got {value!r}.")
+        raise TypeError(_wrong_type(name, value, "a bool (True or False)"))
     return value
 
 
@@ -90,3 +137,82 @@ def together(value):
     if not (value == "auto" or isinstance(value, bool)):
         raise ValueError(f"`together` must be 'auto', True or False, got {value!r}.")
     return value
+
+
+FIT_VERBOSE = ("auto", 0, 1, 2)
+
+
+def fit_arguments(epochs, batch_size=None, verbose="auto", kwargs=None):
+    """Keras' own `fit` arguments, checked before Keras reads them.
+
+    Keras answers a wrong type deep in its internals (``batch_size=32.0``: a
+    TensorFlow op's dtype error; ``validation_data=x_val``: "None values not
+    supported" at the first validation). Wrong types are E47, wrong values
+    and `validation_data` without labels E46.
+
+    Args:
+        epochs: `fit`'s ``epochs`` (an int ≥ 1).
+        batch_size: `fit`'s ``batch_size`` (an int ≥ 1 or `None`).
+        verbose: ``"auto"``, 0, 1 or 2.
+        kwargs: `fit`'s other keyword arguments (``validation_data``,
+            ``validation_split``, ``initial_epoch``, ``steps_per_epoch``,
+            ``validation_steps``, ``validation_freq``, ``shuffle``), or `None`.
+    """
+    positive_int("epochs", epochs)
+    positive_int("batch_size", batch_size, allow_none=True)
+    if isinstance(verbose, bool) or verbose not in FIT_VERBOSE or (
+            isinstance(verbose, str) and verbose != "auto"):
+        raise ValueError(f"E46: `verbose` must be one of {FIT_VERBOSE}, got {verbose!r}.")
+    kwargs = kwargs or {}
+    if kwargs.get("validation_split") is not None:
+        validation_split(kwargs["validation_split"])
+    validation_data(kwargs.get("validation_data"))
+    integer("initial_epoch", kwargs.get("initial_epoch", 0), low=0)
+    for name in ("steps_per_epoch", "validation_steps"):
+        positive_int(name, kwargs.get(name), allow_none=True)
+    positive_int("validation_freq", kwargs.get("validation_freq", 1))
+    shuffle = kwargs.get("shuffle", True)
+    if not (isinstance(shuffle, bool) or shuffle == "batch"):
+        raise TypeError(f"E47: `shuffle` must be True, False or 'batch', got {shuffle!r}.")
+
+
+def validation_split(value):
+    """E46: `fit`'s ``validation_split``, a number in [0, 1) (the share of rows
+    kept for validation); returns it as a float.
+
+    Args:
+        value: what was given.
+    """
+    value = real("validation_split", value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"E46: `validation_split` must be in [0, 1), the share of the rows kept for "
+            f"validation, got {value}: e.g. validation_split=0.2 for a fifth.")
+    return value
+
+
+def validation_data(value):
+    """E46: `fit`'s ``validation_data``: `None`, ``(x_val, y_val)``,
+    ``(x_val, y_val, sample_weight)``, or a dataset / generator of such batches.
+
+    Inputs alone (an array, a dict of arrays, a one-element tuple) are
+    refused: a validation loss needs the labels.
+
+    Args:
+        value: what was given.
+    """
+    if value is None:
+        return
+    if isinstance(value, (tuple, list)):
+        if len(value) in (2, 3) and value[1] is not None:
+            return
+        given = (f"a {type(value).__name__} of {len(value)} element(s)"
+                 if len(value) not in (2, 3) else "labels `None`")
+    elif isinstance(value, dict) or hasattr(value, "shape"):
+        given = f"inputs without labels ({type(value).__name__})"
+    else:
+        return  # a dataset, a PyDataset or a generator: Keras reads its batches
+    raise ValueError(
+        f"E46: `validation_data` must be (x_val, y_val) or (x_val, y_val, sample_weight), "
+        f"or a dataset of such batches; got {given}. Pass "
+        "validation_data=(x_val, y_val): the validation loss needs the labels.")

@@ -19,6 +19,8 @@ import math
 import keras
 import numpy as np
 
+from keras_adamixup import _checks
+
 SPARSE_LOSS_NAMES = ("sparse_categorical_crossentropy",)
 
 
@@ -47,12 +49,8 @@ def check_arrays(x, y, *, loss=None, sparse_loss_matters=True):
             they are (``label_mode="dominant"``, no teachers).
     """
     for name, leaf in _named_leaves(x):
-        leaf = np.asarray(leaf)
-        if leaf.dtype.kind not in "fc":
-            continue
-        good = np.isfinite(leaf).reshape(len(leaf), -1).all(axis=1)
-        if not good.all():
-            rows = np.flatnonzero(~good)
+        rows = non_finite_rows(leaf)
+        if len(rows):
             raise ValueError(
                 f"`{name}` has NaN or inf in {len(rows)} row(s) (e.g. rows "
                 f"{rows[:10].tolist()}): training on them gives NaN losses, and mixing "
@@ -77,6 +75,19 @@ def check_arrays(x, y, *, loss=None, sparse_loss_matters=True):
             "`y.argmax(axis=1)`.")
 
 
+def non_finite_rows(array):
+    """The indices of the rows of `array` holding a NaN or an inf (none for
+    arrays that are not floating point or complex).
+
+    Args:
+        array: an array (rows first).
+    """
+    array = np.asarray(array)
+    if array.dtype.kind not in "fc" or not len(array):
+        return np.zeros(0, dtype="int64")
+    return np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))
+
+
 def _is_sparse_loss(loss):
     if isinstance(loss, str):
         return loss in SPARSE_LOSS_NAMES
@@ -99,6 +110,13 @@ def rows(x, index):
 
 
 def split_index(x, validation_split):
+    """Where Keras splits `x` for ``validation_split`` (a number in [0, 1): E46).
+
+    Args:
+        x: the training inputs (an array or a structure of them).
+        validation_split: `fit`'s ``validation_split``.
+    """
+    validation_split = _checks.validation_split(validation_split)
     n = len(keras.tree.flatten(x)[0])
     at = int(math.floor(n * (1.0 - validation_split)))
     if at == 0 or at == n:
@@ -183,7 +201,12 @@ def require_arrays_for_teachers():
 
 def unlabelled_like(unlabelled, x):
     """`unlabelled` (`soft_labels`' argument) as NumPy arrays shaped as the inputs `x`
-    but for their number of rows, or `None`."""
+    but for their number of rows, or `None`; rows with NaN or inf are refused (E43).
+
+    Args:
+        unlabelled: public inputs without labels (the same structure as `x`), or `None`.
+        x: the training inputs.
+    """
     if unlabelled is None:
         return None
     try:
@@ -202,4 +225,13 @@ def unlabelled_like(unlabelled, x):
     if len(sizes) != 1 or 0 in sizes:
         raise ValueError(f"SplitTeachers: `unlabelled` must hold at least one row, as many "
                          f"in every input; got {sorted(sizes)}.")
+    for name, leaf in _named_leaves(unlabelled):
+        rows = non_finite_rows(leaf)
+        if len(rows):
+            raise ValueError(
+                f"E43: `unlabelled{name[1:]}` has NaN or inf in {len(rows)} row(s) (e.g. "
+                f"rows {rows[:10].tolist()}): the teachers would label them NaN and the "
+                "model's weights would become NaN. Remove or impute those rows before "
+                "`fit`, e.g. keep the rows where "
+                "`np.isfinite(u).reshape(len(u), -1).all(axis=1)`.")
     return unlabelled

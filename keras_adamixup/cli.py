@@ -6,7 +6,9 @@ this module, and with it Keras and TensorFlow, only when a command runs.
 This module never imports it back: the library does not depend on its
 command line. What a command does is in the library
 (`keras_adamixup.audit.saved_model`, `keras_adamixup.demo`); here each
-option only becomes an argument.
+option only becomes an argument. The arguments arrive checked as far as
+that needs no TensorFlow (`keras_adamixup_cli.validate`: files, `--out`,
+attack names, `--shadow-index`).
 
 Example:
 
@@ -19,21 +21,6 @@ keras_adamixup_cli.main(["audit", "--model", "m.keras", "--data", "digits",
 """
 
 import os
-import tempfile
-
-
-def _check_writable(folder):
-    """Fails now, not after the audit, when `--out` cannot be written.
-
-    Args:
-        folder: the `--out` folder (created if missing).
-    """
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            pass
-    except OSError as error:
-        raise ValueError(f"--out {folder!r} is not writable: {error.strerror or error}.") from None
 
 
 def _lira_recipes(args, model, population, holdout):
@@ -54,17 +41,6 @@ def _lira_recipes(args, model, population, holdout):
         holdout=holdout, seed=args.seed)
 
 
-def _check_shadow_index(args):
-    if args.shadow_index is None:
-        return
-    if not args.lira_shadows:
-        raise ValueError("--shadow-index trains LiRA shadows: give --lira-shadows too.")
-    bad = [i for i in args.shadow_index if i >= args.lira_shadows]
-    if bad:
-        raise ValueError(f"--shadow-index {bad[0]} is outside 0 … {args.lira_shadows - 1} "
-                         f"(--lira-shadows {args.lira_shadows}).")
-
-
 def audit(args):
     """`keras-adamixup audit`: audits `--model`, or trains `--shadow-index` shadows.
 
@@ -74,8 +50,6 @@ def audit(args):
     from keras_adamixup import audit as audit_lib
     from keras_adamixup.audit import saved_model
 
-    _check_shadow_index(args)
-    _check_writable(args.out)
     model = saved_model.load_model(args.model, args.custom_objects)
     members, nonmembers, holdout = saved_model.load_members(
         args.data, args.split, data_dir=args.data_dir, seed=args.seed)
@@ -89,7 +63,9 @@ def audit(args):
         print(f"shadow(s) {','.join(map(str, args.shadow_index))}: {count} cached in "
               f"{args.out} (run the audit without --shadow-index once every job is done)")
         return
-    attacks = tuple(args.attacks.split(",")) if args.attacks else audit_lib.ALL_ATTACKS
+    attacks = args.attacks or audit_lib.ALL_ATTACKS  # a tuple (keras_adamixup_cli.validate)
+    if isinstance(attacks, str):
+        attacks = tuple(attacks.split(","))
     report = audit_lib.run_audit(model, members, nonmembers, attacks=attacks, lira=lira,
                                  thorough=args.thorough, seed=args.seed,
                                  outputs=args.outputs, progress=True,
@@ -107,7 +83,6 @@ def demo(args):
     """
     from keras_adamixup.demo import run_demo
 
-    _check_writable(args.out)
     if args.quick:
         from keras_adamixup.audit import CHEAP_ATTACKS
 

@@ -230,12 +230,21 @@ class PrivacyMonitor(ScheduleDriver):
         nonmembers: `(x, y)` of held-out examples the model never trains on,
             or a batched dataset. At least `MIN_MONITOR_EXAMPLES` (100) per
             side for arrays.
-        every_epochs: measure at the end of every this many epochs.
-        every_steps: measure every this many training steps instead. Epoch
-            logs always hold the latest measurement (carried forward over
-            epochs without one). `PrivacyMonitor` is not serialized: create
-            it again when resuming (the controller's state is saved with the
-            model).
+        every_epochs: measure at the end of every this many epochs (epochs
+            ``every_epochs``, ``2 · every_epochs``, ... counted from 1). The
+            epoch logs, and so ``history.history["monitor_auc"]``, get one
+            value per measurement, at the epoch it was made (as Keras logs
+            ``val_loss`` with ``validation_freq``): `every_epochs=2` over 4
+            epochs gives 2 values, also in `records`, and
+            ``monitor_epoch`` (counted from 1) says which epochs they are.
+            A `PrivacyCheckpoint` measures through the monitor at every
+            epoch, and those measurements are logged too. A fit shorter than
+            `every_epochs` measures nothing: `SignalWarning` (E49).
+        every_steps: measure every this many training steps instead; an
+            epoch's logs hold the latest measurement made during it (none
+            for an epoch without one). `PrivacyMonitor` is not serialized:
+            create it again when resuming (the controller's state is saved
+            with the model).
         batch_size: batch size of the forward passes over arrays.
         signal: ``"loss"`` (the loss-threshold AUC) or ``"trajectory"`` (the
             AUC of each example's confidence change since the end of epoch
@@ -286,6 +295,11 @@ class PrivacyMonitor(ScheduleDriver):
         self._epoch = 0
         self._streaks = {}  # warning category → measurements in a row
         self._warned = set()
+        self._fit_start = 0  # index in `records` of this fit's first measurement
+        self._epoch_logs = None  # (epoch, the logs dict of its end) once it has ended
+        self._epochs_ended = 0  # epochs ended in this fit
+        self._holdout_by_digest = False  # from_training: non-members not rows of x_train
+        self._rows_checked = False  # this fit: check_training_data passed
 
     @classmethod
     def from_training(cls, x_train, y_train, nonmembers, seed=0, **kwargs):
@@ -304,17 +318,22 @@ class PrivacyMonitor(ScheduleDriver):
             **kwargs: passed to `PrivacyMonitor` (``every_epochs``, ...).
         """
         y_train = np.asarray(y_train)
-        if not isinstance(nonmembers, tf.data.Dataset):
+        # the non-members first: a short hold-out is named as such, not as too few members
+        nonmembers, count, _ = _check_side(nonmembers, "nonmembers")
+        by_digest = not isinstance(nonmembers, tf.data.Dataset)
+        if by_digest:
             first = tf.nest.flatten(nonmembers[0])[0]
             overlap = predictions_lib.count_overlap(tf.nest.flatten(x_train)[0], first)
             if overlap:
                 raise ValueError(
                     f"{overlap} of the `nonmembers` are rows of `x_train`: non-members "
                     "must be held out from training.")
-        n = min(len(y_train), len(np.asarray(nonmembers[1])))
+        n = min(len(y_train), count)
         pick = np.sort(np.random.default_rng(seed).choice(len(y_train), n, replace=False))
         x_pick = tf.nest.map_structure(lambda a: np.asarray(a)[pick], x_train)
-        return cls((x_pick, y_train[pick]), nonmembers, **kwargs)
+        monitor = cls((x_pick, y_train[pick]), nonmembers, **kwargs)
+        monitor._holdout_by_digest = by_digest  # compared with x_train: HoldoutWarning moot
+        return monitor
 
     def check_training_data(self, x_train):
         """Refuses a monitor whose sides do not match the rows `fit` trains on (E14).
@@ -347,6 +366,7 @@ class PrivacyMonitor(ScheduleDriver):
                 "must be examples the model trains on, e.g. "
                 "`PrivacyMonitor.from_training(x_train, y_train, nonmembers)` with the "
                 "arrays given to `fit`.")
+        self._rows_checked = True  # for this fit: the digests decide, not the AUC
 
     # -- measuring -----------------------------------------------------------
 
@@ -420,12 +440,20 @@ class PrivacyMonitor(ScheduleDriver):
         Idempotent within an epoch, so callbacks that need this epoch's
         measurement (`PrivacyCheckpoint`) work in any callback order.
         """
-        if self.records and self.records[-1]["epoch"] == epoch and self.records[-1].get(
-                "epoch_end"):
-            return self.records[-1]
+        record = self._record_of(epoch)
+        if record is not None and record.get("epoch_end"):
+            return record
         record = self._step(epoch)
         record["epoch_end"] = True
+        if self._epoch_logs is not None and self._epoch_logs[0] == epoch:
+            self._write_logs(record, self._epoch_logs[1])  # measured after on_epoch_end
         return record
+
+    def _record_of(self, epoch):
+        """The latest measurement made during `epoch` of this fit, or `None`."""
+        if len(self.records) > self._fit_start and self.records[-1]["epoch"] == epoch:
+            return self.records[-1]
+        return None
 
     def _step(self, epoch):
         self._measuring_epoch = epoch  # `measure()` keeps its signature: subclasses override it
@@ -455,15 +483,23 @@ class PrivacyMonitor(ScheduleDriver):
             warnings.warn(message(), category, stacklevel=3)
 
     def _check_below_chance(self, record):
-        """Warns once when the AUC stays clearly below 0.5 (`HoldoutWarning`)."""
+        """E48: warns once when the AUC stays clearly below 0.5 (`HoldoutWarning`), unless
+        row digests showed the non-members are not training rows (then an AUC below
+        0.5 is an easier hold-out, or chance: no evidence of a mix-up)."""
+        if self._holdout_by_digest or self._rows_checked:
+            self._streaks[HoldoutWarning] = 0
+            return
         limit = 0.5 - BELOW_CHANCE_SE * _auc_standard_error(self._min_side)
         self._warn_after_streak(HoldoutWarning, record["auc"] < limit, lambda: (
-            f"PrivacyMonitor: the monitored AUC has been below {limit:.3f} (0.5 minus "
+            f"E48: PrivacyMonitor: the monitored AUC has been below {limit:.3f} (0.5 minus "
             f"{BELOW_CHANCE_SE:g} standard errors) for {SATURATION_PATIENCE} "
             f"measurements (last {record['auc']:.3f}): the model fits the "
             "'non-members' better than the members, so they are probably training "
-            "rows (or the two sides are swapped). A PrivacyTarget reads this as no "
-            "leakage and turns mixing off. Use examples held out from training."))
+            "rows (or the two sides are swapped); a PrivacyTarget reads this as no "
+            "leakage and turns mixing off. The training rows were not compared with "
+            "them: build the monitor with PrivacyMonitor.from_training(x_train, y_train, "
+            "nonmembers), or call monitor.check_training_data(x_train) before `fit`, "
+            "to decide by exact rows (this warning then stays silent)."))
 
     def _check_saturation(self, controller, strength, measurement):
         """Warns once when the schedule says it is saturated (`FeedbackSchedule.saturation`)
@@ -479,6 +515,9 @@ class PrivacyMonitor(ScheduleDriver):
         self._forward = None  # the model may have changed since the last fit
         self._kind = None
         self._epoch = 0
+        self._fit_start = len(self.records)  # epochs count from 0 again in every fit
+        self._epoch_logs = None
+        self._epochs_ended = 0
         self._reference = None  # a new fit, a new trajectory
         epochs = (self.params or {}).get("epochs")
         if self.signal == "trajectory" and epochs and self.reference_epoch > epochs:
@@ -516,12 +555,32 @@ class PrivacyMonitor(ScheduleDriver):
             self._step(self._epoch)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._epoch_logs = (epoch, logs)  # a later measure_epoch(epoch) logs there too
+        self._epochs_ended += 1
         if self.every_steps is None and (epoch + 1) % self.every_epochs == 0:
             self.measure_epoch(epoch)
-        if not self.records:
+        record = self._record_of(epoch)  # none: this epoch is not logged (validation_freq)
+        if record is not None:
+            self._write_logs(record, logs)
+
+    def on_train_end(self, logs=None):
+        self._rows_checked = False  # the next fit checks (or not) its own rows
+        self._epoch_logs = None
+        if len(self.records) > self._fit_start or not self._epochs_ended:
             return
-        record = self.records[-1]  # the latest measurement, carried forward
+        every = (f"every_steps={self.every_steps}" if self.every_steps is not None
+                 else f"every_epochs={self.every_epochs}")
+        warnings.warn(
+            f"E49: PrivacyMonitor({every}) measured nothing in this fit of "
+            f"{self._epochs_ended} epoch(s): no monitor values were logged "
+            "and no schedule or checkpoint it drives moved. Measure more often "
+            "(every_epochs=1, the default) or train longer.", SignalWarning, stacklevel=2)
+
+    @staticmethod
+    def _write_logs(record, logs):
+        """The measurement's values into an epoch's `logs` (what `History` keeps)."""
         if logs is not None:
+            logs["monitor_epoch"] = record["epoch"] + 1
             logs["monitor_auc"] = record["auc"]
             logs["monitor_loss_gap"] = record["loss_gap"]
             logs["monitor_confidence_gap"] = record["confidence_gap"]
@@ -563,8 +622,12 @@ def plot_privacy_trajectory(history, path=None, target_auc=None):
         target_auc = getattr(getattr(history.model, "schedule", None), "target_auc", None)
     total = max(len(v) for v in logs.values())
 
-    def epochs(key):  # monitor logs start at the first measurement's epoch
-        return np.arange(total - len(logs[key]) + 1, total + 1)
+    measured = logs.get("monitor_epoch")
+
+    def epochs(key):  # the monitor's values at the epochs it measured (`monitor_epoch`)
+        if measured is not None and key != "mixup_strength" and len(measured) == len(logs[key]):
+            return np.asarray(measured)
+        return np.arange(total - len(logs[key]) + 1, total + 1)  # older histories
 
     # A Figure of its own (no pyplot): the caller's backend and open figures are untouched.
     fig = Figure(figsize=(7, 6))

@@ -492,6 +492,87 @@ def e42():
         schedule.update_state(state, schedules.Measurement(auc=0.6))
 
 
+def e43():
+    x, y = (np.random.default_rng(0).random((40, 4)).astype("float32"), np.arange(40) % 3)
+    public = x[:10].copy()
+    public[2, 1] = np.inf
+    model = compiled(keras_adamixup.AdaMixupModel(
+        small_mlp(3, inputs=4), targets=keras_adamixup.SplitTeachers(2, 1, seed=0), seed=0))
+    with pytest.raises(ValueError, match=r"E43: `unlabelled` has NaN or inf in 1 row\(s\)"):
+        model.fit(x, y, epochs=1, verbose=0, unlabelled=public)
+
+
+def e44():
+    x = np.random.default_rng(0).random((40, 4)).astype("float32")
+    y = np.arange(40) % 3
+    model = small_mlp(3, inputs=4)
+    bad = x[:20].copy()
+    bad[:, 2] = np.nan
+    with pytest.raises(ValueError, match=r"E44: the members' inputs have NaN or inf in 20 "
+                                         r"row\(s\).*columns \[2\]"):
+        audit.run_audit(model, (bad, y[:20]), (x[20:], y[20:]), attacks=("threshold",))
+
+
+def e45():
+    with pytest.raises(ValueError, match=r"E45: PlateauDecay: `min_strength` \(0.3\) is above "
+                                         r"`start` \(0.2\)"):
+        schedules.PlateauDecay(0.2, min_strength=0.3)
+
+
+def e46():
+    from keras_adamixup import _checks
+
+    model = compiled(keras_adamixup.AdaMixupModel(small_mlp(3, inputs=4), seed=0))
+    with pytest.raises(ValueError, match=r"E46: `validation_split` must be in \[0, 1\)"):
+        model.fit(X, Y, epochs=1, verbose=0, validation_split=1.5)
+    with pytest.raises(ValueError, match=r"E46: `validation_data` must be \(x_val, y_val\)"):
+        _checks.fit_arguments(1, None, "auto", {"validation_data": X})
+
+
+def e47():
+    model = compiled(keras_adamixup.AdaMixupModel(small_mlp(3, inputs=4), seed=0))
+    with pytest.raises(TypeError, match=r"E47: `epochs` must be an int, got '10' \(type str\): "
+                                        r"pass epochs=10"):
+        model.fit(X, Y, epochs="10", verbose=0)
+    with pytest.raises(TypeError, match=r"E47: `teachers` must be an int.*pass teachers=4"):
+        keras_adamixup.SplitTeachers("4", 1)
+    with pytest.raises(TypeError, match=r"E47: `start` must be a number.*pass start=0.4"):
+        schedules.PlateauDecay("0.4")
+
+
+def e48():
+    x, y = monitor_data(300)
+
+    class BelowChance(PrivacyMonitor):
+        def measure(self):
+            return {"auc": 0.3, "loss_gap": -0.1, "confidence_gap": -0.1}
+
+    model = compiled(small_mlp())
+    monitor = BelowChance((x[:100], y[:100]), (x[200:], y[200:]))  # rows never compared
+    with pytest.warns(keras_adamixup.monitor.HoldoutWarning,
+                      match="E48: .*probably training rows.*check_training_data"):
+        model.fit(x[:200], y[:200], epochs=3, verbose=0, callbacks=[monitor])
+
+
+def e49():
+    x, y = monitor_data(300)
+    model = compiled(small_mlp())
+    monitor = PrivacyMonitor((x[:100], y[:100]), (x[200:], y[200:]), every_epochs=3)
+    with pytest.warns(keras_adamixup.monitor.SignalWarning,
+                      match=r"E49: PrivacyMonitor\(every_epochs=3\) measured nothing"):
+        model.fit(x[:200], y[:200], epochs=2, verbose=0, callbacks=[monitor])
+
+
+def e50():
+    model = small_mlp(3, inputs=4)
+    with pytest.raises(ValueError, match=r"E50: `members` must be a pair \(x, y\)"):
+        audit.run_audit(model, X, X)
+    with pytest.raises(TypeError, match=r"E50: `lira` must be a ShadowRecipe"):
+        audit.run_audit(model, (X, Y), (X + 1.0, Y), lira=4)
+    with pytest.raises(TypeError, match=r"E50: `outputs_members` must be the model's outputs"):
+        audit.audit_predictions(model, Y, model, Y)
+
+
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
 

@@ -51,8 +51,19 @@ TRAINED_ATTACKS = ("logistic_regression", "mlp", "random_forest", "knn")
 FAST_SAMPLE = 5000
 
 
-def _fast_estimator(attack, seed):
-    """The fixed-hyperparameter scikit-learn model of a fast trained attack."""
+# Neighbours of the k-nearest-neighbour attack (fewer when a fold has fewer rows).
+KNN_NEIGHBOURS = 25
+
+
+def _fast_estimator(attack, seed, rows=None):
+    """The fixed-hyperparameter scikit-learn model of a fast trained attack.
+
+    Args:
+        attack: one of `TRAINED_ATTACKS`.
+        seed: the seed of the models that draw.
+        rows: the rows it will learn from (caps the k-nearest-neighbour
+            attack's neighbours), or `None`.
+    """
     from sklearn import ensemble, linear_model, neighbors, neural_network, pipeline
     from sklearn import preprocessing
 
@@ -62,7 +73,9 @@ def _fast_estimator(attack, seed):
             hidden_layer_sizes=(64,), alpha=1e-3, max_iter=200, random_state=seed),
         "random_forest": lambda: ensemble.RandomForestClassifier(
             n_estimators=100, min_samples_leaf=3, n_jobs=-1, random_state=seed),
-        "knn": lambda: neighbors.KNeighborsClassifier(n_neighbors=25, n_jobs=-1),
+        "knn": lambda: neighbors.KNeighborsClassifier(
+            n_neighbors=KNN_NEIGHBOURS if rows is None else max(1, min(KNN_NEIGHBOURS, rows)),
+            n_jobs=-1),
     }
     return pipeline.make_pipeline(preprocessing.StandardScaler(), models[attack]())
 
@@ -98,8 +111,8 @@ def fast_trained_scores(data, attack, sample=FAST_SAMPLE, seed=0):
 
     with warnings.catch_warnings():  # the MLP's fixed 200 iterations end by design
         warnings.simplefilter("ignore", ConvergenceWarning)
-        models = [_fast_estimator(attack, seed).fit(x[fold != f], y[fold != f])
-                  for f in (0, 1)]
+        models = [_fast_estimator(attack, seed, rows=int(np.sum(fold != f))).fit(
+            x[fold != f], y[fold != f]) for f in (0, 1)]
     # examples outside the sample: the mean of both fold models (neither saw them)
     scores = {side: np.mean([m.predict_proba(features)[:, 1] for m in models], axis=0)
               for side, features in (("m", features_m), ("n", features_n))}

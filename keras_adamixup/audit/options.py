@@ -187,8 +187,8 @@ class ShadowRecipe:
             if "model_factory" not in value:
                 raise ValueError("A LiRA recipe needs a `model_factory`.")
             return _from_mapping(cls, value, "LiRA recipe key(s)")
-        raise TypeError(f"A LiRA recipe must be a ShadowRecipe or a dict, got "
-                        f"{type(value).__name__}.")
+        raise TypeError(f"E50: a LiRA recipe must be a ShadowRecipe or a dict of its fields, "
+                        f"got {type(value).__name__}.")
 
 
 def shadow_recipes(lira):
@@ -197,7 +197,16 @@ def shadow_recipes(lira):
     Several recipes need distinct names, all but the first non-empty (they
     name the attacks: ``lira_online_<name>``).
     """
-    items = [lira] if isinstance(lira, (dict, ShadowRecipe)) else list(lira)
+    if isinstance(lira, (dict, ShadowRecipe)):
+        items = [lira]
+    elif isinstance(lira, (list, tuple)):
+        items = list(lira)
+    else:
+        raise TypeError(
+            f"E50: `lira` must be a ShadowRecipe, a dict of its fields or a list of them, "
+            f"got {lira!r} (type {type(lira).__name__}): e.g. lira=audit.ShadowRecipe("
+            "make_model, num_shadows=16), where make_model() returns a fresh compiled "
+            "model like the audited one.")
     recipes = [ShadowRecipe.coerce(item) for item in items]
     names = [r.name for r in recipes]
     if len(set(names)) != len(names) or (len(names) > 1 and not all(names[1:])):

@@ -16,7 +16,6 @@ Honest numbers:
 import math
 
 import numpy as np
-from sklearn import metrics as sk_metrics
 
 # The low false-positive rates every report gives a TPR at: the metric keys
 # (`tpr_key`), table columns and headline fields all derive from this tuple.
@@ -95,14 +94,22 @@ def roc_from_scores(member_scores, nonmember_scores):
     """ROC of "higher score ⇒ member": (fpr, tpr, thresholds)."""
     scores = np.concatenate([member_scores, nonmember_scores])
     truth = np.concatenate([np.ones(len(member_scores)), np.zeros(len(nonmember_scores))])
+    from sklearn import metrics as sk_metrics  # the audit's dependency: imported when used
+
     fpr, tpr, thresholds = sk_metrics.roc_curve(truth, scores)
     return fpr, tpr, thresholds
+
+
+def _auc(fpr, tpr):
+    from sklearn import metrics as sk_metrics  # the audit's dependency: imported when used
+
+    return float(sk_metrics.auc(fpr, tpr))
 
 
 def summarize(fpr, tpr, n_members, n_nonmembers, ppv):
     """The metrics of one ROC curve as a dict."""
     row = {
-        "auc": float(sk_metrics.auc(fpr, tpr)),
+        "auc": _auc(fpr, tpr),
         "advantage": float(np.max(np.abs(np.asarray(tpr) - np.asarray(fpr)))),
         "ppv": float(ppv),
         "n_members": int(n_members),

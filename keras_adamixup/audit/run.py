@@ -60,8 +60,7 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
     Runs TF Privacy's attacks (see `keras_adamixup.audit.attacks`), the
     label-only gap attack (it needs only the predicted labels) and the hinge
     threshold attack (the true class' margin over the runner-up,
-    `predictions.hinge`: it survives defences that flatten the confidence
-    vector).
+    `predictions.hinge`: it survives defences that flatten the confidences).
 
     Args:
         outputs_members: `(n, classes)` logits or probabilities on members
@@ -92,7 +91,7 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
 
     Raises:
         ValueError: mismatched lengths, NaN/inf outputs, labels outside the
-            model's classes, too few examples.
+            model's classes, too few examples, labels as outputs (a model: TypeError), E50.
         ImportError: TF Privacy is missing (with the install command).
 
     Example:
@@ -103,6 +102,7 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
     ```
     """
     start = time.perf_counter()
+    _check_outputs_given(outputs_members, outputs_nonmembers)
     opts = AuditOptions.make(options, **option_overrides)
     outputs = opts.outputs or "auto"
     checked = preds_lib.check_pair(outputs_members, labels_members, outputs_nonmembers,
@@ -112,6 +112,25 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
     meta = _predictions_metadata(checked, opts, outputs, skipped, metadata, start)
     return AuditReport(name=name, utility=_utility(*checked[:4]),
                        attacks=rows, histograms=histograms, metadata=meta)
+
+
+def _check_outputs_given(outputs_members, outputs_nonmembers):
+    """E50: `audit_predictions` takes a model's outputs, not the model or its labels."""
+    for side, values in (("outputs_members", outputs_members),
+                         ("outputs_nonmembers", outputs_nonmembers)):
+        _check_output_values(values, side)
+
+
+def _check_output_values(values, side):
+    if hasattr(values, "predict"):
+        raise TypeError(f"E50: `{side}` must be the model's outputs (an array of logits or "
+                        f"probabilities), got a {type(values).__name__}: audit a model "
+                        "with run_audit(model, (x_in, y_in), (x_out, y_out)).")
+    values = np.asarray(values)
+    if values.ndim == 1 and values.dtype.kind in "iub" and values.size and values.max() > 1:
+        raise ValueError(f"E50: `{side}` holds integers (e.g. {values[:5].tolist()}): "
+                         "predicted labels, not outputs. Pass the logits or probabilities, "
+                         "e.g. model.predict(x): the attacks read the confidence.")
 
 
 def _prediction_attacks(checked, opts, name, tick, extra_rows, extra_histograms):
@@ -240,6 +259,8 @@ def _audit_datasets(model, members, nonmembers, opts, recipes, lira, canaries, *
                     name, metadata):
     """`run_audit` on datasets: streamed, without shadows or canaries (they need arrays)."""
     del lira  # the recipes say whether there is LiRA
+    _check_pair(members, "members")
+    _check_pair(nonmembers, "nonmembers")
     if canaries is not None:
         raise ValueError("`canaries` need the members as arrays (their indices), not "
                          "datasets.")
@@ -255,12 +276,18 @@ def _audit_datasets(model, members, nonmembers, opts, recipes, lira, canaries, *
 def _audit_arrays(model, members, nonmembers, opts, recipes, lira, canaries, *, start,
                   name, metadata):
     """`run_audit` on `(x, y)` arrays: checks them, then audits with a progress bar."""
+    _check_pair(members, "members")
+    _check_pair(nonmembers, "nonmembers")
     (x_m, y_m), (x_n, y_n) = members, nonmembers
     if len(x_m) != len(y_m) or len(x_n) != len(y_n):
         raise ValueError(
             f"Inputs and labels differ in length: members {len(x_m)} vs {len(y_m)}, "
             f"non-members {len(x_n)} vs {len(y_n)}."
         )
+    if not (len(y_m) and len(y_n)):  # E19 now, not a shape error from the empty outputs
+        attacks_lib.check_slice_sizes(y_m, y_n, (), max(opts.min_per_slice, 1))
+    check_finite_inputs(x_m, "members")
+    check_finite_inputs(x_n, "nonmembers")
     if opts.check_overlap:
         _check_disjoint(preds_lib.count_overlap(x_m, x_n))
     if canaries is not None:
@@ -271,6 +298,56 @@ def _audit_arrays(model, members, nonmembers, opts, recipes, lira, canaries, *, 
         return _run_audit_arrays(model, (x_m, y_m), (x_n, y_n), opts, recipes, lira,
                                  canaries, bar.update, start=start, name=name,
                                  metadata=metadata)
+
+
+def _check_pair(data, side):
+    """E50: `members` / `nonmembers` must be `(x, y)` or a `tf.data.Dataset` of them."""
+    if _is_dataset(data) or (isinstance(data, (tuple, list)) and len(data) == 2):
+        return
+    given = (f"an array of shape {data.shape}" if hasattr(data, "shape")
+             else f"a {type(data).__name__}" + (f" of {len(data)}" if isinstance(
+                 data, (tuple, list)) else ""))
+    raise ValueError(
+        f"E50: `{side}` must be a pair (x, y), inputs and labels, or a batched "
+        f"tf.data.Dataset of (x, y); got {given}. E.g. run_audit(model, (x_train, "
+        "y_train), (x_test, y_test)).")
+
+
+def check_finite_inputs(x, side):
+    """E44: refuses inputs with NaN or inf, naming the rows and (for a table) the columns.
+
+    A model's outputs on such rows mean nothing (a ReLU reads NaN as 0, so the
+    outputs often stay finite), and the audit would report leakage that is
+    not there: a NaN column in the members alone gave AUC 1.0.
+
+    Args:
+        x: an array of inputs (rows first), or a dict / list / tuple of them.
+        side: ``"members"``, ``"nonmembers"`` or another name, for the message.
+    """
+    if isinstance(x, dict):
+        leaves = [(f"[{key!r}]", x[key]) for key in sorted(x, key=str)]
+    elif isinstance(x, (list, tuple)) and not hasattr(x, "shape"):
+        leaves = [(f"[{i}]", leaf) for i, leaf in enumerate(x)]
+    else:
+        leaves = [("", x)]
+    for name, leaf in leaves:
+        leaf = np.asarray(leaf)
+        if leaf.dtype.kind not in "fc" or not len(leaf):
+            continue
+        finite = np.isfinite(leaf).reshape(len(leaf), -1)
+        rows = np.flatnonzero(~finite.all(axis=1))
+        if not len(rows):
+            continue
+        columns = ""
+        if leaf.ndim == 2:
+            bad = np.flatnonzero(~finite.all(axis=0))
+            columns = f" and {len(bad)} column(s) (e.g. columns {bad[:10].tolist()})"
+        raise ValueError(
+            f"E44: the {side.replace('nonmembers', 'non-members')}' inputs{name} have NaN or inf in {len(rows)} row(s) (e.g. rows "
+            f"{rows[:10].tolist()}){columns}: the model's outputs on them mean nothing, "
+            "and the audit would report leakage that is not there. Remove or impute "
+            "them before the audit (as before training), e.g. keep the rows where "
+            "`np.isfinite(x).reshape(len(x), -1).all(axis=1)`.")
 
 
 def _check_canaries(canaries, x_m):
@@ -524,6 +601,8 @@ def train_shadows(members, nonmembers, lira, indices, *, seed=0, batch_size=512,
     """
     recipes = options_lib.shadow_recipes(lira)
     (x_m, y_m), (x_n, y_n) = members, nonmembers
+    check_finite_inputs(x_m, "members")
+    check_finite_inputs(x_n, "nonmembers")
     if canaries is not None:
         _check_canaries(canaries, x_m)
     population = Population.of((x_m, y_m, None), (x_n, y_n, None), None, canaries, None)
@@ -601,6 +680,7 @@ def _run_audit_streamed(model, members, nonmembers, opts, *, start, name, metada
     for side, data in (("members", members), ("nonmembers", nonmembers)):
         outs, labels, rows = [], [], []
         for x, y in _batches(data, side):
+            check_finite_inputs(x, side)
             outs.append(np.asarray(model.predict_on_batch(x)))
             labels.append(np.asarray(y))
             if opts.check_overlap:

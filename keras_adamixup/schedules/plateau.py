@@ -32,6 +32,10 @@ from keras_adamixup import _checks
 from keras_adamixup.schedules.feedback import FeedbackSchedule
 
 
+# the floor when none is given (or the start, when lower)
+DEFAULT_MIN_STRENGTH = 0.1
+
+
 @keras.saving.register_keras_serializable(package="keras_adamixup")
 class PlateauDecay(FeedbackSchedule):
     """Feedback schedule: strength cut when the monitored hold-out loss plateaus.
@@ -54,7 +58,9 @@ class PlateauDecay(FeedbackSchedule):
             (≥ 1).
         min_delta: the least fall of the loss that counts as a new best (≥ 0).
         min_strength: a cut to below this sets the strength to 0 (≥ 0), so
-            mixing ends instead of fading forever.
+            mixing ends instead of fading forever. At most `start` (E45; a
+            `start` of 0, no mixing, takes any floor). Default: 0.1, or
+            `start` when that is lower (the first cut then ends mixing).
 
     Example:
 
@@ -71,12 +77,21 @@ class PlateauDecay(FeedbackSchedule):
 
     strength_key = "plateau_strength"
 
-    def __init__(self, start=0.4, factor=0.5, patience=1, min_delta=0.0, min_strength=0.1):
+    def __init__(self, start=0.4, factor=0.5, patience=1, min_delta=0.0, min_strength=None):
         self.start = _checks.number("start", start, low=0.0)
         self.factor = _checks.number("factor", factor, low=0.0, high=1.0, high_open=True)
         self.patience = _checks.positive_int("patience", patience)
         self.min_delta = _checks.number("min_delta", min_delta, low=0.0)
+        if min_strength is None:  # the default floor, never above the start
+            min_strength = min(DEFAULT_MIN_STRENGTH, self.start)
         self.min_strength = _checks.number("min_strength", min_strength, low=0.0)
+        if 0.0 < self.start < self.min_strength:
+            raise ValueError(
+                f"E45: PlateauDecay: `min_strength` ({self.min_strength:g}) is above `start` "
+                f"({self.start:g}): the strength would mix below its own floor until the "
+                "first cut, then stop. Give a floor at most the start (e.g. "
+                f"min_strength={self.start / 2:g}, or 0 to fade without a floor), or "
+                f"start ≥ {self.min_strength:g}.")
 
     def init_state(self):
         """Each state entry's value before the first measurement, and its dtype."""
