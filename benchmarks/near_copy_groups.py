@@ -117,14 +117,50 @@ def hash_groups(bits, threshold):
     return _components(len(bits), i, j)
 
 
-def aligned_groups(images, radius=duplicates.RADIUS, max_shift=2):
-    """Rows within `radius` at their best translation by up to `max_shift` pixels, grouped.
+def aligned_distances(images, max_shift=2):
+    """Each pair's squared distance at its best translation by up to `max_shift` pixels.
+
+    Each image is compared with every other image translated by each
+    ``(dy, dx)`` (edges repeated; both directions, as a translation loses the
+    pixels it pushes out), exactly.
+
+    Returns:
+        ``(best, mean_square)``: the ``(n, n)`` smallest squared distances and
+        the mean squared distance between two untranslated rows (the scale of
+        `near_duplicate_groups`' radius).
+
+    Example:
+
+    ```python
+    best, mean_square = aligned_distances(x.reshape(-1, 28, 28, 1))
+    ```
+    """
+    n, h, w = images.shape[:3]
+    flat = images.reshape(n, -1).astype("float32")
+    centred = flat - flat.mean(axis=0)
+    mean_square = 2.0 * float(np.mean(np.sum(centred * centred, axis=1)))
+    norms = np.sum(flat * flat, axis=1)
+    s = max_shift
+    padded = np.pad(images.astype("float32"), ((0, 0), (s, s), (s, s), (0, 0)), mode="edge")
+    best = np.full((n, n), np.inf, dtype="float32")
+    for dy in range(-s, s + 1):
+        for dx in range(-s, s + 1):
+            moved = padded[:, s - dy:s - dy + h, s - dx:s - dx + w].reshape(n, -1)
+            d2 = norms[:, None] + np.sum(moved * moved, axis=1)[None, :] - 2.0 * flat @ moved.T
+            np.minimum(best, d2, out=best)
+    return best, mean_square
+
+
+def aligned_groups(images, radius=duplicates.RADIUS, distances=None):
+    """Rows within `radius` at their best translation by up to 2 pixels, grouped.
 
     The threshold is `near_duplicate_groups`': `radius` × the RMS distance
-    between two (untranslated) rows. Each image is compared with every other
-    image translated by each ``(dy, dx)`` (edges repeated; both directions,
-    as a translation loses the pixels it pushes out), exactly; groups are the
-    connected components.
+    between two (untranslated) rows; groups are the connected components.
+
+    Args:
+        images: ``(n, H, W, C)``.
+        radius: relative to the RMS distance between two rows.
+        distances: `aligned_distances(images)` if already computed.
 
     Example:
 
@@ -132,22 +168,9 @@ def aligned_groups(images, radius=duplicates.RADIUS, max_shift=2):
     groups = aligned_groups(x.reshape(-1, 28, 28, 1))
     ```
     """
-    n, h, w = images.shape[:3]
-    flat = images.reshape(n, -1).astype("float32")
-    centred = flat - flat.mean(axis=0)
-    limit = radius * radius * 2.0 * float(np.mean(np.sum(centred * centred, axis=1)))
-    norms = np.sum(flat * flat, axis=1)
-    s = max_shift
-    padded = np.pad(images.astype("float32"), ((0, 0), (s, s), (s, s), (0, 0)), mode="edge")
-    found_i, found_j = [], []
-    for dy in range(-s, s + 1):
-        for dx in range(-s, s + 1):
-            moved = padded[:, s - dy:s - dy + h, s - dx:s - dx + w].reshape(n, -1)
-            d2 = norms[:, None] + np.sum(moved * moved, axis=1)[None, :] - 2.0 * flat @ moved.T
-            i, j = np.nonzero(d2 <= limit)
-            found_i.append(i[i != j])
-            found_j.append(j[i != j])
-    return _components(n, np.concatenate(found_i), np.concatenate(found_j))
+    best, mean_square = aligned_distances(images) if distances is None else distances
+    i, j = np.nonzero(best <= radius * radius * mean_square)
+    return _components(len(best), i[i != j], j[i != j])
 
 
 def _components(n, i, j):
@@ -199,14 +222,9 @@ def measure(labels, family, n_clean):
             "largest": int(sizes.max())}
 
 
-def grouped_rows(labels):
-    """Rows that share a group with another row."""
-    sizes = np.bincount(np.asarray(labels))
-    return int(np.sum(sizes[labels] > 1))
-
-
-def groupings(x_rows, embedded, images, radius=duplicates.RADIUS, hash_bits=4):
-    """``{method: labels}`` of `METHODS` (hashes only for images).
+def groupings(x_rows, embedded, images, aligned=None, radius=duplicates.RADIUS, hash_bits=4):
+    """``{method: labels}`` of `METHODS` (the aligned distances and hashes only for
+    images; `aligned`: `aligned_distances(images)` if already computed).
 
     Example:
 
@@ -216,7 +234,7 @@ def groupings(x_rows, embedded, images, radius=duplicates.RADIUS, hash_bits=4):
     """
     out = {"raw": duplicates.near_duplicate_groups(x_rows, radius=radius)}
     if images is not None:
-        out["aligned"] = aligned_groups(images, radius)
+        out["aligned"] = aligned_groups(images, radius, aligned)
     out["embedding"] = duplicates.near_duplicate_groups(embedded, radius=radius)
     if images is not None:
         for kind in ("dhash", "ahash"):
@@ -225,13 +243,16 @@ def groupings(x_rows, embedded, images, radius=duplicates.RADIUS, hash_bits=4):
     return out
 
 
-def sweep(x_rows, embedded, images, family, n_clean):
+def sweep(x_rows, embedded, images, aligned, family, n_clean):
     """Recall and false rows at each radius of `RADII` and hash threshold of `HASH_BITS`."""
     out = {}
     for radius in RADII:
         for name, rows in (("raw", x_rows), ("embedding", embedded)):
             labels = duplicates.near_duplicate_groups(rows, radius=radius)
             out[f"{name}@{radius}"] = _short(measure(labels, family, n_clean))
+        if aligned is not None:
+            labels = aligned_groups(images, radius, aligned)
+            out[f"aligned@{radius}"] = _short(measure(labels, family, n_clean))
     if images is not None:
         for kind in ("dhash", "ahash"):
             bits = image_hashes(images, kind)
@@ -241,7 +262,8 @@ def sweep(x_rows, embedded, images, family, n_clean):
 
 
 def _short(m):
-    return {"recall": round(m["recall"], 3), "false_rows": m["false_rows"]}
+    recall = None if m["recall"] is None else round(m["recall"], 3)
+    return {"recall": recall, "false_rows": m["false_rows"]}
 
 
 # -- the embedding -------------------------------------------------------------
@@ -300,18 +322,22 @@ def _images(name, x):
 
 
 def run_kind(x_rows, near, embed, name, seed, copies):
-    """One near-copy kind: `copies` near-copies of distinct rows of `x_rows` added,
-    then every method's `measure` and the `sweep`."""
+    """One near-copy kind (`near`: `copies` near-copies of distinct rows of `x_rows`
+    added; `None`: the rows alone), then every method's `measure` and the `sweep`."""
     n = len(x_rows)
-    rng = np.random.default_rng([seed, audit.canaries.NEAR_COPY_KINDS.index(near.kinds[0])])
-    sources = np.sort(rng.choice(n, size=min(copies, n), replace=False))
-    made = audit.canaries.near_copies(x_rows, sources, near, seed=seed)
-    x_all = np.concatenate([x_rows, made])
-    family = np.concatenate([np.arange(n), sources])
+    x_all, family = x_rows, np.arange(n)
+    if near is not None:
+        kind = audit.canaries.NEAR_COPY_KINDS.index(near.kinds[0])
+        rng = np.random.default_rng([seed, kind])
+        sources = np.sort(rng.choice(n, size=min(copies, n), replace=False))
+        made = audit.canaries.near_copies(x_rows, sources, near, seed=seed)
+        x_all = np.concatenate([x_rows, made])
+        family = np.concatenate([family, sources])
     embedded, images = embed(x_all), _images(name, x_all)
+    aligned = None if images is None else aligned_distances(images)
     methods = {m: measure(labels, family, n)
-               for m, labels in groupings(x_all, embedded, images).items()}
-    return {"methods": methods, "sweep": sweep(x_all, embedded, images, family, n)}
+               for m, labels in groupings(x_all, embedded, images, aligned).items()}
+    return {"methods": methods, "sweep": sweep(x_all, embedded, images, aligned, family, n)}
 
 
 def arguments(argv):
@@ -345,7 +371,7 @@ def main(argv=None):
     measured, other = order[:n], order[n:n + args.train_rows]
     embed = embedder(x[other], y[other], args)
     trained = time.perf_counter() - start
-    clean = groupings(x[measured], embed(x[measured]), _images(args.data, x[measured]))
+    clean = run_kind(x[measured], None, embed, args.data, args.seed, 0)
     result = {"benchmark": "near_copy_groups", "data": args.data,
               "commands": ["python -m benchmarks.near_copy_groups " + " ".join(argv)],
               "commit": _commit(), "date": datetime.date.today().isoformat(),
@@ -353,7 +379,8 @@ def main(argv=None):
                            "epochs": args.epochs, "seed": args.seed,
                            "radius": duplicates.RADIUS, "hash_bits": 4,
                            "embedding_train_accuracy": round(embed.train_accuracy, 4)},
-              "clean": {m: grouped_rows(labels) for m, labels in clean.items()},
+              "clean": {m: v["false_rows"] for m, v in clean["methods"].items()},
+              "clean_sweep": {k: v["false_rows"] for k, v in clean["sweep"].items()},
               "kinds": {}}
     for kind, near in kinds_for(args.data, x).items():
         result["kinds"][kind] = run_kind(x[measured], near, embed, args.data, args.seed,
@@ -393,7 +420,33 @@ def markdown(result):
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     lines.append(f"| (no copies: rows grouped of {s['rows']}) | "
                  + " | ".join(str(result["clean"][m]) for m in methods) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + [""] + sweep_markdown(result)) + "\n"
+
+
+# the settings of the sweep that the second table shows
+SWEEP_SHOWN = ("raw@0.15", "aligned@0.15", "raw@0.2", "aligned@0.2", "embedding@0.05",
+               "embedding@0.15", "dhash<=0", "dhash<=2")
+
+
+def sweep_markdown(result):
+    """Lines: the second table, some other radii and hash thresholds (`SWEEP_SHOWN`).
+
+    Example:
+
+    ```python
+    print("\n".join(sweep_markdown(result)))
+    ```
+    """
+    keys = [k for k in SWEEP_SHOWN if k in result["clean_sweep"]]
+    lines = ["Other radii and hash thresholds (same cells):", "",
+             "| near-copy |" + "".join(f" {k} |" for k in keys), "|---|" + "---|" * len(keys)]
+    for kind, entry in result["kinds"].items():
+        cells = [f"{entry['sweep'][k]['recall']:.0%} / {entry['sweep'][k]['false_rows']}"
+                 for k in keys]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    lines.append("| (no copies: rows grouped) | "
+                 + " | ".join(str(result["clean_sweep"][k]) for k in keys) + " |")
+    return lines
 
 
 def _commit():
