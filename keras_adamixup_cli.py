@@ -20,6 +20,7 @@ answer at once rather than after its start-up.
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import zipfile
@@ -292,21 +293,34 @@ def _check_data(spec, split):
             raise ValueError(f"Split file {split!r} is not JSON ({error}).") from None
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception): ")
+
+
 def _one_line(error):
     """The line of `error`'s message that says what went wrong.
 
     The first line, except for an error raised inside a traced TensorFlow
     function: its message starts with ``in user code:`` and a stack of
-    frames, and ends with the real cause (``ValueError: ...``).
+    frames, with the real cause (``ValueError: ...``) after the last frame;
+    and for Keras' "Exception encountered when calling ..." the line after
+    it, the cause. Terminal colour codes are removed.
+
+    Args:
+        error: the exception.
     """
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    lines = [_ANSI.sub("", line).strip() for line in str(error).strip().splitlines()]
+    lines = [line for line in lines if line]
     if not lines:
         return ""
-    if lines[0] != "in user code:":
-        return lines[0]
-    cause = lines[-1]
-    own_type = f"{type(error).__name__}: "
-    return cause[len(own_type):] if cause.startswith(own_type) else cause
+    if lines[0] == "in user code:":
+        raised = [i for i, line in enumerate(lines) if _RAISED.match(line)]
+        lines = lines[raised[-1]:] if raised else lines[-1:]
+        if raised:
+            lines[0] = _RAISED.sub("", lines[0])
+    if lines[0].startswith("Exception encountered when calling") and len(lines) > 1:
+        return lines[1]
+    return lines[0]
 
 
 def main(argv=None):

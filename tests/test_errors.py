@@ -573,6 +573,14 @@ def e50():
         audit.audit_predictions(model, Y, model, Y)
 
 
+def e51():
+    model = small_mlp(3, inputs=4)
+    with pytest.raises(ValueError, match=r"E51: the model takes rows of shape \(4,\), but the "
+                                         r"members' rows have shape \(64,\)"):
+        audit.run_audit(model, monitor_data(20), monitor_data(20, offset=1.0),
+                        attacks=("threshold",))
+
+
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
 

@@ -284,6 +284,25 @@ def test_cli_usage_errors_answer_before_tensorflow_is_imported(tmp_path):
         assert done.stderr.startswith("error: ") and len(done.stderr.splitlines()) == 1
 
 
+def test_cli_audit_of_a_model_on_data_of_another_shape_names_both(tmp_path, capsys):
+    """Was `error: • kwargs=<class 'inspect._empty'>`: the last line of Keras' message."""
+    from keras_adamixup_cli import _one_line, main
+
+    x, y = clusters(120)
+    _trained(x[:60], y[:60]).save(tmp_path / "m.keras")  # 8 features; digits have 64
+    code = main(["audit", "--model", str(tmp_path / "m.keras"), "--data", "digits", "--out",
+                 str(tmp_path / "o"), "--attacks", "threshold"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: E51: the model takes rows of shape (8,), but the members' rows have shape "
+        "(64,): audit it on data like the data it was trained on (the same features, the "
+        "same preprocessing).")
+    keras_message = ("in user code:\n  File \"a.py\", line 1\n    ValueError: Exception "
+                     "encountered when calling Sequential.call().\n    \x1b[1mInput 0 is "
+                     "incompatible\x1b[0m\n    Arguments received:\n      • kwargs=1")
+    assert _one_line(ValueError(keras_message)) == "Input 0 is incompatible"
+
+
 def test_cli_attack_names_are_the_audits():
     import keras_adamixup_cli
 

@@ -286,8 +286,9 @@ def _audit_arrays(model, members, nonmembers, opts, recipes, lira, canaries, *, 
         )
     if not (len(y_m) and len(y_n)):  # E19 now, not a shape error from the empty outputs
         attacks_lib.check_slice_sizes(y_m, y_n, (), max(opts.min_per_slice, 1))
-    check_finite_inputs(x_m, "members")
-    check_finite_inputs(x_n, "nonmembers")
+    for x, side in ((x_m, "members"), (x_n, "nonmembers")):
+        check_finite_inputs(x, side)
+        _check_input_shape(model, x, side)
     if opts.check_overlap:
         _check_disjoint(preds_lib.count_overlap(x_m, x_n))
     if canaries is not None:
@@ -348,6 +349,22 @@ def check_finite_inputs(x, side):
             "and the audit would report leakage that is not there. Remove or impute "
             "them before the audit (as before training), e.g. keep the rows where "
             "`np.isfinite(x).reshape(len(x), -1).all(axis=1)`.")
+
+
+def _check_input_shape(model, x, side):
+    """E51: the rows of `x` must have the shape the model takes (one input, known shape)."""
+    inputs = getattr(getattr(model, "base_model", model), "inputs", None)
+    if not inputs or len(inputs) != 1 or not hasattr(x, "shape"):
+        return
+    expected = tuple(inputs[0].shape[1:])
+    given = tuple(np.shape(x)[1:])
+    if len(expected) != len(given) or any(e is not None and e != g
+                                          for e, g in zip(expected, given)):
+        raise ValueError(
+            f"E51: the model takes rows of shape {expected}, but the "
+            f"{side.replace('nonmembers', 'non-members')}' rows have shape {given}: audit "
+            "it on data like the data it was trained on (the same features, the same "
+            "preprocessing).")
 
 
 def _check_canaries(canaries, x_m):
@@ -681,6 +698,7 @@ def _run_audit_streamed(model, members, nonmembers, opts, *, start, name, metada
         outs, labels, rows = [], [], []
         for x, y in _batches(data, side):
             check_finite_inputs(x, side)
+            _check_input_shape(model, x, side)
             outs.append(np.asarray(model.predict_on_batch(x)))
             labels.append(np.asarray(y))
             if opts.check_overlap:
