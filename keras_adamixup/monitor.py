@@ -39,7 +39,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_adamixup import _checks
+from keras_adamixup import _checks, _fit_data
 from keras_adamixup import predictions as predictions_lib
 from keras_adamixup.schedules.feedback import FeedbackSchedule, Measurement, ScheduleDriver
 
@@ -176,10 +176,29 @@ def _check_dataset(data, name):
             f"`{name}.batch(256)`.")
     count, digests = 0, []
     for element in data.as_numpy_iterator():
+        for leaf in tf.nest.flatten(element[0]):
+            _check_finite(leaf, name, count)
         x = np.asarray(tf.nest.flatten(element[0])[0])
         count += len(element[1])
         digests.extend(predictions_lib.row_digests(x))
     return count, digests
+
+
+def _check_finite(x, name, offset=0):
+    """E52: a monitor side's inputs must be finite: the model's outputs on NaN rows
+    (a ReLU reads NaN as 0) would give an AUC that drives the schedule on noise.
+
+    Args:
+        x: an array of inputs (rows first).
+        name: ``"members"`` or ``"nonmembers"``.
+        offset: the index of `x`'s first row in the side (a dataset's batch).
+    """
+    bad = _fit_data.non_finite_rows(x)
+    if len(bad):
+        raise ValueError(
+            f"E52: the monitor's `{name}` have NaN or inf in their inputs (e.g. rows "
+            f"{(bad[:10] + offset).tolist()}): the AUC on them would be noise, and a "
+            "schedule driven by it would follow the noise. Remove or impute those rows.")
 
 
 def _check_side(data, name):
@@ -204,6 +223,8 @@ def _check_side(data, name):
         if len(sizes) != 1:
             raise ValueError(
                 f"`{name}`: x and y have different numbers of rows {sorted(sizes)}.")
+        for leaf in tf.nest.flatten(x):
+            _check_finite(leaf, name)
         data, count = (x, y), len(y)
         digests = predictions_lib.row_digests(tf.nest.flatten(x)[0])
     if count < MIN_MONITOR_EXAMPLES:
@@ -639,7 +660,8 @@ def plot_privacy_trajectory(history, path=None, target_auc=None):
         ax_s.plot(epochs("controller_strength"), logs["controller_strength"], "s--",
                   label="controller output")
     ax_s.set_ylabel("mixing strength")
-    ax_s.legend(fontsize=8)
+    if ax_s.get_legend_handles_labels()[0]:  # a plain model logs no strength
+        ax_s.legend(fontsize=8)
     ax_a.plot(epochs("monitor_auc"), logs["monitor_auc"], "o-", color="C3",
               label="monitored AUC")
     if target_auc is not None:

@@ -581,6 +581,13 @@ def e51():
                         attacks=("threshold",))
 
 
+def e52():
+    x, y = monitor_data(200)
+    x[150, 0] = np.nan
+    with pytest.raises(ValueError, match=r"E52: the monitor's `nonmembers` have NaN or inf"):
+        PrivacyMonitor((x[:100], y[:100]), (x[100:], y[100:]))
+
+
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
 

@@ -197,6 +197,19 @@ def test_monitor_from_training_names_a_short_holdout():
     assert len(monitor.members[1]) == 100
 
 
+def test_monitor_refuses_nan_inputs():
+    """Was accepted: the AUC on NaN rows (outputs finite through a ReLU) drove the schedule."""
+    x, y = clusters(300)
+    bad = x[200:].copy()
+    bad[7, 3] = np.nan
+    with pytest.raises(ValueError, match=r"E52: the monitor's `nonmembers` have NaN or inf in "
+                                         r"their inputs \(e.g. rows \[7\]\)"):
+        PrivacyMonitor((x[:100], y[:100]), (bad, y[200:]))
+    stream = tf.data.Dataset.from_tensor_slices((bad, y[200:])).batch(4)
+    with pytest.raises(ValueError, match=r"E52: .*`members`.*rows \[7\]"):
+        PrivacyMonitor(stream, (x[:100], y[:100]))
+
+
 # -- wrong argument types: what to pass -------------------------------------------------
 
 def test_wrong_argument_types_say_what_to_pass():
@@ -262,6 +275,23 @@ def test_audit_mistakes_of_the_first_minutes_say_what_to_pass():
         audit.audit_predictions(y[:60] + 1, y[:60], y[60:] + 1, y[60:])
     with pytest.raises(ValueError, match="Too few examples for a stable attack: 0 members"):
         audit.run_audit(model, (x[:0], y[:0]), (x[60:], y[60:]))
+
+
+def test_small_audit_api_mistakes(tmp_path):
+    x, y = clusters(120)
+    model = _trained(x[:60], y[:60])
+    report = audit.run_audit(model, (x[:60], y[:60]), (x[60:], y[60:]), attacks=("threshold",))
+    assert "| model |" in audit.compare(report, tmp_path)  # one report: was "not iterable"
+    with pytest.raises(ValueError, match=r"`target` must be in \[0.0, 1.0\]"):
+        audit.tpr_at_fpr(np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.7, 1.0]), 1.5)  # was 1.0
+    with pytest.raises(TypeError, match=r"E47: `thorough` must be a bool"):
+        audit.run_audit(model, (x[:60], y[:60]), (x[60:], y[60:]), thorough="yes")
+    x, y = clusters(300)
+    history = compile_adam(small_mlp(3, inputs=8, hidden=16), 1e-2).fit(
+        x[:200], y[:200], epochs=1, verbose=0, callbacks=[_monitor(x, y)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # was matplotlib's "No artists with labels found"
+        keras_adamixup.monitor.plot_privacy_trajectory(history)
 
 
 # -- the command line: checks before TensorFlow -------------------------------------------

@@ -92,8 +92,7 @@ class AuditOptions:
             object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
         attacks_lib.check_names(self.attacks, self.slices)
         for name in ("thorough", "fast_attacks", "check_overlap", "progress"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"`{name}` must be a bool, got {getattr(self, name)!r}.")
+            _checks.boolean(name, getattr(self, name))
         _checks.positive_int("min_per_slice", self.min_per_slice)
         _checks.positive_int("label_only_queries", self.label_only_queries)
         _checks.positive_int("batch_size", self.batch_size)

@@ -435,7 +435,7 @@ def compare(reports, folder=None, attack=None):
     """One table and one ROC figure for several reports (e.g. undefended vs AdaMixup).
 
     Args:
-        reports: `AuditReport`s (or paths to their JSON).
+        reports: `AuditReport`s (or paths to their JSON), or one of them.
         folder: if given, writes comparison.md, comparison.json and
             comparison_roc.png there.
         attack: plot this attack for every model; default each model's
@@ -450,6 +450,8 @@ def compare(reports, folder=None, attack=None):
     table = audit.compare([report_plain, report_defended], "compare_out")
     ```
     """
+    if isinstance(reports, (AuditReport, str, os.PathLike)):
+        reports = [reports]  # one report (or its report.json): a table of one row
     reports = [r if isinstance(r, AuditReport) else AuditReport.from_json(r) for r in reports]
     if not reports:
         raise ValueError("`reports` is empty: nothing to compare.")

@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from keras_adamixup import _checks
+
 # The low false-positive rates every report gives a TPR at: the metric keys
 # (`tpr_key`), table columns and headline fields all derive from this tuple.
 LOW_FPRS = (0.001, 0.01)
@@ -84,6 +86,7 @@ def tpr_at_fpr(fpr, tpr, target):
     """
     fpr = np.asarray(fpr, dtype="float64")
     tpr = np.asarray(tpr, dtype="float64")
+    _checks.number("target", target, 0.0, 1.0)  # a rate: 0.01 for 1 %, not 1
     if fpr.shape != tpr.shape or fpr.ndim != 1 or fpr.size == 0:
         raise ValueError("`fpr` and `tpr` must be 1-D arrays of the same length.")
     ok = fpr <= target + 1e-12

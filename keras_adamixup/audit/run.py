@@ -17,6 +17,7 @@ from keras_adamixup.audit import registry
 from keras_adamixup.audit import rmia as rmia_lib  # noqa: F401 - registers RMIA
 from keras_adamixup.audit.options import AuditOptions
 from keras_adamixup.audit._predict import predict_outputs
+from keras_adamixup import _fit_data
 from keras_adamixup import predictions as preds_lib
 from keras_adamixup._progress import Bar
 from keras_adamixup.audit.report import AuditReport
@@ -332,16 +333,12 @@ def check_finite_inputs(x, side):
     else:
         leaves = [("", x)]
     for name, leaf in leaves:
-        leaf = np.asarray(leaf)
-        if leaf.dtype.kind not in "fc" or not len(leaf):
-            continue
-        finite = np.isfinite(leaf).reshape(len(leaf), -1)
-        rows = np.flatnonzero(~finite.all(axis=1))
+        rows = _fit_data.non_finite_rows(leaf)
         if not len(rows):
             continue
         columns = ""
-        if leaf.ndim == 2:
-            bad = np.flatnonzero(~finite.all(axis=0))
+        if np.ndim(leaf) == 2:
+            bad = np.flatnonzero(~np.isfinite(np.asarray(leaf)).all(axis=0))
             columns = f" and {len(bad)} column(s) (e.g. columns {bad[:10].tolist()})"
         raise ValueError(
             f"E44: the {side.replace('nonmembers', 'non-members')}' inputs{name} have NaN or inf in {len(rows)} row(s) (e.g. rows "
