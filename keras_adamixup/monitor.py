@@ -22,9 +22,12 @@ little closer than the loss (docs/BENCHMARKS.md, "A stronger in-training
 signal"); both stay far weaker than LiRA.
 
 With a `PrivacyTarget` schedule, the monitor feeds the AUC to it and logs the
-new strength as ``controller_strength``. The values are added to the epoch logs,
-so `History` keeps them (``history.history["monitor_auc"]``); every
-measurement, with its step, is also in `PrivacyMonitor.records`.
+new strength as ``controller_strength``. The values are added to the logs of
+the epoch they were measured at (with ``monitor_epoch``, counted from 1), so
+`History` keeps one value per measurement (``history.history["monitor_auc"]``;
+epochs without a measurement have none, as ``val_loss`` with Keras'
+``validation_freq``); every measurement, with its step, is also in
+`PrivacyMonitor.records`.
 
 The AUC of ``n`` members against ``n`` non-members has a standard error of
 about ``1/sqrt(6n)`` near 0.5 (0.041 at n = 100, 0.018 at n = 500), so the

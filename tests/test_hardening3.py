@@ -233,6 +233,17 @@ def test_wrong_argument_types_say_what_to_pass():
     assert SplitTeachers(np.int64(4), np.int64(1)).teachers == 4  # NumPy integers are ints
 
 
+def test_schedule_given_as_a_name_a_string_or_a_function_says_what_to_pass():
+    with pytest.raises(TypeError, match=r"E47: .*got 'PlateauDecay': pass an instance, e.g. "
+                                        r"schedule=keras_adamixup.schedules.PlateauDecay"):
+        keras_adamixup.AdaMixupModel(small_mlp(3, inputs=8), schedule="PlateauDecay")
+    with pytest.raises(TypeError, match=r"got '0.2': pass the number, schedule=0.2"):
+        schedules.get("0.2")
+    with pytest.raises(TypeError, match="a function is not saved with the model"):
+        schedules.get(lambda step, total: 0.2)
+    assert isinstance(schedules.get(np.float32(0.25)), schedules.Constant)  # was refused
+
+
 def test_keras_fit_arguments_are_checked_before_keras_reads_them():
     x, y = clusters(64)
     with pytest.raises(TypeError, match=r"E47: `batch_size` must be an int or None, got 32.0 "

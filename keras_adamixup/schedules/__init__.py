@@ -9,7 +9,10 @@
 - `get`: a schedule from a schedule, a number or a saved config.
 """
 
+import numbers
+
 import keras
+import numpy as np
 
 from keras_adamixup.schedules.base import StrengthSchedule
 from keras_adamixup.schedules.feedback import FeedbackSchedule, Measurement, ScheduleDriver
@@ -48,11 +51,29 @@ def get(identifier):
     """
     if isinstance(identifier, StrengthSchedule):
         return identifier
-    if isinstance(identifier, (int, float)) and not isinstance(identifier, bool):
-        return Constant(identifier)
+    if isinstance(identifier, numbers.Real) and not isinstance(identifier, (bool, np.bool_)):
+        return Constant(float(identifier))  # NumPy numbers too
     if isinstance(identifier, dict):
         return keras.saving.deserialize_keras_object(identifier)
     raise TypeError(
-        "`schedule` must be a keras_adamixup.schedules.StrengthSchedule, a "
-        f"number or a serialized schedule, got {identifier!r}."
+        "E47: `schedule` must be a keras_adamixup.schedules.StrengthSchedule, a "
+        f"number or a serialized schedule, got {identifier!r}{_remedy(identifier)}"
     )
+
+
+def _remedy(identifier):
+    """What to pass instead of a name, a number as a string or a plain function."""
+    if isinstance(identifier, str):
+        try:
+            return f": pass the number, schedule={float(identifier):g}."
+        except ValueError:
+            pass
+        named = {name.lower(): name for name in __all__}.get(identifier.lower().replace("_", ""))
+        return (f": pass an instance, e.g. schedule=keras_adamixup.schedules.{named}(...)."
+                if named else ": names are not looked up; pass e.g. "
+                "keras_adamixup.schedules.LinearDecay(0.4, 0.0).")
+    if callable(identifier):
+        return (": a function is not saved with the model; subclass "
+                "keras_adamixup.schedules.StrengthSchedule (__call__(step, total_steps) and "
+                "get_config()).")
+    return "."
