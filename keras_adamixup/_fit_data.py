@@ -40,7 +40,8 @@ def _is_stream(x):
 
 
 def check_arrays(x, y, *, loss=None, sparse_loss_matters=True):
-    """Refuses non-finite inputs, string labels, and one-hot labels for a sparse loss.
+    """Refuses empty data (E46), non-finite inputs, string labels, and one-hot labels
+    for a sparse loss.
 
     Args:
         x, y: the arrays given to `fit`.
@@ -48,6 +49,9 @@ def check_arrays(x, y, *, loss=None, sparse_loss_matters=True):
         sparse_loss_matters: whether the compiled loss sees these labels as
             they are (``label_mode="dominant"``, no teachers).
     """
+    if not len(np.asarray(y)):
+        raise ValueError("E46: `fit` got no training rows (`x` and `y` are empty): give it "
+                         "the examples to train on.")
     for name, leaf in _named_leaves(x):
         rows = non_finite_rows(leaf)
         if len(rows):

@@ -525,6 +525,8 @@ def e46():
     model = compiled(keras_adamixup.AdaMixupModel(small_mlp(3, inputs=4), seed=0))
     with pytest.raises(ValueError, match=r"E46: `validation_split` must be in \[0, 1\)"):
         model.fit(X, Y, epochs=1, verbose=0, validation_split=1.5)
+    with pytest.raises(ValueError, match="E46: `fit` got no training rows"):
+        model.fit(X[:0], Y[:0], epochs=1, verbose=0)
     with pytest.raises(ValueError, match=r"E46: `validation_data` must be \(x_val, y_val\)"):
         _checks.fit_arguments(1, None, "auto", {"validation_data": X})
 

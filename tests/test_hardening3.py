@@ -223,6 +223,8 @@ def test_wrong_argument_types_say_what_to_pass():
         model.fit(x, y, epochs=1, verbose=0, validation_split="0.2")
     with pytest.raises(ValueError, match=r"E46: `validation_split` must be in \[0, 1\)"):
         model.fit(x, y, epochs=1, verbose=0, validation_split=20)
+    with pytest.raises(ValueError, match="E46: `fit` got no training rows"):  # was a schedule
+        model.fit(x[:0], y[:0], epochs=1, verbose=0)  # error about "unknown cardinality"
     with pytest.raises(TypeError, match=r"E47: `teachers` must be an int.*pass teachers=4"):
         SplitTeachers("4", 1)
     with pytest.raises(TypeError, match=r"E47: `start` must be a number.*pass start=0.4 "):
