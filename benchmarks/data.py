@@ -225,3 +225,22 @@ def base_model(inputs, classes, width):
     if len(shape) == 3:
         return cnn(shape, classes, CNN_WIDTH if width >= 256 else width)
     return mlp(shape[0], classes, width)
+
+
+def model_name(data_name, width):
+    """How the titles name the model `base_model` makes for data `data_name`: ``"CNN 32"``
+    for images (cifar10), ``"MLP 256"`` otherwise.
+
+    Args:
+        data_name: as `load_pool`.
+        width: the shared ``--width``.
+
+    Example:
+
+    ```python
+    data.model_name("cifar10", 256)  # "CNN 32"
+    ```
+    """
+    if data_name == "cifar10":
+        return f"CNN {CNN_WIDTH if width >= 256 else width}"
+    return f"MLP {width}"

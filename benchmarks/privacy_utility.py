@@ -66,7 +66,7 @@ from keras_adamixup import _io, audit  # noqa: E402
 from benchmarks import baselines, common, names  # noqa: E402
 from benchmarks import rows as rows_lib  # noqa: E402
 from benchmarks.data import (FEATURE_GROUPS, load_pool, pool_or_skip, public_rows,  # noqa: E402,F401
-                             split)
+                             model_name, split)
 from benchmarks.names import parse, recipe  # noqa: E402,F401
 
 # the defences measured (any other name of benchmarks.names runs too)
@@ -309,7 +309,7 @@ def main(argv=None):
                   f"({row['best_auc_attack']}), TPR@0.1%FPR {row['best_tpr_at_0.001_fpr']:.4f}"
                   f" [{row['train_s'] + row['audit_s']:.0f} s]", flush=True)
             _io.write_text(os.path.join(args.out, "runs.json"), json.dumps(rows, indent=1))
-    title = (f"{args.data}: {args.members} members, MLP {args.width}, {args.epochs} epochs, "
+    title = (f"{args.data}: {args.members} members, {model_name(args.data, args.width)}, {args.epochs} epochs, "
              f"seeds {args.seeds}, LiRA {args.lira_shadows} own-recipe and "
              f"{args.plain_shadows} undefended shadows"
              + (f", label noise {args.label_noise:g}" if args.label_noise else ""))

@@ -36,7 +36,8 @@ import keras  # noqa: E402
 from keras_adamixup import _io  # noqa: E402
 
 from benchmarks import common, names, overhead  # noqa: E402
-from benchmarks.data import FEATURE_GROUPS, pool_or_skip, public_rows, split  # noqa: E402
+from benchmarks.data import (FEATURE_GROUPS, model_name, pool_or_skip, public_rows,  # noqa: E402
+                             split)
 
 PLAIN = "plain"
 RECIPES = ("early_stopping", "teachers_16_2_ckpt", "teachers_mix_16_2_ckpt",
@@ -138,7 +139,7 @@ def main(argv=None):
             print(f"round {k + 1}/{args.rounds} {name:<28} {run['seconds']:7.1f} s "
                   f"({run['student_epochs']} student epochs)", flush=True)
     summary = summarize(runs, recipes)
-    title = (f"{args.data}: {len(data[0][1])} members, MLP {args.width}, {args.epochs} epochs "
+    title = (f"{args.data}: {len(data[0][1])} members, {model_name(args.data, args.width)}, {args.epochs} epochs "
              f"planned, batch 64, seed {args.seed}, {args.rounds} interleaved rounds")
     print()
     print(markdown(summary, title))

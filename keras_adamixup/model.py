@@ -436,8 +436,11 @@ class AdaMixupModel(keras.Model):
         if expected is None or getattr(self, "_output_kind_checked", False):
             return
         self._output_kind_checked = True
-        if _fit_dataset.is_dataset(x):
-            x = _fit_dataset.first_inputs(x)
+        if _fit_dataset.is_dataset(x):  # its first batch (any dataset `fit` takes)
+            first = next(iter(x.take(1).as_numpy_iterator()), None)
+            if not isinstance(first, tuple):
+                return
+            x = first[0]
         elif not training_data.are_arrays(x, y):
             return
         outputs = keras.ops.convert_to_numpy(
