@@ -16,7 +16,7 @@ Families:
 | ``label_smoothing_S``, ``dp_sgd_SIGMA``, ``relaxloss_A`` | ``label_smoothing`` (smoothing S), ``dp_sgd`` (noise multiplier SIGMA), ``relaxloss`` (target loss A) |
 | ``mixup_aA`` | ``adamixup``: ``Constant(A)``, Beta coefficients, soft labels |
 | ``adamixup_[WORDS_]SCHEDULE`` | ``adamixup`` with a `SCHEDULES` entry; `ADAMIXUP_WORDS` before it |
-| ``teachers_[WORDS_]K_L`` | ``split_teachers``: K teachers, each row left out of L; `TEACHER_WORDS`, and ``computeC`` for ``SplitTeachers(compute=C)`` |
+| ``teachers_[WORDS_]K_L`` | ``split_teachers``: K teachers, each row left out of L; `TEACHER_WORDS`, ``computeC`` for ``SplitTeachers(compute=C)``, ``lwW`` for ``label_weight=W`` |
 
 Suffixes (the last words):
 
@@ -118,8 +118,8 @@ def _teachers(words, checkpoint, public, name):
     model_args, teacher_args = {"mixing": None}, dict(TEACHER_DEFAULTS)
     for word in words[:-2]:
         letters, number = _split_number(word)
-        if letters == "compute" and number:  # SplitTeachers(compute=C)
-            teacher_args["compute"] = _number(number, name)
+        if letters in ("compute", "lw") and number:  # SplitTeachers(compute=C, label_weight=W)
+            teacher_args[{"lw": "label_weight"}.get(letters, letters)] = _number(number, name)
             continue
         if word not in TEACHER_WORDS:
             raise ValueError(f"{name}: {word!r} is not a teachers' word "

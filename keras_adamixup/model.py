@@ -489,7 +489,8 @@ class AdaMixupModel(keras.Model):
             weights = (targets.row_weights if weights is None
                        else weights * targets.row_weights)
         seed = 0 if self.seed is None else self.seed
-        return _fit_dataset.with_targets(dataset, targets.soft_labels, weights,
+        soft = self.targets.student_targets(targets.soft_labels, scanned["y"])
+        return _fit_dataset.with_targets(dataset, soft, weights,
                                          scanned["batch_size"], seed), kwargs
 
     def _student_data(self, x, y, epochs, batch_size, verbose, kwargs, groups=None,
@@ -517,7 +518,8 @@ class AdaMixupModel(keras.Model):
             epochs, self.targets.digest(x, y, **training),
             lambda: self.targets.fit(self, x, y, progress=self.targets.progress
                                      or verbose not in (0, "0"), **training))
-        soft, row_weights = targets.soft_labels, targets.row_weights
+        soft = self.targets.student_targets(targets.soft_labels, y)
+        row_weights = targets.row_weights
         if self.targets.student_rows == "unlabelled":  # the public rows alone (DMP)
             return unlabelled, soft[len(y):], kwargs
         if row_weights is not None:  # SplitTeachers(weigh_groups=True): a group is one row

@@ -187,6 +187,11 @@ class SplitTeachers:
             does not reach the model through its public neighbours. Each
             public label then averages `exclude` teachers, not all.
 
+        label_weight: in ``[0, 1)``: the share of each training row's given
+            label in the model's target, the rest its soft label
+            (`student_targets`; knowledge distillation's mix of the hard and
+            the soft loss). 0 (default): the soft label alone. The teachers
+            do not depend on it.
         compute: `None` (default): the teachers train up to the model's
             epochs (or ``epochs``), stopping early with ``patience``. A
             number > 0: the teachers' training compute at most this multiple
@@ -208,7 +213,7 @@ class SplitTeachers:
     def __init__(self, teachers=16, exclude=2, seed=None, together="auto", progress=False,
                  select_epoch="loss", epochs=None, near_duplicates=duplicates.RADIUS,
                  patience=5, weigh_groups=True, cache_dir=None, student_rows="all",
-                 unlabelled_teachers="all", compute=None):
+                 unlabelled_teachers="all", compute=None, label_weight=0.0):
         _checks.integer("teachers", teachers, low=2)
         _checks.integer("exclude", exclude, low=1)
         if exclude >= teachers:
@@ -243,6 +248,8 @@ class SplitTeachers:
         if compute is not None:
             compute = _checks.number("compute", compute, low=0.0, low_open=True)
         self.compute = compute
+        self.label_weight = _checks.number("label_weight", label_weight, low=0.0, high=1.0,
+                                           high_open=True)
         self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
         self.progress = progress
 
@@ -283,6 +290,27 @@ class SplitTeachers:
                   "%(largest)d rows); each group is left out of the same teachers",
                   duplicates.summary(labels))
         return labels
+
+    def student_targets(self, soft, y):
+        """The model's targets: each training row's soft label with ``label_weight``
+        of its given label mixed in (the rows after ``len(y)``, unlabelled, as they are).
+
+        Args:
+            soft: `TeacherTargets.soft_labels`, ``(n [+ unlabelled], classes)``.
+            y: the `n` training rows' labels (class ids, or rows as wide as `soft`).
+        """
+        if not self.label_weight:
+            return soft
+        y = np.asarray(y)
+        n, width = len(y), soft.shape[1]
+        if y.ndim == 2 and y.shape[1] == width:
+            given = y.astype("float32")
+        elif width == 1:  # a one-output model: the probability of class 1
+            given = y.reshape(n, 1).astype("float32")
+        else:
+            given = np.eye(width, dtype="float32")[y.reshape(-1).astype("int64")]
+        w = self.label_weight
+        return np.concatenate([(1.0 - w) * soft[:n] + w * given, soft[n:]]).astype("float32")
 
     def teacher_epochs(self, epochs, left_out):
         """The most epochs each teacher trains, for a model's fit of `epochs`.
@@ -606,7 +634,7 @@ class SplitTeachers:
         base = getattr(model, "base_model", model)
         settings = {k: v for k, v in self.get_config().items()
                     if k not in ("progress", "together", "cache_dir", "student_rows",
-                                 "unlabelled_teachers")}
+                                 "unlabelled_teachers", "label_weight")}
         described = _cache.canonical({
             "teachers": settings, "epochs": epochs, "batch_size": batch_size,
             "model": keras.saving.serialize_keras_object(base),
@@ -716,7 +744,8 @@ class SplitTeachers:
                 "near_duplicates": self.near_duplicates, "patience": self.patience,
                 "weigh_groups": self.weigh_groups, "cache_dir": self.cache_dir,
                 "student_rows": self.student_rows,
-                "unlabelled_teachers": self.unlabelled_teachers, "compute": self.compute}
+                "unlabelled_teachers": self.unlabelled_teachers, "compute": self.compute,
+                "label_weight": self.label_weight}
 
     @classmethod
     def from_config(cls, config):

@@ -332,7 +332,8 @@ def test_names_read_each_word_as_the_same_settings():
     assert names.parse("dp_sgd_0.5") == ("dp_sgd", {"noise_multiplier": 0.5})
     assert names.parse("label_smoothing_0.1") == ("label_smoothing", {"smoothing": 0.1})
     assert names.parse("relaxloss_0.8") == ("relaxloss", {"alpha": 0.8})
-    assert names.parse("teachers_plateau_compute1_2_1_ckpt")[1]["teacher_args"]["compute"] == 1.0
+    budgeted = names.parse("teachers_plateau_compute1_lw0.5_2_1_ckpt")[1]["teacher_args"]
+    assert (budgeted["compute"], budgeted["label_weight"]) == (1.0, 0.5)
     mixup = names.parse("mixup_a0.2")[1]
     assert (mixup["coefficient"], mixup["label_mode"], mixup["schedule"].value) == (
         "beta", "soft", 0.2)

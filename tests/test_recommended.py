@@ -1,5 +1,7 @@
 """`keras_adamixup.recommended`: the recommended setting, defined once."""
 
+import pytest
+
 import keras_adamixup
 from keras_adamixup import recommended, schedules
 from tests.conftest import compile_adam, small_mlp
@@ -11,7 +13,12 @@ def test_the_model_and_its_callbacks(digits):
     assert isinstance(first.schedule, schedules.PlateauDecay)
     assert first.schedule.start == recommended.START
     assert first.schedule is not second.schedule  # a feedback schedule drives one model
-    assert (first.targets.teachers, first.targets.exclude, first.targets.seed) == (16, 2, 3)
+    teachers = first.targets  # budget 2: two teachers on half the rows each
+    assert (teachers.teachers, teachers.exclude, teachers.seed) == (2, 1, 3)
+    assert (teachers.compute, teachers.label_weight) == (1.0, recommended.LABEL_WEIGHT)
+    unlimited = recommended.model(small_mlp(), budget=None).targets
+    assert (unlimited.teachers, unlimited.exclude, unlimited.compute,
+            unlimited.label_weight) == (16, 2, None, 0.0)
     assert first.features == "auto" and first.label_mode == "dominant"
     named = recommended.model(small_mlp(), seed=1, name="defended",
                               targets=keras_adamixup.SplitTeachers(4, 1, seed=1))
@@ -37,3 +44,18 @@ def test_it_trains_and_the_strength_follows_the_hold_out(digits):
     assert abs(history.history["mixup_strength"][0] - 0.4) < 1e-6
     assert len(history.history["controller_strength"]) == len(history.history["loss"])
     assert callbacks[1].best_epoch is not None
+
+
+def test_the_budget_picks_the_most_teachers_whose_epochs_fit_it():
+    def plan(budget):
+        split = recommended.teachers(budget)
+        return split.teachers, split.exclude, split.compute
+
+    assert plan(2.0) == (2, 1, 1.0)      # each epoch of 2 teachers on half the rows: 1
+    assert plan(3.0) == (3, 1, 2.0)
+    assert plan(5.0) == (4, 1, 4.0)
+    assert plan(15.0) == (16, 2, 14.0)
+    assert plan(1.5) == (2, 1, 0.5)      # under 2: the teachers train half the epochs
+    for wrong in (1.0, 0.5, "2"):
+        with pytest.raises((ValueError, TypeError), match="budget"):
+            recommended.teachers(wrong)

@@ -215,3 +215,18 @@ def test_compute_caps_the_teachers_epochs_by_rows_times_epochs():
     targets = SplitTeachers(4, 1, seed=0, compute=1.0, near_duplicates=None).fit(
         compile_adam(cluster_mlp(seed=0), 1e-2), x, y, epochs=6, batch_size=32)
     assert targets.planned_epochs == 2 and max(targets.epochs) <= 2
+
+
+def test_label_weight_mixes_the_given_label_into_the_models_targets():
+    split = SplitTeachers(2, 1, seed=0, label_weight=0.25)
+    soft = np.array([[0.5, 0.5, 0.0], [0.2, 0.2, 0.6], [0.1, 0.8, 0.1]], dtype="float32")
+    mixed = split.student_targets(soft, np.array([0, 2]))  # the third row is unlabelled
+    np.testing.assert_allclose(mixed, [[0.625, 0.375, 0.0], [0.15, 0.15, 0.7],
+                                       [0.1, 0.8, 0.1]], atol=1e-6)
+    assert SplitTeachers(2, 1).student_targets(soft, np.array([0, 2])) is soft
+    with pytest.raises(ValueError, match="label_weight"):
+        SplitTeachers(2, 1, label_weight=1.0)
+    x, y = clusters(90)
+    model = cluster_student(SplitTeachers(2, 1, seed=0, near_duplicates=None, label_weight=0.5))
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert model.get_config()["targets"]["config"]["label_weight"] == 0.5
