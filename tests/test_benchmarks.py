@@ -699,3 +699,13 @@ def test_relaxloss_holds_the_training_loss_at_its_target():
 def test_batch_norm_lag_skips_data_that_is_not_images(capsys):
     assert load("batch_norm_lag").main(["--data", "digits", "--epochs", "1"]) == 0
     assert "not images" in capsys.readouterr().out
+
+
+def test_teacher_levers_quick_run(tmp_path, capsys):
+    out = tmp_path / "levers.json"
+    assert load("teacher_levers").main(["--data", "digits", "--members", "300", "--epochs", "1",
+                                        "--variants", "recommended,lw0.5",
+                                        "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [row["run"] for row in rows] == ["plain", "teachers 2_1", "recommended", "lw0.5"]
+    assert 0.0 <= rows[1]["soft_label_accuracy"] <= 1.0 and "| lw0.5 |" in capsys.readouterr().out
