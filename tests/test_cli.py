@@ -34,7 +34,9 @@ def test_demo_quick_then_audit_saved_model(tmp_path, capsys):
 
     recommended = keras.saving.load_model(out / "recommended.keras")  # teachers' targets
     assert isinstance(recommended.targets, keras_adamixup.SplitTeachers)
-    assert (recommended.targets.teachers, recommended.targets.exclude) == (16, 2)
+    plan = keras_adamixup.recommended.teachers(keras_adamixup.recommended.BUDGET)
+    assert (recommended.targets.teachers, recommended.targets.exclude) == (plan.teachers,
+                                                                           plan.exclude)
     split = json.loads((out / "split.json").read_text())
     # 40 % / 40 % of 1,797; the quick demo's 10 + 10 canaries were drawn from the members
     assert len(split["nonmembers"]) == 719 and len(split["members"]) == 719 - 20
