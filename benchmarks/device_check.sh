@@ -6,7 +6,8 @@
 #
 # Prints the measurement table of `python -m benchmarks.device_check` (AdaMixup and the
 # tf.data op vs plain fit, float32 and mixed_bfloat16; 8 shadows together vs
-# one after another; the default audit on 10k + 10k), then runs the
+# one after another; the default audit on 10k + 10k; the recommended setting's whole fit,
+# budget 2, vs a plain fit of the CNN), then runs the
 # accelerator-relevant tests (`pytest -m gpu`: XLA mixing, tiny α, mixed
 # precision, distribution over the visible devices) unless --dry-run (the test
 # suite already runs them on the CPU). Results: $OUT/device_check.json when

@@ -558,13 +558,15 @@ def test_device_check_dry_run(tmp_path):
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
-    assert len(table) == 1 + 4 + 3  # header, 2 variants × 2 policies, shadows ×2, audit
+    # header, 2 variants × 2 policies, shadows ×2, audit, the recommended setting's fit
+    assert len(table) == 1 + 4 + 3 + 1
     assert "mixed_bfloat16" in proc.stdout and "2 shadows together" in proc.stdout
     result = json.loads((tmp_path / "device_check.json").read_text())
     assert result["dry_run"] and set(result["training"]) == {"float32", "mixed_bfloat16"}
     for ratios in result["training"].values():
         assert ratios["plain"]["ratio"] == 1.0 and ratios["adamixup_model"]["ratio"] > 0
     assert result["shadows"]["together_s"] > 0 and result["audit"]["audit_s"] > 0
+    assert result["recipe"]["ratio"] > 0 and result["recipe"]["teachers"] == 2
 
 
 def test_shadow_time_quick(capsys):
