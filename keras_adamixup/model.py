@@ -350,7 +350,7 @@ class AdaMixupModel(keras.Model):
         model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=40)
         ```
         """
-        _checks.positive_int("epochs", epochs)
+        _checks.fit_arguments(epochs, batch_size, verbose, kwargs)
         self._check_teacher_arguments(x, groups, unlabelled)
         callbacks = self._fit_callbacks(x, y, callbacks, kwargs)
         self._resolve_features(x)
@@ -443,6 +443,7 @@ class AdaMixupModel(keras.Model):
             x = first[0]
         elif not training_data.are_arrays(x, y):
             return
+        self._check_inputs(x)  # E07 before the model reads them
         outputs = keras.ops.convert_to_numpy(
             self.base_model(training_data.rows(x, slice(0, 64)), training=False))
         kind, _ = predictions.decide_kind(self.base_model, outputs)

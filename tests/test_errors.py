@@ -590,6 +590,48 @@ def e52():
         PrivacyMonitor((x[:100], y[:100]), (x[100:], y[100:]))
 
 
+def e55():
+    from tests.conftest import cluster_student, clusters
+
+    x, y = clusters(60)
+    y = y.copy()
+    y[7] = -1
+    model = cluster_student(keras_adamixup.SplitTeachers(2, 1, seed=0, near_duplicates=None))
+    with pytest.raises(ValueError, match=r"E55: SplitTeachers: 1 label\(s\) are not class ids"):
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+
+
+def e56():
+    from tests.conftest import cluster_mlp, clusters
+
+    x, y = clusters(64)
+    model = keras_adamixup.AdaMixupModel(cluster_mlp(seed=0), seed=0)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.warns(keras_adamixup.predictions.OutputKindWarning, match="E56: "):
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+
+
+def e57():
+    from keras_adamixup.teacher_targets import TeachersWarning
+    from tests.conftest import cluster_student, clusters
+
+    x, y = clusters(90)
+    model = cluster_student(keras_adamixup.SplitTeachers(2, 1, seed=0, near_duplicates=None))
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    with pytest.warns(TeachersWarning, match="E57: "):
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+
+
+def e58():
+    from keras_adamixup.teacher_targets import TeachersWarning
+    from tests.conftest import cluster_student, clusters
+
+    x, y = clusters(120, spread=1.0)
+    model = cluster_student(keras_adamixup.SplitTeachers(2, 1, seed=0, near_duplicates=None))
+    with pytest.warns(TeachersWarning, match="E58: "):
+        model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+
+
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
 
