@@ -6,8 +6,9 @@ Plain Python, no TensorFlow: `render_results.py` imports it to label rows.
 LABELS = {
     "none": "none",
     "early_stopping": "early stopping",
-    "teachers_plateau_16_2_ckpt": "recommended, 16 teachers (budget=None)",
-    "teachers_plateau_compute1_lw0.5_2_1_ckpt": "recommended (budget 2)",
+    "teachers_plateau_16_2_ckpt": "recommended",
+    "teachers_plateau_compute1_2_1_ckpt": "recommended, budget 2 (2 teachers)",
+    "teachers_plateau_compute1_lw0.5_2_1_ckpt": "recommended, budget 2, half the label mixed in",
     "teachers_mix_16_2_ckpt": "paper's schedule on split teachers (recommended before)",
     "teachers_16_2_ckpt": "split teachers alone",
     "teachers_16_2": "split teachers alone, student not stopped",

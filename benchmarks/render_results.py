@@ -298,9 +298,7 @@ def render_readme_summary(results):
                         - _mean([g["test_accuracy"] for g in none]))
         parts.append(f"{DATA_NAMES[data]} ÷{ratio:.1f}, "
                      + f"{points:+.1f} points".replace("-", "−"))
-    return ("**What it buys** on the MLPs, with 16 teachers (`recommended.model(base, "
-            "budget=None)`, the recommended setting before the budget default of 2), "
-            "measured against no defence (the strongest attack's TPR at "
+    return ("**What it buys**, measured against no defence (the strongest attack's TPR at "
             "0.1 % FPR divided by, and test accuracy): " + "; ".join(parts)
             + " ([what it buys](#what-it-buys), [results](docs/results.md)).")
 

@@ -127,17 +127,17 @@ def test_options_reach_the_model(digits):
 
 def test_recommended_entry_is_split_teachers_with_plateau_mixing(digits):
     """`recommended` and ``split_teachers(mixing="plateau", features="auto")`` build the
-    same model: the benchmarks' ``teachers_plateau_compute1_lw0.5_2_1_ckpt`` rows are the
-    recommended setting's (budget 2) as long as this holds, and
-    ``teachers_plateau_16_2_ckpt`` those of ``budget=None``."""
+    same model: the benchmarks' ``teachers_plateau_16_2_ckpt`` rows are the recommended
+    setting's as long as this holds, and ``teachers_plateau_compute1_2_1_ckpt`` those of
+    ``budget=2.0``."""
     setting = _setting(digits)
     recommended = recipes.recipe("recommended", setting).factory()
-    spelled = recipes.recipe("split_teachers", setting, mixing="plateau", features="auto",
-                             teachers=2, exclude=1,
-                             teacher_args={"compute": 1.0, "label_weight": 0.5}).factory()
-    unlimited = recipes.recipe("recommended", setting, budget=None).factory()
+    spelled = recipes.recipe("split_teachers", setting, mixing="plateau",
+                             features="auto").factory()
+    unlimited = recipes.recipe("recommended", setting, budget=2.0).factory()
     spelled_unlimited = recipes.recipe("split_teachers", setting, mixing="plateau",
-                                       features="auto").factory()
+                                       features="auto", teachers=2, exclude=1,
+                                       teacher_args={"compute": 1.0}).factory()
     # the wrapper's configuration (schedule, targets, labels, features, ...); both wrap
     # setting.base(). The recommended model also carries its own checkpoint settings, for a
     # fit without a monitor; a recipe gives one (below), which turns them off, so both keep

@@ -13,12 +13,12 @@ def test_the_model_and_its_callbacks(digits):
     assert isinstance(first.schedule, schedules.PlateauDecay)
     assert first.schedule.start == recommended.START
     assert first.schedule is not second.schedule  # a feedback schedule drives one model
-    teachers = first.targets  # budget 2: two teachers on half the rows each
-    assert (teachers.teachers, teachers.exclude, teachers.seed) == (2, 1, 3)
-    assert (teachers.compute, teachers.label_weight) == (1.0, recommended.LABEL_WEIGHT)
-    unlimited = recommended.model(small_mlp(), budget=None).targets
-    assert (unlimited.teachers, unlimited.exclude, unlimited.compute,
-            unlimited.label_weight) == (16, 2, None, 0.0)
+    teachers = first.targets  # no budget: 16 teachers, each row left out of 2
+    assert (teachers.teachers, teachers.exclude, teachers.seed, teachers.compute) == (
+        16, 2, 3, None)
+    budgeted = recommended.model(small_mlp(), budget=2.0).targets
+    assert (budgeted.teachers, budgeted.exclude, budgeted.compute,
+            budgeted.label_weight) == (2, 1, 1.0, 0.0)
     assert first.features == "auto" and first.label_mode == "dominant"
     named = recommended.model(small_mlp(), seed=1, name="defended",
                               targets=keras_adamixup.SplitTeachers(4, 1, seed=1))
