@@ -136,14 +136,7 @@ class NearCopy:
     feature_groups: Optional[tuple] = None
 
     def __post_init__(self):
-        kinds = (self.kinds,) if isinstance(self.kinds, str) else tuple(self.kinds)
-        if not kinds:
-            raise ValueError(f"`kinds` is empty: give one or more of {NEAR_COPY_KINDS}.")
-        for kind in kinds:
-            _checks.choice("kinds", kind, NEAR_COPY_KINDS)
-        if len(set(kinds)) != len(kinds):
-            raise ValueError(f"`kinds` repeats a near-copy kind: {kinds}.")
-        object.__setattr__(self, "kinds", kinds)
+        object.__setattr__(self, "kinds", _kinds(self.kinds, NEAR_COPY_KINDS, "near-copy kind"))
         object.__setattr__(self, "noise", _checks.number("noise", self.noise, 0.0))
         object.__setattr__(self, "sigma", _checks.number("sigma", self.sigma, 0.0))
         for name in ("max_shift", "max_crop", "features"):
@@ -358,14 +351,17 @@ class CanarySet:
         return sums / np.bincount(self.unit, minlength=len(self))
 
 
-def _kinds(kinds):
+def _kinds(kinds, choices=None, what="kind"):
+    """`kinds` (one name or several) as a tuple of distinct names among `choices`
+    (default `KINDS`); `what` names one in the messages."""
+    choices = KINDS if choices is None else choices
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
     if not kinds:
-        raise ValueError(f"`kinds` is empty: give one or more of {KINDS}.")
+        raise ValueError(f"`kinds` is empty: give one or more of {choices}.")
     for kind in kinds:
-        _checks.choice("kinds", kind, KINDS)
+        _checks.choice("kinds", kind, choices)
     if len(set(kinds)) != len(kinds):
-        raise ValueError(f"`kinds` repeats a kind: {kinds}.")
+        raise ValueError(f"`kinds` repeats a {what}: {kinds}.")
     return kinds
 
 
