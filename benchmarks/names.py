@@ -247,13 +247,14 @@ def checked(text):
 
 def recipe(name, inputs, classes, width, seed, validation, epochs, feature_groups=None,
            public=None):
-    """`(factory, fit_kwargs_for)` of a benchmark recipe name on the benchmarks' MLP.
+    """`(factory, fit_kwargs_for)` of a benchmark recipe name on the benchmarks' MLP or CNN.
 
     The factory returns a compiled model; ``fit_kwargs_for(x_train, y_train)``
     the arguments of its `fit` (fresh callbacks for every model, shadows
     included). Every model gets a `PrivacyMonitor` (members drawn from its own
     training data vs the validation rows), which only logs unless the recipe
-    follows it, so the monitored AUC can be compared with the audit.
+    follows it, so the monitored AUC can be compared with the audit. A CNN's
+    ``fit_kwargs_for`` puts `data.BatchNormRefresh` first among its callbacks.
 
     Args:
         name: a benchmark recipe name (`parse`).
@@ -283,4 +284,8 @@ def recipe(name, inputs, classes, width, seed, validation, epochs, feature_group
             raise ValueError(f"{name}: this benchmark has no public rows to give.")
         options["unlabelled"] = public(options["unlabelled"])
     made = recipes.recipe(key, setting, name=name, **options)
+    if len(inputs if isinstance(inputs, tuple) else (inputs,)) == 3:
+        # every CNN (baselines and shadows too) ends each epoch with its
+        # batch-normalization statistics re-estimated, as the defended ones do
+        return made.factory, data.RefreshedFit(made.fit_kwargs)
     return made.factory, made.fit_kwargs
