@@ -9,7 +9,8 @@ many true copies three groupings find and how many unrelated rows they group:
 - ``raw``: `keras_adamixup.duplicates.near_duplicate_groups` at its `RADIUS`
   on the inputs (what the defence does today);
 - ``aligned`` (images): the same threshold, at the best translation by up to
-  2 pixels (each image against every other one translated);
+  2 pixels (``near_duplicate_groups(images, shift=2)``, what `SplitTeachers`
+  now does on image arrays);
 - ``embedding``: the same on the penultimate layer of the benchmarks' model
   (`benchmarks.data.base_model`: the MLP, the CNN for CIFAR-10) trained a few
   epochs on rows that are not among the measured ones;
@@ -117,62 +118,6 @@ def hash_groups(bits, threshold):
     return _components(len(bits), i, j)
 
 
-def aligned_distances(images, max_shift=2):
-    """Each pair's squared distance at its best translation by up to `max_shift` pixels.
-
-    Each image is compared with every other image translated by each
-    ``(dy, dx)`` (edges repeated; both directions, as a translation loses the
-    pixels it pushes out), exactly.
-
-    Returns:
-        ``(best, mean_square)``: the ``(n, n)`` smallest squared distances and
-        the mean squared distance between two untranslated rows (the scale of
-        `near_duplicate_groups`' radius).
-
-    Example:
-
-    ```python
-    best, mean_square = aligned_distances(x.reshape(-1, 28, 28, 1))
-    ```
-    """
-    n, h, w = images.shape[:3]
-    flat = images.reshape(n, -1).astype("float32")
-    centred = flat - flat.mean(axis=0)
-    mean_square = 2.0 * float(np.mean(np.sum(centred * centred, axis=1)))
-    norms = np.sum(flat * flat, axis=1)
-    s = max_shift
-    padded = np.pad(images.astype("float32"), ((0, 0), (s, s), (s, s), (0, 0)), mode="edge")
-    best = np.full((n, n), np.inf, dtype="float32")
-    for dy in range(-s, s + 1):
-        for dx in range(-s, s + 1):
-            moved = padded[:, s - dy:s - dy + h, s - dx:s - dx + w].reshape(n, -1)
-            d2 = norms[:, None] + np.sum(moved * moved, axis=1)[None, :] - 2.0 * flat @ moved.T
-            np.minimum(best, d2, out=best)
-    return best, mean_square
-
-
-def aligned_groups(images, radius=duplicates.RADIUS, distances=None):
-    """Rows within `radius` at their best translation by up to 2 pixels, grouped.
-
-    The threshold is `near_duplicate_groups`': `radius` × the RMS distance
-    between two (untranslated) rows; groups are the connected components.
-
-    Args:
-        images: ``(n, H, W, C)``.
-        radius: relative to the RMS distance between two rows.
-        distances: `aligned_distances(images)` if already computed.
-
-    Example:
-
-    ```python
-    groups = aligned_groups(x.reshape(-1, 28, 28, 1))
-    ```
-    """
-    best, mean_square = aligned_distances(images) if distances is None else distances
-    i, j = np.nonzero(best <= radius * radius * mean_square)
-    return _components(len(best), i[i != j], j[i != j])
-
-
 def _components(n, i, j):
     graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
     return connected_components(graph, directed=False)[1]
@@ -222,9 +167,8 @@ def measure(labels, family, n_clean):
             "largest": int(sizes.max())}
 
 
-def groupings(x_rows, embedded, images, aligned=None, radius=duplicates.RADIUS, hash_bits=4):
-    """``{method: labels}`` of `METHODS` (the aligned distances and hashes only for
-    images; `aligned`: `aligned_distances(images)` if already computed).
+def groupings(x_rows, embedded, images, radius=duplicates.RADIUS, hash_bits=4):
+    """``{method: labels}`` of `METHODS` (the translations and hashes only for images).
 
     Example:
 
@@ -234,7 +178,8 @@ def groupings(x_rows, embedded, images, aligned=None, radius=duplicates.RADIUS, 
     """
     out = {"raw": duplicates.near_duplicate_groups(x_rows, radius=radius)}
     if images is not None:
-        out["aligned"] = aligned_groups(images, radius, aligned)
+        out["aligned"] = duplicates.near_duplicate_groups(images, radius,
+                                                          shift=duplicates.SHIFT)
     out["embedding"] = duplicates.near_duplicate_groups(embedded, radius=radius)
     if images is not None:
         for kind in ("dhash", "ahash"):
@@ -243,15 +188,15 @@ def groupings(x_rows, embedded, images, aligned=None, radius=duplicates.RADIUS, 
     return out
 
 
-def sweep(x_rows, embedded, images, aligned, family, n_clean):
+def sweep(x_rows, embedded, images, family, n_clean):
     """Recall and false rows at each radius of `RADII` and hash threshold of `HASH_BITS`."""
     out = {}
     for radius in RADII:
         for name, rows in (("raw", x_rows), ("embedding", embedded)):
             labels = duplicates.near_duplicate_groups(rows, radius=radius)
             out[f"{name}@{radius}"] = _short(measure(labels, family, n_clean))
-        if aligned is not None:
-            labels = aligned_groups(images, radius, aligned)
+        if images is not None:
+            labels = duplicates.near_duplicate_groups(images, radius, shift=duplicates.SHIFT)
             out[f"aligned@{radius}"] = _short(measure(labels, family, n_clean))
     if images is not None:
         for kind in ("dhash", "ahash"):
@@ -334,10 +279,9 @@ def run_kind(x_rows, near, embed, name, seed, copies):
         x_all = np.concatenate([x_rows, made])
         family = np.concatenate([family, sources])
     embedded, images = embed(x_all), _images(name, x_all)
-    aligned = None if images is None else aligned_distances(images)
     methods = {m: measure(labels, family, n)
-               for m, labels in groupings(x_all, embedded, images, aligned).items()}
-    return {"methods": methods, "sweep": sweep(x_all, embedded, images, aligned, family, n)}
+               for m, labels in groupings(x_all, embedded, images).items()}
+    return {"methods": methods, "sweep": sweep(x_all, embedded, images, family, n)}
 
 
 def arguments(argv):

@@ -17,6 +17,19 @@ lies at about ``s / √2`` (0.035 for the audit's duplicate canaries, s =
 0.05). Groups are the connected components of the near-duplicate pairs
 (and of the `groups` given), so a chain of near-copies is one group.
 
+Images are also compared at their best translation: with ``shift=s`` a
+pair is near when one image moved by up to ``s`` pixels each way (edges
+repeated) lies within the radius of the other, so the same photograph
+shifted by a pixel or two is one group (raw distances never find it: a
+one-pixel shift of a CIFAR-10 image lies at about 0.5 × the RMS distance).
+`settings_for` gives the defaults `SplitTeachers` uses: for image arrays
+``(n, H, W, C)`` a radius of 0.15 and shifts up to 2 pixels, which on
+2,000 CIFAR-10 / MNIST / digits rows found every copy with independent pixel
+noise N(0, 0.05), relative noise, a 1-2 pixel shift or a JPEG re-encoding and
+grouped 0 / 16 / 0 unrelated rows (`benchmarks/near_copy_groups.py`,
+docs/BENCHMARKS.md); crops with resizing are mostly missed. For other
+inputs 0.1 and no shift (on UCI Adult, 0.15 grouped 16 % of unrelated rows).
+
 Exact duplicates are found by digest. Near ones by a filter that cannot miss
 a pair: the rows are projected on ``≤ 32`` orthonormal directions near
 the principal ones (a randomized subspace iteration on at most 2,048 rows; an
@@ -38,19 +51,25 @@ import numpy as np
 from keras_adamixup import _checks
 
 __all__ = [
+    "IMAGE_RADIUS",
     "RADIUS",
+    "SHIFT",
     "near_duplicate_groups",
     "nearest_rows",
+    "settings_for",
 ]
 
 
 RADIUS = 0.1
+# images: a wider radius and translations (`settings_for`)
+IMAGE_RADIUS = 0.15
+SHIFT = 2
 _DIRECTIONS = 32
 _SAMPLE = 2048
 _BLOCK = 256
 
 
-def near_duplicate_groups(x, radius=RADIUS, groups=None):
+def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0):
     """Each row's group: the smallest row index among its near-duplicates.
 
     Args:
@@ -61,6 +80,10 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None):
             exact duplicates only.
         groups: optional ``(n,)`` ids (a patient, a person: as scikit-learn's
             `GroupKFold` takes them): rows sharing an id are one group too.
+        shift: ``0`` (default), or for images (`x` an array of ``(n, H, W)``
+            or ``(n, H, W, C)``; reshape flattened ones) the largest
+            translation in pixels, each way, at which two images are
+            compared: ``(2 · shift + 1)² − 1`` more passes of the search.
 
     Returns:
         int64 ``(n,)``: rows of a group share a value, the smallest index of
@@ -74,6 +97,8 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None):
     ```
     """
     _checks.number("radius", radius, low=0.0)
+    shift = _checks.integer("shift", shift, low=0)
+    images = _images(x) if shift else None
     flat = _rows(x)
     n = len(flat)
     pairs = [_exact_pairs(flat)]
@@ -84,8 +109,29 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None):
         _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
         pairs.append(np.stack([np.arange(n), first[inverse.reshape(-1)]], axis=1))
     if radius > 0 and n > 1:
-        pairs.append(_near_pairs(flat, radius))
+        pairs.append(_near_pairs(flat, radius, images, shift))
     return _components(n, np.concatenate(pairs))
+
+
+def settings_for(x):
+    """``(radius, shift)`` of `near_duplicate_groups` for inputs `x`: `IMAGE_RADIUS`
+    and `SHIFT` for an array of images ``(n, H, W, C)`` with at most 4 channels,
+    `RADIUS` and no shift otherwise (features, flattened images, several inputs).
+
+    Args:
+        x: the training inputs.
+
+    Example:
+
+    ```python
+    radius, shift = keras_adamixup.duplicates.settings_for(x_train)
+    groups = keras_adamixup.duplicates.near_duplicate_groups(x_train, radius, shift=shift)
+    ```
+    """
+    shape = getattr(x, "shape", None)
+    if shape is not None and len(shape) == 4 and shape[-1] <= 4 and not isinstance(x, dict):
+        return IMAGE_RADIUS, SHIFT
+    return RADIUS, 0
 
 
 def nearest_rows(queries, reference):
@@ -153,29 +199,75 @@ def _exact_pairs(flat):
     return np.stack([np.arange(len(flat)), first[inverse.reshape(-1)]], axis=1)
 
 
-def _near_pairs(flat, radius):
-    """Pairs (i < j) within `radius` × the RMS pair distance, exactly."""
+def _images(x):
+    """`x` as float32 ``(n, H, W, C)`` images (for ``shift``), or a clear error."""
+    shape = getattr(x, "shape", None)
+    if isinstance(x, dict) or shape is None or len(shape) not in (3, 4):
+        raise ValueError(f"near_duplicate_groups(shift=...) compares images: `x` must be "
+                         f"one array of (n, H, W) or (n, H, W, C), got "
+                         f"{shape if shape is not None else type(x).__name__}; reshape "
+                         f"flattened images first (x.reshape(-1, 28, 28, 1)).")
+    images = np.asarray(x, dtype="float32")
+    return images[..., None] if images.ndim == 3 else images
+
+
+def _offsets(shift):
+    return [(dy, dx) for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1)]
+
+
+def _moved(images, padded, shift, dy, dx):
+    """`images` translated by ``(dy, dx)`` pixels (edges repeated), flattened."""
+    n, h, w = images.shape[:3]
+    return padded[:, shift - dy:shift - dy + h, shift - dx:shift - dx + w].reshape(n, -1)
+
+
+def _near_pairs(flat, radius, images=None, shift=0):
+    """Pairs within `radius` × the RMS pair distance, exactly: (i < j) untranslated,
+    and with `shift` (i, j) where image j moved by up to `shift` pixels is near i."""
     n = len(flat)
-    centred = flat.astype("float64") - flat.mean(axis=0, dtype="float64")
+    mean = flat.mean(axis=0, dtype="float64")
+    centred = flat.astype("float64") - mean
     mean_square = 2.0 * float(np.mean(np.sum(centred * centred, axis=1)))
     if mean_square == 0.0:  # all rows equal: the exact pairs have them
         return np.zeros((0, 2), dtype="int64")
     limit = radius * radius * mean_square
-    projected = (centred @ _directions(centred)).astype("float32")
-    norms = np.sum(projected * projected, axis=1)
-    found = []
+    directions = _directions(centred)
+    projected = (centred @ directions).astype("float32")
+    found = [_pairs_within(projected, centred, projected, centred, limit, mean_square,
+                           upper=True)]
+    if shift:
+        padded = np.pad(images, ((0, 0), (shift, shift), (shift, shift), (0, 0)),
+                        mode="edge")
+        for dy, dx in _offsets(shift):
+            if (dy, dx) == (0, 0):
+                continue
+            moved = _moved(images, padded, shift, dy, dx).astype("float64") - mean
+            # an orthonormal projection never lengthens a distance: the same exact filter
+            found.append(_pairs_within(projected, centred, (moved @ directions)
+                                       .astype("float32"), moved, limit, mean_square,
+                                       upper=False))
+    return np.concatenate(found)
+
+
+def _pairs_within(left, left_full, right, right_full, limit, mean_square, upper):
+    """(i, j), i ≠ j, with ``|left_full[i] − right_full[j]|² ≤ limit``: candidates by the
+    projected rows `left` / `right`, checked on the full ones; `upper`: i < j only."""
+    norms_left = np.sum(left * left, axis=1)
+    norms_right = np.sum(right * right, axis=1)
     # float32 rounding in the filter: keep a little more, then check exactly
     bound = np.float32(limit + 1e-3 * mean_square)
-    for start in range(0, n, _BLOCK):
-        block = projected[start:start + _BLOCK]
-        rest = projected[start:]  # pairs (i < j) only: the columns from this block on
-        d2 = norms[start:start + _BLOCK, None] + norms[None, start:] - 2.0 * (block @ rest.T)
+    found = []
+    for start in range(0, len(left), _BLOCK):
+        block = left[start:start + _BLOCK]
+        first = start if upper else 0  # (i < j): the columns from this block on
+        d2 = (norms_left[start:start + _BLOCK, None] + norms_right[None, first:]
+              - 2.0 * (block @ right[first:].T))
         i, j = np.nonzero(d2 <= bound)
-        i, j = i + start, j + start
-        keep = i < j
+        i, j = i + start, j + first
+        keep = i < j if upper else i != j
         i, j = i[keep], j[keep]
         if len(i):
-            diff = centred[i] - centred[j]
+            diff = left_full[i] - right_full[j]
             close = np.sum(diff * diff, axis=1) <= limit
             found.append(np.stack([i[close], j[close]], axis=1))
     return np.concatenate(found) if found else np.zeros((0, 2), dtype="int64")

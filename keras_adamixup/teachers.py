@@ -35,7 +35,8 @@ What the teachers see, when `AdaMixupModel.fit` trains them:
   would read a class weight from the arg-max of a soft label);
 - near-duplicates together: rows closer than ``near_duplicates`` × the
   root-mean-square distance between two rows (exact copies, lightly edited
-  copies; `keras_adamixup.duplicates`), and rows sharing an id of the
+  copies; images also at their best translation by up to 2 pixels;
+  `keras_adamixup.duplicates`), and rows sharing an id of the
   ``groups=`` given to `fit` (a patient, a person), are one group, and a
   group is left out of the same teachers. Otherwise a teacher that leaves
   one copy out trains on the other, and the out-of-fold label carries what
@@ -140,11 +141,16 @@ class SplitTeachers:
             (`AdaMixupModel.fit`).
         near_duplicates: rows within this distance of each other, relative
             to the root-mean-square distance between two rows, are left out
-            of the same teachers (`keras_adamixup.duplicates`; the default
-            0.1 groups exact copies and copies with noise up to about 0.14 ×
-            each feature's standard deviation); `None`: only the ``groups``
-            given to `fit` are kept together. The groups found are in the
-            returned `TeacherTargets` (``groups_found``).
+            of the same teachers (`keras_adamixup.duplicates`). ``"auto"``
+            (default): 0.1 for features (exact copies and copies with noise
+            up to about 0.14 × each feature's standard deviation); for image
+            arrays ``(n, H, W, C)`` 0.15, with each image also compared
+            translated by up to 2 pixels (`duplicates.settings_for`: copies
+            shifted by a pixel or two, re-encoded or with pixel noise). A
+            number: that radius (images are still compared translated);
+            `None`: only the ``groups`` given to `fit` are kept together. The
+            groups found are in the returned `TeacherTargets`
+            (``groups_found``).
         patience: with `select_epoch`, a teacher stops after this many
             epochs without a better epoch on the examples it left out (its
             kept epoch is then final), and the teachers' training ends when
@@ -211,7 +217,7 @@ class SplitTeachers:
     """
 
     def __init__(self, teachers=16, exclude=2, seed=None, together="auto", progress=False,
-                 select_epoch="loss", epochs=None, near_duplicates=duplicates.RADIUS,
+                 select_epoch="loss", epochs=None, near_duplicates="auto",
                  patience=5, weigh_groups=True, cache_dir=None, student_rows="all",
                  unlabelled_teachers="all", compute=None, label_weight=0.0):
         _checks.integer("teachers", teachers, low=2)
@@ -226,7 +232,7 @@ class SplitTeachers:
             _checks.choice("select_epoch", select_epoch, SELECT_EPOCH)
         self.select_epoch = select_epoch
         self.epochs = _checks.positive_int("epochs", epochs, allow_none=True)
-        if near_duplicates is not None:
+        if near_duplicates is not None and near_duplicates != "auto":
             near_duplicates = _checks.number("near_duplicates", near_duplicates, low=0.0)
         self.near_duplicates = near_duplicates
         self.patience = _checks.positive_int("patience", patience, allow_none=True)
@@ -283,8 +289,11 @@ class SplitTeachers:
         """
         if self.near_duplicates is None and groups is None:
             return None
-        labels = duplicates.near_duplicate_groups(x, radius=self.near_duplicates or 0.0,
-                                                  groups=groups)
+        radius, shift = duplicates.settings_for(x)
+        if self.near_duplicates != "auto":
+            radius = self.near_duplicates or 0.0
+        labels = duplicates.near_duplicate_groups(x, radius=radius, groups=groups,
+                                                  shift=shift if radius else 0)
         _LOG.info("SplitTeachers: %(grouped_rows)d of %(rows)d rows in groups of "
                   "near-duplicates or given groups (%(groups)d groups, the largest "
                   "%(largest)d rows); each group is left out of the same teachers",

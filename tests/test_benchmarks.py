@@ -259,8 +259,7 @@ def test_privacy_utility_recipes_build():
     new = names.recipe("teachers_mix_16_2_ckpt", 4, 3, 8, 0, val, 1)[0]().targets
     old = old.targets
     assert (old.near_duplicates, old.patience, old.weigh_groups) == (None, None, False)
-    assert (new.near_duplicates, new.patience, new.weigh_groups) == (
-        keras_adamixup.duplicates.RADIUS, 5, True)
+    assert (new.near_duplicates, new.patience, new.weigh_groups) == ("auto", 5, True)
     # mixing that follows the hold-out loss instead of the paper's plan
     for name, kind in (("teachers_plateau_16_2_ckpt", keras_adamixup.schedules.PlateauDecay),
                        ("teachers_mix_16_2_ckpt", keras_adamixup.schedules.LinearDecay)):

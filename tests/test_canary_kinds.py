@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from keras_adamixup import duplicates
 from keras_adamixup.audit import canaries
 from keras_adamixup.audit import report as report_lib
 
@@ -217,7 +218,7 @@ def test_near_copy_groups_measures_recall_and_false_rows(tmp_path):
     assert joined[0] == joined[1] and joined[2] == joined[3] and joined[0] != joined[2]
     images = _images(n=40)
     shifted = np.roll(images[:1], 1, axis=1)
-    aligned = ncg.aligned_groups(np.concatenate([images, shifted]))
+    aligned = duplicates.near_duplicate_groups(np.concatenate([images, shifted]), 0.1, shift=2)
     assert aligned[0] == aligned[-1]
     assert ncg.image_hashes(images, "dhash").shape == (40, 64)
     out = tmp_path / "ncg.json"

@@ -211,3 +211,62 @@ def test_group_weights_reach_the_teachers_and_the_model_times_sample_weights(dig
     assert loaded.teacher_targets.digest == weighed.teacher_targets.digest
     np.testing.assert_array_equal(loaded.teacher_targets.left_out,
                                   weighed.teacher_targets.left_out)
+
+
+def _brute_force_shifted(images, radius, shift):
+    """Components of pairs within radius at their best translation (edges repeated)."""
+    n, h, w = images.shape[:3]
+    flat = images.reshape(n, -1).astype("float64")
+    c = flat - flat.mean(axis=0)
+    limit = radius ** 2 * 2.0 * np.mean(np.sum(c * c, axis=1))
+    padded = np.pad(images, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="edge")
+    close = np.zeros((n, n), dtype=bool)
+    for dy in range(-shift, shift + 1):
+        for dx in range(-shift, shift + 1):
+            moved = padded[:, shift - dy:shift - dy + h, shift - dx:shift - dx + w]
+            d2 = np.sum((flat[:, None, :] - moved.reshape(1, n, -1)) ** 2, axis=-1)
+            close |= d2 <= limit
+    i, j = np.nonzero(close & ~np.eye(n, dtype=bool))
+    return duplicates._components(n, np.stack([i, j], axis=1))
+
+
+def test_shifted_copies_are_grouped_exactly_as_by_brute_force(digits):
+    (x, _), _ = digits
+    images = x[:150].reshape(-1, 8, 8, 1)
+    # copies translated by one or two pixels (edges repeated), with a little noise
+    rng = np.random.default_rng(0)
+    padded = np.pad(images[:20], ((0, 0), (2, 2), (2, 2), (0, 0)), mode="edge")
+    moves = rng.integers(-2, 3, (20, 2))
+    moves[moves.sum(axis=1) == 0] = (1, 0)
+    copies = np.stack([padded[k, 2 - dy:10 - dy, 2 - dx:10 - dx]
+                       for k, (dy, dx) in enumerate(moves)])
+    copies = copies + rng.normal(0, 0.01, copies.shape).astype("float32")
+    data = np.concatenate([images, copies]).astype("float32")
+    raw = duplicates.near_duplicate_groups(data, radius=0.15)
+    assert (raw[150:] == np.arange(150, 170)).mean() > 0.5  # most shifts missed raw
+    shifted = duplicates.near_duplicate_groups(data, radius=0.15, shift=2)
+    assert (shifted == _brute_force_shifted(data, 0.15, 2)).all()
+    assert (shifted[150:] == np.arange(20)).all()  # every copy with its original
+    # (n, H, W) works as (n, H, W, 1); flattened images are refused with the remedy
+    assert (duplicates.near_duplicate_groups(data[..., 0], 0.15, shift=2) == shifted).all()
+    with pytest.raises(ValueError, match="reshape"):
+        duplicates.near_duplicate_groups(data.reshape(len(data), -1), shift=1)
+    with pytest.raises(ValueError, match="shift"):
+        duplicates.near_duplicate_groups(data, shift=-1)
+
+
+def test_teachers_group_translated_images_by_default(digits):
+    (x, y), _ = digits
+    images = x[:120].reshape(-1, 8, 8, 1)
+    moved = np.roll(images[:10], 1, axis=2)  # the first ten, one pixel to the right
+    moved[:, :, 0] = images[:10, :, 0]        # the column pushed in repeats the edge
+    data = np.concatenate([images, moved])
+    assert duplicates.settings_for(data) == (duplicates.IMAGE_RADIUS, duplicates.SHIFT)
+    assert duplicates.settings_for(data.reshape(len(data), -1)) == (duplicates.RADIUS, 0)
+    groups = SplitTeachers(4, 1, seed=0).groups(data)
+    assert (groups[120:] == np.arange(10)).all()
+    # a radius given keeps the translations; None finds none
+    assert (SplitTeachers(4, 1, near_duplicates=0.15).groups(data)[120:] == np.arange(10)).all()
+    assert SplitTeachers(4, 1, near_duplicates=None).groups(data) is None
+    with pytest.raises(TypeError, match="near_duplicates"):
+        SplitTeachers(4, 1, near_duplicates="big")
