@@ -49,8 +49,12 @@ from benchmarks.labels import label  # noqa: E402
 from benchmarks.rows import mean as _mean, merged_rows, one_data_set  # noqa: E402
 
 LOW = "tpr_at_0.001_fpr"
-DATA_ORDER = ("digits", "mnist", "adult")
-DATA_NAMES = {"digits": "digits", "mnist": "MNIST", "adult": "UCI Adult"}
+DATA_ORDER = ("digits", "mnist", "adult", "cifar10")
+DATA_NAMES = {"digits": "digits", "mnist": "MNIST", "adult": "UCI Adult",
+              "cifar10": "CIFAR-10"}
+# the model each data set's audit trains (benchmarks.data.base_model)
+DATA_MODELS = {"cifar10": "a CNN (`benchmarks.data.cnn`, 32 channels: random flips and "
+                          "translations, batch normalization)"}
 # the order of defences on the page (others after, in file order)
 DEFENCE_ORDER = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_mix_16_2_ckpt",
                  "teachers_plateau_16_2_ckpt", "teachers_16_2", "teachers_plateau_16_2",
@@ -62,9 +66,12 @@ DEFENCE_ORDER = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_mix_1
                  "teachers_plateau_16_2_ckpt_pubonlynear4000",
                  "teachers_plateau_8_1_ckpt_pubonlynear8000",
                  "teachers_plateau_12_2_ckpt",
-                 "teachers_plateau_8_1_ckpt", "dp_sgd_0.5", "dp_sgd_1.0", "memguard")
+                 "teachers_plateau_8_1_ckpt", "teachers_plateau_compute1_2_1_ckpt",
+                 "teachers_plateau_compute1_lw0.5_2_1_ckpt", "mixup_a0.2", "relaxloss_1.2",
+                 "dp_sgd_0.5", "dp_sgd_1.0", "memguard")
 README_DEFENCES = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_plateau_16_2_ckpt",
-                   "teachers_plateau_16_2_ckpt_pubonlynear8000")
+                   "teachers_plateau_16_2_ckpt_pubonlynear8000",
+                   "teachers_plateau_compute1_2_1_ckpt")
 # audit.canaries.KINDS, written out: this script imports no TensorFlow
 KINDS = ("mislabelled", "duplicate", "outlier")
 
@@ -128,8 +135,26 @@ def population_table(rows):
     return lines
 
 
+def _units(rows):
+    """Canary units per kind planted (the first kind's, as `plant` plants as many of each)."""
+    return next((entry["units"] for entry in rows[0]["kinds"].values() if entry), "?")
+
+
+def _kinds_of(rows):
+    """`KINDS` found in `rows`, each duplicate followed by its near-copy kinds
+    (``duplicate:shift``, ...) when the audit planted several."""
+    kinds = []
+    for kind in KINDS:
+        if any(r["kinds"].get(kind) for r in rows):
+            kinds.append(kind)
+        if kind == "duplicate":
+            kinds += sorted({k for r in rows for k in r["kinds"]
+                             if k.startswith("duplicate:")})
+    return kinds
+
+
 def canary_table(rows):
-    kinds = [k for k in KINDS if any(r["kinds"].get(k) for r in rows)]
+    kinds = _kinds_of(rows)
     lines = ["| defence |" + "".join(f" {k}: AUC / found at 0 FP / ε one-run |" for k in kinds),
              "|---|" + "---|" * len(kinds)]
     for defence, group in _by_defence(rows).items():
@@ -167,14 +192,17 @@ def duplicate_lines(rows):
     from scipy.stats import fisher_exact
 
     lines = []
+    duplicates = [k for k in _kinds_of(rows) if k.startswith("duplicate")]
     for defence, group in _by_defence(rows).items():
-        (a, n), (b, m) = _found_counts(group, "duplicate"), _found_counts(group, "mislabelled")
-        if not n or not m:
-            continue
-        p = fisher_exact([[a, n - a], [b, m - b]])[1]
-        lines.append(f"- {label(defence)} ({len(group)} seed{'s' if len(group) > 1 else ''}): "
-                     f"duplicated {a}/{n} ({a / n:.0%}), single {b}/{m} ({b / m:.0%}); "
-                     f"p = {p:.2f}")
+        for kind in duplicates:
+            (a, n), (b, m) = _found_counts(group, kind), _found_counts(group, "mislabelled")
+            if not n or not m:
+                continue
+            p = fisher_exact([[a, n - a], [b, m - b]])[1]
+            which = f" ({kind.split(':')[1]})" if ":" in kind else ""
+            lines.append(f"- {label(defence)} ({len(group)} seed"
+                         f"{'s' if len(group) > 1 else ''}): duplicated{which} {a}/{n} "
+                         f"({a / n:.0%}), single {b}/{m} ({b / m:.0%}); p = {p:.2f}")
     return lines
 
 
@@ -219,7 +247,8 @@ def render_page(results):
         "positives where there are fewer than 1,000 non-members. Canaries are scored in vs",
         "out; their ε are 95 % lower bounds at δ = 1e-5 (one-run audit, Steinke et al.",
         "2023). Several seeds: mean [min, max] over seeds; one seed: the exact 95 %",
-        "interval. Recipes: `benchmarks/privacy_utility.py` (MLP 256-256).",
+        "interval. Recipes: `benchmarks/privacy_utility.py` (MLP 256-256 unless the section",
+        "says otherwise).",
         "",
         "![test accuracy against TPR at 0.1 % FPR](results_frontier.png)",
         "",
@@ -232,8 +261,14 @@ def render_page(results):
         lines += [f"## {DATA_NAMES[data]}", ""]
         if audit_result is not None:
             rows = audit_result["rows"]
+            model = DATA_MODELS.get(data)
             lines += [f"{rows[0]['members']} ordinary members + canaries, "
-                      f"{rows[0]['nonmembers']} non-members.", ""]
+                      f"{rows[0]['nonmembers']} non-members"
+                      + (f"; {model}, {rows[0]['own_shadows']} shadows of the defence's own "
+                         f"recipe and {rows[0]['plain_shadows']} undefended (fewer than on "
+                         "the MLPs: the TPR at low FPR is understated), "
+                         f"{_units(rows)} canary units per kind." if model else "."),
+                      ""]
             lines += population_table(rows) + [""]
             lines += ["Canaries, in vs out (share of the \"in\" units found at 0 false "
                       "positives):", ""]

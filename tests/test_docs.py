@@ -160,3 +160,11 @@ def test_duplicate_lines_pool_the_seeds_and_test_the_difference():
     assert same == ["- none (2 seeds): duplicated 11/50 (22%), single 9/50 (18%); p = 0.80"]
     apart = render_results.duplicate_lines([row(0, (24, 25), (3, 25)), row(1, (23, 25), (2, 25))])
     assert apart[0].endswith("p = 0.00")
+    # near-copy kinds planted side by side: a line and a canary-table column each
+    kinds = row(0, (5, 25), (5, 25))
+    kinds["kinds"]["duplicate:shift"] = {"tpr": 0.8, "in": 10, "auc": 0.9, "tpr_ci": [0.4, 1.0],
+                                         "epsilon_one_run": 0.5}
+    lines = render_results.duplicate_lines([kinds])
+    assert lines[1] == "- none (1 seed): duplicated (shift) 8/10 (80%), single 5/25 (20%); " \
+        f"p = {__import__('scipy').stats.fisher_exact([[8, 2], [5, 20]])[1]:.2f}"
+    assert render_results._kinds_of([kinds]) == ["mislabelled", "duplicate", "duplicate:shift"]
