@@ -216,3 +216,16 @@ def validation_data(value):
         f"E46: `validation_data` must be (x_val, y_val) or (x_val, y_val, sample_weight), "
         f"or a dataset of such batches; got {given}. Pass "
         "validation_data=(x_val, y_val): the validation loss needs the labels.")
+
+
+def image_shape(value):
+    """`None`, or ``(H, W)`` / ``(H, W, C)`` of positive ints, as a tuple."""
+    if value is None:
+        return None
+    shape = tuple(value) if isinstance(value, (tuple, list)) else None
+    if not shape or len(shape) not in (2, 3) or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
+            for v in shape):
+        raise ValueError(f"`image_shape` must be (height, width) or (height, width, "
+                         f"channels) of positive ints, got {value!r}.")
+    return tuple(int(v) for v in shape)

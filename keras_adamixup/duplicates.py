@@ -199,6 +199,19 @@ def _exact_pairs(flat):
     return np.stack([np.arange(len(flat)), first[inverse.reshape(-1)]], axis=1)
 
 
+def as_images(x, image_shape):
+    """Flattened rows `x` as images ``(n, H, W, C)`` of `image_shape`, or a clear error
+    (`SplitTeachers(image_shape=)`; not exported)."""
+    shape = _checks.image_shape(image_shape)
+    flat = np.asarray(x) if isinstance(x, np.ndarray) else None
+    size = int(np.prod(shape))
+    if flat is None or flat.ndim < 2 or int(np.prod(flat.shape[1:])) != size:
+        raise ValueError(f"image_shape={shape} needs rows of {size} values; the inputs are "
+                         f"{getattr(x, 'shape', type(x).__name__)}.")
+    images = flat.reshape((len(flat),) + shape)
+    return images[..., None] if len(shape) == 2 else images
+
+
 def _images(x):
     """`x` as float32 ``(n, H, W, C)`` images (for ``shift``), or a clear error."""
     shape = getattr(x, "shape", None)

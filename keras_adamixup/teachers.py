@@ -151,6 +151,11 @@ class SplitTeachers:
             `None`: only the ``groups`` given to `fit` are kept together. The
             groups found are in the returned `TeacherTargets`
             (``groups_found``).
+        image_shape: `None` (default), or ``(H, W)`` / ``(H, W, C)`` when the
+            training rows are flattened images (an MLP on 784 MNIST pixels):
+            the near-duplicates are then searched as on image arrays
+            (translated, radius 0.15 with ``"auto"``). Image arrays
+            ``(n, H, W, C)`` need none.
         patience: with `select_epoch`, a teacher stops after this many
             epochs without a better epoch on the examples it left out (its
             kept epoch is then final), and the teachers' training ends when
@@ -219,7 +224,8 @@ class SplitTeachers:
     def __init__(self, teachers=16, exclude=2, seed=None, together="auto", progress=False,
                  select_epoch="loss", epochs=None, near_duplicates="auto",
                  patience=5, weigh_groups=True, cache_dir=None, student_rows="all",
-                 unlabelled_teachers="all", compute=None, label_weight=0.0):
+                 unlabelled_teachers="all", compute=None, label_weight=0.0,
+                 image_shape=None):
         _checks.integer("teachers", teachers, low=2)
         _checks.integer("exclude", exclude, low=1)
         if exclude >= teachers:
@@ -235,6 +241,7 @@ class SplitTeachers:
         if near_duplicates is not None and near_duplicates != "auto":
             near_duplicates = _checks.number("near_duplicates", near_duplicates, low=0.0)
         self.near_duplicates = near_duplicates
+        self.image_shape = _checks.image_shape(image_shape)
         self.patience = _checks.positive_int("patience", patience, allow_none=True)
         _checks.boolean("weigh_groups", weigh_groups)
         self.weigh_groups = weigh_groups
@@ -289,6 +296,8 @@ class SplitTeachers:
         """
         if self.near_duplicates is None and groups is None:
             return None
+        if self.image_shape is not None:
+            x = duplicates.as_images(x, self.image_shape)
         radius, shift = duplicates.settings_for(x)
         if self.near_duplicates != "auto":
             radius = self.near_duplicates or 0.0
@@ -754,7 +763,8 @@ class SplitTeachers:
                 "weigh_groups": self.weigh_groups, "cache_dir": self.cache_dir,
                 "student_rows": self.student_rows,
                 "unlabelled_teachers": self.unlabelled_teachers, "compute": self.compute,
-                "label_weight": self.label_weight}
+                "label_weight": self.label_weight,
+                "image_shape": None if self.image_shape is None else list(self.image_shape)}
 
     @classmethod
     def from_config(cls, config):

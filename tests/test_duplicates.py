@@ -270,3 +270,20 @@ def test_teachers_group_translated_images_by_default(digits):
     assert SplitTeachers(4, 1, near_duplicates=None).groups(data) is None
     with pytest.raises(TypeError, match="near_duplicates"):
         SplitTeachers(4, 1, near_duplicates="big")
+
+
+def test_teachers_search_flattened_images_given_their_shape(digits):
+    (x, _), _ = digits
+    images = x[:120].reshape(-1, 8, 8, 1)
+    moved = np.roll(images[:10], 1, axis=2)
+    moved[:, :, 0] = images[:10, :, 0]
+    flat = np.concatenate([images, moved]).reshape(130, 64)
+    assert (SplitTeachers(4, 1).groups(flat)[120:] != np.arange(10)).any()  # raw: missed
+    teachers = SplitTeachers(4, 1, image_shape=(8, 8))
+    assert (teachers.groups(flat)[120:] == np.arange(10)).all()
+    again = SplitTeachers.from_config(teachers.get_config())
+    assert again.image_shape == (8, 8) and (again.groups(flat)[120:] == np.arange(10)).all()
+    with pytest.raises(ValueError, match="64 values"):
+        SplitTeachers(4, 1, image_shape=(8, 8)).groups(flat[:, :32])
+    with pytest.raises(ValueError, match="image_shape"):
+        SplitTeachers(4, 1, image_shape=(8, -8))

@@ -144,13 +144,7 @@ class NearCopy:
         _checks.integer("jpeg_quality", self.jpeg_quality, low=1)
         if self.jpeg_quality > 100:
             raise ValueError(f"`jpeg_quality` must be in [1, 100], got {self.jpeg_quality}.")
-        if self.image_shape is not None:
-            shape = tuple(self.image_shape)
-            if len(shape) not in (2, 3):
-                raise ValueError(f"`image_shape` must be (H, W) or (H, W, C), got {shape}.")
-            for size in shape:
-                _checks.positive_int("image_shape", size)
-            object.__setattr__(self, "image_shape", shape)
+        object.__setattr__(self, "image_shape", _checks.image_shape(self.image_shape))
         if self.feature_groups is not None:
             groups = tuple(tuple(_checks.integer("feature_groups", int(c) if isinstance(
                 c, np.integer) else c, low=0) for c in group) for group in self.feature_groups)
