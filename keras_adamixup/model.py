@@ -413,7 +413,7 @@ class AdaMixupModel(keras.Model):
             seed = 0 if self.seed is None else self.seed
             self.holdout_callbacks = _holdout_callbacks.make(self, x, y, kwargs, seed)
         first = []
-        if (self.holdout_callbacks or any(drives)) and _batch_norm.layers_of(self.base_model):
+        if _batch_norm.layers_of(self.base_model):
             first = [_RefreshBatchNorm(self.base_model, self._refresh_inputs(x, y, kwargs))]
         return first + self.holdout_callbacks + callbacks + [_TrainingPlan(self)]
 
@@ -903,12 +903,18 @@ def _checkpoint_settings(checkpoint):
 
 
 class _RefreshBatchNorm(keras.callbacks.Callback):
-    """Before the monitors measure the model at an epoch's end, its batch-normalization
-    statistics are re-estimated from some training inputs (`keras_adamixup._batch_norm`)."""
+    """The base model's batch-normalization statistics re-estimated from some training
+    inputs (`keras_adamixup._batch_norm`) before it is measured: before `fit`'s own
+    validation (``validation_data``: Keras runs it before the epoch-end callbacks, so
+    ``val_accuracy`` reads fresh statistics too), and at each epoch's end before the
+    monitors; the model ends its `fit` with them."""
 
     def __init__(self, base_model, inputs):
         super().__init__()
         self._base, self._inputs = base_model, inputs
+
+    def on_test_begin(self, logs=None):
+        _batch_norm.refresh(self._base, self._inputs)
 
     def on_epoch_end(self, epoch, logs=None):
         _batch_norm.refresh(self._base, self._inputs)

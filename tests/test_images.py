@@ -173,3 +173,20 @@ def test_the_monitor_measures_a_batch_norm_model_on_fresh_statistics():
               verbose=0)
     mean = model.base_model.layers[0].moving_mean.numpy()
     np.testing.assert_allclose(mean, x[:240].mean(0), atol=0.5)  # stale: about 5 off
+
+
+def test_validation_metrics_read_fresh_batch_norm_statistics():
+    """Keras validates before the epoch-end callbacks: `val_accuracy` must read the
+    re-estimated statistics too, as the model `fit` returns does."""
+    x, y = clusters(400, spread=2.0)
+    x = x + 20.0
+    keras.utils.set_random_seed(0)
+    base = keras.Sequential([keras.Input((8,)), keras.layers.BatchNormalization(),
+                             keras.layers.Dense(3)])
+    model = keras_adamixup.AdaMixupModel(base, schedule=0.0, seed=0)
+    compile_adam(model, 1e-2)
+    # one epoch of 15 steps: the moving averages have moved 14 % of the way from 0 to 20
+    history = model.fit(x[:240], y[:240], validation_data=(x[240:], y[240:]), epochs=1,
+                        batch_size=16, verbose=0)
+    after = model.evaluate(x[240:], y[240:], verbose=0, return_dict=True)
+    assert history.history["val_loss"][-1] == pytest.approx(after["loss"], rel=1e-4)
