@@ -40,6 +40,19 @@ AUDIT_HELP = (
     "writes report.json, report.md and ROC plots to --out.")
 
 
+def _version():
+    """The package's version, read without importing it (and TensorFlow)."""
+    try:
+        from importlib import metadata
+
+        return metadata.version("keras-adamixup")
+    except Exception:  # not installed (a source tree on PYTHONPATH): read version.py
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keras_adamixup",
+                            "version.py")
+        found = re.search(r'__version__ = "([^"]+)"', open(path, encoding="utf-8").read())
+        return found.group(1) if found else "unknown"
+
+
 def _positive(text):
     try:
         value = int(text)
@@ -118,6 +131,7 @@ def build_parser():
         prog="keras-adamixup",
         description="Scheduled mixup against membership inference, and its audit.")
     parser.add_argument("--traceback", action="store_true", help=TRACEBACK_HELP)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_demo(sub)
     _add_audit(sub)

@@ -70,3 +70,15 @@ __all__ = [
     "schedules",
     "__version__",
 ]
+
+# imported when first used (`keras_adamixup.audit.run_audit` works without an import
+# of its own): the audit needs TensorFlow Privacy and scikit-learn, the core does not
+_LAZY = ("audit", "experiment", "recipes")
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"keras_adamixup.{name}")
+    raise AttributeError(f"module 'keras_adamixup' has no attribute {name!r}")

@@ -3,7 +3,8 @@
 The parser, `--help` and the one-line error reporting live in the top-level
 module `keras_adamixup_cli` (the console script's entry point), which imports
 this module, and with it Keras and TensorFlow, only when a command runs.
-This module never imports it back: the library does not depend on its
+This module never imports it back (but for `python -m keras_adamixup.cli`, which
+runs it): the library does not depend on its
 command line. What a command does is in the library
 (`keras_adamixup.audit.saved_model`, `keras_adamixup.demo`); here each
 option only becomes an argument. The arguments arrive checked as far as
@@ -95,3 +96,11 @@ def demo(args):
 
 
 COMMANDS = {"demo": demo, "audit": audit}
+
+
+if __name__ == "__main__":  # python -m keras_adamixup.cli: the same as keras-adamixup
+    import sys
+
+    import keras_adamixup_cli
+
+    sys.exit(keras_adamixup_cli.main())

@@ -101,6 +101,12 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0):
     images = _images(x) if shift else None
     flat = _rows(x)
     n = len(flat)
+    bad = ~np.isfinite(flat).all(axis=1)
+    if bad.any():
+        raise ValueError(f"E53: near_duplicate_groups: {int(bad.sum())} of {n} rows have NaN "
+                         f"or inf in their inputs (the first: row {int(np.argmax(bad))}); "
+                         "their distances are undefined and no pair would be found. Drop or "
+                         "impute those rows first.")
     pairs = [_exact_pairs(flat)]
     if groups is not None:
         groups = np.asarray(groups).reshape(-1)
@@ -181,6 +187,8 @@ def summary(labels):
 
 
 def _rows(x):
+    if isinstance(x, (list, tuple)) and x and not hasattr(x[0], "shape"):
+        x = np.asarray(x, dtype="float32")  # nested lists of numbers: one array
     if isinstance(x, np.ndarray):
         leaves = [x]
     else:

@@ -449,8 +449,10 @@ class AdaMixupModel(keras.Model):
         kind, _ = predictions.decide_kind(self.base_model, outputs)
         if (kind == "logits") == expected:
             return
-        fix = ("keras.losses.SparseCategoricalCrossentropy(from_logits=True) (or the "
-               "categorical / binary one)" if kind == "logits" else
+        binary = outputs.ndim == 2 and outputs.shape[-1] == 1
+        fix = (("keras.losses.BinaryCrossentropy(from_logits=True)" if binary else
+                "keras.losses.SparseCategoricalCrossentropy(from_logits=True) (or the "
+                "categorical one for one-hot labels)") if kind == "logits" else
                "the loss with from_logits=False (Keras' default)")
         warnings.warn(
             f"E56: the model emits {kind} but the loss reads "
@@ -560,7 +562,8 @@ class AdaMixupModel(keras.Model):
         warnings.warn(
             f"E57: the teachers trained for a fit of {planned} epoch(s), the first, and their "
             f"soft labels are reused while the model trains on ({self._epochs_on_targets} "
-            "epochs so far): teachers that short make weak soft labels. Give "
+            f"epoch{'s' if self._epochs_on_targets != 1 else ''} so far): teachers that short "
+            "make weak soft labels. Give "
             "SplitTeachers(epochs=N) the number of epochs you plan in all, or train in one "
             "fit(epochs=N).", TeachersWarning, stacklevel=4)
 

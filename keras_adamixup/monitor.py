@@ -217,8 +217,12 @@ def _check_side(data, name):
         count, digests = _check_dataset(data, name)
     else:
         if not isinstance(data, (tuple, list)) or len(data) != 2:
+            got = (f"a {type(data).__name__} of {len(data)}" if isinstance(data, (tuple, list))
+                   else type(data).__name__)
             raise ValueError(f"`{name}` must be a tuple (x, y) or a tf.data.Dataset, "
-                             f"got {type(data).__name__}.")
+                             f"got {got}" + (" (sample weights are not taken: pass (x, y))"
+                                             if isinstance(data, (tuple, list))
+                                             and len(data) == 3 else "") + ".")
         x, y = data
         x = tf.nest.map_structure(np.asarray, x)
         y = np.asarray(y)

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 import keras_adamixup
-from keras_adamixup import PrivacyMonitor, PrivacyTarget, audit, mixing, schedules
+from keras_adamixup import PrivacyMonitor, PrivacyTarget, audit, duplicates, mixing, schedules
 from tests.conftest import compile_adam, small_mlp
 
 ERRORS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "guide" / "errors.md"
@@ -588,6 +588,14 @@ def e52():
     x[150, 0] = np.nan
     with pytest.raises(ValueError, match=r"E52: the monitor's `nonmembers` have NaN or inf"):
         PrivacyMonitor((x[:100], y[:100]), (x[100:], y[100:]))
+
+
+def e53():
+    x = rng.random((40, 6)).astype("float32")
+    x = np.concatenate([x, x + 0.001])
+    x[3, 2] = np.nan
+    with pytest.raises(ValueError, match=r"E53: near_duplicate_groups: 1 of 80 rows have NaN"):
+        duplicates.near_duplicate_groups(x)
 
 
 def e55():

@@ -366,3 +366,59 @@ def test_package_import_leaves_the_audit_and_tf_privacy_alone():
                           cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+# -- the recount from a fresh clone (228 uses): what it still found ---------------------
+
+def test_recount_near_duplicate_groups_takes_lists_and_refuses_nan():
+    from keras_adamixup import duplicates
+
+    x = np.random.default_rng(0).random((30, 5)).astype("float32")
+    rows = np.concatenate([x, x + 1e-4])
+    listed = duplicates.near_duplicate_groups(rows.tolist())
+    assert (listed == duplicates.near_duplicate_groups(rows)).all() and len(set(listed)) == 30
+    rows[4, 1] = np.inf
+    with pytest.raises(ValueError, match="E53"):  # silently grouped nothing before
+        duplicates.near_duplicate_groups(rows)
+
+
+def test_recount_entry_points():
+    assert keras_adamixup.audit.run_audit is not None  # without importing the audit first
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        keras_adamixup.nothing  # noqa: B018
+    import keras_adamixup_cli
+
+    with pytest.raises(SystemExit) as ended:
+        keras_adamixup_cli.main(["--version"])
+    assert ended.value.code == 0
+    # python -m keras_adamixup.cli ran nothing and exited 0; now it is the command line
+    for module in ("keras_adamixup.cli", "keras_adamixup"):
+        done = subprocess.run([sys.executable, "-m", module, "audit"], capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 2 and "--model" in done.stderr, (module, done.stderr[-300:])
+
+
+def test_recount_clearer_messages(tmp_path):
+    x, y = clusters(120)
+    with pytest.raises(ValueError, match="got a tuple of 3 .sample weights are not taken"):
+        PrivacyMonitor((x[:60], y[:60], np.ones(60)), (x[60:], y[60:]))
+    with pytest.raises(TypeError, match="got a model instance"):
+        audit.ShadowRecipe(small_mlp(), num_shadows=2)
+    report = audit.run_audit(compile_adam(small_mlp(3, inputs=8)), (x[:60], y[:60]),
+                             (x[60:], y[60:]),
+                             attacks=("threshold",))
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(FileExistsError, match="that is a file"):
+        report.save(str(tmp_path / "taken"))
+
+
+def test_recount_e56_names_the_binary_loss_for_one_logit():
+    import keras
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)).astype("float32"), rng.integers(0, 2, 64)
+    base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model = keras_adamixup.AdaMixupModel(base, schedule=0.0, seed=0)
+    model.compile("adam", keras.losses.BinaryCrossentropy())
+    with pytest.warns(Warning, match=r"E56.*BinaryCrossentropy\(from_logits=True\)"):
+        model.fit(x, y.astype("float32"), epochs=1, verbose=0)

@@ -159,6 +159,13 @@ class ShadowRecipe:
     progress: bool = True
 
     def __post_init__(self):
+        if _is_model(self.model_factory):
+            raise TypeError(
+                "`model_factory` must be a function that returns a fresh compiled model "
+                "(every shadow trains its own), got a model instance: pass "
+                "`lambda: make_model()` (your function that builds and compiles it), or "
+                "audit.saved_model.recipes_from_model(model, ...) to copy a model's "
+                "architecture and compile settings.")
         if not callable(self.model_factory):
             raise TypeError(f"`model_factory` must be callable, got {self.model_factory!r}.")
         _checks.integer("num_shadows", self.num_shadows)
@@ -213,3 +220,10 @@ def shadow_recipes(lira):
             f"Several LiRA configurations need distinct names (all but the first non-empty), "
             f"got {names}: they name the attacks (lira_online_<name>).")
     return recipes
+
+
+def _is_model(value):
+    """Whether `value` is a Keras layer or model (callable, but not a factory)."""
+    import keras
+
+    return isinstance(value, keras.layers.Layer)

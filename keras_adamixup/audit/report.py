@@ -290,6 +290,9 @@ class AuditReport:
 
     def save(self, folder):
         """Writes report.json, report.md, roc.png and histograms.png into `folder`."""
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise FileExistsError(f"report.save({folder!r}): that is a file; `folder` is a "
+                                  "folder the report's files are written into.")
         os.makedirs(folder, exist_ok=True)
         paths = {
             "json": os.path.join(folder, "report.json"),
