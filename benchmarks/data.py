@@ -247,8 +247,9 @@ def model_name(data_name, width):
 
 
 class BatchNormRefresh(keras.callbacks.Callback):
-    """Re-estimates a model's batch-normalization statistics at each epoch's end from
-    512 of its training inputs (`keras_adamixup._batch_norm.refresh`).
+    """Re-estimates a model's batch-normalization statistics from 512 of its training
+    inputs (`keras_adamixup._batch_norm.refresh`) before `fit`'s own validation and at
+    each epoch's end.
 
     The defended models do this themselves (`AdaMixupModel`, the teachers);
     the benchmarks give it to every CNN they train, baselines and shadows
@@ -273,6 +274,10 @@ class BatchNormRefresh(keras.callbacks.Callback):
 
         self._refresh = _batch_norm.refresh
         self._rows = np.asarray(x_train)[_batch_norm.draw(np.ones(len(x_train), bool), seed)]
+
+    def on_test_begin(self, logs=None):
+        # Keras validates (early stopping's val_loss) before the epoch-end callbacks
+        self._refresh(self.model, self._rows)
 
     def on_epoch_end(self, epoch, logs=None):
         self._refresh(self.model, self._rows)
