@@ -309,6 +309,7 @@ def _check_data(spec, split):
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception): ")
+_ERROR_ID = re.compile(r"^E\d\d: ")  # an error-table id (docs/guide/errors.md)
 
 
 def _one_line(error):
@@ -369,6 +370,8 @@ def main(argv=None):
                        "--traceback for details)")
         elif isinstance(error, OSError) and error.filename and error.strerror:
             message = f"{error.filename}: {error.strerror}"
+        if isinstance(error, known) and not _ERROR_ID.match(message):
+            message = f"E31: {message}"  # the command line's own id, unless it has one
         print(f"error: {message}", file=sys.stderr)
         return 2
     return 0

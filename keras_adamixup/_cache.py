@@ -39,6 +39,10 @@ class CheckedFolder:
     needs = "this computation"
     hint = ""  # after "Use another `cache_dir`"
     redo = "it is computed again"
+    # the error-table ids the messages start with: a file or manifest that
+    # cannot be trusted, a folder of another computation
+    error_id = ""
+    elsewhere_id = ""
 
     def __init__(self, folder, fingerprint):
         self.folder = os.fspath(folder)
@@ -50,12 +54,13 @@ class CheckedFolder:
                     cached = json.load(f)["fingerprint"]
             except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
                 raise ValueError(
-                    f"The {self.label} manifest {manifest!r} is not a manifest this package "
+                    f"{_lead(self.error_id)}The {self.label} manifest {manifest!r} is not a "
+                    "manifest this package "
                     f"wrote ({type(error).__name__}: {error}): delete the cache folder "
                     f"{self.folder!r} (its {self.items} are trained again).") from None
             if cached != fingerprint:
                 raise ValueError(
-                    f"The {self.label} in {self.folder!r} belongs to "
+                    f"{_lead(self.elsewhere_id)}The {self.label} in {self.folder!r} belongs to "
                     f"{self.belongs_elsewhere}: its {self.items} would not mean what "
                     f"{self.needs} needs. Use another `cache_dir`{self.hint} or delete it.")
         else:
@@ -80,7 +85,8 @@ class CheckedFolder:
     def refuse(self, i, problem):
         """The error for file `i`: `problem` says what is wrong with it."""
         return ValueError(
-            f"The {self.label} file {self.path(i)!r} {problem}: it cannot be trusted. "
+            f"{_lead(self.error_id)}The {self.label} file {self.path(i)!r} {problem}: it "
+            "cannot be trusted. "
             f"Delete it ({self.redo}) or the whole cache folder {self.folder!r}.")
 
     def read(self, i, names):
@@ -109,6 +115,11 @@ class CheckedFolder:
         if missing:
             raise self.refuse(i, f"lacks the array(s) {missing}")
         return arrays
+
+
+def _lead(error_id):
+    """``"E37: "`` for ``"E37"``, nothing for no id."""
+    return f"{error_id}: " if error_id else ""
 
 
 def sha256(path):

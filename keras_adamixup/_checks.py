@@ -12,12 +12,20 @@ import math
 import numbers
 
 
-def choice(name, value, choices):
-    """`value` must be one of `choices` (strings); returns it."""
+def _coded(code, message):
+    """`message` led by its error-table id (``"E10: ..."``) when `code` is given."""
+    return f"{code}: {message}" if code else message
+
+
+def choice(name, value, choices, code=None):
+    """`value` must be one of `choices` (strings); returns it. `code`: the
+    error-table id (``"E10"``) the message starts with, if any."""
     if not isinstance(value, str):
-        raise TypeError(f"`{name}` must be one of {tuple(choices)}, got {value!r}.")
+        raise TypeError(_coded(code, f"`{name}` must be one of {tuple(choices)}, "
+                                     f"got {value!r}."))
     if value not in choices:
-        raise ValueError(f"`{name}` must be one of {tuple(choices)}, got {value!r}.")
+        raise ValueError(_coded(code, f"`{name}` must be one of {tuple(choices)}, "
+                                      f"got {value!r}."))
     return value
 
 
@@ -65,20 +73,23 @@ def _hint(name, value, whole):
     return None
 
 
-def number(name, value, low=None, high=None, *, low_open=False, high_open=False):
-    """A finite real number in ``[low, high]`` (open ends with `low_open` / `high_open`); a float."""
+def number(name, value, low=None, high=None, *, low_open=False, high_open=False, code=None):
+    """A finite real number in ``[low, high]`` (open ends with `low_open` / `high_open`); a float.
+    `code`: the error-table id a wrong value's message starts with, if any (a
+    wrong type is E47)."""
     result = real(name, value)
     if math.isnan(result) or math.isinf(result):
-        raise ValueError(f"`{name}` must be finite, got {result}.")
+        raise ValueError(_coded(code, f"`{name}` must be finite, got {result}."))
     below = low is not None and (result <= low if low_open else result < low)
     above = high is not None and (result >= high if high_open else result > high)
     if below or above:
         left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"`{name}` must be in {left}{low}, {high}{right}, got {result}.")
+        raise ValueError(_coded(code, f"`{name}` must be in {left}{low}, {high}{right}, "
+                                      f"got {result}."))
     return result
 
 
-def integer(name, value, low=None, allow_none=False):
+def integer(name, value, low=None, allow_none=False, code=None):
     """An int (a Python or NumPy integer, not a bool) ≥ `low`, as an `int`;
     `None` passes when `allow_none`.
 
@@ -87,6 +98,8 @@ def integer(name, value, low=None, allow_none=False):
         value: what was given.
         low: the least value allowed, or `None`.
         allow_none: whether `None` is allowed.
+        code: the error-table id a value below `low` starts its message with,
+            if any (a wrong type is E47).
     """
     if value is None and allow_none:
         return None
@@ -94,13 +107,13 @@ def integer(name, value, low=None, allow_none=False):
         raise TypeError(_wrong_type(name, value, "an int or None" if allow_none else "an int"))
     value = int(value)
     if low is not None and value < low:
-        raise ValueError(f"`{name}` must be ≥ {low}, got {value}.")
+        raise ValueError(_coded(code, f"`{name}` must be ≥ {low}, got {value}."))
     return value
 
 
-def positive_int(name, value, allow_none=False):
-    """An int ≥ 1 (or `None` when `allow_none`)."""
-    return integer(name, value, low=1, allow_none=allow_none)
+def positive_int(name, value, allow_none=False, code=None):
+    """An int ≥ 1 (or `None` when `allow_none`); `code` as in `integer`."""
+    return integer(name, value, low=1, allow_none=allow_none, code=code)
 
 
 def boolean(name, value):
@@ -158,7 +171,7 @@ def fit_arguments(epochs, batch_size=None, verbose="auto", kwargs=None):
             ``validation_split``, ``initial_epoch``, ``steps_per_epoch``,
             ``validation_steps``, ``validation_freq``, ``shuffle``), or `None`.
     """
-    positive_int("epochs", epochs)
+    positive_int("epochs", epochs, code="E39")
     positive_int("batch_size", batch_size, allow_none=True)
     if isinstance(verbose, bool) or verbose not in FIT_VERBOSE or (
             isinstance(verbose, str) and verbose != "auto"):

@@ -56,7 +56,7 @@ def check_arrays(x, y, *, loss=None, sparse_loss_matters=True):
         rows = non_finite_rows(leaf)
         if len(rows):
             raise ValueError(
-                f"`{name}` has NaN or inf in {len(rows)} row(s) (e.g. rows "
+                f"E39: `{name}` has NaN or inf in {len(rows)} row(s) (e.g. rows "
                 f"{rows[:10].tolist()}): training on them gives NaN losses, and mixing "
                 "would spread them to each partner's row. Remove or impute those rows "
                 "before `fit`.")
@@ -64,16 +64,16 @@ def check_arrays(x, y, *, loss=None, sparse_loss_matters=True):
     if y.dtype.kind in "USO" and (y.dtype.kind != "O" or any(
             isinstance(v, (str, bytes)) for v in y.reshape(-1)[:100])):
         raise ValueError(
-            f"The labels `y` are strings (dtype {y.dtype}): AdaMixupModel needs class ids "
+            f"E39: The labels `y` are strings (dtype {y.dtype}): AdaMixupModel needs class ids "
             "0 … k−1 (or one-hot rows). Encode them first, e.g. `classes, y = "
             "np.unique(y, return_inverse=True)` (keep `classes` to decode predictions).")
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         rows = np.flatnonzero(~np.isfinite(y).reshape(len(y), -1).all(axis=1))
-        raise ValueError(f"The labels `y` have NaN or inf in {len(rows)} row(s) (e.g. rows "
+        raise ValueError(f"E39: The labels `y` have NaN or inf in {len(rows)} row(s) (e.g. rows "
                          f"{rows[:10].tolist()}).")
     if sparse_loss_matters and y.ndim == 2 and y.shape[1] > 1 and _is_sparse_loss(loss):
         raise ValueError(
-            f"The labels `y` are one-hot rows (shape {y.shape}) but the compiled loss is a "
+            f"E39: The labels `y` are one-hot rows (shape {y.shape}) but the compiled loss is a "
             "sparse categorical cross-entropy, which takes class ids: compile with "
             "`keras.losses.CategoricalCrossentropy` (from_logits as before), or pass "
             "`y.argmax(axis=1)`.")
@@ -170,8 +170,8 @@ def example_weights(y, sample_weight, class_weight):
     """Per-example float32 weights: `sample_weight`, or the class weights of the true
     classes of `y` (class ids or one-hot rows), or `None` without either."""
     if sample_weight is not None and class_weight is not None:
-        raise ValueError("You cannot use `class_weight` and `sample_weight` at the same "
-                         "time (as in Keras): fold the class weights into the sample "
+        raise ValueError("E34: You cannot use `class_weight` and `sample_weight` at the "
+                         "same time (as in Keras): fold the class weights into the sample "
                          "weights.")
     if class_weight is None:
         return None if sample_weight is None else np.asarray(sample_weight, dtype="float32")
@@ -195,7 +195,7 @@ def digest(x, y, weights, *settings, more=None):
 
 
 def require_arrays_for_teachers():
-    raise ValueError("SplitTeachers needs the training data as NumPy arrays (x, y) in "
+    raise ValueError("E34: SplitTeachers needs the training data as NumPy arrays (x, y) in "
                      "`fit` (x may be a dict or list of arrays for a model of several "
                      "inputs) or as a finite tf.data.Dataset of (x, y) batches, not a "
                      "generator or PyDataset: every teacher trains on its own subset of "

@@ -43,6 +43,16 @@ def needs(model):
     return None
 
 
+def _error_id(model):
+    """The error-table id that leads the message of a missing monitor: E12 for
+    a feedback schedule, E35 for ``LossFloor('holdout')``, else none."""
+    if isinstance(model.schedule, schedules_lib.FeedbackSchedule):
+        return "E12: "
+    if model.focus is not None and model.focus.needs_monitor:
+        return "E35: "
+    return ""
+
+
 def make(model, x, y, kwargs, seed):
     """``[monitor]`` or ``[monitor, checkpoint]`` for `model`'s `fit` on `(x, y)`.
 
@@ -56,7 +66,7 @@ def make(model, x, y, kwargs, seed):
     """
     holdout = _holdout(x, y, kwargs)
     if holdout is None:
-        raise ValueError(_NO_HOLDOUT.format(needs=needs(model)))
+        raise ValueError(_error_id(model) + _NO_HOLDOUT.format(needs=needs(model)))
     if _fit_data.are_arrays(x, y):
         x_train, y_train, _ = _fit_data.training_part(x, y, kwargs)
         monitor = PrivacyMonitor.from_training(x_train, y_train, holdout, seed=seed)

@@ -138,7 +138,7 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
                      f"measures another model ({getattr(watched, 'name', watched)!r}, not "
                      f"{getattr(self.model, 'name', self.model)!r})")
             raise ValueError(
-                f"PrivacyCheckpoint: its monitor {where}. The checkpoint keeps epochs by "
+                f"E38: PrivacyCheckpoint: its monitor {where}. The checkpoint keeps epochs by "
                 "that monitor's measurements of *this* model: pass both in the same "
                 "`fit(callbacks=[monitor, checkpoint])`.")
 

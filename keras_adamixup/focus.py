@@ -67,9 +67,9 @@ class LossFloor:
 
     def __init__(self, floor=HOLDOUT, factor=1.0, rest=0.0):
         if isinstance(floor, str):
-            _checks.choice("floor", floor, (HOLDOUT,))
+            _checks.choice("floor", floor, (HOLDOUT,), code="E35")
         else:
-            _checks.number("floor", floor, low=0.0, low_open=True)
+            _checks.number("floor", floor, low=0.0, low_open=True, code="E35")
             floor = float(floor)
         _checks.number("factor", factor, low=0.0, low_open=True)
         _checks.number("rest", rest, low=0.0, high=1.0)

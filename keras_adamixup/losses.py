@@ -177,7 +177,7 @@ def check_classification_loss(loss):
     for item in items:
         if item is not None and not is_classification_loss(item):
             raise ValueError(
-                f"AdaMixupModel mixes classification examples, but the loss "
+                f"E26: AdaMixupModel mixes classification examples, but the loss "
                 f"{_loss_name(item)!r} is not a classification loss (cross-entropy, "
                 "focal, hinge or KL divergence): a one-output regression model "
                 "would be mixed as a binary classifier. Pass "

@@ -123,7 +123,7 @@ x_mixed, y_target = result.x, result.y
 
 def strength_range(coefficient):
     """Valid `(low, high)` range of the strength for a coefficient source."""
-    _checks.choice("coefficient", coefficient, COEFFICIENTS)
+    _checks.choice("coefficient", coefficient, COEFFICIENTS, code="E10")
     return (0.0, 0.5) if coefficient == "share" else (0.0, MAX_ALPHA)
 
 
@@ -139,7 +139,7 @@ def validate_strength(strength, coefficient, name="strength"):
     value = _checks.real(name, strength)
     if math.isnan(value) or not low <= value <= high:
         raise ValueError(
-            f"`{name}` must be in [{low}, {high}] for coefficient="
+            f"E01: `{name}` must be in [{low}, {high}] for coefficient="
             f"'{coefficient}', got {value}."
         )
     return value
@@ -176,7 +176,7 @@ def _strength_tensor(strength, coefficient):
             tf.debugging.Assert(
                 ok,
                 [
-                    f"`strength` must be in [{low}, {high}] for coefficient="
+                    f"E02: `strength` must be in [{low}, {high}] for coefficient="
                     f"'{coefficient}' (and not NaN); got",
                     value,
                 ],
@@ -313,7 +313,7 @@ def sample_mix_coefficients(
                                                         seed=0)                    # Beta(0.4, 0.4)
     ```
     """
-    _checks.choice("coefficient", coefficient, COEFFICIENTS)
+    _checks.choice("coefficient", coefficient, COEFFICIENTS, code="E10")
     jitter = _checks.jitter(jitter, coefficient)
     seed = _as_stream(seed)
     s = _strength_tensor(strength, coefficient)
@@ -389,7 +389,7 @@ def _batch_size(x, y, sample_weight):
         )
     if sizes == {1}:
         raise ValueError(
-            "Cannot mix a batch of size 1 (an example has no partner). Use a "
+            "E06: Cannot mix a batch of size 1 (an example has no partner). Use a "
             "batch size of at least 2."
         )
     return tf.shape(leaves[0])[0]
@@ -412,14 +412,14 @@ def label_kind(y, num_classes=None):
         raise ValueError("`y` must have a known rank.")
     if rank == 0:
         raise ValueError(
-            "`y` must be batched (rank ≥ 1), got a scalar label. Batch the "
+            "E05: `y` must be batched (rank ≥ 1), got a scalar label. Batch the "
             "data before mixing (e.g. `dataset.batch(32)`)."
         )
     last = y.shape[-1] if rank >= 2 else None
     if num_classes == 1:
         if rank > 2 or (rank == 2 and last != 1):
             raise ValueError(
-                "With num_classes=1 (single-output model) `y` must have shape "
+                "E05: With num_classes=1 (single-output model) `y` must have shape "
                 f"(batch,) or (batch, 1), got {y.shape}."
             )
         return "binary", 1
@@ -428,12 +428,12 @@ def label_kind(y, num_classes=None):
     if rank == 2 and last is not None:
         if num_classes is not None and last != num_classes:
             raise ValueError(
-                f"`y` has {last} columns but num_classes={num_classes}. One-hot "
+                f"E05: `y` has {last} columns but num_classes={num_classes}. One-hot "
                 "or soft labels must have num_classes columns."
             )
         return "dense", last
     raise ValueError(
-        "`y` must be class ids of shape (batch,) or (batch, 1), or one-hot/soft "
+        "E05: `y` must be class ids of shape (batch,) or (batch, 1), or one-hot/soft "
         f"labels of shape (batch, num_classes); got shape {y.shape}."
     )
 
@@ -613,14 +613,14 @@ def _mix_labels(y, kind, num_classes, lam, partner, label_mode, validate):
     if kind == "sparse":
         if label_mode == "soft" and num_classes is None:
             raise ValueError(
-                "label_mode='soft' with sparse (class id) labels needs "
+                "E04: label_mode='soft' with sparse (class id) labels needs "
                 "`num_classes` to one-hot encode them; pass num_classes or "
                 "one-hot labels."
             )
         ids, valid = _check_sparse(y, num_classes)
         if validate:
             checks.append(tf.debugging.Assert(valid, [
-                f"Sparse labels `y` must be integers in [0, {num_classes}) "
+                f"E03: Sparse labels `y` must be integers in [0, {num_classes}) "
                 "(num_classes); got min/max", tf.reduce_min(y), tf.reduce_max(y)]))
     with tf.control_dependencies(checks):
         y_dominant = _pick(y, lam >= 0.5, partner)

@@ -66,8 +66,8 @@ class MixingConfig:
     num_classes: int = None
 
     def __post_init__(self):
-        _checks.choice("label_mode", self.label_mode, LABEL_MODES)
-        _checks.choice("coefficient", self.coefficient, COEFFICIENTS)
+        _checks.choice("label_mode", self.label_mode, LABEL_MODES, code="E10")
+        _checks.choice("coefficient", self.coefficient, COEFFICIENTS, code="E10")
         object.__setattr__(self, "jitter", _checks.jitter(self.jitter, self.coefficient))
         _checks.choice("features", self.features, FEATURES + ("auto",))
         _checks.integer("num_classes", self.num_classes, low=1, allow_none=True)

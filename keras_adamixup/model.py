@@ -204,18 +204,18 @@ class AdaMixupModel(keras.Model):
         super().__init__(**kwargs)
         if not isinstance(base_model, keras.Model):
             raise TypeError(
-                "`base_model` must be a keras.Model, got "
+                "E10: `base_model` must be a keras.Model, got "
                 f"{type(base_model).__name__}."
             )
         self.mixing_config = _mixing_settings(
             mixing, label_mode=label_mode, coefficient=coefficient, jitter=jitter,
             features=features, feature_groups=feature_groups, num_classes=num_classes)
-        self.mix_in = _checks.choice("mix_in", mix_in, MIX_IN)
+        self.mix_in = _checks.choice("mix_in", mix_in, MIX_IN, code="E10")
         self.seed = _checks.seed(seed)
         self.targets = _component(targets, teachers_lib.SplitTeachers, "targets")
         self.focus = _component(focus, focus_lib.LossFloor, "focus")
         if self.focus is not None and mix_in == "none":
-            raise ValueError("`focus` sets a strength per example in the train step: "
+            raise ValueError("E35: `focus` sets a strength per example in the train step: "
                              "it needs mix_in='train_step'.")
         self.allow_any_loss = _checks.boolean("allow_any_loss", allow_any_loss)
         self.checkpoint = _checkpoint_settings(checkpoint)
@@ -678,7 +678,7 @@ class AdaMixupModel(keras.Model):
         if len(leaves) != len(expected):
             names = [getattr(t, "name", "?") for t in expected]
             raise ValueError(
-                f"`x` has {len(leaves)} input tensor(s) but the base model "
+                f"E07: `x` has {len(leaves)} input tensor(s) but the base model "
                 f"expects {len(expected)} ({names})."
             )
         if isinstance(x, dict):
@@ -686,7 +686,7 @@ class AdaMixupModel(keras.Model):
             missing = sorted(n for n in names if n and n not in x)
             if missing and len(expected) > 1:
                 raise ValueError(
-                    f"`x` is a dict with keys {sorted(x)} but the base model's "
+                    f"E07: `x` is a dict with keys {sorted(x)} but the base model's "
                     f"inputs are named {sorted(n for n in names if n)}; missing "
                     f"{missing}."
                 )
@@ -936,7 +936,7 @@ class _TrainingPlan(keras.callbacks.Callback):
         planned = int(steps) * int(epochs) if steps and epochs else -1
         if planned < 0 and model.schedule.needs_total_steps():
             raise ValueError(
-                f"The schedule {model.schedule!r} decays over the planned "
+                f"E09: The schedule {model.schedule!r} decays over the planned "
                 "training length, but the number of steps per epoch is unknown "
                 "(a dataset of unknown cardinality). Pass `steps_per_epoch` to "
                 "fit or give the schedule `decay_steps`."
@@ -959,7 +959,7 @@ class _TrainingPlan(keras.callbacks.Callback):
         bad = read(model.bad_label_batches)
         if bad:
             raise ValueError(
-                f"{bad} training batch(es) had sparse labels `y` outside [0, "
+                f"E03: {bad} training batch(es) had sparse labels `y` outside [0, "
                 "num_classes) or not integers; mixing them gives wrong targets. "
                 "Check the labels and `num_classes`."
             )
@@ -967,7 +967,7 @@ class _TrainingPlan(keras.callbacks.Callback):
         if bad:
             low, high = mixing.strength_range(model.coefficient)
             raise ValueError(
-                f"The schedule {type(model.schedule).__name__} returned a strength "
+                f"E25: The schedule {type(model.schedule).__name__} returned a strength "
                 f"outside [{low}, {high}] (coefficient='{model.coefficient}') or NaN "
                 f"in {bad} training step(s); the steps mixed with the value clipped "
                 "into range. Fix the schedule's __call__."
@@ -979,7 +979,7 @@ class _TrainingPlan(keras.callbacks.Callback):
             model = self._target
             if int(keras.ops.convert_to_numpy(model.unmixed_batches.value)):
                 raise ValueError(
-                    "The first training batch has a single example, which "
+                    "E06: The first training batch has a single example, which "
                     "cannot be mixed (it has no partner): use a `batch_size` of "
                     "at least 2."
                 )

@@ -167,7 +167,7 @@ def _check_dataset(data, name):
     cannot be measured fails here, not after the first epoch.
     """
     if data.cardinality() == tf.data.INFINITE_CARDINALITY:
-        raise ValueError(f"`{name}` is an infinite dataset (`repeat()`): the monitor "
+        raise ValueError(f"E30: `{name}` is an infinite dataset (`repeat()`): the monitor "
                          "measures a fixed, finite set.")
     spec = data.element_spec
     if not isinstance(spec, tuple) or len(spec) not in (2, 3):
@@ -175,7 +175,7 @@ def _check_dataset(data, name):
                          f"element_spec {spec}.")
     if spec[1].shape.rank == 0:
         raise ValueError(
-            f"`{name}` is not batched (its labels are scalars): batch it, e.g. "
+            f"E30: `{name}` is not batched (its labels are scalars): batch it, e.g. "
             f"`{name}.batch(256)`.")
     count, digests = 0, []
     for element in data.as_numpy_iterator():
@@ -208,7 +208,7 @@ def _check_side(data, name):
     """`(data, count, row digests)`: `(x, y)` arrays (x may be a structure) or a batched dataset."""
     if data is None:
         raise ValueError(
-            f"PrivacyMonitor needs `{name}`: (x, y) arrays or a batched tf.data "
+            f"E13: PrivacyMonitor needs `{name}`: (x, y) arrays or a batched tf.data "
             "dataset of (x, y). Members are a fixed subset of the training data; "
             "non-members are held-out examples the model never trains on (never "
             "the test set of the final audit)."
@@ -236,7 +236,7 @@ def _check_side(data, name):
         digests = predictions_lib.row_digests(tf.nest.flatten(x)[0])
     if count < MIN_MONITOR_EXAMPLES:
         raise ValueError(
-            f"`{name}` has {count} examples; the monitor needs at least "
+            f"E13: `{name}` has {count} examples; the monitor needs at least "
             f"{MIN_MONITOR_EXAMPLES} per side for a usable AUC (standard error "
             f"≈ 1/sqrt(6n) = {_auc_standard_error(max(count, 1)):.3f} at n = {count}; "
             "500 or more is better)."
@@ -295,8 +295,9 @@ class PrivacyMonitor(ScheduleDriver):
     def __init__(self, members, nonmembers, every_epochs=1, every_steps=None,
                  batch_size=512, signal="loss", reference_epoch=5):
         super().__init__()
-        self.signal = _checks.choice("signal", signal, SIGNALS)
-        self.reference_epoch = _checks.positive_int("reference_epoch", reference_epoch)
+        self.signal = _checks.choice("signal", signal, SIGNALS, code="E36")
+        self.reference_epoch = _checks.positive_int("reference_epoch", reference_epoch,
+                                                      code="E36")
         self._reference = None  # (confidences of members, of non-members, labels)
         self._measuring_epoch = None  # the epoch `_step` measures (`measure()` reads it)
         self._kind = None  # the output kind, decided at the first measurement of a fit
@@ -307,7 +308,7 @@ class PrivacyMonitor(ScheduleDriver):
         overlap = predictions_lib.count_common(member_rows, nonmember_rows)
         if overlap:
             raise ValueError(
-                f"{overlap} monitor non-member row(s) also appear among the monitor "
+                f"E14: {overlap} monitor non-member row(s) also appear among the monitor "
                 "members: non-members must be held out from training."
             )
         self._min_side = min(n_members, n_nonmembers)
@@ -354,7 +355,7 @@ class PrivacyMonitor(ScheduleDriver):
             overlap = predictions_lib.count_overlap(tf.nest.flatten(x_train)[0], first)
             if overlap:
                 raise ValueError(
-                    f"{overlap} of the `nonmembers` are rows of `x_train`: non-members "
+                    f"E14: {overlap} of the `nonmembers` are rows of `x_train`: non-members "
                     "must be held out from training.")
         n = min(len(y_train), count)
         pick = np.sort(np.random.default_rng(seed).choice(len(y_train), n, replace=False))
@@ -381,7 +382,7 @@ class PrivacyMonitor(ScheduleDriver):
         inside = predictions_lib.count_common(training, self._nonmember_rows)
         if inside:
             raise ValueError(
-                f"{inside} of the monitor's {len(self._nonmember_rows)} non-members are "
+                f"E14: {inside} of the monitor's {len(self._nonmember_rows)} non-members are "
                 "rows of the training data given to `fit`: the monitor would compare "
                 "members with members and read no leakage. Take the non-members from "
                 "data held out from training (e.g. part of the validation data).")
@@ -389,7 +390,7 @@ class PrivacyMonitor(ScheduleDriver):
                                                                         self._member_rows)
         if outside:
             raise ValueError(
-                f"{outside} of the monitor's {len(self._member_rows)} members are not rows "
+                f"E14: {outside} of the monitor's {len(self._member_rows)} members are not rows "
                 "of the training data given to `fit` (after `validation_split`): members "
                 "must be examples the model trains on, e.g. "
                 "`PrivacyMonitor.from_training(x_train, y_train, nonmembers)` with the "
@@ -452,7 +453,7 @@ class PrivacyMonitor(ScheduleDriver):
         ref_m, ref_n, labels = self._reference
         if len(labels) != len(ym) + len(yn) or np.any(labels != np.concatenate([ym, yn])):
             raise ValueError(
-                "signal='trajectory' compares each monitor example with itself at the "
+                "E36: signal='trajectory' compares each monitor example with itself at the "
                 "reference epoch, but the monitor's examples came in a different order: "
                 "use arrays, or datasets without shuffling.")
         auc = float(predictions_lib.roc_auc(now[0] - ref_m, now[1] - ref_n))
@@ -570,7 +571,7 @@ class PrivacyMonitor(ScheduleDriver):
             if rank is not None and rank != want:
                 hint = " batch it, e.g. `.batch(256)`" if rank == want - 1 else ""
                 raise ValueError(
-                    f"The monitor's `{name}` dataset yields inputs of rank {rank} but the "
+                    f"E30: The monitor's `{name}` dataset yields inputs of rank {rank} but the "
                     f"model expects rank {want} (batch first):{hint or ' check its shape'}."
                 )
 

@@ -25,7 +25,7 @@ def _strength_source(strength, coefficient):
     if _is_mixing_model(strength):
         if strength.mix_in != "none":
             raise ValueError(
-                "This AdaMixupModel mixes in its own train step "
+                "E27: This AdaMixupModel mixes in its own train step "
                 f"(mix_in='{strength.mix_in}'): feeding it from adamixup(...) would "
                 "mix every batch twice. Build the model with mix_in='none' when the "
                 "tf.data pipeline mixes, or drop adamixup(...) from the pipeline."
@@ -133,12 +133,12 @@ def _check_dataset(dataset):
            if isinstance(leaf, (tf.RaggedTensorSpec, tf.SparseTensorSpec))]
     if odd:
         raise ValueError(
-            f"adamixup mixes dense batches, but the dataset yields {sorted(set(odd))}: "
+            f"E40: adamixup mixes dense batches, but the dataset yields {sorted(set(odd))}: "
             "make them dense first, e.g. `dataset.map(lambda x, y: (x.to_tensor(), y))` "
             "for ragged (padded to the longest row) or `tf.sparse.to_dense(x)` for "
             "sparse tensors, or `dataset.padded_batch(...)` instead of `.batch`.")
     if spec[1].shape.rank == 0:
         raise ValueError(
-            "adamixup needs a batched dataset: labels `y` are scalars. "
+            "E08: adamixup needs a batched dataset: labels `y` are scalars. "
             "Batch first: `dataset.batch(batch_size).apply(adamixup(...))`."
         )

@@ -26,7 +26,7 @@ def as_labels(labels, name, num_classes=None):
     labels = np.asarray(labels)
     if labels.dtype == np.bool_ and num_classes is not None and num_classes > 2:
         raise ValueError(
-            f"`{name}` are booleans but the model has {num_classes} classes: "
+            f"E28: `{name}` are booleans but the model has {num_classes} classes: "
             "boolean labels only make sense for a binary model. Pass class ids."
         )
     if labels.ndim == 2 and labels.shape[1] > 1:
@@ -43,7 +43,7 @@ def as_labels(labels, name, num_classes=None):
         bad = (as_int < 0) | (as_int >= max(num_classes, 2))
         if bad.any():
             raise ValueError(
-                f"`{name}` has {int(bad.sum())} label(s) outside the model's "
+                f"E18: `{name}` has {int(bad.sum())} label(s) outside the model's "
                 f"classes [0, {max(num_classes, 2)}): e.g. {as_int[bad][:5].tolist()}."
             )
     return as_int
@@ -75,7 +75,7 @@ def as_outputs(outputs, name):
     bad = ~np.isfinite(outputs)
     if bad.any():
         raise ValueError(
-            f"`{name}` contains {int(bad.sum())} NaN or inf value(s): the model's "
+            f"E17: `{name}` contains {int(bad.sum())} NaN or inf value(s): the model's "
             "outputs are not usable for an audit."
         )
     return outputs
@@ -152,7 +152,7 @@ def cross_entropy(probs, labels):
 def check_kind(kind):
     """`kind` must be one of `OUTPUT_KINDS`."""
     if not isinstance(kind, str) or kind not in OUTPUT_KINDS:
-        raise ValueError(f"`outputs` must be one of {OUTPUT_KINDS}, got {kind!r}.")
+        raise ValueError(f"E29: `outputs` must be one of {OUTPUT_KINDS}, got {kind!r}.")
     return kind
 
 
@@ -301,7 +301,7 @@ def check_pair(outputs_members, labels_members, outputs_nonmembers, labels_nonme
     for side, o, y in (("members", om, ym), ("nonmembers", on, yn)):
         if len(o) != len(y):
             raise ValueError(
-                f"`outputs_{side}` has {len(o)} rows but `labels_{side}` has {len(y)}."
+                f"E16: `outputs_{side}` has {len(o)} rows but `labels_{side}` has {len(y)}."
             )
     if kind == "auto":
         kind_m, kind_n = output_kind(om), output_kind(on)
@@ -310,7 +310,7 @@ def check_pair(outputs_members, labels_members, outputs_nonmembers, labels_nonme
         for side, o in (("members", om), ("nonmembers", on)):
             if np.any((o < 0.0) | (o > 1.0)):
                 raise ValueError(
-                    f"outputs='probabilities' but the {side}' outputs hold values "
+                    f"E29: outputs='probabilities' but the {side}' outputs hold values "
                     "outside [0, 1]: they are logits."
                 )
     return to_probabilities(om, kind), ym, to_probabilities(on, kind), yn, kind

@@ -229,7 +229,7 @@ class SplitTeachers:
         _checks.integer("teachers", teachers, low=2)
         _checks.integer("exclude", exclude, low=1)
         if exclude >= teachers:
-            raise ValueError(f"`exclude` must be smaller than `teachers` ({teachers}), "
+            raise ValueError(f"E34: `exclude` must be smaller than `teachers` ({teachers}), "
                              f"got {exclude}: every teacher must train on something.")
         _checks.seed(seed)
         _checks.together(together)
@@ -247,9 +247,9 @@ class SplitTeachers:
         self.weigh_groups = weigh_groups
         if cache_dir is not None:
             if not isinstance(cache_dir, (str, bytes)) and not hasattr(cache_dir, "__fspath__"):
-                raise TypeError(f"`cache_dir` must be a path or None, got {cache_dir!r}.")
+                raise TypeError(f"E41: `cache_dir` must be a path or None, got {cache_dir!r}.")
             if seed is None:
-                raise ValueError("SplitTeachers(cache_dir=) needs a fixed `seed`: every job "
+                raise ValueError("E41: SplitTeachers(cache_dir=) needs a fixed `seed`: every job "
                                  "that writes to the folder must leave the same examples "
                                  "out of each teacher.")
             cache_dir = os.fsdecode(cache_dir)
@@ -376,7 +376,7 @@ class SplitTeachers:
                 teacher = keras.models.clone_model(base)
             except (ValueError, TypeError, NotImplementedError) as error:
                 raise ValueError(
-                    "SplitTeachers copies the model with keras.models.clone_model, "
+                    "E34: SplitTeachers copies the model with keras.models.clone_model, "
                     f"which failed for {type(base).__name__} ({error}); use a "
                     "Sequential or functional model.") from error
             optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
@@ -602,12 +602,12 @@ class SplitTeachers:
             the epoch each of them stopped at (a list).
         """
         if self.cache_dir is None:
-            raise ValueError("SplitTeachers.train writes teachers for a later fit to read: "
+            raise ValueError("E41: SplitTeachers.train writes teachers for a later fit to read: "
                              "give SplitTeachers(cache_dir=...) a folder.")
-        indices = [_checks.integer("indices", k, low=0) for k in np.atleast_1d(
+        indices = [_checks.integer("indices", k, low=0, code="E41") for k in np.atleast_1d(
             np.asarray(indices, dtype=object)).tolist()]
         if not indices or max(indices) >= self.teachers:
-            raise ValueError(f"`indices` must name teachers in [0, {self.teachers}), got "
+            raise ValueError(f"E41: `indices` must name teachers in [0, {self.teachers}), got "
                              f"{indices}.")
         run = self._prepare(model, x, y, epochs, batch_size, sample_weight, progress, groups,
                             unlabelled)
@@ -794,6 +794,8 @@ class _TeacherCache(_cache.CheckedFolder):
                          "teacher settings)")
     needs = "this training"
     redo = "that teacher trains again"
+    error_id = "E41"
+    elsewhere_id = "E41"
 
     def load(self, k, left_out, unlabelled=None):
         """Teacher `k`'s `(probabilities, epoch, probabilities on the unlabelled rows or

@@ -306,4 +306,4 @@ def test_error_in_a_traced_function_prints_its_cause(tmp_path, capsys, monkeypat
     monkeypatch.setitem(cli.COMMANDS, "demo", _traced_failure)
     assert main(["demo", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "error: the real cause: 3 rows expected", err
+    assert err == "error: E31: the real cause: 3 rows expected", err

@@ -4,6 +4,7 @@
 a row without a case here, or a case without a row, fails.
 """
 
+import inspect
 import pathlib
 import re
 import sys
@@ -32,49 +33,50 @@ def monitor_data(n=150, offset=0.0):
 
 
 def e01():
-    with pytest.raises(ValueError, match="`strength` must be in"):
+    with pytest.raises(ValueError, match="E01: `strength` must be in"):
         mixing.mix_batch(X, Y, strength=0.7, num_classes=3)
-    with pytest.raises(ValueError, match=r"`schedule value` must be in \[0.0, 0.5\]"):
+    with pytest.raises(ValueError, match=r"E01: `schedule value` must be in \[0.0, 0.5\]"):
         keras_adamixup.AdaMixupModel(small_mlp(), schedule=schedules.LinearDecay(0.9, 0.0))
-    with pytest.raises(ValueError, match="`strength` must be in"):
+    with pytest.raises(ValueError, match="E01: `strength` must be in"):
         mixing.mix_batch(X, Y, strength=float("nan"), num_classes=3)
 
 
 def e02():
-    with pytest.raises(tf.errors.InvalidArgumentError, match="`strength` must be in"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="E02: `strength` must be in"):
         mixing.mix_batch(X, Y, strength=tf.Variable(0.9), num_classes=3)
 
 
 def e03(digits):
     bad = Y.copy()
     bad[1] = 5
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"must be integers in \[0, 3\)"):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"E03: Sparse labels `y` must be integers in \[0, 3\)"):
         mixing.mix_batch(X, bad, strength=0.2, num_classes=3)
     (x, y), _ = digits
     y = y[:128].copy()
     y[3] = 12
     model = compiled(keras_adamixup.AdaMixupModel(small_mlp(), seed=0), jit_compile=True)
-    with pytest.raises(ValueError, match="outside \\[0, num_classes\\)"):
+    with pytest.raises(ValueError, match="E03: .*outside \\[0, num_classes\\)"):
         model.fit(x[:128], y, epochs=1, batch_size=32, verbose=0)
 
 
 def e04():
-    with pytest.raises(ValueError, match="needs `num_classes`"):
+    with pytest.raises(ValueError, match="E04: .*needs `num_classes`"):
         mixing.mix_batch(X, Y, strength=0.2, label_mode="soft")
 
 
 def e05():
-    with pytest.raises(ValueError, match="`y` must be class ids"):
+    with pytest.raises(ValueError, match="E05: `y` must be class ids"):
         mixing.mix_batch(X, np.zeros((8, 2, 2)), strength=0.2, num_classes=3)
 
 
 def e06(digits):
-    with pytest.raises(ValueError, match="batch of size 1"):
+    with pytest.raises(ValueError, match="E06: Cannot mix a batch of size 1"):
         mixing.mix_batch(X[:1], Y[:1], strength=0.2, num_classes=3)
     (x, y), _ = digits
     model = compiled(keras_adamixup.AdaMixupModel(small_mlp(), seed=0))
-    with pytest.raises(ValueError, match="(first training batch has a single example)|"
-                                         "(batch of size 1)"):
+    with pytest.raises(ValueError, match="(E06: The first training batch has a single example)|"
+                                         "(E06: Cannot mix a batch of size 1)"):
         model.fit(x[:4], y[:4], epochs=1, batch_size=1, verbose=0)
 
 
@@ -82,13 +84,14 @@ def e07():
     a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
     two_inputs = keras.Model([a, b], keras.layers.Dense(3)(keras.layers.Concatenate()([a, b])))
     model = compiled(keras_adamixup.AdaMixupModel(two_inputs, seed=0))
-    with pytest.raises(ValueError, match="has 1 input tensor\\(s\\) but the base model expects 2"):
+    with pytest.raises(ValueError, match="E07: `x` has 1 input tensor\\(s\\) but the base "
+                                         "model expects 2"):
         model.fit(X[:, :3], Y, epochs=1, batch_size=4, verbose=0)
 
 
 def e08():
     ds = tf.data.Dataset.from_tensor_slices((X, Y))
-    with pytest.raises(ValueError, match="adamixup needs a batched dataset"):
+    with pytest.raises(ValueError, match="E08: adamixup needs a batched dataset"):
         ds.apply(keras_adamixup.adamixup(0.2, num_classes=3))
 
 
@@ -96,61 +99,61 @@ def e09():
     ds = tf.data.Dataset.from_tensor_slices((np.zeros((64, 64), "float32"), np.zeros(64, "int64")))
     ds = ds.batch(16).filter(lambda a, b: True)  # unknown cardinality
     model = compiled(keras_adamixup.AdaMixupModel(small_mlp()))
-    with pytest.raises(ValueError, match="steps per epoch is unknown"):
+    with pytest.raises(ValueError, match="E09: .*steps per epoch is unknown"):
         model.fit(ds, epochs=1, verbose=0)
 
 
 def e10():
-    with pytest.raises(TypeError, match="`base_model` must be a keras.Model"):
+    with pytest.raises(TypeError, match="E10: `base_model` must be a keras.Model"):
         keras_adamixup.AdaMixupModel("model")
     for kwargs, name in (({"label_mode": "hard"}, "label_mode"),
                          ({"coefficient": "uniform"}, "coefficient"),
                          ({"mix_in": "layer"}, "mix_in")):
-        with pytest.raises(ValueError, match=f"`{name}` must be one of"):
+        with pytest.raises(ValueError, match=f"E10: `{name}` must be one of"):
             keras_adamixup.AdaMixupModel(small_mlp(), **kwargs)
-    with pytest.raises(TypeError, match="`seed` must be"):
+    with pytest.raises(TypeError, match="E47: `seed` must be"):
         keras_adamixup.AdaMixupModel(small_mlp(), seed="1")
 
 
 def e11():
-    with pytest.raises(ValueError, match="`target_auc` must be in \\(0.5, 1\\)"):
+    with pytest.raises(ValueError, match="E11: `target_auc` must be in \\(0.5, 1\\)"):
         PrivacyTarget(target_auc=0.5)
-    with pytest.raises(ValueError, match="`ki` must be in"):
+    with pytest.raises(ValueError, match="E11: `ki` must be in"):
         PrivacyTarget(ki=-1.0)
 
 
 def e12(digits):
     (x, y), _ = digits
     model = compiled(keras_adamixup.AdaMixupModel(small_mlp(), schedule=PrivacyTarget()))
-    with pytest.raises(ValueError, match="no\\s+monitor was given"):
+    with pytest.raises(ValueError, match="E12: .*no\\s+monitor was given"):
         model.fit(x[:64], y[:64], epochs=1, verbose=0)
 
 
 def e13():
-    with pytest.raises(ValueError, match="needs at least 100 per side"):
+    with pytest.raises(ValueError, match="E13: .*needs at least 100 per side"):
         PrivacyMonitor(monitor_data(60), monitor_data(150, 2.0))
-    with pytest.raises(ValueError, match="needs `members`"):
+    with pytest.raises(ValueError, match="E13: PrivacyMonitor needs `members`"):
         PrivacyMonitor(None, monitor_data())
     # datasets are counted like arrays (5 per side was once accepted)
     small = tf.data.Dataset.from_tensor_slices(monitor_data(5)).batch(2)
-    with pytest.raises(ValueError, match="`members` has 5 examples"):
+    with pytest.raises(ValueError, match="E13: `members` has 5 examples"):
         PrivacyMonitor(small, monitor_data(150, 2.0))
 
 
 def e14():
     x, y = monitor_data(200)
-    with pytest.raises(ValueError, match="also appear among the monitor members"):
+    with pytest.raises(ValueError, match="E14: .*also appear among the monitor members"):
         PrivacyMonitor((x[:150], y[:150]), (x[50:], y[50:]))
     # also when either side is a dataset (compared by row digest)
     nonmembers = tf.data.Dataset.from_tensor_slices((x[50:], y[50:])).batch(32)
-    with pytest.raises(ValueError, match="100 monitor non-member row\\(s\\) also appear"):
+    with pytest.raises(ValueError, match="E14: 100 monitor non-member row\\(s\\) also appear"):
         PrivacyMonitor((x[:150], y[:150]), nonmembers)
 
 
 def e15():
     schedule = PrivacyTarget()
     keras_adamixup.AdaMixupModel(small_mlp(), schedule=schedule)
-    with pytest.raises(ValueError, match="already drives a model"):
+    with pytest.raises(ValueError, match="E15: .*already drives a model"):
         keras_adamixup.AdaMixupModel(small_mlp(), schedule=schedule)
 
 
@@ -159,38 +162,39 @@ LABELS = rng.integers(0, 3, 40)
 
 
 def e16():
-    with pytest.raises(ValueError, match="`outputs_members` has 40 rows but `labels_members` has 39"):
+    with pytest.raises(ValueError, match="E16: `outputs_members` has 40 rows but "
+                                         "`labels_members` has 39"):
         audit.audit_predictions(LOGITS, LABELS[:39], LOGITS, LABELS, attacks=("threshold",))
 
 
 def e17():
     bad = LOGITS.copy()
     bad[0, 0] = np.nan
-    with pytest.raises(ValueError, match="1 NaN or inf value"):
+    with pytest.raises(ValueError, match="E17: .*1 NaN or inf value"):
         audit.audit_predictions(bad, LABELS, LOGITS, LABELS, attacks=("threshold",))
 
 
 def e18():
-    with pytest.raises(ValueError, match="outside the model's classes"):
+    with pytest.raises(ValueError, match="E18: .*outside the model's classes"):
         audit.audit_predictions(LOGITS, LABELS + 3, LOGITS, LABELS, attacks=("threshold",))
 
 
 def e19():
-    with pytest.raises(ValueError, match="Too few examples"):
+    with pytest.raises(ValueError, match="E19: Too few examples"):
         audit.audit_predictions(LOGITS[:5], LABELS[:5], LOGITS, LABELS, attacks=("threshold",))
 
 
 def e20(digits):
     (x, y), _ = digits
     model = small_mlp()
-    with pytest.raises(ValueError, match="30 non-member example\\(s\\) also appear"):
+    with pytest.raises(ValueError, match="E20: 30 non-member example\\(s\\) also appear"):
         audit.run_audit(model, (x[:60], y[:60]), (x[30:90], y[30:90]), attacks=("threshold",))
 
 
 def e21():
-    with pytest.raises(ValueError, match="Unknown attack 'svm'"):
+    with pytest.raises(ValueError, match="E21: Unknown attack 'svm'"):
         audit.audit_predictions(LOGITS, LABELS, LOGITS, LABELS, attacks=("svm",))
-    with pytest.raises(ValueError, match="Unknown slice"):
+    with pytest.raises(ValueError, match="E21: Unknown slice"):
         audit.audit_predictions(LOGITS, LABELS, LOGITS, LABELS, slices=("by_age",))
 
 
@@ -204,7 +208,8 @@ def e22(monkeypatch):
     monkeypatch.setitem(
         sys.modules, "tensorflow_privacy.privacy.privacy_tests.membership_inference_attack",
         None)
-    with pytest.raises(ImportError, match="pip install --no-deps tensorflow-privacy==0.8.12"):
+    with pytest.raises(ImportError,
+                       match="(?s)E22: .*pip install --no-deps tensorflow-privacy==0.8.12"):
         audit.audit_predictions(LOGITS, LABELS, LOGITS, LABELS, attacks=("threshold",))
 
 
@@ -216,11 +221,11 @@ def e23(digits, tmp_path):
             "cache_dir": str(tmp_path), "progress": False}
     kwargs = dict(attacks=("threshold",), slices=("entire",), label_only_noise=None)
     audit.run_audit(model, (x[:20], y[:20]), (xt[:20], yt[:20]), lira=lira, **kwargs)
-    with pytest.raises(ValueError, match="belongs to a different audit"):
+    with pytest.raises(ValueError, match="E23: .*belongs to a different audit"):
         audit.run_audit(model, (x[:20], y[:20]), (xt[20:40], yt[20:40]), lira=lira, **kwargs)
     # same data, another shadow recipe (once silently reused: plain then defended)
     defended = lambda: compiled(keras_adamixup.AdaMixupModel(small_mlp(hidden=8), seed=0))
-    with pytest.raises(ValueError, match="belongs to a different audit"):
+    with pytest.raises(ValueError, match="E23: .*belongs to a different audit"):
         audit.run_audit(model, (x[:20], y[:20]), (xt[:20], yt[:20]),
                         lira={**lira, "model_factory": defended}, **kwargs)
     # the same recipe built again (new layer names) still matches the cache
@@ -235,7 +240,7 @@ def e24():
     kwargs = dict(attacks=("threshold",), slices=("entire",), label_only_noise=None)
     members = (rng.random((20, 64)).astype("float32"), rng.integers(0, 10, 20))
     nonmembers = (rng.random((20, 64)).astype("float32") + 2.0, rng.integers(0, 10, 20))
-    with pytest.raises(ValueError, match="need distinct names"):
+    with pytest.raises(ValueError, match="E24: .*need distinct names"):
         audit.run_audit(model, members, nonmembers, lira=[lira, lira], **kwargs)
 
 
@@ -253,7 +258,7 @@ def e25(digits):
     for jit in (True, False):
         model = compiled(keras_adamixup.AdaMixupModel(small_mlp(), schedule=TooStrong(),
                                                       seed=0), jit_compile=jit)
-        with pytest.raises(ValueError, match=r"returned a strength outside \[0.0, 0.5\]"):
+        with pytest.raises(ValueError, match=r"E25: .*returned a strength outside \[0.0, 0.5\]"):
             model.fit(x[:64], y[:64], epochs=1, batch_size=32, verbose=0)
         assert model.current_strength() == 0.5  # the step mixed with the clipped value
 
@@ -262,9 +267,9 @@ def e26(digits):
     (x, y), _ = digits
     regression = keras.Sequential([keras.Input((64,)), keras.layers.Dense(1)])
     model = keras_adamixup.AdaMixupModel(regression)
-    with pytest.raises(ValueError, match="'mse' is not a classification loss"):
+    with pytest.raises(ValueError, match="E26: .*'mse' is not a classification loss"):
         model.compile("adam", "mse")
-    with pytest.raises(ValueError, match="not a classification loss"):
+    with pytest.raises(ValueError, match="E26: .*not a classification loss"):
         model.compile("adam", keras.losses.Huber())
     allowed = keras_adamixup.AdaMixupModel(regression, allow_any_loss=True, seed=0)
     allowed.compile("adam", "mse")
@@ -273,21 +278,21 @@ def e26(digits):
 
 def e27():
     model = keras_adamixup.AdaMixupModel(small_mlp())  # mix_in="train_step"
-    with pytest.raises(ValueError, match="would\s+mix every batch twice"):
+    with pytest.raises(ValueError, match="E27: .*would\s+mix every batch twice"):
         keras_adamixup.adamixup(model, num_classes=10)
 
 
 def e28():
-    with pytest.raises(ValueError, match="booleans but the model has 3 classes"):
+    with pytest.raises(ValueError, match="E28: .*booleans but the model has 3 classes"):
         audit.audit_predictions(LOGITS, LABELS.astype(bool), LOGITS, LABELS,
                                 attacks=("threshold",))
 
 
 def e29():
-    with pytest.raises(ValueError, match="values outside \\[0, 1\\]: they are logits"):
+    with pytest.raises(ValueError, match="E29: .*values outside \\[0, 1\\]: they are logits"):
         audit.audit_predictions(LOGITS, LABELS, LOGITS, LABELS, attacks=("threshold",),
                                 outputs="probabilities")
-    with pytest.raises(ValueError, match="`outputs` must be one of"):
+    with pytest.raises(ValueError, match="E29: `outputs` must be one of"):
         audit.audit_predictions(LOGITS, LABELS, LOGITS, LABELS, outputs="scores")
 
 
@@ -295,16 +300,16 @@ def e30(digits):
     (x, y), _ = digits
     data = monitor_data(150, 2.0)
     unbatched = tf.data.Dataset.from_tensor_slices(data)
-    with pytest.raises(ValueError, match="`nonmembers` is not batched"):
+    with pytest.raises(ValueError, match="E30: `nonmembers` is not batched"):
         PrivacyMonitor((x[:150], y[:150]), unbatched)
-    with pytest.raises(ValueError, match="infinite dataset"):
+    with pytest.raises(ValueError, match="E30: .*infinite dataset"):
         PrivacyMonitor((x[:150], y[:150]), unbatched.batch(10).repeat())
     # one-hot labels hide a missing batch dimension until the model is known:
     # caught when fit starts, not after the first epoch
     onehot = tf.data.Dataset.from_tensor_slices((data[0], np.eye(10)[data[1]]))
     monitor = PrivacyMonitor((x[:150], y[:150]), onehot)
     model = compiled(keras_adamixup.AdaMixupModel(small_mlp(), schedule=PrivacyTarget()))
-    with pytest.raises(ValueError, match="inputs of rank 1 but the model expects rank 2"):
+    with pytest.raises(ValueError, match="E30: .*inputs of rank 1 but the model expects rank 2"):
         model.fit(x[:150], y[:150], epochs=1, callbacks=[monitor], verbose=0)
 
 
@@ -314,24 +319,27 @@ def e31(tmp_path, capsys):
     code = keras_adamixup_cli.main(["audit", "--model", str(tmp_path / "none.keras"), "--data", "digits",
                      "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
-    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert code == 2 and err.startswith("error: E31: ") and len(err.strip().splitlines()) == 1
 
 
 def e32(digits):
     (x, y), (xt, yt) = digits
     x_rest, y_rest, planted = audit.canaries.plant(x[:64], y[:64], count=4, seed=0)
     model = small_mlp()
-    with pytest.raises(ValueError, match="without the canaries"):
+    with pytest.raises(ValueError, match="E32: .*without the canaries"):
         audit.run_audit(model, (np.concatenate([x_rest, planted.x]),
                                 np.concatenate([y_rest, planted.y])), (xt[:64], yt[:64]),
                         canaries=planted, attacks=("threshold",), slices=("entire",),
                         label_only_noise=None)
-    with pytest.raises(TypeError, match="must be a CanarySet"):
+    with pytest.raises(TypeError, match="E32: `canaries` must be a CanarySet"):
         audit.run_audit(model, (x_rest, y_rest), (xt[:32], yt[:32]), canaries=(40,),
                         attacks=("threshold",), slices=("entire",), label_only_noise=None)
-    with pytest.raises(ValueError, match="shape"):
-        audit.run_audit(model, (x_rest[:, :8], y_rest), (xt[:32, :8], yt[:32]),
-                        canaries=planted, attacks=("threshold",), slices=("entire",),
+    # canaries of another input shape than the members (and the model); members
+    # of another shape than the model are E51
+    _, _, narrow = audit.canaries.plant(x[:64, :8], y[:64], count=4, seed=0)
+    with pytest.raises(ValueError, match="E32: The canaries' inputs have shape"):
+        audit.run_audit(model, (x_rest, y_rest), (xt[:32], yt[:32]),
+                        canaries=narrow, attacks=("threshold",), slices=("entire",),
                         label_only_noise=None)
 
 
@@ -340,42 +348,42 @@ def e33(digits):
 
     (x, y), _ = digits
     masks = lira.shadow_masks(2, 64, seed=0)
-    with pytest.raises(ValueError, match="cannot train together.*has its own `train_step`"):
+    with pytest.raises(ValueError, match="E33: .*cannot train together.*has its own `train_step`"):
         lira.shadow_outputs(lambda: compiled(keras_adamixup.AdaMixupModel(small_mlp())),
                             x[:64], y[:64], masks, fit_kwargs={"epochs": 1}, progress=False,
                             together=True)
 
 
 def e34():
-    with pytest.raises(ValueError, match="`exclude` must be smaller than `teachers`"):
+    with pytest.raises(ValueError, match="E34: `exclude` must be smaller than `teachers`"):
         keras_adamixup.SplitTeachers(teachers=4, exclude=4)
     model = compiled(keras_adamixup.AdaMixupModel(
         small_mlp(), targets=keras_adamixup.SplitTeachers(2, 1, seed=0)))
     batches = ((X[i:i + 4], Y[i:i + 4]) for i in range(0, len(X), 4))  # a generator
-    with pytest.raises(ValueError, match="needs the training data as NumPy arrays"):
+    with pytest.raises(ValueError, match="E34: .*needs the training data as NumPy arrays"):
         model.fit(batches, epochs=1, verbose=0)
 
 
 def e35():
-    with pytest.raises(ValueError, match="`floor` must be one of"):
+    with pytest.raises(ValueError, match="E35: `floor` must be one of"):
         keras_adamixup.LossFloor("median")
-    with pytest.raises(ValueError, match="`floor` must be in"):
+    with pytest.raises(ValueError, match="E35: `floor` must be in"):
         keras_adamixup.LossFloor(0.0)
-    with pytest.raises(ValueError, match="it needs mix_in='train_step'"):
+    with pytest.raises(ValueError, match="E35: .*it needs mix_in='train_step'"):
         keras_adamixup.AdaMixupModel(small_mlp(), mix_in="none",
                                      focus=keras_adamixup.LossFloor(1.0))
     model = compiled(keras_adamixup.AdaMixupModel(small_mlp(4, inputs=4),
                                                   focus=keras_adamixup.LossFloor()))
-    with pytest.raises(ValueError, match="no monitor was given"):
+    with pytest.raises(ValueError, match="E35: .*no monitor was given"):
         model.fit(X, Y, epochs=1, verbose=0)
 
 
 def e36():
     (x, y) = (np.random.default_rng(0).random((400, 4)).astype("float32"),
               np.arange(400) % 3)
-    with pytest.raises(ValueError, match="`signal` must be one of"):
+    with pytest.raises(ValueError, match="E36: `signal` must be one of"):
         keras_adamixup.PrivacyMonitor((x[:200], y[:200]), (x[200:], y[200:]), signal="lira")
-    with pytest.raises(ValueError, match="`reference_epoch` must be ≥ 1"):
+    with pytest.raises(ValueError, match="E36: `reference_epoch` must be ≥ 1"):
         keras_adamixup.PrivacyMonitor((x[:200], y[:200]), (x[200:], y[200:]),
                                       signal="trajectory", reference_epoch=0)
     shuffled = tf.data.Dataset.from_tensor_slices((x[200:], y[200:])).shuffle(
@@ -383,7 +391,7 @@ def e36():
     monitor = keras_adamixup.PrivacyMonitor((x[:200], y[:200]), shuffled,
                                             signal="trajectory", reference_epoch=1)
     model = compiled(small_mlp(3, inputs=4))
-    with pytest.raises(ValueError, match="datasets without shuffling"):
+    with pytest.raises(ValueError, match="E36: .*datasets without shuffling"):
         model.fit(x[:200], y[:200], epochs=3, verbose=0, callbacks=[monitor])
 
 
@@ -408,10 +416,10 @@ def e37(digits, tmp_path):
     path = tmp_path / "shadow_000.npz"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])  # truncated
-    with pytest.raises(ValueError, match="shadow_000.npz' does not match the checksum"):
+    with pytest.raises(ValueError, match="E37: .*shadow_000.npz' does not match the checksum"):
         run()
     os.remove(tmp_path / "manifest.d" / "shadow_000.json")  # no entry
-    with pytest.raises(ValueError, match="has no checksum in the cache's manifest"):
+    with pytest.raises(ValueError, match="E37: .*has no checksum in the cache's manifest"):
         run()
     # an object array with a matching entry (as if written by hand): unreadable
     np.save(open(path, "wb"), np.array([{"a": 1}], dtype=object), allow_pickle=True)
@@ -419,20 +427,20 @@ def e37(digits, tmp_path):
 
     (tmp_path / "manifest.d" / "shadow_000.json").write_text(
         json_lib.dumps({"sha256": _sha256(path)}))
-    with pytest.raises(ValueError, match="is not a readable .npz of arrays"):
+    with pytest.raises(ValueError, match="E37: .*is not a readable .npz of arrays"):
         run()
     np.savez(path, outputs=np.zeros((3, 10)), mask=np.zeros(128, bool))  # wrong shape
     (tmp_path / "manifest.d" / "shadow_000.json").write_text(
         json_lib.dumps({"sha256": _sha256(path)}))
-    with pytest.raises(ValueError, match=r"holds outputs of shape \(3, 10\)"):
+    with pytest.raises(ValueError, match=r"E37: .*holds outputs of shape \(3, 10\)"):
         run()
     np.savez(path, mask=np.zeros(128, bool))  # missing key
     (tmp_path / "manifest.d" / "shadow_000.json").write_text(
         json_lib.dumps({"sha256": _sha256(path)}))
-    with pytest.raises(ValueError, match=r"lacks the array\(s\) \['outputs'\]"):
+    with pytest.raises(ValueError, match=r"E37: .*lacks the array\(s\) \['outputs'\]"):
         run()
     (tmp_path / "manifest.json").write_text("{not json")
-    with pytest.raises(ValueError, match="is not a manifest this package wrote"):
+    with pytest.raises(ValueError, match="E37: .*is not a manifest this package wrote"):
         run()
 
 
@@ -440,7 +448,8 @@ def e38(digits):
     (x, y), (xt, yt) = digits
     monitor = PrivacyMonitor((x[:150], y[:150]), (xt[:150], yt[:150]))
     model = compiled(small_mlp())
-    with pytest.raises(ValueError, match="its monitor is not among this fit's callbacks"):
+    with pytest.raises(ValueError, match="E38: PrivacyCheckpoint: its monitor is not among "
+                                         "this fit's callbacks"):
         model.fit(x[:300], y[:300], epochs=1, verbose=0,
                   callbacks=[keras_adamixup.PrivacyCheckpoint(monitor)])
 
@@ -449,46 +458,48 @@ def e39():
     model = compiled(keras_adamixup.AdaMixupModel(small_mlp(3, inputs=4), seed=0))
     bad = X.copy()
     bad[5, 2] = np.nan
-    with pytest.raises(ValueError, match=r"`x` has NaN or inf in 1 row\(s\) \(e.g. rows \[5\]\)"):
+    with pytest.raises(ValueError,
+                       match=r"E39: `x` has NaN or inf in 1 row\(s\) \(e.g. rows \[5\]\)"):
         model.fit(bad, Y, epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="are strings.*np.unique"):
+    with pytest.raises(ValueError, match="E39: The labels `y` are strings.*np.unique"):
         model.fit(X, np.array(["a", "b", "c", "a", "b", "c", "a", "b"]), epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="one-hot rows.*CategoricalCrossentropy"):
+    with pytest.raises(ValueError, match="E39: .*one-hot rows.*CategoricalCrossentropy"):
         model.fit(X, np.eye(3)[Y], epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="`epochs` must be ≥ 1"):
+    with pytest.raises(ValueError, match="E39: `epochs` must be ≥ 1"):
         model.fit(X, Y, epochs=0, verbose=0)
 
 
 def e40():
     ragged = tf.data.Dataset.from_tensor_slices(
         (tf.ragged.constant([[1.0], [1.0, 2.0]]), [0, 1])).batch(2)
-    with pytest.raises(ValueError, match="mixes dense batches.*RaggedTensorSpec"):
+    with pytest.raises(ValueError, match="E40: adamixup mixes dense batches.*RaggedTensorSpec"):
         ragged.apply(keras_adamixup.adamixup(strength=0.2, num_classes=2))
 
 
 def e41(tmp_path):
-    with pytest.raises(ValueError, match="needs a fixed `seed`"):
+    with pytest.raises(ValueError, match="E41: .*needs a fixed `seed`"):
         keras_adamixup.SplitTeachers(4, 1, cache_dir=str(tmp_path))
     folder = str(tmp_path / "teachers")
     teachers = keras_adamixup.SplitTeachers(2, 1, seed=0, cache_dir=folder)
     model = compiled(keras_adamixup.AdaMixupModel(small_mlp(3, inputs=4), targets=teachers,
                                                   seed=0))
     teachers.train(model, X, Y, indices=[0], epochs=1)
-    with pytest.raises(ValueError, match="indices"):
+    with pytest.raises(ValueError, match="E41: `indices`"):
         teachers.train(model, X, Y, indices=[2], epochs=1)
-    with pytest.raises(ValueError, match="belongs to another training"):
+    with pytest.raises(ValueError, match="E41: .*belongs to another training"):
         keras_adamixup.SplitTeachers(2, 1, seed=0, cache_dir=folder).train(
             model, X + 1.0, Y, indices=[1], epochs=1)
-    with pytest.raises(ValueError, match=r"give SplitTeachers\(cache_dir=...\) a folder"):
+    with pytest.raises(ValueError, match=r"E41: .*give SplitTeachers\(cache_dir=...\) a folder"):
         keras_adamixup.SplitTeachers(2, 1, seed=0).train(model, X, Y, indices=[0])
 
 
 def e42():
-    with pytest.raises(ValueError, match=r"`factor` must be in \[0.0, 1.0\)"):
+    with pytest.raises(ValueError, match=r"E42: `factor` must be in \[0.0, 1.0\)"):
         schedules.PlateauDecay(factor=1.0)
     schedule = schedules.PlateauDecay()
     state = {name: value for name, (value, _) in schedule.init_state().items()}
-    with pytest.raises(ValueError, match="follows the hold-out loss, but the measurement has none"):
+    with pytest.raises(ValueError, match="E42: .*follows the hold-out loss, but the "
+                                         "measurement has none"):
         schedule.update_state(state, schedules.Measurement(auc=0.6))
 
 
@@ -648,6 +659,9 @@ def test_error_table_and_tests_agree():
     ids = re.findall(r"^\| (E\d\d) \|", ERRORS.read_text(encoding="utf-8"), flags=re.M)
     assert len(ids) == len(set(ids))
     assert sorted(ids) == sorted(CASES)
+    # each case checks that its error's message starts with (or holds) its id
+    for error_id, fn in CASES.items():
+        assert f"{error_id}: " in inspect.getsource(fn), error_id
 
 
 @pytest.mark.parametrize("error_id", sorted(CASES))

@@ -38,7 +38,7 @@ def load():
         )
     except ImportError as error:
         raise ImportError(
-            "keras_adamixup.audit needs TensorFlow Privacy's membership-inference "
+            "E22: keras_adamixup.audit needs TensorFlow Privacy's membership-inference "
             f"module, which could not be imported ({error}). Install it with:\n\n"
             f"    {INSTALL_COMMAND}\n\n"
             "(tensorflow-privacy>=0.8 pins numpy<2 and tensorflow<=2.15, hence "

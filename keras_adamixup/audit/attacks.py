@@ -141,10 +141,10 @@ _NAMES = {v: k for k, v in _TYPE_NAMES.items()}
 def check_names(attacks, slices):
     for a in attacks:
         if a not in ALL_ATTACKS:
-            raise ValueError(f"Unknown attack {a!r}; choose from {ALL_ATTACKS}.")
+            raise ValueError(f"E21: Unknown attack {a!r}; choose from {ALL_ATTACKS}.")
     for s in slices:
         if s not in SLICES:
-            raise ValueError(f"Unknown slice {s!r}; choose from {SLICES}.")
+            raise ValueError(f"E21: Unknown slice {s!r}; choose from {SLICES}.")
     if not attacks:
         raise ValueError("`attacks` is empty: nothing to run.")
 
@@ -164,7 +164,7 @@ def check_slice_sizes(labels_m, labels_n, slices, min_per_slice):
     """
     if min(len(labels_m), len(labels_n)) < min_per_slice:
         raise ValueError(
-            f"Too few examples for a stable attack: {len(labels_m)} members and "
+            f"E19: Too few examples for a stable attack: {len(labels_m)} members and "
             f"{len(labels_n)} non-members (minimum {min_per_slice} of each). Audit "
             "more examples or lower `min_per_slice`."
         )

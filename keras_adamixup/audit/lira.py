@@ -214,6 +214,8 @@ class ShadowCache(_cache.CheckedFolder):
     needs = "this audit"
     hint = " (or `--out`)"
     redo = "the audit trains that shadow again"
+    error_id = "E37"
+    elsewhere_id = "E23"
 
     def load(self, i, mask, rows, augment=None):
         """Shadow `i`'s outputs, verified against its manifest entry, `mask` and `rows`."""
@@ -245,7 +247,8 @@ def _train_stacked(tasks, model_factory, x, y, masks, seed, predict_batch_size, 
               else "the fit arguments differ between shadows")
     if reason is not None:
         if together is True:
-            raise ValueError(f"LiRA shadows cannot train together (together=True): {reason}.")
+            raise ValueError(f"E33: LiRA shadows cannot train together (together=True): "
+                             f"{reason}.")
         keras.backend.clear_session(free_memory=False)
         return None
     ids = [task[0] for task in tasks]

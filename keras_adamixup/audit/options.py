@@ -217,7 +217,8 @@ def shadow_recipes(lira):
     names = [r.name for r in recipes]
     if len(set(names)) != len(names) or (len(names) > 1 and not all(names[1:])):
         raise ValueError(
-            f"Several LiRA configurations need distinct names (all but the first non-empty), "
+            f"E24: Several LiRA configurations need distinct names (all but the first "
+            "non-empty), "
             f"got {names}: they name the attacks (lira_online_<name>).")
     return recipes
 

@@ -366,14 +366,14 @@ def _check_input_shape(model, x, side):
 
 def _check_canaries(canaries, x_m):
     if not isinstance(canaries, canaries_lib.CanarySet):
-        raise TypeError("`canaries` must be a CanarySet from audit.canaries.plant(x, y, "
+        raise TypeError("E32: `canaries` must be a CanarySet from audit.canaries.plant(x, y, "
                         f"count, kinds=...), got {type(canaries).__name__}.")
     if np.shape(x_m)[1:] != canaries.x.shape[1:]:
-        raise ValueError(f"The canaries' inputs have shape {canaries.x.shape[1:]} per row, "
+        raise ValueError(f"E32: The canaries' inputs have shape {canaries.x.shape[1:]} per row, "
                          f"the members {np.shape(x_m)[1:]}: plant them in the data audited.")
     if len(x_m) and preds_lib.count_overlap(canaries.x, x_m):
         raise ValueError(
-            "Some canary rows are also among the members: pass the members without the "
+            "E32: Some canary rows are also among the members: pass the members without the "
             "canaries (the x_rest, y_rest that plant returned); the canaries are scored "
             "in vs out on their own.")
 
@@ -499,7 +499,7 @@ class Population:
 def _check_disjoint(overlap):
     if overlap:
         raise ValueError(
-            f"{overlap} non-member example(s) also appear among the members: "
+            f"E20: {overlap} non-member example(s) also appear among the members: "
             "members and non-members must be disjoint (deduplicate the data or "
             "pass check_overlap=False if the duplicates are genuine)."
         )

@@ -95,7 +95,8 @@ class FeedbackSchedule(StrengthSchedule):
         """Creates the state variables; called once by the model that trains with it."""
         if getattr(self, "_state", None) is not None:
             name = type(self).__name__
-            raise ValueError(f"This {name} already drives a model; create one {name} per model.")
+            raise ValueError(f"E15: This {name} already drives a model; create one {name} "
+                             "per model.")
         kwargs = dict(trainable=False, aggregation="only_first_replica")
         self._state = {name: keras.Variable(value, dtype=dtype, name=name, **kwargs)
                        for name, (value, dtype) in self.init_state().items()}

@@ -28,7 +28,7 @@ class Constant(StrengthSchedule):
     """
 
     def __init__(self, value):
-        self.value = _checks.number("value", value, low=0.0)
+        self.value = _checks.number("value", value, low=0.0, code="E01")
 
     def __call__(self, step, total_steps):
         return tf.constant(self.value, tf.float32)
@@ -42,8 +42,8 @@ class Constant(StrengthSchedule):
 
 class _Decay(StrengthSchedule):
     def __init__(self, start, end, decay_steps=None):
-        self.start = _checks.number("start", start, low=0.0)
-        self.end = _checks.number("end", end, low=0.0)
+        self.start = _checks.number("start", start, low=0.0, code="E01")
+        self.end = _checks.number("end", end, low=0.0, code="E01")
         self.decay_steps = _checks.positive_int("decay_steps", decay_steps, allow_none=True)
 
     def needs_total_steps(self):

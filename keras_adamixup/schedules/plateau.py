@@ -78,13 +78,14 @@ class PlateauDecay(FeedbackSchedule):
     strength_key = "plateau_strength"
 
     def __init__(self, start=0.4, factor=0.5, patience=1, min_delta=0.0, min_strength=None):
-        self.start = _checks.number("start", start, low=0.0)
-        self.factor = _checks.number("factor", factor, low=0.0, high=1.0, high_open=True)
-        self.patience = _checks.positive_int("patience", patience)
+        self.start = _checks.number("start", start, low=0.0, code="E42")
+        self.factor = _checks.number("factor", factor, low=0.0, high=1.0, high_open=True,
+                                     code="E42")
+        self.patience = _checks.positive_int("patience", patience, code="E42")
         self.min_delta = _checks.number("min_delta", min_delta, low=0.0)
         if min_strength is None:  # the default floor, never above the start
             min_strength = min(DEFAULT_MIN_STRENGTH, self.start)
-        self.min_strength = _checks.number("min_strength", min_strength, low=0.0)
+        self.min_strength = _checks.number("min_strength", min_strength, low=0.0, code="E42")
         if 0.0 < self.start < self.min_strength:
             raise ValueError(
                 f"E45: PlateauDecay: `min_strength` ({self.min_strength:g}) is above `start` "
@@ -106,7 +107,7 @@ class PlateauDecay(FeedbackSchedule):
         """The state after one measurement (pure: numbers in, numbers out)."""
         if measurement.loss is None or math.isnan(float(measurement.loss)):
             raise ValueError(
-                "PlateauDecay follows the hold-out loss, but the measurement has none: "
+                "E42: PlateauDecay follows the hold-out loss, but the measurement has none: "
                 "give the PrivacyMonitor labelled non-members (e.g. "
                 "PrivacyMonitor.from_training(x, y, (x_val, y_val))).")
         loss = float(measurement.loss)

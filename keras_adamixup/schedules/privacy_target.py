@@ -116,23 +116,23 @@ class PrivacyTarget(FeedbackSchedule):
     def __init__(self, target_auc=0.55, initial=0.1, min_strength=0.0, max_strength=0.5,
                  ki=2.0, kp=1.0, deadband=0.005, max_step=0.1, max_accuracy_drop=None,
                  backoff_patience=None):
-        self.target_auc = _checks.number("target_auc", target_auc)
+        self.target_auc = _checks.number("target_auc", target_auc, code="E11")
         if not 0.5 < self.target_auc < 1.0:
             raise ValueError(
-                f"`target_auc` must be in (0.5, 1): 0.5 is a perfect defence (no "
+                f"E11: `target_auc` must be in (0.5, 1): 0.5 is a perfect defence (no "
                 f"attack can be met) and 1 no defence; got {self.target_auc}."
             )
-        self.min_strength = _checks.number("min_strength", min_strength, low=0.0)
-        self.max_strength = _checks.number("max_strength", max_strength, low=0.0)
+        self.min_strength = _checks.number("min_strength", min_strength, low=0.0, code="E11")
+        self.max_strength = _checks.number("max_strength", max_strength, low=0.0, code="E11")
         if self.max_strength < self.min_strength:
             raise ValueError(
-                f"`max_strength` ({self.max_strength}) must be ≥ `min_strength` "
+                f"E11: `max_strength` ({self.max_strength}) must be ≥ `min_strength` "
                 f"({self.min_strength})."
             )
         self.initial = _checks.number("initial", initial, low=self.min_strength,
-                                     high=self.max_strength)
-        self.ki = _checks.number("ki", ki, low=0.0)
-        self.kp = _checks.number("kp", kp, low=0.0)
+                                     high=self.max_strength, code="E11")
+        self.ki = _checks.number("ki", ki, low=0.0, code="E11")
+        self.kp = _checks.number("kp", kp, low=0.0, code="E11")
         self.deadband = _checks.number("deadband", deadband, low=0.0, high=0.5)
         self.max_step = _checks.number("max_step", max_step, low=0.0, low_open=True)
         self.max_accuracy_drop = (None if max_accuracy_drop is None else _checks.number(
