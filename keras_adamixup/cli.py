@@ -87,6 +87,10 @@ def demo(args):
     if args.quick:
         from keras_adamixup.audit import CHEAP_ATTACKS
 
+        print("demo --quick: 3 epochs, a smoke test of the whole flow. The teachers' "
+              "warning E58 (still improving when their epochs ran out) is expected here; "
+              "run `keras-adamixup demo` without --quick for the comparison that counts.")
+
         run_demo(args.out, epochs=3, lira_shadows=2, seed=args.seed, attacks=CHEAP_ATTACKS,
                  plain_shadows=2, canaries=10, paper_schedule=args.paper_schedule)
     else:
