@@ -242,3 +242,36 @@ def image_shape(value):
         raise ValueError(f"`image_shape` must be (height, width) or (height, width, "
                          f"channels) of positive ints, got {value!r}.")
     return tuple(int(v) for v in shape)
+
+
+def class_ids(y, width, code, who):
+    """Labels that are class ids in ``[0, classes)`` (or rows as wide as the outputs)
+    for a model of `width` outputs (one output: two classes); else a ValueError
+    ``"{code}: {who}: ..."`` that names the bad labels and the remedy.
+
+    Args:
+        y: the labels.
+        width: the model's outputs.
+        code: the error table's id (E55 for the teachers, E03 for the model).
+        who: what is checking, for the message.
+    """
+    import numpy as np
+
+    y = np.asarray(y)
+    classes = 2 if width == 1 else width
+    if y.ndim == 2 and y.shape[1] > 1:
+        if y.shape[1] != width:
+            raise ValueError(f"{code}: {who}: the labels are rows of {y.shape[1]} "
+                             f"columns but the model has {width} outputs.")
+        return
+    ids = y.reshape(-1)
+    if not np.issubdtype(ids.dtype, np.number) or ids.dtype == bool:
+        return  # strings and booleans: `fit`'s own checks (E39) say what to do
+    bad = (ids < 0) | (ids >= classes) | (ids != np.floor(ids))
+    if bad.any():
+        raise ValueError(
+            f"{code}: {who}: {int(bad.sum())} label(s) are not class ids in "
+            f"[0, {classes}) for a model of {width} output(s) (e.g. "
+            f"{np.unique(ids[bad])[:5].tolist()} at rows {np.flatnonzero(bad)[:5].tolist()}). "
+            "Number the classes 0 to classes - 1 (np.unique(y, return_inverse=True) does), "
+            "or give the model as many outputs as there are classes.")

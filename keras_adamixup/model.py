@@ -466,6 +466,11 @@ class AdaMixupModel(keras.Model):
             x, y, loss=getattr(self, "loss", None),
             sparse_loss_matters=self.label_mode == "dominant" and self.targets is None)
         part = training_data.training_part(x, y, kwargs)
+        width = _output_width(self.base_model)
+        if (width is not None and len(np.shape(y)) <= 2 and self.targets is None
+                and not self.allow_any_loss):
+            # the in-graph check (E03) would end in TensorFlow's long graph error
+            _checks.class_ids(y, width, "E03", "AdaMixupModel.fit")
         for callback in callbacks:  # PrivacyMonitor: its non-members are not these rows
             check = getattr(callback, "check_training_data", None)
             if check is not None:
@@ -986,3 +991,15 @@ class _TrainingPlan(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._check_counters()
+
+
+def _output_width(model):
+    """The last axis of `model`'s single output, or `None` when it is not known yet
+    (a subclassed model before its first call) or there are several outputs."""
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError):
+        return None
+    if not outputs or len(outputs) != 1 or outputs[0].shape[-1] is None:
+        return None
+    return int(outputs[0].shape[-1])

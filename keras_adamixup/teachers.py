@@ -530,7 +530,7 @@ class SplitTeachers:
                     batch_size=batch_size or scanned["batch_size"], weights=weights)
         teachers = self.make_teachers(model)
         first = _outputs(teachers[0], _fit_dataset.first_inputs(dataset))
-        _check_labels(scanned["y"], first.shape[1])
+        _checks.class_ids(scanned["y"], first.shape[1], "E55", "SplitTeachers")
         kind, _ = predictions.decide_kind(model, first)
         total, kept = 0.0, []
         show = self.progress if progress is None else progress
@@ -694,7 +694,7 @@ class SplitTeachers:
         stacked = self.together is not False and reason is None
         # the kind from the model's last layer and an untrained copy's values
         first = _outputs(teachers[0], _fit_data.rows(x, slice(0, 256)))
-        _check_labels(y, first.shape[1])
+        _checks.class_ids(y, first.shape[1], "E55", "SplitTeachers")
         kind, _ = predictions.decide_kind(run.model, first)
         norm = bool(_batch_norm.layers_of(teachers[0]))
         keepers = self._keepers(teachers, x, y, left_out, sample_weight, kind, norm)
@@ -909,29 +909,6 @@ def _group_labels(groups, n):
         raise ValueError(f"`groups` has {len(groups)} ids for {n} training examples.")
     _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
     return first[inverse.reshape(-1)].astype("int64")
-
-
-def _check_labels(y, width):
-    """E55: the labels must be class ids in ``[0, classes)`` (or rows as wide as the
-    outputs) for a model of `width` outputs (one output: two classes)."""
-    y = np.asarray(y)
-    classes = 2 if width == 1 else width
-    if y.ndim == 2 and y.shape[1] > 1:
-        if y.shape[1] != width:
-            raise ValueError(f"E55: SplitTeachers: the labels are rows of {y.shape[1]} "
-                             f"columns but the model has {width} outputs.")
-        return
-    ids = y.reshape(-1)
-    if not np.issubdtype(ids.dtype, np.number) or ids.dtype == bool:
-        return  # strings and booleans: `fit`'s own checks (E39) say what to do
-    bad = (ids < 0) | (ids >= classes) | (ids != np.floor(ids))
-    if bad.any():
-        raise ValueError(
-            f"E55: SplitTeachers: {int(bad.sum())} label(s) are not class ids in "
-            f"[0, {classes}) for a model of {width} output(s) (e.g. "
-            f"{np.unique(ids[bad])[:5].tolist()} at rows {np.flatnonzero(bad)[:5].tolist()}). "
-            "Number the classes 0 to classes - 1 (np.unique(y, return_inverse=True) does), "
-            "or give the model as many outputs as there are classes.")
 
 
 def _length(x):

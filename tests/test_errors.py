@@ -56,8 +56,14 @@ def e03(digits):
     y = y[:128].copy()
     y[3] = 12
     model = compiled(keras_adamixup.AdaMixupModel(small_mlp(), seed=0), jit_compile=True)
-    with pytest.raises(ValueError, match="E03: .*outside \\[0, num_classes\\)"):
+    # arrays: found before training (it ended in TensorFlow's 30-line graph error)
+    with pytest.raises(ValueError, match=r"E03: AdaMixupModel.fit: 1 label\(s\) are not "
+                                         r"class ids in \[0, 10\)"):
         model.fit(x[:128], y, epochs=1, batch_size=32, verbose=0)
+    # a dataset: in the step, under XLA
+    data = tf.data.Dataset.from_tensor_slices((x[:128], y)).batch(32)
+    with pytest.raises(ValueError, match="E03: .*outside \\[0, num_classes\\)"):
+        model.fit(data, epochs=1, verbose=0)
 
 
 def e04():
