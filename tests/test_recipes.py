@@ -168,7 +168,7 @@ def test_recommended_entry_is_split_teachers_with_plateau_mixing(digits):
         "split_teachers", {"teachers": 16, "exclude": 2, "mixing": "plateau",
                            "checkpoint": True, "features": "auto", "teacher_args": {
                                "select_epoch": "loss",
-                               "near_duplicates": keras_adamixup.duplicates.RADIUS,
+                               "near_duplicates": "auto",
                                "patience": 5, "weigh_groups": True}})
 
 
