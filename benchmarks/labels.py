@@ -6,6 +6,8 @@ Plain Python, no TensorFlow: `render_results.py` imports it to label rows.
 LABELS = {
     "none": "none",
     "early_stopping": "early stopping",
+    "mixup_a0.2": "static mixup (α 0.2, soft labels)",
+    "relaxloss_1.2": "RelaxLoss (target loss 1.2)",
     "teachers_plateau_16_2_ckpt": "recommended",
     "teachers_plateau_compute1_2_1_ckpt": "recommended, budget 2 (2 teachers)",
     "teachers_plateau_compute1_lw0.5_2_1_ckpt": "recommended, budget 2, half the label mixed in",
