@@ -286,10 +286,16 @@ def render_page(results):
 
 
 def render_readme_block(results):
+    others = [f"{DATA_NAMES[d]}: {DATA_MODELS[d].split(' (')[0]}, "
+              f"{results['canary_audit', d]['rows'][0]['own_shadows']} + "
+              f"{results['canary_audit', d]['rows'][0]['plain_shadows']} shadows, "
+              f"{_units(results['canary_audit', d]['rows'])} canary units per kind"
+              for d in DATA_ORDER if d in DATA_MODELS and ("canary_audit", d) in results]
     lines = ["Each model trained with 150 canary units among its members and was attacked",
              "by the strongest of RMIA, LiRA, TF Privacy's and label-only attacks, with 8",
-             "shadows trained the defence's way and 16 undefended "
-             "([results](docs/results.md), generated from `benchmarks/results/`):", "",
+             "shadows trained the defence's way and 16 undefended"
+             + (f" ({'; '.join(others)})" if others else "")
+             + " ([results](docs/results.md), generated from `benchmarks/results/`):", "",
              "| data | defence | seeds | test acc | best AUC | TPR@0.1%FPR | canaries found at 0 "
              "FP: single / duplicated |",
              "|---|---|---|---|---|---|---|"]
