@@ -50,7 +50,7 @@ import keras_adamixup  # noqa: E402
 from keras_adamixup import _io, audit  # noqa: E402
 
 from benchmarks import baselines, common, names  # noqa: E402
-from benchmarks.data import pool_or_skip, public_rows, split  # noqa: E402
+from benchmarks.data import IMAGE_SHAPES, pool_or_skip, public_rows, split  # noqa: E402
 from benchmarks.labels import LABELS  # noqa: E402
 from benchmarks.rows import mean as _mean, merged_rows, one_data_set  # noqa: E402
 
@@ -109,7 +109,8 @@ def run_one(defence, data, planted, seed, args, public=None):
     x_fit, y_fit = planted.add_to(x_m, y_m)
     classes = int(max(y_m.max(), nonmembers[1].max())) + 1
     factory, fit_kwargs_for = names.recipe(defence, x_m.shape[1:], classes, args.width, seed,
-                                           validation, args.epochs, public=public)
+                                           validation, args.epochs, public=public,
+                                           image_shape=IMAGE_SHAPES.get(args.data))
     plain_factory, plain_fit_kwargs_for = names.recipe("none", x_m.shape[1:], classes,
                                                        args.width, seed, validation,
                                                        args.epochs)

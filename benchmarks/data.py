@@ -24,6 +24,9 @@ from benchmarks.common import SHARED
 
 # columns swapped together by the "swap" recipes (one-hot blocks), per data set
 FEATURE_GROUPS = {}
+# the image shape of the data sets the benchmarks flatten for the MLP (the
+# ``images`` teachers' word: near-duplicates searched as images)
+IMAGE_SHAPES = {"digits": (8, 8), "mnist": (28, 28)}
 
 
 def load_pool(name):

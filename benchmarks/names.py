@@ -16,7 +16,7 @@ Families:
 | ``label_smoothing_S``, ``dp_sgd_SIGMA``, ``relaxloss_A`` | ``label_smoothing`` (smoothing S), ``dp_sgd`` (noise multiplier SIGMA), ``relaxloss`` (target loss A) |
 | ``mixup_aA`` | ``adamixup``: ``Constant(A)``, Beta coefficients, soft labels |
 | ``adamixup_[WORDS_]SCHEDULE`` | ``adamixup`` with a `SCHEDULES` entry; `ADAMIXUP_WORDS` before it |
-| ``teachers_[WORDS_]K_L`` | ``split_teachers``: K teachers, each row left out of L; `TEACHER_WORDS`, ``computeC`` for ``SplitTeachers(compute=C)``, ``lwW`` for ``label_weight=W`` |
+| ``teachers_[WORDS_]K_L`` | ``split_teachers``: K teachers, each row left out of L; `TEACHER_WORDS` (``images``: `recipe`'s ``image_shape``), ``computeC`` for ``SplitTeachers(compute=C)``, ``lwW`` for ``label_weight=W`` |
 
 Suffixes (the last words):
 
@@ -63,6 +63,8 @@ TEACHER_WORDS = {
     "unweighed": ({}, {"weigh_groups": False}),  # a group's rows weigh 1 each
     "acc": ({}, {"select_epoch": "accuracy"}),  # teachers' epoch of best out-of-fold accuracy
     "last": ({}, {"select_epoch": None}),  # the teachers' last epoch
+    # flattened images: near-duplicates searched as images (translated), the data's shape
+    "images": ({}, {"image_shape": "data"}),
 }
 # what the teachers do without words: lowest out-of-fold loss, patience 5, near-duplicates
 # grouped and weighed as one row (images: also compared translated, duplicates.settings_for)
@@ -246,7 +248,7 @@ def checked(text):
 
 
 def recipe(name, inputs, classes, width, seed, validation, epochs, feature_groups=None,
-           public=None):
+           public=None, image_shape=None):
     """`(factory, fit_kwargs_for)` of a benchmark recipe name on the benchmarks' MLP or CNN.
 
     The factory returns a compiled model; ``fit_kwargs_for(x_train, y_train)``
@@ -267,6 +269,8 @@ def recipe(name, inputs, classes, width, seed, validation, epochs, feature_group
         feature_groups: as `parse`.
         public: ``public(count)`` returns the public rows of a ``_pubN`` name
             (`benchmarks.data.public_rows`), or `None`.
+        image_shape: the flattened rows' image shape, for the ``images`` word
+            (`benchmarks.data.IMAGE_SHAPES`), or `None`.
 
     Example:
 
@@ -283,6 +287,12 @@ def recipe(name, inputs, classes, width, seed, validation, epochs, feature_group
         if public is None:
             raise ValueError(f"{name}: this benchmark has no public rows to give.")
         options["unlabelled"] = public(options["unlabelled"])
+    teacher_args = options.get("teacher_args") or {}
+    if teacher_args.get("image_shape") == "data":
+        if image_shape is None:
+            raise ValueError(f"{name}: 'images' needs the data's image shape (flattened "
+                             f"images: {', '.join(data.IMAGE_SHAPES)}).")
+        options["teacher_args"] = {**teacher_args, "image_shape": tuple(image_shape)}
     made = recipes.recipe(key, setting, name=name, **options)
     if len(inputs if isinstance(inputs, tuple) else (inputs,)) == 3:
         # every CNN (baselines and shadows too) ends each epoch with its

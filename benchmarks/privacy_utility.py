@@ -65,8 +65,8 @@ from keras_adamixup import _io, audit  # noqa: E402
 
 from benchmarks import baselines, common, names  # noqa: E402
 from benchmarks import rows as rows_lib  # noqa: E402
-from benchmarks.data import (FEATURE_GROUPS, load_pool, pool_or_skip, public_rows,  # noqa: E402,F401
-                             model_name, split)
+from benchmarks.data import (FEATURE_GROUPS, IMAGE_SHAPES, load_pool,  # noqa: E402,F401
+                             model_name, pool_or_skip, public_rows, split)
 from benchmarks.names import parse, recipe  # noqa: E402,F401
 
 # the defences measured (any other name of benchmarks.names runs too)
@@ -111,7 +111,7 @@ def run_one(defence, data, seed, args, public=None):
     factory, fit_kwargs_for = recipe(defence, x_m.shape[1:], classes, args.width, seed,
                                      validation, args.epochs,
                                      feature_groups=FEATURE_GROUPS.get(args.data),
-                                     public=public)
+                                     public=public, image_shape=IMAGE_SHAPES.get(args.data))
     keras.utils.set_random_seed(seed)
     model = factory()
     start = time.perf_counter()

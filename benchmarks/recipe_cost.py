@@ -36,8 +36,8 @@ import keras  # noqa: E402
 from keras_adamixup import _io  # noqa: E402
 
 from benchmarks import common, names, overhead  # noqa: E402
-from benchmarks.data import (FEATURE_GROUPS, model_name, pool_or_skip, public_rows,  # noqa: E402
-                             split)
+from benchmarks.data import (FEATURE_GROUPS, IMAGE_SHAPES, model_name,  # noqa: E402
+                             pool_or_skip, public_rows, split)
 
 PLAIN = "plain"
 RECIPES = ("early_stopping", "teachers_16_2_ckpt", "teachers_mix_16_2_ckpt",
@@ -58,6 +58,7 @@ def time_one(name, data, args, seed, public=None):
         factory, fit_kwargs_for = names.recipe(name, x_m.shape[1:], classes, args.width, seed,
                                                validation, args.epochs,
                                                feature_groups=FEATURE_GROUPS.get(args.data),
+                                               image_shape=IMAGE_SHAPES.get(args.data),
                                                public=public)
         model = factory()
         kwargs = fit_kwargs_for(x_m, y_m)

@@ -710,3 +710,17 @@ def test_teacher_levers_quick_run(tmp_path, capsys):
     rows = json.loads(out.read_text())
     assert [row["run"] for row in rows] == ["plain", "teachers 2_1", "recommended", "lw0.5"]
     assert 0.0 <= rows[1]["soft_label_accuracy"] <= 1.0 and "| lw0.5 |" in capsys.readouterr().out
+
+
+def test_the_images_word_searches_flattened_images_for_near_copies():
+    from benchmarks import names
+
+    rng = np.random.default_rng(0)
+    val = (rng.random((8, 64)).astype("float32"), rng.integers(0, 3, 8))
+    model = names.recipe("teachers_plateau_images_4_1_ckpt", 64, 3, 8, 0, val, 1,
+                         image_shape=(8, 8))[0]()
+    assert model.targets.image_shape == (8, 8)
+    assert names.recipe("teachers_plateau_4_1_ckpt", 64, 3, 8, 0, val, 1,
+                        image_shape=(8, 8))[0]().targets.image_shape is None
+    with pytest.raises(ValueError, match="image shape"):
+        names.recipe("teachers_plateau_images_4_1_ckpt", 64, 3, 8, 0, val, 1)
