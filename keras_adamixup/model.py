@@ -649,7 +649,7 @@ class AdaMixupModel(keras.Model):
 
     def current_strength(self):
         """The strength used by the last training step, as a float."""
-        return float(keras.ops.convert_to_numpy(self.strength.value))
+        return float(self.strength.numpy())
 
     # -- the training step -------------------------------------------------
 
@@ -960,7 +960,7 @@ class _TrainingPlan(keras.callbacks.Callback):
 
     def _check_counters(self):
         model = self._target
-        read = lambda v: int(keras.ops.convert_to_numpy(v.value))  # noqa: E731
+        read = lambda v: int(v.numpy())  # noqa: E731
         bad = read(model.bad_label_batches)
         if bad:
             raise ValueError(
@@ -982,7 +982,7 @@ class _TrainingPlan(keras.callbacks.Callback):
         if batch == 0:
             self._check_counters()
             model = self._target
-            if int(keras.ops.convert_to_numpy(model.unmixed_batches.value)):
+            if int(model.unmixed_batches.numpy()):
                 raise ValueError(
                     "E06: The first training batch has a single example, which "
                     "cannot be mixed (it has no partner): use a `batch_size` of "

@@ -496,7 +496,7 @@ class PrivacyMonitor(ScheduleDriver):
                                   loss=signal.get("holdout_loss"))
         if getattr(self.model, "focus", None) is not None:  # AdaMixupModel's LossFloor
             self.model.observe(measurement)
-            record["loss_floor"] = float(keras.ops.convert_to_numpy(self.model.loss_floor.value))
+            record["loss_floor"] = float(self.model.loss_floor.numpy())
         if controller is not None:
             record["controller_strength"] = controller.update(measurement)
             self._check_saturation(controller, record["controller_strength"], measurement)

@@ -422,3 +422,15 @@ def test_recount_e56_names_the_binary_loss_for_one_logit():
     model.compile("adam", keras.losses.BinaryCrossentropy())
     with pytest.warns(Warning, match=r"E56.*BinaryCrossentropy\(from_logits=True\)"):
         model.fit(x, y.astype("float32"), epochs=1, verbose=0)
+
+
+def test_a_fit_reads_its_counters_without_numpy_deprecation_warnings():
+    # keras.ops.convert_to_numpy(variable.value) warned on every fit (NumPy 2's copy
+    # keyword), which users of pytest or -W error saw from the package's callbacks
+    x, y = clusters(64)
+    model = keras_adamixup.AdaMixupModel(small_mlp(3, inputs=8), seed=0)
+    compile_adam(model)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*__array__ implementation.*")
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert 0.0 <= model.current_strength() <= 0.5

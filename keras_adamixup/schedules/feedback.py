@@ -111,7 +111,7 @@ class FeedbackSchedule(StrengthSchedule):
 
     def state(self):
         """The state as Python numbers."""
-        read = lambda v: keras.ops.convert_to_numpy(v.value).item()  # noqa: E731
+        read = lambda v: v.numpy().item()  # noqa: E731
         return {name: read(variable) for name, variable in self._bound().items()}
 
     def reset_state(self):
