@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 import keras_adamixup
-from keras_adamixup import audit
+from keras_adamixup import _batch_norm, audit
 
 from benchmarks.common import SHARED
 
@@ -249,10 +249,10 @@ def model_name(data_name, width):
     return f"MLP {width}"
 
 
-class BatchNormRefresh(keras.callbacks.Callback):
-    """Re-estimates a model's batch-normalization statistics from 512 of its training
-    inputs (`keras_adamixup._batch_norm.refresh`) before `fit`'s own validation and at
-    each epoch's end.
+class BatchNormRefresh(_batch_norm.Refresh):
+    """`keras_adamixup._batch_norm.Refresh` from 512 rows drawn from the model's
+    training inputs: its batch-normalization statistics re-estimated before `fit`'s
+    own validation and at each epoch's end.
 
     The defended models do this themselves (`AdaMixupModel`, the teachers);
     the benchmarks give it to every CNN they train, baselines and shadows
@@ -272,18 +272,8 @@ class BatchNormRefresh(keras.callbacks.Callback):
     """
 
     def __init__(self, x_train, seed=0):
-        super().__init__()
-        from keras_adamixup import _batch_norm
-
-        self._refresh = _batch_norm.refresh
-        self._rows = np.asarray(x_train)[_batch_norm.draw(np.ones(len(x_train), bool), seed)]
-
-    def on_test_begin(self, logs=None):
-        # Keras validates (early stopping's val_loss) before the epoch-end callbacks
-        self._refresh(self.model, self._rows)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._refresh(self.model, self._rows)
+        super().__init__(np.asarray(x_train)[_batch_norm.draw(np.ones(len(x_train), bool),
+                                                               seed)])
 
 
 class RefreshedFit:

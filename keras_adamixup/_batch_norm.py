@@ -86,3 +86,41 @@ def refresh(model, inputs):
     finally:
         for layer, momentum in zip(layers, momenta):
             layer.momentum = momentum
+
+
+class Refresh(keras.callbacks.Callback):
+    """A callback that re-estimates a model's statistics (`refresh`) before it is
+    measured: before `fit`'s own validation (Keras validates before the epoch-end
+    callbacks, so ``val_accuracy`` reads fresh statistics too) and at each epoch's
+    end, before the monitors; the model ends its `fit` with them. An epoch whose
+    validation already refreshed them (no step has run since) is not refreshed again.
+
+    Args:
+        inputs: a batch of the model's training inputs (`draw`).
+        model: the model to refresh; `None`: the model being fitted.
+
+    Example:
+
+    ```python
+    model.fit(x, y, callbacks=[Refresh(x[draw(np.ones(len(x), bool))])])
+    ```
+    """
+
+    def __init__(self, inputs, model=None):
+        super().__init__()
+        self._inputs, self._target = inputs, model
+        self._fresh = False
+
+    def _refresh(self):
+        refresh(self._target if self._target is not None else self.model, self._inputs)
+        self._fresh = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._fresh = False
+
+    def on_test_begin(self, logs=None):
+        self._refresh()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._fresh:
+            self._refresh()

@@ -99,7 +99,7 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0):
     _checks.number("radius", radius, low=0.0)
     shift = _checks.integer("shift", shift, low=0)
     images = _images(x) if shift else None
-    flat = _rows(x)
+    flat = _rows(x) if images is None else images.reshape(len(images), -1)
     n = len(flat)
     bad = ~np.isfinite(flat).all(axis=1)
     if bad.any():

@@ -414,7 +414,7 @@ class AdaMixupModel(keras.Model):
             self.holdout_callbacks = _holdout_callbacks.make(self, x, y, kwargs, seed)
         first = []
         if _batch_norm.layers_of(self.base_model):
-            first = [_RefreshBatchNorm(self.base_model, self._refresh_inputs(x, y, kwargs))]
+            first = [_batch_norm.Refresh(self._refresh_inputs(x, y, kwargs), self.base_model)]
         return first + self.holdout_callbacks + callbacks + [_TrainingPlan(self)]
 
     def _refresh_inputs(self, x, y, kwargs):
@@ -908,24 +908,6 @@ def _checkpoint_settings(checkpoint):
         raise ValueError(f"`checkpoint` has unknown PrivacyCheckpoint arguments {unknown}; "
                          f"it takes {list(_CHECKPOINT_ARGUMENTS)}.")
     return dict(checkpoint)
-
-
-class _RefreshBatchNorm(keras.callbacks.Callback):
-    """The base model's batch-normalization statistics re-estimated from some training
-    inputs (`keras_adamixup._batch_norm`) before it is measured: before `fit`'s own
-    validation (``validation_data``: Keras runs it before the epoch-end callbacks, so
-    ``val_accuracy`` reads fresh statistics too), and at each epoch's end before the
-    monitors; the model ends its `fit` with them."""
-
-    def __init__(self, base_model, inputs):
-        super().__init__()
-        self._base, self._inputs = base_model, inputs
-
-    def on_test_begin(self, logs=None):
-        _batch_norm.refresh(self._base, self._inputs)
-
-    def on_epoch_end(self, epoch, logs=None):
-        _batch_norm.refresh(self._base, self._inputs)
 
 
 class _TrainingPlan(keras.callbacks.Callback):
