@@ -254,8 +254,8 @@ class BatchNormRefresh(_batch_norm.Refresh):
     training inputs: its batch-normalization statistics re-estimated before `fit`'s
     own validation and at each epoch's end.
 
-    The defended models do this themselves (`AdaMixupModel`, the teachers);
-    the benchmarks give it to every CNN they train, baselines and shadows
+    The defended models do this themselves (`AdaMixupModel`, the teachers), and
+    it does nothing for them; the benchmarks give it to every CNN they train, baselines and shadows
     included, so that no baseline is handicapped by Keras' lagging moving
     averages (the undefended CNN's inference-mode accuracy swings between 0.45
     and 0.58 from one epoch to the next without it, at 4,000 images).
@@ -274,6 +274,15 @@ class BatchNormRefresh(_batch_norm.Refresh):
     def __init__(self, x_train, seed=0):
         super().__init__(np.asarray(x_train)[_batch_norm.draw(np.ones(len(x_train), bool),
                                                                seed)])
+        self._own = False
+
+    def on_train_begin(self, logs=None):
+        # a defended model refreshes its statistics itself: not twice
+        self._own = isinstance(self.model, keras_adamixup.AdaMixupModel)
+
+    def _refresh(self):
+        if not self._own:
+            super()._refresh()
 
 
 class RefreshedFit:

@@ -14,7 +14,15 @@ and the checkpoint) would read those stale statistics.
 `refresh` sets each layer's statistics to those of one batch of the model's
 own training rows, in training mode (augmentation layers active, as in
 training): one forward pass, no weight changes. The statistics are only
-ever used in inference mode, so training goes on as before.
+ever used in inference mode, so training goes on as before. The model's
+`fit` does this before each measurement (`Refresh`).
+
+The split teachers, copies that are never released, are measured after every
+epoch; instead of a refresh each (a forward pass of `ROWS` rows per teacher
+and epoch: 0.28 s of a 2.5 s epoch on the CIFAR-10 CNN), their layers get
+``momentum=FOLLOW`` (`follow`): the moving averages then follow the last ten
+or so steps, at no cost. Training mode never reads them, so the teachers
+train exactly as before.
 """
 
 import keras
@@ -24,6 +32,9 @@ from keras_adamixup import _fit_data
 
 # rows of the forward pass that re-estimates the statistics
 ROWS = 512
+# the split teachers' momentum (`follow`): each step moves the averages 10 % of the
+# way, so the last 10 steps (640 rows at batch 64) weigh about two thirds
+FOLLOW = 0.9
 
 
 def layers_of(model):
@@ -59,6 +70,30 @@ def draw(rows, seed=0, size=ROWS):
     mask = np.zeros(len(rows), dtype=bool)
     mask[index] = True
     return mask
+
+
+def follow(model, momentum=FOLLOW):
+    """Gives `model`'s batch-normalization layers ``momentum`` (`FOLLOW`): their
+    moving averages follow the last steps' statistics instead of lagging them.
+
+    For models only measured, never released (the split teachers): it changes
+    what they predict in inference mode, not how they train. Returns whether
+    `model` has such a layer.
+
+    Args:
+        model: a Keras model.
+        momentum: the layers' new momentum, in ``[0, 1)``.
+
+    Example:
+
+    ```python
+    follow(teacher)  # before its fit
+    ```
+    """
+    layers = layers_of(model)
+    for layer in layers:
+        layer.momentum = momentum
+    return bool(layers)
 
 
 def refresh(model, inputs):

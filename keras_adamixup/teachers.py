@@ -110,6 +110,9 @@ _LOG = logging.getLogger("keras_adamixup")
 SELECT_EPOCH = ("loss", "accuracy")
 STUDENT_ROWS = ("all", "unlabelled")
 UNLABELLED_TEACHERS = ("all", "nearest")
+# a row's forward pass (inference) costs about this share of a training step on it
+# (forward and backward): what `compute` counts for the rows a teacher measures
+FORWARD = 1.0 / 3.0
 
 
 @keras.saving.register_keras_serializable(package="keras_adamixup")
@@ -207,10 +210,11 @@ class SplitTeachers:
             epochs (or ``epochs``), stopping early with ``patience``. A
             number > 0: the teachers' training compute at most this multiple
             of the model's own fit, counted in rows × epochs (each teacher
-            trains on ``1 − exclude / teachers`` of the rows): with 4
-            teachers leaving each row out of 1, ``compute=1.0`` lets each
-            train a third of the model's epochs, with 2 teachers all of them
-            (`teacher_epochs`). ``recommended.model(base, budget=...)`` sets it.
+            trains on ``1 − exclude / teachers`` of the rows, and measures
+            the rows it left out after every epoch, a forward pass counted
+            as a third of a training row): with 4 teachers leaving each row
+            out of 1, ``compute=1.0`` lets each train 3/10 of the model's
+            epochs, with 2 teachers 3/4 of them (`teacher_epochs`). ``recommended.model(base, budget=...)`` sets it.
 
     Example:
 
@@ -335,7 +339,9 @@ class SplitTeachers:
 
         `epochs` (this object's ``epochs`` when set); with ``compute``, at
         most as many as keep the teachers' rows × epochs within ``compute``
-        times the model's (``n × epochs``), and at least 1.
+        times the model's (``n × epochs``), and at least 1. With epoch
+        selection the rows each teacher measures after every epoch count
+        too, at `FORWARD` of a training row (a forward pass alone).
 
         Args:
             epochs: the epochs of the model's `fit`.
@@ -345,7 +351,10 @@ class SplitTeachers:
         if self.compute is None:
             return epochs
         rows = float(np.size(left_out) - np.count_nonzero(left_out))  # teachers' rows
-        affordable = int(self.compute * epochs * left_out.shape[1] / max(rows, 1.0))
+        # each epoch, every teacher measures the rows it left out (epoch selection)
+        measured = float(np.count_nonzero(left_out)) if self.select_epoch else 0.0
+        per_epoch = max(rows + FORWARD * measured, 1.0)
+        affordable = int(self.compute * epochs * left_out.shape[1] / per_epoch)
         return max(1, min(epochs, affordable))
 
     def weights_of(self, labels):
@@ -365,7 +374,8 @@ class SplitTeachers:
     def make_teachers(self, model, count=None):
         """`count` (default `teachers`) fresh copies of a compiled `model` (its
         base model for an `AdaMixupModel`: teachers train without mixing),
-        compiled with the same loss and optimizer settings."""
+        compiled with the same loss and optimizer settings; their
+        batch-normalization averages follow the last steps (`_batch_norm.follow`)."""
         base = getattr(model, "base_model", model)
         loss = getattr(model, "loss", None)
         if getattr(model, "optimizer", None) is None or loss is None:
@@ -379,6 +389,9 @@ class SplitTeachers:
                     "E34: SplitTeachers copies the model with keras.models.clone_model, "
                     f"which failed for {type(base).__name__} ({error}); use a "
                     "Sequential or functional model.") from error
+            # measured after every epoch, never released: batch-normalization
+            # averages that follow the last steps instead of a refresh each time
+            _batch_norm.follow(teacher)
             optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
             teacher.compile(optimizer=optimizer, loss=loss)
             copies.append(teacher)
@@ -562,10 +575,7 @@ class SplitTeachers:
             teacher.fit(data, epochs=epochs, verbose=0, shuffle=False)
             return _probabilities(teacher, x_out, kind)[1], epochs
         keeper = _BestEpoch(teacher, x_out, y[out], kind, self.select_epoch, self.patience,
-                            None if weights is None else weights[out],
-                            next(iter(_fit_dataset.inputs_of(
-                                dataset, _batch_norm.draw(keep, self.seed + k))))
-                            if _batch_norm.layers_of(teacher) else None)
+                            None if weights is None else weights[out])
         teacher.fit(data, epochs=epochs, verbose=0, shuffle=False,
                     callbacks=[keeper.callback()])
         keeper.restore()
@@ -696,8 +706,7 @@ class SplitTeachers:
         first = _outputs(teachers[0], _fit_data.rows(x, slice(0, 256)))
         _checks.class_ids(y, first.shape[1], "E55", "SplitTeachers")
         kind, _ = predictions.decide_kind(run.model, first)
-        norm = bool(_batch_norm.layers_of(teachers[0]))
-        keepers = self._keepers(teachers, x, y, left_out, sample_weight, kind, norm)
+        keepers = self._keepers(teachers, x, y, left_out, sample_weight, kind)
         with _progress.Bar(epochs if stacked else len(teachers), self._plan(len(teachers), epochs),
                            "epoch" if stacked else "teacher",
                            enabled=run.show) as bar:
@@ -710,8 +719,7 @@ class SplitTeachers:
 
                 # the keepers' outputs on the rows each teacher left out come
                 # from the stacked models, in one call (not 16 eager ones)
-                watch = (list(left_out) if keepers and isinstance(x, np.ndarray) and not norm
-                         else None)
+                watch = list(left_out) if keepers and isinstance(x, np.ndarray) else None
                 _stacked.train_together(teachers, x, y, ~left_out, epochs=epochs,
                                         batch_size=run.batch_size, seed=self.seed,
                                         progress=after_epoch, sample_weight=sample_weight,
@@ -743,17 +751,13 @@ class SplitTeachers:
         return (f"SplitTeachers: {count} of {self.teachers} teachers, each row left out of "
                 f"{self.exclude}, at most {epochs} epochs")
 
-    def _keepers(self, teachers, x, y, left_out, sample_weight, kind, norm):
-        """Each teacher's `_BestEpoch` (none without `select_epoch`); with batch
-        normalization (`norm`), each re-estimates its teacher's statistics from its
-        own rows before measuring (`_batch_norm`)."""
+    def _keepers(self, teachers, x, y, left_out, sample_weight, kind):
+        """Each teacher's `_BestEpoch` (none without `select_epoch`)."""
         if not self.select_epoch:
             return []
         return [_BestEpoch(t, _fit_data.rows(x, out), y[out], kind, self.select_epoch,
-                           self.patience, None if sample_weight is None else sample_weight[out],
-                           _fit_data.rows(x, _batch_norm.draw(~out, self.seed + k))
-                           if norm else None)
-                for k, (t, out) in enumerate(zip(teachers, left_out))]
+                           self.patience, None if sample_weight is None else sample_weight[out])
+                for t, out in zip(teachers, left_out)]
 
     def get_config(self):
         return {"teachers": self.teachers, "exclude": self.exclude, "seed": self.seed,
@@ -818,12 +822,8 @@ class _TeacherCache(_cache.CheckedFolder):
 class _BestEpoch:
     """One teacher's best epoch on the examples it left out (`SplitTeachers.select_epoch`)."""
 
-    def __init__(self, teacher, x_out, y_out, kind, by, patience=None, weights=None,
-                 fit_inputs=None):
+    def __init__(self, teacher, x_out, y_out, kind, by, patience=None, weights=None):
         self.teacher, self.x_out, self.kind, self.by = teacher, x_out, kind, by
-        # some of the teacher's training inputs: its batch-normalization statistics
-        # are re-estimated from them before each measurement (None: no such layer)
-        self.fit_inputs = fit_inputs
         self.patience, self.stopped = patience, False
         self.y_out = predictions.as_labels(y_out, "y")
         # per-example weights of the selection (the student's sample weights), or None
@@ -837,8 +837,6 @@ class _BestEpoch:
         if self.stopped:  # trained on beside the others, but its epoch is final
             return
         self.epoch += 1
-        if outputs is None:
-            _batch_norm.refresh(self.teacher, self.fit_inputs)
         probs, soft = _probabilities(self.teacher, self.x_out, self.kind, outputs)
         w = self.sample_weight
         loss = float(np.average(predictions.cross_entropy(probs, self.y_out), weights=w))

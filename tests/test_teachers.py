@@ -203,18 +203,21 @@ def test_compute_caps_the_teachers_epochs_by_rows_times_epochs():
         split = SplitTeachers(teachers, exclude, seed=0, compute=compute)
         return split.teacher_epochs(epochs, split.left_out(n))
 
-    assert capped(4, 1, 1.0) == 13   # 3 rows in 4 per teacher: 40 / 3
-    assert capped(2, 1, 1.0) == 40   # half the rows each: the model's epochs
-    assert capped(16, 2, 1.0) == 2   # 14 of 16 each: 40 / 14
+    # each teacher trains on its rows and measures those it left out (a third each)
+    assert capped(4, 1, 1.0) == 12   # 3 + 1/3 rows in 4 per teacher: 40 / (10 / 3)
+    assert capped(2, 1, 1.0) == 30   # 1 + 1/3 of the model's rows: 40 / (4 / 3)
+    assert capped(16, 2, 1.0) == 2   # 14 + 2/3 of 16 each: 40 / 14.7
     assert capped(4, 1, 0.01) == 1   # at least one epoch
     assert capped(2, 1, 5.0) == 40   # never more than the model's epochs
     assert capped(4, 1, None) == 40
+    unmeasured = SplitTeachers(2, 1, seed=0, compute=1.0, select_epoch=None)
+    assert unmeasured.teacher_epochs(40, unmeasured.left_out(1000)) == 40
     with pytest.raises(ValueError, match="compute"):
         SplitTeachers(4, 1, compute=0)
     x, y = clusters(120)
     targets = SplitTeachers(4, 1, seed=0, compute=1.0, near_duplicates=None).fit(
-        compile_adam(cluster_mlp(seed=0), 1e-2), x, y, epochs=6, batch_size=32)
-    assert targets.planned_epochs == 2 and max(targets.epochs) <= 2
+        compile_adam(cluster_mlp(seed=0), 1e-2), x, y, epochs=10, batch_size=32)
+    assert targets.planned_epochs == 3 and max(targets.epochs) <= 3  # 10 / (10 / 3)
 
 
 def test_label_weight_mixes_the_given_label_into_the_models_targets():
