@@ -8,9 +8,10 @@ many true copies three groupings find and how many unrelated rows they group:
 
 - ``raw``: `keras_adamixup.duplicates.near_duplicate_groups` at its `RADIUS`
   on the inputs (what the defence does today);
-- ``aligned`` (images): the same threshold, at the best translation by up to
-  2 pixels (``near_duplicate_groups(images, shift=2)``, what `SplitTeachers`
-  now does on image arrays);
+- ``aligned`` (images): what `SplitTeachers` does on image arrays
+  (``near_duplicate_groups(images, **settings_for(images))``: radius 0.15, at
+  the best translation by up to 2 pixels and against every crop of up to 3
+  pixels resized back), at the same radius as the others;
 - ``embedding``: the same on the penultimate layer of the benchmarks' model
   (`benchmarks.data.base_model`: the MLP, the CNN for CIFAR-10) trained a few
   epochs on rows that are not among the measured ones;
@@ -21,7 +22,9 @@ many true copies three groupings find and how many unrelated rows they group:
 
 `--rows` random rows of the data set (at most half of it; the rest trains the
 embedding), then per kind `--copies` near-copies of distinct random rows among
-them are added. Per kind and method: ``recall`` (share of the copies grouped
+them are added. Images get one kind more, ``crop_other``: crops made another
+way than the audit's (and the grouping's) integer crops, fractional boxes of
+2 to 12 % of each side resized by TensorFlow's ``crop_and_resize``. Per kind and method: ``recall`` (share of the copies grouped
 with their source), ``false_rows`` (rows whose group holds a row that is
 neither itself nor its own copy or source: the rows a false group costs) and
 the largest group; and per method the rows grouped on the measured rows
@@ -178,8 +181,8 @@ def groupings(x_rows, embedded, images, radius=duplicates.RADIUS, hash_bits=4):
     """
     out = {"raw": duplicates.near_duplicate_groups(x_rows, radius=radius)}
     if images is not None:
-        out["aligned"] = duplicates.near_duplicate_groups(images, radius,
-                                                          shift=duplicates.SHIFT)
+        out["aligned"] = duplicates.near_duplicate_groups(
+            images, **{**duplicates.settings_for(images), "radius": radius})
     out["embedding"] = duplicates.near_duplicate_groups(embedded, radius=radius)
     if images is not None:
         for kind in ("dhash", "ahash"):
@@ -196,7 +199,8 @@ def sweep(x_rows, embedded, images, family, n_clean):
             labels = duplicates.near_duplicate_groups(rows, radius=radius)
             out[f"{name}@{radius}"] = _short(measure(labels, family, n_clean))
         if images is not None:
-            labels = duplicates.near_duplicate_groups(images, radius, shift=duplicates.SHIFT)
+            labels = duplicates.near_duplicate_groups(
+                images, **{**duplicates.settings_for(images), "radius": radius})
             out[f"aligned@{radius}"] = _short(measure(labels, family, n_clean))
     if images is not None:
         for kind in ("dhash", "ahash"):
@@ -266,16 +270,34 @@ def _images(name, x):
     return x if x.ndim == 4 else None
 
 
+def other_crops(name, x_rows, sources, seed):
+    """Crops of rows `sources` made another way than `NearCopy`'s: a fractional box
+    of 88 to 98 % of each side at a random place, resized by TensorFlow."""
+    import tensorflow as tf
+
+    images = _images(name, x_rows)[sources].astype("float32")
+    rng = np.random.default_rng([seed, 99])
+    scale = rng.uniform(1 / 1.12, 1 / 1.02, size=len(sources))
+    top, left = rng.uniform(0, 1 - scale), rng.uniform(0, 1 - scale)
+    boxes = np.stack([top, left, top + scale, left + scale], axis=1).astype("float32")
+    made = tf.image.crop_and_resize(images, boxes, np.arange(len(sources)),
+                                    images.shape[1:3]).numpy()
+    return made.reshape((len(sources),) + x_rows.shape[1:]).astype(x_rows.dtype)
+
+
 def run_kind(x_rows, near, embed, name, seed, copies):
     """One near-copy kind (`near`: `copies` near-copies of distinct rows of `x_rows`
-    added; `None`: the rows alone), then every method's `measure` and the `sweep`."""
+    added, ``"crop_other"``: `other_crops`; `None`: the rows alone), then every
+    method's `measure` and the `sweep`."""
     n = len(x_rows)
     x_all, family = x_rows, np.arange(n)
     if near is not None:
-        kind = audit.canaries.NEAR_COPY_KINDS.index(near.kinds[0])
-        rng = np.random.default_rng([seed, kind])
+        index = (len(audit.canaries.NEAR_COPY_KINDS) if near == "crop_other"
+                 else audit.canaries.NEAR_COPY_KINDS.index(near.kinds[0]))
+        rng = np.random.default_rng([seed, index])
         sources = np.sort(rng.choice(n, size=min(copies, n), replace=False))
-        made = audit.canaries.near_copies(x_rows, sources, near, seed=seed)
+        made = (other_crops(name, x_rows, sources, seed) if near == "crop_other"
+                else audit.canaries.near_copies(x_rows, sources, near, seed=seed))
         x_all = np.concatenate([x_rows, made])
         family = np.concatenate([family, sources])
     embedded, images = embed(x_all), _images(name, x_all)
@@ -326,7 +348,10 @@ def main(argv=None):
               "clean": {m: v["false_rows"] for m, v in clean["methods"].items()},
               "clean_sweep": {k: v["false_rows"] for k, v in clean["sweep"].items()},
               "kinds": {}}
-    for kind, near in kinds_for(args.data, x).items():
+    kinds = kinds_for(args.data, x)
+    if "crop" in kinds:
+        kinds["crop_other"] = "crop_other"
+    for kind, near in kinds.items():
         result["kinds"][kind] = run_kind(x[measured], near, embed, args.data, args.seed,
                                          args.copies)
     result["seconds"] = {"embedding": round(trained, 1),

@@ -71,9 +71,11 @@ def teachers(budget=BUDGET, seed=0):
         budget: the whole `fit`'s training compute, in plain fits of the same
             model and epochs (rows × epochs), > 1; the teachers get
             ``budget − 1`` (``SplitTeachers(compute=...)``): the most teachers
-            (`PLANS`) whose every epoch costs at most that many of the model's
-            epochs, each trained at most the model's epochs (fewer when the
-            budget is under 2), and stopped 5 epochs after their best.
+            (`PLANS`) whose every epoch's training costs at most that many of
+            the model's epochs, each trained at most as many epochs as that
+            compute allows once their measurement of the rows they left out
+            is counted too (at 2.0: two teachers, 3/4 of the model's
+            epochs), and stopped 5 epochs after their best.
             `None`: no limit, ``TEACHERS`` (16, each row left out of 2).
         seed: the seed of the exclusion draw.
 

@@ -302,11 +302,12 @@ class SplitTeachers:
             return None
         if self.image_shape is not None:
             x = duplicates.as_images(x, self.image_shape)
-        radius, shift = duplicates.settings_for(x)
+        settings = duplicates.settings_for(x)
         if self.near_duplicates != "auto":
-            radius = self.near_duplicates or 0.0
-        labels = duplicates.near_duplicate_groups(x, radius=radius, groups=groups,
-                                                  shift=shift if radius else 0)
+            settings["radius"] = self.near_duplicates or 0.0
+        if not settings["radius"]:
+            settings.update(shift=0, crop=0)
+        labels = duplicates.near_duplicate_groups(x, groups=groups, **settings)
         _LOG.info("SplitTeachers: %(grouped_rows)d of %(rows)d rows in groups of "
                   "near-duplicates or given groups (%(groups)d groups, the largest "
                   "%(largest)d rows); each group is left out of the same teachers",

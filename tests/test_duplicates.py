@@ -261,8 +261,11 @@ def test_teachers_group_translated_images_by_default(digits):
     moved = np.roll(images[:10], 1, axis=2)  # the first ten, one pixel to the right
     moved[:, :, 0] = images[:10, :, 0]        # the column pushed in repeats the edge
     data = np.concatenate([images, moved])
-    assert duplicates.settings_for(data) == (duplicates.IMAGE_RADIUS, duplicates.SHIFT)
-    assert duplicates.settings_for(data.reshape(len(data), -1)) == (duplicates.RADIUS, 0)
+    # 8 x 8 digits are too small for crops of 3 pixels
+    assert duplicates.settings_for(data) == {"radius": duplicates.IMAGE_RADIUS,
+                                             "shift": duplicates.SHIFT, "crop": 0}
+    assert duplicates.settings_for(data.reshape(len(data), -1)) == {
+        "radius": duplicates.RADIUS, "shift": 0, "crop": 0}
     groups = SplitTeachers(4, 1, seed=0).groups(data)
     assert (groups[120:] == np.arange(10)).all()
     # a radius given keeps the translations; None finds none
@@ -287,3 +290,34 @@ def test_teachers_search_flattened_images_given_their_shape(digits):
         SplitTeachers(4, 1, image_shape=(8, 8)).groups(flat[:, :32])
     with pytest.raises(ValueError, match="image_shape"):
         SplitTeachers(4, 1, image_shape=(8, -8))
+
+
+def _smooth_images(n, size=32, seed=0):
+    """Random smooth colour images: 8 x 8 noise upsampled bilinearly."""
+    import tensorflow as tf
+
+    coarse = np.random.default_rng(seed).uniform(size=(n, 8, 8, 3)).astype("float32")
+    return tf.image.resize(coarse, (size, size)).numpy()
+
+
+def test_crops_resized_another_way_are_grouped_with_crop():
+    """Copies cropped by 2 to 12 % in fractional boxes (TensorFlow's crop_and_resize,
+    not the package's integer crops) are found with crop=3 and not without."""
+    import tensorflow as tf
+
+    images = _smooth_images(200)
+    rng = np.random.default_rng(1)
+    scale = rng.uniform(1 / 1.12, 1 / 1.02, size=40)
+    top, left = rng.uniform(0, 1 - scale), rng.uniform(0, 1 - scale)
+    boxes = np.stack([top, left, top + scale, left + scale], axis=1).astype("float32")
+    copies = tf.image.crop_and_resize(images[:40], boxes, np.arange(40), (32, 32)).numpy()
+    data = np.concatenate([images, copies])
+    settings = duplicates.settings_for(data)
+    assert settings["crop"] == duplicates.CROP
+    found = duplicates.near_duplicate_groups(data, **settings)
+    assert np.mean(found[200:] == np.arange(40)) >= 0.9
+    assert len(np.unique(found[:200])) == 200  # no two originals grouped
+    without = duplicates.near_duplicate_groups(data, settings["radius"], shift=2)
+    assert np.mean(without[200:] == np.arange(40)) < 0.5
+    with pytest.raises(ValueError, match="crop=16"):
+        duplicates.near_duplicate_groups(data, crop=16)

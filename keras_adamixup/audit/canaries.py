@@ -54,7 +54,7 @@ from typing import Optional
 
 import numpy as np
 
-from keras_adamixup import _checks
+from keras_adamixup import _checks, _image_ops
 
 __all__ = [
     "IMAGE_NEAR_COPIES",
@@ -629,22 +629,9 @@ def _shifted(image, max_shift, rng):
 def _cropped(image, max_crop, rng):
     """`image` with 1 to `max_crop` pixels cropped off each axis (split at random
     between the two sides), resized back bilinearly."""
-    h, w = image.shape[:2]
     cut = int(rng.integers(1, max_crop + 1))
     top, left = rng.integers(0, cut + 1, size=2)
-    crop = image[top:top + h - cut, left:left + w - cut]
-    return _resize(_resize(crop, h, axis=0), w, axis=1)
-
-
-def _resize(image, size, axis):
-    """Bilinear resize of one axis to `size` (half-pixel centres, as TensorFlow's)."""
-    n = image.shape[axis]
-    at = np.clip((np.arange(size) + 0.5) * (n / size) - 0.5, 0.0, n - 1)
-    below = np.floor(at).astype("int64")
-    above = np.minimum(below + 1, n - 1)
-    weight = (at - below).reshape([-1 if a == axis else 1 for a in range(image.ndim)])
-    return (np.take(image, below, axis=axis) * (1.0 - weight)
-            + np.take(image, above, axis=axis) * weight)
+    return _image_ops.crop_resized(image, cut, int(top), int(left))
 
 
 def _jpeg(image, bounds, quality):

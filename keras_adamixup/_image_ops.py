@@ -1,0 +1,51 @@
+"""NumPy image operations shared by the audit's near-copies and the duplicate search.
+
+`crop_resized` makes what a crop of a few pixels resized back looks like: the
+audit's ``"crop"`` canaries (`keras_adamixup.audit.canaries.NearCopy`) and the
+crops `keras_adamixup.duplicates.near_duplicate_groups(crop=)` compares images
+under. Bilinear with half-pixel centres, as TensorFlow's ``tf.image.resize``.
+"""
+
+import numpy as np
+
+
+def resize_axis(images, size, axis):
+    """Bilinear resize of one `axis` of `images` to `size` (half-pixel centres).
+
+    Args:
+        images: an array.
+        size: the axis' new length.
+        axis: the axis to resize.
+    """
+    n = images.shape[axis]
+    at = np.clip((np.arange(size) + 0.5) * (n / size) - 0.5, 0.0, n - 1)
+    below = np.floor(at).astype("int64")
+    above = np.minimum(below + 1, n - 1)
+    weight = (at - below).reshape([-1 if a == axis else 1 for a in range(images.ndim)])
+    return (np.take(images, below, axis=axis) * (1.0 - weight)
+            + np.take(images, above, axis=axis) * weight)
+
+
+def crop_resized(images, cut, top, left, axes=(0, 1)):
+    """`images` with `cut` pixels cropped off each of two `axes` (`top` of them
+    before on the first, `left` on the second), resized back bilinearly.
+
+    Args:
+        images: an array with the two image axes `axes` (``(H, W[, C])``: (0, 1);
+            a batch ``(n, H, W, C)``: (1, 2)).
+        cut: pixels cropped off each axis, in ``[0, size)``.
+        top: how many of them come off the start of the first axis (``≤ cut``).
+        left: the same on the second.
+        axes: the height and width axes.
+
+    Example:
+
+    ```python
+    crop_resized(image, 2, 1, 0)  # (32, 32, 3): rows 1..30, columns 0..29, resized
+    ```
+    """
+    first, second = axes
+    h, w = images.shape[first], images.shape[second]
+    index = [slice(None)] * images.ndim
+    index[first], index[second] = slice(top, top + h - cut), slice(left, left + w - cut)
+    return resize_axis(resize_axis(images[tuple(index)], h, first), w, second)
