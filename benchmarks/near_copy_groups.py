@@ -373,8 +373,9 @@ def markdown(result):
     s = result["settings"]
     methods = [m for m in METHODS if m in result["clean"]]
     names = {"raw": f"raw (radius {s['radius']})",
-             "aligned": f"raw, best shift ≤ 2 px (radius {s['radius']})", "embedding": f"embedding (radius "
-             f"{s['radius']})", "dhash": f"dHash ≤ {s['hash_bits']} bits",
+             "aligned": f"raw, best shift ≤ 2 px or crop ≤ 3 px (radius {s['radius']})",
+             "embedding": f"embedding (radius {s['radius']})",
+             "dhash": f"dHash ≤ {s['hash_bits']} bits",
              "ahash": f"aHash ≤ {s['hash_bits']} bits", "raw+embedding": "raw ∪ embedding"}
     lines = [f"{result['data']}: {s['rows']} rows + {s['copies']} near-copies per kind; "
              f"embedding trained on {s['train_rows']} other rows, {s['epochs']} epochs "

@@ -148,9 +148,11 @@ class SplitTeachers:
             (default): 0.1 for features (exact copies and copies with noise
             up to about 0.14 × each feature's standard deviation); for image
             arrays ``(n, H, W, C)`` 0.15, with each image also compared
-            translated by up to 2 pixels (`duplicates.settings_for`: copies
-            shifted by a pixel or two, re-encoded or with pixel noise). A
-            number: that radius (images are still compared translated);
+            translated by up to 2 pixels and cropped by up to 3 pixels per
+            axis, resized back (`duplicates.settings_for`: copies shifted,
+            cropped a little, re-encoded or with pixel noise). A
+            number: that radius (images are still compared translated and
+            cropped);
             `None`: only the ``groups`` given to `fit` are kept together. The
             groups found are in the returned `TeacherTargets`
             (``groups_found``).
