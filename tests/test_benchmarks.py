@@ -724,3 +724,17 @@ def test_the_images_word_searches_flattened_images_for_near_copies():
                         image_shape=(8, 8))[0]().targets.image_shape is None
     with pytest.raises(ValueError, match="image shape"):
         names.recipe("teachers_plateau_images_4_1_ckpt", 64, 3, 8, 0, val, 1)
+
+
+def test_recipe_accuracy_quick_run_reuses_the_same_teachers(tmp_path):
+    from benchmarks import recipe_accuracy
+
+    out = tmp_path / "acc.json"
+    assert recipe_accuracy.main(["--quick", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["recipe"] for r in rows] == ["none", "teachers_plateau_compute1_2_1",
+                                           "teachers_compute1_2_1"]
+    assert "soft_label_accuracy" not in rows[0]
+    # the same SplitTeachers: the second taught model reuses the first one's labels
+    assert rows[1]["teachers_reused"] is False and rows[2]["teachers_reused"] is True
+    assert 0.0 <= rows[2]["soft_label_accuracy"] <= 1.0 and rows[2]["epochs"] == 3
