@@ -67,7 +67,8 @@ TEACHER_WORDS = {
     "images": ({}, {"image_shape": "data"}),
 }
 # what the teachers do without words: lowest out-of-fold loss, patience 5, near-duplicates
-# grouped and weighed as one row (images: also compared translated, duplicates.settings_for)
+# grouped and weighed as one row (images: also compared translated and cropped,
+# duplicates.settings_for)
 TEACHER_DEFAULTS = {"select_epoch": "loss", "near_duplicates": "auto",
                     "patience": 5, "weigh_groups": True}
 # adamixup_ schedules: the words after the modifiers; "const" and "target" take a number

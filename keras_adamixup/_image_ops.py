@@ -10,7 +10,9 @@ import numpy as np
 
 
 def resize_axis(images, size, axis):
-    """Bilinear resize of one `axis` of `images` to `size` (half-pixel centres).
+    """Bilinear resize of one `axis` of `images` to `size` (half-pixel centres), as
+    one product with the ``(size, n)`` interpolation matrix (float images keep
+    their precision; others become float64).
 
     Args:
         images: an array.
@@ -21,9 +23,13 @@ def resize_axis(images, size, axis):
     at = np.clip((np.arange(size) + 0.5) * (n / size) - 0.5, 0.0, n - 1)
     below = np.floor(at).astype("int64")
     above = np.minimum(below + 1, n - 1)
-    weight = (at - below).reshape([-1 if a == axis else 1 for a in range(images.ndim)])
-    return (np.take(images, below, axis=axis) * (1.0 - weight)
-            + np.take(images, above, axis=axis) * weight)
+    matrix = np.zeros((size, n))
+    np.add.at(matrix, (np.arange(size), below), 1.0 - (at - below))
+    np.add.at(matrix, (np.arange(size), above), at - below)
+    dtype = images.dtype if images.dtype.kind == "f" else np.dtype("float64")
+    moved = np.tensordot(np.asarray(images, dtype=dtype), matrix.astype(dtype),
+                         axes=([axis], [1]))
+    return np.moveaxis(moved, -1, axis)
 
 
 def crop_resized(images, cut, top, left, axes=(0, 1)):
