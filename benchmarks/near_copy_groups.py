@@ -170,6 +170,13 @@ def measure(labels, family, n_clean):
             "largest": int(sizes.max())}
 
 
+def aligned_groups(images, radius):
+    """`near_duplicate_groups` of `images` as `SplitTeachers` searches them
+    (`duplicates.settings_for`: shifts and crops), at `radius`."""
+    return duplicates.near_duplicate_groups(
+        images, **{**duplicates.settings_for(images), "radius": radius})
+
+
 def groupings(x_rows, embedded, images, radius=duplicates.RADIUS, hash_bits=4):
     """``{method: labels}`` of `METHODS` (the translations and hashes only for images).
 
@@ -181,8 +188,7 @@ def groupings(x_rows, embedded, images, radius=duplicates.RADIUS, hash_bits=4):
     """
     out = {"raw": duplicates.near_duplicate_groups(x_rows, radius=radius)}
     if images is not None:
-        out["aligned"] = duplicates.near_duplicate_groups(
-            images, **{**duplicates.settings_for(images), "radius": radius})
+        out["aligned"] = aligned_groups(images, radius)
     out["embedding"] = duplicates.near_duplicate_groups(embedded, radius=radius)
     if images is not None:
         for kind in ("dhash", "ahash"):
@@ -199,8 +205,7 @@ def sweep(x_rows, embedded, images, family, n_clean):
             labels = duplicates.near_duplicate_groups(rows, radius=radius)
             out[f"{name}@{radius}"] = _short(measure(labels, family, n_clean))
         if images is not None:
-            labels = duplicates.near_duplicate_groups(
-                images, **{**duplicates.settings_for(images), "radius": radius})
+            labels = aligned_groups(images, radius)
             out[f"aligned@{radius}"] = _short(measure(labels, family, n_clean))
     if images is not None:
         for kind in ("dhash", "ahash"):

@@ -60,7 +60,8 @@ def fit_one(name, data, args, offered=None):
 def main(argv=None):
     parser = common.parser(__doc__, "data", "members", "width", "seed", "recipes", "out",
                            epochs=60, quick="digits, 200 members, 3 epochs")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
     if args.quick:
         args.data, args.members, args.epochs = "digits", 200, 3
         args.recipes = args.recipes or "none,teachers_plateau_compute1_2_1,teachers_compute1_2_1"
@@ -79,8 +80,7 @@ def main(argv=None):
     if args.out:
         with open(args.out, "w") as handle:
             json.dump({"benchmark": "recipe_accuracy", "data": args.data,
-                       "command": "python -m benchmarks.recipe_accuracy " + " ".join(
-                           sys.argv[1:] if argv is None else argv),
+                       "command": "python -m benchmarks.recipe_accuracy " + " ".join(argv),
                        "rows": rows}, handle, indent=1)
     return 0
 

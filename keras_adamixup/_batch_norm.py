@@ -77,8 +77,7 @@ def follow(model, momentum=FOLLOW):
     moving averages follow the last steps' statistics instead of lagging them.
 
     For models only measured, never released (the split teachers): it changes
-    what they predict in inference mode, not how they train. Returns whether
-    `model` has such a layer.
+    what they predict in inference mode, not how they train.
 
     Args:
         model: a Keras model.
@@ -90,10 +89,8 @@ def follow(model, momentum=FOLLOW):
     follow(teacher)  # before its fit
     ```
     """
-    layers = layers_of(model)
-    for layer in layers:
+    for layer in layers_of(model):
         layer.momentum = momentum
-    return bool(layers)
 
 
 def refresh(model, inputs):

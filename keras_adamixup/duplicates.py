@@ -274,26 +274,30 @@ def _near_pairs(flat, radius, images=None, shift=0, crop=0):
     projected = (centred @ directions).astype("float32")
     found = [_pairs_within(projected, centred, projected, centred, limit, mean_square,
                            upper=True)]
+    for variant in _variants(images, shift, crop):
+        moved = variant.astype("float64") - mean
+        # an orthonormal projection never lengthens a distance: the same exact filter
+        found.append(_pairs_within(projected, centred, (moved @ directions)
+                                   .astype("float32"), moved, limit, mean_square,
+                                   upper=False))
+    return np.concatenate(found)
+
+
+def _variants(images, shift, crop):
+    """Each other form an image is compared under, flattened ``(n, H·W·C)``: moved by
+    every offset up to `shift` pixels (not 0, 0), then every crop of 1 to `crop`
+    pixels per axis at every position, resized back."""
     if shift:
         padded = np.pad(images, ((0, 0), (shift, shift), (shift, shift), (0, 0)),
                         mode="edge")
         for dy, dx in _offsets(shift):
-            if (dy, dx) == (0, 0):
-                continue
-            moved = _moved(images, padded, shift, dy, dx).astype("float64") - mean
-            # an orthonormal projection never lengthens a distance: the same exact filter
-            found.append(_pairs_within(projected, centred, (moved @ directions)
-                                       .astype("float32"), moved, limit, mean_square,
-                                       upper=False))
+            if (dy, dx) != (0, 0):
+                yield _moved(images, padded, shift, dy, dx)
     for cut in range(1, crop + 1):
         for top in range(cut + 1):
             for left in range(cut + 1):
                 cropped = _image_ops.crop_resized(images, cut, top, left, axes=(1, 2))
-                moved = cropped.reshape(len(images), -1).astype("float64") - mean
-                found.append(_pairs_within(projected, centred, (moved @ directions)
-                                           .astype("float32"), moved, limit, mean_square,
-                                           upper=False))
-    return np.concatenate(found)
+                yield cropped.reshape(len(images), -1)
 
 
 def _pairs_within(left, left_full, right, right_full, limit, mean_square, upper):

@@ -216,7 +216,8 @@ class SplitTeachers:
             the rows it left out after every epoch, a forward pass counted
             as a third of a training row): with 4 teachers leaving each row
             out of 1, ``compute=1.0`` lets each train 3/10 of the model's
-            epochs, with 2 teachers 3/4 of them (`teacher_epochs`). ``recommended.model(base, budget=...)`` sets it.
+            epochs, with 2 teachers 3/4 of them (`teacher_epochs`).
+            ``recommended.model(base, budget=...)`` sets it.
 
     Example:
 
