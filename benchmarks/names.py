@@ -80,8 +80,9 @@ SCHEDULES = {
                                "label_mode": "dominant"},
 }
 # adamixup_ modifiers, before the schedule: "focus[F]" a LossFloor("holdout", factor=F)
-# (default 1), "swap" features="swap"
-ADAMIXUP_WORDS = ("focus", "swap")
+# (default 1), "relax[F]" a LossTarget("holdout", factor=F) (default 1), "swap"
+# features="swap"
+ADAMIXUP_WORDS = ("focus", "relax", "swap")
 
 
 class PublicRows(int):
@@ -137,12 +138,14 @@ def _teachers(words, checkpoint, public, name):
 
 
 def _adamixup(words, checkpoint, name):
-    """``adamixup_[focus[F]_][swap_]SCHEDULE``: `adamixup` options."""
+    """``adamixup_[focus[F]_][relax[F]_][swap_]SCHEDULE``: `adamixup` options."""
     model_args = {}
     while words and _split_number(words[0])[0] in ADAMIXUP_WORDS:
         word, number = _split_number(words.pop(0))
         if word == "focus":  # only examples under F x the monitored hold-out loss are mixed
             model_args["focus"] = keras_adamixup.LossFloor("holdout", _number(number or 1, name))
+        elif word == "relax":  # the mean loss held at F x the monitored hold-out loss
+            model_args["relax"] = keras_adamixup.LossTarget("holdout", _number(number or 1, name))
         else:
             model_args["features"] = "swap"
     rest = "_".join(words)

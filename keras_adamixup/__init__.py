@@ -35,6 +35,7 @@ from keras_adamixup import losses
 from keras_adamixup.checkpoint import PrivacyCheckpoint
 from keras_adamixup import duplicates
 from keras_adamixup.focus import LossFloor
+from keras_adamixup.relax import LossTarget
 from keras_adamixup import metrics
 from keras_adamixup import mixing
 from keras_adamixup import schedules
@@ -55,6 +56,7 @@ __all__ = [
     "adamixup",
     "duplicates",
     "LossFloor",
+    "LossTarget",
     "losses",
     "metrics",
     "mix_batch",

@@ -38,6 +38,8 @@ def needs(model):
                 "of membership leakage")
     if model.focus is not None and model.focus.needs_monitor:
         return "LossFloor('holdout') sets its floor from the hold-out loss"
+    if model.relax is not None and model.relax.needs_monitor:
+        return "LossTarget('holdout') sets its target from the hold-out loss"
     if model.checkpoint is not None:
         return "The model's `checkpoint` keeps the epoch of lowest hold-out loss"
     return None
@@ -50,6 +52,8 @@ def _error_id(model):
         return "E12: "
     if model.focus is not None and model.focus.needs_monitor:
         return "E35: "
+    if model.relax is not None and model.relax.needs_monitor:
+        return "E59: "
     return ""
 
 

@@ -11,6 +11,7 @@ from keras_adamixup import _batch_norm
 from keras_adamixup import _checks
 from keras_adamixup import _compat
 from keras_adamixup import focus as focus_lib
+from keras_adamixup import relax as relax_lib
 from keras_adamixup import losses as losses_lib
 from keras_adamixup import metrics as metrics_lib
 from keras_adamixup import mixing
@@ -144,6 +145,12 @@ class AdaMixupModel(keras.Model):
             the examples whose clean loss is under a floor, ``rest`` × it
             for the others (one more forward pass per step; logged as
             ``mixup_focus``, the share of examples under the floor).
+        relax: `None` or a `keras_adamixup.LossTarget`: once a batch's mean
+            loss falls to the target (by default the monitored hold-out loss),
+            the step alternates gradient ascent and posterior flattening
+            instead of lowering it further (RelaxLoss, with a target that
+            follows training; no extra forward pass; logged as
+            ``relax_share``, the share of steps at or under the target).
         checkpoint: `None` (default), or `PrivacyCheckpoint` settings (a
             dict of its arguments but the monitor, e.g. ``{"patience": 5,
             "max_accuracy_drop": 0.01}``; `True`: its defaults): every `fit`
@@ -197,6 +204,7 @@ class AdaMixupModel(keras.Model):
         feature_groups=None,
         targets=None,
         focus=None,
+        relax=None,
         checkpoint=None,
         mixing=None,
         **kwargs,
@@ -217,6 +225,7 @@ class AdaMixupModel(keras.Model):
         if self.focus is not None and mix_in == "none":
             raise ValueError("E35: `focus` sets a strength per example in the train step: "
                              "it needs mix_in='train_step'.")
+        self.relax = _component(relax, relax_lib.LossTarget, "relax")
         self.allow_any_loss = _checks.boolean("allow_any_loss", allow_any_loss)
         self.checkpoint = _checkpoint_settings(checkpoint)
         self._teacher_targets = None
@@ -266,6 +275,14 @@ class AdaMixupModel(keras.Model):
             self.focus_mixed = keras.Variable(0.0, dtype="float32", name="focus_mixed",
                                               **state)
             self.focus_seen = keras.Variable(0.0, dtype="float32", name="focus_seen", **state)
+        if self.relax is not None:  # likewise only then
+            self.loss_target = keras.Variable(
+                self.relax.initial_target(), dtype="float32", name="loss_target", **state)
+            # steps at or under the target: ever (ascent on the even ones), this epoch
+            self.relax_steps = keras.Variable(0, dtype="int64", name="relax_steps", **state)
+            self.relax_under = keras.Variable(0.0, dtype="float32", name="relax_under",
+                                              **state)
+            self.relax_seen = keras.Variable(0.0, dtype="float32", name="relax_seen", **state)
 
     # the mixing settings, read from `mixing_config`
     label_mode = property(lambda self: self.mixing_config.label_mode)
@@ -291,7 +308,7 @@ class AdaMixupModel(keras.Model):
                 weighted_metrics=None, **kwargs):
         if not self.allow_any_loss:
             losses_lib.check_classification_loss(loss)
-        if self.label_mode == "soft" or self.targets is not None:
+        if self.label_mode == "soft" or self.targets is not None or self.relax is not None:
             loss = losses_lib.soft_compatible(loss)
             metrics = metrics_lib.soft_compatible(metrics)
             weighted_metrics = metrics_lib.soft_compatible(weighted_metrics)
@@ -636,16 +653,20 @@ class AdaMixupModel(keras.Model):
             self.schedule.reset_state()
 
     def observe(self, measurement):
-        """Called by a `PrivacyMonitor` after each measurement: moves the focus floor.
+        """Called by a `PrivacyMonitor` after each measurement: moves the focus floor
+        and the relax target.
 
         Args:
             measurement: a `keras_adamixup.schedules.Measurement`.
         """
-        if self.focus is None:
-            return
-        floor = self.focus.floor_after(measurement)
-        if floor is not None:
-            self.loss_floor.assign(floor)
+        if self.focus is not None:
+            floor = self.focus.floor_after(measurement)
+            if floor is not None:
+                self.loss_floor.assign(floor)
+        if self.relax is not None:
+            target = self.relax.target_after(measurement)
+            if target is not None:
+                self.loss_target.assign(target)
 
     def current_strength(self):
         """The strength used by the last training step, as a float."""
@@ -763,6 +784,8 @@ class AdaMixupModel(keras.Model):
                 loss * tf.cast(replicas, loss.dtype),
                 sample_weight=tf.shape(tf.nest.flatten(x)[0])[0],
             )
+            if self.relax is not None:
+                loss = self._relaxed(x, y_loss, y_pred, sample_weight, loss)
             if self.optimizer is not None:
                 loss = self.optimizer.scale_loss(loss)
         trainable = self.trainable_weights
@@ -772,7 +795,38 @@ class AdaMixupModel(keras.Model):
         logs["mixup_strength"] = self.strength.value
         if self.focus is not None:
             logs["mixup_focus"] = self.focus_mixed.value / tf.maximum(self.focus_seen.value, 1.0)
+        if self.relax is not None:
+            logs["relax_share"] = self.relax_under.value / tf.maximum(self.relax_seen.value, 1.0)
         return _compat.multi_worker_logs(self, logs)
+
+    def _relaxed(self, x, y, y_pred, sample_weight, loss):
+        """The step's loss under `relax`: `loss` while it is above the target (taken
+        above the targets' mean entropy), else ascent (−loss) and posterior
+        flattening on alternate steps."""
+        gap = loss - tf.reduce_mean(focus_lib.target_entropy(y))
+        under = gap <= self.loss_target.value
+        self.relax_under.assign_add(tf.cast(under, tf.float32))
+        self.relax_seen.assign_add(1.0)
+
+        def relaxed():
+            ascend = tf.equal(self.relax_steps % 2, 0)
+            self.relax_steps.assign_add(1)
+            return tf.cond(ascend, lambda: -loss, lambda: self._flattening(x, y, y_pred,
+                                                                          sample_weight))
+        return tf.cond(under, relaxed, lambda: loss)
+
+    def _flattening(self, x, y, y_pred, sample_weight):
+        """The compiled loss against RelaxLoss' flattened targets (`relax.flattened`)."""
+        classes = y_pred.shape[-1]
+        if classes == 1:  # a sigmoid: two classes, nothing to flatten
+            return tf.zeros((), y_pred.dtype) * tf.reduce_sum(y_pred)
+        y = tf.convert_to_tensor(y)
+        if y.shape.rank == y_pred.shape.rank - 1 or y.shape[-1] == 1:
+            y = tf.one_hot(tf.cast(tf.reshape(y, [-1]), "int32"), classes)
+        from_logits = getattr(self.loss, "from_logits", False)
+        probabilities = tf.nn.softmax(y_pred) if from_logits else y_pred
+        return self.compute_loss(x=x, y=relax_lib.flattened(y, probabilities),
+                                 y_pred=y_pred, sample_weight=sample_weight, training=True)
 
     def _loss_metric(self):
         for metric in self.metrics:
@@ -832,6 +886,8 @@ class AdaMixupModel(keras.Model):
                         else keras.saving.serialize_keras_object(self.targets)),
             "focus": (None if self.focus is None
                       else keras.saving.serialize_keras_object(self.focus)),
+            "relax": (None if self.relax is None
+                      else keras.saving.serialize_keras_object(self.relax)),
             "checkpoint": None if self.checkpoint is None else dict(self.checkpoint),
         }
 
@@ -939,6 +995,9 @@ class _TrainingPlan(keras.callbacks.Callback):
         if self._target.focus is not None:
             self._target.focus_mixed.assign(0.0)
             self._target.focus_seen.assign(0.0)
+        if self._target.relax is not None:
+            self._target.relax_under.assign(0.0)
+            self._target.relax_seen.assign(0.0)
 
     def _check_counters(self):
         model = self._target

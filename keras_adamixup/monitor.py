@@ -494,9 +494,12 @@ class PrivacyMonitor(ScheduleDriver):
         controller = self._controller()
         measurement = Measurement(auc=signal["auc"], accuracy=signal.get("holdout_accuracy"),
                                   loss=signal.get("holdout_loss"))
-        if getattr(self.model, "focus", None) is not None:  # AdaMixupModel's LossFloor
+        if any(getattr(self.model, name, None) is not None  # AdaMixupModel's LossFloor,
+               for name in ("focus", "relax")):                # LossTarget
             self.model.observe(measurement)
-            record["loss_floor"] = float(self.model.loss_floor.numpy())
+            for name in ("loss_floor", "loss_target"):
+                if hasattr(self.model, name):
+                    record[name] = float(getattr(self.model, name).numpy())
         if controller is not None:
             record["controller_strength"] = controller.update(measurement)
             self._check_saturation(controller, record["controller_strength"], measurement)

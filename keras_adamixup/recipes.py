@@ -382,7 +382,8 @@ def adamixup(setting, *, schedule=None, label_mode="dominant", checkpoint=False,
                                              label_mode=label_mode, seed=setting.seed,
                                              **model_args))
     # a feedback schedule (PrivacyTarget, PlateauDecay) moves with the monitor's measurements
-    feedback = isinstance(_schedule(schedule), schedules.FeedbackSchedule)
+    feedback = isinstance(_schedule(schedule), schedules.FeedbackSchedule) or any(
+        getattr(model_args.get(k), "needs_monitor", False) for k in ("focus", "relax"))
     if unlabelled is not None and not isinstance(model_args.get("targets"), SplitTeachers):
         raise ValueError("`unlabelled` rows are labelled by SplitTeachers: give "
                          "`targets=SplitTeachers(...)` too.")

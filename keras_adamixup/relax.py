@@ -1,0 +1,126 @@
+"""`LossTarget`: the training loss held at the hold-out loss (RelaxLoss' idea, adaptive).
+
+RelaxLoss (Chen, Yu and Fritz, ICLR 2022) keeps a classifier's members from
+being fitted better than data it never saw: once a batch's mean training loss
+falls under a target ``alpha``, the step no longer lowers it, but alternates
+between gradient *ascent* on the loss and *posterior flattening* (each
+correctly classified example is taught its current probability of its class
+with the rest spread evenly over the other classes, so its posterior stops
+sharpening). Its one knob, ``alpha``, has to be tuned for every model and data
+set: too low protects nothing, too high costs accuracy.
+
+`AdaMixupModel(relax=LossTarget())` sets the target from training instead: it
+is ``factor`` × the mean cross-entropy of the `PrivacyMonitor`'s non-members
+(the validation rows), updated at every measurement, so the members' loss is
+held at what the model achieves on rows it never trained on, whatever the
+model and data. Before the first measurement the target is 0: ordinary steps.
+A fixed target (``LossTarget(1.2)``) is RelaxLoss' own ``alpha``.
+
+With soft targets (`SplitTeachers`, or mixing with ``label_mode="soft"``) the
+loss compared with the target is taken above the target's entropy, as
+`LossFloor` does. Mixing on top still runs: the flattened target of a mixed
+example keeps the model's probability of its mixed label. A single sigmoid
+output has nothing to flatten (two classes): its flattening steps are no-ops,
+only the ascent acts.
+
+Cost: none beyond the monitor's measurement (the decision uses the step's own
+forward pass). What it buys on the CIFAR-10 CNN is measured in
+docs/BENCHMARKS.md.
+
+Example:
+
+```python
+model = keras_adamixup.AdaMixupModel(
+    make_cnn(), schedule=0.0, relax=keras_adamixup.LossTarget("holdout", factor=0.9))
+model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+              metrics=["accuracy"])
+model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=60)
+model.history.history["relax_share"]  # share of each epoch's steps at or under the target
+```
+"""
+
+import keras
+import tensorflow as tf
+
+from keras_adamixup import _checks
+
+HOLDOUT = "holdout"
+
+
+@keras.saving.register_keras_serializable(package="keras_adamixup")
+class LossTarget:
+    """Holds the mean training loss at a target (module docstring).
+
+    Args:
+        target: ``"holdout"`` (``factor`` × the monitored non-members' mean
+            cross-entropy, updated at each `PrivacyMonitor` measurement) or a
+            number > 0 (a fixed target in nats, RelaxLoss' ``alpha``).
+        factor: with ``"holdout"``: the target is this multiple of the
+            hold-out loss, > 0 (under 1 holds the members a little better
+            fitted than the non-members: more accuracy, less privacy).
+
+    Example:
+
+    ```python
+    relax = keras_adamixup.LossTarget("holdout", factor=0.9)
+    model = keras_adamixup.AdaMixupModel(base, schedule=0.0, relax=relax)
+    ```
+    """
+
+    def __init__(self, target=HOLDOUT, factor=1.0):
+        if isinstance(target, str):
+            _checks.choice("target", target, (HOLDOUT,), code="E59")
+        else:
+            _checks.number("target", target, low=0.0, low_open=True, code="E59")
+            target = float(target)
+        _checks.number("factor", factor, low=0.0, low_open=True, code="E59")
+        self.target = target
+        self.factor = float(factor)
+
+    @property
+    def needs_monitor(self):
+        """Whether a `PrivacyMonitor` must set the target (``"holdout"``)."""
+        return self.target == HOLDOUT
+
+    def initial_target(self):
+        """The target before any measurement (0 for ``"holdout"``: ordinary steps)."""
+        return 0.0 if self.needs_monitor else self.target
+
+    def target_after(self, measurement):
+        """The target after a `keras_adamixup.schedules.Measurement`, or `None` (unchanged)."""
+        if not self.needs_monitor or measurement.loss is None:
+            return None
+        return self.factor * float(measurement.loss)
+
+    def get_config(self):
+        return {"target": self.target, "factor": self.factor}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"LossTarget(target={self.target!r}, factor={self.factor:g})"
+
+
+def flattened(y, probabilities):
+    """RelaxLoss' flattened targets: `(batch, classes)`.
+
+    Each example whose most probable class is its target's keeps the model's
+    current probability ``P`` of its target (``Σ p · y``, no gradient) and
+    spreads ``1 − P`` over the other classes in proportion to ``1 − y``; the
+    others keep their target `y`.
+
+    Args:
+        y: `(batch, classes)` targets (one-hot, mixed or soft).
+        probabilities: `(batch, classes)` the model's probabilities.
+    """
+    y = tf.cast(y, tf.float32)
+    p = tf.stop_gradient(tf.cast(probabilities, tf.float32))
+    kept = tf.reduce_sum(p * y, axis=-1, keepdims=True)
+    rest = 1.0 - y
+    spread = rest / tf.maximum(tf.reduce_sum(rest, axis=-1, keepdims=True), 1e-12)
+    flat = kept * y / tf.maximum(tf.reduce_sum(y, axis=-1, keepdims=True), 1e-12) \
+        + (1.0 - kept) * spread
+    correct = tf.equal(tf.argmax(p, axis=-1), tf.argmax(y, axis=-1))
+    return tf.where(correct[:, None], flat, y)
