@@ -657,6 +657,17 @@ def e58():
         model.fit(x, y, epochs=3, batch_size=16, verbose=0)
 
 
+def e59():
+    with pytest.raises(ValueError, match="E59: `target` must be one of"):
+        keras_adamixup.LossTarget("median")
+    with pytest.raises(ValueError, match="E59: `factor` must be in"):
+        keras_adamixup.LossTarget(factor=0.0)
+    model = compiled(keras_adamixup.AdaMixupModel(small_mlp(4, inputs=4), schedule=0.0,
+                                                  relax=keras_adamixup.LossTarget()))
+    with pytest.raises(ValueError, match="E59: .*no monitor was given"):
+        model.fit(X, Y, epochs=1, verbose=0)
+
+
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
 

@@ -1,0 +1,97 @@
+"""LossTarget: the training loss held at the (monitored hold-out) target, RelaxLoss-style."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_adamixup
+from keras_adamixup import LossTarget, PrivacyMonitor
+from keras_adamixup.relax import flattened
+from tests.conftest import SPARSE_CE, cluster_mlp, clusters, compile_adam
+
+
+def _model(relax, loss=None, activation=None, schedule=0.0, **kwargs):
+    model = keras_adamixup.AdaMixupModel(cluster_mlp(activation=activation, seed=0),
+                                         schedule=schedule, relax=relax, seed=3, **kwargs)
+    return compile_adam(model, 1e-2, loss or SPARSE_CE, metrics=["accuracy"])
+
+
+def test_flattened_keeps_the_probability_of_the_label_and_spreads_the_rest():
+    y = tf.one_hot([0, 1, 2], 4)
+    p = tf.constant([[0.7, 0.1, 0.1, 0.1],     # right: 0.7 kept, 0.1 each
+                     [0.6, 0.3, 0.05, 0.05],   # wrong: keeps its one-hot target
+                     [0.1, 0.1, 0.5, 0.3]])    # right: 0.5 kept, the rest even
+    got = flattened(y, p).numpy()
+    np.testing.assert_allclose(got[0], [0.7, 0.1, 0.1, 0.1], atol=1e-6)
+    np.testing.assert_allclose(got[1], [0, 1, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(got[2], [1 / 6, 1 / 6, 0.5, 1 / 6], atol=1e-6)
+    # a mixed target keeps the model's probability of the mixture, in its proportions,
+    # and spreads the rest in proportion to 1 - y
+    mixed = flattened(tf.constant([[0.75, 0.25, 0.0, 0.0]]),
+                      tf.constant([[0.6, 0.2, 0.1, 0.1]])).numpy()[0]
+    kept = 0.75 * 0.6 + 0.25 * 0.2
+    spread = np.array([0.25, 0.75, 1.0, 1.0]) / 3.0
+    np.testing.assert_allclose(mixed, kept * np.array([0.75, 0.25, 0, 0])
+                               + (1 - kept) * spread, atol=1e-6)
+    np.testing.assert_allclose(mixed.sum(), 1.0, atol=1e-6)
+
+
+def test_target_follows_the_monitored_holdout_loss():
+    x, y = clusters(320, 3, 0, spread=2.0)
+    model = _model(LossTarget("holdout", factor=0.8))
+    assert float(model.loss_target.numpy()) == 0.0  # ordinary steps before a measurement
+    history = model.fit(x[:192], y[:192], validation_data=(x[192:], y[192:]), epochs=3,
+                        batch_size=32, verbose=0)
+    monitor = model.holdout_callbacks[0]
+    assert isinstance(monitor, PrivacyMonitor)
+    last = monitor.records[-1]
+    np.testing.assert_allclose(float(model.loss_target.numpy()), 0.8 * last["holdout_loss"],
+                               rtol=1e-5)
+    assert last["loss_target"] == pytest.approx(0.8 * last["holdout_loss"], rel=1e-5)
+    shares = history.history["relax_share"]
+    assert len(shares) == 3 and all(0.0 <= s <= 1.0 for s in shares)
+    assert shares[0] == 0.0  # the first epoch runs before any measurement
+
+
+@pytest.mark.parametrize("loss", [None, "sparse_categorical_crossentropy"])
+def test_a_target_above_the_loss_stops_the_fitting(loss):
+    """Every step under the target ascends or flattens: the members are not fitted
+    as a plain fit fits them (this fails if the relaxed branch is never taken or
+    still lowers the loss)."""
+    x, y = clusters(192, 3, 0, spread=2.0)
+    activation = "softmax" if loss else None
+    fitted = []
+    for relax in (None, LossTarget(0.9)):
+        model = _model(relax, loss=loss, activation=activation)
+        history = model.fit(x, y, epochs=6, batch_size=32, verbose=0)
+        fitted.append(history.history["loss"][-1])
+        if relax is not None:
+            assert history.history["relax_share"][-1] > 0.5
+    plain, relaxed = fitted
+    assert plain < 0.5 < relaxed
+
+
+def test_config_round_trip_and_saving_keep_the_target(tmp_path):
+    x, y = clusters(320, 3, 0, spread=2.0)
+    model = _model(LossTarget("holdout", factor=0.7))
+    model.fit(x[:192], y[:192], validation_data=(x[192:], y[192:]), epochs=2,
+              batch_size=32, verbose=0)
+    again = keras_adamixup.AdaMixupModel.from_config(model.get_config())
+    assert repr(again.relax) == repr(model.relax) == "LossTarget(target='holdout', factor=0.7)"
+    path = tmp_path / "relaxed.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert float(loaded.loss_target.numpy()) == pytest.approx(float(model.loss_target.numpy()))
+    assert float(loaded.loss_target.numpy()) > 0
+
+
+def test_soft_teacher_targets_are_relaxed_above_their_entropy():
+    x, y = clusters(192, 3, 0, spread=2.0)
+    teachers = keras_adamixup.SplitTeachers(2, 1, seed=0, near_duplicates=None)
+    model = _model(LossTarget(0.05), targets=teachers)
+    history = model.fit(x, y, epochs=3, batch_size=32, verbose=0)
+    # the soft labels' entropy is well above 0.05 nats; taken above it, the loss is
+    # not under the target at the start, and the relaxed steps do run later
+    assert history.history["relax_share"][0] < 1.0
+    assert np.isfinite(history.history["loss"]).all()
