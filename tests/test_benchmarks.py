@@ -341,6 +341,9 @@ def test_names_read_each_word_as_the_same_settings():
     assert target() is not target() and target().max_accuracy_drop == 0.01
     assert names.parse("adamixup_target_0.55")[1]["schedule"]().max_accuracy_drop is None
     assert names.parse("adamixup_focus_linear_soft")[1]["focus"].factor == 1.0
+    relaxed = names.parse("adamixup_relax0.9_const0_ckpt")[1]
+    assert repr(relaxed["relax"]) == "LossTarget(target='holdout', factor=0.9)"
+    assert relaxed["schedule"].value_bounds() == (0.0, 0.0) and relaxed["checkpoint"]
     for wrong, why in (("teachers_mix_16", "_K_L"), ("teachers_fast_16_2", "teachers' word"),
                        ("adamixup_cosine", "schedule"), ("memguard_ckpt", "_ckpt is for"),
                        ("none_pub8", "public rows"), ("dp_sgd_x", "not a number")):
