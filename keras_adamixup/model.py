@@ -803,7 +803,10 @@ class AdaMixupModel(keras.Model):
         """The step's loss under `relax`: `loss` while it is above the target (taken
         above the targets' mean entropy), else ascent (−loss) and posterior
         flattening on alternate steps."""
-        gap = loss - tf.reduce_mean(focus_lib.target_entropy(y))
+        # `compute_loss` divides by the replica count: compare the whole batch's mean
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        gap = loss * tf.cast(replicas, loss.dtype) - tf.reduce_mean(
+            focus_lib.target_entropy(y))
         under = gap <= self.loss_target.value
         self.relax_under.assign_add(tf.cast(under, tf.float32))
         self.relax_seen.assign_add(1.0)

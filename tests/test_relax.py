@@ -95,3 +95,14 @@ def test_soft_teacher_targets_are_relaxed_above_their_entropy():
     # not under the target at the start, and the relaxed steps do run later
     assert history.history["relax_share"][0] < 1.0
     assert np.isfinite(history.history["loss"]).all()
+
+
+def test_a_dataset_fit_relaxes_as_arrays_do():
+    x, y = clusters(320, 3, 0, spread=2.0)
+    train = tf.data.Dataset.from_tensor_slices((x[:192], y[:192])).batch(32)
+    held = tf.data.Dataset.from_tensor_slices((x[192:], y[192:])).batch(64)
+    model = _model(LossTarget("holdout"))
+    history = model.fit(train, validation_data=held, epochs=3, verbose=0)
+    assert float(model.loss_target.numpy()) == pytest.approx(
+        model.holdout_callbacks[0].records[-1]["holdout_loss"], rel=1e-5)
+    assert max(history.history["relax_share"][1:]) > 0
