@@ -8,6 +8,8 @@ LABELS = {
     "early_stopping": "early stopping",
     "mixup_a0.2": "static mixup (α 0.2, soft labels)",
     "relaxloss_1.2": "RelaxLoss (target loss 1.2)",
+    "adamixup_relax0.9_const0": "LossTarget: 0.9 x the hold-out loss, no mixing",
+    "adamixup_relax0.9_const0_ckpt": "LossTarget: 0.9 x the hold-out loss, with the checkpoint",
     "teachers_plateau_16_2_ckpt": "recommended",
     "teachers_plateau_compute1_2_1_ckpt": "recommended, budget 2 (2 teachers)",
     "teachers_plateau_compute1_lw0.5_2_1_ckpt": "recommended, budget 2, half the label mixed in",
