@@ -106,3 +106,24 @@ def test_a_dataset_fit_relaxes_as_arrays_do():
     assert float(model.loss_target.numpy()) == pytest.approx(
         model.holdout_callbacks[0].records[-1]["holdout_loss"], rel=1e-5)
     assert max(history.history["relax_share"][1:]) > 0
+
+
+def test_a_fixed_target_trains_as_the_benchmarks_relaxloss():
+    """`LossTarget(alpha)` without mixing is RelaxLoss: the same weights, step for step,
+    as the benchmarks' own RelaxLoss baseline (`benchmarks/relaxloss.py`), which is
+    written from the paper separately."""
+    from benchmarks.relaxloss import RelaxLossModel
+
+    x, y = clusters(192, 3, 0, spread=2.0)
+    weights = []
+    for make in (lambda base: RelaxLossModel(base, alpha=0.6),
+                 lambda base: keras_adamixup.AdaMixupModel(base, schedule=0.0, seed=3,
+                                                           relax=LossTarget(0.6))):
+        model = make(cluster_mlp(seed=0))
+        compile_adam(model, 1e-2, SPARSE_CE)
+        history = model.fit(x, y, epochs=4, batch_size=32, shuffle=False, verbose=0)
+        weights.append([w.numpy() for w in model.trainable_weights])
+    shares = history.history["relax_share"]
+    assert min(shares) < 1 and max(shares) > 0  # both kinds of steps were taken
+    for ours, theirs in zip(weights[1], weights[0]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
