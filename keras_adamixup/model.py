@@ -226,6 +226,14 @@ class AdaMixupModel(keras.Model):
             raise ValueError("E35: `focus` sets a strength per example in the train step: "
                              "it needs mix_in='train_step'.")
         self.relax = _component(relax, relax_lib.LossTarget, "relax")
+        if (self.relax is not None and self.relax.needs_monitor
+                and (self.targets is not None or self.mixing_config.label_mode == "soft")):
+            raise ValueError(
+                "E59: LossTarget('holdout') compares the training loss with the hold-out "
+                "cross-entropy on given labels; with soft targets (SplitTeachers, "
+                "label_mode='soft') the training loss is taken above the targets' entropy "
+                "and the two are not comparable. Give a fixed target, LossTarget(value), "
+                "in nats above that entropy.")
         self.allow_any_loss = _checks.boolean("allow_any_loss", allow_any_loss)
         self.checkpoint = _checkpoint_settings(checkpoint)
         self._teacher_targets = None
@@ -792,7 +800,8 @@ class AdaMixupModel(keras.Model):
         gradients = tape.gradient(loss, trainable)
         self.optimizer.apply_gradients(zip(gradients, trainable))
         logs = self.compute_metrics(x, y_metric, y_pred, sample_weight=sample_weight)
-        logs["mixup_strength"] = self.strength.value
+        # a tensor, not the variable's own value (eager `fit` reads logs after the step)
+        logs["mixup_strength"] = tf.identity(self.strength.value)
         if self.focus is not None:
             logs["mixup_focus"] = self.focus_mixed.value / tf.maximum(self.focus_seen.value, 1.0)
         if self.relax is not None:
@@ -803,10 +812,17 @@ class AdaMixupModel(keras.Model):
         """The step's loss under `relax`: `loss` while it is above the target (taken
         above the targets' mean entropy), else ascent (−loss) and posterior
         flattening on alternate steps."""
-        # `compute_loss` divides by the replica count: compare the whole batch's mean
+        # the data's weighted mean loss, as the hold-out loss is measured: without the
+        # regularization terms, weights normalized (`compute_loss` divides Σ w·l by
+        # the batch size, and by the replica count)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        gap = loss * tf.cast(replicas, loss.dtype) - tf.reduce_mean(
-            focus_lib.target_entropy(y))
+        data_loss = loss - tf.cast(tf.add_n(self.losses), loss.dtype) if self.losses else loss
+        data_loss = data_loss * tf.cast(replicas, loss.dtype)
+        if sample_weight is not None:
+            weights = tf.cast(tf.reshape(sample_weight, [-1]), loss.dtype)
+            data_loss = data_loss * tf.cast(tf.size(weights), loss.dtype) / tf.maximum(
+                tf.reduce_sum(weights), 1e-12)
+        gap = data_loss - tf.reduce_mean(focus_lib.target_entropy(y))
         under = gap <= self.loss_target.value
         self.relax_under.assign_add(tf.cast(under, tf.float32))
         self.relax_seen.assign_add(1.0)
@@ -821,12 +837,15 @@ class AdaMixupModel(keras.Model):
     def _flattening(self, x, y, y_pred, sample_weight):
         """The compiled loss against RelaxLoss' flattened targets (`relax.flattened`)."""
         classes = y_pred.shape[-1]
-        if classes == 1:  # a sigmoid: two classes, nothing to flatten
-            return tf.zeros((), y_pred.dtype) * tf.reduce_sum(y_pred)
         y = tf.convert_to_tensor(y)
+        from_logits = getattr(self.loss, "from_logits", False)
+        if classes == 1:  # a sigmoid: Bernoulli flattening (`relax.flattened_binary`)
+            probability = tf.sigmoid(y_pred) if from_logits else y_pred
+            target = relax_lib.flattened_binary(tf.reshape(y, tf.shape(y_pred)), probability)
+            return self.compute_loss(x=x, y=target, y_pred=y_pred,
+                                     sample_weight=sample_weight, training=True)
         if y.shape.rank == y_pred.shape.rank - 1 or y.shape[-1] == 1:
             y = tf.one_hot(tf.cast(tf.reshape(y, [-1]), "int32"), classes)
-        from_logits = getattr(self.loss, "from_logits", False)
         probabilities = tf.nn.softmax(y_pred) if from_logits else y_pred
         return self.compute_loss(x=x, y=relax_lib.flattened(y, probabilities),
                                  y_pred=y_pred, sample_weight=sample_weight, training=True)

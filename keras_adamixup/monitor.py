@@ -621,8 +621,9 @@ class PrivacyMonitor(ScheduleDriver):
             for key in ("loss_auc", "trajectory_auc"):
                 if key in record:
                     logs[f"monitor_{key}"] = record[key]
-            if "loss_floor" in record:
-                logs["monitor_loss_floor"] = record["loss_floor"]
+            for key in ("loss_floor", "loss_target"):
+                if key in record:
+                    logs[f"monitor_{key}"] = record[key]
             if "controller_strength" in record:
                 logs["controller_strength"] = record["controller_strength"]
 

@@ -18,10 +18,14 @@ A fixed target (``LossTarget(1.2)``) is RelaxLoss' own ``alpha``.
 
 With soft targets (`SplitTeachers`, or mixing with ``label_mode="soft"``) the
 loss compared with the target is taken above the target's entropy, as
-`LossFloor` does. Mixing on top still runs: the flattened target of a mixed
+`LossFloor` does; the target must then be a number (the hold-out loss is a
+cross-entropy on given labels, not comparable: E59). The loss compared is
+the data's weighted mean (sample and class weights normalized), without
+regularization terms. Mixing on top still runs: the flattened target of a mixed
 example keeps the model's probability of its mixed label. A single sigmoid
-output has nothing to flatten (two classes): its flattening steps are no-ops,
-only the ascent acts.
+output is flattened as two classes: an example on the right side of 0.5 is
+taught its current probability (no gradient through it), the others their
+label.
 
 Cost: none beyond the monitor's measurement (the decision uses the step's own
 forward pass). What it buys on the CIFAR-10 CNN is measured in
@@ -124,3 +128,20 @@ def flattened(y, probabilities):
         + (1.0 - kept) * spread
     correct = tf.equal(tf.argmax(p, axis=-1), tf.argmax(y, axis=-1))
     return tf.where(correct[:, None], flat, y)
+
+
+def flattened_binary(y, probability):
+    """`flattened` for one sigmoid output: `(batch, 1)` targets.
+
+    An example on its label's side of 0.5 is taught the model's current
+    probability (no gradient: its posterior stops sharpening); the others keep
+    their label `y`.
+
+    Args:
+        y: `(batch, 1)` labels or probabilities of class 1.
+        probability: `(batch, 1)` the model's probability of class 1.
+    """
+    y = tf.cast(y, tf.float32)
+    p = tf.stop_gradient(tf.cast(probability, tf.float32))
+    correct = tf.equal(p > 0.5, y > 0.5)
+    return tf.where(correct, p, y)

@@ -666,6 +666,10 @@ def e59():
                                                   relax=keras_adamixup.LossTarget()))
     with pytest.raises(ValueError, match="E59: .*no monitor was given"):
         model.fit(X, Y, epochs=1, verbose=0)
+    for soft in ({"targets": keras_adamixup.SplitTeachers(2, 1)}, {"label_mode": "soft"}):
+        with pytest.raises(ValueError, match="E59: LossTarget\\('holdout'\\) compares"):
+            keras_adamixup.AdaMixupModel(small_mlp(4, inputs=4), relax=keras_adamixup.LossTarget(),
+                                         **soft)
 
 
 CASES = {name.upper(): fn for name, fn in list(globals().items())

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import keras_adamixup
 from keras_adamixup import LossTarget, PrivacyMonitor
-from keras_adamixup.relax import flattened
+from keras_adamixup.relax import flattened, flattened_binary
 from tests.conftest import SPARSE_CE, cluster_mlp, clusters, compile_adam
 
 
@@ -127,3 +127,32 @@ def test_a_fixed_target_trains_as_the_benchmarks_relaxloss():
     assert min(shares) < 1 and max(shares) > 0  # both kinds of steps were taken
     for ours, theirs in zip(weights[1], weights[0]):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_binary_flattening_keeps_the_right_side_and_teaches_the_wrong_one():
+    got = flattened_binary(tf.constant([[1.0], [1.0], [0.0], [0.0]]),
+                           tf.constant([[0.8], [0.3], [0.1], [0.6]])).numpy().ravel()
+    np.testing.assert_allclose(got, [0.8, 1.0, 0.1, 0.0], atol=1e-6)
+
+
+def test_weights_do_not_move_the_comparison():
+    """Σ w·l / n is not the weighted mean: with every weight 5 the steps must be
+    relaxed exactly as without weights (they are not if the batch sum is compared)."""
+    x, y = clusters(192, 3, 0, spread=2.0)
+    shares = []
+    for weight in (None, np.full(len(y), 5.0, "float32")):
+        model = _model(LossTarget(0.6))
+        history = model.fit(x, y, sample_weight=weight, epochs=4, batch_size=32,
+                            shuffle=False, verbose=0)
+        shares.append(history.history["relax_share"])
+    assert max(shares[0]) > 0
+    np.testing.assert_allclose(shares[1], shares[0])
+
+
+def test_an_eager_fit_runs():
+    x, y = clusters(192, 3, 0, spread=2.0)
+    model = keras_adamixup.AdaMixupModel(cluster_mlp(seed=0), schedule=0.2, seed=3,
+                                         relax=LossTarget(0.6))
+    model.compile("adam", SPARSE_CE, run_eagerly=True)
+    history = model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    assert history.history["mixup_strength"] == [pytest.approx(0.2)] * 2
