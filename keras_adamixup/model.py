@@ -384,6 +384,7 @@ class AdaMixupModel(keras.Model):
         elif self.targets is not None and not _fit_dataset.is_dataset(x):
             training_data.require_arrays_for_teachers()
         self._check_output_kind(x, y)
+        self._warn_if_target_unlearns()
         if self.targets is not None:
             x, y, kwargs = self._student_inputs(x, y, epochs, batch_size, verbose, kwargs,
                                                 groups, unlabelled)
@@ -441,6 +442,23 @@ class AdaMixupModel(keras.Model):
         if _batch_norm.layers_of(self.base_model):
             first = [_batch_norm.Refresh(self._refresh_inputs(x, y, kwargs), self.base_model)]
         return first + self.holdout_callbacks + callbacks + [_TrainingPlan(self)]
+
+    def _warn_if_target_unlearns(self):
+        """Warns when a fixed `relax` target is at or above the loss of a uniform
+        prediction, ln(classes): every step would then ascend or flatten."""
+        if self.relax is None or self.relax.needs_monitor:
+            return
+        width = self.num_classes or _output_width(self.base_model)
+        if width is None:
+            return
+        uniform = float(np.log(max(int(width), 2)))
+        if self.relax.target >= uniform:
+            warnings.warn(
+                f"LossTarget({self.relax.target:g}) is at or above ln({max(int(width), 2)}) "
+                f"= {uniform:.3f}, the loss of a uniform prediction: every step will ascend "
+                "or flatten and the model will unlearn. RelaxLoss' targets lie well under it "
+                "(a fixed target near the hold-out loss you expect, or LossTarget('holdout')).",
+                stacklevel=3)
 
     def _refresh_inputs(self, x, y, kwargs):
         """Some training inputs (`_batch_norm.ROWS`) that re-estimate the base model's
@@ -963,8 +981,10 @@ def _component(value, kind, name):
     if isinstance(value, dict):
         value = keras.saving.deserialize_keras_object(value)
     if value is not None and not isinstance(value, kind):
+        hint = (f" (e.g. {name}=keras_adamixup.{kind.__name__}({value!r}))"
+                if isinstance(value, (str, int, float)) and not isinstance(value, bool) else "")
         raise TypeError(f"`{name}` must be None or a keras_adamixup.{kind.__name__}, "
-                        f"got {type(value).__name__}.")
+                        f"got {type(value).__name__}{hint}.")
     return value
 
 

@@ -77,6 +77,10 @@ class LossTarget:
         else:
             _checks.number("target", target, low=0.0, low_open=True, code="E59")
             target = float(target)
+            if factor != 1.0:
+                raise ValueError(f"E59: `factor` scales the hold-out loss of "
+                                 f"LossTarget('holdout'); a fixed target ({target:g}) takes "
+                                 f"none (got factor={factor!r}).")
         _checks.number("factor", factor, low=0.0, low_open=True, code="E59")
         self.target = target
         self.factor = float(factor)

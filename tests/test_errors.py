@@ -662,6 +662,8 @@ def e59():
         keras_adamixup.LossTarget("median")
     with pytest.raises(ValueError, match="E59: `factor` must be in"):
         keras_adamixup.LossTarget(factor=0.0)
+    with pytest.raises(ValueError, match="E59: `factor` scales the hold-out loss"):
+        keras_adamixup.LossTarget(1.2, factor=0.5)
     model = compiled(keras_adamixup.AdaMixupModel(small_mlp(4, inputs=4), schedule=0.0,
                                                   relax=keras_adamixup.LossTarget()))
     with pytest.raises(ValueError, match="E59: .*no monitor was given"):

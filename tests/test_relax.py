@@ -156,3 +156,11 @@ def test_an_eager_fit_runs():
     model.compile("adam", SPARSE_CE, run_eagerly=True)
     history = model.fit(x, y, epochs=2, batch_size=64, verbose=0)
     assert history.history["mixup_strength"] == [pytest.approx(0.2)] * 2
+
+
+def test_a_target_above_a_uniform_prediction_warns_and_a_bare_value_is_explained():
+    x, y = clusters(96, 3, 0, spread=2.0)
+    with pytest.warns(UserWarning, match=r"at or above ln\(3\)"):
+        _model(LossTarget(1.2)).fit(x, y, epochs=1, verbose=0)
+    with pytest.raises(TypeError, match=r"relax=keras_adamixup.LossTarget\('holdout'\)"):
+        keras_adamixup.AdaMixupModel(cluster_mlp(seed=0), relax="holdout")
