@@ -164,3 +164,10 @@ def test_a_target_above_a_uniform_prediction_warns_and_a_bare_value_is_explained
         _model(LossTarget(1.2)).fit(x, y, epochs=1, verbose=0)
     with pytest.raises(TypeError, match=r"relax=keras_adamixup.LossTarget\('holdout'\)"):
         keras_adamixup.AdaMixupModel(cluster_mlp(seed=0), relax="holdout")
+
+
+def test_any_loss_with_a_target_warns():
+    model = keras_adamixup.AdaMixupModel(cluster_mlp(seed=0), relax=LossTarget(0.3),
+                                         allow_any_loss=True)
+    with pytest.warns(UserWarning, match="not a classification loss"):
+        model.compile("adam", "mse")
