@@ -69,6 +69,11 @@ def make(model, x, y, kwargs, seed):
         seed: the seed of the draw of members.
     """
     holdout = _holdout(x, y, kwargs)
+    if holdout is None and kwargs.get("validation_split") and not _fit_data.are_arrays(x, y):
+        raise ValueError(_error_id(model) + f"{needs(model)}, measured on held-out rows "
+                         "during `fit`; `validation_split` splits arrays only, and this fit "
+                         "got a dataset: pass `validation_data=` (a dataset or arrays of "
+                         "rows the model never trains on, at least 100) instead.")
     if holdout is None:
         raise ValueError(_error_id(model) + _NO_HOLDOUT.format(needs=needs(model)))
     if _fit_data.are_arrays(x, y):

@@ -171,3 +171,10 @@ def test_any_loss_with_a_target_warns():
                                          allow_any_loss=True)
     with pytest.warns(UserWarning, match="not a classification loss"):
         model.compile("adam", "mse")
+
+
+def test_a_dataset_with_validation_split_is_told_to_give_validation_data():
+    x, y = clusters(96, 3, 0, spread=2.0)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    with pytest.raises(ValueError, match="E59: .*`validation_split` splits arrays only"):
+        _model(LossTarget()).fit(data, validation_split=0.2, epochs=1, verbose=0)
