@@ -49,6 +49,7 @@ def test_target_follows_the_monitored_holdout_loss():
     np.testing.assert_allclose(float(model.loss_target.numpy()), 0.8 * last["holdout_loss"],
                                rtol=1e-5)
     assert last["loss_target"] == pytest.approx(0.8 * last["holdout_loss"], rel=1e-5)
+    assert history.history["monitor_loss_target"][-1] == pytest.approx(last["loss_target"])
     shares = history.history["relax_share"]
     assert len(shares) == 3 and all(0.0 <= s <= 1.0 for s in shares)
     assert shares[0] == 0.0  # the first epoch runs before any measurement
