@@ -13,6 +13,7 @@ LABELS = {
     "teachers_plateau_16_2_ckpt": "recommended",
     "teachers_plateau_compute1_2_1_ckpt": "recommended, budget 2 (2 teachers)",
     "teachers_plateau_compute1_lw0.5_2_1_ckpt": "recommended, budget 2, half the label mixed in",
+    "teachers_compute1_2_1_ckpt": "split teachers alone, budget 2 (no mixing on top)",
     "teachers_mix_16_2_ckpt": "paper's schedule on split teachers (recommended before)",
     "teachers_16_2_ckpt": "split teachers alone",
     "teachers_16_2": "split teachers alone, student not stopped",
