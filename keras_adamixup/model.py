@@ -837,14 +837,15 @@ class AdaMixupModel(keras.Model):
 
     def _relaxed(self, x, y, y_pred, sample_weight, loss):
         """The step's loss under `relax`: `loss` while it is above the target (taken
-        above the targets' mean entropy), else ascent (−loss) and posterior
-        flattening on alternate steps."""
+        above the targets' mean entropy), else ascent (on the data term; the
+        regularization terms are still descended) and posterior flattening on
+        alternate steps."""
         # the data's weighted mean loss, as the hold-out loss is measured: without the
         # regularization terms, weights normalized (`compute_loss` divides Σ w·l by
         # the batch size, and by the replica count)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        data_loss = loss - tf.cast(tf.add_n(self.losses), loss.dtype) if self.losses else loss
-        data_loss = data_loss * tf.cast(replicas, loss.dtype)
+        penalty = tf.cast(tf.add_n(self.losses), loss.dtype) if self.losses else 0.0
+        data_loss = (loss - penalty) * tf.cast(replicas, loss.dtype)
         if sample_weight is not None:
             weights = tf.cast(tf.reshape(sample_weight, [-1]), loss.dtype)
             data_loss = data_loss * tf.cast(tf.size(weights), loss.dtype) / tf.maximum(
@@ -857,8 +858,8 @@ class AdaMixupModel(keras.Model):
         def relaxed():
             ascend = tf.equal(self.relax_steps % 2, 0)
             self.relax_steps.assign_add(1)
-            return tf.cond(ascend, lambda: -loss, lambda: self._flattening(x, y, y_pred,
-                                                                          sample_weight))
+            return tf.cond(ascend, lambda: penalty - (loss - penalty),
+                           lambda: self._flattening(x, y, y_pred, sample_weight))
         return tf.cond(under, relaxed, lambda: loss)
 
     def _flattening(self, x, y, y_pred, sample_weight):

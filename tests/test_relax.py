@@ -179,3 +179,19 @@ def test_a_dataset_with_validation_split_is_told_to_give_validation_data():
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
     with pytest.raises(ValueError, match="E59: .*`validation_split` splits arrays only"):
         _model(LossTarget()).fit(data, validation_split=0.2, epochs=1, verbose=0)
+
+
+def test_a_regularized_model_compares_its_data_loss():
+    """An L2 penalty of the size of the target would keep every step above it if it
+    were compared; the data loss alone falls under the target and is relaxed."""
+    x, y = clusters(192, 3, 0, spread=2.0)
+    keras.utils.set_random_seed(0)
+    base = keras.Sequential([keras.Input((8,)),
+                             keras.layers.Dense(16, activation="relu",
+                                                kernel_regularizer=keras.regularizers.L2(0.05)),
+                             keras.layers.Dense(3)])
+    model = keras_adamixup.AdaMixupModel(base, schedule=0.0, seed=3, relax=LossTarget(0.6))
+    compile_adam(model, 1e-2, SPARSE_CE)
+    history = model.fit(x, y, epochs=4, batch_size=32, verbose=0)
+    assert history.history["loss"][-1] > 0.6  # the penalty alone keeps the total above
+    assert max(history.history["relax_share"]) > 0.5
