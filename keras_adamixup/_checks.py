@@ -29,6 +29,14 @@ def choice(name, value, choices, code=None):
     return value
 
 
+def word_or_positive(name, value, word, code=None):
+    """`word` itself, or a finite number > 0 as a float (`LossFloor`'s floor,
+    `LossTarget`'s target: ``"holdout"`` or a value). `code` as in `choice`."""
+    if isinstance(value, str):
+        return choice(name, value, (word,), code=code)
+    return number(name, value, low=0.0, low_open=True, code=code)
+
+
 def real(name, value):
     """Any real number (NaN included) as a float; `TypeError` (E47) for anything else.
 

@@ -66,11 +66,7 @@ class LossFloor:
     """
 
     def __init__(self, floor=HOLDOUT, factor=1.0, rest=0.0):
-        if isinstance(floor, str):
-            _checks.choice("floor", floor, (HOLDOUT,), code="E35")
-        else:
-            _checks.number("floor", floor, low=0.0, low_open=True, code="E35")
-            floor = float(floor)
+        floor = _checks.word_or_positive("floor", floor, HOLDOUT, code="E35")
         _checks.number("factor", factor, low=0.0, low_open=True)
         _checks.number("rest", rest, low=0.0, high=1.0)
         self.floor = floor
@@ -88,9 +84,7 @@ class LossFloor:
 
     def floor_after(self, measurement):
         """The floor after a `keras_adamixup.schedules.Measurement`, or `None` (unchanged)."""
-        if not self.needs_monitor or measurement.loss is None:
-            return None
-        return self.factor * float(measurement.loss)
+        return scaled_holdout_loss(self.needs_monitor, self.factor, measurement)
 
     def shares(self, losses, floor):
         """Per-example multipliers of the strength: 1 under `floor`, else ``rest``.
@@ -115,6 +109,15 @@ class LossFloor:
     def __repr__(self):
         return (f"LossFloor(floor={self.floor!r}, factor={self.factor:g}, "
                 f"rest={self.rest:g})")
+
+
+def scaled_holdout_loss(follows, factor, measurement):
+    """``factor`` × a `keras_adamixup.schedules.Measurement`'s hold-out loss when the
+    value `follows` it (``"holdout"``) and the measurement has one, else `None`
+    (unchanged): how `LossFloor`'s floor and `LossTarget`'s target move."""
+    if not follows or measurement.loss is None:
+        return None
+    return factor * float(measurement.loss)
 
 
 def target_entropy(y):

@@ -316,15 +316,15 @@ class AdaMixupModel(keras.Model):
                 weighted_metrics=None, **kwargs):
         if not self.allow_any_loss:
             losses_lib.check_classification_loss(loss)
-        elif self.relax is not None and loss is not None and not all(
-                losses_lib.is_classification_loss(item) for item in
-                (loss.values() if isinstance(loss, dict) else
-                 loss if isinstance(loss, (list, tuple)) else [loss])):
-            warnings.warn(
-                "LossTarget compares the compiled loss with its target (a hold-out "
-                "cross-entropy with 'holdout') and flattens posteriors: with a loss that is "
-                "not a classification loss neither means what it does for a "
-                "cross-entropy.", stacklevel=2)
+        elif self.relax is not None:
+            try:
+                losses_lib.check_classification_loss(loss)
+            except ValueError:
+                warnings.warn(
+                    "LossTarget compares the compiled loss with its target (a hold-out "
+                    "cross-entropy with 'holdout') and flattens posteriors: with a loss "
+                    "that is not a classification loss neither means what it does for a "
+                    "cross-entropy.", stacklevel=2)
         if self.label_mode == "soft" or self.targets is not None or self.relax is not None:
             loss = losses_lib.soft_compatible(loss)
             metrics = metrics_lib.soft_compatible(metrics)

@@ -47,8 +47,8 @@ import keras
 import tensorflow as tf
 
 from keras_adamixup import _checks
-
-HOLDOUT = "holdout"
+from keras_adamixup import focus
+from keras_adamixup.focus import HOLDOUT
 
 
 @keras.saving.register_keras_serializable(package="keras_adamixup")
@@ -72,15 +72,11 @@ class LossTarget:
     """
 
     def __init__(self, target=HOLDOUT, factor=1.0):
-        if isinstance(target, str):
-            _checks.choice("target", target, (HOLDOUT,), code="E59")
-        else:
-            _checks.number("target", target, low=0.0, low_open=True, code="E59")
-            target = float(target)
-            if factor != 1.0:
-                raise ValueError(f"E59: `factor` scales the hold-out loss of "
-                                 f"LossTarget('holdout'); a fixed target ({target:g}) takes "
-                                 f"none (got factor={factor!r}).")
+        target = _checks.word_or_positive("target", target, HOLDOUT, code="E59")
+        if target != HOLDOUT and factor != 1.0:
+            raise ValueError(f"E59: `factor` scales the hold-out loss of "
+                             f"LossTarget('holdout'); a fixed target ({target:g}) takes "
+                             f"none (got factor={factor!r}).")
         _checks.number("factor", factor, low=0.0, low_open=True, code="E59")
         self.target = target
         self.factor = float(factor)
@@ -96,9 +92,7 @@ class LossTarget:
 
     def target_after(self, measurement):
         """The target after a `keras_adamixup.schedules.Measurement`, or `None` (unchanged)."""
-        if not self.needs_monitor or measurement.loss is None:
-            return None
-        return self.factor * float(measurement.loss)
+        return focus.scaled_holdout_loss(self.needs_monitor, self.factor, measurement)
 
     def get_config(self):
         return {"target": self.target, "factor": self.factor}
