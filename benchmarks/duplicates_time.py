@@ -7,7 +7,18 @@ noisy copies of others (σ = 0.05 × each pixel's std), and says how many
 copies it found (all of them, when the filter works) and how many other rows
 it grouped. Median of `--repeats` runs per size.
 
+With ``--as-images`` it times the search `SplitTeachers` runs on images
+(`duplicates.settings_for`: a radius of 0.15, translations and crops) on the
+first n images of ``--data`` (mnist or cifar10), with ``--copies`` near-copies
+of each kind of the near-copy benchmark added (the audit's `NearCopy` kinds
+and crops made by TensorFlow, `near_copy_groups`), once per ``--candidates``
+setting: ``none`` (every pair), or ``k`` nearest by the descriptors. It says
+how many copies of each kind were found with their source, how many other
+rows were grouped, and whether the groups are the same as the first setting's.
+
     python -m benchmarks.duplicates_time --sizes 5000,20000,70000
+    python -m benchmarks.duplicates_time --as-images --data cifar10 --sizes 10000 \
+        --candidates none,32 --repeats 1
 """
 
 import os
@@ -37,10 +48,77 @@ def with_copies(x, fraction=0.01, noise=0.05, seed=0):
     return x, originals, copies
 
 
+def planted(name, n, copies, seed=0):
+    """The first `n` images of data `name` (shuffled), then `copies` near-copies of
+    distinct rows of each `near_copy_groups` kind: ``(images, sources, kinds)``, where
+    ``sources[i]`` is the row image ``n + i`` copies and ``kinds[i]`` its kind."""
+    from keras_adamixup import audit
+
+    from benchmarks import data, near_copy_groups
+
+    x, _ = data.load_pool(name)
+    x = np.asarray(x, "float32")[np.random.default_rng(seed).permutation(len(x))[:n]]
+    kinds = near_copy_groups.kinds_for(name, x)
+    kinds.pop("features", None)  # a feature change is not an image edit
+    kinds["crop_other"] = "crop_other"
+    parts, sources, kind_of = [x], [], []
+    for index, (kind, near) in enumerate(kinds.items()):
+        rows = np.sort(np.random.default_rng([seed, index]).choice(n, copies, replace=False))
+        parts.append(near_copy_groups.other_crops(name, x, rows, seed) if near == "crop_other"
+                     else audit.canaries.near_copies(x, rows, near, seed=seed))
+        sources.append(rows)
+        kind_of += [kind] * copies
+    images = near_copy_groups._images(name, np.concatenate(parts))
+    return images, np.concatenate(sources), np.array(kind_of)
+
+
+def images_table(args):
+    """``--as-images``: the image search per size and `candidates` setting."""
+    print("| rows | candidates | median s | found with their source, per kind | other rows "
+          "grouped | same groups as the first |")
+    print("|---|---|---|---|---|---|")
+    for n in common.integers(args.sizes):
+        images, sources, kinds = planted(args.data, n, args.copies)
+        settings = duplicates.settings_for(images)
+        first = None
+        for word in args.candidates.split(","):
+            candidates = None if word == "none" else int(word)
+            times = []
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                groups = duplicates.near_duplicate_groups(images, candidates=candidates,
+                                                          **settings)
+                times.append(time.perf_counter() - start)
+            copies = np.arange(n, len(images))
+            together = groups[copies] == groups[sources]
+            found = ", ".join(f"{kind} {together[kinds == kind].mean():.0%}"
+                              for kind in dict.fromkeys(kinds))
+            sizes = np.bincount(groups, minlength=len(groups))
+            other = int(np.sum((sizes[groups[:n]] > 1) & ~np.isin(np.arange(n), sources)))
+            first = groups if first is None else first
+            same = "yes" if np.array_equal(groups, first) else \
+                f"no ({int(np.sum(groups != first))} rows differ)"
+            print(f"| {len(images)} | {word} | {statistics.median(times):.1f} | {found} | "
+                  f"{other} | {same} |", flush=True)
+    return 0
+
+
 def main(argv=None):
-    parser = common.parser(__doc__, "repeats")
+    parser = common.parser(__doc__, "repeats", data="mnist")
     parser.add_argument("--sizes", default="5000,20000,70000")
+    parser.add_argument("--as-images", action="store_true",
+                        help="the image search (translations, crops) with planted near-copies")
+    parser.add_argument("--copies", type=int, default=100,
+                        help="--as-images: near-copies of each kind")
+    parser.add_argument("--candidates", default="none,32",
+                        help="--as-images: comma-separated candidates settings (none or k)")
     args = parser.parse_args(argv)
+    if args.as_images:
+        from benchmarks import data
+
+        if data.pool_or_skip(args.data) is None:
+            return 0
+        return images_table(args)
     path = os.path.join(SHARED, "mnist.npz")
     if not os.path.exists(path):
         print(f"skipped: {path} not found (it lives in ../shared/data on the project's "

@@ -914,8 +914,21 @@ class AdaMixupModel(keras.Model):
         if teacher:
             self._teacher_targets = TeacherTargets.from_store(teacher)
         own = (_SEED_KEY,) + _OLD_TEACHER_KEYS
-        super().load_own_variables({k: store[k] for k in keys
-                                    if k not in own and not k.startswith(_TEACHER_PREFIX)})
+        state = {k: store[k] for k in keys if k not in own and not k.startswith(_TEACHER_PREFIX)}
+        try:
+            super().load_own_variables(state)
+        except ValueError as error:
+            # weights saved by a model with another training state (with or without
+            # `relax`, `focus` or a feedback schedule): the network's weights, saved
+            # with the base model, still load; the training state is left as it was
+            warnings.warn(
+                f"E60: the weights loaded into {self.name} were saved by an AdaMixupModel "
+                f"with another training state ({len(state)} variables against this "
+                "model's; e.g. one with or without `relax=`, `focus=` or a feedback "
+                "schedule). The network's weights were loaded; this model's training state "
+                "(mixing strength, step counters, targets) was left as it was. To move only a network's weights, "
+                "use model.base_model.save_weights / load_weights. "
+                f"(Keras: {str(error).splitlines()[0]})", UserWarning, stacklevel=2)
 
     def get_config(self):
         return {

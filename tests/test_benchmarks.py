@@ -741,3 +741,16 @@ def test_recipe_accuracy_quick_run_reuses_the_same_teachers(tmp_path):
     # the same SplitTeachers: the second taught model reuses the first one's labels
     assert rows[1]["teachers_reused"] is False and rows[2]["teachers_reused"] is True
     assert 0.0 <= rows[2]["soft_label_accuracy"] <= 1.0 and rows[2]["epochs"] == 3
+
+
+def test_duplicates_time_images_compares_candidate_settings(capsys):
+    from benchmarks import duplicates_time
+
+    assert duplicates_time.main(["--as-images", "--data", "digits", "--sizes", "300",
+                                 "--copies", "5", "--candidates", "none,4",
+                                 "--repeats", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 3")]
+    assert [row.split(" | ")[1] for row in rows] == ["none", "4"]
+    assert all("relative 100%" in row for row in rows) and "shift 100%" in rows[0]
+    assert rows[0].endswith("| yes |")  # 8 x 8 digits: 4 candidates are too few for shifts
+    assert "shift 100%" not in rows[1] and "rows differ" in rows[1]

@@ -321,3 +321,37 @@ def test_crops_resized_another_way_are_grouped_with_crop():
     assert np.mean(without[200:] == np.arange(40)) < 0.5
     with pytest.raises(ValueError, match="crop=16"):
         duplicates.near_duplicate_groups(data, crop=16)
+
+
+def test_candidates_find_what_every_pair_finds_and_auto_switches(monkeypatch):
+    """Translated and cropped comparisons among each image's nearest by the descriptors
+    group as the exhaustive search does; "auto" uses them above CANDIDATE_ROWS images;
+    a list too short misses copies (the knob restricts the search)."""
+    images = _smooth_images(300, seed=2)
+    rng = np.random.default_rng(3)
+    padded = np.pad(images[:30], ((0, 0), (2, 2), (2, 2), (0, 0)), mode="edge")
+    moves = rng.integers(-2, 3, (30, 2))
+    moves[moves.sum(axis=1) == 0] = (2, 1)
+    shifted = np.stack([padded[k, 2 - dy:34 - dy, 2 - dx:34 - dx]
+                        for k, (dy, dx) in enumerate(moves)])
+    cropped = keras_adamixup._image_ops.crop_resized(images[30:60], 3, 1, 2, axes=(1, 2))
+    data = np.concatenate([images, shifted, cropped]).astype("float32")
+    settings = duplicates.settings_for(data)
+    exact = duplicates.near_duplicate_groups(data, candidates=None, **settings)
+    assert (exact[300:] == np.arange(60)).all()
+    assert (duplicates.near_duplicate_groups(data, candidates=8, **settings) == exact).all()
+    seen = []
+    listed = duplicates._nearest_pairs
+    monkeypatch.setattr(duplicates, "_nearest_pairs",
+                        lambda *a: seen.append(a[1]) or listed(*a))
+    assert (duplicates.near_duplicate_groups(data, **settings) == exact).all() and not seen
+    monkeypatch.setattr(duplicates, "CANDIDATE_ROWS", 100)
+    assert (duplicates.near_duplicate_groups(data, **settings) == exact).all()
+    assert seen == [duplicates.CANDIDATES]
+    # no pair listed: the translated and cropped copies are missed
+    monkeypatch.setattr(duplicates, "_nearest_pairs",
+                        lambda images, k: np.zeros((0, 2), dtype="int64"))
+    none = duplicates.near_duplicate_groups(data, candidates=4, **settings)
+    assert (none[300:] != np.arange(60)).mean() > 0.5
+    with pytest.raises(TypeError, match="candidates"):
+        duplicates.near_duplicate_groups(data, candidates="all", **settings)

@@ -674,6 +674,17 @@ def e59():
                                          **soft)
 
 
+def e60(tmp_path):
+    relaxed = compiled(keras_adamixup.AdaMixupModel(small_mlp(4, inputs=4), schedule=0.0,
+                                                    relax=keras_adamixup.LossTarget(1.0)))
+    relaxed.fit(X, Y, epochs=1, verbose=0)
+    relaxed.save_weights(str(tmp_path / "relaxed.weights.h5"))
+    plain = compiled(keras_adamixup.AdaMixupModel(small_mlp(4, inputs=4), schedule=0.0))
+    plain.fit(X, Y, epochs=1, verbose=0)
+    with pytest.warns(UserWarning, match="E60: the weights loaded into .* another training"):
+        plain.load_weights(str(tmp_path / "relaxed.weights.h5"))
+
+
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
 

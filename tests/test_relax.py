@@ -87,6 +87,24 @@ def test_config_round_trip_and_saving_keep_the_target(tmp_path):
     assert float(loaded.loss_target.numpy()) > 0
 
 
+def test_weights_move_between_models_with_and_without_relax(tmp_path):
+    """E60: another training state warns and loads the network's weights both ways."""
+    x, y = clusters(128, 3, 0, spread=2.0)
+    relaxed, plain = _model(LossTarget(1.0)), _model(None)
+    for model in (relaxed, plain):
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    for source, target in ((relaxed, plain), (plain, relaxed)):
+        path = str(tmp_path / f"{source.name}.weights.h5")
+        source.save_weights(path)
+        before = [v.numpy() for v in target.non_trainable_variables]
+        with pytest.warns(UserWarning, match="E60"):
+            target.load_weights(path)
+        np.testing.assert_allclose(target.predict(x, verbose=0), source.predict(x, verbose=0))
+        assert all(np.array_equal(a, v.numpy())
+                   for a, v in zip(before, target.non_trainable_variables)
+                   if "batch" not in v.path)
+
+
 def test_soft_teacher_targets_are_relaxed_above_their_entropy():
     x, y = clusters(192, 3, 0, spread=2.0)
     teachers = keras_adamixup.SplitTeachers(2, 1, seed=0, near_duplicates=None)
