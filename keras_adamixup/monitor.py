@@ -237,9 +237,11 @@ def _check_side(data, name):
     if count < MIN_MONITOR_EXAMPLES:
         raise ValueError(
             f"E13: `{name}` has {count} examples; the monitor needs at least "
-            f"{MIN_MONITOR_EXAMPLES} per side for a usable AUC (standard error "
+            f"{MIN_MONITOR_EXAMPLES} per side, for a usable AUC (standard error "
             f"≈ 1/sqrt(6n) = {_auc_standard_error(max(count, 1)):.3f} at n = {count}; "
-            "500 or more is better)."
+            "500 or more is better) and a steady hold-out loss (what "
+            "LossTarget('holdout') and LossFloor('holdout') follow). Give more held-out "
+            "rows: a larger `validation_split`, or `validation_data`."
         )
     return data, count, digests
 

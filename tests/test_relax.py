@@ -213,3 +213,10 @@ def test_a_regularized_model_compares_its_data_loss():
     history = model.fit(x, y, epochs=4, batch_size=32, verbose=0)
     assert history.history["loss"][-1] > 0.6  # the penalty alone keeps the total above
     assert max(history.history["relax_share"]) > 0.5
+
+
+def test_too_few_held_out_rows_name_the_hold_out_loss():
+    x, y = clusters(200, 3, 0, spread=2.0)
+    model = _model(LossTarget("holdout"))
+    with pytest.raises(ValueError, match="E13: .*hold-out loss .*larger `validation_split`"):
+        model.fit(x, y, validation_split=0.1, epochs=1, batch_size=32, verbose=0)
