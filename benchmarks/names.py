@@ -14,7 +14,7 @@ Families:
 | ``none`` / ``checkpoint`` | ``undefended`` / ``checkpoint`` (``none_ckpt`` = ``checkpoint``) |
 | ``early_stopping``, ``memguard`` | the entry of that name |
 | ``label_smoothing_S``, ``dp_sgd_SIGMA``, ``relaxloss_A`` | ``label_smoothing`` (smoothing S), ``dp_sgd`` (noise multiplier SIGMA), ``relaxloss`` (target loss A) |
-| ``mixup_aA`` | ``adamixup``: ``Constant(A)``, Beta coefficients, soft labels |
+| ``mixup_[WORDS_]aA`` | ``adamixup``: ``Constant(A)``, Beta coefficients, soft labels; `ADAMIXUP_WORDS` before it |
 | ``adamixup_[WORDS_]SCHEDULE`` | ``adamixup`` with a `SCHEDULES` entry; `ADAMIXUP_WORDS` before it |
 | ``teachers_[WORDS_]K_L`` | ``split_teachers``: K teachers, each row left out of L; `TEACHER_WORDS` (``images``: `recipe`'s ``image_shape``), ``computeC`` for ``SplitTeachers(compute=C)``, ``lwW`` for ``label_weight=W`` |
 
@@ -79,10 +79,10 @@ SCHEDULES = {
     "floor_dominant": lambda: {"schedule": schedules.LinearDecay(0.4, 0.2),
                                "label_mode": "dominant"},
 }
-# adamixup_ modifiers, before the schedule: "focus[F]" a LossFloor("holdout", factor=F)
-# (default 1), "relax[F]" a LossTarget("holdout", factor=F) (default 1), "swap"
-# features="swap"
-ADAMIXUP_WORDS = ("focus", "relax", "swap")
+# adamixup_ and mixup_ modifiers, before the schedule: "focus[F]" a LossFloor("holdout",
+# factor=F) (default 1), "relax[F]" a LossTarget("holdout", factor=F) (default 1),
+# "relaxatT" a fixed LossTarget(T) (RelaxLoss' alpha), "swap" features="swap"
+ADAMIXUP_WORDS = ("focus", "relax", "relaxat", "swap")
 
 
 class PublicRows(int):
@@ -137,8 +137,8 @@ def _teachers(words, checkpoint, public, name):
             "teacher_args": teacher_args, **model_args}
 
 
-def _adamixup(words, checkpoint, name):
-    """``adamixup_[focus[F]_][relax[F]_][swap_]SCHEDULE``: `adamixup` options."""
+def _modifiers(words, name):
+    """The leading `ADAMIXUP_WORDS` of `words` (removed) as model options."""
     model_args = {}
     while words and _split_number(words[0])[0] in ADAMIXUP_WORDS:
         word, number = _split_number(words.pop(0))
@@ -146,8 +146,16 @@ def _adamixup(words, checkpoint, name):
             model_args["focus"] = keras_adamixup.LossFloor("holdout", _number(number or 1, name))
         elif word == "relax":  # the mean loss held at F x the monitored hold-out loss
             model_args["relax"] = keras_adamixup.LossTarget("holdout", _number(number or 1, name))
+        elif word == "relaxat":  # the mean loss held at a fixed target (RelaxLoss)
+            model_args["relax"] = keras_adamixup.LossTarget(_number(number, name))
         else:
             model_args["features"] = "swap"
+    return model_args
+
+
+def _adamixup(words, checkpoint, name):
+    """``adamixup_[focus[F]_][relax[F]_|relaxatT_][swap_]SCHEDULE``: `adamixup` options."""
+    model_args = _modifiers(words, name)
     rest = "_".join(words)
     if rest in SCHEDULES:
         options = SCHEDULES[rest]()
@@ -191,10 +199,15 @@ def parse(name, feature_groups=None):
         key, options = "split_teachers", _teachers(words[1:], checkpoint, public, name)
     elif words[0] == "adamixup":
         key, options = "adamixup", _adamixup(words[1:], checkpoint, name)
-    elif len(words) == 2 and words[0] == "mixup" and last.startswith("a"):
+    elif len(words) >= 2 and words[0] == "mixup" and last.startswith("a"):
+        middle = words[1:-1]
+        modifiers = _modifiers(middle, name)
+        if middle:  # a word that is not a modifier
+            raise ValueError(f"{name}: static mixup's words are mixup_[WORDS_]aA "
+                             f"({', '.join(ADAMIXUP_WORDS)}).")
         key, options = "adamixup", {
             "schedule": schedules.Constant(_number(last[1:], name)), "coefficient": "beta",
-            "label_mode": "soft", "checkpoint": checkpoint}
+            "label_mode": "soft", "checkpoint": checkpoint, **modifiers}
     elif family in ("none", "checkpoint"):
         return ("checkpoint" if checkpoint or family == "checkpoint" else "undefended"), {}
     elif checkpoint:

@@ -85,7 +85,7 @@ CROP = 3
 # more images than this: translated and cropped comparisons with each image's
 # CANDIDATES nearest by `_descriptors` only (``candidates="auto"``)
 CANDIDATE_ROWS = 8000
-CANDIDATES = 32
+CANDIDATES = 64
 _FREQUENCIES = 10
 _POOL = 4
 _DIRECTIONS = 32
