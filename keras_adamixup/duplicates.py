@@ -303,14 +303,16 @@ def _near_pairs(flat, radius, images=None, shift=0, crop=0, candidates=None):
     limit = radius * radius * mean_square
     directions = _directions(centred)
     projected = (centred @ directions).astype("float32")
-    found = [_pairs_within(projected, centred, projected, centred, limit, mean_square,
-                           upper=True)]
+    found = [_pairs_within(projected, centred, projected, centred.__getitem__, limit,
+                           mean_square, upper=True)]
     near = None if candidates is None or not (shift or crop) else \
         _nearest_pairs(images, candidates)
+    mean32, directions32 = mean.astype("float32"), directions.astype("float32")
     for variant in _variants(images, shift, crop):
-        moved = variant.astype("float64") - mean
         # an orthonormal projection never lengthens a distance: the same exact filter
-        moved_projected = (moved @ directions).astype("float32")
+        # (in float32 here; its rounding is far inside the filter's margin)
+        moved_projected = (variant - mean32) @ directions32
+        moved = lambda rows, variant=variant: variant[rows].astype("float64") - mean  # noqa: E731
         if near is None:
             found.append(_pairs_within(projected, centred, moved_projected, moved, limit,
                                        mean_square, upper=False))
@@ -320,18 +322,18 @@ def _near_pairs(flat, radius, images=None, shift=0, crop=0, candidates=None):
     return np.concatenate(found)
 
 
-def _listed_pairs_within(pairs, left, left_full, right, right_full, limit, mean_square):
-    """The pairs (i, j) of `pairs` with ``|left_full[i] − right_full[j]|² ≤ limit``,
+def _listed_pairs_within(pairs, left, left_full, right, right_rows, limit, mean_square):
+    """The pairs (i, j) of `pairs` with ``|left_full[i] − right_rows(j)|² ≤ limit``,
     filtered by the projected rows first (`_pairs_within` for a list of pairs)."""
     bound = np.float32(limit + 1e-3 * mean_square)
     found = []
     for start in range(0, len(pairs), 65536):
         i, j = pairs[start:start + 65536].T
         diff = left[i] - right[j]
-        keep = np.sum(diff * diff, axis=1) <= bound
+        keep = np.einsum("ij,ij->i", diff, diff) <= bound
         i, j = i[keep], j[keep]
         if len(i):
-            diff = left_full[i] - right_full[j]
+            diff = left_full[i] - right_rows(j)
             close = np.sum(diff * diff, axis=1) <= limit
             found.append(np.stack([i[close], j[close]], axis=1))
     return np.concatenate(found) if found else np.zeros((0, 2), dtype="int64")
@@ -393,8 +395,8 @@ def _variants(images, shift, crop):
                 yield cropped.reshape(len(images), -1)
 
 
-def _pairs_within(left, left_full, right, right_full, limit, mean_square, upper):
-    """(i, j), i ≠ j, with ``|left_full[i] − right_full[j]|² ≤ limit``: candidates by the
+def _pairs_within(left, left_full, right, right_rows, limit, mean_square, upper):
+    """(i, j), i ≠ j, with ``|left_full[i] − right_rows(j)|² ≤ limit``: candidates by the
     projected rows `left` / `right`, checked on the full ones; `upper`: i < j only."""
     norms_left = np.sum(left * left, axis=1)
     norms_right = np.sum(right * right, axis=1)
@@ -411,7 +413,7 @@ def _pairs_within(left, left_full, right, right_full, limit, mean_square, upper)
         keep = i < j if upper else i != j
         i, j = i[keep], j[keep]
         if len(i):
-            diff = left_full[i] - right_full[j]
+            diff = left_full[i] - right_rows(j)
             close = np.sum(diff * diff, axis=1) <= limit
             found.append(np.stack([i[close], j[close]], axis=1))
     return np.concatenate(found) if found else np.zeros((0, 2), dtype="int64")
