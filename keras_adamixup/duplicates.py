@@ -42,15 +42,17 @@ orthonormal projection never lengthens a distance), pairs within the threshold t
 blockwise distance computations (``n² × 32`` multiply-adds: a few seconds
 for 50,000 rows on two cores), and each candidate is then checked on the
 full inputs. With translations and crops that search runs once per offset and
-crop (54 times for the image defaults), which grows with the square of the
-rows: on more than `CANDIDATE_ROWS` images each image is compared translated
-and cropped only with its `CANDIDATES` nearest images by two descriptors that
-small translations and crops barely move (the magnitudes of the lowest 2-D
-Fourier frequencies, and a 4 × 4-pooled thumbnail), ``candidates=`` in
-`near_duplicate_groups`; the untranslated comparison stays exhaustive.
-On 10,000 CIFAR-10 and 20,000 MNIST images the true source of a shifted,
-cropped, noisy or re-encoded copy was among those nearest in 97–100 % of
-copies (`benchmarks/near_copy_groups.py --candidates`, docs/BENCHMARKS.md).
+crop (53 more times for the image defaults), and it grows with the square of
+the rows. On more than `CANDIDATE_ROWS` images each image is compared
+translated and cropped only with its `CANDIDATES` nearest images by each of
+two descriptors that small translations and crops barely move (the
+magnitudes of the lowest 2-D Fourier frequencies, and a 4 × 4-pooled
+thumbnail), ``candidates=`` of `near_duplicate_groups`; the untranslated
+comparison stays exhaustive. On 21,200 MNIST and 11,200 CIFAR-10 images with
+planted copies (relative and absolute noise, shifts, crops, JPEG, crops made
+by TensorFlow) that found every copy the exhaustive search found, 4.3× and
+1.5× faster (`python -m benchmarks.duplicates_time --as-images`,
+docs/BENCHMARKS.md); on 8 × 8 digits 4 candidates were too few for shifts.
 
 Example:
 
