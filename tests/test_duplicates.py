@@ -327,12 +327,12 @@ def test_candidates_find_what_every_pair_finds_and_auto_switches(monkeypatch):
     """Translated and cropped comparisons among each image's nearest by the descriptors
     group as the exhaustive search does; "auto" uses them above CANDIDATE_ROWS images;
     a list too short misses copies (the knob restricts the search)."""
-    images = _smooth_images(300, seed=2)
+    images = _smooth_images(300, size=16, seed=2)
     rng = np.random.default_rng(3)
     padded = np.pad(images[:30], ((0, 0), (2, 2), (2, 2), (0, 0)), mode="edge")
     moves = rng.integers(-2, 3, (30, 2))
     moves[moves.sum(axis=1) == 0] = (2, 1)
-    shifted = np.stack([padded[k, 2 - dy:34 - dy, 2 - dx:34 - dx]
+    shifted = np.stack([padded[k, 2 - dy:18 - dy, 2 - dx:18 - dx]
                         for k, (dy, dx) in enumerate(moves)])
     cropped = keras_adamixup._image_ops.crop_resized(images[30:60], 3, 1, 2, axes=(1, 2))
     data = np.concatenate([images, shifted, cropped]).astype("float32")
