@@ -91,9 +91,12 @@ def number(name, value, low=None, high=None, *, low_open=False, high_open=False,
     below = low is not None and (result <= low if low_open else result < low)
     above = high is not None and (result >= high if high_open else result > high)
     if below or above:
-        left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(_coded(code, f"`{name}` must be in {left}{low}, {high}{right}, "
-                                      f"got {result}."))
+        if high is None:  # one-sided: "> 0", "≥ 1"
+            bound = f"{'>' if low_open else '≥'} {low:g}"
+        else:
+            left, right = "(" if low_open else "[", ")" if high_open else "]"
+            bound = f"in {left}{low}, {high}{right}"
+        raise ValueError(_coded(code, f"`{name}` must be {bound}, got {result}."))
     return result
 
 

@@ -140,12 +140,19 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0, crop=0,
     crop = _checks.integer("crop", crop, low=0)
     if candidates is not None and candidates != "auto":
         candidates = _checks.integer("candidates", candidates, low=1)
-    images = _images(x) if shift or crop else None
+    images = _images(x, shift, crop) if shift or crop else None
     if crop and 2 * crop >= min(images.shape[1:3]):
         raise ValueError(f"near_duplicate_groups: crop={crop} leaves nothing of images of "
                          f"{images.shape[1]} x {images.shape[2]} pixels.")
-    flat = _rows(x) if images is None else images.reshape(len(images), -1)
+    if shift and shift >= min(images.shape[1:3]):
+        raise ValueError(f"near_duplicate_groups: shift={shift} moves images of "
+                         f"{images.shape[1]} x {images.shape[2]} pixels off themselves; "
+                         f"shift is in pixels (the default {SHIFT}).")
+    flat = _rows(x) if images is None else images.reshape(len(images), -1 if len(images)
+                                                          else int(np.prod(images.shape[1:])))
     n = len(flat)
+    if n == 0:
+        return np.zeros(0, dtype="int64")
     bad = ~np.isfinite(flat).all(axis=1)
     if bad.any():
         raise ValueError(f"E53: near_duplicate_groups: {int(bad.sum())} of {n} rows have NaN "
@@ -169,8 +176,10 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0, crop=0,
 def settings_for(x):
     """``{"radius", "shift", "crop"}`` of `near_duplicate_groups` for inputs `x`:
     `IMAGE_RADIUS`, `SHIFT` and `CROP` for an array of images ``(n, H, W, C)``
-    with at most 4 channels (and sides over ``4 · CROP``), `RADIUS` and neither
-    otherwise (features, flattened images, several inputs).
+    with at most 4 channels or of square greyscale ones ``(n, H, H)``, H ≥ 8
+    (crops for sides over ``4 · CROP``), `RADIUS` and neither otherwise
+    (features, sequences ``(n, T, F)``, flattened images: give those
+    ``SplitTeachers(image_shape=)``, several inputs).
 
     Args:
         x: the training inputs.
@@ -183,7 +192,10 @@ def settings_for(x):
     ```
     """
     shape = getattr(x, "shape", None)
-    if shape is not None and len(shape) == 4 and shape[-1] <= 4 and not isinstance(x, dict):
+    if isinstance(x, dict) or shape is None:
+        shape = ()
+    greyscale = len(shape) == 3 and shape[1] == shape[2] >= 8  # (n, H, H): MNIST's arrays
+    if (len(shape) == 4 and shape[-1] <= 4) or greyscale:
         crop = CROP if min(shape[1:3]) > 4 * CROP else 0
         return {"radius": IMAGE_RADIUS, "shift": SHIFT, "crop": crop}
     return {"radius": RADIUS, "shift": 0, "crop": 0}
@@ -244,8 +256,8 @@ def _rows(x):
         import keras
 
         leaves = [np.asarray(leaf) for leaf in keras.tree.flatten(x)]
-    return np.concatenate([leaf.reshape(len(leaf), -1).astype("float32") for leaf in leaves],
-                          axis=1)
+    return np.concatenate([leaf.reshape(len(leaf), int(np.prod(leaf.shape[1:])))
+                           .astype("float32") for leaf in leaves], axis=1)
 
 
 def _exact_pairs(flat):
@@ -269,11 +281,12 @@ def as_images(x, image_shape):
     return images[..., None] if len(shape) == 2 else images
 
 
-def _images(x):
-    """`x` as float32 ``(n, H, W, C)`` images (for ``shift``), or a clear error."""
+def _images(x, shift, crop):
+    """`x` as float32 ``(n, H, W, C)`` images (for `shift` / `crop`), or a clear error."""
     shape = getattr(x, "shape", None)
     if isinstance(x, dict) or shape is None or len(shape) not in (3, 4):
-        raise ValueError(f"near_duplicate_groups(shift=...) compares images: `x` must be "
+        given = ", ".join(f"{k}={v}" for k, v in (("shift", shift), ("crop", crop)) if v)
+        raise ValueError(f"near_duplicate_groups({given}) compares images: `x` must be "
                          f"one array of (n, H, W) or (n, H, W, C), got "
                          f"{shape if shape is not None else type(x).__name__}; reshape "
                          f"flattened images first (x.reshape(-1, 28, 28, 1)).")

@@ -32,6 +32,8 @@ _SEED_KEY = "mixup_seed_state"
 _TEACHER_PREFIX = "teacher_targets."
 # what files of versions before TeacherTargets held (not read: the teachers train again)
 _OLD_TEACHER_KEYS = ("teacher_soft_labels", "teacher_digest", "teacher_row_weights")
+# the training state saved by name too (`_state_variables`), so that it loads by name
+_STATE_PREFIX = "training_state."
 
 
 def default_schedule(coefficient):
@@ -896,11 +898,30 @@ class AdaMixupModel(keras.Model):
 
     # -- serialization -----------------------------------------------------
 
+    def _state_variables(self):
+        """The training state by name: the schedule's state (named with its class),
+        the strength, the step counters, and `focus`'s and `relax`'s when given."""
+        schedule = type(self.schedule).__name__
+        state = {f"schedule.{schedule}.{i}.{v.name}": v
+                 for i, v in enumerate(self.schedule_state)}
+        names = ["strength", "mixup_step", "planned_steps", "bad_label_batches",
+                 "unmixed_batches", "bad_strength_steps"]
+        if self.focus is not None:
+            names += ["loss_floor", "focus_mixed", "focus_seen"]
+        if self.relax is not None:
+            names += ["loss_target", "relax_steps", "relax_under", "relax_seen"]
+        state.update((name, getattr(self, name)) for name in names)
+        return state
+
     def save_own_variables(self, store):
         # Keras does not save SeedGenerator states; the mixing stream must
         # resume where it stopped, so save ours.
         super().save_own_variables(store)
         store[_SEED_KEY] = self.seed_generator.state
+        # Keras saves the state by position; by name too, so that weights saved by
+        # a model with another state (relax, focus, schedule) never load crosswise
+        for name, variable in self._state_variables().items():
+            store[_STATE_PREFIX + name] = variable
         if self._teacher_targets is not None:  # a continued fit keeps the teachers
             for key, array in self._teacher_targets.to_store().items():
                 store[_TEACHER_PREFIX + key] = array
@@ -913,22 +934,43 @@ class AdaMixupModel(keras.Model):
                    if k.startswith(_TEACHER_PREFIX)}
         if teacher:
             self._teacher_targets = TeacherTargets.from_store(teacher)
+        named = {k[len(_STATE_PREFIX):]: k for k in keys if k.startswith(_STATE_PREFIX)}
+        if named:
+            self._load_state_by_name({name: store[key] for name, key in named.items()})
+            return
+        # saved before the state had names: by position, as Keras does
         own = (_SEED_KEY,) + _OLD_TEACHER_KEYS
         state = {k: store[k] for k in keys if k not in own and not k.startswith(_TEACHER_PREFIX)}
         try:
             super().load_own_variables(state)
         except ValueError as error:
-            # weights saved by a model with another training state (with or without
-            # `relax`, `focus` or a feedback schedule): the network's weights, saved
-            # with the base model, still load; the training state is left as it was
-            warnings.warn(
-                f"E60: the weights loaded into {self.name} were saved by an AdaMixupModel "
-                f"with another training state ({len(state)} variables against this "
-                "model's; e.g. one with or without `relax=`, `focus=` or a feedback "
-                "schedule). The network's weights were loaded; this model's training state "
-                "(mixing strength, step counters, targets) was left as it was. To move only a network's weights, "
-                "use model.base_model.save_weights / load_weights. "
-                f"(Keras: {str(error).splitlines()[0]})", UserWarning, stacklevel=2)
+            self._warn_other_state(f"{len(state)} variables against this model's "
+                                   f"{len(self._state_variables())}; Keras: "
+                                   f"{str(error).splitlines()[0]}")
+
+    def _load_state_by_name(self, saved):
+        state = self._state_variables()
+        differ = sorted(set(state) ^ set(saved))
+        for name, variable in state.items():
+            value = np.asarray(saved[name]) if name in saved else None
+            if value is not None and value.shape == tuple(variable.shape):
+                variable.assign(value)
+            elif value is not None:
+                differ.append(name)
+        if differ:
+            self._warn_other_state("not in both: " + ", ".join(differ))
+
+    def _warn_other_state(self, detail):
+        # weights saved by a model with another training state (with or without
+        # `relax`, `focus`, another schedule): the network's weights, saved with the
+        # base model, still load; the state this model has alone is left as it was
+        warnings.warn(
+            f"E60: the weights loaded into {self.name} were saved by an AdaMixupModel "
+            f"with another training state ({detail}; e.g. one with or without `relax=`, "
+            "`focus=` or with another schedule). The network's weights were loaded; of "
+            "this model's training state (mixing strength, step counters, targets) only "
+            "what both share by name was. To move only a network's weights, use "
+            "model.base_model.save_weights / load_weights.", UserWarning, stacklevel=3)
 
     def get_config(self):
         return {

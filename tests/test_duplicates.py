@@ -355,3 +355,20 @@ def test_candidates_find_what_every_pair_finds_and_auto_switches(monkeypatch):
     assert (none[300:] != np.arange(60)).mean() > 0.5
     with pytest.raises(TypeError, match="candidates"):
         duplicates.near_duplicate_groups(data, candidates="all", **settings)
+
+
+def test_square_greyscale_arrays_are_images_and_odd_inputs_are_answered():
+    images = _smooth_images(60, size=16, seed=4)[..., :1]
+    moved = np.roll(images[:6], 1, axis=2)
+    moved[:, :, 0] = images[:6, :, 0]
+    grey = np.concatenate([images, moved])[..., 0]  # (n, 16, 16), as MNIST's arrays
+    assert duplicates.settings_for(grey) == {"radius": duplicates.IMAGE_RADIUS,
+                                             "shift": duplicates.SHIFT, "crop": duplicates.CROP}
+    assert duplicates.settings_for(np.zeros((5, 50, 3)))["shift"] == 0  # a sequence
+    assert (SplitTeachers(2, 1).groups(grey)[60:] == np.arange(6)).all()
+    assert duplicates.near_duplicate_groups(np.zeros((0, 16, 16)), shift=2).shape == (0,)
+    assert duplicates.near_duplicate_groups(np.zeros((0, 5))).shape == (0,)
+    with pytest.raises(ValueError, match="shift=10 moves images of 3 x 3"):
+        duplicates.near_duplicate_groups(np.random.rand(30, 3, 3), shift=10)
+    with pytest.raises(ValueError, match=r"near_duplicate_groups\(crop=2\) compares images"):
+        duplicates.near_duplicate_groups(grey.reshape(66, -1), crop=2)

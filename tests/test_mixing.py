@@ -204,7 +204,7 @@ def test_errors_python_values():
         mixing.mix_batch(x, y, strength=0.2, coefficient="gamma")
     with pytest.raises(ValueError, match="`jitter` only applies"):
         mixing.mix_batch(x, y, strength=0.2, coefficient="beta", jitter=0.1)
-    with pytest.raises(ValueError, match="`jitter` must be in"):
+    with pytest.raises(ValueError, match="`jitter` must be"):
         mixing.mix_batch(x, y, strength=0.2, jitter=2.0)
     with pytest.raises(TypeError, match="`seed` must be"):
         mixing.mix_batch(x, y, strength=0.2, seed="x")

@@ -87,22 +87,45 @@ def test_config_round_trip_and_saving_keep_the_target(tmp_path):
     assert float(loaded.loss_target.numpy()) > 0
 
 
-def test_weights_move_between_models_with_and_without_relax(tmp_path):
-    """E60: another training state warns and loads the network's weights both ways."""
+def test_weights_move_between_models_with_and_without_relax(tmp_path, monkeypatch):
+    """E60: another training state warns; the network's weights load, and of the state
+    only what both have by name (never crosswise by position, as Keras would)."""
     x, y = clusters(128, 3, 0, spread=2.0)
     relaxed, plain = _model(LossTarget(1.0)), _model(None)
-    for model in (relaxed, plain):
-        model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    relaxed.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    plain.fit(x, y, epochs=1, batch_size=32, verbose=0)
     for source, target in ((relaxed, plain), (plain, relaxed)):
         path = str(tmp_path / f"{source.name}.weights.h5")
         source.save_weights(path)
-        before = [v.numpy() for v in target.non_trainable_variables]
-        with pytest.warns(UserWarning, match="E60"):
+        with pytest.warns(UserWarning, match="E60: .*not in both: loss_target, relax_seen"):
             target.load_weights(path)
         np.testing.assert_allclose(target.predict(x, verbose=0), source.predict(x, verbose=0))
-        assert all(np.array_equal(a, v.numpy())
-                   for a, v in zip(before, target.non_trainable_variables)
-                   if "batch" not in v.path)
+        assert int(target.mixup_step.numpy()) == int(source.mixup_step.numpy())
+    assert float(relaxed.loss_target.numpy()) == 1.0
+    # a schedule's state and relax's are as many variables: by position they would load
+    # crosswise (the loss target from the schedule's state)
+    plateau = _model(None, schedule=keras_adamixup.schedules.PlateauDecay(0.3))
+    more, labels = clusters(320, 3, 0, spread=2.0)
+    plateau.fit(more[:192], labels[:192], validation_data=(more[192:], labels[192:]),
+                epochs=1, batch_size=64, verbose=0)
+    assert len(plateau.non_trainable_variables) == len(_model(LossTarget(0.5))
+                                                       .non_trainable_variables)
+    path = str(tmp_path / "plateau.weights.h5")
+    plateau.save_weights(path)
+    held = _model(LossTarget(0.5))
+    with pytest.warns(UserWarning, match="E60: .*schedule.PlateauDecay"):
+        held.load_weights(path)
+    assert float(held.loss_target.numpy()) == 0.5
+    # files saved before the state had names load by position, as Keras does
+    monkeypatch.setattr(keras_adamixup.AdaMixupModel, "_state_variables",
+                        lambda self: {})
+    relaxed.save_weights(path)
+    monkeypatch.undo()
+    again = _model(LossTarget(1.0))
+    again.load_weights(path)
+    assert int(again.relax_steps.numpy()) == int(relaxed.relax_steps.numpy())
+    with pytest.warns(UserWarning, match="E60: .*10 variables against this model's 6"):
+        plain.load_weights(path)
 
 
 def test_soft_teacher_targets_are_relaxed_above_their_entropy():
