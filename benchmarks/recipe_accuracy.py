@@ -9,8 +9,13 @@ teacher trained and the accuracy of their soft labels on the members
 recipe's `TeacherTargets` are offered to the later ones: a recipe whose
 teachers are the same (the same `SplitTeachers` settings, so the same digest)
 reuses them and differs only in the model's training; any other trains its
-own. A quick read of accuracy levers before an audit; privacy needs
-`canary_audit`, time `recipe_cost`.
+own. It also prints a quick privacy proxy, with no shadows: the AUC of the
+members' against the non-members' log-odds of their true class
+(``proxy_auc``, LiRA's statistic without its reference models) and the
+share of members above the non-members' 99th percentile of it
+(``proxy_tpr_at_1pct``). A quick read of accuracy levers, and a screen of
+privacy ones, before an audit; privacy needs `canary_audit`, time
+`recipe_cost`.
 
     python -m benchmarks.recipe_accuracy --data cifar10 --members 2000 --epochs 60 \\
         --recipes teachers_full_acc_plateau_compute1_2_1_ckpt,teachers_full_acc_plateau_compute1_2_1
@@ -26,6 +31,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+
+from keras_adamixup import predictions  # noqa: E402
 
 from benchmarks import common, names  # noqa: E402
 from benchmarks.data import IMAGE_SHAPES, pool_or_skip, split  # noqa: E402
@@ -44,9 +51,11 @@ def fit_one(name, data, args, offered=None):
         model.teacher_targets = offered  # kept only while the digest matches
     start = time.perf_counter()
     history = model.fit(x_m, y_m, **fit_kwargs_for(x_m, y_m))
+    outputs_m, outputs_n = (model.predict(x, verbose=0, batch_size=512) for x in (x_m, x_n))
     row = {"recipe": name, "seconds": round(time.perf_counter() - start, 1),
            "epochs": len(history.epoch),
-           "test_accuracy": float(np.mean(np.argmax(model.predict(x_n, verbose=0), -1) == y_n))}
+           "test_accuracy": float(np.mean(np.argmax(outputs_n, -1) == y_n)),
+           **proxy(outputs_m, y_m, outputs_n, y_n)}
     taught = getattr(model, "teacher_targets", None)
     if taught is not None:
         soft = taught.soft_labels[:len(y_m)]
@@ -55,6 +64,23 @@ def fit_one(name, data, args, offered=None):
         row["soft_label_accuracy"] = float(np.mean(soft.argmax(1) == y_m))
         row["teachers_reused"] = taught is offered
     return row, taught
+
+
+def proxy(outputs_m, y_m, outputs_n, y_n):
+    """``{"proxy_auc", "proxy_tpr_at_1pct"}``: the members' against the non-members'
+    log-odds of their true class, from the model's outputs (logits or probabilities)."""
+    kind = predictions.output_kind(outputs_m)
+
+    def logits(out):  # log-probabilities are logits too
+        if kind == "logits" and out.shape[1] > 1:
+            return out
+        return np.log(np.clip(predictions.to_probabilities(out, kind), 1e-30, None))
+
+    scores = [predictions.log_odds_from_logits(logits(out), labels)
+              for out, labels in ((outputs_m, y_m), (outputs_n, y_n))]
+    threshold = np.quantile(scores[1], 0.99)
+    return {"proxy_auc": round(float(predictions.roc_auc(*scores)), 4),
+            "proxy_tpr_at_1pct": round(float(np.mean(scores[0] > threshold)), 4)}
 
 
 def main(argv=None):

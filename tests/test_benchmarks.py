@@ -741,6 +741,25 @@ def test_recipe_accuracy_quick_run_reuses_the_same_teachers(tmp_path):
     # the same SplitTeachers: the second taught model reuses the first one's labels
     assert rows[1]["teachers_reused"] is False and rows[2]["teachers_reused"] is True
     assert 0.0 <= rows[2]["soft_label_accuracy"] <= 1.0 and rows[2]["epochs"] == 3
+    assert all(0.0 <= r["proxy_auc"] <= 1.0 and 0.0 <= r["proxy_tpr_at_1pct"] <= 1.0
+               for r in rows)
+
+
+def test_the_privacy_proxy_reads_logits_and_probabilities():
+    from benchmarks.recipe_accuracy import proxy
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 400)
+    logits = rng.normal(size=(400, 3))
+    logits[np.arange(200), labels[:200]] += 3.0  # the members: confident in their label
+    members, nonmembers = (logits[:200], labels[:200]), (logits[200:], labels[200:])
+    from_logits = proxy(*members, *nonmembers)
+    assert from_logits["proxy_auc"] > 0.9 and from_logits["proxy_tpr_at_1pct"] > 0.3
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    from_probabilities = proxy(probabilities[:200], labels[:200], probabilities[200:],
+                               labels[200:])
+    assert from_probabilities["proxy_auc"] == pytest.approx(from_logits["proxy_auc"], abs=1e-3)
+    assert proxy(*nonmembers, *nonmembers)["proxy_auc"] == 0.5
 
 
 def test_duplicates_time_images_compares_candidate_settings(capsys):
