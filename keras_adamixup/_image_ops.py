@@ -1,12 +1,38 @@
 """NumPy image operations shared by the audit's near-copies and the duplicate search.
 
 `crop_resized` makes what a crop of a few pixels resized back looks like: the
-audit's ``"crop"`` canaries (`keras_adamixup.audit.canaries.NearCopy`) and the
+audit's ``"crop"`` canaries (`keras_adamixup.audit.canaries.NearCopy`); the
 crops `keras_adamixup.duplicates.near_duplicate_groups(crop=)` compares images
-under. Bilinear with half-pixel centres, as TensorFlow's ``tf.image.resize``.
+under are the same, as the per-axis matrices of `crop_matrix` (and its
+translations those of `shift_matrix`). Bilinear with half-pixel centres, as
+TensorFlow's ``tf.image.resize``.
 """
 
 import numpy as np
+
+
+def resize_matrix(n, size):
+    """The ``(size, n)`` bilinear interpolation matrix (half-pixel centres) that
+    resizes an axis of `n` pixels to `size`."""
+    at = np.clip((np.arange(size) + 0.5) * (n / size) - 0.5, 0.0, n - 1)
+    below = np.floor(at).astype("int64")
+    above = np.minimum(below + 1, n - 1)
+    matrix = np.zeros((size, n))
+    np.add.at(matrix, (np.arange(size), below), 1.0 - (at - below))
+    np.add.at(matrix, (np.arange(size), above), at - below)
+    return matrix
+
+
+def crop_matrix(size, cut, start):
+    """``(size, size)``: an axis cropped to ``[start, start + size − cut)`` and resized
+    back to `size` (`crop_resized` along one axis, as a matrix)."""
+    return resize_matrix(size - cut, size) @ np.eye(size)[start:start + size - cut]
+
+
+def shift_matrix(size, offset):
+    """``(size, size)``: an axis moved by `offset` pixels, its edge pixel repeated
+    (pixel ``r`` of the result is pixel ``clip(r − offset)`` of the input)."""
+    return np.eye(size)[np.clip(np.arange(size) - offset, 0, size - 1)]
 
 
 def resize_axis(images, size, axis):
@@ -19,13 +45,7 @@ def resize_axis(images, size, axis):
         size: the axis' new length.
         axis: the axis to resize.
     """
-    n = images.shape[axis]
-    at = np.clip((np.arange(size) + 0.5) * (n / size) - 0.5, 0.0, n - 1)
-    below = np.floor(at).astype("int64")
-    above = np.minimum(below + 1, n - 1)
-    matrix = np.zeros((size, n))
-    np.add.at(matrix, (np.arange(size), below), 1.0 - (at - below))
-    np.add.at(matrix, (np.arange(size), above), at - below)
+    matrix = resize_matrix(images.shape[axis], size)
     dtype = images.dtype if images.dtype.kind == "f" else np.dtype("float64")
     moved = np.tensordot(np.asarray(images, dtype=dtype), matrix.astype(dtype),
                          axes=([axis], [1]))

@@ -294,16 +294,6 @@ def _images(x, shift, crop):
     return images[..., None] if images.ndim == 3 else images
 
 
-def _offsets(shift):
-    return [(dy, dx) for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1)]
-
-
-def _moved(images, padded, shift, dy, dx):
-    """`images` translated by ``(dy, dx)`` pixels (edges repeated), flattened."""
-    n, h, w = images.shape[:3]
-    return padded[:, shift - dy:shift - dy + h, shift - dx:shift - dx + w].reshape(n, -1)
-
-
 def _near_pairs(flat, radius, images=None, shift=0, crop=0, candidates=None):
     """Pairs within `radius` × the RMS pair distance, exactly: (i < j) untranslated,
     with `shift` (i, j) where image j moved by up to `shift` pixels is near i, and
@@ -322,12 +312,24 @@ def _near_pairs(flat, radius, images=None, shift=0, crop=0, candidates=None):
                            mean_square, upper=True)]
     near = None if candidates is None or not (shift or crop) else \
         _nearest_pairs(images, candidates)
-    mean32, directions32 = mean.astype("float32"), directions.astype("float32")
-    for variant in _variants(images, shift, crop):
-        # an orthonormal projection never lengthens a distance: the same exact filter
-        # (in float32 here; its rounding is far inside the filter's margin)
-        moved_projected = (variant - mean32) @ directions32
-        moved = lambda rows, variant=variant: variant[rows].astype("float64") - mean  # noqa: E731
+    if shift or crop:
+        basis = directions.T.reshape((-1,) + images.shape[1:])  # the directions as images
+        flat32 = flat.astype("float32", copy=False)
+        mean_projected = (mean @ directions).astype("float32")  # V(x) − mean, projected
+    for rows_matrix, columns_matrix in _variants(images.shape[1:3] if shift or crop else None,
+                                                 shift, crop):
+        # a variant V(x) = R · x · Cᵀ per channel is linear: its projection on the
+        # directions is x's on Vᵀ(directions), and no variant image is made but for
+        # the rows checked. An orthonormal projection never lengthens a distance: the
+        # same exact filter (in float32 here; its rounding is far inside the margin)
+        adjoint = np.einsum("ih,kijc,jw->hwck", rows_matrix, basis, columns_matrix,
+                            optimize=True).reshape(-1, basis.shape[0])
+        moved_projected = flat32 @ adjoint.astype("float32") - mean_projected
+
+        def moved(rows, r=rows_matrix, c=columns_matrix):
+            return np.einsum("ih,nhwc,jw->nijc", r, images[rows].astype("float64"), c,
+                             optimize=True).reshape(len(rows), -1) - mean
+
         if near is None:
             found.append(_pairs_within(projected, centred, moved_projected, moved, limit,
                                        mean_square, upper=False))
@@ -338,19 +340,26 @@ def _near_pairs(flat, radius, images=None, shift=0, crop=0, candidates=None):
 
 
 def _listed_pairs_within(pairs, left, left_full, right, right_rows, limit, mean_square):
-    """The pairs (i, j) of `pairs` with ``|left_full[i] − right_rows(j)|² ≤ limit``,
-    filtered by the projected rows first (`_pairs_within` for a list of pairs)."""
+    """The pairs (i, j) of `pairs` (two contiguous index arrays) with
+    ``|left_full[i] − right_rows(j)|² ≤ limit``, filtered by the projected rows first
+    (`_pairs_within` for a list of pairs)."""
     bound = np.float32(limit + 1e-3 * mean_square)
+    i, j = pairs
+    # the first direction alone already rules out most pairs (a distance is at least
+    # its gap along any one direction), before the projected rows are gathered
+    keep = np.abs(np.take(left[:, 0], i) - np.take(right[:, 0], j)) <= np.sqrt(bound)
+    i, j = i[keep], j[keep]
     found = []
-    for start in range(0, len(pairs), 65536):
-        i, j = pairs[start:start + 65536].T
-        diff = left[i] - right[j]
+    for start in range(0, len(i), 65536):
+        rows, columns = i[start:start + 65536], j[start:start + 65536]
+        diff = np.take(left, rows, axis=0)
+        diff -= np.take(right, columns, axis=0)
         keep = np.einsum("ij,ij->i", diff, diff) <= bound
-        i, j = i[keep], j[keep]
-        if len(i):
-            diff = left_full[i] - right_rows(j)
+        rows, columns = rows[keep], columns[keep]
+        if len(rows):
+            diff = left_full[rows] - right_rows(columns)
             close = np.sum(diff * diff, axis=1) <= limit
-            found.append(np.stack([i[close], j[close]], axis=1))
+            found.append(np.stack([rows[close], columns[close]], axis=1))
     return np.concatenate(found) if found else np.zeros((0, 2), dtype="int64")
 
 
@@ -374,8 +383,8 @@ def _descriptors(images):
 
 
 def _nearest_pairs(images, k):
-    """(i, j) for each image i and its `k` nearest images j by each of `_descriptors`,
-    in both orders, without repeats."""
+    """``(i, j)``, two index arrays: each image i and its `k` nearest images j by each
+    of `_descriptors`, in both orders, without repeats."""
     n = len(images)
     k = min(k, n - 1)
     found = []
@@ -389,25 +398,29 @@ def _nearest_pairs(images, k):
             found.append(np.stack([np.repeat(np.arange(start, start + len(block)), k),
                                    nearest.reshape(-1)], axis=1))
     pairs = np.concatenate(found)
-    pairs = np.concatenate([pairs, pairs[:, ::-1]])
-    return np.unique(pairs, axis=0)
+    keys = np.unique(np.concatenate([pairs[:, 0] * n + pairs[:, 1],
+                                     pairs[:, 1] * n + pairs[:, 0]]))
+    return keys // n, keys % n
 
 
-def _variants(images, shift, crop):
-    """Each other form an image is compared under, flattened ``(n, H·W·C)``: moved by
-    every offset up to `shift` pixels (not 0, 0), then every crop of 1 to `crop`
-    pixels per axis at every position, resized back."""
-    if shift:
-        padded = np.pad(images, ((0, 0), (shift, shift), (shift, shift), (0, 0)),
-                        mode="edge")
-        for dy, dx in _offsets(shift):
+def _variants(size, shift, crop):
+    """Each other form an image of `size` ``(H, W)`` is compared under, as per-axis
+    matrices ``(R, C)`` (the form is ``R · image · Cᵀ`` per channel): moved by every
+    offset up to `shift` pixels (not 0, 0; edges repeated), then every crop of 1 to
+    `crop` pixels per axis at every position, resized back."""
+    if size is None:
+        return
+    height, width = size
+    for dy in range(-shift, shift + 1):
+        for dx in range(-shift, shift + 1):
             if (dy, dx) != (0, 0):
-                yield _moved(images, padded, shift, dy, dx)
+                yield (_image_ops.shift_matrix(height, dy),
+                       _image_ops.shift_matrix(width, dx))
     for cut in range(1, crop + 1):
         for top in range(cut + 1):
             for left in range(cut + 1):
-                cropped = _image_ops.crop_resized(images, cut, top, left, axes=(1, 2))
-                yield cropped.reshape(len(images), -1)
+                yield (_image_ops.crop_matrix(height, cut, top),
+                       _image_ops.crop_matrix(width, cut, left))
 
 
 def _pairs_within(left, left_full, right, right_rows, limit, mean_square, upper):

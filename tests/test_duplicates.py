@@ -350,7 +350,7 @@ def test_candidates_find_what_every_pair_finds_and_auto_switches(monkeypatch):
     assert seen == [duplicates.CANDIDATES]
     # no pair listed: the translated and cropped copies are missed
     monkeypatch.setattr(duplicates, "_nearest_pairs",
-                        lambda images, k: np.zeros((0, 2), dtype="int64"))
+                        lambda images, k: (np.zeros(0, "int64"), np.zeros(0, "int64")))
     none = duplicates.near_duplicate_groups(data, candidates=4, **settings)
     assert (none[300:] != np.arange(60)).mean() > 0.5
     with pytest.raises(TypeError, match="candidates"):
@@ -372,3 +372,17 @@ def test_square_greyscale_arrays_are_images_and_odd_inputs_are_answered():
         duplicates.near_duplicate_groups(np.random.rand(30, 3, 3), shift=10)
     with pytest.raises(ValueError, match=r"near_duplicate_groups\(crop=2\) compares images"):
         duplicates.near_duplicate_groups(grey.reshape(66, -1), crop=2)
+
+
+def test_the_search_compares_crops_and_shifts_as_the_image_operations_make_them():
+    from keras_adamixup import _image_ops
+
+    image = np.random.default_rng(5).uniform(size=(12, 10, 2))
+    for cut, top, left in ((1, 0, 1), (3, 2, 0)):
+        by_matrices = np.einsum("ih,hwc,jw->ijc", _image_ops.crop_matrix(12, cut, top), image,
+                                _image_ops.crop_matrix(10, cut, left))
+        np.testing.assert_allclose(by_matrices, _image_ops.crop_resized(image, cut, top, left))
+    padded = np.pad(image, ((2, 2), (2, 2), (0, 0)), mode="edge")
+    moved = np.einsum("ih,hwc,jw->ijc", _image_ops.shift_matrix(12, 1), image,
+                      _image_ops.shift_matrix(10, -2))
+    np.testing.assert_array_equal(moved, padded[1:13, 4:14])
