@@ -9,6 +9,7 @@ LABELS = {
     "mixup_a0.2": "static mixup (α 0.2, soft labels)",
     "relaxloss_1.2": "RelaxLoss (target loss 1.2)",
     "mixup_relaxat1.2_a0.2": "static mixup (α 0.2) + LossTarget(1.2)",
+    "mixup_relaxat1.0_a0.4": "static mixup (α 0.4) + LossTarget(1.0)",
     "adamixup_relax0.9_const0": "LossTarget: 0.9 x the hold-out loss, no mixing",
     "adamixup_relax0.9_const0_ckpt": "LossTarget: 0.9 x the hold-out loss, with the checkpoint",
     "teachers_plateau_16_2_ckpt": "recommended",
