@@ -62,15 +62,20 @@ len(np.unique(groups))  # groups found; rows of one group share their smallest i
 ```
 """
 
+import logging
+
 import numpy as np
 
 from keras_adamixup import _checks, _image_ops
+
+_LOG = logging.getLogger("keras_adamixup")
 
 __all__ = [
     "CANDIDATES",
     "CANDIDATE_ROWS",
     "CROP",
     "IMAGE_RADIUS",
+    "MAX_GROUP",
     "RADIUS",
     "SHIFT",
     "near_duplicate_groups",
@@ -90,6 +95,9 @@ CANDIDATE_ROWS = 8000
 CANDIDATES = 64
 _FREQUENCIES = 10
 _POOL = 4
+# a group larger than this is split (`_split_chains`), its radius shrunk by _SHRINK
+MAX_GROUP = 32
+_SHRINK = 0.8
 _DIRECTIONS = 32
 _SAMPLE = 2048
 _BLOCK = 256
@@ -166,11 +174,35 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0, crop=0,
             raise ValueError(f"`groups` has {len(groups)} ids for {n} rows.")
         _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
         pairs.append(np.stack([np.arange(n), first[inverse.reshape(-1)]], axis=1))
+    near, d2 = _joined([])
     if radius > 0 and n > 1:
         if candidates == "auto":
             candidates = CANDIDATES if n > CANDIDATE_ROWS else None
-        pairs.append(_near_pairs(flat, radius, images, shift, crop, candidates))
-    return _components(n, np.concatenate(pairs))
+        near, d2 = _near_pairs(flat, radius, images, shift, crop, candidates)
+    return _split_chains(n, np.concatenate(pairs), near, d2, radius)
+
+
+def _split_chains(n, fixed, near, d2, radius):
+    """Components of the `fixed` pairs (exact copies, given groups) and the `near`
+    ones; a group of more than `MAX_GROUP` rows is a chain of chance neighbours
+    (single linkage: each row near the next, the ends far apart), not copies of
+    one record, so its near pairs are kept at a radius shrunk by `_SHRINK` at a
+    time until no group is that large (or none of its near pairs is left)."""
+    labels = _components(n, np.concatenate([fixed, near]))
+    largest = int(np.bincount(labels, minlength=n).max()) if n else 0
+    current = radius
+    while largest > MAX_GROUP and len(near) and current > 1e-6 * radius:
+        current *= _SHRINK
+        sizes = np.bincount(labels, minlength=n)
+        chained = sizes[labels] > MAX_GROUP
+        keep = (d2 <= current * current) | ~chained[near[:, 0]]
+        near, d2 = near[keep], d2[keep]
+        labels = _components(n, np.concatenate([fixed, near]))
+        before, largest = largest, int(np.bincount(labels, minlength=n).max())
+        _LOG.info("near_duplicate_groups: a group of %d rows is chained neighbours, not "
+                  "copies: its pairs kept within %.3g (now at most %d rows)", before,
+                  current, largest)
+    return labels
 
 
 def settings_for(x):
@@ -304,7 +336,7 @@ def _near_pairs(flat, radius, images=None, shift=0, crop=0, candidates=None):
     centred = flat.astype("float64") - mean
     mean_square = 2.0 * float(np.mean(np.sum(centred * centred, axis=1)))
     if mean_square == 0.0:  # all rows equal: the exact pairs have them
-        return np.zeros((0, 2), dtype="int64")
+        return _joined([])
     limit = radius * radius * mean_square
     directions = _directions(centred)
     projected = (centred @ directions).astype("float32")
@@ -336,7 +368,8 @@ def _near_pairs(flat, radius, images=None, shift=0, crop=0, candidates=None):
         else:
             found.append(_listed_pairs_within(near, projected, centred, moved_projected,
                                               moved, limit, mean_square))
-    return np.concatenate(found)
+    pairs, d2 = _joined(found)
+    return pairs, d2 / mean_square  # distances relative to the RMS pair distance, squared
 
 
 def _listed_pairs_within(pairs, left, left_full, right, right_rows, limit, mean_square):
@@ -359,8 +392,9 @@ def _listed_pairs_within(pairs, left, left_full, right, right_rows, limit, mean_
         if len(rows):
             diff = left_full[rows] - right_rows(columns)
             close = np.sum(diff * diff, axis=1) <= limit
-            found.append(np.stack([rows[close], columns[close]], axis=1))
-    return np.concatenate(found) if found else np.zeros((0, 2), dtype="int64")
+            found.append((np.stack([rows[close], columns[close]], axis=1),
+                          np.sum(diff * diff, axis=1)[close]))
+    return _joined(found)
 
 
 def _descriptors(images):
@@ -443,8 +477,17 @@ def _pairs_within(left, left_full, right, right_rows, limit, mean_square, upper)
         if len(i):
             diff = left_full[i] - right_rows(j)
             close = np.sum(diff * diff, axis=1) <= limit
-            found.append(np.stack([i[close], j[close]], axis=1))
-    return np.concatenate(found) if found else np.zeros((0, 2), dtype="int64")
+            found.append((np.stack([i[close], j[close]], axis=1),
+                          np.sum(diff * diff, axis=1)[close]))
+    return _joined(found)
+
+
+def _joined(found):
+    """``(pairs, squared distances)`` of a list of such tuples."""
+    if not found:
+        return np.zeros((0, 2), dtype="int64"), np.zeros(0)
+    return (np.concatenate([pairs for pairs, _ in found]),
+            np.concatenate([d2 for _, d2 in found]))
 
 
 def _directions(centred):

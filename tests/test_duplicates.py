@@ -386,3 +386,24 @@ def test_the_search_compares_crops_and_shifts_as_the_image_operations_make_them(
     moved = np.einsum("ih,hwc,jw->ijc", _image_ops.shift_matrix(12, 1), image,
                       _image_ops.shift_matrix(10, -2))
     np.testing.assert_array_equal(moved, padded[1:13, 4:14])
+
+
+def test_a_chain_of_chance_neighbours_is_split_and_copies_stay_together(monkeypatch):
+    """Single linkage chains rows each near the next (as MNIST's ones at full size):
+    a group larger than MAX_GROUP is re-split at a smaller radius; copies much
+    closer than the chain's steps, and exact copies, stay grouped."""
+    rng = np.random.default_rng(6)
+    far = rng.normal(size=(200, 6)) * 10.0
+    step = np.zeros(6)
+    step[0] = 0.6  # ~0.07 of the RMS pair distance (about 8.5 here): each row near the next
+    chain = far[0] + np.arange(40)[:, None] * step
+    copies = chain[[3, 20]] + rng.normal(size=(2, 6)) * 0.01
+    x = np.concatenate([far, chain, copies, far[5:6]])
+    monkeypatch.setattr(duplicates, "MAX_GROUP", 100)
+    assert duplicates.summary(duplicates.near_duplicate_groups(x))["largest"] == 43
+    monkeypatch.setattr(duplicates, "MAX_GROUP", 8)
+    groups = duplicates.near_duplicate_groups(x)
+    assert duplicates.summary(groups)["largest"] <= 8
+    assert groups[240] == groups[203] and groups[241] == groups[220]  # the close copies
+    assert groups[242] == groups[5]  # an exact copy
+    assert groups[210] != groups[230]  # the chain's far ends are no longer one record
