@@ -15,7 +15,12 @@ Two rows are near-duplicates when their Euclidean distance is at most
 a copy with independent noise of ``s`` × each feature's standard deviation
 lies at about ``s / √2`` (0.035 for the audit's duplicate canaries, s =
 0.05). Groups are the connected components of the near-duplicate pairs
-(and of the `groups` given), so a chain of near-copies is one group.
+(and of the `groups` given), so a chain of near-copies is one group. A
+group of more than `MAX_GROUP` rows is not copies of one record but a chain
+of chance neighbours (each row near the next; on all 70,000 MNIST images,
+1,935 ones in one group, which the teachers would have weighed as one
+record): its pairs are kept at a radius shrunk by a fifth at a time until no
+group is that large. Exact copies and given groups are never split.
 
 Images are also compared at their best translation: with ``shift=s`` a
 pair is near when one image moved by up to ``s`` pixels each way (edges
@@ -50,8 +55,8 @@ magnitudes of the lowest 2-D Fourier frequencies, and a 4 × 4-pooled
 thumbnail), ``candidates=`` of `near_duplicate_groups`; the untranslated
 comparison stays exhaustive. On 21,200 MNIST and 11,200 CIFAR-10 images with
 planted copies (relative and absolute noise, shifts, crops, JPEG, crops made
-by TensorFlow) that found every copy the exhaustive search found, 4.3× and
-1.5× faster (`python -m benchmarks.duplicates_time --as-images`,
+by TensorFlow) that found every copy the exhaustive search found, 5.2× and
+2.1× faster (`python -m benchmarks.duplicates_time --as-images`,
 docs/BENCHMARKS.md); on 8 × 8 digits 4 candidates were too few for shifts.
 
 Example:
@@ -125,8 +130,9 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0, crop=0,
             every position, ``Σ_c (c + 1)²`` more passes (29 for 3).
         candidates: with `shift` or `crop`, which pairs are compared translated
             and cropped: `None` every pair (exact, but each pass grows with the
-            square of the rows: about 40 s for 10,000 CIFAR-10 images and 20
-            minutes for 50,000 on two cores), an integer ``k`` each image and
+            square of the rows: 31 s for 11,200 CIFAR-10 images and 140 s for
+            21,200 MNIST ones on two cores, about 25 minutes for 70,000), an
+            integer ``k`` each image and
             its ``k`` nearest images by a descriptor that small translations
             and crops barely move (each of two descriptors: ``2k`` at most),
             ``"auto"`` (default) every pair up to `CANDIDATE_ROWS` images and
