@@ -16,11 +16,12 @@ a copy with independent noise of ``s`` × each feature's standard deviation
 lies at about ``s / √2`` (0.035 for the audit's duplicate canaries, s =
 0.05). Groups are the connected components of the near-duplicate pairs
 (and of the `groups` given), so a chain of near-copies is one group. A
-group of more than `MAX_GROUP` rows is not copies of one record but a chain
-of chance neighbours (each row near the next; on all 70,000 MNIST images,
-1,935 ones in one group, which the teachers would have weighed as one
-record): its pairs are kept at a radius shrunk by a fifth at a time until no
-group is that large. Exact copies and given groups are never split.
+group of more than `MAX_GROUP` records (exact copies and a given group
+counting as one) is not copies of one record but a chain of chance
+neighbours (each row near the next; on all 70,000 MNIST images, 1,935 ones
+in one group, which the teachers would have weighed as one record): its
+near pairs are kept at a radius shrunk by a fifth at a time until no group
+is that large. Exact copies and given groups are never split.
 
 Images are also compared at their best translation: with ``shift=s`` a
 pair is near when one image moved by up to ``s`` pixels each way (edges
@@ -190,24 +191,26 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0, crop=0,
 
 def _split_chains(n, fixed, near, d2, radius):
     """Components of the `fixed` pairs (exact copies, given groups) and the `near`
-    ones; a group of more than `MAX_GROUP` rows is a chain of chance neighbours
-    (single linkage: each row near the next, the ends far apart), not copies of
-    one record, so its near pairs are kept at a radius shrunk by `_SHRINK` at a
-    time until no group is that large (or none of its near pairs is left)."""
+    ones; a group of more than `MAX_GROUP` records (an exact copy or a given group
+    counting as one) is a chain of chance neighbours (single linkage: each row
+    near the next, the ends far apart), not copies of one record, so its near
+    pairs are kept at a radius shrunk by `_SHRINK` at a time until no group is
+    that large. The `fixed` pairs always hold."""
+    fixed_labels = _components(n, fixed)
+    record = (fixed_labels == np.arange(n)).astype("float64")  # one row per record
     labels = _components(n, np.concatenate([fixed, near]))
-    largest = int(np.bincount(labels, minlength=n).max()) if n else 0
     current = radius
-    while largest > MAX_GROUP and len(near) and current > 1e-6 * radius:
+    while len(near) and current > 1e-6 * radius:
+        records = np.bincount(labels, weights=record, minlength=n)
+        chained = records[labels] > MAX_GROUP
+        if not chained.any():
+            break
         current *= _SHRINK
-        sizes = np.bincount(labels, minlength=n)
-        chained = sizes[labels] > MAX_GROUP
         keep = (d2 <= current * current) | ~chained[near[:, 0]]
         near, d2 = near[keep], d2[keep]
         labels = _components(n, np.concatenate([fixed, near]))
-        before, largest = largest, int(np.bincount(labels, minlength=n).max())
-        _LOG.info("near_duplicate_groups: a group of %d rows is chained neighbours, not "
-                  "copies: its pairs kept within %.3g (now at most %d rows)", before,
-                  current, largest)
+        _LOG.info("near_duplicate_groups: a group of %d records is chained neighbours, "
+                  "not copies: its pairs kept within %.3g", int(records.max()), current)
     return labels
 
 

@@ -407,3 +407,10 @@ def test_a_chain_of_chance_neighbours_is_split_and_copies_stay_together(monkeypa
     assert groups[240] == groups[203] and groups[241] == groups[220]  # the close copies
     assert groups[242] == groups[5]  # an exact copy
     assert groups[210] != groups[230]  # the chain's far ends are no longer one record
+    # a given group larger than MAX_GROUP (one patient's records) counts as one
+    # record: it is kept whole, and the chain beside it is still split
+    ids = np.arange(len(x))
+    ids[:20] = -1
+    given = duplicates.near_duplicate_groups(x, groups=ids)
+    assert (given[:20] == 0).all() and given[240] == given[203]
+    assert given[210] != given[230] and given[242] == given[5] == 0
