@@ -155,19 +155,23 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0, crop=0,
     crop = _checks.integer("crop", crop, low=0)
     if candidates is not None and candidates != "auto":
         candidates = _checks.integer("candidates", candidates, low=1)
-    images = _images(x, shift, crop) if shift or crop else None
-    if crop and 2 * crop >= min(images.shape[1:3]):
-        raise ValueError(f"near_duplicate_groups: crop={crop} leaves nothing of images of "
-                         f"{images.shape[1]} x {images.shape[2]} pixels.")
-    if shift and shift >= min(images.shape[1:3]):
-        raise ValueError(f"near_duplicate_groups: shift={shift} moves images of "
-                         f"{images.shape[1]} x {images.shape[2]} pixels off themselves; "
-                         f"shift is in pixels (the default {SHIFT}).")
-    flat = _rows(x) if images is None else images.reshape(len(images), -1 if len(images)
-                                                          else int(np.prod(images.shape[1:])))
+    images, flat = _inputs(x, shift, crop)
     n = len(flat)
     if n == 0:
         return np.zeros(0, dtype="int64")
+    fixed = _fixed_pairs(flat, groups)
+    near, d2 = _joined([])
+    if radius > 0 and n > 1:
+        if candidates == "auto":
+            candidates = CANDIDATES if n > CANDIDATE_ROWS else None
+        near, d2 = _near_pairs(flat, radius, images, shift, crop, candidates)
+    return _split_chains(n, fixed, near, d2, radius)
+
+
+def _fixed_pairs(flat, groups):
+    """The pairs that always hold: each row with its first identical row and with the
+    first row of its given group; NaN or inf rows refused (E53)."""
+    n = len(flat)
     bad = ~np.isfinite(flat).all(axis=1)
     if bad.any():
         raise ValueError(f"E53: near_duplicate_groups: {int(bad.sum())} of {n} rows have NaN "
@@ -181,12 +185,7 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0, crop=0,
             raise ValueError(f"`groups` has {len(groups)} ids for {n} rows.")
         _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
         pairs.append(np.stack([np.arange(n), first[inverse.reshape(-1)]], axis=1))
-    near, d2 = _joined([])
-    if radius > 0 and n > 1:
-        if candidates == "auto":
-            candidates = CANDIDATES if n > CANDIDATE_ROWS else None
-        near, d2 = _near_pairs(flat, radius, images, shift, crop, candidates)
-    return _split_chains(n, np.concatenate(pairs), near, d2, radius)
+    return np.concatenate(pairs)
 
 
 def _split_chains(n, fixed, near, d2, radius):
@@ -320,6 +319,22 @@ def as_images(x, image_shape):
                          f"{getattr(x, 'shape', type(x).__name__)}.")
     images = flat.reshape((len(flat),) + shape)
     return images[..., None] if len(shape) == 2 else images
+
+
+def _inputs(x, shift, crop):
+    """``(images or None, flat rows)`` of `x`: images ``(n, H, W, C)`` for `shift` /
+    `crop`, checked against their sizes."""
+    if not (shift or crop):
+        return None, _rows(x)
+    images = _images(x, shift, crop)
+    if crop and 2 * crop >= min(images.shape[1:3]):
+        raise ValueError(f"near_duplicate_groups: crop={crop} leaves nothing of images of "
+                         f"{images.shape[1]} x {images.shape[2]} pixels.")
+    if shift and shift >= min(images.shape[1:3]):
+        raise ValueError(f"near_duplicate_groups: shift={shift} moves images of "
+                         f"{images.shape[1]} x {images.shape[2]} pixels off themselves; "
+                         f"shift is in pixels (the default {SHIFT}).")
+    return images, images.reshape(len(images), int(np.prod(images.shape[1:])))
 
 
 def _images(x, shift, crop):
