@@ -412,12 +412,7 @@ def _listed_pairs_within(pairs, left, left_full, right, right_rows, limit, mean_
         diff = np.take(left, rows, axis=0)
         diff -= np.take(right, columns, axis=0)
         keep = np.einsum("ij,ij->i", diff, diff) <= bound
-        rows, columns = rows[keep], columns[keep]
-        if len(rows):
-            diff = left_full[rows] - right_rows(columns)
-            close = np.sum(diff * diff, axis=1) <= limit
-            found.append((np.stack([rows[close], columns[close]], axis=1),
-                          np.sum(diff * diff, axis=1)[close]))
+        found.append(_checked(rows[keep], columns[keep], left_full, right_rows, limit))
     return _joined(found)
 
 
@@ -497,13 +492,19 @@ def _pairs_within(left, left_full, right, right_rows, limit, mean_square, upper)
         i, j = np.nonzero(d2 <= bound)
         i, j = i + start, j + first
         keep = i < j if upper else i != j
-        i, j = i[keep], j[keep]
-        if len(i):
-            diff = left_full[i] - right_rows(j)
-            close = np.sum(diff * diff, axis=1) <= limit
-            found.append((np.stack([i[close], j[close]], axis=1),
-                          np.sum(diff * diff, axis=1)[close]))
+        found.append(_checked(i[keep], j[keep], left_full, right_rows, limit))
     return _joined(found)
+
+
+def _checked(rows, columns, left_full, right_rows, limit):
+    """The candidate pairs ``(rows, columns)`` within `limit` on the full inputs
+    (``|left_full[i] − right_rows(j)|²``), with their squared distances."""
+    if not len(rows):
+        return _joined([])
+    diff = left_full[rows] - right_rows(columns)
+    d2 = np.sum(diff * diff, axis=1)
+    close = d2 <= limit
+    return np.stack([rows[close], columns[close]], axis=1), d2[close]
 
 
 def _joined(found):

@@ -230,16 +230,23 @@ def _brute_force_shifted(images, radius, shift):
     return duplicates._components(n, np.stack([i, j], axis=1))
 
 
+def _shifted(images, rng, still):
+    """Each image translated by a random offset of up to 2 pixels each way (edges
+    repeated); `still`: the offset of those drawn as (dy, dx) summing to 0."""
+    size_y, size_x = images.shape[1:3]
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="edge")
+    moves = rng.integers(-2, 3, (len(images), 2))
+    moves[moves.sum(axis=1) == 0] = still
+    return np.stack([padded[k, 2 - dy:2 - dy + size_y, 2 - dx:2 - dx + size_x]
+                     for k, (dy, dx) in enumerate(moves)])
+
+
 def test_shifted_copies_are_grouped_exactly_as_by_brute_force(digits):
     (x, _), _ = digits
     images = x[:150].reshape(-1, 8, 8, 1)
     # copies translated by one or two pixels (edges repeated), with a little noise
     rng = np.random.default_rng(0)
-    padded = np.pad(images[:20], ((0, 0), (2, 2), (2, 2), (0, 0)), mode="edge")
-    moves = rng.integers(-2, 3, (20, 2))
-    moves[moves.sum(axis=1) == 0] = (1, 0)
-    copies = np.stack([padded[k, 2 - dy:10 - dy, 2 - dx:10 - dx]
-                       for k, (dy, dx) in enumerate(moves)])
+    copies = _shifted(images[:20], rng, still=(1, 0))
     copies = copies + rng.normal(0, 0.01, copies.shape).astype("float32")
     data = np.concatenate([images, copies]).astype("float32")
     raw = duplicates.near_duplicate_groups(data, radius=0.15)
@@ -328,12 +335,7 @@ def test_candidates_find_what_every_pair_finds_and_auto_switches(monkeypatch):
     group as the exhaustive search does; "auto" uses them above CANDIDATE_ROWS images;
     a list too short misses copies (the knob restricts the search)."""
     images = _smooth_images(300, size=16, seed=2)
-    rng = np.random.default_rng(3)
-    padded = np.pad(images[:30], ((0, 0), (2, 2), (2, 2), (0, 0)), mode="edge")
-    moves = rng.integers(-2, 3, (30, 2))
-    moves[moves.sum(axis=1) == 0] = (2, 1)
-    shifted = np.stack([padded[k, 2 - dy:18 - dy, 2 - dx:18 - dx]
-                        for k, (dy, dx) in enumerate(moves)])
+    shifted = _shifted(images[:30], np.random.default_rng(3), still=(2, 1))
     cropped = keras_adamixup._image_ops.crop_resized(images[30:60], 3, 1, 2, axes=(1, 2))
     data = np.concatenate([images, shifted, cropped]).astype("float32")
     settings = duplicates.settings_for(data)
