@@ -265,14 +265,15 @@ def checked(text):
 
 
 def recipe(name, inputs, classes, width, seed, validation, epochs, feature_groups=None,
-           public=None, image_shape=None):
+           public=None, image_shape=None, monitor=True):
     """`(factory, fit_kwargs_for)` of a benchmark recipe name on the benchmarks' MLP or CNN.
 
     The factory returns a compiled model; ``fit_kwargs_for(x_train, y_train)``
     the arguments of its `fit` (fresh callbacks for every model, shadows
     included). Every model gets a `PrivacyMonitor` (members drawn from its own
     training data vs the validation rows), which only logs unless the recipe
-    follows it, so the monitored AUC can be compared with the audit. A CNN's
+    follows it, so the monitored AUC can be compared with the audit
+    (``monitor=False``: only the recipes that follow one get it). A CNN's
     ``fit_kwargs_for`` puts `data.BatchNormRefresh` first among its callbacks.
 
     Args:
@@ -288,6 +289,9 @@ def recipe(name, inputs, classes, width, seed, validation, epochs, feature_group
             (`benchmarks.data.public_rows`), or `None`.
         image_shape: the flattened rows' image shape, for the ``images`` word
             (`benchmarks.data.IMAGE_SHAPES`), or `None`.
+        monitor: give every model a logging monitor (`True`), or only the
+            recipes that need one (what a user of the recipe pays; an MLP
+            recipe that needs no callbacks then has a dict of ``fit_kwargs``).
 
     Example:
 
@@ -298,7 +302,7 @@ def recipe(name, inputs, classes, width, seed, validation, epochs, feature_group
     """
     setting = recipes.Setting(
         base=lambda: data.base_model(inputs, classes, width), holdout=validation, seed=seed,
-        monitor=True, fit_kwargs={"epochs": epochs, "batch_size": 64, "verbose": 0})
+        monitor=monitor, fit_kwargs={"epochs": epochs, "batch_size": 64, "verbose": 0})
     key, options = parse(name, feature_groups)
     if isinstance(options.get("unlabelled"), PublicRows):
         if public is None:

@@ -12,12 +12,19 @@ against that round's plain fit, and the median over rounds is reported.
 Wall time covers `fit` only (model building and compiling excluded), so
 tracing and the teachers' compilation are counted.
 
+Every recipe gets the benchmarks' logging `PrivacyMonitor` (measured every
+epoch, so the monitored AUC can be compared with the audit); ``--monitor
+needed`` gives one only to the recipes that follow it (early stopping, the
+checkpoint, a feedback schedule or target): what a user of the recipe pays.
+
 Also reported: the epochs the student trained (the checkpoint may stop it
 early) and the median epoch at which the teachers stopped (their patience
 may stop them early).
 
     python -m benchmarks.recipe_cost --data digits --rounds 3
     python -m benchmarks.recipe_cost --data mnist --members 4000 --epochs 40 --rounds 3
+    python -m benchmarks.recipe_cost --data cifar10 --members 2000 --epochs 20 \
+        --recipes none,mixup_relaxat1.0_a0.4 --monitor needed
     python -m benchmarks.recipe_cost --quick        # smoke test
 
 Writes ``--out`` (JSON, optional): every run and the summary.
@@ -59,9 +66,11 @@ def time_one(name, data, args, seed, public=None):
                                                validation, args.epochs,
                                                feature_groups=FEATURE_GROUPS.get(args.data),
                                                image_shape=IMAGE_SHAPES.get(args.data),
-                                               public=public)
+                                               public=public,
+                                               monitor=args.monitor == "all")
         model = factory()
-        kwargs = fit_kwargs_for(x_m, y_m)
+        # a dict where the recipe needs no callbacks (`--monitor needed`)
+        kwargs = fit_kwargs_for(x_m, y_m) if callable(fit_kwargs_for) else dict(fit_kwargs_for)
     start = time.perf_counter()
     history = model.fit(x_m, y_m, **kwargs)
     seconds = time.perf_counter() - start
@@ -116,6 +125,9 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=1,
                         help="plain fits before the rounds, not counted (the first fits of "
                              "a process are slower: MNIST 20 s, then 11-12 s)")
+    parser.add_argument("--monitor", choices=("all", "needed"), default="all",
+                        help="all: every recipe gets the benchmarks' logging monitor; "
+                             "needed: only the recipes that follow one")
     args = parser.parse_args(argv)
     if args.quick:
         args.members, args.epochs, args.rounds, args.warmup = 300, 3, 1, 0
@@ -141,7 +153,8 @@ def main(argv=None):
                   f"({run['student_epochs']} student epochs)", flush=True)
     summary = summarize(runs, recipes)
     title = (f"{args.data}: {len(data[0][1])} members, {model_name(args.data, args.width)}, {args.epochs} epochs "
-             f"planned, batch 64, seed {args.seed}, {args.rounds} interleaved rounds")
+             f"planned, batch 64, seed {args.seed}, {args.rounds} interleaved rounds"
+             + ("" if args.monitor == "all" else ", monitors only where needed"))
     print()
     print(markdown(summary, title))
     if args.out:
