@@ -15,7 +15,10 @@ That needs:
 
 Nothing is held in memory but per-example numbers (labels, weights, soft
 labels: a few bytes to a few hundred per example), so a dataset larger than
-memory works: the teachers and the model read it in passes.
+memory works: the teachers and the model read it in passes. The one exception
+is the near-duplicate search of split teachers: `scan` keeps the inputs of a
+dataset of one input whose inputs are the same at every pass and take at most
+`SEARCH_BYTES`, so that they can be searched as arrays are.
 """
 
 import hashlib
@@ -28,6 +31,9 @@ import tensorflow as tf
 SHUFFLE_BUFFER = 10_000
 # batches compared over two passes to check the order is fixed
 _ORDER_BATCHES = 2
+# the most bytes of inputs `scan` keeps for the near-duplicate search (as the dataset
+# yields them: uint8 images take a quarter of float32 ones)
+SEARCH_BYTES = 2**30
 
 
 def is_dataset(x):
@@ -71,19 +77,28 @@ def count_examples(data):
     return int(data.unbatch().reduce(np.int64(0), lambda count, _: count + 1))
 
 
-def scan(dataset):
+def scan(dataset, keep_inputs=False):
     """One pass over the training dataset: what the teachers need of it in memory.
+
+    Args:
+        dataset: the batched training dataset.
+        keep_inputs: keep the inputs too (for the near-duplicate search), when
+            the dataset has one input, the same at every pass, of at most
+            `SEARCH_BYTES`.
 
     Returns:
         a dict: ``n`` (examples), ``y`` (labels, NumPy), ``weights``
         (sample weights of a third element, or `None`), ``batch_size`` (of
-        the first batch), ``inputs_digest`` (of every input, in order) and
+        the first batch), ``inputs_digest`` (of every input, in order),
         ``fixed_inputs`` (whether two passes gave the same first inputs:
-        `False` with random augmentation in the pipeline).
+        `False` with random augmentation in the pipeline), ``inputs`` (NumPy,
+        or `None` when not kept) and ``inputs_not_kept`` (why, or `None`).
     """
     check(dataset)
     first, second = _first(dataset), _first(dataset)
     _check_order(first, second)
+    fixed = _same_inputs(first, second)
+    kept = _Kept(keep_inputs, fixed, len(keras.tree.flatten(dataset.element_spec[0])))
     labels, weights, digest, batch_size = [], [], hashlib.sha256(), None
     for element in dataset.as_numpy_iterator():
         x, y = element[0], np.asarray(element[1])
@@ -93,12 +108,41 @@ def scan(dataset):
             weights.append(np.asarray(element[2], dtype="float32").reshape(-1))
         for leaf in keras.tree.flatten(x):
             digest.update(np.ascontiguousarray(leaf).tobytes())
+        kept.add(x)
     if not labels:
         raise ValueError("The training dataset is empty.")
     return {"n": sum(len(part) for part in labels), "y": np.concatenate(labels),
             "weights": np.concatenate(weights) if weights else None,
             "batch_size": batch_size, "inputs_digest": digest.hexdigest(),
-            "fixed_inputs": _same_inputs(first, second)}
+            "fixed_inputs": fixed, "inputs": kept.inputs(), "inputs_not_kept": kept.why}
+
+
+class _Kept:
+    """`scan`'s inputs kept for the near-duplicate search, or why they are not."""
+
+    def __init__(self, wanted, fixed, leaves):
+        self.parts, self.size, self.why = [], 0, None
+        if not wanted:
+            self.why = "not asked"
+        elif not fixed:
+            self.why = ("its inputs change from pass to pass (random augmentation in the "
+                        "pipeline: put it in the model, as augmentation layers)")
+        elif leaves != 1:
+            self.why = f"it has {leaves} inputs"
+
+    def add(self, x):
+        if self.why is not None:
+            return
+        part = np.asarray(x)
+        self.size += part.nbytes
+        if self.size > SEARCH_BYTES:
+            self.parts, self.why = [], (f"its inputs take more than {SEARCH_BYTES:,} "
+                                        "bytes (`_fit_dataset.SEARCH_BYTES`)")
+            return
+        self.parts.append(part)
+
+    def inputs(self):
+        return np.concatenate(self.parts) if self.why is None and self.parts else None
 
 
 def _first(dataset):

@@ -533,11 +533,8 @@ class SplitTeachers:
         if self.cache_dir is not None or self.together is True:
             raise ValueError("SplitTeachers(cache_dir=) and together=True need training "
                              "arrays; from a dataset the teachers train one after another.")
-        scanned = _fit_dataset.scan(dataset)
-        labels = _group_labels(groups, scanned["n"])
-        if self.near_duplicates is not None:
-            _LOG.info("SplitTeachers: near-duplicates are not searched in a dataset; pass "
-                      "fit(..., groups=ids) to leave known copies out together")
+        scanned = _fit_dataset.scan(dataset, keep_inputs=self.near_duplicates is not None)
+        labels = self._dataset_groups(scanned, groups)
         left_out = self.left_out(scanned["n"], labels)
         row_weights = self.weights_of(labels)
         weights = scanned["weights"] if sample_weight is None else sample_weight
@@ -566,6 +563,18 @@ class SplitTeachers:
                               epochs=kept if self.select_epoch else None,
                               planned_epochs=plan["epochs"], row_weights=row_weights,
                               groups_found=None if labels is None else duplicates.summary(labels))
+
+    def _dataset_groups(self, scanned, groups):
+        """`groups` of a dataset's examples: near-duplicates searched in its inputs when
+        `_fit_dataset.scan` kept them, else only the given groups (and why, logged)."""
+        if self.near_duplicates is not None:
+            if scanned["inputs"] is not None:
+                _group_labels(groups, scanned["n"])  # the ids' count checked
+                return self.groups(scanned["inputs"], groups)
+            _LOG.warning("SplitTeachers: near-duplicates are not searched in this dataset: "
+                         "%s; pass fit(..., groups=ids) to leave known copies out together",
+                         scanned["inputs_not_kept"])
+        return _group_labels(groups, scanned["n"])
 
     def _teacher_from_dataset(self, teacher, k, dataset, out, y, kind, *, epochs, batch_size,
                               weights):

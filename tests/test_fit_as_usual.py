@@ -180,3 +180,30 @@ def test_a_streamed_dataset_with_augmentation_trains_the_teachers(monkeypatch):
     assert (model.teacher_targets.soft_labels.argmax(1) == labels).mean() > 0.9
     monkeypatch.setattr(model.targets, "make_teachers", lambda *a, **k: pytest.fail("again"))
     model.fit(stream, epochs=4, verbose=0)
+
+
+def test_near_duplicates_are_searched_in_a_dataset_that_fits_the_limit(monkeypatch, caplog):
+    """From a dataset as from arrays: planted copies grouped and left out together;
+    not searched (and said why) when the inputs change per pass or exceed the limit."""
+    x, y = clusters(240, seed=3)
+    x[200:210], y[200:210] = x[:10] + 1e-4, y[:10]  # ten near-copies
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(24)
+    model = _recommended(SplitTeachers(4, 1, seed=0), schedule=0.0, checkpoint=None)
+    model.fit(dataset, epochs=1, verbose=0)
+    taught = model.teacher_targets
+    assert taught.groups_found["groups"] >= 10
+    assert all(np.array_equal(taught.left_out[:, i], taught.left_out[:, 200 + i])
+               for i in range(10))
+    draws = tf.data.Dataset.random(seed=1, rerandomize_each_iteration=True).batch(24)
+    jittered = tf.data.Dataset.zip((dataset, draws)).map(
+        lambda element, draw: (element[0] + tf.cast(draw[:, None] % 7, "float32") * 1e-4,
+                               element[1]))
+    for data, why, limit in ((jittered, "change from pass to pass", x.nbytes),
+                             (dataset, "take more than", x.nbytes // 2)):
+        monkeypatch.setattr(_fit_dataset, "SEARCH_BYTES", limit)
+        caplog.clear()
+        model = _recommended(SplitTeachers(4, 1, seed=0), schedule=0.0, checkpoint=None)
+        with caplog.at_level("WARNING", logger="keras_adamixup"):
+            model.fit(data, epochs=1, verbose=0)
+        assert model.teacher_targets.groups_found is None
+        assert why in caplog.text and "groups=ids" in caplog.text
