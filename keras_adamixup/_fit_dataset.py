@@ -133,7 +133,7 @@ class _Kept:
     def add(self, x):
         if self.why is not None:
             return
-        part = np.asarray(x)
+        part = np.asarray(keras.tree.flatten(x)[0])  # one input, maybe in a dict
         self.size += part.nbytes
         if self.size > SEARCH_BYTES:
             self.parts, self.why = [], (f"its inputs take more than {SEARCH_BYTES:,} "

@@ -207,3 +207,14 @@ def test_near_duplicates_are_searched_in_a_dataset_that_fits_the_limit(monkeypat
             model.fit(data, epochs=1, verbose=0)
         assert model.teacher_targets.groups_found is None
         assert why in caplog.text and "groups=ids" in caplog.text
+
+
+def test_scan_keeps_one_input_even_in_a_dict_and_not_two():
+    x, y = clusters(64, seed=4)
+    one = tf.data.Dataset.from_tensor_slices(({"a": x}, y)).batch(16)
+    kept = _fit_dataset.scan(one, keep_inputs=True)
+    assert np.array_equal(kept["inputs"], x) and kept["inputs_not_kept"] is None
+    two = tf.data.Dataset.from_tensor_slices(({"a": x, "b": x}, y)).batch(16)
+    scanned = _fit_dataset.scan(two, keep_inputs=True)
+    assert scanned["inputs"] is None and "2 inputs" in scanned["inputs_not_kept"]
+    assert _fit_dataset.scan(one)["inputs"] is None  # not asked
