@@ -52,15 +52,38 @@ def check(dataset, name="x"):
         raise ValueError(
             f"`{name}` must be a dataset of (x, y) or (x, y, sample_weight) batches, got "
             f"element_spec {spec}.")
-    rank = spec[1].shape.rank
-    if rank == 0:
+    check_batched(dataset, name)
+
+
+def check_batched(dataset, name="x"):
+    """Refuses a dataset of ``(x, y[, w])`` elements whose labels are scalars (any `fit`)."""
+    spec = dataset.element_spec
+    if isinstance(spec, tuple) and len(spec) in (2, 3) and spec[1].shape.rank == 0:
         raise ValueError(f"`{name}` is not batched (its labels are scalars): batch it, "
                          f"e.g. `{name}.batch(64)`, as Keras' `fit` needs.")
 
 
-def examples(dataset):
-    """The dataset's examples, one element each, indexed: ``(i, (x, y[, w]))``."""
-    return dataset.unbatch().enumerate()
+def examples(dataset, labels=None):
+    """The dataset's examples, one element each, indexed: ``(i, (x, y[, w]))``.
+
+    Args:
+        dataset: the batched training dataset.
+        labels: `scan`'s labels, or `None`: each example's label is then
+            checked against the one `scan` read at its position, so that a
+            dataset reshuffled at every pass fails instead of joining soft
+            labels (and teachers' left-out rows) to the wrong examples.
+    """
+    indexed = dataset.unbatch().enumerate()
+    if labels is None:
+        return indexed
+    expected = tf.constant(np.asarray(labels))
+
+    def checked(i, element):
+        read = tf.reshape(tf.cast(element[1], expected.dtype), [-1])
+        same = tf.reduce_all(tf.equal(read, tf.reshape(tf.gather(expected, i), [-1])))
+        with tf.control_dependencies([tf.debugging.Assert(same, [_REORDERED])]):
+            return tf.identity(i), element
+    return indexed.map(checked)
 
 
 def without_weights(dataset):
@@ -149,16 +172,20 @@ def _first(dataset):
     return list(dataset.take(_ORDER_BATCHES).as_numpy_iterator())
 
 
+_REORDERED = (
+    "The training dataset yields its examples in another order at each pass "
+    "(shuffled): split teachers find each example's soft label by its position. "
+    "Give `fit` the dataset without `shuffle` (the model shuffles the examples "
+    f"it trains on, {SHUFFLE_BUFFER} at a time), or shuffle once with "
+    "`shuffle(..., reshuffle_each_iteration=False)`.")
+
+
 def _check_order(first, second):
-    """Refuses a dataset whose first batches (two passes) hold other labels."""
+    """Refuses a dataset whose first batches (two passes) hold other labels (every
+    later pass is checked example by example: `examples`)."""
     for one, two in zip(first, second):
         if not np.array_equal(np.asarray(one[1]), np.asarray(two[1])):
-            raise ValueError(
-                "The training dataset yields its examples in another order at each pass "
-                "(shuffled): split teachers find each example's soft label by its position. "
-                "Give `fit` the dataset without `shuffle` (the model shuffles the examples "
-                f"it trains on, {SHUFFLE_BUFFER} at a time), or shuffle once with "
-                "`shuffle(..., reshuffle_each_iteration=False)`.")
+            raise ValueError(_REORDERED)
 
 
 def _same_inputs(first, second):
@@ -168,26 +195,28 @@ def _same_inputs(first, second):
                for a, b in zip(keras.tree.flatten(one[0]), keras.tree.flatten(two[0])))
 
 
-def select(dataset, keep, weights=None):
+def select(dataset, keep, weights=None, labels=None):
     """The examples where `keep` (bool per example) is True, as ``(x, y, w)`` elements.
 
     Args:
         dataset: the batched training dataset.
         keep: NumPy bool ``(n,)``.
         weights: NumPy float ``(n,)`` per-example weights, or `None`.
+        labels: `scan`'s labels, checked at every pass (`examples`), or `None`.
     """
     keep = tf.constant(np.asarray(keep, dtype=bool))
-    chosen = examples(dataset).filter(lambda i, element: tf.gather(keep, i))
+    chosen = examples(dataset, labels).filter(lambda i, element: tf.gather(keep, i))
     if weights is None:
         return chosen.map(lambda i, element: element)
     weights = tf.constant(np.asarray(weights, dtype="float32"))
     return chosen.map(lambda i, element: (element[0], element[1], tf.gather(weights, i)))
 
 
-def inputs_of(dataset, keep, batch_size=512):
-    """The inputs of the examples where `keep` is True, batched (for predictions)."""
+def inputs_of(dataset, keep, batch_size=512, labels=None):
+    """The inputs of the examples where `keep` is True, batched (for predictions;
+    `labels`: `scan`'s, checked at every pass, or `None`)."""
     keep = tf.constant(np.asarray(keep, dtype=bool))
-    chosen = examples(dataset).filter(lambda i, element: tf.gather(keep, i))
+    chosen = examples(dataset, labels).filter(lambda i, element: tf.gather(keep, i))
     return chosen.map(lambda i, element: element[0]).batch(batch_size)
 
 
@@ -204,7 +233,7 @@ def shuffled_batches(examples_ds, batch_size, seed, count):
             .prefetch(tf.data.AUTOTUNE))
 
 
-def with_targets(dataset, soft, weights, batch_size, seed):
+def with_targets(dataset, soft, weights, batch_size, seed, labels=None):
     """The training dataset with each example's soft label (by index) and weight.
 
     Args:
@@ -214,9 +243,10 @@ def with_targets(dataset, soft, weights, batch_size, seed):
         weights: float32 ``(n,)`` per-example weights, or `None`.
         batch_size: the batches of the result.
         seed: the shuffle's seed.
+        labels: `scan`'s labels, checked at every pass (`examples`), or `None`.
     """
     soft = tf.constant(np.asarray(soft, dtype="float32"))
-    indexed = examples(dataset)
+    indexed = examples(dataset, labels)
     if weights is None:
         joined = indexed.map(lambda i, element: (element[0], tf.gather(soft, i)))
     else:

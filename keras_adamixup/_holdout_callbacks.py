@@ -20,15 +20,18 @@ import numpy as np
 from keras_adamixup import _fit_data, _fit_dataset
 from keras_adamixup import schedules as schedules_lib
 from keras_adamixup.checkpoint import PrivacyCheckpoint
-from keras_adamixup.monitor import PrivacyMonitor
+from keras_adamixup.monitor import MIN_MONITOR_EXAMPLES, PrivacyMonitor
 
 _NO_HOLDOUT = (
     "{needs}, measured on held-out rows during `fit`, but no monitor was given and "
     "`fit` got no validation data: pass `validation_data=(x_val, y_val)` (rows the "
     "model never trains on, "
-    "at least 100; not the test set of the final audit) or `validation_split=0.1`, "
+    "at least 100; not the test set of the final audit){split}, "
     "or give `callbacks=[keras_adamixup.PrivacyMonitor(members=(x_m, y_m), "
     "nonmembers=(x_n, y_n))]` yourself.")
+# arrays may be split; a dataset takes no validation_split (as in Keras)
+_SPLIT = " or `validation_split=0.1`"
+_NO_SPLIT = " or a dataset of them (`validation_split` splits arrays only)"
 
 
 def needs(model):
@@ -75,7 +78,17 @@ def make(model, x, y, kwargs, seed):
                          "got a dataset: pass `validation_data=` (a dataset or arrays of "
                          "rows the model never trains on, at least 100) instead.")
     if holdout is None:
-        raise ValueError(_error_id(model) + _NO_HOLDOUT.format(needs=needs(model)))
+        raise ValueError(_error_id(model) + _NO_HOLDOUT.format(
+            needs=needs(model), split=_SPLIT if _fit_data.are_arrays(x, y) else _NO_SPLIT))
+    size = _fit_dataset.count_examples(holdout)
+    if size < MIN_MONITOR_EXAMPLES:  # named as the user gave them
+        given = "validation_data" if kwargs.get("validation_data") is not None \
+            else "validation_split"
+        raise ValueError(
+            f"E13: `{given}` holds {size} examples; the monitor this fit makes from them "
+            f"needs at least {MIN_MONITOR_EXAMPLES} (500 or more is better) for a usable AUC "
+            "and a steady hold-out loss: give more held-out rows"
+            + (" (a larger `validation_split`)." if given == "validation_split" else "."))
     if _fit_data.are_arrays(x, y):
         x_train, y_train, _ = _fit_data.training_part(x, y, kwargs)
         monitor = PrivacyMonitor.from_training(x_train, y_train, holdout, seed=seed)

@@ -394,6 +394,10 @@ class AdaMixupModel(keras.Model):
             self._check_training_arrays(x, y, kwargs, callbacks)
         elif self.targets is not None and not _fit_dataset.is_dataset(x):
             training_data.require_arrays_for_teachers()
+        elif self.targets is not None:
+            _fit_dataset.check(x)  # before anything reads a batch of it
+        elif _fit_dataset.is_dataset(x):
+            _fit_dataset.check_batched(x)
         self._check_output_kind(x, y)
         self._warn_if_target_unlearns()
         if self.targets is not None:
@@ -552,8 +556,8 @@ class AdaMixupModel(keras.Model):
                        else weights * targets.row_weights)
         seed = 0 if self.seed is None else self.seed
         soft = self.targets.student_targets(targets.soft_labels, scanned["y"])
-        return _fit_dataset.with_targets(dataset, soft, weights,
-                                         scanned["batch_size"], seed), kwargs
+        return _fit_dataset.with_targets(dataset, soft, weights, scanned["batch_size"], seed,
+                                         labels=scanned["y"]), kwargs
 
     def _student_data(self, x, y, epochs, batch_size, verbose, kwargs, groups=None,
                          unlabelled=None):
@@ -1022,7 +1026,8 @@ def _warn_if_it_mixes(base_model):
             f"The base model contains {', '.join(found)}, which mixes the batch again "
             "after AdaMixupModel mixed it: the model mixes twice (stronger than any "
             "schedule says, and the labels of the second mixing are not the targets'). "
-            "Remove the layer, or use AdaMixupModel(mix_in='none') and keep it.",
+            "Remove the layer: inside a model it mixes the inputs only, never the labels, "
+            "so it is not mixup there either.",
             UserWarning, stacklevel=3)
 
 

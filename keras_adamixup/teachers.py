@@ -292,6 +292,7 @@ class SplitTeachers:
                 raise ValueError("`groups` must give each of the n rows the smallest row "
                                  "index of its group (duplicates.near_duplicate_groups).")
             mask = mask[groups]
+        _check_every_teacher(mask.T, self.teachers, self.exclude, n)
         return mask.T
 
     def groups(self, x, groups=None):
@@ -310,12 +311,7 @@ class SplitTeachers:
             settings["radius"] = self.near_duplicates or 0.0
         if not settings["radius"]:
             settings.update(shift=0, crop=0)
-        labels = duplicates.near_duplicate_groups(x, groups=groups, **settings)
-        _LOG.info("SplitTeachers: %(grouped_rows)d of %(rows)d rows in groups of "
-                  "near-duplicates or given groups (%(groups)d groups, the largest "
-                  "%(largest)d rows); each group is left out of the same teachers",
-                  duplicates.summary(labels))
-        return labels
+        return _logged(duplicates.near_duplicate_groups(x, groups=groups, **settings))
 
     def student_targets(self, soft, y):
         """The model's targets: each training row's soft label with ``label_weight``
@@ -574,16 +570,17 @@ class SplitTeachers:
             _LOG.warning("SplitTeachers: near-duplicates are not searched in this dataset: "
                          "%s; pass fit(..., groups=ids) to leave known copies out together",
                          scanned["inputs_not_kept"])
-        return _group_labels(groups, scanned["n"])
+        labels = _group_labels(groups, scanned["n"])
+        return labels if labels is None else _logged(labels)
 
     def _teacher_from_dataset(self, teacher, k, dataset, out, y, kind, *, epochs, batch_size,
                               weights):
         """Trains teacher `k` on the examples it keeps; `(soft labels of those it left
         out, epochs trained)`."""
         keep = ~out
-        data = _fit_dataset.shuffled_batches(_fit_dataset.select(dataset, keep, weights),
+        data = _fit_dataset.shuffled_batches(_fit_dataset.select(dataset, keep, weights, y),
                                              batch_size, self.seed + k, keep.sum())
-        x_out = _fit_dataset.inputs_of(dataset, out)
+        x_out = _fit_dataset.inputs_of(dataset, out, labels=y)
         if not self.select_epoch:
             teacher.fit(data, epochs=epochs, verbose=0, shuffle=False)
             return _probabilities(teacher, x_out, kind)[1], epochs
@@ -909,6 +906,26 @@ def _scatter(probs, rows):
     full = np.zeros((len(rows), probs.shape[1]))
     full[rows] = probs
     return full
+
+
+def _logged(labels):
+    """`labels` (each row's group), after logging how many rows are grouped."""
+    _LOG.info("SplitTeachers: %(grouped_rows)d of %(rows)d rows in groups of "
+              "near-duplicates or given groups (%(groups)d groups, the largest "
+              "%(largest)d rows); each group is left out of the same teachers",
+              duplicates.summary(labels))
+    return labels
+
+
+def _check_every_teacher(left_out, teachers, exclude, n):
+    """E61: every teacher must leave out some rows (its soft labels) and keep some."""
+    idle = [k + 1 for k in range(teachers) if not left_out[k].any() or left_out[k].all()]
+    if idle:
+        raise ValueError(
+            f"E61: SplitTeachers({teachers}, {exclude}) on {n} training example(s): teacher(s) "
+            f"{idle[:5]} leave out no example or keep none (too few examples or groups for "
+            f"{teachers} teachers). Give more examples, or fewer teachers "
+            f"(SplitTeachers(2, 1) needs 2 examples in separate groups).")
 
 
 def _group_labels(groups, n):

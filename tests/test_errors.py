@@ -144,6 +144,12 @@ def e13():
     small = tf.data.Dataset.from_tensor_slices(monitor_data(5)).batch(2)
     with pytest.raises(ValueError, match="E13: `members` has 5 examples"):
         PrivacyMonitor(small, monitor_data(150, 2.0))
+    # the monitor `fit` makes names the validation data it was given, from a dataset too
+    model = compiled(keras_adamixup.recommended.model(small_mlp(), budget=2.0))
+    x, y = monitor_data(300)
+    training = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    with pytest.raises(ValueError, match="E13: `validation_data` holds 50 examples"):
+        model.fit(training, validation_data=monitor_data(50, 2.0), epochs=1, verbose=0)
 
 
 def e14():
@@ -684,6 +690,14 @@ def e60(tmp_path):
     with pytest.warns(UserWarning, match="E60: the weights loaded into .* another training"):
         plain.load_weights(str(tmp_path / "relaxed.weights.h5"))
 
+
+def e61():
+    x, y = monitor_data(3)
+    for data in ((x, y), (tf.data.Dataset.from_tensor_slices((x, y)).batch(2),)):
+        model = compiled(keras_adamixup.AdaMixupModel(
+            small_mlp(), schedule=0.0, targets=keras_adamixup.SplitTeachers(4, 1, seed=0)))
+        with pytest.raises(ValueError, match="E61: SplitTeachers\\(4, 1\\) on 3 training"):
+            model.fit(*data, epochs=1, verbose=0)
 
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}

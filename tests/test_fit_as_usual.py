@@ -152,6 +152,23 @@ def test_a_dataset_that_cannot_be_indexed_is_refused_clearly():
         model.fit(endless, epochs=1, steps_per_epoch=4, verbose=0)
     with pytest.raises(ValueError, match="not batched"):
         model.fit(tf.data.Dataset.from_tensor_slices((x, y)), epochs=1, verbose=0)
+    plain = keras_adamixup.AdaMixupModel(small_mlp(3, inputs=8), schedule=0.0)  # no teachers
+    plain.compile("adam", SPARSE_CE)
+    with pytest.raises(ValueError, match="not batched"):
+        plain.fit(tf.data.Dataset.from_tensor_slices((x, y)), epochs=1, verbose=0)
+
+
+def test_a_dataset_reshuffled_behind_fixed_first_batches_is_caught():
+    """Rows sorted by class, shuffled with a small buffer at every pass: the first
+    batches hold the same labels each pass, later ones do not. Every indexed pass
+    checks each label against the scan's, so the soft labels are never misjoined."""
+    y = np.repeat([0, 1, 2], 100)
+    x = (np.random.default_rng(0).normal(size=(300, 8)) * 0.3
+         + np.eye(3, 8)[y] * 3).astype("float32")
+    reshuffled = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(60, seed=1).batch(16)
+    model = _recommended(SplitTeachers(3, 1, seed=0, epochs=1), schedule=0.0, checkpoint=None)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="another order at each pass"):
+        model.fit(reshuffled, epochs=1, verbose=0)
 
 
 def test_a_streamed_dataset_with_augmentation_trains_the_teachers(monkeypatch):

@@ -241,5 +241,5 @@ def test_a_regularized_model_compares_its_data_loss():
 def test_too_few_held_out_rows_name_the_hold_out_loss():
     x, y = clusters(200, 3, 0, spread=2.0)
     model = _model(LossTarget("holdout"))
-    with pytest.raises(ValueError, match="E13: .*hold-out loss .*larger `validation_split`"):
+    with pytest.raises(ValueError, match="E13: .*hold-out loss.*larger `validation_split`"):
         model.fit(x, y, validation_split=0.1, epochs=1, batch_size=32, verbose=0)
