@@ -388,18 +388,10 @@ class AdaMixupModel(keras.Model):
         """
         _checks.fit_arguments(epochs, batch_size, verbose, kwargs)
         self._check_teacher_arguments(x, groups, unlabelled)
+        if _fit_dataset.is_dataset(x):  # before anything reads a batch of it
+            _fit_dataset.check(x) if self.targets is not None else _fit_dataset.check_batched(x)
         callbacks = self._fit_callbacks(x, y, callbacks, kwargs)
-        self._resolve_features(x)
-        if training_data.are_arrays(x, y):
-            self._check_training_arrays(x, y, kwargs, callbacks)
-        elif self.targets is not None and not _fit_dataset.is_dataset(x):
-            training_data.require_arrays_for_teachers()
-        elif self.targets is not None:
-            _fit_dataset.check(x)  # before anything reads a batch of it
-        elif _fit_dataset.is_dataset(x):
-            _fit_dataset.check_batched(x)
-        self._check_output_kind(x, y)
-        self._warn_if_target_unlearns()
+        self._check_inputs_of_fit(x, y, kwargs, callbacks)
         if self.targets is not None:
             x, y, kwargs = self._student_inputs(x, y, epochs, batch_size, verbose, kwargs,
                                                 groups, unlabelled)
@@ -407,6 +399,16 @@ class AdaMixupModel(keras.Model):
                               callbacks=callbacks, **kwargs)
         self._epochs_on_targets += len(history.epoch)
         return history
+
+    def _check_inputs_of_fit(self, x, y, kwargs, callbacks):
+        """`fit`'s checks of its training inputs, once the callbacks are made."""
+        self._resolve_features(x)
+        if training_data.are_arrays(x, y):
+            self._check_training_arrays(x, y, kwargs, callbacks)
+        elif self.targets is not None and not _fit_dataset.is_dataset(x):
+            training_data.require_arrays_for_teachers()
+        self._check_output_kind(x, y)
+        self._warn_if_target_unlearns()
 
     def _student_inputs(self, x, y, epochs, batch_size, verbose, kwargs, groups,
                         unlabelled):
