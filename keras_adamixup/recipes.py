@@ -452,8 +452,7 @@ def recommended(setting, *, checkpoint=True, name="recommended", trajectory=None
             label them and the model trains on them too
             (``fit(..., unlabelled=)``; measured in docs/BENCHMARKS.md).
         **overrides: `keras_adamixup.recommended.model` overrides (``name``,
-            ``feature_groups``, ``budget``: at 1.0 the model mixes alone and
-            gets neither a monitor nor a checkpoint).
+            ``feature_groups``, ...).
 
     Example:
 
@@ -464,12 +463,8 @@ def recommended(setting, *, checkpoint=True, name="recommended", trajectory=None
     def make():
         return setting.compile(recommended_setting.model(setting.base(), seed=setting.seed,
                                                          **overrides))
-    # budget 1.0 mixes alone: no monitor to drive anything, no checkpoint
-    budget = overrides.get("budget", recommended_setting.BUDGET)
-    follows = recommended_setting.teachers(budget) is not None
-    return _recipe(name, setting, _factory(setting, factory, make),
-                   checkpoint=checkpoint and follows, trajectory=trajectory, monitor=follows,
-                   unlabelled=unlabelled)
+    return _recipe(name, setting, _factory(setting, factory, make), checkpoint=checkpoint,
+                   trajectory=trajectory, monitor=True, unlabelled=unlabelled)
 
 
 RECIPES = {

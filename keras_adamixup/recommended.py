@@ -3,8 +3,7 @@
 Split teachers' out-of-fold targets (`SplitTeachers(16, 2)`, soft labels
 alone; ``budget=2.0`` keeps the whole fit at twice a plain fit's rows x
 epochs instead: two teachers on half the rows each, for compute-bound models
-such as CNNs; `teachers`; ``budget=1.0``, no training beyond the model's own,
-is static mixup alone: `MIXING_ONLY`), near-duplicates left out together
+such as CNNs; `teachers`), near-duplicates left out together
 and weighed as one record, teachers that stop 5 epochs after their best,
 mixing on top that follows training (`PlateauDecay(0.4)`:
 full strength while the hold-out loss falls, cut when it stops), inputs
@@ -40,7 +39,6 @@ from keras_adamixup.teachers import SplitTeachers
 __all__ = [
     "CHECKPOINT",
     "BUDGET",
-    "MIXING_ONLY",
     "PLANS",
     "START",
     "TEACHERS",
@@ -62,11 +60,6 @@ BUDGET = None
 PLANS = ((16, 2), (8, 1), (4, 1), (3, 1), (2, 1))
 # the mixing on top: PlateauDecay's starting strength (the paper's 0.4)
 START = 0.4
-# budget=1.0, no training compute beyond the model's own: no teachers, no monitor, no
-# checkpoint; static mixup (Beta(START, START) coefficients, soft labels), the one
-# cheap point that kept accuracy on the CIFAR-10 CNN (docs/BENCHMARKS.md, issue 41)
-MIXING_ONLY = {"schedule": START, "coefficient": "beta", "label_mode": "soft",
-               "targets": None, "checkpoint": None}
 # the checkpoint: patience on the hold-out loss, and the accuracy budget
 CHECKPOINT = {"patience": 5, "max_accuracy_drop": 0.01}
 
@@ -76,8 +69,7 @@ def teachers(budget=BUDGET, seed=0):
 
     Args:
         budget: the whole `fit`'s training compute, in plain fits of the same
-            model and epochs (rows × epochs), ≥ 1 (1: no teachers, `None`
-            returned: `model` mixes alone, `MIXING_ONLY`); the teachers get
+            model and epochs (rows × epochs), > 1; the teachers get
             ``budget − 1`` (``SplitTeachers(compute=...)``): the most teachers
             (`PLANS`) whose every epoch's training costs at most that many of
             the model's epochs, each trained at most as many epochs as that
@@ -93,14 +85,11 @@ def teachers(budget=BUDGET, seed=0):
     ```python
     keras_adamixup.recommended.teachers(2.0)   # SplitTeachers(2, 1, compute=1.0)
     keras_adamixup.recommended.teachers(None)  # SplitTeachers(16, 2)
-    keras_adamixup.recommended.teachers(1.0)   # None: the model mixes alone
     ```
     """
     if budget is None:
         return SplitTeachers(**TEACHERS, seed=seed)
-    budget = _checks.number("budget", budget, low=1.0)
-    if budget == 1.0:
-        return None
+    budget = _checks.number("budget", budget, low=1.0, low_open=True)
     compute = budget - 1.0
     count, exclude = next(((k, e) for k, e in PLANS if k - e <= compute), PLANS[-1])
     return SplitTeachers(count, exclude, seed=seed, compute=compute)
@@ -112,20 +101,15 @@ def model(base, seed=0, budget=BUDGET, **overrides):
     Its `fit` makes the `PrivacyMonitor` and the `PrivacyCheckpoint` from
     ``validation_data`` (or ``validation_split``) when no monitor is given
     (``checkpoint=CHECKPOINT``; ``checkpoint=None`` keeps the monitor alone,
-    and the model trains every planned epoch). At ``budget=1.0`` the model
-    mixes alone (`MIXING_ONLY`: static mixup at α `START` with soft labels,
-    no teachers): it needs no monitor, makes none, and trains every planned
-    epoch.
+    and the model trains every planned epoch).
 
     Args:
         base: the Keras classifier to defend (logits or probabilities out).
         seed: the seed of the mixing and of the teachers' exclusion draw.
         budget: the whole `fit`'s training compute, in plain fits of the
             same model and epochs; it sets the teachers (`teachers`): 2.0
-            keeps a CNN's fit at about twice a plain fit; 1.0 is mixing
-            alone (`MIXING_ONLY`), the cheapest, measured to keep a CNN's
-            accuracy at a weaker protection. `None` (default, `BUDGET`): no
-            limit, 16 teachers. A ``targets=`` override wins.
+            keeps a CNN's fit at about twice a plain fit. `None` (default,
+            `BUDGET`): no limit, 16 teachers. A ``targets=`` override wins.
         **overrides: any other `AdaMixupModel` argument (``name``,
             ``feature_groups``, or ``targets=SplitTeachers(...,
             cache_dir=...)`` for teachers trained as a job array).
@@ -134,16 +118,11 @@ def model(base, seed=0, budget=BUDGET, **overrides):
 
     ```python
     model = keras_adamixup.recommended.model(base, seed=0, name="defended")
-    cheap = keras_adamixup.recommended.model(cnn, budget=1.0)  # static mixup alone
     ```
     """
-    split = teachers(budget, seed)
-    if split is None:  # budget 1.0: mixing alone
-        settings = {**MIXING_ONLY, "features": "auto", "seed": seed}
-    else:
-        settings = {"schedule": schedules.PlateauDecay(start=START), "label_mode": "dominant",
-                    "features": "auto", "targets": split, "seed": seed,
-                    "checkpoint": dict(CHECKPOINT)}
+    settings = {"schedule": schedules.PlateauDecay(start=START), "label_mode": "dominant",
+                "features": "auto", "targets": teachers(budget, seed),
+                "seed": seed, "checkpoint": dict(CHECKPOINT)}
     settings.update(overrides)
     return AdaMixupModel(base, **settings)
 

@@ -172,20 +172,6 @@ def test_recommended_entry_is_split_teachers_with_plateau_mixing(digits):
                                "patience": 5, "weigh_groups": True}})
 
 
-def test_recommended_at_budget_one_is_the_benchmarks_static_mixup(digits):
-    """``recommended(budget=1.0)`` builds the model of the benchmarks' ``mixup_a0.4`` rows
-    (static mixup, α = START, soft labels; the features resolve alike on images and
-    pixels in [0, 1]), with neither a monitor nor a checkpoint."""
-    setting = _setting(digits)
-    cheap = recipes.recipe("recommended", setting, budget=1.0)
-    measured = recipes.recipe("adamixup", setting, **names.parse("mixup_a0.4")[1])
-    config = lambda m: {k: v for k, v in m.get_config().items()
-                        if k not in ("name", "base_model", "features")}
-    assert keras.saving.serialize_keras_object(config(cheap.factory())) == \
-        keras.saving.serialize_keras_object(config(measured.factory()))
-    (x, y), _ = digits
-    assert _callbacks(cheap, x, y) == _callbacks(measured, x, y) == []
-
 def test_table_checks_its_arguments(digits):
     setting = _setting(digits)
     with pytest.raises(ValueError, match="Unknown recipe 'mixup'"):

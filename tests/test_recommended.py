@@ -56,27 +56,6 @@ def test_the_budget_picks_the_most_teachers_whose_epochs_fit_it():
     assert plan(5.0) == (4, 1, 4.0)
     assert plan(15.0) == (16, 2, 14.0)
     assert plan(1.5) == (2, 1, 0.5)      # under 2: the teachers train half the epochs
-    assert recommended.teachers(1.0) is None  # nothing beyond the model's own fit
-    for wrong in (0.99, 0.5, "2"):
+    for wrong in (1.0, 0.5, "2"):
         with pytest.raises((ValueError, TypeError), match="budget"):
             recommended.teachers(wrong)
-
-
-def test_budget_one_mixes_alone_without_a_monitor(digits, monkeypatch):
-    """``budget=1.0``: static mixup (α START, Beta, soft labels), no teachers, and a
-    `fit` with validation data makes no monitor or checkpoint (it trains every epoch)."""
-    (x, y), (xt, yt) = digits
-    model = recommended.model(small_mlp(), seed=2, budget=1.0)
-    assert model.targets is None and model.checkpoint is None
-    assert isinstance(model.schedule, schedules.Constant)
-    assert model.schedule.value == recommended.START
-    assert (model.label_mode, model.mixing_config.coefficient) == ("soft", "beta")
-    compile_adam(model, metrics=["accuracy"])
-    made = []
-    original = keras_adamixup.PrivacyMonitor.__init__
-    monkeypatch.setattr(keras_adamixup.PrivacyMonitor, "__init__",
-                        lambda self, *a, **k: made.append(1) or original(self, *a, **k))
-    history = model.fit(x[:400], y[:400], validation_data=(xt[:200], yt[:200]), epochs=3,
-                        batch_size=64, verbose=0)
-    assert made == [] and len(history.epoch) == 3
-    assert history.history["mixup_strength"][-1] == pytest.approx(recommended.START)
