@@ -7,6 +7,7 @@ LABELS = {
     "none": "none",
     "early_stopping": "early stopping",
     "mixup_a0.2": "static mixup (α 0.2, soft labels)",
+    "mixup_a0.4": "static mixup (α 0.4, soft labels)",
     "relaxloss_1.2": "RelaxLoss (target loss 1.2)",
     "mixup_relaxat1.2_a0.2": "static mixup (α 0.2) + LossTarget(1.2)",
     "mixup_relaxat1.0_a0.4": "static mixup (α 0.4) + LossTarget(1.0)",
