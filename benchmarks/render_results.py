@@ -415,15 +415,25 @@ def render(results=None):
 
 # -- collect: a benchmark's output into a result file --------------------------
 
-def collect(benchmark, data, runs, commands):
-    """`benchmarks/results/<benchmark>_<data>.json` from the benchmark's output(s)."""
+def collect(benchmark, data, runs, commands, add=False):
+    """`benchmarks/results/<benchmark>_<data>.json` from the benchmark's output(s)
+    (`add`: canary audits' rows merged into the file's, a (defence, seed) found again
+    replaced, and the commands appended to its own)."""
+    path = RESULTS / f"{benchmark}_{data}.json"
     if benchmark == "canary_audit":
         rows = merged_rows(runs)
         found = one_data_set(rows)
         if found != data:
             raise ValueError(f"{', '.join(runs)} hold {found} runs, not {data}.")
         rows = [{k: v for k, v in row.items() if k != "strengths"} for row in rows]
+        if add:
+            old = json.loads(path.read_text(encoding="utf-8"))
+            new = {(r["defence"], r["seed"]) for r in rows}
+            rows = [r for r in old["rows"] if (r["defence"], r["seed"]) not in new] + rows
+            commands = list(old["commands"]) + list(commands)
         body = {"rows": sorted(rows, key=lambda r: (r["defence"], r["seed"]))}
+    elif add:
+        raise ValueError("--add merges canary audits' rows; recipe_cost replaces its file.")
     elif benchmark == "recipe_cost":
         if len(runs) != 1:
             raise ValueError("recipe_cost: give one --runs file (recipe_cost.py --out).")
@@ -437,7 +447,6 @@ def collect(benchmark, data, runs, commands):
     result = {"benchmark": benchmark, "data": data, "commands": list(commands),
               "commit": commit, "date": datetime.date.today().isoformat(), **body}
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{benchmark}_{data}.json"
     path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
@@ -453,9 +462,13 @@ def main(argv=None):
     c.add_argument("--runs", required=True, help="output folder(s) or file, comma-separated")
     c.add_argument("--command", dest="commands", action="append", required=True,
                    help="the command that made them (repeatable)")
+    c.add_argument("--add", action="store_true",
+                   help="merge the rows into the results file (a defence and seed found "
+                        "again replaced; its commands kept)")
     args = parser.parse_args(argv)
     if args.action == "collect":
-        print(collect(args.benchmark, args.data, args.runs.split(","), args.commands))
+        print(collect(args.benchmark, args.data, args.runs.split(","), args.commands,
+                      add=args.add))
         return 0
     if args.check:
         out = stale()

@@ -781,3 +781,25 @@ def test_duplicates_time_images_compares_candidate_settings(capsys):
     assert all("relative 100%" in row for row in rows) and "shift 100%" in rows[0]
     assert rows[0].endswith("| yes |")  # 8 x 8 digits: 4 candidates are too few for shifts
     assert "shift 100%" not in rows[1] and "rows differ" in rows[1]
+
+
+def test_collect_adds_audit_rows_to_a_results_file(tmp_path, monkeypatch):
+    render = load("render_results")
+    monkeypatch.setattr(render, "RESULTS", tmp_path / "results")
+
+    def run(folder, rows):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "runs.json").write_text(json.dumps(
+            [{"data": "adult", "defence": d, "seed": s, "best_auc": a} for d, s, a in rows]))
+        return str(tmp_path / folder)
+
+    first = run("one", [("none", 0, 0.6), ("early_stopping", 0, 0.55)])
+    path = render.collect("canary_audit", "adult", [first], ["cmd one"])
+    again = run("two", [("none", 0, 0.61), ("mixup_a0.4", 0, 0.68)])
+    render.collect("canary_audit", "adult", [again], ["cmd two"], add=True)
+    result = json.loads(path.read_text())
+    assert result["commands"] == ["cmd one", "cmd two"]
+    assert {(r["defence"], r["best_auc"]) for r in result["rows"]} == {
+        ("none", 0.61), ("early_stopping", 0.55), ("mixup_a0.4", 0.68)}
+    with pytest.raises(ValueError, match="--add"):
+        render.collect("recipe_cost", "adult", [first], ["cmd"], add=True)
