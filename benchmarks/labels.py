@@ -8,6 +8,7 @@ LABELS = {
     "early_stopping": "early stopping",
     "mixup_a0.2": "static mixup (α 0.2, soft labels)",
     "mixup_a0.4": "static mixup (α 0.4, soft labels)",
+    "mixup_relaxmix0.8_a0.4": "static mixup (α 0.4) + target 0.8 × mixed hold-out KL (prototype)",
     "relaxloss_1.2": "RelaxLoss (target loss 1.2)",
     "mixup_relaxat1.2_a0.2": "static mixup (α 0.2) + LossTarget(1.2)",
     "mixup_relaxat1.0_a0.4": "static mixup (α 0.4) + LossTarget(1.0)",

@@ -14,7 +14,7 @@ Families:
 | ``none`` / ``checkpoint`` | ``undefended`` / ``checkpoint`` (``none_ckpt`` = ``checkpoint``) |
 | ``early_stopping``, ``memguard`` | the entry of that name |
 | ``label_smoothing_S``, ``dp_sgd_SIGMA``, ``relaxloss_A`` | ``label_smoothing`` (smoothing S), ``dp_sgd`` (noise multiplier SIGMA), ``relaxloss`` (target loss A) |
-| ``mixup_[WORDS_]aA`` | ``adamixup``: ``Constant(A)``, Beta coefficients, soft labels; `ADAMIXUP_WORDS` before it |
+| ``mixup_[WORDS_]aA`` | ``adamixup``: ``Constant(A)``, Beta coefficients, soft labels; `ADAMIXUP_WORDS` before it (``relaxmixF``: the `benchmarks.mixed_target` prototype) |
 | ``adamixup_[WORDS_]SCHEDULE`` | ``adamixup`` with a `SCHEDULES` entry; `ADAMIXUP_WORDS` before it |
 | ``teachers_[WORDS_]K_L`` | ``split_teachers``: K teachers, each row left out of L; `TEACHER_WORDS` (``images``: `recipe`'s ``image_shape``), ``computeC`` for ``SplitTeachers(compute=C)``, ``lwW`` for ``label_weight=W`` |
 
@@ -42,6 +42,7 @@ key, options = names.parse("teachers_plateau_8_1_ckpt")
 
 import keras_adamixup
 from keras_adamixup import recipes, schedules
+from benchmarks import mixed_target
 
 from benchmarks import baselines  # noqa: F401  (registers DP-SGD, MemGuard, label smoothing)
 from benchmarks import data
@@ -82,7 +83,10 @@ SCHEDULES = {
 # adamixup_ and mixup_ modifiers, before the schedule: "focus[F]" a LossFloor("holdout",
 # factor=F) (default 1), "relax[F]" a LossTarget("holdout", factor=F) (default 1),
 # "relaxatT" a fixed LossTarget(T) (RelaxLoss' alpha), "swap" features="swap"
-ADAMIXUP_WORDS = ("focus", "relax", "relaxat", "swap")
+ADAMIXUP_WORDS = ("focus", "relax", "relaxat", "relaxmix", "swap")
+# "relaxmixF" (mixup_ names): `benchmarks.mixed_target`, a prototype set from mixed
+# hold-out pairs; `parse` gives its factor under this key, `recipe` its callback
+MIXED_TARGET = "mixed_holdout_factor"
 
 
 class PublicRows(int):
@@ -148,6 +152,9 @@ def _modifiers(words, name):
             model_args["relax"] = keras_adamixup.LossTarget("holdout", _number(number or 1, name))
         elif word == "relaxat":  # the mean loss held at a fixed target (RelaxLoss)
             model_args["relax"] = keras_adamixup.LossTarget(_number(number, name))
+        elif word == "relaxmix":  # a prototype: F x the mixed hold-out pairs' KL
+            model_args["relax"] = keras_adamixup.LossTarget(1.0)  # set by the callback
+            model_args[MIXED_TARGET] = _number(number or 1, name)
         else:
             model_args["features"] = "swap"
     return model_args
@@ -304,6 +311,7 @@ def recipe(name, inputs, classes, width, seed, validation, epochs, feature_group
         base=lambda: data.base_model(inputs, classes, width), holdout=validation, seed=seed,
         monitor=monitor, fit_kwargs={"epochs": epochs, "batch_size": 64, "verbose": 0})
     key, options = parse(name, feature_groups)
+    mixed = options.pop(MIXED_TARGET, None)
     if isinstance(options.get("unlabelled"), PublicRows):
         if public is None:
             raise ValueError(f"{name}: this benchmark has no public rows to give.")
@@ -315,8 +323,14 @@ def recipe(name, inputs, classes, width, seed, validation, epochs, feature_group
                              f"images: {', '.join(data.IMAGE_SHAPES)}).")
         options["teacher_args"] = {**teacher_args, "image_shape": tuple(image_shape)}
     made = recipes.recipe(key, setting, name=name, **options)
+    fit_kwargs = made.fit_kwargs
     if len(inputs if isinstance(inputs, tuple) else (inputs,)) == 3:
         # every CNN (baselines and shadows too) ends each epoch with its
         # batch-normalization statistics re-estimated, as the defended ones do
-        return made.factory, data.RefreshedFit(made.fit_kwargs)
-    return made.factory, made.fit_kwargs
+        fit_kwargs = data.RefreshedFit(fit_kwargs)
+    if mixed is not None:
+        if not isinstance(options.get("schedule"), schedules.Constant):
+            raise ValueError(f"{name}: relaxmix is for static mixup: mixup_relaxmixF_aA.")
+        fit_kwargs = mixed_target.MixedTargetFit(fit_kwargs, validation,
+                                                 options["schedule"].value, mixed)
+    return made.factory, fit_kwargs

@@ -384,7 +384,7 @@ def test_no_benchmark_edits_the_import_path():
 
 def test_every_script_parses_its_arguments_with_the_shared_module():
     libraries = {"__init__", "common", "data", "names", "baselines", "dp_sgd", "memguard",
-                 "labels", "rows", "relaxloss"}
+                 "labels", "rows", "relaxloss", "mixed_target"}
     for path in sorted(BENCHMARKS.glob("*.py")):
         text = path.read_text(encoding="utf-8")
         if path.stem in libraries:
@@ -803,3 +803,22 @@ def test_collect_adds_audit_rows_to_a_results_file(tmp_path, monkeypatch):
         ("none", 0.61), ("early_stopping", 0.55), ("mixup_a0.4", 0.68)}
     with pytest.raises(ValueError, match="--add"):
         render.collect("recipe_cost", "adult", [first], ["cmd"], add=True)
+
+
+def test_the_mixed_hold_out_target_prototype_sets_the_target_each_epoch():
+    names = load("names")
+    rng = np.random.default_rng(0)
+    val = (rng.normal(size=(128, 4)).astype("float32"), rng.integers(0, 3, 128))
+    factory, fit_kwargs_for = names.recipe("mixup_relaxmix0.8_a0.4", 4, 3, 8, 0, val, 2)
+    model = factory()
+    x, y = rng.normal(size=(200, 4)).astype("float32") + 5.0, rng.integers(0, 3, 200)
+    kwargs = fit_kwargs_for(x, y)
+    target = kwargs["callbacks"][-1]
+    assert target.factor == 0.8 and target.x.shape == (128, 4)
+    assert np.allclose(target.y.sum(1), 1.0) and (target.entropy >= 0).all()
+    model.fit(x, y, **kwargs)
+    assert len(target.history) == 2 and all(kl > 0 for kl in target.history)
+    assert float(model.loss_target.numpy()) == pytest.approx(0.8 * target.history[-1])
+    assert "mixed_holdout_target" in str(fit_kwargs_for.fingerprint())
+    with pytest.raises(ValueError, match="static mixup"):
+        names.recipe("adamixup_relaxmix0.8_linear_soft", 4, 3, 8, 0, val, 2)
