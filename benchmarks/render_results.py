@@ -21,8 +21,9 @@ A result file is made from a benchmark's output folder(s) with `collect`:
     python -m benchmarks.render_results collect recipe_cost --data mnist \\
         --runs cost_mnist.json --command "python -m benchmarks.recipe_cost ..."
 
-(a later folder's (defence, seed) replaces an earlier one's). Only the JSON
-module is needed to render: no TensorFlow.
+(a later folder's (defence, seed) replaces an earlier one's; ``--add`` merges the
+audits' rows into the existing file and keeps its commands, for runs whose
+folders are gone). Only the JSON module is needed to render: no TensorFlow.
 """
 
 import datetime
