@@ -285,6 +285,20 @@ class BatchNormRefresh(_batch_norm.Refresh):
             super()._refresh()
 
 
+def fit_kwargs_of(fit_kwargs, x_train, y_train):
+    """A recipe's ``fit`` arguments for one model (a copy): `fit_kwargs` is a dict, or
+    ``fit_kwargs(x_train, y_train)`` makes them (fresh callbacks)."""
+    return dict(fit_kwargs(x_train, y_train) if callable(fit_kwargs) else fit_kwargs)
+
+
+def described(fit_kwargs):
+    """`fit_kwargs` as LiRA's shadow cache names it: its own ``fingerprint()``, or its
+    items."""
+    if hasattr(fit_kwargs, "fingerprint"):
+        return fit_kwargs.fingerprint()
+    return sorted((k, repr(v)) for k, v in dict(fit_kwargs).items())
+
+
 class RefreshedFit:
     """A recipe's ``fit_kwargs`` (a dict or ``fit_kwargs(x, y)``) with a fresh
     `BatchNormRefresh` first among every model's callbacks; picklable, and
@@ -304,13 +318,9 @@ class RefreshedFit:
         self.fit_kwargs = fit_kwargs
 
     def __call__(self, x_train, y_train):
-        inner = self.fit_kwargs
-        kwargs = dict(inner(x_train, y_train) if callable(inner) else inner)
+        kwargs = fit_kwargs_of(self.fit_kwargs, x_train, y_train)
         kwargs["callbacks"] = [BatchNormRefresh(x_train)] + list(kwargs.get("callbacks") or [])
         return kwargs
 
     def fingerprint(self):
-        inner = self.fit_kwargs
-        described = (inner.fingerprint() if hasattr(inner, "fingerprint")
-                     else sorted((k, repr(v)) for k, v in dict(inner).items()))
-        return {"batch_norm_refresh": 512, "inner": described}
+        return {"batch_norm_refresh": 512, "inner": described(self.fit_kwargs)}

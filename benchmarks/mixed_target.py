@@ -22,6 +22,8 @@ kwargs = MixedTargetFit(fit_kwargs, validation, alpha=0.4, factor=0.8)(x_train, 
 import keras
 import numpy as np
 
+from benchmarks import data
+
 
 class MixedHoldoutTarget(keras.callbacks.Callback):
     """Sets ``model.loss_target`` to ``factor`` × the mixed hold-out pairs' KL at each
@@ -77,15 +79,12 @@ class MixedTargetFit:
         self.alpha, self.factor = float(alpha), float(factor)
 
     def __call__(self, x_train, y_train):
-        inner = self.fit_kwargs
-        kwargs = dict(inner(x_train, y_train) if callable(inner) else inner)
+        kwargs = data.fit_kwargs_of(self.fit_kwargs, x_train, y_train)
         classes = int(max(np.max(y_train), np.max(self.validation[1]))) + 1
         target = MixedHoldoutTarget(self.validation, classes, self.alpha, self.factor)
         kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [target]
         return kwargs
 
     def fingerprint(self):
-        inner = self.fit_kwargs
-        described = (inner.fingerprint() if hasattr(inner, "fingerprint")
-                     else sorted((k, repr(v)) for k, v in dict(inner).items()))
-        return {"mixed_holdout_target": [self.alpha, self.factor], "inner": described}
+        return {"mixed_holdout_target": [self.alpha, self.factor],
+                "inner": data.described(self.fit_kwargs)}

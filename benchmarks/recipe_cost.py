@@ -43,8 +43,8 @@ import keras  # noqa: E402
 from keras_adamixup import _io  # noqa: E402
 
 from benchmarks import common, names, overhead  # noqa: E402
-from benchmarks.data import (FEATURE_GROUPS, IMAGE_SHAPES, model_name,  # noqa: E402
-                             pool_or_skip, public_rows, split)
+from benchmarks.data import (FEATURE_GROUPS, IMAGE_SHAPES, fit_kwargs_of,  # noqa: E402
+                             model_name, pool_or_skip, public_rows, split)
 
 PLAIN = "plain"
 RECIPES = ("early_stopping", "teachers_16_2_ckpt", "teachers_mix_16_2_ckpt",
@@ -70,7 +70,7 @@ def time_one(name, data, args, seed, public=None):
                                                monitor=args.monitor == "all")
         model = factory()
         # a dict where the recipe needs no callbacks (`--monitor needed`)
-        kwargs = fit_kwargs_for(x_m, y_m) if callable(fit_kwargs_for) else dict(fit_kwargs_for)
+        kwargs = fit_kwargs_of(fit_kwargs_for, x_m, y_m)
     start = time.perf_counter()
     history = model.fit(x_m, y_m, **kwargs)
     seconds = time.perf_counter() - start

@@ -47,7 +47,7 @@ SUMMARY_END = "<!-- results:summary:end -->"
 
 from benchmarks import common  # noqa: E402
 from benchmarks.labels import label  # noqa: E402
-from benchmarks.rows import mean as _mean, merged_rows, one_data_set  # noqa: E402
+from benchmarks.rows import mean as _mean, merge, merged_rows, one_data_set  # noqa: E402
 
 LOW = "tpr_at_0.001_fpr"
 DATA_ORDER = ("digits", "mnist", "adult", "cifar10")
@@ -429,8 +429,7 @@ def collect(benchmark, data, runs, commands, add=False):
         rows = [{k: v for k, v in row.items() if k != "strengths"} for row in rows]
         if add:
             old = json.loads(path.read_text(encoding="utf-8"))
-            new = {(r["defence"], r["seed"]) for r in rows}
-            rows = [r for r in old["rows"] if (r["defence"], r["seed"]) not in new] + rows
+            rows = merge([old["rows"], rows])
             commands = list(old["commands"]) + list(commands)
         body = {"rows": sorted(rows, key=lambda r: (r["defence"], r["seed"]))}
     elif add:

@@ -11,14 +11,23 @@ import statistics
 
 
 def merged_rows(folders):
-    """The rows of each folder's runs.json; a (defence, seed) found again in a later
-    folder replaces the earlier row (e.g. re-run with a newer audit). Rows keep the
-    order in which they were first found. Check the result with `one_data_set`."""
-    merged = {}
+    """The rows of each folder's runs.json, merged (`merge`: a later folder's
+    (defence, seed) replaces the earlier row, e.g. re-run with a newer audit).
+    Check the result with `one_data_set`."""
+    runs = []
     for folder in folders:
         with open(os.path.join(folder, "runs.json"), encoding="utf-8") as f:
-            for row in json.load(f):
-                merged[(row["defence"], row["seed"])] = row
+            runs.append(json.load(f))
+    return merge(runs)
+
+
+def merge(runs):
+    """Lists of rows as one: a (defence, seed) found again in a later list replaces
+    the earlier row; rows keep the order in which they were first found."""
+    merged = {}
+    for rows in runs:
+        for row in rows:
+            merged[(row["defence"], row["seed"])] = row
     return list(merged.values())
 
 

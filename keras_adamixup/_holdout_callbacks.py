@@ -93,7 +93,6 @@ def make(model, x, y, kwargs, seed):
         x_train, y_train, _ = _fit_data.training_part(x, y, kwargs)
         monitor = PrivacyMonitor.from_training(x_train, y_train, holdout, seed=seed)
     else:
-        size = _fit_dataset.count_examples(holdout)
         members = _fit_dataset.draw_examples(x, size, seed)
         monitor = PrivacyMonitor(members, holdout)
     if model.checkpoint is None:

@@ -388,8 +388,7 @@ class AdaMixupModel(keras.Model):
         """
         _checks.fit_arguments(epochs, batch_size, verbose, kwargs)
         self._check_teacher_arguments(x, groups, unlabelled)
-        if _fit_dataset.is_dataset(x):  # before anything reads a batch of it
-            _fit_dataset.check(x) if self.targets is not None else _fit_dataset.check_batched(x)
+        self._check_dataset(x)
         callbacks = self._fit_callbacks(x, y, callbacks, kwargs)
         self._check_inputs_of_fit(x, y, kwargs, callbacks)
         if self.targets is not None:
@@ -399,6 +398,16 @@ class AdaMixupModel(keras.Model):
                               callbacks=callbacks, **kwargs)
         self._epochs_on_targets += len(history.epoch)
         return history
+
+    def _check_dataset(self, x):
+        """A dataset given to `fit`, before anything reads a batch of it: indexable when
+        teachers read it by position (`_fit_dataset.check`), batched in any case."""
+        if not _fit_dataset.is_dataset(x):
+            return
+        if self.targets is not None:
+            _fit_dataset.check(x)
+        else:
+            _fit_dataset.check_batched(x)
 
     def _check_inputs_of_fit(self, x, y, kwargs, callbacks):
         """`fit`'s checks of its training inputs, once the callbacks are made."""

@@ -565,7 +565,6 @@ class SplitTeachers:
         `_fit_dataset.scan` kept them, else only the given groups (and why, logged)."""
         if self.near_duplicates is not None:
             if scanned["inputs"] is not None:
-                _group_labels(groups, scanned["n"])  # the ids' count checked
                 return self.groups(scanned["inputs"], groups)
             _LOG.warning("SplitTeachers: near-duplicates are not searched in this dataset: "
                          "%s; pass fit(..., groups=ids) to leave known copies out together",

@@ -251,7 +251,7 @@ def test_privacy_utility_recipes_build():
     for defence, follows in (("none", False), ("mixup_relaxat1.0_a0.4", False),
                              ("adamixup_relax0.9_const0", True), ("teachers_4_1_ckpt", True)):
         _, fit_kwargs_for = names.recipe(defence, 4, 3, 8, 0, val, 1, monitor=False)
-        kwargs = fit_kwargs_for(val[0] + 10.0, val[1]) if callable(fit_kwargs_for) else fit_kwargs_for
+        kwargs = data.fit_kwargs_of(fit_kwargs_for, val[0] + 10.0, val[1])
         given = kwargs.get("callbacks") or []
         monitors = [c for c in given if isinstance(c, keras_adamixup.PrivacyMonitor)]
         assert len(monitors) == int(follows), defence
