@@ -255,7 +255,7 @@ class BatchNormRefresh(_batch_norm.Refresh):
     own validation and at each epoch's end.
 
     The defended models do this themselves (`AdaMixupModel`, the teachers), and
-    it does nothing for them; the benchmarks give it to every CNN they train, baselines and shadows
+    an `AdaMixupModel` drops it from its callbacks; the benchmarks give it to every CNN they train, baselines and shadows
     included, so that no baseline is handicapped by Keras' lagging moving
     averages (the undefended CNN's inference-mode accuracy swings between 0.45
     and 0.58 from one epoch to the next without it, at 4,000 images).

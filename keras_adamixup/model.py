@@ -466,7 +466,11 @@ class AdaMixupModel(keras.Model):
             self.holdout_callbacks = _holdout_callbacks.make(self, x, y, kwargs, seed)
         first = []
         if _batch_norm.layers_of(self.base_model):
-            first = [_batch_norm.Refresh(self._refresh_inputs(x, y, kwargs), self.base_model)]
+            # the model refreshes its statistics itself: a given refresh would repeat it;
+            # at each epoch's end only when a callback reads or saves the model
+            callbacks = [c for c in callbacks if not isinstance(c, _batch_norm.Refresh)]
+            first = [_batch_norm.Refresh(self._refresh_inputs(x, y, kwargs), self.base_model,
+                                         every_epoch=bool(self.holdout_callbacks or callbacks))]
         return first + self.holdout_callbacks + callbacks + [_TrainingPlan(self)]
 
     def _warn_if_target_unlearns(self):

@@ -190,3 +190,33 @@ def test_validation_metrics_read_fresh_batch_norm_statistics():
                         batch_size=16, verbose=0)
     after = model.evaluate(x[240:], y[240:], verbose=0, return_dict=True)
     assert history.history["val_loss"][-1] == pytest.approx(after["loss"], rel=1e-4)
+
+
+def test_statistics_are_refreshed_each_epoch_only_when_a_callback_reads_the_model(monkeypatch):
+    """No callback: one refresh, when `fit` ends (the model ends fresh); a callback
+    that may read or save the model: one per epoch; a given `Refresh` is not doubled."""
+    from keras_adamixup import _batch_norm
+
+    x, y = clusters(240, spread=2.0)
+    x = x + 20.0
+    calls = []
+    original = _batch_norm.refresh
+    monkeypatch.setattr(_batch_norm, "refresh",
+                        lambda model, inputs: (calls.append(1), original(model, inputs)))
+
+    def fit(callbacks):
+        calls.clear()
+        keras.utils.set_random_seed(0)
+        base = keras.Sequential([keras.Input((8,)), keras.layers.BatchNormalization(),
+                                 keras.layers.Dense(3)])
+        model = compile_adam(keras_adamixup.AdaMixupModel(base, schedule=0.2, seed=0), 1e-2)
+        model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=callbacks)
+        return model, len(calls)
+
+    model, count = fit([])
+    assert count == 1
+    np.testing.assert_allclose(model.base_model.layers[0].moving_mean.numpy(), x.mean(0),
+                               atol=0.5)
+    assert fit([keras.callbacks.LambdaCallback()])[1] == 3
+    given = _batch_norm.Refresh(x[:64])
+    assert fit([given])[1] == 1
