@@ -387,7 +387,7 @@ class AdaMixupModel(keras.Model):
         ```
         """
         _checks.fit_arguments(epochs, batch_size, verbose, kwargs)
-        self._check_teacher_arguments(x, groups, unlabelled)
+        self._check_teacher_arguments(x, groups, unlabelled, kwargs)
         self._check_dataset(x)
         callbacks = self._fit_callbacks(x, y, callbacks, kwargs)
         self._check_inputs_of_fit(x, y, kwargs, callbacks)
@@ -433,8 +433,16 @@ class AdaMixupModel(keras.Model):
         kwargs["shuffle"] = False  # the joined examples are shuffled already
         return dataset, None, kwargs
 
-    def _check_teacher_arguments(self, x, groups, unlabelled):
-        """`groups` and `unlabelled` belong to SplitTeachers; refused without them."""
+    def _check_teacher_arguments(self, x, groups, unlabelled, kwargs):
+        """`groups` and `unlabelled` belong to SplitTeachers; refused without them.
+        E62: ``steps_per_epoch`` counts the model's steps, not the teachers'."""
+        if self.targets is not None and kwargs.get("steps_per_epoch") is not None:
+            warnings.warn(
+                f"E62: steps_per_epoch={kwargs['steps_per_epoch']} counts this model's steps "
+                "only: each split teacher trains on full passes of its rows (up to the "
+                "fit's epochs), so the teachers' cost and `budget` do not follow it. To train "
+                "on fewer examples per epoch, give fewer (e.g. `dataset.take(n)`).",
+                stacklevel=3)
         if groups is not None and self.targets is None:
             raise ValueError("`groups` tells SplitTeachers which rows to leave out together; "
                              "this model has no `targets=SplitTeachers(...)`.")

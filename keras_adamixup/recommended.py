@@ -76,7 +76,8 @@ def teachers(budget=BUDGET, seed=0):
             compute allows once their measurement of the rows they left out
             is counted too (at 2.0: two teachers, 3/4 of the model's
             epochs), and stopped 5 epochs after their best. Each teacher
-            trains at least one epoch: a budget just above 1 spends more.
+            trains at least one epoch: a budget just above 1 spends more
+            (E63 warns).
             `None`: no limit, ``TEACHERS`` (16, each row left out of 2).
         seed: the seed of the exclusion draw.
 

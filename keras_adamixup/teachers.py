@@ -355,6 +355,15 @@ class SplitTeachers:
         measured = float(np.count_nonzero(left_out)) if self.select_epoch else 0.0
         per_epoch = max(rows + FORWARD * measured, 1.0)
         affordable = int(self.compute * epochs * left_out.shape[1] / per_epoch)
+        if affordable < 1:
+            spent = per_epoch / (epochs * left_out.shape[1])
+            warnings.warn(
+                f"E63: SplitTeachers(compute={self.compute:g}) affords the teachers less "
+                f"than one epoch each on a fit of {epochs} epoch(s): they train one epoch "
+                f"each, {spent:.2f} times the model's training compute (not "
+                f"{self.compute:g}). Give a larger compute (recommended.model(budget=...) "
+                "above 1 + that), more epochs, or fewer teachers.",
+                TeachersWarning, stacklevel=3)
         return max(1, min(epochs, affordable))
 
     def weights_of(self, labels):

@@ -699,6 +699,21 @@ def e61():
         with pytest.raises(ValueError, match="E61: SplitTeachers\\(4, 1\\) on 3 training"):
             model.fit(*data, epochs=1, verbose=0)
 
+def e62():
+    x, y = monitor_data(40)
+    for data in ((x, y), (tf.data.Dataset.from_tensor_slices((x, y)).batch(8),)):
+        model = compiled(keras_adamixup.AdaMixupModel(
+            small_mlp(), schedule=0.0, targets=keras_adamixup.SplitTeachers(2, 1, seed=0)))
+        with pytest.warns(UserWarning, match="E62: steps_per_epoch=2 counts this model's"):
+            model.fit(*data, epochs=1, steps_per_epoch=2, verbose=0)
+
+def e63():
+    x, y = monitor_data(300)
+    model = compiled(keras_adamixup.recommended.model(small_mlp(), budget=1.05))
+    with pytest.warns(UserWarning, match="E63: SplitTeachers\\(compute=0.05\\) affords"):
+        model.fit(x, y, validation_split=0.5, epochs=2, verbose=0)
+    assert model.teacher_targets.epochs == (1, 1)
+
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
 
