@@ -37,11 +37,12 @@ ROWS = 512
 FOLLOW = 0.9
 
 
-def layers_of(model):
-    """The `BatchNormalization` layers of `model`, nested models included.
+def layers_of(model, kind=keras.layers.BatchNormalization):
+    """The layers of `model` of class `kind`, nested models included.
 
     Args:
         model: a Keras model or layer.
+        kind: a layer class, or a tuple of them (default: `BatchNormalization`).
     """
     found, seen, pending = [], set(), list(getattr(model, "layers", None) or [])
     while pending:
@@ -49,7 +50,7 @@ def layers_of(model):
         if id(layer) in seen:
             continue
         seen.add(id(layer))
-        if isinstance(layer, keras.layers.BatchNormalization):
+        if isinstance(layer, kind):
             found.append(layer)
         pending.extend(getattr(layer, "layers", None) or [])
     return found

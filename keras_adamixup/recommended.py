@@ -28,7 +28,11 @@ model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=60)
 hand (a `fit` that gets a monitor among its callbacks makes none).
 """
 
-from keras_adamixup import _checks
+import warnings
+
+import keras
+
+from keras_adamixup import _batch_norm, _checks
 from keras_adamixup import schedules
 from keras_adamixup.checkpoint import PrivacyCheckpoint
 from keras_adamixup.model import AdaMixupModel
@@ -58,6 +62,10 @@ BUDGET = None
 # epoch costs at most that many of the model's epochs (teachers - exclude: each trains
 # on 1 - exclude / teachers of the rows), so that they can train all the model's epochs
 PLANS = ((16, 2), (8, 1), (4, 1), (3, 1), (2, 1))
+# the layers that make a model compute-bound (E64)
+_CONVOLUTIONS = ("Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D",
+                 "DepthwiseConv1D", "DepthwiseConv2D", "Conv1DTranspose", "Conv2DTranspose",
+                 "Conv3DTranspose")
 # the mixing on top: PlateauDecay's starting strength (the paper's 0.4)
 START = 0.4
 # the checkpoint: patience on the hold-out loss, and the accuracy budget
@@ -121,11 +129,28 @@ def model(base, seed=0, budget=BUDGET, **overrides):
     model = keras_adamixup.recommended.model(base, seed=0, name="defended")
     ```
     """
+    if budget is None and "targets" not in overrides:
+        _warn_if_convolutional(base)
     settings = {"schedule": schedules.PlateauDecay(start=START), "label_mode": "dominant",
                 "features": "auto", "targets": teachers(budget, seed),
                 "seed": seed, "checkpoint": dict(CHECKPOINT)}
     settings.update(overrides)
     return AdaMixupModel(base, **settings)
+
+
+def _warn_if_convolutional(base):
+    """E64: 16 teachers of a convolutional model cost many plain fits' time (a warning)."""
+    kinds = tuple(getattr(keras.layers, name) for name in _CONVOLUTIONS
+                  if hasattr(keras.layers, name))
+    if _batch_norm.layers_of(base, kinds):
+        warnings.warn(
+            "E64: recommended.model(base) without a budget trains 16 split teachers, each "
+            "on 7/8 of the rows, before the model: with convolutions the teachers' "
+            "arithmetic, not their step overhead, sets the time (14 to 18 plain fits on a "
+            "CIFAR-10 CNN on two CPU cores). budget=2.0 caps the training compute at twice "
+            "a plain fit's (2 teachers), at an accuracy cost on small image sets; "
+            "the 'Images' section of docs/guide/defend.md compares the settings measured.",
+            stacklevel=3)
 
 
 def callbacks(x_train, y_train, holdout, seed=0, checkpoint=True):

@@ -8,6 +8,7 @@ import inspect
 import pathlib
 import re
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -713,6 +714,17 @@ def e63():
     with pytest.warns(UserWarning, match="E63: SplitTeachers\\(compute=0.05\\) affords"):
         model.fit(x, y, validation_split=0.5, epochs=2, verbose=0)
     assert model.teacher_targets.epochs == (1, 1)
+
+def e64():
+    def cnn():
+        return keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3),
+                                 keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    with pytest.warns(UserWarning, match="E64: recommended.model\\(base\\) without a budget"):
+        keras_adamixup.recommended.model(cnn())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        keras_adamixup.recommended.model(cnn(), budget=2.0)
+        keras_adamixup.recommended.model(small_mlp())
 
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
