@@ -37,14 +37,28 @@ ROWS = 512
 FOLLOW = 0.9
 
 
+def _sublayers(layer):
+    """The layers `layer` holds: a model's ``layers``, and the layers a custom layer
+    or wrapper (``TimeDistributed``) keeps as attributes, alone or in lists and dicts
+    (what Keras tracks as its sublayers)."""
+    held = list(getattr(layer, "layers", None) or [])
+    for value in vars(layer).values():
+        if isinstance(value, dict):
+            value = list(value.values())
+        items = value if isinstance(value, (list, tuple)) else (value,)
+        held.extend(item for item in items if isinstance(item, keras.layers.Layer))
+    return held
+
+
 def layers_of(model, kind=keras.layers.BatchNormalization):
-    """The layers of `model` of class `kind`, nested models included.
+    """The layers of `model` of class `kind`, nested models and layers included
+    (layers inside a custom layer's attributes, or a wrapper's).
 
     Args:
         model: a Keras model or layer.
         kind: a layer class, or a tuple of them (default: `BatchNormalization`).
     """
-    found, seen, pending = [], set(), list(getattr(model, "layers", None) or [])
+    found, seen, pending = [], {id(model)}, _sublayers(model)
     while pending:
         layer = pending.pop(0)
         if id(layer) in seen:
@@ -52,7 +66,7 @@ def layers_of(model, kind=keras.layers.BatchNormalization):
         seen.add(id(layer))
         if isinstance(layer, kind):
             found.append(layer)
-        pending.extend(getattr(layer, "layers", None) or [])
+        pending.extend(_sublayers(layer))
     return found
 
 

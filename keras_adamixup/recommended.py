@@ -98,7 +98,13 @@ def teachers(budget=BUDGET, seed=0):
     """
     if budget is None:
         return SplitTeachers(**TEACHERS, seed=seed)
-    budget = _checks.number("budget", budget, low=1.0, low_open=True)
+    budget = _checks.number("budget", budget, code="E63")
+    if budget <= 1.0:
+        raise ValueError(
+            f"E63: `budget` is the whole fit's training compute in plain fits, the model's "
+            f"own fit included: it must be > 1 (the teachers get budget - 1), got {budget:g}. "
+            "budget=2.0 gives two teachers; for no teachers at all, use "
+            "AdaMixupModel(base, ...) without `targets`.")
     compute = budget - 1.0
     count, exclude = next(((k, e) for k, e in PLANS if k - e <= compute), PLANS[-1])
     return SplitTeachers(count, exclude, seed=seed, compute=compute)

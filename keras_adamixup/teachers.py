@@ -358,11 +358,12 @@ class SplitTeachers:
         if affordable < 1:
             spent = per_epoch / (epochs * left_out.shape[1])
             warnings.warn(
-                f"E63: SplitTeachers(compute={self.compute:g}) affords the teachers less "
-                f"than one epoch each on a fit of {epochs} epoch(s): they train one epoch "
-                f"each, {spent:.2f} times the model's training compute (not "
-                f"{self.compute:g}). Give a larger compute (recommended.model(budget=...) "
-                "above 1 + that), more epochs, or fewer teachers.",
+                f"E63: the teachers' compute ({self.compute:g} of the model's own fit: "
+                f"recommended.model(budget={1 + self.compute:g}) or SplitTeachers(compute="
+                f"{self.compute:g})) affords them less than one epoch each on a fit of "
+                f"{epochs} epoch(s): they train one epoch each, {spent:.2f} times the "
+                f"model's training compute. Give budget={1 + spent:.2f} or more "
+                f"(compute={spent:.2f}), more epochs, or fewer teachers.",
                 TeachersWarning, stacklevel=3)
         return max(1, min(epochs, affordable))
 

@@ -711,9 +711,12 @@ def e62():
 def e63():
     x, y = monitor_data(300)
     model = compiled(keras_adamixup.recommended.model(small_mlp(), budget=1.05))
-    with pytest.warns(UserWarning, match="E63: SplitTeachers\\(compute=0.05\\) affords"):
+    with pytest.warns(UserWarning, match="E63: the teachers' compute \\(0.05 of the model's"):
         model.fit(x, y, validation_split=0.5, epochs=2, verbose=0)
     assert model.teacher_targets.epochs == (1, 1)
+    for budget in (1, 1.0, 0.5):
+        with pytest.raises(ValueError, match="E63: `budget` is the whole fit's training"):
+            keras_adamixup.recommended.model(small_mlp(), budget=budget)
 
 def e64():
     def cnn():
