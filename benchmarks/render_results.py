@@ -76,7 +76,7 @@ DEFENCE_ORDER = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_mix_1
                  "dp_sgd_0.5", "dp_sgd_1.0", "memguard")
 README_DEFENCES = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_plateau_16_2_ckpt",
                    "teachers_plateau_16_2_ckpt_pubonlynear8000",
-                   "teachers_plateau_compute1_2_1_ckpt")
+                   "teachers_plateau_compute1_2_1_ckpt", "mixup_relaxat1.0_a0.4")
 # audit.canaries.KINDS, written out: this script imports no TensorFlow
 KINDS = ("mislabelled", "duplicate", "outlier")
 
