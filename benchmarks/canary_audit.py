@@ -50,7 +50,7 @@ import keras_adamixup  # noqa: E402
 from keras_adamixup import _io, audit  # noqa: E402
 
 from benchmarks import baselines, common, names  # noqa: E402
-from benchmarks.data import IMAGE_SHAPES, pool_or_skip, public_rows, split  # noqa: E402
+from benchmarks.data import IMAGE_SHAPES, model_name, pool_or_skip, public_rows, split  # noqa: E402
 from benchmarks.labels import LABELS  # noqa: E402
 from benchmarks.rows import mean as _mean, merged_rows, one_data_set  # noqa: E402
 
@@ -291,9 +291,9 @@ def main(argv=None):
                   f"TPR@0.1% {row['best_' + LOW]:.4f}; canaries AUC/TPR {per_kind} "
                   f"[{row['train_s'] + row['audit_s']:.0f} s]", flush=True)
             _io.write_text(os.path.join(args.out, "runs.json"), json.dumps(rows, indent=1))
-    title = (f"{args.data}: {rows[0]['members']} ordinary members + canaries, MLP "
-             f"{args.width}, {args.epochs} epochs, seeds {args.seeds}, {args.canaries} "
-             f"canary units per kind"
+    title = (f"{args.data}: {rows[0]['members']} ordinary members + canaries, "
+             f"{model_name(args.data, args.width)}, {args.epochs} epochs, seeds {args.seeds}, "
+             f"{args.canaries} canary units per kind"
              + ("" if near_kinds == ("relative",) else
                 f" (duplicates' near-copies: {', '.join(near_kinds)})"))
     text = markdown(rows, title)
