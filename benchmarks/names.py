@@ -16,7 +16,7 @@ Families:
 | ``label_smoothing_S``, ``dp_sgd_SIGMA``, ``relaxloss_A`` | ``label_smoothing`` (smoothing S), ``dp_sgd`` (noise multiplier SIGMA), ``relaxloss`` (target loss A) |
 | ``mixup_[WORDS_]aA`` | ``adamixup``: ``Constant(A)``, Beta coefficients, soft labels; `ADAMIXUP_WORDS` before it (``relaxmixF``: the `benchmarks.mixed_target` prototype) |
 | ``adamixup_[WORDS_]SCHEDULE`` | ``adamixup`` with a `SCHEDULES` entry; `ADAMIXUP_WORDS` before it |
-| ``teachers_[WORDS_]K_L`` | ``split_teachers``: K teachers, each row left out of L; `TEACHER_WORDS` (``images``: `recipe`'s ``image_shape``), ``computeC`` for ``SplitTeachers(compute=C)``, ``lwW`` for ``label_weight=W`` |
+| ``teachers_[WORDS_]K_L`` | ``split_teachers``: K teachers, each row left out of L; `TEACHER_WORDS` (``images``: `recipe`'s ``image_shape``), ``computeC`` for ``SplitTeachers(compute=C)``, ``lwW`` for ``label_weight=W``, ``patP`` for ``patience=P`` |
 
 Suffixes (the last words):
 
@@ -128,6 +128,9 @@ def _teachers(words, checkpoint, public, name):
         letters, number = _split_number(word)
         if letters in ("compute", "lw") and number:  # SplitTeachers(compute=C, label_weight=W)
             teacher_args[{"lw": "label_weight"}.get(letters, letters)] = _number(number, name)
+            continue
+        if letters == "pat" and number.isdigit():  # SplitTeachers(patience=P)
+            teacher_args["patience"] = int(number)
             continue
         if word not in TEACHER_WORDS:
             raise ValueError(f"{name}: {word!r} is not a teachers' word "
