@@ -6,7 +6,7 @@ Plain Python, no TensorFlow: `render_results.py` imports it to label rows.
 LABELS = {
     "none": "none",
     "early_stopping": "early stopping",
-    "teachers_plateau_pat3_16_2_ckpt": "recommended, teachers' patience 3",
+    "teachers_plateau_pat3_16_2_ckpt": "recommended, teachers' patience 3 (now the default)",
     "teachers_plateau_images_pat3_16_2_ckpt": "recommended, images grouped, teachers' patience 3",
     "mixup_a0.2": "static mixup (α 0.2, soft labels)",
     "mixup_a0.4": "static mixup (α 0.4, soft labels)",
@@ -16,7 +16,7 @@ LABELS = {
     "mixup_relaxat1.0_a0.4": "static mixup (α 0.4) + LossTarget(1.0)",
     "adamixup_relax0.9_const0": "LossTarget: 0.9 x the hold-out loss, no mixing",
     "adamixup_relax0.9_const0_ckpt": "LossTarget: 0.9 x the hold-out loss, with the checkpoint",
-    "teachers_plateau_16_2_ckpt": "recommended",
+    "teachers_plateau_16_2_ckpt": "recommended",  # measured with the teachers' patience 5
     "teachers_plateau_compute1_2_1_ckpt": "recommended, budget 2 (2 teachers)",
     "teachers_plateau_compute1_lw0.5_2_1_ckpt": "recommended, budget 2, half the label mixed in",
     "teachers_compute1_2_1_ckpt": "split teachers alone, budget 2 (no mixing on top)",
