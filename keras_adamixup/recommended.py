@@ -40,7 +40,6 @@ from keras_adamixup.model import AdaMixupModel
 from keras_adamixup.monitor import PrivacyMonitor
 from keras_adamixup.teachers import SplitTeachers
 
-# the teachers: each example left out of 2 of 16
 __all__ = [
     "CHECKPOINT",
     "BUDGET",
@@ -53,7 +52,8 @@ __all__ = [
 ]
 
 
-# and each stopped 3 epochs after its best (SplitTeachers' default is 5): on MNIST the
+# the teachers: each example left out of 2 of 16, each teacher stopped 3 epochs after
+# its best (SplitTeachers' default is 5): on MNIST the
 # recommended fit at 2.27x a plain fit's time instead of 2.43x, the soft labels
 # the same or close, the audits level (docs/BENCHMARKS.md, "The teachers' patience")
 TEACHERS = {"teachers": 16, "exclude": 2, "patience": 3}
