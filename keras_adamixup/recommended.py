@@ -59,8 +59,8 @@ __all__ = [
 TEACHERS = {"teachers": 16, "exclude": 2, "patience": 3}
 # the whole fit's training compute, in plain fits of the same model and epochs (rows x
 # epochs): the model's own fit is 1, its teachers get the rest; None: no limit (16
-# teachers). Not 2.0 by default: on the CIFAR-10 CNN its first audit is not done
-# (docs/BENCHMARKS.md, issue 41)
+# teachers). Not 2.0 by default: audited on the CIFAR-10 CNN it cost 15 to 18 points of
+# accuracy (docs/BENCHMARKS.md, issue 41)
 BUDGET = None
 # the teachers by the compute they get (budget - 1): the most teachers whose every
 # epoch costs at most that many of the model's epochs (teachers - exclude: each trains
