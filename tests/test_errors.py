@@ -692,21 +692,29 @@ def e60(tmp_path):
         plain.load_weights(str(tmp_path / "relaxed.weights.h5"))
 
 
+def _taught(teachers, exclude):
+    """A compiled model of the tests' MLP with `SplitTeachers(teachers, exclude)`."""
+    return compiled(keras_adamixup.AdaMixupModel(
+        small_mlp(), schedule=0.0, targets=keras_adamixup.SplitTeachers(teachers, exclude,
+                                                                        seed=0)))
+
+
+def _arrays_and_dataset(x, y, batch):
+    """`fit`'s positional data both ways: arrays, and a dataset of `batch`-row batches."""
+    return (x, y), (tf.data.Dataset.from_tensor_slices((x, y)).batch(batch),)
+
+
 def e61():
-    x, y = monitor_data(3)
-    for data in ((x, y), (tf.data.Dataset.from_tensor_slices((x, y)).batch(2),)):
-        model = compiled(keras_adamixup.AdaMixupModel(
-            small_mlp(), schedule=0.0, targets=keras_adamixup.SplitTeachers(4, 1, seed=0)))
+    for data in _arrays_and_dataset(*monitor_data(3), batch=2):
         with pytest.raises(ValueError, match="E61: SplitTeachers\\(4, 1\\) on 3 training"):
-            model.fit(*data, epochs=1, verbose=0)
+            _taught(4, 1).fit(*data, epochs=1, verbose=0)
+
 
 def e62():
-    x, y = monitor_data(40)
-    for data in ((x, y), (tf.data.Dataset.from_tensor_slices((x, y)).batch(8),)):
-        model = compiled(keras_adamixup.AdaMixupModel(
-            small_mlp(), schedule=0.0, targets=keras_adamixup.SplitTeachers(2, 1, seed=0)))
+    for data in _arrays_and_dataset(*monitor_data(40), batch=8):
         with pytest.warns(UserWarning, match="E62: steps_per_epoch=2 counts this model's"):
-            model.fit(*data, epochs=1, steps_per_epoch=2, verbose=0)
+            _taught(2, 1).fit(*data, epochs=1, steps_per_epoch=2, verbose=0)
+
 
 def e63():
     x, y = monitor_data(300)
@@ -718,6 +726,7 @@ def e63():
         with pytest.raises(ValueError, match="E63: `budget` is the whole fit's training"):
             keras_adamixup.recommended.model(small_mlp(), budget=budget)
 
+
 def e64():
     def cnn():
         return keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3),
@@ -728,6 +737,7 @@ def e64():
         warnings.simplefilter("error")
         keras_adamixup.recommended.model(cnn(), budget=2.0)
         keras_adamixup.recommended.model(small_mlp())
+
 
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
