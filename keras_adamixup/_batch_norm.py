@@ -180,5 +180,7 @@ class Refresh(keras.callbacks.Callback):
             self._refresh()
 
     def on_train_end(self, logs=None):
-        if not self._fresh:
+        # `fit` has just swapped in the optimizer's moving average of the weights
+        # (``use_ema=True``): statistics of the last step's weights no longer fit
+        if not self._fresh or getattr(getattr(self.model, "optimizer", None), "use_ema", False):
             self._refresh()
