@@ -53,5 +53,9 @@ LABELS = {
 
 
 def label(name):
-    """The readable name of a recipe, or the name itself."""
+    """The readable name of a recipe, or the name itself (``_emaM``: the weights'
+    moving average)."""
+    if name not in LABELS and "_ema" in name:
+        base, momentum = name.rsplit("_ema", 1)
+        return f"{label(base)}, weights averaged (EMA {momentum})"
     return LABELS.get(name, name)

@@ -20,6 +20,9 @@ Families:
 
 Suffixes (the last words):
 
+- ``_emaM`` (last of all, any family): the model's Adam keeps a moving average of
+  its weights (``use_ema=True, ema_momentum=M``), which `fit` swaps in when it ends
+  (`compiled_with_ema`);
 - ``_ckpt``: the recommended setting's `PrivacyCheckpoint`; ``_ckptacc``: one that
   keeps the epoch of best hold-out accuracy (patience 10, `CHECKPOINT_ACCURACY`);
   with ``adamixup_target_T`` a checkpoint also makes the controller
@@ -39,6 +42,10 @@ key, options = names.parse("teachers_plateau_8_1_ckpt")
 # ("split_teachers", {"teachers": 8, "exclude": 1, "mixing": "plateau", ...})
 ```
 """
+
+import dataclasses
+
+import keras
 
 import keras_adamixup
 from keras_adamixup import recipes, schedules
@@ -87,6 +94,8 @@ ADAMIXUP_WORDS = ("focus", "relax", "relaxat", "relaxmix", "swap")
 # "relaxmixF" (mixup_ names): `benchmarks.mixed_target`, a prototype set from mixed
 # hold-out pairs; `parse` gives its factor under this key, `recipe` its callback
 MIXED_TARGET = "mixed_holdout_factor"
+# "_emaM" (any name, last): `parse` gives the average's momentum M under this key
+EMA = "ema_momentum"
 
 
 class PublicRows(int):
@@ -106,17 +115,46 @@ def _split_number(word):
     return letters, word[len(letters):]
 
 
+def compiled_with_ema(momentum):
+    """``compile(model) -> model`` as `keras_adamixup.recipes.compile_default`, with
+    Adam keeping a moving average of the weights (momentum `momentum`) that `fit`
+    swaps in when it ends.
+
+    Args:
+        momentum: the average's momentum, in (0, 1).
+
+    Example:
+
+    ```python
+    model = names.compiled_with_ema(0.99)(data.cnn((32, 32, 3), 10))
+    ```
+    """
+    def compile_(model):
+        model.compile(keras.optimizers.Adam(1e-3, use_ema=True, ema_momentum=momentum),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        return model
+    return compile_
+
+
 def _suffixes(name):
-    """`(the name's other words, checkpoint option, public options or None)`."""
+    """`(the name's other words, checkpoint option, public options or None, EMA
+    momentum or None)`."""
     words = name.split("_")
-    public = None
+    public = ema = None
+    letters, momentum = _split_number(words[-1])
+    if letters == "ema" and momentum and len(words) > 1:
+        ema = _number(momentum, name)
+        if not 0.0 < ema < 1.0:
+            raise ValueError(f"{name}: _emaM takes a momentum in (0, 1).")
+        words.pop()
     letters, count = _split_number(words[-1])
     if letters in PUBLIC_WORDS and count.isdigit() and len(words) > 1:
         public = {"unlabelled": PublicRows(int(count)), **PUBLIC_WORDS[letters]}
         words.pop()
     checkpoint = CHECKPOINTS[words.pop()] if len(words) > 1 and words[-1] in CHECKPOINTS \
         else False
-    return words, checkpoint, public
+    return words, checkpoint, public, ema
 
 
 def _teachers(words, checkpoint, public, name):
@@ -201,7 +239,15 @@ def parse(name, feature_groups=None):
     key, options = names.parse("adamixup_target_0.55_ckpt")
     ```
     """
-    words, checkpoint, public = _suffixes(name)
+    words, checkpoint, public, ema = _suffixes(name)
+    key, options = _entry(name, words, checkpoint, public, feature_groups)
+    if ema is not None:
+        options[EMA] = ema
+    return key, options
+
+
+def _entry(name, words, checkpoint, public, feature_groups):
+    """`parse` without the ``_emaM`` suffix."""
     family, last = "_".join(words), words[-1]
     if public is not None and words[0] != "teachers":
         raise ValueError(f"{name}: only split teachers (teachers_...) take public rows.")
@@ -315,6 +361,11 @@ def recipe(name, inputs, classes, width, seed, validation, epochs, feature_group
         monitor=monitor, fit_kwargs={"epochs": epochs, "batch_size": 64, "verbose": 0})
     key, options = parse(name, feature_groups)
     mixed = options.pop(MIXED_TARGET, None)
+    if EMA in options:
+        if key in baselines.BASELINES:
+            raise ValueError(f"{name}: _emaM is for the package's recipes; {key} compiles "
+                             f"its own optimizer.")
+        setting = dataclasses.replace(setting, compile=compiled_with_ema(options.pop(EMA)))
     if isinstance(options.get("unlabelled"), PublicRows):
         if public is None:
             raise ValueError(f"{name}: this benchmark has no public rows to give.")

@@ -361,6 +361,22 @@ def test_names_read_each_word_as_the_same_settings():
         names.checked("none,teachers_x")
 
 
+def test_an_ema_suffix_compiles_the_recipe_with_averaged_weights():
+    names, labels = load("names"), load("labels")
+    val = (np.zeros((8, 4), "float32"), np.zeros(8, "int64"))
+    for name in ("mixup_relaxat1.0_a0.4_ema0.99", "none_ema0.9"):
+        optimizer = names.recipe(name, 4, 3, 8, 0, val, 1)[0]().optimizer
+        assert optimizer.use_ema and optimizer.ema_momentum == float(name.rsplit("ema")[1])
+    assert not names.recipe("mixup_a0.4", 4, 3, 8, 0, val, 1)[0]().optimizer.use_ema
+    assert names.parse("none_ema0.99") == ("undefended", {names.EMA: 0.99})
+    assert labels.label("mixup_relaxat1.0_a0.4_ema0.99") == (
+        "static mixup (α 0.4) + LossTarget(1.0), weights averaged (EMA 0.99)")
+    with pytest.raises(ValueError, match="momentum in"):
+        names.parse("none_ema1.5")
+    with pytest.raises(ValueError, match="compiles its own"):
+        names.recipe("relaxloss_1.2_ema0.99", 4, 3, 8, 0, val, 1)
+
+
 def test_baselines_are_registered_in_the_package_table():
     baselines = load("baselines")
     for key in baselines.BASELINES:
