@@ -108,6 +108,17 @@ def follow(model, momentum=FOLLOW):
         layer.momentum = momentum
 
 
+def averages_weights(optimizer):
+    """Whether `optimizer` (or the one a loss-scale wrapper holds) keeps a moving
+    average of the weights that `fit` swaps in when it ends (``use_ema=True``).
+
+    Args:
+        optimizer: a Keras optimizer, or `None`.
+    """
+    inner = getattr(optimizer, "inner_optimizer", None)
+    return bool(getattr(optimizer, "use_ema", False) or getattr(inner, "use_ema", False))
+
+
 def refresh(model, inputs):
     """Sets `model`'s batch-normalization statistics to those of `inputs`.
 
@@ -182,5 +193,5 @@ class Refresh(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         # `fit` has just swapped in the optimizer's moving average of the weights
         # (``use_ema=True``): statistics of the last step's weights no longer fit
-        if not self._fresh or getattr(getattr(self.model, "optimizer", None), "use_ema", False):
+        if not self._fresh or averages_weights(getattr(self.model, "optimizer", None)):
             self._refresh()

@@ -472,6 +472,10 @@ class AdaMixupModel(keras.Model):
         if not any(drives) and _holdout_callbacks.needs(self) is not None:
             seed = 0 if self.seed is None else self.seed
             self.holdout_callbacks = _holdout_callbacks.make(self, x, y, kwargs, seed)
+        # Keras' SwapEMAWeights first of all: the refresh, the monitors and the
+        # checkpoint then read (and keep) the averaged weights it swaps in
+        swaps = [c for c in callbacks if isinstance(c, keras.callbacks.SwapEMAWeights)]
+        callbacks = [c for c in callbacks if not isinstance(c, keras.callbacks.SwapEMAWeights)]
         first = []
         if _batch_norm.layers_of(self.base_model):
             # the model refreshes its statistics itself: a given refresh would repeat it;
@@ -479,7 +483,7 @@ class AdaMixupModel(keras.Model):
             callbacks = [c for c in callbacks if not isinstance(c, _batch_norm.Refresh)]
             first = [_batch_norm.Refresh(self._refresh_inputs(x, y, kwargs), self.base_model,
                                          every_epoch=bool(self.holdout_callbacks or callbacks))]
-        return first + self.holdout_callbacks + callbacks + [_TrainingPlan(self)]
+        return swaps + first + self.holdout_callbacks + callbacks + [_TrainingPlan(self)]
 
     def _warn_if_target_unlearns(self):
         """Warns when a fixed `relax` target is at or above the loss of a uniform
@@ -489,14 +493,34 @@ class AdaMixupModel(keras.Model):
         width = self.num_classes or _output_width(self.base_model)
         if width is None:
             return
-        uniform = float(np.log(max(int(width), 2)))
-        if self.relax.target >= uniform:
+        classes = max(int(width), 2)
+        uniform, mixtures = float(np.log(classes)), self._mixtures_entropy(classes)
+        if self.relax.target >= uniform - mixtures:
+            where = (f"ln({classes}) = {uniform:.3f}, the loss of a uniform prediction" if
+                     not mixtures else
+                     f"{uniform - mixtures:.3f}, what a uniform prediction scores above the "
+                     f"mixed labels' entropy (ln({classes}) = {uniform:.3f} less their mean "
+                     f"entropy, {mixtures:.3f}, at the schedule's largest strength)")
             warnings.warn(
-                f"LossTarget({self.relax.target:g}) is at or above ln({max(int(width), 2)}) "
-                f"= {uniform:.3f}, the loss of a uniform prediction: every step will ascend "
-                "or flatten and the model will unlearn. RelaxLoss' targets lie well under it "
-                "(a fixed target near the hold-out loss you expect, or LossTarget('holdout')).",
-                stacklevel=3)
+                f"LossTarget({self.relax.target:g}) is at or above {where}: every step will "
+                "ascend or flatten and the model will unlearn. RelaxLoss' targets lie well "
+                "under it (a fixed target near the hold-out loss you expect, or "
+                "LossTarget('holdout')).", stacklevel=3)
+
+    def _mixtures_entropy(self, classes):
+        """The mean entropy of the soft mixed labels (``label_mode="soft"``) at the
+        schedule's largest strength, which a relaxed step's loss is taken above: pairs
+        of two classes (1 − 1/classes of them) mixed in the sampled shares; 0 otherwise."""
+        bounds = self.schedule.value_bounds() if hasattr(self.schedule, "value_bounds") \
+            else None
+        if self.mixing_config.label_mode != "soft" or not bounds or not bounds[1]:
+            return 0.0
+        config = self.mixing_config
+        kept = mixing.sample_mix_coefficients(4096, bounds[1], config.coefficient,
+                                              config.jitter, seed=0).numpy()
+        kept = np.clip(kept, 1e-7, 1.0 - 1e-7)
+        entropy = -(kept * np.log(kept) + (1.0 - kept) * np.log(1.0 - kept))
+        return float(np.mean(entropy) * (1.0 - 1.0 / classes))
 
     def _refresh_inputs(self, x, y, kwargs):
         """Some training inputs (`_batch_norm.ROWS`) that re-estimate the base model's

@@ -402,8 +402,7 @@ class SplitTeachers:
             # measured after every epoch, never released: batch-normalization
             # averages that follow the last steps instead of a refresh each time
             _batch_norm.follow(teacher)
-            optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
-            teacher.compile(optimizer=optimizer, loss=loss)
+            teacher.compile(optimizer=_without_average(model.optimizer), loss=loss)
             copies.append(teacher)
         return copies
 
@@ -968,3 +967,15 @@ def _arrays(x, y, sample_weight):
                          f"different numbers of rows {sorted(sizes)}.")
     return x, y, sample_weight
 
+
+def _without_average(optimizer):
+    """A fresh copy of `optimizer` that keeps no moving average of the weights
+    (``use_ema``, also inside a loss-scale wrapper): a teacher keeps the weights of
+    an epoch it measured itself and is never released, and the vectorized teachers
+    could not swap an average in, so one by one they would teach otherwise."""
+    def plain(config):
+        if isinstance(config, dict):
+            return {key: (False if key == "use_ema" else plain(value))
+                    for key, value in config.items()}
+        return config
+    return type(optimizer).from_config(plain(optimizer.get_config()))

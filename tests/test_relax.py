@@ -1,5 +1,7 @@
 """LossTarget: the training loss held at the (monitored hold-out) target, RelaxLoss-style."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -206,6 +208,21 @@ def test_a_target_above_a_uniform_prediction_warns_and_a_bare_value_is_explained
         _model(LossTarget(1.2)).fit(x, y, epochs=1, verbose=0)
     with pytest.raises(TypeError, match=r"relax=keras_adamixup.LossTarget\('holdout'\)"):
         keras_adamixup.AdaMixupModel(cluster_mlp(seed=0), relax="holdout")
+
+
+def test_a_target_above_what_a_uniform_prediction_scores_on_mixed_labels_warns():
+    """Soft mixed labels: the relaxed loss is taken above their entropy, so a
+    uniform prediction scores under ln(classes) (1.0 unlearned 3 classes unwarned)."""
+    x, y = clusters(96, 3, 0, spread=2.0)
+    soft = dict(schedule=0.4, coefficient="beta", label_mode="soft")
+    with pytest.warns(UserWarning, match="above the mixed labels' entropy"):
+        _model(LossTarget(1.0), **soft).fit(x, y, epochs=1, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _model(LossTarget(1.0), schedule=0.4).fit(x, y, epochs=1, verbose=0)  # dominant
+        ten = keras.Sequential([keras.Input((8,)), keras.layers.Dense(10)])
+        model = keras_adamixup.AdaMixupModel(ten, relax=LossTarget(1.0), seed=0, **soft)
+        compile_adam(model, 1e-2, SPARSE_CE).fit(x, y, epochs=1, verbose=0)  # 10 classes
 
 
 def test_any_loss_with_a_target_warns():
