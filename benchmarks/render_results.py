@@ -72,7 +72,8 @@ DEFENCE_ORDER = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_mix_1
                  "teachers_compute1_2_1_ckpt",
                  "teachers_plateau_compute1_lw0.5_2_1_ckpt", "mixup_a0.2", "mixup_a0.4",
                  "mixup_relaxmix0.8_a0.4", "relaxloss_1.2",
-                 "mixup_relaxat1.2_a0.2", "mixup_relaxat1.0_a0.4", "adamixup_relax0.9_const0",
+                 "mixup_relaxat1.2_a0.2", "mixup_relaxat1.0_a0.4", "none_ema0.99",
+                 "mixup_relaxat1.0_a0.4_ema0.99", "adamixup_relax0.9_const0",
                  "adamixup_relax0.9_const0_ckpt",
                  "dp_sgd_0.5", "dp_sgd_1.0", "memguard")
 README_DEFENCES = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_plateau_16_2_ckpt",

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 import keras_adamixup
 from keras_adamixup import PrivacyMonitor, PrivacyTarget, audit, duplicates, mixing, schedules
-from tests.conftest import compile_adam, small_mlp
+from tests.conftest import SPARSE_CE, compile_adam, small_mlp
 
 ERRORS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "guide" / "errors.md"
 rng = np.random.default_rng(0)
@@ -737,6 +737,19 @@ def e64():
         warnings.simplefilter("error")
         keras_adamixup.recommended.model(cnn(), budget=2.0)
         keras_adamixup.recommended.model(small_mlp())
+
+
+def e65():
+    x, y = monitor_data(200)
+    model = keras_adamixup.AdaMixupModel(small_mlp(), schedule=0.2, seed=0,
+                                         relax=keras_adamixup.LossTarget(0.3))
+    model.compile(keras.optimizers.Adam(1e-3, use_ema=True), SPARSE_CE)
+    with pytest.warns(UserWarning, match="E65: the optimizer keeps a moving average"):
+        model.fit(x, y, epochs=1, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.compile(keras.optimizers.Adam(1e-3), SPARSE_CE)
+        model.fit(x, y, epochs=1, verbose=0)
 
 
 CASES = {name.upper(): fn for name, fn in list(globals().items())
