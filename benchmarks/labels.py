@@ -8,6 +8,9 @@ LABELS = {
     "early_stopping": "early stopping",
     "teachers_plateau_pat3_16_2_ckpt": "recommended, teachers' patience 3 (now the default)",
     "teachers_plateau_images_pat3_16_2_ckpt": "recommended, images grouped, teachers' patience 3",
+    "teachers_plateau_images_pat3_8_1_ckpt": "SplitTeachers(8, 1) + PlateauDecay, images grouped, "
+                                             "teachers' patience 3",
+    "teachers_plateau_pat3_8_1_ckpt": "SplitTeachers(8, 1) + PlateauDecay, teachers' patience 3",
     "mixup_a0.2": "static mixup (α 0.2, soft labels)",
     "mixup_a0.4": "static mixup (α 0.4, soft labels)",
     "mixup_relaxmix0.8_a0.4": "static mixup (α 0.4) + target 0.8 × mixed hold-out KL (prototype)",
