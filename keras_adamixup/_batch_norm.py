@@ -162,6 +162,10 @@ class Refresh(keras.callbacks.Callback):
             the model there); `False`: only before validation and once when
             `fit` ends (a forward pass of `ROWS` rows saved per epoch: a fifth
             of an epoch of the CIFAR-10 CNN on 2,000 rows).
+        swapped_back: a callback puts other weights back after each validation
+            (Keras' `SwapEMAWeights` without ``swap_on_epoch``: the averaged
+            weights are validated, the raw ones trained): the statistics of the
+            validated weights are then stale at the epoch's end.
 
     Example:
 
@@ -170,10 +174,11 @@ class Refresh(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, inputs, model=None, every_epoch=True):
+    def __init__(self, inputs, model=None, every_epoch=True, swapped_back=False):
         super().__init__()
         self._inputs, self._target = inputs, model
         self._every_epoch = bool(every_epoch)
+        self._swapped_back = bool(swapped_back)
         self._fresh = False
 
     def _refresh(self):
@@ -185,6 +190,10 @@ class Refresh(keras.callbacks.Callback):
 
     def on_test_begin(self, logs=None):
         self._refresh()
+
+    def on_test_end(self, logs=None):
+        if self._swapped_back:
+            self._fresh = False
 
     def on_epoch_end(self, epoch, logs=None):
         if self._every_epoch and not self._fresh:

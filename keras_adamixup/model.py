@@ -394,6 +394,7 @@ class AdaMixupModel(keras.Model):
         if self.targets is not None:
             x, y, kwargs = self._student_inputs(x, y, epochs, batch_size, verbose, kwargs,
                                                 groups, unlabelled)
+            self._warn_if_target_unlearns(self.teacher_targets, stacklevel=3)
         history = super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                               callbacks=callbacks, **kwargs)
         self._epochs_on_targets += len(history.epoch)
@@ -482,31 +483,42 @@ class AdaMixupModel(keras.Model):
             # the model refreshes its statistics itself: a given refresh would repeat it;
             # at each epoch's end only when a callback reads or saves the model
             callbacks = [c for c in callbacks if not isinstance(c, _batch_norm.Refresh)]
-            first = [_batch_norm.Refresh(self._refresh_inputs(x, y, kwargs), self.base_model,
-                                         every_epoch=bool(self.holdout_callbacks or callbacks))]
+            first = [_batch_norm.Refresh(
+                self._refresh_inputs(x, y, kwargs), self.base_model,
+                every_epoch=bool(self.holdout_callbacks or callbacks),
+                swapped_back=any(not swap.swap_on_epoch for swap in swaps))]
         return swaps + first + self.holdout_callbacks + callbacks + [_TrainingPlan(self)]
 
-    def _warn_if_target_unlearns(self):
-        """Warns when a fixed `relax` target is at or above the loss of a uniform
-        prediction, ln(classes): every step would then ascend or flatten."""
-        if self.relax is None or self.relax.needs_monitor:
+    def _warn_if_target_unlearns(self, teacher_targets=None, stacklevel=4):
+        """Warns when a fixed `relax` target is at or above what a uniform prediction
+        scores, ln(classes) less the soft labels' mean entropy (the mixtures', or the
+        teachers' once they have trained): every step would then ascend or flatten.
+        With split teachers it waits for their labels (`teacher_targets`)."""
+        if self.relax is None or self.relax.needs_monitor or (
+                self.targets is not None and teacher_targets is None):
             return
         width = self.num_classes or _output_width(self.base_model)
         if width is None:
             return
         classes = max(int(width), 2)
-        uniform, mixtures = float(np.log(classes)), self._mixtures_entropy(classes)
-        if self.relax.target >= uniform - mixtures:
+        uniform, entropy = float(np.log(classes)), self._mixtures_entropy(classes)
+        source = "the mixed labels at the schedule's largest strength"
+        if teacher_targets is not None:
+            soft = np.clip(np.asarray(teacher_targets.soft_labels, dtype="float64"), 1e-12, 1)
+            taught = float(np.mean(-(soft * np.log(soft)).sum(axis=-1)))
+            if taught > entropy:
+                entropy, source = taught, "the teachers' soft labels"
+        if self.relax.target >= uniform - entropy:
             where = (f"ln({classes}) = {uniform:.3f}, the loss of a uniform prediction" if
-                     not mixtures else
-                     f"{uniform - mixtures:.3f}, what a uniform prediction scores above the "
-                     f"mixed labels' entropy (ln({classes}) = {uniform:.3f} less their mean "
-                     f"entropy, {mixtures:.3f}, at the schedule's largest strength)")
+                     not entropy else
+                     f"{uniform - entropy:.3f}, what a uniform prediction scores above the "
+                     f"soft labels' entropy (ln({classes}) = {uniform:.3f} less the mean "
+                     f"entropy of {source}, {entropy:.3f})")
             warnings.warn(
                 f"LossTarget({self.relax.target:g}) is at or above {where}: every step will "
                 "ascend or flatten and the model will unlearn. RelaxLoss' targets lie well "
                 "under it (a fixed target near the hold-out loss you expect, or "
-                "LossTarget('holdout')).", stacklevel=3)
+                "LossTarget('holdout')).", stacklevel=stacklevel)
 
     def _warn_if_weights_averaged(self):
         """E65: a loss target with an optimizer that averages the weights (a warning)."""
@@ -518,9 +530,9 @@ class AdaMixupModel(keras.Model):
                 "fits the members more closely than any of them. On a CIFAR-10 CNN "
                 "static mixup under LossTarget(1.0) lost most of its protection with it "
                 "(best attack AUC 0.697 and 0.677 on two seeds, against 0.662 and 0.640 "
-                "without the average and 0.704 and 0.687 with no defence). Compile without use_ema, "
-                "or audit the averaged model.",
-                stacklevel=3)
+                "without the average and 0.704 and 0.687 with no defence). Compile without "
+                "use_ema, or audit the averaged model.",
+                stacklevel=4)
 
     def _mixtures_entropy(self, classes):
         """The mean entropy of the soft mixed labels (``label_mode="soft"``) at the
@@ -578,7 +590,7 @@ class AdaMixupModel(keras.Model):
             f"E56: the model emits {kind} but the loss reads "
             f"{'logits' if expected else 'probabilities'} (from_logits={expected}): it "
             f"would train on wrong numbers. Compile with {fix}.",
-            predictions.OutputKindWarning, stacklevel=3)
+            predictions.OutputKindWarning, stacklevel=4)
 
     def _check_training_arrays(self, x, y, kwargs, callbacks):
         """Refuses bad arrays; checks each monitor against the rows trained on."""

@@ -321,3 +321,25 @@ def test_teachers_train_without_the_weights_average(together):
     for wrapped in (False, True):
         copy = _without_average(_ema_adam(wrapped))
         assert not getattr(copy, "inner_optimizer", copy).use_ema
+
+
+def test_statistics_follow_the_raw_weights_swapped_back_after_validation():
+    """`SwapEMAWeights()` validates the averaged weights and puts the raw ones back:
+    at the epoch's end the monitors read the raw weights, with their statistics."""
+    from keras_adamixup import _batch_norm
+
+    x, y = clusters(400, spread=2.0)
+    base = _dense_batch_norm()
+    layer, gaps = _batch_norm.layers_of(base)[0], []
+
+    def gap(epoch, logs):
+        kept = layer.moving_mean.numpy().copy()
+        _batch_norm.refresh(base, x[:240])
+        gaps.append(float(np.abs(kept - layer.moving_mean.numpy()).max()))
+
+    model = keras_adamixup.AdaMixupModel(base, schedule=0.0, seed=0)
+    model.compile(_ema_adam(), SPARSE_CE)
+    model.fit(x[:240], y[:240], validation_data=(x[240:], y[240:]), epochs=3, batch_size=16,
+              verbose=0, callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=gap),
+                                    keras.callbacks.SwapEMAWeights()])
+    assert max(gaps) < 1e-4

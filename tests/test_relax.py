@@ -215,7 +215,7 @@ def test_a_target_above_what_a_uniform_prediction_scores_on_mixed_labels_warns()
     uniform prediction scores under ln(classes) (1.0 unlearned 3 classes unwarned)."""
     x, y = clusters(96, 3, 0, spread=2.0)
     soft = dict(schedule=0.4, coefficient="beta", label_mode="soft")
-    with pytest.warns(UserWarning, match="above the mixed labels' entropy"):
+    with pytest.warns(UserWarning, match="entropy of the mixed labels"):
         _model(LossTarget(1.0), **soft).fit(x, y, epochs=1, verbose=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -223,6 +223,23 @@ def test_a_target_above_what_a_uniform_prediction_scores_on_mixed_labels_warns()
         ten = keras.Sequential([keras.Input((8,)), keras.layers.Dense(10)])
         model = keras_adamixup.AdaMixupModel(ten, relax=LossTarget(1.0), seed=0, **soft)
         compile_adam(model, 1e-2, SPARSE_CE).fit(x, y, epochs=1, verbose=0)  # 10 classes
+
+
+def test_the_target_warnings_point_at_the_users_fit_and_count_the_teachers_labels():
+    x, y = clusters(96, 3, 0, spread=2.0)
+    model = keras_adamixup.AdaMixupModel(cluster_mlp(seed=0), schedule=0.0, seed=3,
+                                         relax=LossTarget(1.2))
+    model.compile(keras.optimizers.Adam(1e-2, use_ema=True), SPARSE_CE)
+    with pytest.warns(UserWarning) as record:
+        model.fit(x, y, epochs=1, verbose=0)
+    assert {w.filename for w in record} == {__file__} and len(record) == 2  # ln(3), E65
+    taught = keras_adamixup.AdaMixupModel(
+        cluster_mlp(seed=0), schedule=0.0, seed=3, relax=LossTarget(1.05),
+        targets=keras_adamixup.SplitTeachers(2, 1, seed=0, near_duplicates=None))
+    compile_adam(taught, 1e-2, SPARSE_CE)
+    with pytest.warns(UserWarning, match="entropy of the teachers' soft labels") as record:
+        taught.fit(x, y, epochs=3, verbose=0)
+    assert [w.filename for w in record if "LossTarget" in str(w.message)] == [__file__]
 
 
 def test_any_loss_with_a_target_warns():
