@@ -33,13 +33,15 @@ DP_CLIP, DP_LEARNING_RATE, DP_DELTA = 1.0, 3e-3, 1e-5
 BASELINES = ("label_smoothing", "dp_sgd", "memguard", "relaxloss")
 
 
-def compiled(model, loss=None, learning_rate=1e-3):
+def compiled(model, loss=None, learning_rate=1e-3, ema_momentum=None):
     """Compiles `model` with Adam, sparse cross-entropy from logits (or `loss`), accuracy.
 
     Args:
         model: a Keras model.
         loss: the loss, or `None` for sparse categorical cross-entropy from logits.
         learning_rate: Adam's learning rate.
+        ema_momentum: `None`, or Adam keeps a moving average of the weights with
+            this momentum (``use_ema=True``), which `fit` swaps in when it ends.
 
     Example:
 
@@ -48,7 +50,8 @@ def compiled(model, loss=None, learning_rate=1e-3):
     ```
     """
     loss = loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(keras.optimizers.Adam(learning_rate), loss, metrics=["accuracy"])
+    average = {} if ema_momentum is None else {"use_ema": True, "ema_momentum": ema_momentum}
+    model.compile(keras.optimizers.Adam(learning_rate, **average), loss, metrics=["accuracy"])
     return model
 
 

@@ -22,7 +22,7 @@ Suffixes (the last words):
 
 - ``_emaM`` (last of all, any family): the model's Adam keeps a moving average of
   its weights (``use_ema=True, ema_momentum=M``), which `fit` swaps in when it ends
-  (`compiled_with_ema`);
+  (`benchmarks.baselines.compiled`);
 - ``_ckpt``: the recommended setting's `PrivacyCheckpoint`; ``_ckptacc``: one that
   keeps the epoch of best hold-out accuracy (patience 10, `CHECKPOINT_ACCURACY`);
   with ``adamixup_target_T`` a checkpoint also makes the controller
@@ -44,8 +44,6 @@ key, options = names.parse("teachers_plateau_8_1_ckpt")
 """
 
 import dataclasses
-
-import keras
 
 import keras_adamixup
 from keras_adamixup import recipes, schedules
@@ -113,28 +111,6 @@ def _split_number(word):
     """``"pubonly8000"`` → ``("pubonly", "8000")``; ``"focus"`` → ``("focus", "")``."""
     letters = word.rstrip("0123456789.")
     return letters, word[len(letters):]
-
-
-def compiled_with_ema(momentum):
-    """``compile(model) -> model`` as `keras_adamixup.recipes.compile_default`, with
-    Adam keeping a moving average of the weights (momentum `momentum`) that `fit`
-    swaps in when it ends.
-
-    Args:
-        momentum: the average's momentum, in (0, 1).
-
-    Example:
-
-    ```python
-    model = names.compiled_with_ema(0.99)(data.cnn((32, 32, 3), 10))
-    ```
-    """
-    def compile_(model):
-        model.compile(keras.optimizers.Adam(1e-3, use_ema=True, ema_momentum=momentum),
-                      keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
-        return model
-    return compile_
 
 
 def _suffixes(name):
@@ -365,7 +341,9 @@ def recipe(name, inputs, classes, width, seed, validation, epochs, feature_group
         if key in baselines.BASELINES:
             raise ValueError(f"{name}: _emaM is for the package's recipes; {key} compiles "
                              f"its own optimizer.")
-        setting = dataclasses.replace(setting, compile=compiled_with_ema(options.pop(EMA)))
+        momentum = options.pop(EMA)
+        setting = dataclasses.replace(
+            setting, compile=lambda model: baselines.compiled(model, ema_momentum=momentum))
     if isinstance(options.get("unlabelled"), PublicRows):
         if public is None:
             raise ValueError(f"{name}: this benchmark has no public rows to give.")

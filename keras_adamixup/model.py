@@ -538,8 +538,7 @@ class AdaMixupModel(keras.Model):
         """The mean entropy of the soft mixed labels (``label_mode="soft"``) at the
         schedule's largest strength, which a relaxed step's loss is taken above: pairs
         of two classes (1 − 1/classes of them) mixed in the sampled shares; 0 otherwise."""
-        bounds = self.schedule.value_bounds() if hasattr(self.schedule, "value_bounds") \
-            else None
+        bounds = self.schedule.value_bounds()
         if self.mixing_config.label_mode != "soft" or not bounds or not bounds[1]:
             return 0.0
         config = self.mixing_config
