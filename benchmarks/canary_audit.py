@@ -51,12 +51,12 @@ from keras_adamixup import _io, audit  # noqa: E402
 
 from benchmarks import baselines, common, names  # noqa: E402
 from benchmarks.data import IMAGE_SHAPES, model_name, pool_or_skip, public_rows, split  # noqa: E402
-from benchmarks.labels import LABELS  # noqa: E402
+from benchmarks.labels import LABELS, RECOMMENDED  # noqa: E402
 from benchmarks.rows import mean as _mean, merged_rows, one_data_set  # noqa: E402
 
 # none, early stopping, the recommended setting, split teachers alone, DP-SGD
 # at two noise levels, MemGuard
-DEFENCES = ("none", "early_stopping", "teachers_plateau_16_2_ckpt", "teachers_16_2_ckpt",
+DEFENCES = ("none", "early_stopping", RECOMMENDED, "teachers_16_2_ckpt",
             "dp_sgd_0.5", "dp_sgd_1.0", "memguard")
 LOW = "tpr_at_0.001_fpr"
 # the pixels of a row of the data sets that `benchmarks.data` flattens

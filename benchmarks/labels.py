@@ -3,14 +3,17 @@
 Plain Python, no TensorFlow: `render_results.py` imports it to label rows.
 """
 
+# the recommended setting, by its benchmark name (`keras_adamixup.recommended.TEACHERS`:
+# eight teachers that stop 3 epochs after their best; 16 with patience 5 until 2026-12-06)
+RECOMMENDED = "teachers_plateau_pat3_8_1_ckpt"
+
 LABELS = {
     "none": "none",
     "early_stopping": "early stopping",
-    "teachers_plateau_pat3_16_2_ckpt": "recommended, teachers' patience 3 (now the default)",
-    "teachers_plateau_images_pat3_16_2_ckpt": "recommended, images grouped, teachers' patience 3",
-    "teachers_plateau_images_pat3_8_1_ckpt": "SplitTeachers(8, 1) + PlateauDecay, images grouped, "
-                                             "teachers' patience 3",
-    "teachers_plateau_pat3_8_1_ckpt": "SplitTeachers(8, 1) + PlateauDecay, teachers' patience 3",
+    "teachers_plateau_pat3_16_2_ckpt": "16 teachers, patience 3 (recommended before)",
+    "teachers_plateau_images_pat3_16_2_ckpt": "16 teachers, images grouped, patience 3",
+    "teachers_plateau_images_pat3_8_1_ckpt": "recommended, images grouped",
+    "teachers_plateau_pat3_8_1_ckpt": "recommended",
     "mixup_a0.2": "static mixup (α 0.2, soft labels)",
     "mixup_a0.4": "static mixup (α 0.4, soft labels)",
     "mixup_relaxmix0.8_a0.4": "static mixup (α 0.4) + target 0.8 × mixed hold-out KL (prototype)",
@@ -19,31 +22,31 @@ LABELS = {
     "mixup_relaxat1.0_a0.4": "static mixup (α 0.4) + LossTarget(1.0)",
     "adamixup_relax0.9_const0": "LossTarget: 0.9 x the hold-out loss, no mixing",
     "adamixup_relax0.9_const0_ckpt": "LossTarget: 0.9 x the hold-out loss, with the checkpoint",
-    "teachers_plateau_16_2_ckpt": "recommended",  # measured with the teachers' patience 5
+    "teachers_plateau_16_2_ckpt": "16 teachers, patience 5 (recommended before)",
     "teachers_plateau_compute1_2_1_ckpt": "recommended, budget 2 (2 teachers)",
     "teachers_plateau_compute1_lw0.5_2_1_ckpt": "recommended, budget 2, half the label mixed in",
     "teachers_compute1_2_1_ckpt": "split teachers alone, budget 2 (no mixing on top)",
     "teachers_mix_16_2_ckpt": "paper's schedule on split teachers (recommended before)",
-    "teachers_16_2_ckpt": "split teachers alone",
-    "teachers_16_2": "split teachers alone, student not stopped",
-    "teachers_plateau_16_2": "recommended, student not stopped",
-    "teachers_plateau_16_2_ckptacc": "recommended, student kept at its most accurate epoch",
-    "teachers_plateau_16_2_ckpt_pub8000": "recommended + 8,000 public rows without labels",
-    "teachers_plateau_16_2_pub8000": "recommended + 8,000 public rows, student not stopped",
+    "teachers_16_2_ckpt": "split teachers alone (16 teachers)",
+    "teachers_16_2": "split teachers alone (16), student not stopped",
+    "teachers_plateau_16_2": "16 teachers + PlateauDecay, student not stopped",
+    "teachers_plateau_16_2_ckptacc": "16 teachers + PlateauDecay, student kept at its most accurate epoch",
+    "teachers_plateau_16_2_ckpt_pub8000": "16 teachers + PlateauDecay + 8,000 public rows without labels",
+    "teachers_plateau_16_2_pub8000": "16 teachers + PlateauDecay + 8,000 public rows, student not stopped",
     "teachers_plateau_16_2_ckpt_pubonly8000":
-        "recommended, student on 8,000 public rows alone, every teacher",
+        "16 teachers + PlateauDecay, student on 8,000 public rows alone, every teacher",
     "teachers_plateau_16_2_ckpt_pubnear8000":
-        "recommended + 8,000 public rows, nearest member's teachers",
+        "16 teachers + PlateauDecay + 8,000 public rows, nearest member's teachers",
     "teachers_plateau_16_2_ckpt_pubonlynear8000":
-        "recommended, student on 8,000 public rows alone, nearest member's teachers",
+        "16 teachers + PlateauDecay, student on 8,000 public rows alone, nearest member's teachers",
     "teachers_plateau_16_2_ckpt_pubonlynear4000":
-        "recommended, student on 4,000 public rows alone, nearest member's teachers",
+        "16 teachers + PlateauDecay, student on 4,000 public rows alone, nearest member's teachers",
     "teachers_plateau_8_1_ckpt_pubonlynear8000":
-        "SplitTeachers(8, 1) + PlateauDecay, student on 8,000 public rows alone, nearest "
-        "member's teachers",
-    "teachers_plateau_8_1_ckpt": "SplitTeachers(8, 1) + PlateauDecay",
+        "recommended (teachers' patience 5), student on 8,000 public rows alone, "
+        "nearest member's teachers",
+    "teachers_plateau_8_1_ckpt": "recommended, teachers' patience 5",
     "teachers_plateau_12_2_ckpt": "SplitTeachers(12, 2) + PlateauDecay",
-    "teachers_plateau_unweighed_16_2_ckpt": "recommended, groups not weighed as one record",
+    "teachers_plateau_unweighed_16_2_ckpt": "16 teachers + PlateauDecay, groups not weighed as one record",
     "dp_sgd_0.5": "DP-SGD σ 0.5",
     "dp_sgd_1.0": "DP-SGD σ 1.0",
     "memguard": "MemGuard",

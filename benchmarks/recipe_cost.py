@@ -45,10 +45,10 @@ from keras_adamixup import _io  # noqa: E402
 from benchmarks import common, names, overhead  # noqa: E402
 from benchmarks.data import (FEATURE_GROUPS, IMAGE_SHAPES, fit_kwargs_of,  # noqa: E402
                              model_name, pool_or_skip, public_rows, split)
+from benchmarks.labels import RECOMMENDED  # noqa: E402
 
 PLAIN = "plain"
-RECIPES = ("early_stopping", "teachers_16_2_ckpt", "teachers_mix_16_2_ckpt",
-           "teachers_plateau_16_2_ckpt")
+RECIPES = ("early_stopping", "teachers_16_2_ckpt", "teachers_mix_16_2_ckpt", RECOMMENDED)
 
 
 def time_one(name, data, args, seed, public=None):

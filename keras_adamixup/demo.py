@@ -8,8 +8,8 @@ remaining 20 %, never audited). Three models, the same MLP:
 - ``early_stopping``: Keras' `EarlyStopping` on the hold-out's loss
   (patience 3, best weights restored), the baseline every defence must beat;
 - ``recommended``, **the recommended setting** (`keras_adamixup.recommended`):
-  out-of-fold targets (`SplitTeachers`: 16 teachers, each member left out
-  of 2) with mixing that follows training on top (`PlateauDecay(0.4)`: cut
+  out-of-fold targets (`SplitTeachers`: 8 teachers, each member left out
+  of 1) with mixing that follows training on top (`PlateauDecay(0.4)`: cut
   when the hold-out loss stops falling), a `PrivacyMonitor` and a
   `PrivacyCheckpoint` (patience 5, accuracy budget 1 point) that restores
   the epoch with the lowest hold-out loss (docs/results.md);

@@ -140,7 +140,7 @@ def test_canary_audit_kind_numbers_and_markdown():
         0.9, "lira_online", 0.4, "rmia_online")
     assert n["tpr_ci"] == [0.2, 1.0] and n["epsilon_one_run"] == 0.7 and n["epsilon_roc"] == 0.6
     assert ca.kind_numbers({**entry, "attacks": {}}) is None  # all units on one side
-    row = {"defence": "teachers_plateau_16_2_ckpt", "seed": 0, "test_accuracy": 0.95,
+    row = {"defence": "teachers_plateau_pat3_8_1_ckpt", "seed": 0, "test_accuracy": 0.95,
            "best_auc": 0.6, "best_auc_attack": "rmia_online", "best_tpr_at_0.001_fpr": 0.01,
            "best_tpr_ci": [0.005, 0.02], "best_tpr_attack": "lira_online", "own_shadows": 8,
            "plain_shadows": 16, "dp_epsilon": None, "train_s": 12.0,

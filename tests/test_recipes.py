@@ -127,14 +127,15 @@ def test_options_reach_the_model(digits):
 
 def test_recommended_entry_is_split_teachers_with_plateau_mixing(digits):
     """`recommended` and ``split_teachers(mixing="plateau", features="auto")`` build the
-    same model: the benchmarks' ``teachers_plateau_pat3_16_2_ckpt`` rows are the
-    recommended setting's as long as this holds (``teachers_plateau_16_2_ckpt``, the
-    teachers' patience 5, were until 2026-12-06), and ``teachers_plateau_compute1_2_1_ckpt``
-    those of ``budget=2.0``."""
+    same model: the benchmarks' ``teachers_plateau_pat3_8_1_ckpt`` rows are the
+    recommended setting's as long as this holds (``teachers_plateau_16_2_ckpt``, 16
+    teachers with patience 5, were until 2026-12-06, then ``teachers_plateau_pat3_16_2_ckpt``
+    for a day), and ``teachers_plateau_compute1_2_1_ckpt`` those of ``budget=2.0``."""
     setting = _setting(digits)
     recommended = recipes.recipe("recommended", setting).factory()
-    spelled = recipes.recipe("split_teachers", setting, mixing="plateau",
-                             features="auto", teacher_args={"patience": 3}).factory()
+    spelled = recipes.recipe("split_teachers", setting, mixing="plateau", teachers=8,
+                             exclude=1, features="auto",
+                             teacher_args={"patience": 3}).factory()
     unlimited = recipes.recipe("recommended", setting, budget=2.0).factory()
     spelled_unlimited = recipes.recipe("split_teachers", setting, mixing="plateau",
                                        features="auto", teachers=2, exclude=1,

@@ -13,9 +13,9 @@ def test_the_model_and_its_callbacks(digits):
     assert isinstance(first.schedule, schedules.PlateauDecay)
     assert first.schedule.start == recommended.START
     assert first.schedule is not second.schedule  # a feedback schedule drives one model
-    teachers = first.targets  # no budget: 16 teachers, each row left out of 2
+    teachers = first.targets  # no budget: 8 teachers, each row left out of 1
     assert (teachers.teachers, teachers.exclude, teachers.seed, teachers.compute,
-            teachers.patience) == (16, 2, 3, None, 3)
+            teachers.patience) == (8, 1, 3, None, 3)
     budgeted = recommended.model(small_mlp(), budget=2.0).targets
     assert (budgeted.teachers, budgeted.exclude, budgeted.compute,
             budgeted.label_weight) == (2, 1, 1.0, 0.0)
