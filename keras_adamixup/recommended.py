@@ -158,9 +158,9 @@ def _warn_if_convolutional(base):
         warnings.warn(
             "E64: recommended.model(base) without a budget trains 8 split teachers, each "
             "on 7/8 of the rows, before the model: with convolutions the teachers' "
-            "arithmetic, not their step overhead, sets the time (each of their epochs "
-            "costs about 7 of the model's; 16 such teachers took 14 to 18 plain fits on a "
-            "CIFAR-10 CNN on two CPU cores). budget=2.0 caps the training compute at twice "
+            "arithmetic, not their step overhead, sets the time (11 plain fits on a "
+            "CIFAR-10 CNN on two CPU cores, 20 epochs; 16 teachers took 14 to 18). "
+            "budget=2.0 caps the training compute at twice "
             "a plain fit's (2 teachers), at an accuracy cost on small image sets; "
             "the 'Images' section of docs/guide/defend.md compares the settings measured.",
             stacklevel=3)
