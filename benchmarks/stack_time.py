@@ -4,7 +4,8 @@
 compiled step, either vectorized (one trace of the model, run on K stacked
 weight sets) or as a loop over the K models inside the step (K traces). For
 each K, in one run with interleaved repeats, this times both on the
-benchmarks' MLP (`benchmarks.data.mlp`: two hidden layers, Adam 1e-3) with
+benchmarks' model (`benchmarks.data.base_model`: the MLP, two hidden layers,
+for feature rows; the CNN for CIFAR-10's images; Adam 1e-3) with
 the teachers' masks (each row left out of 2 of K, as `SplitTeachers(K, 2)`),
 and prints the first epoch (tracing included), the later epochs and the
 whole training, with the loop / vectorized ratios. It also checks that the
@@ -12,6 +13,10 @@ two give the same weights, within float rounding.
 
     python -m benchmarks.stack_time --data digits --teachers 4,16
     python -m benchmarks.stack_time --data mnist --members 4000 --epochs 20
+    python -m benchmarks.stack_time --data cifar10 --members 2000 --epochs 3 --teachers 4,8 --repeats 1
+
+On the CNN the loop won (docs/BENCHMARKS.md): ``vectorize="auto"`` keeps it for
+convolutional models where no GPU is visible.
 """
 
 import os
@@ -27,7 +32,7 @@ import numpy as np  # noqa: E402
 from keras_adamixup import SplitTeachers, _stacked  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from benchmarks.data import mlp, pool_or_skip, split  # noqa: E402
+from benchmarks.data import base_model, pool_or_skip, split  # noqa: E402
 
 
 def train(x, y, masks, k, vectorize, args):
@@ -36,7 +41,7 @@ def train(x, y, masks, k, vectorize, args):
     models = []
     for i in range(k):
         keras.utils.set_random_seed(args.seed + i)
-        model = mlp(x.shape[1], classes, args.width)
+        model = base_model(x.shape[1:], classes, args.width)
         model.compile(keras.optimizers.Adam(1e-3),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         models.append(model)
@@ -56,7 +61,8 @@ def main(argv=None):
     if pool is None:
         return 0
     (x, y), _, _ = split(pool, args.members, args.seed)
-    print(f"{args.data}: {len(x)} rows, MLP {args.width}-{args.width}, {args.epochs} epochs, "
+    kind = "CNN" if x.ndim == 4 else f"MLP {args.width}-{args.width}"
+    print(f"{args.data}: {len(x)} rows, {kind}, {args.epochs} epochs, "
           f"batch 64, {args.repeats} interleaved repeats (medians)")
     lines = ["| K | path | first epoch s | later epochs s | total s | loop / vectorized |",
              "|---|---|---|---|---|---|"]

@@ -57,7 +57,10 @@ takes 0.8 s instead of 3.6 s (`benchmarks/stack_time.py`, docs/BENCHMARKS.md).
 The models' weights (trainable and not) are written back after every epoch;
 their own optimizers are not advanced.
 `vector_reason` says why a stack is not vectorized (it then runs the loop
-below, one model after another inside the compiled step).
+below, one model after another inside the compiled step). ``vectorize="auto"``
+also keeps the loop for convolutional models (`convolves`) on a machine
+without a GPU: there the arithmetic, not the step overhead, sets the time, and
+the vectorized convolutions ran 1.7–1.8 times slower than the loop.
 
 What can be stacked (`stack_reason` says why not): a model built by the
 factory that is a plain Keras model (its class keeps Keras' own
@@ -71,6 +74,32 @@ import math
 import numpy as np
 
 from keras_adamixup import _checks
+
+# layers whose vectorized form (one convolution over K stacked kernels) trained slower
+# than the loop on a CPU: 1.7 to 1.8 times on the benchmarks' CIFAR-10 CNN, with or
+# without its augmentation layers (docs/BENCHMARKS.md, "vectorized convolutions")
+CONVOLUTIONS = ("Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D",
+                "DepthwiseConv1D", "DepthwiseConv2D", "Conv1DTranspose", "Conv2DTranspose",
+                "Conv3DTranspose")
+
+
+def convolves(model):
+    """True when `model` (nested models and layers included) has a layer of
+    `CONVOLUTIONS`: compute-bound, where stacking saves no step overhead."""
+    import keras
+
+    from keras_adamixup import _batch_norm
+
+    kinds = tuple(getattr(keras.layers, name) for name in CONVOLUTIONS
+                  if hasattr(keras.layers, name))
+    return bool(_batch_norm.layers_of(model, kinds))
+
+
+def _gpu_visible():
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU"))
+
 
 FIT_KEYS = frozenset({"epochs", "batch_size", "shuffle", "verbose"})
 
@@ -382,8 +411,9 @@ def train_together(models, x, y, masks, *, epochs=1, batch_size=32, shuffle=True
             `fit`'s: each batch's loss is ``sum(weight × loss) / members in
             the batch`` (Keras' ``sum_over_batch_size``).
         vectorize: run the K models as one vectorized model (module
-            docstring): ``"auto"`` when `vector_reason` allows it, `True`
-            (require it: `ValueError` says why not), `False` (the loop).
+            docstring): ``"auto"`` when `vector_reason` allows it and the
+            model does not convolve on a CPU (`convolves`: the loop is faster),
+            `True` (require it: `ValueError` says why not), `False` (the loop).
 
     Returns:
         `models`, trained.
@@ -441,8 +471,11 @@ def _example_weights(sample_weight, n):
 
 
 def _use_vectorized(models, vectorize, jit_compile):
-    """Resolves ``vectorize="auto"``; `True` raises when the stack cannot be."""
+    """Resolves ``vectorize="auto"`` (not for convolutional models on a machine
+    without a GPU: the loop is faster there); `True` raises when the stack cannot be."""
     if vectorize == "auto":
+        if convolves(models[0]) and not _gpu_visible():
+            return False
         return vector_reason(models, jit_compile) is None
     if vectorize:
         reason = vector_reason(models, jit_compile)

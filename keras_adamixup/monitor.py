@@ -187,7 +187,7 @@ def _check_dataset(data, name):
     return count, digests
 
 
-def _check_finite(x, name, offset=0):
+def _check_finite(x, name, offset=0, name_of=None):
     """E52: a monitor side's inputs must be finite: the model's outputs on NaN rows
     (a ReLU reads NaN as 0) would give an AUC that drives the schedule on noise.
 
@@ -195,11 +195,15 @@ def _check_finite(x, name, offset=0):
         x: an array of inputs (rows first).
         name: ``"members"`` or ``"nonmembers"``.
         offset: the index of `x`'s first row in the side (a dataset's batch).
+        name_of: what the row numbers count instead, e.g. ``"training rows"`` when
+            `x` is the whole training set the members are drawn from.
     """
     bad = _fit_data.non_finite_rows(x)
     if len(bad):
+        where = f"the {name_of} the monitor's `{name}` are drawn from" if name_of else \
+            f"the monitor's `{name}`"
         raise ValueError(
-            f"E52: the monitor's `{name}` have NaN or inf in their inputs (e.g. rows "
+            f"E52: {where} have NaN or inf in their inputs (e.g. rows "
             f"{(bad[:10] + offset).tolist()}): the AUC on them would be noise, and a "
             "schedule driven by it would follow the noise. Remove or impute those rows.")
 
@@ -359,6 +363,16 @@ class PrivacyMonitor(ScheduleDriver):
                 raise ValueError(
                     f"E14: {overlap} of the `nonmembers` are rows of `x_train`: non-members "
                     "must be held out from training.")
+        for leaf in tf.nest.flatten(x_train):  # rows named as rows of x_train, not of the draw
+            _check_finite(np.asarray(leaf), "members", name_of="training rows")
+        if len(y_train) < MIN_MONITOR_EXAMPLES:
+            raise ValueError(
+                f"E13: the monitor draws its members from the training rows, and there are "
+                f"{len(y_train)}; it needs at least {MIN_MONITOR_EXAMPLES} (a usable AUC "
+                "and hold-out loss). Train on more rows, or without the monitor: "
+                "AdaMixupModel(base, ...) with a fixed `schedule` and no `checkpoint` "
+                "(recommended.model(...) needs the monitor for PlateauDecay and its "
+                "checkpoint).")
         n = min(len(y_train), count)
         pick = np.sort(np.random.default_rng(seed).choice(len(y_train), n, replace=False))
         x_pick = tf.nest.map_structure(lambda a: np.asarray(a)[pick], x_train)

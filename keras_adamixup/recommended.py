@@ -31,9 +31,7 @@ hand (a `fit` that gets a monitor among its callbacks makes none).
 
 import warnings
 
-import keras
-
-from keras_adamixup import _batch_norm, _checks
+from keras_adamixup import _checks, _stacked
 from keras_adamixup import schedules
 from keras_adamixup.checkpoint import PrivacyCheckpoint
 from keras_adamixup.model import AdaMixupModel
@@ -67,10 +65,6 @@ BUDGET = None
 # epoch costs at most that many of the model's epochs (teachers - exclude: each trains
 # on 1 - exclude / teachers of the rows), so that they can train all the model's epochs
 PLANS = ((16, 2), (8, 1), (4, 1), (3, 1), (2, 1))
-# the layers that make a model compute-bound (E64)
-_CONVOLUTIONS = ("Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D",
-                 "DepthwiseConv1D", "DepthwiseConv2D", "Conv1DTranspose", "Conv2DTranspose",
-                 "Conv3DTranspose")
 # the mixing on top: PlateauDecay's starting strength (the paper's 0.4)
 START = 0.4
 # the checkpoint: patience on the hold-out loss, and the accuracy budget
@@ -152,13 +146,11 @@ def model(base, seed=0, budget=BUDGET, **overrides):
 
 def _warn_if_convolutional(base):
     """E64: 8 teachers of a convolutional model cost many plain fits' time (a warning)."""
-    kinds = tuple(getattr(keras.layers, name) for name in _CONVOLUTIONS
-                  if hasattr(keras.layers, name))
-    if _batch_norm.layers_of(base, kinds):
+    if _stacked.convolves(base):
         warnings.warn(
             "E64: recommended.model(base) without a budget trains 8 split teachers, each "
             "on 7/8 of the rows, before the model: with convolutions the teachers' "
-            "arithmetic, not their step overhead, sets the time (11 plain fits on a "
+            "arithmetic, not their step overhead, sets the time (about 7 plain fits on a "
             "CIFAR-10 CNN on two CPU cores, 20 epochs; 16 teachers took 14 to 18). "
             "budget=2.0 caps the training compute at twice "
             "a plain fit's (2 teachers), at an accuracy cost on small image sets; "

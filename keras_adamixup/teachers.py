@@ -119,6 +119,10 @@ FORWARD = 1.0 / 3.0
 class SplitTeachers:
     """Out-of-fold soft labels (see the module docstring); give to `AdaMixupModel(targets=)`.
 
+    The defaults (16 teachers, each row left out of 2, patience 5) are not the
+    recommended setting's: ``recommended.teachers(None, seed)`` gives that
+    (`recommended.TEACHERS`: 8, 1, patience 3), at about two thirds of the cost.
+
     Args:
         teachers: number of teacher models, ≥ 2.
         exclude: how many teachers leave each example out, in
@@ -177,6 +181,9 @@ class SplitTeachers:
             leaves twice the trace (docs/BENCHMARKS.md, canary targets).
             `False`: every row weighs 1. The weights are in the returned
             `TeacherTargets` (``row_weights``; `None` when every row is alone).
+            The ``loss`` that `fit` reports is then the weighted mean per row:
+            lower than ``val_loss`` (unweighted) by about the share of rows in
+            groups, not a sign of overfitting (a dataset repeated twice: half).
         cache_dir: `None`, or a folder where each teacher's out-of-fold
             outputs are written once trained and read instead of training
             (one checksummed file per teacher, `keras_adamixup._cache`): the

@@ -151,6 +151,11 @@ def e13():
     training = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
     with pytest.raises(ValueError, match="E13: `validation_data` holds 50 examples"):
         model.fit(training, validation_data=monitor_data(50, 2.0), epochs=1, verbose=0)
+    # too few training rows is said as such, not as too few held-out ones
+    with pytest.raises(ValueError, match="E13: the monitor draws its members from the "
+                                         "training rows, and there are 40"):
+        compiled(keras_adamixup.recommended.model(small_mlp())).fit(
+            x[:40], y[:40], validation_data=monitor_data(200, 2.0), epochs=1, verbose=0)
 
 
 def e14():
@@ -612,6 +617,11 @@ def e52():
     x[150, 0] = np.nan
     with pytest.raises(ValueError, match=r"E52: the monitor's `nonmembers` have NaN or inf"):
         PrivacyMonitor((x[:100], y[:100]), (x[100:], y[100:]))
+    # the members drawn by `fit` name the row of the training data, not of their draw
+    x_train, y_train = monitor_data(400)
+    x_train[397, 1] = np.nan
+    with pytest.raises(ValueError, match=r"E52: the training rows .* \(e\.g\. rows \[397\]\)"):
+        PrivacyMonitor.from_training(x_train, y_train, monitor_data(200, 2.0))
 
 
 def e53():

@@ -434,3 +434,13 @@ def test_a_fit_reads_its_counters_without_numpy_deprecation_warnings():
         warnings.filterwarnings("error", message=".*__array__ implementation.*")
         model.fit(x, y, epochs=1, batch_size=16, verbose=0)
     assert 0.0 <= model.current_strength() <= 0.5
+
+
+def test_labels_as_a_python_list_are_named_not_read_as_a_dataset():
+    """`y` as a Python list reached the dataset path: AttributeError 'cardinality'."""
+    x, y = clusters(300)
+    model = keras_adamixup.recommended.model(small_mlp(3, inputs=8), seed=0)
+    compile_adam(model)
+    with pytest.raises(TypeError, match=r"got x ndarray and y list: convert with np.asarray"):
+        model.fit(x[:200], y[:200].tolist(), validation_data=(x[200:], y[200:]), epochs=1,
+                  verbose=0)
