@@ -1096,12 +1096,27 @@ def _warn_if_it_mixes(base_model):
                     if type(layer).__name__ in _MIXING_LAYERS})
     if found:
         warnings.warn(
-            f"The base model contains {', '.join(found)}, which mixes the batch again "
+            f"E66: the base model contains {', '.join(found)}, which mixes the batch again "
             "after AdaMixupModel mixed it: the model mixes twice (stronger than any "
             "schedule says, and the labels of the second mixing are not the targets'). "
             "Remove the layer: inside a model it mixes the inputs only, never the labels, "
             "so it is not mixup there either.",
-            UserWarning, stacklevel=3)
+            UserWarning, stacklevel=_callers_level())
+
+
+def _callers_level():
+    """The `warnings.warn` stack level of the first frame outside this package and
+    Keras: the user's line, whether the model was made directly, by
+    `recommended.model` or by `keras.models.load_model`."""
+    import inspect
+
+    level, frame = 1, inspect.currentframe().f_back
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not (name == "keras" or name.startswith(("keras.", "keras_adamixup"))):
+            return level
+        frame, level = frame.f_back, level + 1
+    return 1
 
 
 def _mixing_settings(mixing, **fields):

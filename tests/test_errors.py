@@ -762,6 +762,19 @@ def e65():
         model.fit(x, y, epochs=1, verbose=0)
 
 
+def e66():
+    if not hasattr(keras.layers, "MixUp"):
+        pytest.skip(f"keras {keras.__version__} has no keras.layers.MixUp")
+    base = keras.Sequential([keras.Input((8,)), keras.layers.MixUp(), keras.layers.Dense(3)])
+    # the user's line, made directly, by recommended.model or by load_model (it once
+    # pointed at recommended.py and at model.py)
+    for make in (lambda: keras_adamixup.AdaMixupModel(base),
+                 lambda: keras_adamixup.recommended.model(base)):
+        with pytest.warns(UserWarning, match="E66: the base model contains MixUp") as caught:
+            make()
+        assert {w.filename for w in caught if "E66" in str(w.message)} == {__file__}
+
+
 CASES = {name.upper(): fn for name, fn in list(globals().items())
          if re.fullmatch(r"e\d\d", name)}
 

@@ -133,7 +133,7 @@ def test_a_base_model_that_already_mixes_gets_a_warning(layer):
         pytest.skip(f"keras {keras.__version__} has no keras.layers.{layer}")
     base = keras.Sequential([keras.Input((8, 8, 3)), getattr(keras.layers, layer)(),
                              keras.layers.Flatten(), keras.layers.Dense(3)])
-    with pytest.warns(UserWarning, match="mixes twice"):
+    with pytest.warns(UserWarning, match="E66: .*mixes twice"):
         keras_adamixup.AdaMixupModel(base)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
