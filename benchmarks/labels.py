@@ -30,9 +30,12 @@ LABELS = {
     "teachers_16_2_ckpt": "split teachers alone (16 teachers)",
     "teachers_16_2": "split teachers alone (16), student not stopped",
     "teachers_plateau_16_2": "16 teachers + PlateauDecay, student not stopped",
-    "teachers_plateau_16_2_ckptacc": "16 teachers + PlateauDecay, student kept at its most accurate epoch",
-    "teachers_plateau_16_2_ckpt_pub8000": "16 teachers + PlateauDecay + 8,000 public rows without labels",
-    "teachers_plateau_16_2_pub8000": "16 teachers + PlateauDecay + 8,000 public rows, student not stopped",
+    "teachers_plateau_16_2_ckptacc":
+        "16 teachers + PlateauDecay, student kept at its most accurate epoch",
+    "teachers_plateau_16_2_ckpt_pub8000":
+        "16 teachers + PlateauDecay + 8,000 public rows without labels",
+    "teachers_plateau_16_2_pub8000":
+        "16 teachers + PlateauDecay + 8,000 public rows, student not stopped",
     "teachers_plateau_16_2_ckpt_pubonly8000":
         "16 teachers + PlateauDecay, student on 8,000 public rows alone, every teacher",
     "teachers_plateau_16_2_ckpt_pubnear8000":
@@ -46,7 +49,8 @@ LABELS = {
         "nearest member's teachers",
     "teachers_plateau_8_1_ckpt": "recommended, teachers' patience 5",
     "teachers_plateau_12_2_ckpt": "SplitTeachers(12, 2) + PlateauDecay",
-    "teachers_plateau_unweighed_16_2_ckpt": "16 teachers + PlateauDecay, groups not weighed as one record",
+    "teachers_plateau_unweighed_16_2_ckpt":
+        "16 teachers + PlateauDecay, groups not weighed as one record",
     "dp_sgd_0.5": "DP-SGD σ 0.5",
     "dp_sgd_1.0": "DP-SGD σ 1.0",
     "memguard": "MemGuard",

@@ -10,7 +10,8 @@ in one run per seed:
 
 - the recommended setting (`benchmarks.labels.RECOMMENDED` in `benchmarks.names`:
   `SplitTeachers(8, 1)`, lowest out-of-fold loss, patience 3, near-duplicates
-  grouped; README's numbers were measured with `SplitTeachers(16, 2)`, patience 5) trains on all members; its teachers' soft labels
+  grouped; README's numbers were measured with `SplitTeachers(16, 2)`,
+  patience 5) trains on all members; its teachers' soft labels
   (`AdaMixupModel.teacher_targets`) give the members whose out-of-fold
   arg-max is wrong, whose share is printed;
 - the undefended recipe (the benchmarks' MLP, plain `fit`) trains three

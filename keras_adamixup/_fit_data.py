@@ -194,6 +194,19 @@ def digest(x, y, weights, *settings, more=None):
     return h.hexdigest()
 
 
+def require_arrays_or_dataset(x, y):
+    """Refuses inputs `fit` can neither index as arrays nor read as a `tf.data.Dataset`
+    (labels as a Python list, a generator), named by type: read as a dataset they
+    failed inside its path (``AttributeError: cardinality``)."""
+    import tensorflow as tf
+
+    if not isinstance(x, tf.data.Dataset) and not are_arrays(x, y):
+        raise TypeError(
+            "`fit` takes NumPy arrays (x may be a dict or list of arrays for several "
+            "inputs, y an array) or a tf.data.Dataset of (x, y) batches; got x "
+            f"{type(x).__name__} and y {type(y).__name__}: convert with np.asarray.")
+
+
 def require_arrays_for_teachers():
     raise ValueError("E34: SplitTeachers needs the training data as NumPy arrays (x, y) in "
                      "`fit` (x may be a dict or list of arrays for a model of several "

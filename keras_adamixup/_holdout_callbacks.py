@@ -71,11 +71,7 @@ def make(model, x, y, kwargs, seed):
             ``validation_split``, ``sample_weight``).
         seed: the seed of the draw of members.
     """
-    if not _fit_dataset.is_dataset(x) and not _fit_data.are_arrays(x, y):
-        raise TypeError(
-            "`fit` takes NumPy arrays (x may be a dict or list of arrays for several "
-            "inputs, y an array) or a tf.data.Dataset of (x, y) batches; got x "
-            f"{type(x).__name__} and y {type(y).__name__}: convert with np.asarray.")
+    _fit_data.require_arrays_or_dataset(x, y)  # the members are drawn from one or the other
     holdout = _holdout(x, y, kwargs)
     if holdout is None and kwargs.get("validation_split") and not _fit_data.are_arrays(x, y):
         raise ValueError(_error_id(model) + f"{needs(model)}, measured on held-out rows "
