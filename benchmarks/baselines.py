@@ -77,6 +77,10 @@ def label_smoothing(setting, *, smoothing=0.1, name="label_smoothing"):
 def dp_sgd(setting, *, noise_multiplier, name="dp_sgd"):
     """The base model trained with DP-SGD (per-example clipping to `DP_CLIP`, DP-Adam).
 
+    Batch normalization in the base model is replaced by group normalization
+    (`benchmarks.dp_sgd.group_normed`): per-example gradients need layers that
+    see one example at a time.
+
     Args:
         setting: the comparison's `keras_adamixup.recipes.Setting`.
         noise_multiplier: the Gaussian noise's standard deviation over the clipping norm.
@@ -89,7 +93,7 @@ def dp_sgd(setting, *, noise_multiplier, name="dp_sgd"):
     ```
     """
     return recipes.undefended(setting, name=name, factory=lambda: compiled(
-        dp_sgd_model.DPSGDModel(setting.base(), l2_norm_clip=DP_CLIP,
+        dp_sgd_model.DPSGDModel(dp_sgd_model.group_normed(setting.base()), l2_norm_clip=DP_CLIP,
                                 noise_multiplier=noise_multiplier, seed=setting.seed),
         learning_rate=DP_LEARNING_RATE))
 

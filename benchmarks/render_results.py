@@ -55,7 +55,8 @@ DATA_NAMES = {"digits": "digits", "mnist": "MNIST", "adult": "UCI Adult",
               "cifar10": "CIFAR-10"}
 # the model each data set's audit trains (benchmarks.data.base_model)
 DATA_MODELS = {"cifar10": "a CNN (`benchmarks.data.cnn`, 32 channels: random flips and "
-                          "translations, batch normalization)"}
+                          "translations, batch normalization; group normalization under "
+                          "DP-SGD, whose per-example gradients need it)"}
 # the order of defences on the page (others after, in file order)
 DEFENCE_ORDER = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_mix_16_2_ckpt",
                  "teachers_plateau_16_2_ckpt", "teachers_plateau_pat3_16_2_ckpt", "teachers_16_2",

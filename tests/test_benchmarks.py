@@ -838,3 +838,40 @@ def test_the_mixed_hold_out_target_prototype_sets_the_target_each_epoch():
     assert "mixed_holdout_target" in str(fit_kwargs_for.fingerprint())
     with pytest.raises(ValueError, match="static mixup"):
         names.recipe("adamixup_relaxmix0.8_linear_soft", 4, 3, 8, 0, val, 2)
+
+
+def test_dp_sgd_on_a_cnn_uses_group_norm_and_one_example_gradients():
+    import keras
+    import tensorflow as tf
+
+    dp_sgd, data = load("dp_sgd"), load("data")
+    keras.utils.set_random_seed(0)
+    kinds = [type(layer).__name__ for layer in dp_sgd.group_normed(
+        data.cnn((8, 8, 3), 4, width=4)).layers]
+    assert "BatchNormalization" not in kinds and kinds.count("GroupNormalization") == 4
+    assert kinds[:2] == ["RandomFlip", "RandomTranslation"]  # augmentation kept
+    # without augmentation (so that both sides see the same inputs): the sum of
+    # the per-example gradients of three examples is the sum of three
+    # one-example batches' gradients, which batch normalization would not give
+    normed = dp_sgd.group_normed(keras.Sequential([
+        keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(),
+        keras.layers.ReLU(), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)]))
+    model = dp_sgd.DPSGDModel(normed, l2_norm_clip=1e6, noise_multiplier=0.0, seed=0)
+    model.compile(keras.optimizers.Adam(1e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = tf.random.uniform((3, 8, 8, 3), seed=1)
+    y = tf.constant([0, 1, 2])
+    summed, _, _ = model.clipped_gradient_sum(x, y)
+    reference = None
+    for i in range(3):
+        with tf.GradientTape() as tape:
+            loss = model.loss(y[i:i + 1], normed(x[i:i + 1], training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        reference = grads if reference is None else [a + b for a, b in zip(reference, grads)]
+    whole = None
+    with tf.GradientTape() as tape:  # batch norm would make the batch's gradient differ
+        loss = model.loss(y, normed(x, training=True)) * 3
+    whole = tape.gradient(loss, model.trainable_variables)
+    for got, want, batch in zip(summed, reference, whole):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4)
+        np.testing.assert_allclose(batch.numpy(), want.numpy(), atol=1e-4)
