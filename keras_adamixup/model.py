@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_adamixup import _stack
 from keras_adamixup import _batch_norm
 from keras_adamixup import _checks
 from keras_adamixup import _compat
@@ -326,7 +327,7 @@ class AdaMixupModel(keras.Model):
                     "LossTarget compares the compiled loss with its target (a hold-out "
                     "cross-entropy with 'holdout') and flattens posteriors: with a loss "
                     "that is not a classification loss neither means what it does for a "
-                    "cross-entropy.", stacklevel=2)
+                    "cross-entropy.", stacklevel=_stack.user_level())
         if self.label_mode == "soft" or self.targets is not None or self.relax is not None:
             loss = losses_lib.soft_compatible(loss)
             metrics = metrics_lib.soft_compatible(metrics)
@@ -394,7 +395,7 @@ class AdaMixupModel(keras.Model):
         if self.targets is not None:
             x, y, kwargs = self._student_inputs(x, y, epochs, batch_size, verbose, kwargs,
                                                 groups, unlabelled)
-            self._warn_if_target_unlearns(self.teacher_targets, stacklevel=3)
+            self._warn_if_target_unlearns(self.teacher_targets)
         history = super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                               callbacks=callbacks, **kwargs)
         self._epochs_on_targets += len(history.epoch)
@@ -444,7 +445,7 @@ class AdaMixupModel(keras.Model):
                 "only: each split teacher trains on full passes of its rows (up to the "
                 "fit's epochs), so the teachers' cost and `budget` do not follow it. To train "
                 "on fewer examples per epoch, give fewer (e.g. `dataset.take(n)`).",
-                stacklevel=3)
+                stacklevel=_stack.user_level())
         if groups is not None and self.targets is None:
             raise ValueError("`groups` tells SplitTeachers which rows to leave out together; "
                              "this model has no `targets=SplitTeachers(...)`.")
@@ -489,7 +490,7 @@ class AdaMixupModel(keras.Model):
                 swapped_back=any(not swap.swap_on_epoch for swap in swaps))]
         return swaps + first + self.holdout_callbacks + callbacks + [_TrainingPlan(self)]
 
-    def _warn_if_target_unlearns(self, teacher_targets=None, stacklevel=4):
+    def _warn_if_target_unlearns(self, teacher_targets=None):
         """Warns when a fixed `relax` target is at or above what a uniform prediction
         scores, ln(classes) less the soft labels' mean entropy (the mixtures', or the
         teachers' once they have trained): every step would then ascend or flatten.
@@ -518,7 +519,7 @@ class AdaMixupModel(keras.Model):
                 f"LossTarget({self.relax.target:g}) is at or above {where}: every step will "
                 "ascend or flatten and the model will unlearn. RelaxLoss' targets lie well "
                 "under it (a fixed target near the hold-out loss you expect, or "
-                "LossTarget('holdout')).", stacklevel=stacklevel)
+                "LossTarget('holdout')).", stacklevel=_stack.user_level())
 
     def _warn_if_weights_averaged(self):
         """E65: a loss target with an optimizer that averages the weights (a warning)."""
@@ -532,7 +533,7 @@ class AdaMixupModel(keras.Model):
                 "(best attack AUC 0.697 and 0.677 on two seeds, against 0.662 and 0.640 "
                 "without the average and 0.704 and 0.687 with no defence). Compile without "
                 "use_ema, or audit the averaged model.",
-                stacklevel=4)
+                stacklevel=_stack.user_level())
 
     def _mixtures_entropy(self, classes):
         """The mean entropy of the soft mixed labels (``label_mode="soft"``) at the
@@ -589,7 +590,7 @@ class AdaMixupModel(keras.Model):
             f"E56: the model emits {kind} but the loss reads "
             f"{'logits' if expected else 'probabilities'} (from_logits={expected}): it "
             f"would train on wrong numbers. Compile with {fix}.",
-            predictions.OutputKindWarning, stacklevel=4)
+            predictions.OutputKindWarning, stacklevel=_stack.user_level())
 
     def _check_training_arrays(self, x, y, kwargs, callbacks):
         """Refuses bad arrays; checks each monitor against the rows trained on."""
@@ -701,7 +702,7 @@ class AdaMixupModel(keras.Model):
             f"epoch{'s' if self._epochs_on_targets != 1 else ''} so far): teachers that short "
             "make weak soft labels. Give "
             "SplitTeachers(epochs=N) the number of epochs you plan in all, or train in one "
-            "fit(epochs=N).", TeachersWarning, stacklevel=4)
+            "fit(epochs=N).", TeachersWarning, stacklevel=_stack.user_level())
 
     @property
     def teacher_targets(self):
@@ -1047,7 +1048,7 @@ class AdaMixupModel(keras.Model):
             "`focus=` or with another schedule). The network's weights were loaded; of "
             "this model's training state (mixing strength, step counters, targets) only "
             "what both share by name was. To move only a network's weights, use "
-            "model.base_model.save_weights / load_weights.", UserWarning, stacklevel=3)
+            "model.base_model.save_weights / load_weights.", UserWarning, stacklevel=_stack.user_level())
 
     def get_config(self):
         return {
@@ -1101,22 +1102,7 @@ def _warn_if_it_mixes(base_model):
             "schedule says, and the labels of the second mixing are not the targets'). "
             "Remove the layer: inside a model it mixes the inputs only, never the labels, "
             "so it is not mixup there either.",
-            UserWarning, stacklevel=_callers_level())
-
-
-def _callers_level():
-    """The `warnings.warn` stack level of the first frame outside this package and
-    Keras: the user's line, whether the model was made directly, by
-    `recommended.model` or by `keras.models.load_model`."""
-    import inspect
-
-    level, frame = 1, inspect.currentframe().f_back
-    while frame is not None:
-        name = frame.f_globals.get("__name__", "")
-        if not (name == "keras" or name.startswith(("keras.", "keras_adamixup"))):
-            return level
-        frame, level = frame.f_back, level + 1
-    return 1
+            UserWarning, stacklevel=_stack.user_level())
 
 
 def _mixing_settings(mixing, **fields):

@@ -42,6 +42,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_adamixup import _stack
 from keras_adamixup import _checks, _fit_data
 from keras_adamixup import predictions as predictions_lib
 from keras_adamixup.schedules.feedback import FeedbackSchedule, Measurement, ScheduleDriver
@@ -528,7 +529,7 @@ class PrivacyMonitor(ScheduleDriver):
         self._streaks[category] = self._streaks.get(category, 0) + 1 if condition else 0
         if self._streaks[category] == SATURATION_PATIENCE and category not in self._warned:
             self._warned.add(category)
-            warnings.warn(message(), category, stacklevel=3)
+            warnings.warn(message(), category, stacklevel=_stack.user_level())
 
     def _check_below_chance(self, record):
         """E48: warns once when the AUC stays clearly below 0.5 (`HoldoutWarning`), unless
@@ -573,7 +574,7 @@ class PrivacyMonitor(ScheduleDriver):
                 f"PrivacyMonitor(signal='trajectory', reference_epoch={self.reference_epoch}) "
                 f"in a fit of {epochs} epoch(s): the reference epoch is never reached, so "
                 "the signal is the loss-threshold AUC throughout. Choose a reference_epoch "
-                f"≤ {epochs} (e.g. a fifth of the epochs).", SignalWarning, stacklevel=2)
+                f"≤ {epochs} (e.g. a fifth of the epochs).", SignalWarning, stacklevel=_stack.user_level())
         for name, data in (("members", self.members), ("nonmembers", self.nonmembers)):
             if isinstance(data, tf.data.Dataset):
                 self._check_dataset_ranks(data, name)
@@ -622,7 +623,7 @@ class PrivacyMonitor(ScheduleDriver):
             f"E49: PrivacyMonitor({every}) measured nothing in this fit of "
             f"{self._epochs_ended} epoch(s): no monitor values were logged "
             "and no schedule or checkpoint it drives moved. Measure more often "
-            "(every_epochs=1, the default) or train longer.", SignalWarning, stacklevel=2)
+            "(every_epochs=1, the default) or train longer.", SignalWarning, stacklevel=_stack.user_level())
 
     @staticmethod
     def _write_logs(record, logs):

@@ -18,6 +18,8 @@ import warnings
 
 import numpy as np
 
+from keras_adamixup import _stack
+
 OUTPUT_KINDS = ("auto", "logits", "probabilities")
 
 
@@ -277,7 +279,7 @@ def decide_kind(model, outputs, given=None):
         warnings.warn(
             f"The model's last layer says its outputs are {layer}, but their values say "
             f"{values} ({why}); reading them as {values}. Pass the kind explicitly "
-            "(`outputs=`) if that is wrong.", OutputKindWarning, stacklevel=3)
+            "(`outputs=`) if that is wrong.", OutputKindWarning, stacklevel=_stack.user_level())
         return values, f"values (the last layer says {layer})"
     return values, "values"
 

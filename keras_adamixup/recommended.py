@@ -31,6 +31,7 @@ hand (a `fit` that gets a monitor among its callbacks makes none).
 
 import warnings
 
+from keras_adamixup import _stack
 from keras_adamixup import _checks, _stacked
 from keras_adamixup import schedules
 from keras_adamixup.checkpoint import PrivacyCheckpoint
@@ -155,7 +156,7 @@ def _warn_if_convolutional(base):
             "budget=2.0 caps the training compute at twice "
             "a plain fit's (2 teachers), at an accuracy cost on small image sets; "
             "the 'Images' section of docs/guide/defend.md compares the settings measured.",
-            stacklevel=3)
+            stacklevel=_stack.user_level())
 
 
 def callbacks(x_train, y_train, holdout, seed=0, checkpoint=True):

@@ -99,6 +99,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_adamixup import _stack
 from keras_adamixup import (_batch_norm, _cache, _checks, _fit_data, _fit_dataset, _progress,
                             _stacked,
                             duplicates, predictions)
@@ -371,7 +372,7 @@ class SplitTeachers:
                 f"{epochs} epoch(s): they train one epoch each, {spent:.2f} times the "
                 f"model's training compute. Give budget={1 + spent:.2f} or more "
                 f"(compute={spent:.2f}), more epochs, or fewer teachers.",
-                TeachersWarning, stacklevel=3)
+                TeachersWarning, stacklevel=_stack.user_level())
         return max(1, min(epochs, affordable))
 
     def weights_of(self, labels):
@@ -497,7 +498,7 @@ class SplitTeachers:
             f"left out when their {planned} epoch(s) ran out ({cap}): their soft labels are "
             "weaker than they could be, and a model trained on them less accurate. Give "
             "them more: fit(epochs=N) with a larger N, SplitTeachers(epochs=N), or a larger "
-            "budget.", TeachersWarning, stacklevel=4)
+            "budget.", TeachersWarning, stacklevel=_stack.user_level())
 
     def soft_labels(self, model, x, y, **kwargs):
         """`fit(model, x, y, **kwargs).soft_labels`: the soft labels alone.

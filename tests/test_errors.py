@@ -590,8 +590,9 @@ def e49():
     model = compiled(small_mlp())
     monitor = PrivacyMonitor((x[:100], y[:100]), (x[200:], y[200:]), every_epochs=3)
     with pytest.warns(keras_adamixup.monitor.SignalWarning,
-                      match=r"E49: PrivacyMonitor\(every_epochs=3\) measured nothing"):
+                      match=r"E49: PrivacyMonitor\(every_epochs=3\) measured nothing") as caught:
         model.fit(x[:200], y[:200], epochs=2, verbose=0, callbacks=[monitor])
+    _points_here(caught, "E49")  # from a callback, through Keras' fit
 
 
 def e50():
@@ -649,8 +650,9 @@ def e56():
     x, y = clusters(64)
     model = keras_adamixup.AdaMixupModel(cluster_mlp(seed=0), seed=0)
     model.compile("adam", "sparse_categorical_crossentropy")
-    with pytest.warns(keras_adamixup.predictions.OutputKindWarning, match="E56: "):
+    with pytest.warns(keras_adamixup.predictions.OutputKindWarning, match="E56: ") as caught:
         model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    _points_here(caught, "E56")
 
 
 def e57():
@@ -660,8 +662,9 @@ def e57():
     x, y = clusters(90)
     model = cluster_student(keras_adamixup.SplitTeachers(2, 1, seed=0, near_duplicates=None))
     model.fit(x, y, epochs=1, batch_size=16, verbose=0)
-    with pytest.warns(TeachersWarning, match="E57: "):
+    with pytest.warns(TeachersWarning, match="E57: ") as caught:
         model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    _points_here(caught, "E57")
 
 
 def e58():
@@ -722,8 +725,10 @@ def e61():
 
 def e62():
     for data in _arrays_and_dataset(*monitor_data(40), batch=8):
-        with pytest.warns(UserWarning, match="E62: steps_per_epoch=2 counts this model's"):
+        with pytest.warns(UserWarning,
+                          match="E62: steps_per_epoch=2 counts this model's") as caught:
             _taught(2, 1).fit(*data, epochs=1, steps_per_epoch=2, verbose=0)
+        _points_here(caught, "E62")
 
 
 def e63():
@@ -772,7 +777,13 @@ def e66():
                  lambda: keras_adamixup.recommended.model(base)):
         with pytest.warns(UserWarning, match="E66: the base model contains MixUp") as caught:
             make()
-        assert {w.filename for w in caught if "E66" in str(w.message)} == {__file__}
+        _points_here(caught, "E66")
+
+
+def _points_here(caught, code):
+    """The warnings `code` point at the user's line (this file), whatever the path
+    inside the package and Keras (`keras_adamixup._stack.user_level`)."""
+    assert {w.filename for w in caught if str(w.message).startswith(code)} == {__file__}
 
 
 CASES = {name.upper(): fn for name, fn in list(globals().items())

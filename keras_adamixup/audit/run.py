@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from keras_adamixup import _stack
 from keras_adamixup.audit import attacks as attacks_lib
 from keras_adamixup.audit import label_only
 from keras_adamixup.audit import canaries as canaries_lib
@@ -556,7 +557,7 @@ def _lira_rows(recipe, population, opts, outputs="auto"):
             f"LiRA and RMIA understate the TPR at low FPR with fewer than "
             f"{lira_lib.ENOUGH_SHADOWS} (3-4x at 4 shadows on the digits MLP); use "
             f"num_shadows={lira_lib.ENOUGH_SHADOWS} or more where they train together."),
-            stacklevel=3)
+            stacklevel=_stack.user_level())
     masks, shadow_outs = _recipe_shadows(recipe, x_pop, y_pop, opts.seed, opts.batch_size,
                                          groups=population.groups)
     if recipe.augment is not None:
