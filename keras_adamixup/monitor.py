@@ -188,7 +188,7 @@ def _check_dataset(data, name):
     return count, digests
 
 
-def _check_finite(x, name, offset=0, name_of=None):
+def _check_finite(x, name, offset=0, name_of=None, rows=None):
     """E52: a monitor side's inputs must be finite: the model's outputs on NaN rows
     (a ReLU reads NaN as 0) would give an AUC that drives the schedule on noise.
 
@@ -197,7 +197,9 @@ def _check_finite(x, name, offset=0, name_of=None):
         name: ``"members"`` or ``"nonmembers"``.
         offset: the index of `x`'s first row in the side (a dataset's batch).
         name_of: what the row numbers count instead, e.g. ``"training rows"`` when
-            `x` is the whole training set the members are drawn from.
+            `x` is the members drawn from the training set.
+        rows: with `name_of`: the number of each row of `x` there (the draw's
+            indices into the training set).
     """
     bad = _fit_data.non_finite_rows(x)
     if len(bad):
@@ -205,7 +207,8 @@ def _check_finite(x, name, offset=0, name_of=None):
             f"the monitor's `{name}`"
         raise ValueError(
             f"E52: {where} have NaN or inf in their inputs (e.g. rows "
-            f"{(bad[:10] + offset).tolist()}): the AUC on them would be noise, and a "
+            f"{(np.asarray(rows)[bad[:10]] if rows is not None else bad[:10] + offset).tolist()}"
+            "): the AUC on them would be noise, and a "
             "schedule driven by it would follow the noise. Remove or impute those rows.")
 
 
@@ -364,8 +367,6 @@ class PrivacyMonitor(ScheduleDriver):
                 raise ValueError(
                     f"E14: {overlap} of the `nonmembers` are rows of `x_train`: non-members "
                     "must be held out from training.")
-        for leaf in tf.nest.flatten(x_train):  # rows named as rows of x_train, not of the draw
-            _check_finite(np.asarray(leaf), "members", name_of="training rows")
         if len(y_train) < MIN_MONITOR_EXAMPLES:
             raise ValueError(
                 f"E13: the monitor draws its members from the training rows, and there are "
@@ -377,6 +378,8 @@ class PrivacyMonitor(ScheduleDriver):
         n = min(len(y_train), count)
         pick = np.sort(np.random.default_rng(seed).choice(len(y_train), n, replace=False))
         x_pick = tf.nest.map_structure(lambda a: np.asarray(a)[pick], x_train)
+        for leaf in tf.nest.flatten(x_pick):  # rows named as rows of x_train, not of the draw
+            _check_finite(leaf, "members", name_of="training rows", rows=pick)
         monitor = cls((x_pick, y_train[pick]), nonmembers, **kwargs)
         monitor._holdout_by_digest = by_digest  # compared with x_train: HoldoutWarning moot
         return monitor

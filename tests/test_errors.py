@@ -619,10 +619,14 @@ def e52():
     with pytest.raises(ValueError, match=r"E52: the monitor's `nonmembers` have NaN or inf"):
         PrivacyMonitor((x[:100], y[:100]), (x[100:], y[100:]))
     # the members drawn by `fit` name the row of the training data, not of their draw
+    # (rows 300 to 399 of 400: the draw holds some of them, and their number in the draw
+    # is under 300)
     x_train, y_train = monitor_data(400)
-    x_train[397, 1] = np.nan
-    with pytest.raises(ValueError, match=r"E52: the training rows .* \(e\.g\. rows \[397\]\)"):
+    x_train[300:, 1] = np.nan
+    with pytest.raises(ValueError, match=r"E52: the training rows .* \(e\.g\. rows \[") as e:
         PrivacyMonitor.from_training(x_train, y_train, monitor_data(200, 2.0))
+    named = re.search(r"rows \[([0-9, ]+)\]", str(e.value)).group(1).split(", ")
+    assert named and all(300 <= int(row) < 400 for row in named)
 
 
 def e53():
