@@ -47,18 +47,33 @@ def check(dataset, name="x"):
             f"`{name}` is an infinite dataset (`repeat()` without a count): split teachers "
             "and the monitor read the training examples by index, in passes. Give the "
             "finite dataset and `epochs` to `fit` (no `repeat()`, no `steps_per_epoch`).")
-    spec = dataset.element_spec
-    if not isinstance(spec, tuple) or len(spec) not in (2, 3):
-        raise ValueError(
-            f"`{name}` must be a dataset of (x, y) or (x, y, sample_weight) batches, got "
-            f"element_spec {spec}.")
     check_batched(dataset, name)
 
 
+def check_holdout(dataset):
+    """Refuses a ``validation_data`` dataset the monitor cannot use as its non-members:
+    infinite, elements not ``(x, y[, w])``, not batched."""
+    if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
+        raise ValueError(
+            "`validation_data` is an infinite dataset (`repeat()` without a count): the "
+            "monitor this fit makes measures every validation example as a non-member, at "
+            "every measurement, so it needs a finite set. Pass the dataset without "
+            "`repeat()` (and without `validation_steps`): Keras then validates on all of it.")
+    check_batched(dataset, "validation_data")
+
+
 def check_batched(dataset, name="x"):
-    """Refuses a dataset of ``(x, y[, w])`` elements whose labels are scalars (any `fit`)."""
+    """Refuses a dataset whose elements are not ``(x, y[, w])``, or whose labels are
+    scalars (not batched): any `fit` of the package's models trains on labels."""
     spec = dataset.element_spec
-    if isinstance(spec, tuple) and len(spec) in (2, 3) and spec[1].shape.rank == 0:
+    if not isinstance(spec, tuple) or len(spec) not in (2, 3):
+        hint = (" (a dataset of feature dicts, as TensorFlow Datasets gives: map it to "
+                "pairs, e.g. `.map(lambda d: (d['image'], d['label']))`, or load it with "
+                "`as_supervised=True`)" if isinstance(spec, dict) else "")
+        raise ValueError(
+            f"`{name}` must be a dataset of (x, y) or (x, y, sample_weight) batches, got "
+            f"element_spec {spec}{hint}.")
+    if spec[1].shape.rank == 0:
         raise ValueError(f"`{name}` is not batched (its labels are scalars): batch it, "
                          f"e.g. `{name}.batch(64)`, as Keras' `fit` needs.")
 

@@ -110,6 +110,8 @@ def _holdout(x, y, kwargs):
                 raise ValueError("`validation_data` must be (x_val, y_val), (x_val, y_val, "
                                  "sample_weight) or a dataset.")
             return tuple(validation[:2])
+        if _fit_dataset.is_dataset(validation):
+            _fit_dataset.check_holdout(validation)
         return _fit_dataset.without_weights(validation)
     split = kwargs.get("validation_split") or 0.0
     if split and _fit_data.are_arrays(x, y):

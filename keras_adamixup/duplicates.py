@@ -221,7 +221,9 @@ def settings_for(x):
     with at most 4 channels or of square greyscale ones ``(n, H, H)``, H ≥ 8
     (crops for sides over ``4 · CROP``), `RADIUS` and neither otherwise
     (features, sequences ``(n, T, F)``, flattened images: give those
-    ``SplitTeachers(image_shape=)``, several inputs).
+    ``SplitTeachers(image_shape=)``, several inputs). Channels-first images
+    ``(n, C, H, W)`` read as features here: `SplitTeachers` moves their channels
+    last before it searches.
 
     Args:
         x: the training inputs.
@@ -321,6 +323,18 @@ def as_images(x, image_shape):
                          f"{getattr(x, 'shape', type(x).__name__)}.")
     images = flat.reshape((len(flat),) + shape)
     return images[..., None] if len(shape) == 2 else images
+
+
+def channels_last(x):
+    """`x` as ``(n, H, W, C)`` when it is an array of channels-first images
+    ``(n, C, H, W)`` (at most 4 channels, sides over 4 pixels), else `x` as it is:
+    `settings_for` reads images channels-last (`SplitTeachers` searches
+    channels-first ones this way; not exported)."""
+    shape = getattr(x, "shape", None)
+    if (isinstance(x, np.ndarray) and len(shape) == 4 and shape[1] <= 4
+            and min(shape[2:]) > 4):
+        return np.moveaxis(x, 1, -1)
+    return x
 
 
 def _inputs(x, shift, crop):

@@ -390,6 +390,7 @@ class AdaMixupModel(keras.Model):
         _checks.fit_arguments(epochs, batch_size, verbose, kwargs)
         self._check_teacher_arguments(x, groups, unlabelled, kwargs)
         self._check_dataset(x)
+        self._check_arrays(x, y)  # before the monitor draws members from them
         callbacks = self._fit_callbacks(x, y, callbacks, kwargs)
         self._check_inputs_of_fit(x, y, kwargs, callbacks)
         if self.targets is not None:
@@ -592,11 +593,16 @@ class AdaMixupModel(keras.Model):
             f"would train on wrong numbers. Compile with {fix}.",
             predictions.OutputKindWarning, stacklevel=_stack.user_level())
 
+    def _check_arrays(self, x, y):
+        """Refuses bad training arrays (E39 and the other `_fit_data.check_arrays`
+        errors), before anything is made from them."""
+        if training_data.are_arrays(x, y):
+            training_data.check_arrays(
+                x, y, loss=getattr(self, "loss", None),
+                sparse_loss_matters=self.label_mode == "dominant" and self.targets is None)
+
     def _check_training_arrays(self, x, y, kwargs, callbacks):
-        """Refuses bad arrays; checks each monitor against the rows trained on."""
-        training_data.check_arrays(
-            x, y, loss=getattr(self, "loss", None),
-            sparse_loss_matters=self.label_mode == "dominant" and self.targets is None)
+        """Checks the class ids, and each monitor against the rows trained on."""
         part = training_data.training_part(x, y, kwargs)
         width = _output_width(self.base_model)
         if (width is not None and len(np.shape(y)) <= 2 and self.targets is None

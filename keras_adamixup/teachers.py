@@ -314,6 +314,7 @@ class SplitTeachers:
             return None
         if self.image_shape is not None:
             x = duplicates.as_images(x, self.image_shape)
+        x = duplicates.channels_last(x)  # (n, C, H, W) images searched as images
         settings = duplicates.settings_for(x)
         if self.near_duplicates != "auto":
             settings["radius"] = self.near_duplicates or 0.0

@@ -1,0 +1,71 @@
+"""Regression tests of the careless-user pass on the image and dataset paths
+(docs/HARDENING.md, "Images and datasets, tried as a careless user would"): each test
+names its case."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_adamixup
+from keras_adamixup import SplitTeachers, schedules
+from tests.conftest import cluster_student, clusters
+
+
+def _monitored():
+    """A model whose `fit` makes a monitor from `validation_data` (PlateauDecay)."""
+    return cluster_student(schedule=schedules.PlateauDecay(0.4))
+
+
+def test_an_infinite_validation_dataset_is_refused_not_counted_forever():
+    """Was a hang: the monitor counted the examples of `validation_data.repeat()`."""
+    x, y = clusters(300)
+    val = tf.data.Dataset.from_tensor_slices(clusters(200, seed=1)).batch(32).repeat()
+    with pytest.raises(ValueError, match="`validation_data` is an infinite dataset"):
+        _monitored().fit(x, y, validation_data=val, validation_steps=3, epochs=1, verbose=0)
+
+
+def test_an_unbatched_validation_dataset_says_batch_it():
+    """Was TensorFlow's "Cannot unbatch an input with scalar components"."""
+    x, y = clusters(300)
+    val = tf.data.Dataset.from_tensor_slices(clusters(200, seed=1))
+    with pytest.raises(ValueError, match=r"`validation_data` is not batched .*"
+                                         r"validation_data.batch\(64\)"):
+        _monitored().fit(x, y, validation_data=val, epochs=1, verbose=0)
+
+
+def test_a_dataset_of_dicts_says_how_to_make_pairs_without_teachers_too():
+    """Was Keras' structure error from inside the train step (teachers: clear)."""
+    x, y = clusters(64)
+    data = tf.data.Dataset.from_tensor_slices({"image": x, "label": y}).batch(16)
+    for targets in (None, SplitTeachers(2, 1, near_duplicates=None)):
+        with pytest.raises(ValueError, match=r"\(x, y\) or \(x, y, sample_weight\) batches.*"
+                                             r"as_supervised=True"):
+            cluster_student(targets=targets).fit(data, epochs=1, verbose=0)
+
+
+def test_channels_first_images_are_searched_as_images():
+    """Was silent: (n, C, H, W) read as features, a shifted copy never grouped."""
+    rng = np.random.default_rng(0)
+    images = rng.random((60, 16, 16, 3)).astype("float32")
+    images[1] = np.concatenate([images[0][:1], images[0][:-1]])  # moved down a pixel
+    first = np.transpose(images, (0, 3, 1, 2))
+    for x in (images, first):
+        groups = SplitTeachers(2, 1).groups(x)
+        assert groups[1] == groups[0] == 0 and len(np.unique(groups)) == 59
+    assert keras_adamixup.duplicates.settings_for(first)["shift"] == 0  # what it was
+
+
+def test_nan_in_the_training_images_is_named_by_fit_not_by_the_monitor():
+    """Was E52 about "the monitor's members", which the user never made (fit's E39
+    came after the monitor was drawn)."""
+    import keras
+
+    x = np.random.default_rng(0).random((300, 8, 8, 1)).astype("float32")
+    y = np.arange(300) % 3
+    x[:100, 2, 2, 0] = np.nan  # half the training rows: the monitor's draw holds some
+    base = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3),
+                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    model = keras_adamixup.recommended.model(base, budget=2.0)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(ValueError, match=r"E39: `x` has NaN or inf in 100 row\(s\)"):
+        model.fit(x[:200], y[:200], validation_data=(x[200:], y[200:]), epochs=1, verbose=0)
