@@ -320,6 +320,11 @@ class SplitTeachers:
             settings["radius"] = self.near_duplicates or 0.0
         if not settings["radius"]:
             settings.update(shift=0, crop=0)
+        else:  # before the search, which takes seconds to minutes on images
+            _LOG.info("SplitTeachers: searching %d rows for near-duplicates%s", len(x),
+                      f" (images: shifted up to {settings['shift']} and cropped up to "
+                      f"{settings['crop']} pixels)" if settings["shift"] or settings["crop"]
+                      else "")
         return _logged(duplicates.near_duplicate_groups(x, groups=groups, **settings))
 
     def student_targets(self, soft, y):
