@@ -186,7 +186,8 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
             warnings.warn(
                 f"PrivacyCheckpoint: no epoch had a monitored AUC ≤ {self._target():g}; "
                 f"restoring epoch {epoch + 1}, the least leaky (AUC {auc:.3f}). Mix more, "
-                "train less, or set a reachable target.", CheckpointWarning, stacklevel=_stack.user_level())
+                "train less, or set a reachable target.", CheckpointWarning,
+                stacklevel=_stack.user_level())
             self.best_epoch, self.best, self._weights = epoch, record, weights
         if (self.max_accuracy_drop is not None and self.best is not None and self._band
                 and self.best["holdout_accuracy"] < self._best_accuracy - self.max_accuracy_drop):
@@ -196,7 +197,8 @@ class PrivacyCheckpoint(keras.callbacks.Callback):
                 f"{self.best['holdout_accuracy']:.3f}) costs more than max_accuracy_drop="
                 f"{self.max_accuracy_drop:g} below the best ({self._best_accuracy:.3f}); "
                 f"restoring epoch {epoch + 1} instead, the least leaky within the budget "
-                f"(monitored AUC {record['auc']:.3f}).", CheckpointWarning, stacklevel=_stack.user_level())
+                f"(monitored AUC {record['auc']:.3f}).", CheckpointWarning,
+                stacklevel=_stack.user_level())
             self.best_epoch, self.best, self._weights = epoch, record, weights
         if self.restore and self._weights is not None:
             self._network().set_weights(self._weights)

@@ -1054,7 +1054,8 @@ class AdaMixupModel(keras.Model):
             "`focus=` or with another schedule). The network's weights were loaded; of "
             "this model's training state (mixing strength, step counters, targets) only "
             "what both share by name was. To move only a network's weights, use "
-            "model.base_model.save_weights / load_weights.", UserWarning, stacklevel=_stack.user_level())
+            "model.base_model.save_weights / load_weights.", UserWarning,
+            stacklevel=_stack.user_level())
 
     def get_config(self):
         return {

@@ -577,7 +577,8 @@ class PrivacyMonitor(ScheduleDriver):
                 f"PrivacyMonitor(signal='trajectory', reference_epoch={self.reference_epoch}) "
                 f"in a fit of {epochs} epoch(s): the reference epoch is never reached, so "
                 "the signal is the loss-threshold AUC throughout. Choose a reference_epoch "
-                f"≤ {epochs} (e.g. a fifth of the epochs).", SignalWarning, stacklevel=_stack.user_level())
+                f"≤ {epochs} (e.g. a fifth of the epochs).", SignalWarning,
+                stacklevel=_stack.user_level())
         for name, data in (("members", self.members), ("nonmembers", self.nonmembers)):
             if isinstance(data, tf.data.Dataset):
                 self._check_dataset_ranks(data, name)
@@ -626,7 +627,8 @@ class PrivacyMonitor(ScheduleDriver):
             f"E49: PrivacyMonitor({every}) measured nothing in this fit of "
             f"{self._epochs_ended} epoch(s): no monitor values were logged "
             "and no schedule or checkpoint it drives moved. Measure more often "
-            "(every_epochs=1, the default) or train longer.", SignalWarning, stacklevel=_stack.user_level())
+            "(every_epochs=1, the default) or train longer.", SignalWarning,
+            stacklevel=_stack.user_level())
 
     @staticmethod
     def _write_logs(record, logs):
