@@ -205,11 +205,11 @@ def _check_finite(x, name, offset=0, name_of=None, rows=None):
     if len(bad):
         where = f"the {name_of} the monitor's `{name}` are drawn from" if name_of else \
             f"the monitor's `{name}`"
+        named = np.asarray(rows)[bad[:10]] if rows is not None else bad[:10] + offset
         raise ValueError(
-            f"E52: {where} have NaN or inf in their inputs (e.g. rows "
-            f"{(np.asarray(rows)[bad[:10]] if rows is not None else bad[:10] + offset).tolist()}"
-            "): the AUC on them would be noise, and a "
-            "schedule driven by it would follow the noise. Remove or impute those rows.")
+            f"E52: {where} have NaN or inf in their inputs (e.g. rows {named.tolist()}): "
+            "the AUC on them would be noise, and a schedule driven by it would follow the "
+            "noise. Remove or impute those rows.")
 
 
 def _check_side(data, name):
