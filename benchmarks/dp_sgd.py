@@ -118,7 +118,8 @@ def group_normed(model, groups=8):
 
     Args:
         model: a Keras `Sequential` or functional model.
-        groups: the groups of each `GroupNormalization` (at most its channels).
+        groups: the most groups of each `GroupNormalization`: each layer takes the
+            largest number up to it that divides its channels (as the layer needs).
 
     Example:
 
@@ -129,8 +130,8 @@ def group_normed(model, groups=8):
     def clone(layer):
         if isinstance(layer, keras.layers.BatchNormalization):
             channels = int(layer.input.shape[-1]) if hasattr(layer, "input") else groups
-            return keras.layers.GroupNormalization(groups=min(groups, channels),
-                                                   name=layer.name + "_group")
+            fits = max(g for g in range(1, min(groups, channels) + 1) if channels % g == 0)
+            return keras.layers.GroupNormalization(groups=fits, name=layer.name + "_group")
         return layer.__class__.from_config(layer.get_config())
 
     return keras.models.clone_model(model, clone_function=clone)

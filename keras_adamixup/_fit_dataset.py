@@ -40,26 +40,24 @@ def is_dataset(x):
     return isinstance(x, tf.data.Dataset)
 
 
+_WHY_FINITE = {
+    "x": "split teachers and the monitor read the training examples by index, in passes. "
+         "Give the finite dataset and `epochs` to `fit` (no `repeat()`, no "
+         "`steps_per_epoch`).",
+    "validation_data": "the monitor this fit makes measures every validation example as a "
+                       "non-member, at every measurement, so it needs a finite set. Pass "
+                       "the dataset without `repeat()` (and without `validation_steps`): "
+                       "Keras then validates on all of it.",
+}
+
+
 def check(dataset, name="x"):
-    """Refuses what cannot be indexed: an infinite dataset, elements not ``(x, y[, w])``."""
+    """Refuses a training (``name="x"``) or ``validation_data`` dataset the package
+    cannot read: infinite, elements not ``(x, y[, w])``, not batched."""
     if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
-        raise ValueError(
-            f"`{name}` is an infinite dataset (`repeat()` without a count): split teachers "
-            "and the monitor read the training examples by index, in passes. Give the "
-            "finite dataset and `epochs` to `fit` (no `repeat()`, no `steps_per_epoch`).")
+        raise ValueError(f"`{name}` is an infinite dataset (`repeat()` without a count): "
+                         + _WHY_FINITE[name])
     check_batched(dataset, name)
-
-
-def check_holdout(dataset):
-    """Refuses a ``validation_data`` dataset the monitor cannot use as its non-members:
-    infinite, elements not ``(x, y[, w])``, not batched."""
-    if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
-        raise ValueError(
-            "`validation_data` is an infinite dataset (`repeat()` without a count): the "
-            "monitor this fit makes measures every validation example as a non-member, at "
-            "every measurement, so it needs a finite set. Pass the dataset without "
-            "`repeat()` (and without `validation_steps`): Keras then validates on all of it.")
-    check_batched(dataset, "validation_data")
 
 
 def check_batched(dataset, name="x"):

@@ -111,7 +111,7 @@ def _holdout(x, y, kwargs):
                                  "sample_weight) or a dataset.")
             return tuple(validation[:2])
         if _fit_dataset.is_dataset(validation):
-            _fit_dataset.check_holdout(validation)
+            _fit_dataset.check(validation, "validation_data")
         return _fit_dataset.without_weights(validation)
     split = kwargs.get("validation_split") or 0.0
     if split and _fit_data.are_arrays(x, y):

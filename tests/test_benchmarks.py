@@ -850,6 +850,9 @@ def test_dp_sgd_on_a_cnn_uses_group_norm_and_one_example_gradients():
         data.cnn((8, 8, 3), 4, width=4)).layers]
     assert "BatchNormalization" not in kinds and kinds.count("GroupNormalization") == 4
     assert kinds[:2] == ["RandomFlip", "RandomTranslation"]  # augmentation kept
+    twelve = dp_sgd.group_normed(keras.Sequential([  # 8 groups cannot split 12 channels
+        keras.Input((8, 8, 3)), keras.layers.Conv2D(12, 3), keras.layers.BatchNormalization()]))
+    assert twelve.layers[-1].groups == 6
     # without augmentation (so that both sides see the same inputs): the sum of
     # the per-example gradients of three examples is the sum of three
     # one-example batches' gradients, which batch normalization would not give
