@@ -60,12 +60,10 @@ def planted(name, n, copies, seed=0):
     x = np.asarray(x, "float32")[np.random.default_rng(seed).permutation(len(x))[:n]]
     kinds = near_copy_groups.kinds_for(name, x)
     kinds.pop("features", None)  # a feature change is not an image edit
-    kinds["crop_other"] = "crop_other"
     parts, sources, kind_of = [x], [], []
     for index, (kind, near) in enumerate(kinds.items()):
         rows = np.sort(np.random.default_rng([seed, index]).choice(n, copies, replace=False))
-        parts.append(near_copy_groups.other_crops(name, x, rows, seed) if near == "crop_other"
-                     else audit.canaries.near_copies(x, rows, near, seed=seed))
+        parts.append(audit.canaries.near_copies(x, rows, near, seed=seed))
         sources.append(rows)
         kind_of += [kind] * copies
     images = near_copy_groups._images(name, np.concatenate(parts))

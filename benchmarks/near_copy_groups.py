@@ -22,9 +22,11 @@ many true copies three groupings find and how many unrelated rows they group:
 
 `--rows` random rows of the data set (at most half of it; the rest trains the
 embedding), then per kind `--copies` near-copies of distinct random rows among
-them are added. Images get one kind more, ``crop_other``: crops made another
-way than the audit's (and the grouping's) integer crops, fractional boxes of
-2 to 12 % of each side resized by TensorFlow's ``crop_and_resize``. Per kind and method: ``recall`` (share of the copies grouped
+them are added (the ``zoom`` kind of images: crops made another way than the
+audit's ``crop`` and the grouping's, boxes of 89 to 98 % of each side between
+pixels resized by TensorFlow's ``crop_and_resize``; until 2026-12-06 this
+benchmark made them itself as ``crop_other``). Per kind and method: ``recall``
+(share of the copies grouped
 with their source), ``false_rows`` (rows whose group holds a row that is
 neither itself nor its own copy or source: the rows a false group costs) and
 the largest group; and per method the rows grouped on the measured rows
@@ -275,34 +277,16 @@ def _images(name, x):
     return x if x.ndim == 4 else None
 
 
-def other_crops(name, x_rows, sources, seed):
-    """Crops of rows `sources` made another way than `NearCopy`'s: a fractional box
-    of 88 to 98 % of each side at a random place, resized by TensorFlow."""
-    import tensorflow as tf
-
-    images = _images(name, x_rows)[sources].astype("float32")
-    rng = np.random.default_rng([seed, 99])
-    scale = rng.uniform(1 / 1.12, 1 / 1.02, size=len(sources))
-    top, left = rng.uniform(0, 1 - scale), rng.uniform(0, 1 - scale)
-    boxes = np.stack([top, left, top + scale, left + scale], axis=1).astype("float32")
-    made = tf.image.crop_and_resize(images, boxes, np.arange(len(sources)),
-                                    images.shape[1:3]).numpy()
-    return made.reshape((len(sources),) + x_rows.shape[1:]).astype(x_rows.dtype)
-
-
 def run_kind(x_rows, near, embed, name, seed, copies):
     """One near-copy kind (`near`: `copies` near-copies of distinct rows of `x_rows`
-    added, ``"crop_other"``: `other_crops`; `None`: the rows alone), then every
-    method's `measure` and the `sweep`."""
+    added; `None`: the rows alone), then every method's `measure` and the `sweep`."""
     n = len(x_rows)
     x_all, family = x_rows, np.arange(n)
     if near is not None:
-        index = (len(audit.canaries.NEAR_COPY_KINDS) if near == "crop_other"
-                 else audit.canaries.NEAR_COPY_KINDS.index(near.kinds[0]))
+        index = audit.canaries.NEAR_COPY_KINDS.index(near.kinds[0])
         rng = np.random.default_rng([seed, index])
         sources = np.sort(rng.choice(n, size=min(copies, n), replace=False))
-        made = (other_crops(name, x_rows, sources, seed) if near == "crop_other"
-                else audit.canaries.near_copies(x_rows, sources, near, seed=seed))
+        made = audit.canaries.near_copies(x_rows, sources, near, seed=seed)
         x_all = np.concatenate([x_rows, made])
         family = np.concatenate([family, sources])
     embedded, images = embed(x_all), _images(name, x_all)
@@ -354,8 +338,6 @@ def main(argv=None):
               "clean_sweep": {k: v["false_rows"] for k, v in clean["sweep"].items()},
               "kinds": {}}
     kinds = kinds_for(args.data, x)
-    if "crop" in kinds:
-        kinds["crop_other"] = "crop_other"
     for kind, near in kinds.items():
         result["kinds"][kind] = run_kind(x[measured], near, embed, args.data, args.seed,
                                          args.copies)

@@ -25,8 +25,19 @@ def resize_matrix(n, size):
 
 def crop_matrix(size, cut, start):
     """``(size, size)``: an axis cropped to ``[start, start + size − cut)`` and resized
-    back to `size` (`crop_resized` along one axis, as a matrix)."""
-    return resize_matrix(size - cut, size) @ np.eye(size)[start:start + size - cut]
+    back to `size` bilinearly (`crop_resized` along one axis, as a matrix). `cut` and
+    `start` may be fractional (a box between pixels: the duplicate search compares
+    crops in half-pixel steps); whole numbers give `crop_resized` exactly."""
+    kept = size - cut
+    at = start + np.clip((np.arange(size) + 0.5) * (kept / size) - 0.5, 0.0,
+                         max(kept - 1.0, 0.0))
+    at = np.clip(at, 0.0, size - 1.0)
+    below = np.floor(at).astype("int64")
+    above = np.minimum(below + 1, size - 1)
+    matrix = np.zeros((size, size))
+    np.add.at(matrix, (np.arange(size), below), 1.0 - (at - below))
+    np.add.at(matrix, (np.arange(size), above), at - below)
+    return matrix
 
 
 def shift_matrix(size, offset):

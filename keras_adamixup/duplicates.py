@@ -82,6 +82,7 @@ __all__ = [
     "CANDIDATES",
     "CANDIDATE_ROWS",
     "CROP",
+    "CROP_STEP",
     "IMAGE_RADIUS",
     "MAX_GROUP",
     "RADIUS",
@@ -97,6 +98,10 @@ RADIUS = 0.1
 IMAGE_RADIUS = 0.15
 SHIFT = 2
 CROP = 3
+# crops are compared in steps of this many pixels, both their size and their place:
+# whole pixels miss MNIST's digits cropped in fractional boxes (44 % found, 100 %
+# in half pixels; docs/BENCHMARKS.md, issue 40)
+CROP_STEP = 0.5
 # more images than this: translated and cropped comparisons with each image's
 # CANDIDATES nearest by `_descriptors` only (``candidates="auto"``)
 CANDIDATE_ROWS = 2000
@@ -129,8 +134,10 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0, crop=0,
             compared: ``(2 · shift + 1)² − 1`` more passes of the search.
         crop: ``0`` (default), or for images (as `shift`) the most pixels
             cropped off each axis of an image before it is resized back and
-            compared with the others: every crop of 1 to `crop` pixels at
-            every position, ``Σ_c (c + 1)²`` more passes (29 for 3).
+            compared with the others: every crop of `CROP_STEP` (half a pixel)
+            to `crop` pixels at every position, both in steps of `CROP_STEP`
+            (a crop between pixels interpolated), ``Σ_k (k + 1)²`` more passes
+            for ``k = 1 … crop / CROP_STEP`` (139 for 3).
         candidates: with `shift` or `crop`, which pairs are compared translated
             and cropped: `None` every pair (exact, but each pass grows with the
             square of the rows: 31 s for 11,200 CIFAR-10 images and 140 s for
@@ -475,8 +482,9 @@ def _nearest_pairs(images, k):
 def _variants(size, shift, crop):
     """Each other form an image of `size` ``(H, W)`` is compared under, as per-axis
     matrices ``(R, C)`` (the form is ``R · image · Cᵀ`` per channel): moved by every
-    offset up to `shift` pixels (not 0, 0; edges repeated), then every crop of 1 to
-    `crop` pixels per axis at every position, resized back."""
+    offset up to `shift` pixels (not 0, 0; edges repeated), then every crop of
+    `CROP_STEP` to `crop` pixels per axis at every position, both in steps of
+    `CROP_STEP`, resized back."""
     if size is None:
         return
     height, width = size
@@ -485,11 +493,12 @@ def _variants(size, shift, crop):
             if (dy, dx) != (0, 0):
                 yield (_image_ops.shift_matrix(height, dy),
                        _image_ops.shift_matrix(width, dx))
-    for cut in range(1, crop + 1):
+    steps = int(round(crop / CROP_STEP))
+    for cut in range(1, steps + 1):
         for top in range(cut + 1):
             for left in range(cut + 1):
-                yield (_image_ops.crop_matrix(height, cut, top),
-                       _image_ops.crop_matrix(width, cut, left))
+                yield (_image_ops.crop_matrix(height, cut * CROP_STEP, top * CROP_STEP),
+                       _image_ops.crop_matrix(width, cut * CROP_STEP, left * CROP_STEP))
 
 
 def _pairs_within(left, left_full, right, right_rows, limit, mean_square, upper):

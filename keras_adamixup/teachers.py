@@ -323,7 +323,7 @@ class SplitTeachers:
         else:  # before the search, which takes seconds to minutes on images
             _LOG.info("SplitTeachers: searching %d rows for near-duplicates%s", len(x),
                       f" (images: shifted up to {settings['shift']} and cropped up to "
-                      f"{settings['crop']} pixels)" if settings["shift"] or settings["crop"]
+                      f"{settings['crop']} pixels, in half pixels)" if settings["shift"] or settings["crop"]
                       else "")
         return _logged(duplicates.near_duplicate_groups(x, groups=groups, **settings))
 

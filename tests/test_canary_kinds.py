@@ -49,7 +49,8 @@ CASES = [("relative", "tabular", {}), ("absolute", "tabular", {}),
          ("features", "tabular", {}), ("relative", "images", {}),
          ("absolute", "images", {}), ("shift", "images", {}), ("crop", "images", {}),
          ("jpeg", "images", {}), ("jpeg", "rgb", {}), ("shift", "flat", {"image_shape": (16, 16)}),
-         ("crop", "flat", {"image_shape": (16, 16, 1)}), ("features", "images", {})]
+         ("crop", "flat", {"image_shape": (16, 16, 1)}), ("features", "images", {}),
+         ("zoom", "images", {}), ("zoom", "flat", {"image_shape": (16, 16)})]
 
 
 @pytest.mark.parametrize("kind,data,options", CASES, ids=[f"{k}-{d}" for k, d, _ in CASES])
@@ -76,6 +77,12 @@ def test_kinds_make_what_they_say():
         matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
                    if np.allclose(copy[2:-2, 2:-2], np.roll(source, (dy, dx), (0, 1))[2:-2, 2:-2])]
         assert matches and max(abs(matches[0][0]), abs(matches[0][1])) in (1, 2)
+    rows, zoomed = _copies(x, "zoom")  # between pixels: no whole-pixel crop makes it
+    from keras_adamixup import _image_ops
+    for source, copy in zip(x[rows], zoomed):
+        crops = [_image_ops.crop_resized(source, c, t, l) for c in range(1, 4)
+                 for t in range(c + 1) for l in range(c + 1)]
+        assert min(np.abs(copy - crop).max() for crop in crops) > 1e-3
     tab = _tabular()
     rows, noisy = _copies(tab, "absolute", sigma=0.1)
     assert 0.08 < np.std(noisy - tab[rows]) < 0.12  # absolute σ, not relative to the spread
@@ -119,6 +126,7 @@ def test_refusals():
                          (dict(kinds=3), TypeError), (dict(sigma=-1.0), ValueError),
                          (dict(sigma="a"), TypeError), (dict(jpeg_quality=101), ValueError),
                          (dict(max_shift=0), ValueError), (dict(features=1.5), TypeError),
+                         (dict(max_zoom=0.02), ValueError), (dict(max_zoom=0.6), ValueError),
                          (dict(image_shape=(28,)), ValueError),
                          (dict(feature_groups=[[0, -1]]), ValueError)):
         with pytest.raises(error):
@@ -226,7 +234,7 @@ def test_near_copy_groups_measures_recall_and_false_rows(tmp_path):
     result = json.loads(out.read_text())
     assert {"benchmark", "data", "commands", "commit", "date"} <= set(result)
     assert not {"rows", "summary"} & set(result)  # not read as recipe names by the results page
-    assert set(result["kinds"]) == set(canaries.NEAR_COPY_KINDS) | {"crop_other"}
+    assert set(result["kinds"]) == set(canaries.NEAR_COPY_KINDS)
     shift = result["kinds"]["shift"]["methods"]
     assert shift["aligned"]["recall"] == 1.0 and shift["raw"]["recall"] < 0.5
     assert result["kinds"]["relative"]["methods"]["raw"]["recall"] == 1.0

@@ -376,6 +376,39 @@ def test_square_greyscale_arrays_are_images_and_odd_inputs_are_answered():
         duplicates.near_duplicate_groups(grey.reshape(66, -1), crop=2)
 
 
+def _strokes(n, size=28, seed=0):
+    """Images of three thin (one-pixel) straight strokes each, as digits are drawn."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, size, size, 1), "float32")
+    t = np.linspace(0, 1, 4 * size)
+    for i in range(n):
+        for _ in range(3):
+            (y0, x0), (y1, x1) = rng.uniform(4, size - 4, (2, 2))
+            out[i, np.round(y0 + t * (y1 - y0)).astype(int),
+                np.round(x0 + t * (x1 - x0)).astype(int), 0] = 1.0
+    return out
+
+
+def test_thin_strokes_cropped_between_pixels_are_grouped_in_half_pixel_steps(monkeypatch):
+    """A fractional crop moves a one-pixel stroke by part of a pixel: crops compared
+    in whole pixels miss most such copies (MNIST: 44 % found), half pixels find them."""
+    import tensorflow as tf
+
+    images = _strokes(200)
+    rng = np.random.default_rng(1)
+    scale = rng.uniform(1 / 1.12, 1 / 1.02, size=40)
+    top, left = rng.uniform(0, 1 - scale), rng.uniform(0, 1 - scale)
+    boxes = np.stack([top, left, top + scale, left + scale], axis=1).astype("float32")
+    copies = tf.image.crop_and_resize(images[:40], boxes, np.arange(40), (28, 28)).numpy()
+    data = np.concatenate([images, copies])
+    found = duplicates.near_duplicate_groups(data, **duplicates.settings_for(data))
+    assert np.mean(found[200:] == np.arange(40)) >= 0.9
+    assert len(np.unique(found[:200])) == 200  # no two originals grouped
+    monkeypatch.setattr(duplicates, "CROP_STEP", 1.0)
+    whole = duplicates.near_duplicate_groups(data, **duplicates.settings_for(data))
+    assert np.mean(whole[200:] == np.arange(40)) < 0.5
+
+
 def test_the_search_compares_crops_and_shifts_as_the_image_operations_make_them():
     from keras_adamixup import _image_ops
 
@@ -384,6 +417,10 @@ def test_the_search_compares_crops_and_shifts_as_the_image_operations_make_them(
         by_matrices = np.einsum("ih,hwc,jw->ijc", _image_ops.crop_matrix(12, cut, top), image,
                                 _image_ops.crop_matrix(10, cut, left))
         np.testing.assert_allclose(by_matrices, _image_ops.crop_resized(image, cut, top, left))
+    # half a pixel cropped off the start of 4: the 3.5 pixels kept, resized to 4 (the
+    # sample points inside the kept centres, 0.5 to 3), read between pixels
+    half = _image_ops.crop_matrix(4, 0.5, 0.5) @ np.arange(4.0)
+    np.testing.assert_allclose(half, [0.5, 1.3125, 2.1875, 3.0])
     padded = np.pad(image, ((2, 2), (2, 2), (0, 0)), mode="edge")
     moved = np.einsum("ih,hwc,jw->ijc", _image_ops.shift_matrix(12, 1), image,
                       _image_ops.shift_matrix(10, -2))

@@ -62,7 +62,7 @@ def test_the_near_duplicate_search_says_it_starts(caplog):
         SplitTeachers(2, 1).groups(images)
     said = [r.getMessage() for r in caplog.records]
     assert said[0] == ("SplitTeachers: searching 40 rows for near-duplicates (images: "
-                       "shifted up to 2 and cropped up to 3 pixels)")
+                       "shifted up to 2 and cropped up to 3 pixels, in half pixels)")
     assert said[1].startswith("SplitTeachers: 0 of 40 rows in groups")
 
 

@@ -26,7 +26,9 @@ Kinds (each documented with what it tests):
   clipped to the data's range (``"relative"``); also independent noise on the
   raw values (``"absolute"``), a translation by one or two pixels
   (``"shift"``), a crop resized back (``"crop"``), a JPEG re-encoding
-  (``"jpeg"``), or a few features taken from another row (``"features"``).
+  (``"jpeg"``), a few features taken from another row (``"features"``), or a
+  zoom into a box between pixels resized by TensorFlow (``"zoom"``: made
+  otherwise than ``"crop"``, which the duplicate search compares exactly).
   With several near-copy kinds each gets `count` duplicate units, tagged with
   their kind, and `unit_rows` measures each kind on its own as well
   (``"duplicate:shift"``, ...).
@@ -71,8 +73,8 @@ KINDS = ("mislabelled", "duplicate", "outlier")
 
 # How a duplicate canary's near-copy is made (`NearCopy`); the image kinds need
 # rows shaped (H, W, C), or `NearCopy(image_shape=)` for flattened images.
-NEAR_COPY_KINDS = ("relative", "absolute", "shift", "crop", "jpeg", "features")
-IMAGE_NEAR_COPIES = ("shift", "crop", "jpeg")
+NEAR_COPY_KINDS = ("relative", "absolute", "shift", "crop", "jpeg", "features", "zoom")
+IMAGE_NEAR_COPIES = ("shift", "crop", "jpeg", "zoom")
 
 # A canary set smaller than this (per kind) measures no TPR at a low FPR and
 # no ε: the report says so instead of printing a number.
@@ -99,8 +101,12 @@ class NearCopy:
             back (bilinear); ``"jpeg"``: re-encoded as a JPEG of quality
             `jpeg_quality` (TensorFlow; one or three channels); ``"features"``:
             `features` features (or one-hot blocks of `feature_groups`)
-            taken from another random row. Every copy is clipped to the data's
-            range.
+            taken from another random row; ``"zoom"``: a box of
+            ``1 / (1 + z)`` of each side, ``z`` uniform in [0.02, `max_zoom`], at a
+            random place (edges between pixels), resized back by TensorFlow's
+            ``crop_and_resize`` (a crop made otherwise than ``"crop"``, whose
+            whole-pixel crops `keras_adamixup.duplicates` compares exactly).
+            Every copy is clipped to the data's range.
         noise: ``"relative"``'s σ, relative to each feature's standard
             deviation (≥ 0; 0: the same record stored twice).
         sigma: ``"absolute"``'s σ on the raw values (≥ 0; 0.05 is 5 % of a
@@ -110,6 +116,8 @@ class NearCopy:
             rows' own shape, which must then be ``(H, W, C)`` for the image kinds.
         max_shift: ``"shift"``'s largest translation in pixels (≥ 1).
         max_crop: ``"crop"``'s most pixels cropped off each axis (≥ 1).
+        max_zoom: ``"zoom"``'s largest zoom, in (0.02, 0.5] (0.12: a box of 89 %
+            of each side).
         jpeg_quality: ``"jpeg"``'s quality, 1 to 100.
         features: ``"features"``' number of features (or blocks) changed (≥ 1).
         feature_groups: column indices that change together (one-hot blocks of
@@ -131,6 +139,7 @@ class NearCopy:
     image_shape: Optional[tuple] = None
     max_shift: int = 2
     max_crop: int = 3
+    max_zoom: float = 0.12
     jpeg_quality: int = 75
     features: int = 3
     feature_groups: Optional[tuple] = None
@@ -141,6 +150,8 @@ class NearCopy:
         object.__setattr__(self, "sigma", _checks.number("sigma", self.sigma, 0.0))
         for name in ("max_shift", "max_crop", "features"):
             _checks.positive_int(name, getattr(self, name))
+        object.__setattr__(self, "max_zoom", _checks.number("max_zoom", self.max_zoom, 0.02,
+                                                            0.5, low_open=True))
         _checks.integer("jpeg_quality", self.jpeg_quality, low=1)
         if self.jpeg_quality > 100:
             raise ValueError(f"`jpeg_quality` must be in [1, 100], got {self.jpeg_quality}.")
@@ -580,6 +591,8 @@ class _Maker:
                 new = _shifted(image, self.near.max_shift, rng)
             elif kind == "crop":
                 new = _cropped(image, self.near.max_crop, rng)
+            elif kind == "zoom":
+                new = _zoomed(image, self.near.max_zoom, rng)
             else:
                 new = _jpeg(image, self.bounds, self.near.jpeg_quality)
         return np.clip(np.reshape(new, -1), low, high)
@@ -632,6 +645,19 @@ def _cropped(image, max_crop, rng):
     cut = int(rng.integers(1, max_crop + 1))
     top, left = rng.integers(0, cut + 1, size=2)
     return _image_ops.crop_resized(image, cut, int(top), int(left))
+
+
+def _zoomed(image, max_zoom, rng):
+    """`image` zoomed into a random box of ``1 / (1 + z)`` of each side (``z`` in
+    [0.02, `max_zoom`], the box's place between pixels), resized back by TensorFlow."""
+    import tensorflow as tf
+
+    side = 1.0 / (1.0 + rng.uniform(0.02, max_zoom))
+    top, left = rng.uniform(0.0, 1.0 - side, size=2)
+    box = np.array([[top, left, top + side, left + side]], dtype="float32")
+    zoomed = tf.image.crop_and_resize(image[None].astype("float32"), box, [0],
+                                      image.shape[:2])
+    return zoomed.numpy()[0].astype("float64")
 
 
 def _jpeg(image, bounds, quality):
