@@ -409,8 +409,8 @@ def _near_pairs(flat, radius, images=None, shift=0, crop=0, candidates=None):
         moved_projected = flat32 @ adjoint.astype("float32") - mean_projected
 
         def moved(rows, r=rows_matrix, c=columns_matrix):
-            # each distinct row once (a row is a candidate of many), two matrix products
-            # (batched matrix products per image and channel: 10x faster than einsum here)
+            # each distinct row once (a row is a candidate of many), by batched
+            # matrix products per image and channel (10x faster than einsum here)
             unique, inverse = np.unique(rows, return_inverse=True)
             out = r @ images[unique].astype("float64").transpose(0, 3, 1, 2) @ c.T
             return out.transpose(0, 2, 3, 1).reshape(len(unique), -1)[inverse] - mean
