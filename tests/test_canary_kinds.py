@@ -142,6 +142,33 @@ def test_refusals():
                        near_copy=("relative", "absolute", "features"))
 
 
+def test_careless_inputs_to_near_copies():
+    """Found by a careless-user pass: NaN data, a boolean mask for `rows`, integer
+    images (rounded, not floored), small images for the kinds that need no margin."""
+    x = _images()
+    x[5, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or inf in rows \[5\]"):
+        canaries.near_copies(x, [0], "zoom")  # the copies were all NaN
+    with pytest.raises(ValueError, match="NaN or inf"):
+        canaries.plant(x, np.arange(len(x)) % 3, count=5, kinds="duplicate")
+    mask = np.zeros(len(x), bool)
+    mask[[3, 7]] = True
+    with pytest.raises(ValueError, match="flatnonzero"):
+        canaries.near_copies(_images(), mask, "crop")
+    with pytest.raises(ValueError, match="row indices"):
+        canaries.near_copies(_images(), [1.5], "crop")
+    grey = np.round(_images(channels=3) * 255).astype("uint8")
+    for kind in ("zoom", "crop"):  # the same copies as of the float data, rounded
+        made = canaries.near_copies(grey, [0, 1, 2], kind, seed=3)
+        exact = canaries.near_copies(grey.astype("float64"), [0, 1, 2], kind, seed=3)
+        np.testing.assert_array_equal(made, np.rint(exact).astype("uint8"))
+        assert not np.array_equal(made, exact.astype("uint8"))  # a cast alone floors
+    tiny = np.random.default_rng(0).random((10, 5, 5, 1))
+    assert canaries.near_copies(tiny, [0], "zoom").shape == (1, 5, 5, 1)
+    with pytest.raises(ValueError, match=r"too small to crop 3 pixels \(`max_shift`"):
+        canaries.near_copies(tiny, [0], "crop")
+
+
 def test_plant_tags_each_duplicate_with_its_kind_and_breaks_the_results_down():
     x = _images(n=400).reshape(400, -1)
     y = np.arange(400) % 4

@@ -196,9 +196,15 @@ class NearCopy:
                 f"images with NearCopy(image_shape=(H, W) or (H, W, C)); these rows have "
                 f"shape {row_shape}. For tabular data use 'relative', 'absolute' or "
                 "'features'.")
-        if min(shape[:2]) <= 2 * max(self.max_shift, self.max_crop):
-            raise ValueError(f"Images of {shape[0]}x{shape[1]} pixels are too small to shift "
-                             f"by {self.max_shift} or crop {self.max_crop} pixels.")
+        moves = {"shift": ("shift by", self.max_shift), "crop": ("crop", self.max_crop)}
+        limits = [moves[k] for k in needs if k in moves]
+        if limits and min(shape[:2]) <= 2 * max(pixels for _, pixels in limits):
+            raise ValueError(f"Images of {shape[0]}x{shape[1]} pixels are too small to "
+                             + " or ".join(f"{what} {pixels}" for what, pixels in limits)
+                             + " pixels (`max_shift`, `max_crop`).")
+        if min(shape[:2]) < 2:
+            raise ValueError(f"Images of {shape[0]}x{shape[1]} pixels are too small for "
+                             f"near-copy kind(s) {needs}.")
         if "jpeg" in needs and shape[2] not in (1, 3):
             raise ValueError(f"'jpeg' encodes images of 1 or 3 channels, these have {shape[2]}.")
         return shape
@@ -415,7 +421,7 @@ def plant(x, y, count, kinds="mislabelled", seed=0, num_classes=None, inclusion=
     rows_x, rows_y, unit, unit_kinds, original, source, tags = _draw_units(
         y, kinds, count, rng, sources, classes, maker)
     included = rng.random(len(unit_kinds)) < inclusion
-    canary_x = np.asarray(rows_x).reshape((len(rows_x),) + x.shape[1:]).astype(x.dtype)
+    canary_x = _as_dtype(np.asarray(rows_x).reshape((len(rows_x),) + x.shape[1:]), x.dtype)
     used = np.asarray([s for s in source if s >= 0], dtype="int64")
     keep = np.ones(len(y), dtype=bool)
     keep[used] = False
@@ -549,14 +555,26 @@ def near_copies(x, rows, near_copy="relative", seed=0):
     if len(near.kinds) != 1:
         raise ValueError(f"`near_copies` makes one kind of near-copy at a time, got "
                          f"{near.kinds}.")
-    rows = np.asarray(rows, dtype="int64").reshape(-1)
+    given = np.asarray(rows)
+    if given.size and given.dtype.kind not in "iu":
+        raise ValueError(f"`rows` must be row indices (integers), got {given.dtype} values"
+                         + (": for a boolean mask give `np.flatnonzero(mask)`"
+                            if given.dtype == bool else "") + ".")
+    rows = given.astype("int64").reshape(-1)
     if len(rows) and (rows.min() < -len(x) or rows.max() >= len(x)):
         raise ValueError(f"`rows` index {len(x)} rows, got {rows.min()}..{rows.max()}.")
     maker = _Maker(x, near)
     rng = np.random.default_rng(seed)
     made = [maker.copy(near.kinds[0], int(r) % len(x), rng) for r in rows]
-    flat = np.asarray(made).reshape((len(rows),) + x.shape[1:])
-    return flat.astype(x.dtype)
+    return _as_dtype(np.asarray(made).reshape((len(rows),) + x.shape[1:]), x.dtype)
+
+
+def _as_dtype(values, dtype):
+    """Made copies (float64) in the data's `dtype`: rounded for integer data (a cast
+    alone floors: uint8 copies came out half a grey level darker)."""
+    if np.dtype(dtype).kind in "iub":
+        values = np.rint(values)
+    return values.astype(dtype)
 
 
 class _Maker:
@@ -569,6 +587,10 @@ class _Maker:
     def __init__(self, x, near):
         self.near = near
         self.flat = x.reshape(len(x), -1).astype("float64")
+        bad = np.flatnonzero(~np.all(np.isfinite(self.flat), axis=1))
+        if len(bad):  # the copies are clipped to the data's range, which would be NaN
+            raise ValueError(f"Canaries: `x` has NaN or inf in rows {bad[:10].tolist()}: "
+                             "every near-copy would be NaN. Remove or impute those rows.")
         self.bounds = self.flat.min(), self.flat.max()
         self.spread = self.flat.std(axis=0)
         self.image = near.image_of(x.shape[1:])
