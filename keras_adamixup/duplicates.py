@@ -353,13 +353,16 @@ def _inputs(x, shift, crop):
     if not (shift or crop):
         return None, _rows(x)
     images = _images(x, shift, crop)
+    first = images.shape[1] <= 4 < min(images.shape[2:])  # (C, H, W) read as (H, W, C)
+    hint = ("; channels first? Images are (n, H, W, C): give np.moveaxis(x, 1, -1)"
+            if first else "")
     if crop and 2 * crop >= min(images.shape[1:3]):
         raise ValueError(f"near_duplicate_groups: crop={crop} leaves nothing of images of "
-                         f"{images.shape[1]} x {images.shape[2]} pixels.")
+                         f"{images.shape[1]} x {images.shape[2]} pixels{hint}.")
     if shift and shift >= min(images.shape[1:3]):
         raise ValueError(f"near_duplicate_groups: shift={shift} moves images of "
                          f"{images.shape[1]} x {images.shape[2]} pixels off themselves; "
-                         f"shift is in pixels (the default {SHIFT}).")
+                         f"shift is in pixels (the default {SHIFT}){hint}.")
     return images, images.reshape(len(images), int(np.prod(images.shape[1:])))
 
 

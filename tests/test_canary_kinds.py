@@ -167,6 +167,14 @@ def test_careless_inputs_to_near_copies():
     assert canaries.near_copies(tiny, [0], "zoom").shape == (1, 5, 5, 1)
     with pytest.raises(ValueError, match=r"too small to crop 3 pixels \(`max_shift`"):
         canaries.near_copies(tiny, [0], "crop")
+    first = np.random.default_rng(0).random((10, 3, 32, 32))  # channels first
+    with pytest.raises(ValueError, match=r"channels first\? .*np.moveaxis\(x, 1, -1\)"):
+        canaries.near_copies(first, [0], "zoom")
+    with pytest.raises(ValueError, match=r"channels first\? .*np.moveaxis\(x, 1, -1\)"):
+        duplicates.near_duplicate_groups(first, shift=2, crop=3)
+    with pytest.raises(ValueError) as plain:  # no hint for images that are not that
+        canaries.near_copies(tiny, [0], "crop")
+    assert "channels first" not in str(plain.value)
 
 
 def test_plant_tags_each_duplicate_with_its_kind_and_breaks_the_results_down():

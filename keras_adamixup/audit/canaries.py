@@ -196,6 +196,11 @@ class NearCopy:
                 f"images with NearCopy(image_shape=(H, W) or (H, W, C)); these rows have "
                 f"shape {row_shape}. For tabular data use 'relative', 'absolute' or "
                 "'features'.")
+        if shape[0] <= 4 < min(shape[1:]):  # (C, H, W) read as (H, W, C)
+            raise ValueError(f"Near-copy kind(s) {needs} read rows of shape {shape} as "
+                             f"images of {shape[0]}x{shape[1]} pixels and {shape[2]} "
+                             "channels: channels first? Images are rows (H, W, C): give "
+                             "np.moveaxis(x, 1, -1).")
         moves = {"shift": ("shift by", self.max_shift), "crop": ("crop", self.max_crop)}
         limits = [moves[k] for k in needs if k in moves]
         if limits and min(shape[:2]) <= 2 * max(pixels for _, pixels in limits):
