@@ -14,13 +14,7 @@ import numpy as np
 def resize_matrix(n, size):
     """The ``(size, n)`` bilinear interpolation matrix (half-pixel centres) that
     resizes an axis of `n` pixels to `size`."""
-    at = np.clip((np.arange(size) + 0.5) * (n / size) - 0.5, 0.0, n - 1)
-    below = np.floor(at).astype("int64")
-    above = np.minimum(below + 1, n - 1)
-    matrix = np.zeros((size, n))
-    np.add.at(matrix, (np.arange(size), below), 1.0 - (at - below))
-    np.add.at(matrix, (np.arange(size), above), at - below)
-    return matrix
+    return _sampling_matrix(np.clip((np.arange(size) + 0.5) * (n / size) - 0.5, 0.0, n - 1), n)
 
 
 def crop_matrix(size, cut, start):
@@ -31,12 +25,17 @@ def crop_matrix(size, cut, start):
     kept = size - cut
     at = start + np.clip((np.arange(size) + 0.5) * (kept / size) - 0.5, 0.0,
                          max(kept - 1.0, 0.0))
-    at = np.clip(at, 0.0, size - 1.0)
+    return _sampling_matrix(np.clip(at, 0.0, size - 1.0), size)
+
+
+def _sampling_matrix(at, n):
+    """``(len(at), n)``: row ``r`` reads an axis of `n` pixels at the (fractional,
+    in-range) position ``at[r]``, interpolating linearly between its two pixels."""
     below = np.floor(at).astype("int64")
-    above = np.minimum(below + 1, size - 1)
-    matrix = np.zeros((size, size))
-    np.add.at(matrix, (np.arange(size), below), 1.0 - (at - below))
-    np.add.at(matrix, (np.arange(size), above), at - below)
+    above = np.minimum(below + 1, n - 1)
+    matrix = np.zeros((len(at), n))
+    np.add.at(matrix, (np.arange(len(at)), below), 1.0 - (at - below))
+    np.add.at(matrix, (np.arange(len(at)), above), at - below)
     return matrix
 
 

@@ -353,9 +353,8 @@ def _inputs(x, shift, crop):
     if not (shift or crop):
         return None, _rows(x)
     images = _images(x, shift, crop)
-    first = images.shape[1] <= 4 < min(images.shape[2:])  # (C, H, W) read as (H, W, C)
     hint = ("; channels first? Images are (n, H, W, C): give np.moveaxis(x, 1, -1)"
-            if first else "")
+            if channels_last(images) is not images else "")
     if crop and 2 * crop >= min(images.shape[1:3]):
         raise ValueError(f"near_duplicate_groups: crop={crop} leaves nothing of images of "
                          f"{images.shape[1]} x {images.shape[2]} pixels{hint}.")

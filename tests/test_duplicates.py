@@ -307,18 +307,24 @@ def _smooth_images(n, size=32, seed=0):
     return tf.image.resize(coarse, (size, size)).numpy()
 
 
+def _zoomed(images):
+    """`images` cropped by 2 to 12 % in fractional boxes at random places, resized back
+    by TensorFlow's crop_and_resize (not the package's crops)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    scale = rng.uniform(1 / 1.12, 1 / 1.02, size=len(images))
+    top, left = rng.uniform(0, 1 - scale), rng.uniform(0, 1 - scale)
+    boxes = np.stack([top, left, top + scale, left + scale], axis=1).astype("float32")
+    return tf.image.crop_and_resize(images, boxes, np.arange(len(images)),
+                                    images.shape[1:3]).numpy()
+
+
 def test_crops_resized_another_way_are_grouped_with_crop():
     """Copies cropped by 2 to 12 % in fractional boxes (TensorFlow's crop_and_resize,
     not the package's integer crops) are found with crop=3 and not without."""
-    import tensorflow as tf
-
     images = _smooth_images(200)
-    rng = np.random.default_rng(1)
-    scale = rng.uniform(1 / 1.12, 1 / 1.02, size=40)
-    top, left = rng.uniform(0, 1 - scale), rng.uniform(0, 1 - scale)
-    boxes = np.stack([top, left, top + scale, left + scale], axis=1).astype("float32")
-    copies = tf.image.crop_and_resize(images[:40], boxes, np.arange(40), (32, 32)).numpy()
-    data = np.concatenate([images, copies])
+    data = np.concatenate([images, _zoomed(images[:40])])
     settings = duplicates.settings_for(data)
     assert settings["crop"] == duplicates.CROP
     found = duplicates.near_duplicate_groups(data, **settings)
@@ -392,15 +398,8 @@ def _strokes(n, size=28, seed=0):
 def test_thin_strokes_cropped_between_pixels_are_grouped_in_half_pixel_steps(monkeypatch):
     """A fractional crop moves a one-pixel stroke by part of a pixel: crops compared
     in whole pixels miss most such copies (MNIST: 44 % found), half pixels find them."""
-    import tensorflow as tf
-
     images = _strokes(200)
-    rng = np.random.default_rng(1)
-    scale = rng.uniform(1 / 1.12, 1 / 1.02, size=40)
-    top, left = rng.uniform(0, 1 - scale), rng.uniform(0, 1 - scale)
-    boxes = np.stack([top, left, top + scale, left + scale], axis=1).astype("float32")
-    copies = tf.image.crop_and_resize(images[:40], boxes, np.arange(40), (28, 28)).numpy()
-    data = np.concatenate([images, copies])
+    data = np.concatenate([images, _zoomed(images[:40])])
     found = duplicates.near_duplicate_groups(data, **duplicates.settings_for(data))
     assert np.mean(found[200:] == np.arange(40)) >= 0.9
     assert len(np.unique(found[:200])) == 200  # no two originals grouped
