@@ -137,6 +137,13 @@ def test_refusals():
                        near_copy=canaries.NearCopy(noise=0.2))
     with pytest.raises(TypeError, match="`near_copy`"):
         canaries.plant(tab, y, count=5, kinds="duplicate", near_copy=0.1)
+    with pytest.raises(TypeError, match="seed"):  # NumPy's error named no argument
+        canaries.plant(tab, y, count=5, kinds="duplicate", seed="0")
+    with pytest.raises(TypeError, match="seed"):
+        canaries.near_copies(tab, [0], "absolute", seed=1.5)
+    with pytest.raises(ValueError, match="makes none"):  # it would be ignored
+        canaries.plant(tab, y, count=5, kinds="duplicate", near_copy_noise=0.1,
+                       near_copy="absolute")
     with pytest.raises(ValueError, match="fewer ordinary members"):  # 3 kinds x 40 units
         canaries.plant(tab, y, count=40, kinds="duplicate",
                        near_copy=("relative", "absolute", "features"))

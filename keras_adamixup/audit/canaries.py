@@ -420,7 +420,7 @@ def plant(x, y, count, kinds="mislabelled", seed=0, num_classes=None, inclusion=
     x, y = np.asarray(x), np.asarray(y)
     kinds, inclusion, near, classes, drawn = _checked_plant(
         x, y, count, kinds, num_classes, inclusion, (near_copy_noise, near_copy))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_checks.seed(seed))
     sources = iter(rng.choice(len(y), size=drawn, replace=False))
     maker = _Maker(x, near)
     rows_x, rows_y, unit, unit_kinds, original, source, tags = _draw_units(
@@ -447,8 +447,14 @@ def _near_copy_option(near_copy_noise, near_copy):
     if not isinstance(near_copy, (str, tuple, list)):
         raise TypeError("`near_copy` must be a NearCopy, one of "
                         f"{NEAR_COPY_KINDS} or a tuple of them, got {near_copy!r}.")
-    return NearCopy(kinds=near_copy, noise=0.05 if near_copy_noise is None
+    made = NearCopy(kinds=near_copy, noise=0.05 if near_copy_noise is None
                     else near_copy_noise)
+    if near_copy_noise is not None and "relative" not in made.kinds:
+        # it would be ignored: the copies of these kinds have no relative noise
+        raise ValueError(f"`near_copy_noise` is the 'relative' near-copies' noise, and "
+                         f"near_copy={made.kinds} makes none: drop it, or add 'relative' "
+                         "(the 'absolute' copies' noise is NearCopy(sigma=)).")
+    return made
 
 
 def _checked_plant(x, y, count, kinds, num_classes, inclusion, near_copy):
@@ -569,7 +575,7 @@ def near_copies(x, rows, near_copy="relative", seed=0):
     if len(rows) and (rows.min() < -len(x) or rows.max() >= len(x)):
         raise ValueError(f"`rows` index {len(x)} rows, got {rows.min()}..{rows.max()}.")
     maker = _Maker(x, near)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_checks.seed(seed))
     made = [maker.copy(near.kinds[0], int(r) % len(x), rng) for r in rows]
     return _as_dtype(np.asarray(made).reshape((len(rows),) + x.shape[1:]), x.dtype)
 
