@@ -184,6 +184,27 @@ def test_careless_inputs_to_near_copies():
     assert "channels first" not in str(plain.value)
 
 
+def test_careless_canary_options():
+    """A third careless-user pass: options that were ignored or did nothing refused."""
+    grey = np.round(_images() * 255).astype("uint8")
+    y = np.arange(len(grey)) % 3
+    for data in (grey, grey.astype("float32")):  # raw 0..255 pixels, sigma meant for [0, 1]
+        with pytest.raises(ValueError, match=r"data range over 255.*sigma=12\.75"):
+            canaries.plant(data, y, count=5, kinds="duplicate", near_copy="absolute")
+    with pytest.raises(ValueError, match="integer data: every copy rounds back"):
+        canaries.near_copies(grey, [0], "absolute")
+    made = canaries.near_copies(grey, [0, 1], canaries.NearCopy("absolute", sigma=12.75))
+    assert not np.array_equal(made, grey[:2])  # in the data's units it is noise
+    assert canaries.near_copies(grey, [0], canaries.NearCopy("absolute", sigma=0)).shape == \
+        (1, 16, 16, 1)  # no noise asked: the record stored twice
+    with pytest.raises(ValueError, match="has no 'duplicate'"):  # no duplicates were made
+        canaries.plant(grey, y, count=5, kinds="mislabelled", near_copy=("zoom", "crop"))
+    with pytest.raises(ValueError, match="is a near-copy kind, give plant\\(kinds='duplicate'"):
+        canaries.plant(grey, y, count=5, kinds="zoom")
+    with pytest.raises(ValueError, match="near-copy kind 'Zoom' .*'zoom'\\?"):
+        canaries.plant(grey, y, count=5, kinds="duplicate", near_copy="Zoom")
+
+
 def test_plant_tags_each_duplicate_with_its_kind_and_breaks_the_results_down():
     x = _images(n=400).reshape(400, -1)
     y = np.arange(400) % 4

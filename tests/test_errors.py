@@ -784,6 +784,22 @@ def e66():
         _points_here(caught, "E66")
 
 
+def e67():
+    x, y = monitor_data(120)
+    model = compiled(small_mlp())
+    model.fit(x[:60], y[:60], epochs=1, verbose=0)
+    before = model.predict(x, verbose=0)
+    base = small_mlp()
+    for factory, shared in ((lambda: model, "the audited model"),
+                            (lambda: compiled(keras_adamixup.AdaMixupModel(base, schedule=0.2)),
+                             "the model it returned at the call before")):
+        with pytest.raises(ValueError, match=f"E67: .* shares layers with {shared}"):
+            audit.run_audit(model, (x[:60], y[:60]), (x[60:], y[60:]), attacks=("threshold",),
+                            lira=audit.ShadowRecipe(factory, num_shadows=2,
+                                                    fit_kwargs={"epochs": 1, "verbose": 0}))
+    np.testing.assert_array_equal(model.predict(x, verbose=0), before)  # not trained
+
+
 def _points_here(caught, code):
     """The warnings `code` point at the user's line (this file), whatever the path
     inside the package and Keras (`keras_adamixup._stack.user_level`)."""

@@ -375,6 +375,12 @@ def _kinds(kinds, choices=None, what="kind"):
     if not kinds:
         raise ValueError(f"`kinds` is empty: give one or more of {choices}.")
     for kind in kinds:
+        if isinstance(kind, str) and kind not in choices:
+            hint = (f": '{kind}' is a near-copy kind, give plant(kinds='duplicate', "
+                    f"near_copy='{kind}')" if what == "kind" and kind in NEAR_COPY_KINDS
+                    else f": '{kind.lower()}'?" if kind.lower() in choices else "")
+            where = "`kinds`" if what == "kind" else "`near_copy` / NearCopy(kinds=)"
+            raise ValueError(f"{where}: {what} {kind!r} is not one of {choices}{hint}.")
         _checks.choice("kinds", kind, choices)
     if len(set(kinds)) != len(kinds):
         raise ValueError(f"`kinds` repeats a {what}: {kinds}.")
@@ -382,7 +388,7 @@ def _kinds(kinds, choices=None, what="kind"):
 
 
 def plant(x, y, count, kinds="mislabelled", seed=0, num_classes=None, inclusion=0.5,
-          near_copy_noise=None, near_copy="relative"):
+          near_copy_noise=None, near_copy=None):
     """Draws canaries from training data; returns `(x_rest, y_rest, CanarySet)`.
 
     Args:
@@ -400,7 +406,9 @@ def plant(x, y, count, kinds="mislabelled", seed=0, num_classes=None, inclusion=
             twice); `None`: 0.05 (or `near_copy`'s own ``noise``).
         near_copy: how the duplicates' near-copies are made: a `NearCopy`,
             or one of `NEAR_COPY_KINDS` or several (a tuple: each tags its
-            `count` duplicate units, and the report measures each kind).
+            `count` duplicate units, and the report measures each kind);
+            `None`: ``"relative"``. It (and `near_copy_noise`) needs
+            ``"duplicate"`` among `kinds`.
 
     Returns:
         `x_rest`, `y_rest`: the data without the rows the mislabelled and
@@ -444,6 +452,8 @@ def _near_copy_option(near_copy_noise, near_copy):
             raise ValueError(f"`near_copy_noise`={near_copy_noise} and NearCopy(noise="
                              f"{near_copy.noise}) differ: give the noise once.")
         return near_copy
+    if near_copy is None:
+        near_copy = "relative"
     if not isinstance(near_copy, (str, tuple, list)):
         raise TypeError("`near_copy` must be a NearCopy, one of "
                         f"{NEAR_COPY_KINDS} or a tuple of them, got {near_copy!r}.")
@@ -473,6 +483,12 @@ def _checked_plant(x, y, count, kinds, num_classes, inclusion, near_copy):
     kinds = _kinds(kinds)
     inclusion = _checks.number("inclusion", inclusion, 0.0, 1.0, low_open=True,
                                high_open=True)
+    given = [name for name, value in zip(("near_copy_noise", "near_copy"), near_copy)
+             if value is not None]
+    if given and "duplicate" not in kinds:  # they would be ignored
+        raise ValueError(f"{' and '.join(f'`{name}`' for name in given)} make the "
+                         f"duplicates' near-copies, and kinds={kinds} has no 'duplicate': "
+                         "add it, or leave them out.")
     near_copy = _near_copy_option(*near_copy)
     near_copy.image_of(x.shape[1:])  # the image kinds refuse rows that are not images
     classes = int(y.max()) + 1 if num_classes is None else _checks.integer(
@@ -604,6 +620,7 @@ class _Maker:
                              "every near-copy would be NaN. Remove or impute those rows.")
         self.bounds = self.flat.min(), self.flat.max()
         self.spread = self.flat.std(axis=0)
+        _check_sigma(near, self.bounds, x.dtype)
         self.image = near.image_of(x.shape[1:])
         if "features" in near.kinds:
             self.blocks = _feature_blocks(near.feature_groups, self.flat.shape[1])
@@ -629,6 +646,21 @@ class _Maker:
             else:
                 new = _jpeg(image, self.bounds, self.near.jpeg_quality)
         return np.clip(np.reshape(new, -1), low, high)
+
+
+def _check_sigma(near, bounds, dtype):
+    """``"absolute"`` noise far under the data's range (raw units: 0.05 on 0..255 pixels)
+    makes copies equal to their originals (integers round back) or nearly: refused."""
+    width = bounds[1] - bounds[0]
+    if "absolute" not in near.kinds or not 0.0 < near.sigma < 0.005 * width:
+        return
+    rounded = " (integer data: every copy rounds back to its original)" \
+        if np.issubdtype(dtype, np.integer) else ""
+    raise ValueError(
+        f"NearCopy(sigma={near.sigma:g}) is the 'absolute' copies' noise in the data's own "
+        f"units, and these data range over {width:g}: {100 * near.sigma / width:.2g} % of "
+        f"it{rounded}. Give sigma in those units (5 % of the range: sigma="
+        f"{0.05 * width:.4g}), or scale the data to [0, 1].")
 
 
 def _feature_blocks(groups, width):

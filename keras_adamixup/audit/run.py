@@ -529,8 +529,47 @@ def _report(model, model_outputs, noise_scores, extra_rows, extra_hist, meta, op
                              extra_histograms=extra_hist, tick=tick)
 
 
-def _recipe_shadows(recipe, x_pop, y_pop, seed, batch_size, indices=None, groups=None):
-    """`(masks, shadow outputs)` of one recipe: trained, or read from its cache."""
+def _layer_ids(model):
+    """The ids of `model`, its layers (nested models and an `AdaMixupModel`'s base
+    model included) and its weights: what two models must not share."""
+    seen, stack = set(), [model]
+    while stack:
+        layer = stack.pop()
+        if layer is None or id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        stack.extend(getattr(layer, "layers", None) or [])
+        stack.append(getattr(layer, "base_model", None))
+    return seen | {id(weight) for weight in getattr(model, "weights", [])}
+
+
+def _check_fresh_models(recipe, target):
+    """E67: a recipe's factory must build a new model at every call: one that shares
+    layers with the audited model (or with its own previous model) trains the audited
+    model in the shadows' place, and each shadow from the last one's weights."""
+    first, second = recipe.model_factory(), recipe.model_factory()
+    ids = _layer_ids(first)
+    if target is not None and ids & _layer_ids(target):
+        shared = ("the audited model: training the shadows would train it further (its "
+                  "weights move) and start each shadow where the last stopped")
+    elif ids & _layer_ids(second):
+        shared = ("the model it returned at the call before: each shadow would start "
+                  "where the last stopped, and train the model the factory closes over")
+    else:
+        return
+    label = f" '{recipe.name}'" if recipe.name else ""
+    raise ValueError(
+        f"E67: the shadow recipe{label}'s factory returns a model that shares layers "
+        f"with {shared}. The factory must build everything anew at each call: "
+        "`lambda: make_model()` with the base model made inside it, not "
+        "`lambda: model` or `lambda: AdaMixupModel(base)` around one `base`.")
+
+
+def _recipe_shadows(recipe, x_pop, y_pop, seed, batch_size, indices=None, groups=None,
+                    target=None):
+    """`(masks, shadow outputs)` of one recipe: trained, or read from its cache
+    (`target`: the audited model, which the shadows must not share layers with)."""
+    _check_fresh_models(recipe, target)
     masks = lira_lib.shadow_masks(recipe.num_shadows, len(x_pop), seed, groups=groups)
     fingerprint = lira_lib.fingerprint(x_pop, y_pop, recipe.num_shadows, seed,
                                        recipe.fit_kwargs, recipe.model_factory,
@@ -559,7 +598,7 @@ def _lira_rows(recipe, population, opts, outputs="auto"):
             f"num_shadows={lira_lib.ENOUGH_SHADOWS} or more where they train together."),
             stacklevel=_stack.user_level())
     masks, shadow_outs = _recipe_shadows(recipe, x_pop, y_pop, opts.seed, opts.batch_size,
-                                         groups=population.groups)
+                                         groups=population.groups, target=population.model)
     if recipe.augment is not None:
         out_pop = lira_lib.predict_views(population.model, x_pop, recipe.augment,
                                          opts.batch_size)
