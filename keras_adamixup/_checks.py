@@ -33,7 +33,12 @@ def word_or_positive(name, value, word, code=None):
     """`word` itself, or a finite number > 0 as a float (`LossFloor`'s floor,
     `LossTarget`'s target: ``"holdout"`` or a value). `code` as in `choice`."""
     if isinstance(value, str):
-        return choice(name, value, (word,), code=code)
+        try:
+            given = float(value)
+        except ValueError:
+            return choice(name, value, (word,), code=code)
+        raise TypeError(_coded(code, f"`{name}` must be {word!r} or a number > 0, got the "
+                                     f"string {value!r}: give the number, {given:g}."))
     return number(name, value, low=0.0, low_open=True, code=code)
 
 
@@ -286,3 +291,36 @@ def class_ids(y, width, code, who):
             f"{np.unique(ids[bad])[:5].tolist()} at rows {np.flatnonzero(bad)[:5].tolist()}). "
             "Number the classes 0 to classes - 1 (np.unique(y, return_inverse=True) does), "
             "or give the model as many outputs as there are classes.")
+
+
+# two sides whose rows' typical magnitudes differ more than this many times were
+# not preprocessed alike (pixels in [0, 1] against raw 0..255: 255 times)
+SCALE_RATIO = 20.0
+
+
+def same_scale(first, second, names, code):
+    """Two sides of a comparison (members and non-members) preprocessed alike: the
+    median over rows of each row's largest magnitude within `SCALE_RATIO` of each
+    other; else a ValueError ``"{code}: ..."``. Arrays only (structures pass).
+
+    Args:
+        first, second: the two sides' inputs.
+        names: the two sides' names, for the message.
+        code: the error table's id.
+    """
+    import numpy as np
+
+    scales = []
+    for x in (first, second):
+        x = np.asarray(x) if hasattr(x, "shape") else None
+        if x is None or not len(x) or not np.issubdtype(x.dtype, np.number):
+            return
+        scales.append(float(np.median(np.abs(x.reshape(len(x), -1)).max(axis=1))))
+    low, high = sorted(scales)
+    if low > 0.0 and high / low > SCALE_RATIO:
+        raise ValueError(
+            f"{code}: the {names[0]} reach {scales[0]:.3g} and the {names[1]} "
+            f"{scales[1]:.3g} (each row's largest magnitude, median over rows): "
+            f"{high / low:.0f} times apart, not preprocessed alike (pixels in [0, 1] "
+            "against raw 0..255?). Any model tells such sides apart, leak or not: scale "
+            "both as the model's training data were.")

@@ -315,6 +315,12 @@ class PrivacyMonitor(ScheduleDriver):
         self.members, n_members, member_rows = _check_side(members, "members")
         self.nonmembers, n_nonmembers, nonmember_rows = _check_side(nonmembers, "nonmembers")
         self._member_rows, self._nonmember_rows = member_rows, nonmember_rows
+        if not isinstance(self.members, tf.data.Dataset) and \
+                not isinstance(self.nonmembers, tf.data.Dataset):
+            _checks.same_scale(tf.nest.flatten(self.members[0])[0],
+                               tf.nest.flatten(self.nonmembers[0])[0],
+                               ("monitor's members (training rows)",
+                                "monitor's non-members (validation rows)"), "E68")
         overlap = predictions_lib.count_common(member_rows, nonmember_rows)
         if overlap:
             raise ValueError(

@@ -203,6 +203,13 @@ def test_careless_canary_options():
         canaries.plant(grey, y, count=5, kinds="zoom")
     with pytest.raises(ValueError, match="near-copy kind 'Zoom' .*'zoom'\\?"):
         canaries.plant(grey, y, count=5, kinds="duplicate", near_copy="Zoom")
+    square = grey[..., 0]  # (n, 16, 16): greyscale as the duplicate search reads it
+    _, _, planted = canaries.plant(square, y, count=5, kinds="duplicate",
+                                   near_copy=("zoom", "crop"), seed=1)
+    made = canaries.near_copies(grey, [0, 1], "crop", seed=4)
+    np.testing.assert_array_equal(canaries.near_copies(square, [0, 1], "crop", seed=4),
+                                  made[..., 0])
+    assert planted.x.shape[1:] == (16, 16)
 
 
 def test_plant_tags_each_duplicate_with_its_kind_and_breaks_the_results_down():

@@ -611,6 +611,13 @@ def e51():
                                          r"members' rows have shape \(64,\)"):
         audit.run_audit(model, monitor_data(20), monitor_data(20, offset=1.0),
                         attacks=("threshold",))
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(3)])
+    x = rng.random((60, 6, 6)).astype("float32")
+    with pytest.raises(ValueError, match=r"E51: .* give them the channel axis the model has, "
+                                         r"x\[\.\.\., None\]"):
+        audit.run_audit(model, (x[:30], Y.repeat(4)[:30] % 3), (x[30:], Y.repeat(4)[:30] % 3),
+                        attacks=("threshold",))
 
 
 def e52():
@@ -798,6 +805,35 @@ def e67():
                             lira=audit.ShadowRecipe(factory, num_shadows=2,
                                                     fit_kwargs={"epochs": 1, "verbose": 0}))
     np.testing.assert_array_equal(model.predict(x, verbose=0), before)  # not trained
+
+
+def e68():
+    x, y = monitor_data(400)
+    model = compiled(small_mlp())
+    with pytest.raises(ValueError, match=r"E68: the members reach .* 255 times apart"):
+        audit.run_audit(model, (x[:200], y[:200]), (np.round(x[200:] * 255), y[200:]),
+                        attacks=("threshold",))
+    defended = compiled(keras_adamixup.AdaMixupModel(small_mlp(), schedule=0.2))
+    with pytest.raises(ValueError, match=r"E68: the monitor's members \(training rows\)"):
+        defended.fit(x[:300], y[:300], validation_data=(x[300:] * 255, y[300:]), epochs=1,
+                     verbose=0, callbacks=[PrivacyMonitor.from_training(
+                         x[:300], y[:300], (x[300:] * 255, y[300:]))])
+    audit.run_audit(model, (x[:200], y[:200]), (x[200:] * 3, y[200:]),  # 3x: alike enough
+                    attacks=("threshold",))
+
+
+def e69():
+    x, y = monitor_data(400)
+    model = compiled(keras_adamixup.recommended.model(small_mlp(), seed=0))
+    model.fit(x[:300], y[:300], validation_split=0.5, epochs=1, verbose=0)  # held: 150-299
+    with pytest.raises(ValueError, match="E69: 150 of the members are rows the model's own"):
+        audit.run_audit(model, (x[:300], y[:300]), (x[300:], y[300:]), attacks=("threshold",))
+    with pytest.warns(UserWarning, match="E69: 100 of the non-members are rows the model's"):
+        audit.run_audit(model, (x[:150], y[:150]), (x[200:300], y[200:300]),
+                        attacks=("threshold",))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        audit.run_audit(model, (x[:150], y[:150]), (x[300:], y[300:]), attacks=("threshold",))
 
 
 def _points_here(caught, code):

@@ -80,3 +80,41 @@ def test_nan_in_the_training_images_is_named_by_fit_not_by_the_monitor():
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     with pytest.raises(ValueError, match=r"E39: `x` has NaN or inf in 100 row\(s\)"):
         model.fit(x[:200], y[:200], validation_data=(x[200:], y[200:]), epochs=1, verbose=0)
+
+
+def test_third_round_errors_name_the_argument_given():
+    """docs/HARDENING.md, third round: a negative `schedule` was blamed on `value`, a
+    target given as a string was asked to be 'holdout'."""
+    with pytest.raises(ValueError, match="E01: `schedule` must be ≥ 0, got -0.1"):
+        keras_adamixup.AdaMixupModel(cluster_student().base_model, schedule=-0.1)
+    with pytest.raises(TypeError, match="got the string '1.0': give the number, 1"):
+        keras_adamixup.LossTarget("1.0")
+    with pytest.raises(ValueError, match="must be one of \\('holdout',\\)"):
+        keras_adamixup.LossTarget("hold")
+    assert keras_adamixup.LossTarget(1.0).target == 1.0
+
+
+def test_third_round_an_error_in_a_shadow_recipe_names_the_recipe():
+    """docs/HARDENING.md, third round: E14 from a shadow recipe's `validation_data`
+    said nothing of the recipe."""
+    import sys
+
+    from keras_adamixup import audit
+    from tests.conftest import compile_adam, small_mlp
+
+    if sys.version_info < (3, 11):
+        pytest.skip("exception notes need Python 3.11")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((400, 64)).astype("float32"), rng.integers(0, 10, 400)
+    model = compile_adam(small_mlp(), 1e-3)
+    model.fit(x[:200], y[:200], epochs=1, verbose=0)
+    recipe = audit.ShadowRecipe(
+        lambda: compile_adam(keras_adamixup.recommended.model(small_mlp(), seed=0), 1e-3),
+        num_shadows=2, name="defended",
+        fit_kwargs={"epochs": 1, "verbose": 0, "validation_data": (x[200:], y[200:])})
+    plain = audit.ShadowRecipe(lambda: compile_adam(small_mlp(), 1e-3), num_shadows=2,
+                               fit_kwargs={"epochs": 1, "verbose": 0})
+    with pytest.raises(ValueError, match="E14") as error:
+        audit.run_audit(model, (x[:200], y[:200]), (x[200:], y[200:]),
+                        attacks=("threshold",), lira=[plain, recipe])
+    assert "the shadows of the recipe 'defended'" in " ".join(error.value.__notes__)

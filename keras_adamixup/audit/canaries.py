@@ -113,7 +113,8 @@ class NearCopy:
             [0, 1] pixel range).
         image_shape: ``(H, W)`` or ``(H, W, C)`` of one row when the rows are
             flattened images (MNIST's 784 pixels: ``(28, 28)``); `None`: the
-            rows' own shape, which must then be ``(H, W, C)`` for the image kinds.
+            rows' own shape, which must then be ``(H, W, C)`` or ``(H, W)``
+            (greyscale) for the image kinds.
         max_shift: ``"shift"``'s largest translation in pixels (≥ 1).
         max_crop: ``"crop"``'s most pixels cropped off each axis (≥ 1).
         max_zoom: ``"zoom"``'s largest zoom, in (0.02, 0.5] (0.12: a box of 89 %
@@ -188,8 +189,8 @@ class NearCopy:
                 raise ValueError(f"`image_shape` {self.image_shape} holds {math.prod(shape)} "
                                  f"values, a row of the data {math.prod(row_shape)} "
                                  f"(shape {row_shape}).")
-        elif len(row_shape) == 3:
-            shape = row_shape
+        elif len(row_shape) in (2, 3):  # (H, W): greyscale, as the duplicate search reads it
+            shape = row_shape + ((1,) if len(row_shape) == 2 else ())
         else:
             raise ValueError(
                 f"Near-copy kind(s) {needs} need images: rows shaped (H, W, C), or flattened "

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_adamixup import _stack
+from keras_adamixup import _checks, _stack
 from keras_adamixup.audit import attacks as attacks_lib
 from keras_adamixup.audit import label_only
 from keras_adamixup.audit import canaries as canaries_lib
@@ -291,8 +291,10 @@ def _audit_arrays(model, members, nonmembers, opts, recipes, lira, canaries, *, 
     for x, side in ((x_m, "members"), (x_n, "nonmembers")):
         check_finite_inputs(x, side)
         _check_input_shape(model, x, side)
+    _checks.same_scale(x_m, x_n, ("members", "non-members"), "E68")
     if opts.check_overlap:
         _check_disjoint(preds_lib.count_overlap(x_m, x_n))
+        _check_own_holdout(model, x_m, x_n)
     if canaries is not None:
         _check_canaries(canaries, x_m)
     label = name or getattr(model, "name", "model")
@@ -301,6 +303,33 @@ def _audit_arrays(model, members, nonmembers, opts, recipes, lira, canaries, *, 
         return _run_audit_arrays(model, (x_m, y_m), (x_n, y_n), opts, recipes, lira,
                                  canaries, bar.update, start=start, name=name,
                                  metadata=metadata)
+
+
+def _check_own_holdout(model, x_m, x_n):
+    """E69: the rows the model's own `fit` held out (``validation_split`` or
+    ``validation_data``, kept by an `AdaMixupModel`'s monitor) are not members (it
+    never trained on them: refused), and not the non-members (its checkpoint chose
+    its epoch on them, or its schedule followed them: a warning)."""
+    holdout = next((c.nonmembers for c in getattr(model, "holdout_callbacks", None) or ()
+                    if isinstance(getattr(c, "nonmembers", None), tuple)), None)
+    if holdout is None or not hasattr(x_m, "shape") or not hasattr(holdout[0], "shape"):
+        return  # structures of inputs: not compared
+    held = preds_lib.row_digests(holdout[0])
+    inside = preds_lib.count_common(held, preds_lib.row_digests(x_m))
+    if inside:
+        raise ValueError(
+            f"E69: {inside} of the members are rows the model's own fit held out "
+            "(validation_split or validation_data, the rows of its PrivacyMonitor): it "
+            "never trained on them. Audit with the rows it trained on as members: with "
+            "validation_split=f those are the first (1 - f) of x_train.")
+    outside = preds_lib.count_common(held, preds_lib.row_digests(x_n))
+    if outside:
+        warnings.warn(
+            f"E69: {outside} of the non-members are rows the model's own fit held out "
+            "(its PrivacyMonitor's): its checkpoint chose the epoch on them, and its "
+            "schedule followed them, so they are not unseen by its training, and the "
+            "audit reads a little too little leakage. Audit on rows the fit never used "
+            "(a test set apart from validation_data).", stacklevel=_stack.user_level())
 
 
 def _check_pair(data, side):
@@ -358,11 +387,14 @@ def _check_input_shape(model, x, side):
     given = tuple(np.shape(x)[1:])
     if len(expected) != len(given) or any(e is not None and e != g
                                           for e, g in zip(expected, given)):
+        channel = given + (1,) == expected  # greyscale images without their channel axis
         raise ValueError(
             f"E51: the model takes rows of shape {expected}, but the "
-            f"{side.replace('nonmembers', 'non-members')}' rows have shape {given}: audit "
-            "it on data like the data it was trained on (the same features, the same "
-            "preprocessing).")
+            f"{side.replace('nonmembers', 'non-members')}' rows have shape {given}: "
+            + ("give them the channel axis the model has, x[..., None] (Keras' fit "
+               "adds it; the audit compares rows as given)." if channel else
+               "audit it on data like the data it was trained on (the same features, "
+               "the same preprocessing)."))
 
 
 def _check_canaries(canaries, x_m):
@@ -543,42 +575,65 @@ def _layer_ids(model):
     return seen | {id(weight) for weight in getattr(model, "weights", [])}
 
 
-def _check_fresh_models(recipe, target):
-    """E67: a recipe's factory must build a new model at every call: one that shares
-    layers with the audited model (or with its own previous model) trains the audited
-    model in the shadows' place, and each shadow from the last one's weights."""
-    first, second = recipe.model_factory(), recipe.model_factory()
-    ids = _layer_ids(first)
-    if target is not None and ids & _layer_ids(target):
-        shared = ("the audited model: training the shadows would train it further (its "
-                  "weights move) and start each shadow where the last stopped")
-    elif ids & _layer_ids(second):
-        shared = ("the model it returned at the call before: each shadow would start "
-                  "where the last stopped, and train the model the factory closes over")
-    else:
-        return
-    label = f" '{recipe.name}'" if recipe.name else ""
-    raise ValueError(
-        f"E67: the shadow recipe{label}'s factory returns a model that shares layers "
-        f"with {shared}. The factory must build everything anew at each call: "
-        "`lambda: make_model()` with the base model made inside it, not "
-        "`lambda: model` or `lambda: AdaMixupModel(base)` around one `base`.")
+class _FreshModels:
+    """E67: a recipe's factory, checked to build a new model at every call. One that
+    shares layers with the audited model (or with the model it returned before) would
+    train the audited model in the shadows' place, and each shadow from the last
+    one's weights. The last model is kept alive, so that its ids are not reused."""
+
+    def __init__(self, recipe, target):
+        self.factory, self.name = recipe.model_factory, recipe.name
+        self.target = set() if target is None else _layer_ids(target)
+        self.last = None
+
+    def __call__(self):
+        model = self.factory()
+        ids = _layer_ids(model)
+        if ids & self.target:
+            shared = ("the audited model: training the shadows would train it further "
+                      "(its weights move) and start each shadow where the last stopped")
+        elif self.last is not None and ids & _layer_ids(self.last):
+            shared = ("the model it returned at the call before: each shadow would "
+                      "start where the last stopped, and train the model the factory "
+                      "closes over")
+        else:
+            self.last = model
+            return model
+        label = f" '{self.name}'" if self.name else ""
+        raise ValueError(
+            f"E67: the shadow recipe{label}'s factory returns a model that shares layers "
+            f"with {shared}. The factory must build everything anew at each call: "
+            "`lambda: make_model()` with the base model made inside it, not "
+            "`lambda: model` or `lambda: AdaMixupModel(base)` around one `base`.")
 
 
 def _recipe_shadows(recipe, x_pop, y_pop, seed, batch_size, indices=None, groups=None,
                     target=None):
     """`(masks, shadow outputs)` of one recipe: trained, or read from its cache
     (`target`: the audited model, which the shadows must not share layers with)."""
-    _check_fresh_models(recipe, target)
     masks = lira_lib.shadow_masks(recipe.num_shadows, len(x_pop), seed, groups=groups)
     fingerprint = lira_lib.fingerprint(x_pop, y_pop, recipe.num_shadows, seed,
                                        recipe.fit_kwargs, recipe.model_factory,
                                        augment=recipe.augment, groups=groups)
-    outs = lira_lib.shadow_outputs(
-        recipe.model_factory, x_pop, y_pop, masks, fit_kwargs=recipe.fit_kwargs,
-        cache_dir=recipe.cache_dir, fingerprint=fingerprint, predict_batch_size=batch_size,
-        seed=seed, progress=recipe.progress, jobs=recipe.jobs, together=recipe.together,
-        indices=indices, augment=recipe.augment)
+    try:
+        outs = lira_lib.shadow_outputs(
+            # in this process: each model checked (E67); jobs pickle the factory itself
+            recipe.model_factory if (recipe.jobs or 1) > 1 else _FreshModels(recipe, target),
+            x_pop, y_pop, masks, fit_kwargs=recipe.fit_kwargs,
+            cache_dir=recipe.cache_dir, fingerprint=fingerprint,
+            predict_batch_size=batch_size, seed=seed, progress=recipe.progress,
+            jobs=recipe.jobs, together=recipe.together, indices=indices,
+            augment=recipe.augment)
+    except (ValueError, TypeError) as error:  # a user's error met in a shadow's fit
+        if hasattr(error, "add_note"):  # Python 3.11+
+            error.add_note(
+                "(raised while training the shadows of the "
+                + (f"recipe '{recipe.name}'" if recipe.name else "first (own) recipe")
+                + ": its model_factory and fit_kwargs; each "
+                "shadow trains on half the members and non-members, so fit_kwargs "
+                "that name rows (validation_data) may be a function of the shadow's "
+                "(x, y): docs/guide/audit.md)")
+        raise
     return masks, outs
 
 

@@ -14,6 +14,7 @@ import numbers
 import keras
 import numpy as np
 
+from keras_adamixup import _checks
 from keras_adamixup.schedules.base import StrengthSchedule
 from keras_adamixup.schedules.feedback import FeedbackSchedule, Measurement, ScheduleDriver
 from keras_adamixup.schedules.fixed import Constant, CosineDecay, LinearDecay
@@ -52,6 +53,8 @@ def get(identifier):
     if isinstance(identifier, StrengthSchedule):
         return identifier
     if isinstance(identifier, numbers.Real) and not isinstance(identifier, (bool, np.bool_)):
+        # a number's errors name `schedule`, the argument the user gave (not Constant's)
+        _checks.number("schedule", identifier, low=0.0, code="E01")
         return Constant(float(identifier))  # NumPy numbers too
     if isinstance(identifier, dict):
         return keras.saving.deserialize_keras_object(identifier)
