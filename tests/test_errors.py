@@ -805,6 +805,17 @@ def e67():
                             lira=audit.ShadowRecipe(factory, num_shadows=2,
                                                     fit_kwargs={"epochs": 1, "verbose": 0}))
     np.testing.assert_array_equal(model.predict(x, verbose=0), before)  # not trained
+    frozen = small_mlp()  # a pretrained part every model reuses, frozen: allowed
+    frozen.trainable = False
+
+    def on_frozen():
+        return compiled(keras.Sequential([frozen, keras.layers.Dense(10)]))
+
+    target = on_frozen()
+    target.fit(x[:60], y[:60], epochs=1, verbose=0)
+    audit.run_audit(target, (x[:60], y[:60]), (x[60:], y[60:]), attacks=("threshold",),
+                    lira=audit.ShadowRecipe(on_frozen, num_shadows=2,
+                                            fit_kwargs={"epochs": 1, "verbose": 0}))
 
 
 def e68():

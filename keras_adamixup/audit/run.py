@@ -562,17 +562,23 @@ def _report(model, model_outputs, noise_scores, extra_rows, extra_hist, meta, op
 
 
 def _layer_ids(model):
-    """The ids of `model`, its layers (nested models and an `AdaMixupModel`'s base
-    model included) and its weights: what two models must not share."""
-    seen, stack = set(), [model]
+    """The ids of what two models must not share: `model`, its layers that train
+    (nested models and an `AdaMixupModel`'s base model included; unbuilt ones too) and
+    its trainable weights. A frozen layer (``trainable=False``: a pretrained backbone
+    reused by every model) and a layer without weights may be shared."""
+    seen, shared = set(), set()
+    stack = [model]
     while stack:
         layer = stack.pop()
         if layer is None or id(layer) in seen:
             continue
         seen.add(id(layer))
+        if getattr(layer, "trainable", True) and (
+                not getattr(layer, "built", True) or getattr(layer, "weights", None)):
+            shared.add(id(layer))
         stack.extend(getattr(layer, "layers", None) or [])
         stack.append(getattr(layer, "base_model", None))
-    return seen | {id(weight) for weight in getattr(model, "weights", [])}
+    return shared | {id(weight) for weight in getattr(model, "trainable_weights", [])}
 
 
 class _FreshModels:
