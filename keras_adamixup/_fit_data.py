@@ -22,6 +22,7 @@ import numpy as np
 from keras_adamixup import _checks
 
 SPARSE_LOSS_NAMES = ("sparse_categorical_crossentropy",)
+ONE_HOT_LOSS_NAMES = ("categorical_crossentropy",)
 
 
 def are_arrays(x, y):
@@ -39,16 +40,20 @@ def _is_stream(x):
     return isinstance(x, (tf.data.Dataset, keras.utils.PyDataset)) or hasattr(x, "__next__")
 
 
-def check_arrays(x, y, *, loss=None, sparse_loss_matters=True):
-    """Refuses empty data (E46), non-finite inputs, string labels, and one-hot labels
-    for a sparse loss.
+def check_arrays(x, y, *, loss=None, sparse_loss_matters=True, labels_as_given=None):
+    """Refuses empty data (E46), non-finite inputs, string labels, one-hot labels for a
+    sparse loss, and class ids for a one-hot loss.
 
     Args:
         x, y: the arrays given to `fit`.
         loss: the compiled loss (a name, a function or a `keras.losses.Loss`).
         sparse_loss_matters: whether the compiled loss sees these labels as
             they are (``label_mode="dominant"``, no teachers).
+        labels_as_given: whether some model trained with the compiled loss sees
+            these labels as they are (the model with ``label_mode="dominant"``,
+            or split teachers); `None`: as `sparse_loss_matters`.
     """
+    labels_as_given = sparse_loss_matters if labels_as_given is None else labels_as_given
     if not len(np.asarray(y)):
         raise ValueError("E46: `fit` got no training rows (`x` and `y` are empty): give it "
                          "the examples to train on.")
@@ -77,6 +82,13 @@ def check_arrays(x, y, *, loss=None, sparse_loss_matters=True):
             "sparse categorical cross-entropy, which takes class ids: compile with "
             "`keras.losses.CategoricalCrossentropy` (from_logits as before), or pass "
             "`y.argmax(axis=1)`.")
+    if labels_as_given and (y.ndim == 1 or y.shape[1:] == (1,)) and y.dtype.kind in "iu" \
+            and _is_one_hot_loss(loss):
+        raise ValueError(
+            f"E39: The labels `y` are class ids (shape {y.shape}) but the compiled loss is a "
+            "categorical cross-entropy, which takes one-hot rows: compile with "
+            "`keras.losses.SparseCategoricalCrossentropy` (from_logits as before), or pass "
+            "`keras.utils.to_categorical(y)`.")
 
 
 def non_finite_rows(array):
@@ -98,6 +110,13 @@ def _is_sparse_loss(loss):
     if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
         return True
     return getattr(loss, "__name__", None) in SPARSE_LOSS_NAMES
+
+
+def _is_one_hot_loss(loss):
+    if isinstance(loss, str):
+        return loss in ONE_HOT_LOSS_NAMES
+    return type(loss) is keras.losses.CategoricalCrossentropy or \
+        getattr(loss, "__name__", None) in ONE_HOT_LOSS_NAMES
 
 
 def _named_leaves(x):

@@ -597,9 +597,10 @@ class AdaMixupModel(keras.Model):
         """Refuses bad training arrays (E39 and the other `_fit_data.check_arrays`
         errors), before anything is made from them."""
         if training_data.are_arrays(x, y):
+            dominant = self.label_mode == "dominant" and self.targets is None
             training_data.check_arrays(
-                x, y, loss=getattr(self, "loss", None),
-                sparse_loss_matters=self.label_mode == "dominant" and self.targets is None)
+                x, y, loss=getattr(self, "loss", None), sparse_loss_matters=dominant,
+                labels_as_given=dominant or isinstance(self.targets, teachers_lib.SplitTeachers))
 
     def _check_training_arrays(self, x, y, kwargs, callbacks):
         """Checks the class ids, and each monitor against the rows trained on."""

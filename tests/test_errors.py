@@ -485,6 +485,18 @@ def e39():
         model.fit(X, np.eye(3)[Y], epochs=1, verbose=0)
     with pytest.raises(ValueError, match="E39: `epochs` must be ≥ 1"):
         model.fit(X, Y, epochs=0, verbose=0)
+    # class ids for a one-hot loss, where the labels reach it as given: Keras' rank error
+    # (through the stacked teachers' graph under recommended.model) before
+    one_hot_loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+    for made in (keras_adamixup.AdaMixupModel(small_mlp(3, inputs=4), seed=0),
+                 keras_adamixup.recommended.model(small_mlp(3, inputs=4), seed=0)):
+        made.compile("adam", one_hot_loss)
+        with pytest.raises(ValueError, match="E39: The labels `y` are class ids .*"
+                                             "SparseCategoricalCrossentropy"):
+            made.fit(X, Y, epochs=1, verbose=0)
+    soft = keras_adamixup.AdaMixupModel(small_mlp(3, inputs=4), seed=0, label_mode="soft")
+    soft.compile("adam", one_hot_loss)  # mixed one-hot targets: the ids are fine
+    soft.fit(X, Y, epochs=1, verbose=0)
 
 
 def e40():
