@@ -40,7 +40,7 @@ def _is_stream(x):
     return isinstance(x, (tf.data.Dataset, keras.utils.PyDataset)) or hasattr(x, "__next__")
 
 
-def check_arrays(x, y, *, loss=None, sparse_loss_matters=True, labels_as_given=None):
+def check_arrays(x, y, *, loss=None, sparse_loss_matters=True, labels_as_given=True):
     """Refuses empty data (E46), non-finite inputs, string labels, one-hot labels for a
     sparse loss, and class ids for a one-hot loss.
 
@@ -51,9 +51,8 @@ def check_arrays(x, y, *, loss=None, sparse_loss_matters=True, labels_as_given=N
             they are (``label_mode="dominant"``, no teachers).
         labels_as_given: whether some model trained with the compiled loss sees
             these labels as they are (the model with ``label_mode="dominant"``,
-            or split teachers); `None`: as `sparse_loss_matters`.
+            or split teachers).
     """
-    labels_as_given = sparse_loss_matters if labels_as_given is None else labels_as_given
     if not len(np.asarray(y)):
         raise ValueError("E46: `fit` got no training rows (`x` and `y` are empty): give it "
                          "the examples to train on.")

@@ -292,9 +292,10 @@ def _audit_arrays(model, members, nonmembers, opts, recipes, lira, canaries, *, 
         check_finite_inputs(x, side)
         _check_input_shape(model, x, side)
     _checks.same_scale(x_m, x_n, ("members", "non-members"), "E68")
-    if opts.check_overlap:
-        _check_disjoint(preds_lib.count_overlap(x_m, x_n))
-        _check_own_holdout(model, x_m, x_n)
+    if opts.check_overlap:  # each side digested once, for both checks
+        digests_m, digests_n = preds_lib.row_digests(x_m), preds_lib.row_digests(x_n)
+        _check_disjoint(preds_lib.count_common(digests_m, digests_n))
+        _check_own_holdout(model, digests_m, digests_n)
     if canaries is not None:
         _check_canaries(canaries, x_m)
     label = name or getattr(model, "name", "model")
@@ -305,24 +306,25 @@ def _audit_arrays(model, members, nonmembers, opts, recipes, lira, canaries, *, 
                                  metadata=metadata)
 
 
-def _check_own_holdout(model, x_m, x_n):
+def _check_own_holdout(model, digests_m, digests_n):
     """E69: the rows the model's own `fit` held out (``validation_split`` or
     ``validation_data``, kept by an `AdaMixupModel`'s monitor) are not members (it
     never trained on them: refused), and not the non-members (its checkpoint chose
-    its epoch on them, or its schedule followed them: a warning)."""
+    its epoch on them, or its schedule followed them: a warning). `digests_m`,
+    `digests_n`: the two sides' `row_digests`."""
     holdout = next((c.nonmembers for c in getattr(model, "holdout_callbacks", None) or ()
                     if isinstance(getattr(c, "nonmembers", None), tuple)), None)
-    if holdout is None or not hasattr(x_m, "shape") or not hasattr(holdout[0], "shape"):
+    if holdout is None or not hasattr(holdout[0], "shape"):
         return  # structures of inputs: not compared
     held = preds_lib.row_digests(holdout[0])
-    inside = preds_lib.count_common(held, preds_lib.row_digests(x_m))
+    inside = preds_lib.count_common(held, digests_m)
     if inside:
         raise ValueError(
             f"E69: {inside} of the members are rows the model's own fit held out "
             "(validation_split or validation_data, the rows of its PrivacyMonitor): it "
             "never trained on them. Audit with the rows it trained on as members: with "
             "validation_split=f those are the first (1 - f) of x_train.")
-    outside = preds_lib.count_common(held, preds_lib.row_digests(x_n))
+    outside = preds_lib.count_common(held, digests_n)
     if outside:
         warnings.warn(
             f"E69: {outside} of the non-members are rows the model's own fit held out "
