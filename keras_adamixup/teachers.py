@@ -111,6 +111,10 @@ _LOG = logging.getLogger("keras_adamixup")
 SELECT_EPOCH = ("loss", "accuracy")
 STUDENT_ROWS = ("all", "unlabelled")
 UNLABELLED_TEACHERS = ("all", "nearest")
+# label_weight words: "agree" gives a row its given label where the teachers that left it
+# out agree with it (their soft label's most probable class is the given one), its soft
+# label elsewhere; "confidence" weighs the given label by the soft label's probability of it
+LABEL_WEIGHT_WORDS = ("agree", "confidence")
 # a row's forward pass (inference) costs about this share of a training step on it
 # (forward and backward): what `compute` counts for the rows a teacher measures
 FORWARD = 1.0 / 3.0
@@ -214,8 +218,12 @@ class SplitTeachers:
         label_weight: in ``[0, 1)``: the share of each training row's given
             label in the model's target, the rest its soft label
             (`student_targets`; knowledge distillation's mix of the hard and
-            the soft loss). 0 (default): the soft label alone. The teachers
-            do not depend on it.
+            the soft loss). 0 (default): the soft label alone. Or per row:
+            ``"agree"`` the given label where the teachers that left the row
+            out agree with it (their soft label's most probable class), the
+            soft label elsewhere; ``"confidence"`` the given label weighed by
+            the soft label's probability of it. The teachers do not depend on
+            it.
         compute: `None` (default): the teachers train up to the model's
             epochs (or ``epochs``), stopping early with ``patience``. A
             number > 0: the teachers' training compute at most this multiple
@@ -276,8 +284,12 @@ class SplitTeachers:
         if compute is not None:
             compute = _checks.number("compute", compute, low=0.0, low_open=True)
         self.compute = compute
-        self.label_weight = _checks.number("label_weight", label_weight, low=0.0, high=1.0,
-                                           high_open=True)
+        if isinstance(label_weight, str):
+            label_weight = _checks.choice("label_weight", label_weight, LABEL_WEIGHT_WORDS)
+        else:
+            label_weight = _checks.number("label_weight", label_weight, low=0.0, high=1.0,
+                                          high_open=True)
+        self.label_weight = label_weight
         self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
         self.progress = progress
 
@@ -345,7 +357,7 @@ class SplitTeachers:
             given = y.reshape(n, 1).astype("float32")
         else:
             given = np.eye(width, dtype="float32")[y.reshape(-1).astype("int64")]
-        w = self.label_weight
+        w = _row_label_weights(self.label_weight, soft[:n], given)
         return np.concatenate([(1.0 - w) * soft[:n] + w * given, soft[n:]]).astype("float32")
 
     def teacher_epochs(self, epochs, left_out):
@@ -553,6 +565,7 @@ class SplitTeachers:
             raise ValueError("SplitTeachers(cache_dir=) and together=True need training "
                              "arrays; from a dataset the teachers train one after another.")
         scanned = _fit_dataset.scan(dataset, keep_inputs=self.near_duplicates is not None)
+        _check_labels(model, scanned["y"])
         labels = self._dataset_groups(scanned, groups)
         left_out = self.left_out(scanned["n"], labels)
         row_weights = self.weights_of(labels)
@@ -661,6 +674,7 @@ class SplitTeachers:
         x, y, sample_weight = _arrays(x, y, sample_weight)
         unlabelled = _fit_data.unlabelled_like(unlabelled, x)
         batch_size = batch_size or 32
+        _check_labels(model, y)
         labels = self.groups(x, groups)
         found = None if labels is None else duplicates.summary(labels)
         left_out = self.left_out(len(y), labels)
@@ -909,6 +923,18 @@ def _probabilities(model, x, kind, outputs=None):
     return probs, (probs[:, 1:] if outputs.shape[1] == 1 else probs)
 
 
+def _check_labels(model, y):
+    """E55 before the near-duplicate search and the plan, where the model's
+    output width is known without running it (a built model); the teachers'
+    first outputs check it again in any case."""
+    try:
+        width = getattr(model, "base_model", model).outputs[0].shape[-1]
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return
+    if width is not None:
+        _checks.class_ids(y, int(width), "E55", "SplitTeachers")
+
+
 def _outputs(model, x, chunk=2048):
     """`model`'s outputs on `x` as float64, by direct calls in chunks: `predict`
     would build one tf.function per teacher, which costs more than the
@@ -937,6 +963,22 @@ def _logged(labels):
               "%(largest)d rows); each group is left out of the same teachers",
               duplicates.summary(labels))
     return labels
+
+
+def _row_label_weights(label_weight, soft, given):
+    """`(n, 1)` each row's share of its given label in the model's target
+    (`SplitTeachers.student_targets`): a number for every row, or per row for
+    the words of `LABEL_WEIGHT_WORDS`."""
+    if not isinstance(label_weight, str):
+        return np.float32(label_weight)
+    soft, given = np.asarray(soft, dtype="float32"), np.asarray(given, dtype="float32")
+    if soft.shape[1] == 1:  # one sigmoid output: the probability of class 1
+        soft, given = (np.concatenate([1.0 - a, a], axis=1) for a in (soft, given))
+    if label_weight == "agree":
+        w = np.argmax(soft, axis=1) == np.argmax(given, axis=1)
+    else:
+        w = (soft * given).sum(axis=1) / np.maximum(given.sum(axis=1), 1e-12)
+    return w.astype("float32").reshape(-1, 1)
 
 
 def _check_every_teacher(left_out, teachers, exclude, n):

@@ -665,6 +665,12 @@ def e55():
     model = cluster_student(keras_adamixup.SplitTeachers(2, 1, seed=0, near_duplicates=None))
     with pytest.raises(ValueError, match=r"E55: SplitTeachers: 1 label\(s\) are not class ids"):
         model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    # before the search and the plan: no E63 warning for a budget the error makes moot
+    model = cluster_student(keras_adamixup.SplitTeachers(2, 1, seed=0, compute=0.05))
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(ValueError, match="E55"):
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert not [w for w in caught if "E63" in str(w.message)]
 
 
 def e56():
