@@ -59,13 +59,11 @@ from benchmarks.rows import mean as _mean, merged_rows, one_data_set  # noqa: E4
 DEFENCES = ("none", "early_stopping", RECOMMENDED, "teachers_16_2_ckpt",
             "dp_sgd_0.5", "dp_sgd_1.0", "memguard")
 LOW = "tpr_at_0.001_fpr"
-# the pixels of a row of the data sets that `benchmarks.data` flattens
-IMAGE_SHAPES = {"digits": (8, 8, 1), "mnist": (28, 28, 1)}
 
 
 def near_copy(data, x, kinds, noise=0.05):
     """The `audit.canaries.NearCopy` of `kinds` for rows `x` of the data set `data`
-    (flattened images get their image shape, `IMAGE_SHAPES`).
+    (flattened images get their image shape, `benchmarks.data.IMAGE_SHAPES`).
 
     Example:
 
@@ -73,9 +71,8 @@ def near_copy(data, x, kinds, noise=0.05):
     near = near_copy("mnist", x_train, ("relative", "shift"))
     ```
     """
-    shape = IMAGE_SHAPES.get(data) if x.ndim == 2 else None
-    if shape is not None and x.shape[1] != shape[0] * shape[1] * shape[2]:
-        shape = None
+    shape = IMAGE_SHAPES.get(data) if x.ndim == 2 else None  # one channel
+    shape = None if shape is None or x.shape[1] != shape[0] * shape[1] else (*shape, 1)
     return audit.canaries.NearCopy(kinds=tuple(kinds), noise=noise, image_shape=shape)
 
 
