@@ -143,9 +143,6 @@ def _teachers(words, checkpoint, public, name):
         if letters in ("compute", "lw") and number:  # SplitTeachers(compute=C, label_weight=W)
             teacher_args[{"lw": "label_weight"}.get(letters, letters)] = _number(number, name)
             continue
-        if word in ("lwagree", "lwconfidence"):  # SplitTeachers(label_weight="agree")
-            teacher_args["label_weight"] = word[2:]
-            continue
         if letters == "pat" and number.isdigit():  # SplitTeachers(patience=P)
             teacher_args["patience"] = int(number)
             continue

@@ -39,6 +39,14 @@ and hash thresholds. Writes ``benchmarks/results/near_copy_groups_<data>.json``
     python -m benchmarks.near_copy_groups --data adult
     python -m benchmarks.near_copy_groups --data cifar10
     python -m benchmarks.near_copy_groups --quick --out /tmp/ncg.json   # smoke test
+
+``--halved 0,1,2`` measures instead what a dataset too large to keep whole
+gets (`keras_adamixup._fit_dataset.SEARCH_BYTES`): per kind, the images with
+their copies halved that many times (2 x 2 means, `_image_ops.halved`), then
+grouped as `SplitTeachers` groups them (``aligned`` at radius 0.15, the
+shifts and crops `settings_for` gives that size), images only, no embedding:
+
+    python -m benchmarks.near_copy_groups --data cifar10 --halved 0,1,2 --out ncg_halved.json
 """
 
 import datetime
@@ -55,7 +63,7 @@ import numpy as np  # noqa: E402
 from scipy.sparse import coo_matrix  # noqa: E402
 from scipy.sparse.csgraph import connected_components  # noqa: E402
 
-from keras_adamixup import _io, audit, duplicates  # noqa: E402
+from keras_adamixup import _image_ops, _io, audit, duplicates  # noqa: E402
 
 from benchmarks import common, data  # noqa: E402
 from benchmarks.canary_audit import near_copy  # noqa: E402
@@ -304,6 +312,9 @@ def arguments(argv):
     parser.add_argument("--copies", type=int, default=200, help="near-copies per kind")
     parser.add_argument("--train-rows", type=int, default=8000,
                         help="rows (not measured) that train the embedding's model")
+    parser.add_argument("--halved", default=None,
+                        help="comma-separated times the images are halved before an aligned "
+                             "search (the dataset path over SEARCH_BYTES), e.g. 0,1,2")
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.copies, args.epochs, args.train_rows = 300, 30, 1, 500
@@ -324,6 +335,8 @@ def main(argv=None):
     order = np.random.default_rng(args.seed).permutation(len(x))
     n = min(args.rows, len(x) // 2)
     measured, other = order[:n], order[n:n + args.train_rows]
+    if args.halved is not None:
+        return halved_main(x[measured], args, argv, start)
     embed = embedder(x[other], y[other], args)
     trained = time.perf_counter() - start
     clean = run_kind(x[measured], None, embed, args.data, args.seed, 0)
@@ -345,6 +358,54 @@ def main(argv=None):
                          "total": round(time.perf_counter() - start, 1)}
     _io.write_text(args.out, json.dumps(result, indent=1) + "\n")
     print(markdown(result))
+    return 0
+
+
+def halved_main(x_rows, args, argv, start):
+    """``--halved``: per kind and halving, the aligned search's recall and false rows."""
+    times = [int(t) for t in args.halved.split(",")]
+    if _images(args.data, x_rows[:1]) is None:
+        raise SystemExit(f"--halved needs images; {args.data} is tabular.")
+    result = {"benchmark": "near_copy_groups_halved", "data": args.data,
+              "commands": ["python -m benchmarks.near_copy_groups " + " ".join(argv)],
+              "commit": _commit(), "date": datetime.date.today().isoformat(),
+              "settings": {"rows": len(x_rows), "copies": args.copies, "seed": args.seed,
+                           "radius": duplicates.IMAGE_RADIUS, "halved": times},
+              "kinds": {}}
+    kinds = {"none": None, **kinds_for(args.data, x_rows)}
+    for kind, near in kinds.items():
+        n, x_all, family = len(x_rows), x_rows, np.arange(len(x_rows))
+        if near is not None:
+            index = audit.canaries.NEAR_COPY_KINDS.index(near.kinds[0])
+            rng = np.random.default_rng([args.seed, index])
+            sources = np.sort(rng.choice(n, size=min(args.copies, n), replace=False))
+            x_all = np.concatenate([x_rows, audit.canaries.near_copies(
+                x_rows, sources, near, seed=args.seed)])
+            family = np.concatenate([family, sources])
+        images, row = _images(args.data, x_all), {}
+        for t in times:
+            small = images
+            for _ in range(t):
+                small = _image_ops.halved(small)
+            began = time.perf_counter()
+            m = measure(aligned_groups(small, duplicates.IMAGE_RADIUS), family, n)
+            row[str(t)] = {**_short(m), "side": int(small.shape[1]),
+                           "seconds": round(time.perf_counter() - began, 1)}
+        result["kinds"][kind] = row
+        print(kind, json.dumps(row), flush=True)
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    _io.write_text(args.out, json.dumps(result, indent=1) + "\n")
+    lines = [f"{args.data}: {len(x_rows)} rows + {args.copies} near-copies per kind, searched "
+             "as SplitTeachers searches images (radius 0.15, shifts, crops) after halving the "
+             "images k times. Cells: copies found (recall) / rows grouped with an unrelated "
+             "row.", "",
+             "| near-copy |" + "".join(f" halved {t}x ({row[str(t)]['side']} px) |"
+                                        for t in times), "|---|" + "---|" * len(times)]
+    for kind, row in result["kinds"].items():
+        cells = [(f"{row[str(t)]['recall']:.0%} / " if row[str(t)]["recall"] is not None
+                  else "(no copies) ") + str(row[str(t)]["false_rows"]) for t in times]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
     return 0
 
 

@@ -17,8 +17,13 @@ Nothing is held in memory but per-example numbers (labels, weights, soft
 labels: a few bytes to a few hundred per example), so a dataset larger than
 memory works: the teachers and the model read it in passes. The one exception
 is the near-duplicate search of split teachers: `scan` keeps the inputs of a
-dataset of one input whose inputs are the same at every pass and take at most
-`SEARCH_BYTES`, so that they can be searched as arrays are.
+dataset of one input whose inputs are the same at every pass, so that they
+can be searched as arrays are. They take at most `SEARCH_BYTES`: images that
+would take more are kept at half their sides (each pixel the mean of a
+2 × 2 block), again until they fit, down to `MIN_SEARCH_SIDE` pixels a side;
+the search then compares them at that resolution (its shifts and crops in
+those pixels). Other inputs that would take more are not kept, and the
+search is skipped with a warning.
 """
 
 import hashlib
@@ -27,6 +32,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_adamixup import _image_ops
+
 # the model's shuffle buffer over the joined examples (examples, not batches)
 SHUFFLE_BUFFER = 10_000
 # batches compared over two passes to check the order is fixed
@@ -34,6 +41,9 @@ _ORDER_BATCHES = 2
 # the most bytes of inputs `scan` keeps for the near-duplicate search (as the dataset
 # yields them: uint8 images take a quarter of float32 ones)
 SEARCH_BYTES = 2**30
+# images are kept halved, as often as needed to fit SEARCH_BYTES, down to this many pixels
+# on their shorter side (the search's shifts and crops need 8 or more)
+MIN_SEARCH_SIDE = 8
 
 
 def is_dataset(x):
@@ -128,7 +138,9 @@ def scan(dataset, keep_inputs=False):
         the first batch), ``inputs_digest`` (of every input, in order),
         ``fixed_inputs`` (whether two passes gave the same first inputs:
         `False` with random augmentation in the pipeline), ``inputs`` (NumPy,
-        or `None` when not kept) and ``inputs_not_kept`` (why, or `None`).
+        or `None` when not kept), ``inputs_not_kept`` (why, or `None`) and
+        ``inputs_halved`` (how many times the kept images were halved to fit
+        `SEARCH_BYTES`: 0 for inputs kept whole).
     """
     check(dataset)
     first, second = _first(dataset), _first(dataset)
@@ -150,14 +162,15 @@ def scan(dataset, keep_inputs=False):
     return {"n": sum(len(part) for part in labels), "y": np.concatenate(labels),
             "weights": np.concatenate(weights) if weights else None,
             "batch_size": batch_size, "inputs_digest": digest.hexdigest(),
-            "fixed_inputs": fixed, "inputs": kept.inputs(), "inputs_not_kept": kept.why}
+            "fixed_inputs": fixed, "inputs": kept.inputs(), "inputs_not_kept": kept.why,
+            "inputs_halved": kept.halved}
 
 
 class _Kept:
     """`scan`'s inputs kept for the near-duplicate search, or why they are not."""
 
     def __init__(self, wanted, fixed, leaves):
-        self.parts, self.size, self.why = [], 0, None
+        self.parts, self.size, self.why, self.halved = [], 0, None, 0
         if not wanted:
             self.why = "not asked"
         elif not fixed:
@@ -170,15 +183,34 @@ class _Kept:
         if self.why is not None:
             return
         part = np.asarray(keras.tree.flatten(x)[0])  # one input, maybe in a dict
-        self.size += part.nbytes
-        if self.size > SEARCH_BYTES:
-            self.parts, self.why = [], (f"its inputs take more than {SEARCH_BYTES:,} "
-                                        "bytes (`_fit_dataset.SEARCH_BYTES`)")
-            return
+        for _ in range(self.halved):
+            part = _image_ops.halved(part)
         self.parts.append(part)
+        self.size += part.nbytes
+        while self.size > SEARCH_BYTES:
+            if not _halvable(part):
+                self.parts, self.why = [], (
+                    f"its inputs take more than {SEARCH_BYTES:,} bytes "
+                    f"(`_fit_dataset.SEARCH_BYTES`){_WHY_NOT_HALVED}")
+                return
+            self.parts = [_image_ops.halved(kept) for kept in self.parts]
+            self.size, self.halved = sum(kept.nbytes for kept in self.parts), self.halved + 1
+            part = self.parts[-1]
 
     def inputs(self):
         return np.concatenate(self.parts) if self.why is None and self.parts else None
+
+
+_WHY_NOT_HALVED = (", and they are not images of 16 pixels or more a side that could be "
+                   "kept at half their sides")
+
+
+def _halvable(part):
+    """Whether kept inputs are images ``(n, H, W[, C])`` (at most 4 channels) whose
+    halves keep `MIN_SEARCH_SIDE` pixels a side."""
+    if part.ndim not in (3, 4) or (part.ndim == 4 and part.shape[-1] > 4):
+        return False
+    return min(part.shape[1:3]) // 2 >= MIN_SEARCH_SIDE
 
 
 def _first(dataset):

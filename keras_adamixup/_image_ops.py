@@ -85,3 +85,18 @@ def crop_resized(images, cut, top, left, axes=(0, 1)):
     index = [slice(None)] * images.ndim
     index[first], index[second] = slice(top, top + h - cut), slice(left, left + w - cut)
     return resize_axis(resize_axis(images[tuple(index)], h, first), w, second)
+
+
+def halved(images):
+    """Images ``(n, H, W[, C])`` at half their sides, each new pixel the mean of
+    a 2 × 2 block (an odd last row or column dropped), in their own dtype
+    (integers rounded): what the duplicate search keeps of a dataset too large
+    to keep whole (`keras_adamixup._fit_dataset.scan`)."""
+    images = np.asarray(images)
+    h, w = images.shape[1] // 2 * 2, images.shape[2] // 2 * 2
+    blocks = images[:, :h, :w].astype("float32")
+    mean = (blocks[:, 0::2, 0::2] + blocks[:, 1::2, 0::2]
+            + blocks[:, 0::2, 1::2] + blocks[:, 1::2, 1::2]) / 4.0
+    if np.issubdtype(images.dtype, np.integer):
+        mean = np.rint(mean)
+    return mean.astype(images.dtype)

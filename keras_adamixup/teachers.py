@@ -111,10 +111,6 @@ _LOG = logging.getLogger("keras_adamixup")
 SELECT_EPOCH = ("loss", "accuracy")
 STUDENT_ROWS = ("all", "unlabelled")
 UNLABELLED_TEACHERS = ("all", "nearest")
-# label_weight words: "agree" gives a row its given label where the teachers that left it
-# out agree with it (their soft label's most probable class is the given one), its soft
-# label elsewhere; "confidence" weighs the given label by the soft label's probability of it
-LABEL_WEIGHT_WORDS = ("agree", "confidence")
 # a row's forward pass (inference) costs about this share of a training step on it
 # (forward and backward): what `compute` counts for the rows a teacher measures
 FORWARD = 1.0 / 3.0
@@ -218,12 +214,8 @@ class SplitTeachers:
         label_weight: in ``[0, 1)``: the share of each training row's given
             label in the model's target, the rest its soft label
             (`student_targets`; knowledge distillation's mix of the hard and
-            the soft loss). 0 (default): the soft label alone. Or per row:
-            ``"agree"`` the given label where the teachers that left the row
-            out agree with it (their soft label's most probable class), the
-            soft label elsewhere; ``"confidence"`` the given label weighed by
-            the soft label's probability of it. The teachers do not depend on
-            it.
+            the soft loss). 0 (default): the soft label alone. The teachers
+            do not depend on it.
         compute: `None` (default): the teachers train up to the model's
             epochs (or ``epochs``), stopping early with ``patience``. A
             number > 0: the teachers' training compute at most this multiple
@@ -284,12 +276,8 @@ class SplitTeachers:
         if compute is not None:
             compute = _checks.number("compute", compute, low=0.0, low_open=True)
         self.compute = compute
-        if isinstance(label_weight, str):
-            label_weight = _checks.choice("label_weight", label_weight, LABEL_WEIGHT_WORDS)
-        else:
-            label_weight = _checks.number("label_weight", label_weight, low=0.0, high=1.0,
-                                          high_open=True)
-        self.label_weight = label_weight
+        self.label_weight = _checks.number("label_weight", label_weight, low=0.0, high=1.0,
+                                           high_open=True)
         self.seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
         self.progress = progress
 
@@ -357,7 +345,7 @@ class SplitTeachers:
             given = y.reshape(n, 1).astype("float32")
         else:
             given = np.eye(width, dtype="float32")[y.reshape(-1).astype("int64")]
-        w = _row_label_weights(self.label_weight, soft[:n], given)
+        w = self.label_weight
         return np.concatenate([(1.0 - w) * soft[:n] + w * given, soft[n:]]).astype("float32")
 
     def teacher_epochs(self, epochs, left_out):
@@ -601,6 +589,11 @@ class SplitTeachers:
         `_fit_dataset.scan` kept them, else only the given groups (and why, logged)."""
         if self.near_duplicates is not None:
             if scanned["inputs"] is not None:
+                if scanned["inputs_halved"]:
+                    _LOG.info("SplitTeachers: the dataset's images are searched at 1/%d of "
+                              "their sides (%s pixels), to fit in _fit_dataset.SEARCH_BYTES",
+                              2 ** scanned["inputs_halved"],
+                              " x ".join(map(str, scanned["inputs"].shape[1:3])))
                 return self.groups(scanned["inputs"], groups)
             _LOG.warning("SplitTeachers: near-duplicates are not searched in this dataset: "
                          "%s; pass fit(..., groups=ids) to leave known copies out together",
@@ -963,22 +956,6 @@ def _logged(labels):
               "%(largest)d rows); each group is left out of the same teachers",
               duplicates.summary(labels))
     return labels
-
-
-def _row_label_weights(label_weight, soft, given):
-    """`(n, 1)` each row's share of its given label in the model's target
-    (`SplitTeachers.student_targets`): a number for every row, or per row for
-    the words of `LABEL_WEIGHT_WORDS`."""
-    if not isinstance(label_weight, str):
-        return np.float32(label_weight)
-    soft, given = np.asarray(soft, dtype="float32"), np.asarray(given, dtype="float32")
-    if soft.shape[1] == 1:  # one sigmoid output: the probability of class 1
-        soft, given = (np.concatenate([1.0 - a, a], axis=1) for a in (soft, given))
-    if label_weight == "agree":
-        w = np.argmax(soft, axis=1) == np.argmax(given, axis=1)
-    else:
-        w = (soft * given).sum(axis=1) / np.maximum(given.sum(axis=1), 1e-12)
-    return w.astype("float32").reshape(-1, 1)
 
 
 def _check_every_teacher(left_out, teachers, exclude, n):

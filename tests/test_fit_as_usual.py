@@ -226,6 +226,36 @@ def test_near_duplicates_are_searched_in_a_dataset_that_fits_the_limit(monkeypat
         assert why in caplog.text and "groups=ids" in caplog.text
 
 
+def test_images_over_the_limit_are_searched_at_half_their_sides(monkeypatch, caplog):
+    """A dataset of images larger than SEARCH_BYTES is kept halved (2 x 2 means) and
+    searched there: its shifted and noisy copies are still grouped."""
+    from keras_adamixup import _image_ops
+
+    block = np.array([[1, 3, 5], [7, 9, 11], [13, 15, 17]], dtype="uint8")[None]
+    assert _image_ops.halved(block).tolist() == [[[5]]]  # the odd row and column dropped
+    rng = np.random.default_rng(0)
+    coarse = rng.random((60, 4, 4, 3)).astype("float32")
+    images = tf.image.resize(coarse, (32, 32)).numpy()  # smooth images
+    copies = np.concatenate([np.roll(images[:5], 2, axis=2),  # shifted by 2 pixels
+                             images[5:10] + rng.normal(0, 0.01, images[5:10].shape)])
+    x = np.clip(np.concatenate([images, copies]) * 255, 0, 255).astype("uint8")
+    y = np.arange(len(x)) % 3
+    y[60:70] = y[:10]
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    monkeypatch.setattr(_fit_dataset, "SEARCH_BYTES", x.nbytes // 2)
+    scanned = _fit_dataset.scan(dataset, keep_inputs=True)
+    assert scanned["inputs_halved"] == 1 and scanned["inputs"].dtype == np.uint8
+    np.testing.assert_array_equal(scanned["inputs"], _image_ops.halved(x))
+    with caplog.at_level("INFO", logger="keras_adamixup"):
+        labels = SplitTeachers(4, 1, seed=0)._dataset_groups(scanned, None)
+    assert "1/2 of their sides (16 x 16 pixels)" in caplog.text
+    assert all(labels[60 + i] == labels[i] for i in range(10))
+    assert len(np.unique(labels)) == 60
+    monkeypatch.setattr(_fit_dataset, "SEARCH_BYTES", x.nbytes // 64)  # under 8 pixels a side
+    scanned = _fit_dataset.scan(dataset, keep_inputs=True)
+    assert scanned["inputs"] is None and "16 pixels or more" in scanned["inputs_not_kept"]
+
+
 def test_scan_keeps_one_input_even_in_a_dict_and_not_two():
     x, y = clusters(64, seed=4)
     one = tf.data.Dataset.from_tensor_slices(({"a": x}, y)).batch(16)

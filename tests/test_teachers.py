@@ -233,21 +233,3 @@ def test_label_weight_mixes_the_given_label_into_the_models_targets():
     model = cluster_student(SplitTeachers(2, 1, seed=0, near_duplicates=None, label_weight=0.5))
     model.fit(x, y, epochs=2, batch_size=16, verbose=0)
     assert model.get_config()["targets"]["config"]["label_weight"] == 0.5
-
-
-def test_label_weight_words_weigh_each_row_by_its_teachers():
-    soft = np.array([[0.7, 0.2, 0.1], [0.2, 0.2, 0.6], [0.3, 0.6, 0.1]], dtype="float32")
-    y = np.array([0, 1, 1])  # the teachers agree with rows 0 and 2, not with row 1
-    agreed = SplitTeachers(2, 1, label_weight="agree").student_targets(soft, y)
-    np.testing.assert_allclose(agreed, [[1, 0, 0], [0.2, 0.2, 0.6], [0, 1, 0]], atol=1e-6)
-    weighed = SplitTeachers(2, 1, label_weight="confidence").student_targets(soft, y)
-    np.testing.assert_allclose(weighed[1], 0.8 * soft[1] + 0.2 * np.eye(3)[1], atol=1e-6)
-    np.testing.assert_allclose(weighed.sum(axis=1), 1.0, atol=1e-6)
-    # one sigmoid output: the soft label is the probability of class 1
-    binary = SplitTeachers(2, 1, label_weight="agree").student_targets(
-        np.array([[0.8], [0.3]], dtype="float32"), np.array([1, 1]))
-    np.testing.assert_allclose(binary, [[1.0], [0.3]], atol=1e-6)
-    with pytest.raises(ValueError, match="label_weight"):
-        SplitTeachers(2, 1, label_weight="agreed")
-    config = SplitTeachers(2, 1, label_weight="agree").get_config()
-    assert SplitTeachers.from_config(config).label_weight == "agree"
