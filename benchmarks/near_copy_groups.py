@@ -44,7 +44,8 @@ and hash thresholds. Writes ``benchmarks/results/near_copy_groups_<data>.json``
 gets (`keras_adamixup._fit_dataset.SEARCH_BYTES`): per kind, the images with
 their copies halved that many times (2 x 2 means, `_image_ops.halved`), then
 grouped as `SplitTeachers` groups them (``aligned`` at radius 0.15, the
-shifts and crops `settings_for` gives that size), images only, no embedding:
+shifts and crops `settings_for` gives that size, shifts in half pixels when
+halved), images only, no embedding:
 
     python -m benchmarks.near_copy_groups --data cifar10 --halved 0,1,2 --out ncg_halved.json
 """
@@ -180,11 +181,13 @@ def measure(labels, family, n_clean):
             "largest": int(sizes.max())}
 
 
-def aligned_groups(images, radius):
+def aligned_groups(images, radius, shift_step=1):
     """`near_duplicate_groups` of `images` as `SplitTeachers` searches them
-    (`duplicates.settings_for`: shifts and crops), at `radius`."""
+    (`duplicates.settings_for`: shifts and crops), at `radius` (`shift_step` 0.5:
+    as it searches images kept at half their sides)."""
     return duplicates.near_duplicate_groups(
-        images, **{**duplicates.settings_for(images), "radius": radius})
+        images, **{**duplicates.settings_for(images), "radius": radius,
+                   "shift_step": shift_step})
 
 
 def groupings(x_rows, embedded, images, radius=duplicates.RADIUS, hash_bits=4):
@@ -388,7 +391,8 @@ def halved_main(x_rows, args, argv, start):
             for _ in range(t):
                 small = _image_ops.halved(small)
             began = time.perf_counter()
-            m = measure(aligned_groups(small, duplicates.IMAGE_RADIUS), family, n)
+            m = measure(aligned_groups(small, duplicates.IMAGE_RADIUS,
+                                       duplicates.CROP_STEP if t else 1), family, n)
             row[str(t)] = {**_short(m), "side": int(small.shape[1]),
                            "seconds": round(time.perf_counter() - began, 1)}
         result["kinds"][kind] = row

@@ -41,8 +41,9 @@ def _sampling_matrix(at, n):
 
 def shift_matrix(size, offset):
     """``(size, size)``: an axis moved by `offset` pixels, its edge pixel repeated
-    (pixel ``r`` of the result is pixel ``clip(r − offset)`` of the input)."""
-    return np.eye(size)[np.clip(np.arange(size) - offset, 0, size - 1)]
+    (pixel ``r`` of the result is pixel ``clip(r − offset)`` of the input; a
+    fractional `offset` interpolates linearly between two pixels)."""
+    return _sampling_matrix(np.clip(np.arange(size) - offset, 0.0, size - 1.0), size)
 
 
 def resize_axis(images, size, axis):

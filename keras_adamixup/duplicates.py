@@ -120,7 +120,7 @@ _BLOCK = 256
 
 
 def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0, crop=0,
-                          candidates="auto"):
+                          candidates="auto", shift_step=1):
     """Each row's group: the smallest row index among its near-duplicates.
 
     Args:
@@ -150,6 +150,12 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0, crop=0,
             and crops barely move (each of two descriptors: ``2k`` at most),
             ``"auto"`` (default) every pair up to `CANDIDATE_ROWS` images and
             `CANDIDATES` nearest above.
+        shift_step: the translations' step in pixels: 1 (default), or 0.5
+            (`CROP_STEP`) to compare images moved by half pixels too
+            (interpolated; ``(4 · shift + 1)² − 1`` passes): what
+            `SplitTeachers` uses on images it searches at half their sides
+            (a dataset too large to keep whole), where a one-pixel shift of
+            the original is half a pixel.
 
     Returns:
         int64 ``(n,)``: rows of a group share a value, the smallest index of
@@ -165,6 +171,8 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0, crop=0,
     _checks.number("radius", radius, low=0.0)
     shift = _checks.integer("shift", shift, low=0)
     crop = _checks.integer("crop", crop, low=0)
+    if _checks.number("shift_step", shift_step) not in (1.0, CROP_STEP):
+        raise ValueError(f"`shift_step` must be 1 or {CROP_STEP} (pixels), got {shift_step!r}.")
     if candidates is not None and candidates != "auto":
         candidates = _checks.integer("candidates", candidates, low=1)
     images, flat = _inputs(x, shift, crop)
@@ -176,7 +184,7 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0, crop=0,
     if radius > 0 and n > 1:
         if candidates == "auto":
             candidates = CANDIDATES if n > CANDIDATE_ROWS else None
-        near, d2 = _near_pairs(flat, radius, images, shift, crop, candidates)
+        near, d2 = _near_pairs(flat, radius, images, shift, crop, candidates, shift_step)
     return _split_chains(n, fixed, near, d2, radius)
 
 
@@ -378,7 +386,7 @@ def _images(x, shift, crop):
     return images[..., None] if images.ndim == 3 else images
 
 
-def _near_pairs(flat, radius, images=None, shift=0, crop=0, candidates=None):
+def _near_pairs(flat, radius, images=None, shift=0, crop=0, candidates=None, shift_step=1):
     """Pairs within `radius` × the RMS pair distance, exactly: (i < j) untranslated,
     with `shift` (i, j) where image j moved by up to `shift` pixels is near i, and
     with `crop` (i, j) where image j cropped by up to `crop` pixels and resized is;
@@ -401,7 +409,7 @@ def _near_pairs(flat, radius, images=None, shift=0, crop=0, candidates=None):
         flat32 = flat.astype("float32", copy=False)
         mean_projected = (mean @ directions).astype("float32")  # V(x) − mean, projected
     for rows_matrix, columns_matrix in _variants(images.shape[1:3] if shift or crop else None,
-                                                 shift, crop):
+                                                 shift, crop, shift_step):
         # a variant V(x) = R · x · Cᵀ per channel is linear: its projection on the
         # directions is x's on Vᵀ(directions), and no variant image is made but for
         # the rows checked. An orthonormal projection never lengthens a distance: the
@@ -487,20 +495,21 @@ def _nearest_pairs(images, k):
     return keys // n, keys % n
 
 
-def _variants(size, shift, crop):
+def _variants(size, shift, crop, shift_step=1):
     """Each other form an image of `size` ``(H, W)`` is compared under, as per-axis
     matrices ``(R, C)`` (the form is ``R · image · Cᵀ`` per channel): moved by every
-    offset up to `shift` pixels (not 0, 0; edges repeated), then every crop of
-    `CROP_STEP` to `crop` pixels per axis at every position, both in steps of
-    `CROP_STEP`, resized back."""
+    offset up to `shift` pixels in steps of `shift_step` (not 0, 0; edges repeated),
+    then every crop of `CROP_STEP` to `crop` pixels per axis at every position,
+    both in steps of `CROP_STEP`, resized back."""
     if size is None:
         return
     height, width = size
-    for dy in range(-shift, shift + 1):
-        for dx in range(-shift, shift + 1):
+    reach = int(round(shift / shift_step))
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
             if (dy, dx) != (0, 0):
-                yield (_image_ops.shift_matrix(height, dy),
-                       _image_ops.shift_matrix(width, dx))
+                yield (_image_ops.shift_matrix(height, dy * shift_step),
+                       _image_ops.shift_matrix(width, dx * shift_step))
     steps = int(round(crop / CROP_STEP))
     for cut in range(1, steps + 1):
         for top in range(cut + 1):

@@ -303,12 +303,14 @@ class SplitTeachers:
         _check_every_teacher(mask.T, self.teachers, self.exclude, n)
         return mask.T
 
-    def groups(self, x, groups=None):
+    def groups(self, x, groups=None, shift_step=1):
         """Each row's group for `left_out` (`None`: every row alone), and logs what was found.
 
         Args:
             x: the teachers' training inputs.
             groups: `None` or one id per row (rows sharing one are kept together).
+            shift_step: `near_duplicate_groups`' step of translations (0.5 for
+                images kept at half their sides).
         """
         if self.near_duplicates is None and groups is None:
             return None
@@ -325,6 +327,8 @@ class SplitTeachers:
                       f" (images: shifted up to {settings['shift']} and cropped up to "
                       f"{settings['crop']} pixels, in half pixels)" if settings["shift"] or settings["crop"]
                       else "")
+        if settings["shift"]:
+            settings["shift_step"] = shift_step
         return _logged(duplicates.near_duplicate_groups(x, groups=groups, **settings))
 
     def student_targets(self, soft, y):
@@ -591,10 +595,12 @@ class SplitTeachers:
             if scanned["inputs"] is not None:
                 if scanned["inputs_halved"]:
                     _LOG.info("SplitTeachers: the dataset's images are searched at 1/%d of "
-                              "their sides (%s pixels), to fit in _fit_dataset.SEARCH_BYTES",
-                              2 ** scanned["inputs_halved"],
+                              "their sides (%s pixels, moved in half pixels), to fit in "
+                              "_fit_dataset.SEARCH_BYTES", 2 ** scanned["inputs_halved"],
                               " x ".join(map(str, scanned["inputs"].shape[1:3])))
-                return self.groups(scanned["inputs"], groups)
+                return self.groups(scanned["inputs"], groups,
+                                   shift_step=duplicates.CROP_STEP if scanned["inputs_halved"]
+                                   else 1)
             _LOG.warning("SplitTeachers: near-duplicates are not searched in this dataset: "
                          "%s; pass fit(..., groups=ids) to leave known copies out together",
                          scanned["inputs_not_kept"])

@@ -452,3 +452,19 @@ def test_a_chain_of_chance_neighbours_is_split_and_copies_stay_together(monkeypa
     given = duplicates.near_duplicate_groups(x, groups=ids)
     assert (given[:20] == 0).all() and given[240] == given[203]
     assert given[210] != given[230] and given[242] == given[5] == 0
+
+
+def test_half_pixel_shifts_find_an_image_moved_by_half_a_pixel():
+    from keras_adamixup import _image_ops
+
+    smooth = _smooth_images(40, size=16, seed=5)
+    # the first image moved right by half a pixel (each pixel the mean of two neighbours)
+    half = (smooth[:1] + np.concatenate([smooth[:1, :, :1], smooth[:1, :, :-1]], axis=2)) / 2
+    x = np.concatenate([smooth, half])
+    whole = duplicates.near_duplicate_groups(x, radius=0.03, shift=1)
+    halves = duplicates.near_duplicate_groups(x, radius=0.03, shift=1, shift_step=0.5)
+    assert whole[-1] != whole[0] and halves[-1] == halves[0]
+    assert len(np.unique(halves)) == 40
+    np.testing.assert_allclose(_image_ops.shift_matrix(5, 0.5)[2], [0, 0.5, 0.5, 0, 0])
+    with pytest.raises(ValueError, match="shift_step"):
+        duplicates.near_duplicate_groups(x, shift=1, shift_step=0.25)

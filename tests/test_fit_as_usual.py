@@ -248,7 +248,7 @@ def test_images_over_the_limit_are_searched_at_half_their_sides(monkeypatch, cap
     np.testing.assert_array_equal(scanned["inputs"], _image_ops.halved(x))
     with caplog.at_level("INFO", logger="keras_adamixup"):
         labels = SplitTeachers(4, 1, seed=0)._dataset_groups(scanned, None)
-    assert "1/2 of their sides (16 x 16 pixels)" in caplog.text
+    assert "1/2 of their sides (16 x 16 pixels, moved in half pixels)" in caplog.text
     assert all(labels[60 + i] == labels[i] for i in range(10))
     assert len(np.unique(labels)) == 60
     monkeypatch.setattr(_fit_dataset, "SEARCH_BYTES", x.nbytes // 64)  # under 8 pixels a side
