@@ -150,12 +150,9 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0, crop=0,
             and crops barely move (each of two descriptors: ``2k`` at most),
             ``"auto"`` (default) every pair up to `CANDIDATE_ROWS` images and
             `CANDIDATES` nearest above.
-        shift_step: the translations' step in pixels: 1 (default), or 0.5
-            (`CROP_STEP`) to compare images moved by half pixels too
-            (interpolated; ``(4 · shift + 1)² − 1`` passes): what
-            `SplitTeachers` uses on images it searches at half their sides
-            (a dataset too large to keep whole), where a one-pixel shift of
-            the original is half a pixel.
+        shift_step: the translations' step: 1 pixel (default), or 0.5
+            (`CROP_STEP`, interpolated; ``(4 · shift + 1)² − 1`` passes), as
+            `SplitTeachers` searches images kept at half their sides.
 
     Returns:
         int64 ``(n,)``: rows of a group share a value, the smallest index of
@@ -168,13 +165,7 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0, crop=0,
     print(len(groups) - len(set(groups)), "rows share a group with another")
     ```
     """
-    _checks.number("radius", radius, low=0.0)
-    shift = _checks.integer("shift", shift, low=0)
-    crop = _checks.integer("crop", crop, low=0)
-    if _checks.number("shift_step", shift_step) not in (1.0, CROP_STEP):
-        raise ValueError(f"`shift_step` must be 1 or {CROP_STEP} (pixels), got {shift_step!r}.")
-    if candidates is not None and candidates != "auto":
-        candidates = _checks.integer("candidates", candidates, low=1)
+    shift, crop, candidates = _arguments(radius, shift, crop, candidates, shift_step)
     images, flat = _inputs(x, shift, crop)
     n = len(flat)
     if n == 0:
@@ -186,6 +177,17 @@ def near_duplicate_groups(x, radius=RADIUS, groups=None, shift=0, crop=0,
             candidates = CANDIDATES if n > CANDIDATE_ROWS else None
         near, d2 = _near_pairs(flat, radius, images, shift, crop, candidates, shift_step)
     return _split_chains(n, fixed, near, d2, radius)
+
+
+def _arguments(radius, shift, crop, candidates, shift_step):
+    """`near_duplicate_groups`' arguments checked: ``(shift, crop, candidates)``."""
+    _checks.number("radius", radius, low=0.0)
+    if _checks.number("shift_step", shift_step) not in (1.0, CROP_STEP):
+        raise ValueError(f"`shift_step` must be 1 or {CROP_STEP} (pixels), got {shift_step!r}.")
+    if candidates is not None and candidates != "auto":
+        candidates = _checks.integer("candidates", candidates, low=1)
+    return (_checks.integer("shift", shift, low=0), _checks.integer("crop", crop, low=0),
+            candidates)
 
 
 def _fixed_pairs(flat, groups):
