@@ -186,8 +186,11 @@ def _arguments(radius, shift, crop, candidates, shift_step):
         raise ValueError(f"`shift_step` must be 1 or {CROP_STEP} (pixels), got {shift_step!r}.")
     if candidates is not None and candidates != "auto":
         candidates = _checks.integer("candidates", candidates, low=1)
-    return (_checks.integer("shift", shift, low=0), _checks.integer("crop", crop, low=0),
-            candidates)
+    shift = _checks.integer("shift", shift, low=0)
+    if shift_step != 1 and not shift:
+        raise ValueError(f"`shift_step` ({shift_step}) steps the translations of `shift`, "
+                         "which is 0: give shift=1 or more (pixels).")
+    return shift, _checks.integer("crop", crop, low=0), candidates
 
 
 def _fixed_pairs(flat, groups):

@@ -468,3 +468,5 @@ def test_half_pixel_shifts_find_an_image_moved_by_half_a_pixel():
     np.testing.assert_allclose(_image_ops.shift_matrix(5, 0.5)[2], [0, 0.5, 0.5, 0, 0])
     with pytest.raises(ValueError, match="shift_step"):
         duplicates.near_duplicate_groups(x, shift=1, shift_step=0.25)
+    with pytest.raises(ValueError, match="give shift=1"):
+        duplicates.near_duplicate_groups(x, shift_step=0.5)  # no translations to step
