@@ -21,8 +21,8 @@ dataset of one input whose inputs are the same at every pass, so that they
 can be searched as arrays are. They take at most `SEARCH_BYTES`: images that
 would take more are kept at half their sides (each pixel the mean of a
 2 × 2 block), again until they fit, down to `MIN_SEARCH_SIDE` pixels a side;
-the search then compares them at that resolution (its shifts and crops in
-those pixels). Other inputs that would take more are not kept, and the
+the search then compares them at that resolution, moved in half pixels
+(`SplitTeachers`). Other inputs that would take more are not kept, and the
 search is skipped with a warning.
 """
 
