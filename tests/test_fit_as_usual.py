@@ -233,6 +233,8 @@ def test_images_over_the_limit_are_searched_at_half_their_sides(monkeypatch, cap
 
     block = np.array([[1, 3, 5], [7, 9, 11], [13, 15, 17]], dtype="uint8")[None]
     assert _image_ops.halved(block).tolist() == [[[5]]]  # the odd row and column dropped
+    grey = np.arange(16, dtype="float32").reshape(1, 4, 4)
+    assert _image_ops.halved(grey).tolist() == [[[2.5, 4.5], [10.5, 12.5]]]
     rng = np.random.default_rng(0)
     coarse = rng.random((60, 4, 4, 3)).astype("float32")
     images = tf.image.resize(coarse, (32, 32)).numpy()  # smooth images
