@@ -185,9 +185,10 @@ def aligned_groups(images, radius, shift_step=1):
     """`near_duplicate_groups` of `images` as `SplitTeachers` searches them
     (`duplicates.settings_for`: shifts and crops), at `radius` (`shift_step` 0.5:
     as it searches images kept at half their sides)."""
-    return duplicates.near_duplicate_groups(
-        images, **{**duplicates.settings_for(images), "radius": radius,
-                   "shift_step": shift_step})
+    settings = {**duplicates.settings_for(images), "radius": radius}
+    if settings["shift"]:  # as SplitTeachers.groups: images too small to shift take none
+        settings["shift_step"] = shift_step
+    return duplicates.near_duplicate_groups(images, **settings)
 
 
 def groupings(x_rows, embedded, images, radius=duplicates.RADIUS, hash_bits=4):
@@ -288,18 +289,25 @@ def _images(name, x):
     return x if x.ndim == 4 else None
 
 
+def with_copies(x_rows, near, seed, copies):
+    """``(rows, family)``: `x_rows` and, for a one-kind `NearCopy` `near`, `copies`
+    near-copies of distinct random rows after them (`None`: the rows alone); each
+    row's family is its source row's index."""
+    n = len(x_rows)
+    if near is None:
+        return x_rows, np.arange(n)
+    index = audit.canaries.NEAR_COPY_KINDS.index(near.kinds[0])
+    rng = np.random.default_rng([seed, index])
+    sources = np.sort(rng.choice(n, size=min(copies, n), replace=False))
+    made = audit.canaries.near_copies(x_rows, sources, near, seed=seed)
+    return np.concatenate([x_rows, made]), np.concatenate([np.arange(n), sources])
+
+
 def run_kind(x_rows, near, embed, name, seed, copies):
     """One near-copy kind (`near`: `copies` near-copies of distinct rows of `x_rows`
     added; `None`: the rows alone), then every method's `measure` and the `sweep`."""
     n = len(x_rows)
-    x_all, family = x_rows, np.arange(n)
-    if near is not None:
-        index = audit.canaries.NEAR_COPY_KINDS.index(near.kinds[0])
-        rng = np.random.default_rng([seed, index])
-        sources = np.sort(rng.choice(n, size=min(copies, n), replace=False))
-        made = audit.canaries.near_copies(x_rows, sources, near, seed=seed)
-        x_all = np.concatenate([x_rows, made])
-        family = np.concatenate([family, sources])
+    x_all, family = with_copies(x_rows, near, seed, copies)
     embedded, images = embed(x_all), _images(name, x_all)
     methods = {m: measure(labels, family, n)
                for m, labels in groupings(x_all, embedded, images).items()}
@@ -377,14 +385,8 @@ def halved_main(x_rows, args, argv, start):
               "kinds": {}}
     kinds = {"none": None, **kinds_for(args.data, x_rows)}
     for kind, near in kinds.items():
-        n, x_all, family = len(x_rows), x_rows, np.arange(len(x_rows))
-        if near is not None:
-            index = audit.canaries.NEAR_COPY_KINDS.index(near.kinds[0])
-            rng = np.random.default_rng([args.seed, index])
-            sources = np.sort(rng.choice(n, size=min(args.copies, n), replace=False))
-            x_all = np.concatenate([x_rows, audit.canaries.near_copies(
-                x_rows, sources, near, seed=args.seed)])
-            family = np.concatenate([family, sources])
+        n = len(x_rows)
+        x_all, family = with_copies(x_rows, near, args.seed, args.copies)
         images, row = _images(args.data, x_all), {}
         for t in times:
             small = images

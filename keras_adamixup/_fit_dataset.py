@@ -201,8 +201,8 @@ class _Kept:
         return np.concatenate(self.parts) if self.why is None and self.parts else None
 
 
-_WHY_NOT_HALVED = (", and they are not images of 16 pixels or more a side that could be "
-                   "kept at half their sides")
+_WHY_NOT_HALVED = (f", and they are not images of {2 * MIN_SEARCH_SIDE} pixels or more a "
+                   "side that could be kept at half their sides")
 
 
 def _halvable(part):
