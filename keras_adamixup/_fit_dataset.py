@@ -15,10 +15,11 @@ That needs:
 
 Nothing is held in memory but per-example numbers (labels, weights, soft
 labels: a few bytes to a few hundred per example), so a dataset larger than
-memory works: the teachers and the model read it in passes. The one exception
-is the near-duplicate search of split teachers: `scan` keeps the inputs of a
-dataset of one input whose inputs are the same at every pass, so that they
-can be searched as arrays are. They take at most `SEARCH_BYTES`: images that
+memory works: the teachers and the model read it in passes. The exception:
+`scan` keeps the inputs of a dataset of one input whose inputs are the same
+at every pass, so that split teachers can train from them as from arrays
+(together, in one compiled step: `whole_inputs`) and search them for
+near-duplicates as arrays are. They take at most `SEARCH_BYTES`: images that
 would take more are kept at half their sides (each pixel the mean of a
 2 × 2 block), again until they fit, down to `MIN_SEARCH_SIDE` pixels a side;
 the search then compares them at that resolution, moved in half pixels
@@ -123,14 +124,16 @@ def count_examples(data):
     return int(data.unbatch().reduce(np.int64(0), lambda count, _: count + 1))
 
 
-def scan(dataset, keep_inputs=False):
+def scan(dataset, keep_inputs=False, halve=True):
     """One pass over the training dataset: what the teachers need of it in memory.
 
     Args:
         dataset: the batched training dataset.
-        keep_inputs: keep the inputs too (for the near-duplicate search), when
-            the dataset has one input, the same at every pass, of at most
-            `SEARCH_BYTES`.
+        keep_inputs: keep the inputs too (for the teachers and the
+            near-duplicate search), when the dataset has one input, the same
+            at every pass, of at most `SEARCH_BYTES`.
+        halve: keep images that would take more at half their sides (for the
+            search alone); `False` keeps none then.
 
     Returns:
         a dict: ``n`` (examples), ``y`` (labels, NumPy), ``weights``
@@ -146,7 +149,7 @@ def scan(dataset, keep_inputs=False):
     first, second = _first(dataset), _first(dataset)
     _check_order(first, second)
     fixed = _same_inputs(first, second)
-    kept = _Kept(keep_inputs, fixed, len(keras.tree.flatten(dataset.element_spec[0])))
+    kept = _Kept(keep_inputs, fixed, len(keras.tree.flatten(dataset.element_spec[0])), halve)
     labels, weights, digest, batch_size = [], [], hashlib.sha256(), None
     for element in dataset.as_numpy_iterator():
         x, y = element[0], np.asarray(element[1])
@@ -169,8 +172,8 @@ def scan(dataset, keep_inputs=False):
 class _Kept:
     """`scan`'s inputs kept for the near-duplicate search, or why they are not."""
 
-    def __init__(self, wanted, fixed, leaves):
-        self.parts, self.size, self.why, self.halved = [], 0, None, 0
+    def __init__(self, wanted, fixed, leaves, halve=True):
+        self.parts, self.size, self.why, self.halved, self.halve = [], 0, None, 0, halve
         if not wanted:
             self.why = "not asked"
         elif not fixed:
@@ -188,10 +191,10 @@ class _Kept:
         self.parts.append(part)
         self.size += part.nbytes
         while self.size > SEARCH_BYTES:
-            if not _halvable(part):
+            if not (self.halve and _halvable(part)):
                 self.parts, self.why = [], (
                     f"its inputs take more than {SEARCH_BYTES:,} bytes "
-                    f"(`_fit_dataset.SEARCH_BYTES`){_WHY_NOT_HALVED}")
+                    f"(`_fit_dataset.SEARCH_BYTES`){_WHY_NOT_HALVED if self.halve else ''}")
                 return
             self.parts = [_image_ops.halved(kept) for kept in self.parts]
             self.size, self.halved = sum(kept.nbytes for kept in self.parts), self.halved + 1
@@ -203,6 +206,16 @@ class _Kept:
 
 _WHY_NOT_HALVED = (f", and they are not images of {2 * MIN_SEARCH_SIDE} pixels or more a "
                    "side that could be kept at half their sides")
+
+
+def whole_inputs(dataset, scanned):
+    """`scan`'s kept inputs when they are the dataset's inputs themselves (one
+    tensor, not a structure; kept whole, not halved), else `None`: the teachers
+    then train from them as from arrays."""
+    if scanned["inputs"] is None or scanned["inputs_halved"] or \
+            not isinstance(dataset.element_spec[0], tf.TensorSpec):
+        return None
+    return scanned["inputs"]
 
 
 def _halvable(part):

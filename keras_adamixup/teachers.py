@@ -23,7 +23,8 @@ they know. Measured in docs/BENCHMARKS.md ("Split teachers").
 The teachers train together in one compiled step when the model allows it
 (a Sequential or functional model with one input and one output;
 `keras_adamixup._stacked`), else one after another (a model of several
-inputs, given a dict or list of arrays).
+inputs, given a dict or list of arrays; a `tf.data.Dataset` too large or
+random to hold in memory: `keras_adamixup._fit_dataset`).
 
 What the teachers see, when `AdaMixupModel.fit` trains them:
 
@@ -90,6 +91,7 @@ model.fit(x_train, y_train, epochs=40, batch_size=64)
 ```
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -551,13 +553,25 @@ class SplitTeachers:
 
     def _fit_dataset(self, model, dataset, epochs, batch_size, sample_weight, progress,
                      groups):
-        """`fit` from a dataset: the teachers one after another, each reading the
-        examples it keeps by position (`keras_adamixup._fit_dataset`)."""
+        """`fit` from a dataset. A dataset whose inputs fit in `SEARCH_BYTES` and are the
+        same at every pass trains its teachers from them as from arrays (together when
+        they can); others one teacher after another, each reading the examples it keeps
+        by position (`keras_adamixup._fit_dataset`)."""
         if self.cache_dir is not None or self.together is True:
             raise ValueError("SplitTeachers(cache_dir=) and together=True need training "
-                             "arrays; from a dataset the teachers train one after another.")
-        scanned = _fit_dataset.scan(dataset, keep_inputs=self.near_duplicates is not None)
+                             "arrays; from a dataset the teachers may train one after another.")
+        scanned = _fit_dataset.scan(dataset, keep_inputs=True,
+                                    halve=self.near_duplicates is not None)
         _check_labels(model, scanned["y"])
+        x = _fit_dataset.whole_inputs(dataset, scanned)
+        if x is not None:
+            targets = self.fit(model, x, scanned["y"], epochs=epochs,
+                               batch_size=batch_size or scanned["batch_size"],
+                               sample_weight=scanned["weights"] if sample_weight is None
+                               else sample_weight, progress=progress, groups=groups)
+            return dataclasses.replace(targets, digest=self.dataset_digest(
+                scanned, epochs=epochs, batch_size=batch_size, sample_weight=sample_weight,
+                groups=groups))
         labels = self._dataset_groups(scanned, groups)
         left_out = self.left_out(scanned["n"], labels)
         row_weights = self.weights_of(labels)

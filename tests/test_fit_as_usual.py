@@ -247,6 +247,9 @@ def test_images_over_the_limit_are_searched_at_half_their_sides(monkeypatch, cap
     monkeypatch.setattr(_fit_dataset, "SEARCH_BYTES", x.nbytes // 2)
     scanned = _fit_dataset.scan(dataset, keep_inputs=True)
     assert scanned["inputs_halved"] == 1 and scanned["inputs"].dtype == np.uint8
+    whole = _fit_dataset.scan(dataset, keep_inputs=True, halve=False)  # for teachers alone
+    assert whole["inputs"] is None and "take more than" in whole["inputs_not_kept"]
+    assert "16 pixels" not in whole["inputs_not_kept"]
     np.testing.assert_array_equal(scanned["inputs"], _image_ops.halved(x))
     with caplog.at_level("INFO", logger="keras_adamixup"):
         labels = SplitTeachers(4, 1, seed=0)._dataset_groups(scanned, None)
@@ -267,3 +270,32 @@ def test_scan_keeps_one_input_even_in_a_dict_and_not_two():
     scanned = _fit_dataset.scan(two, keep_inputs=True)
     assert scanned["inputs"] is None and "2 inputs" in scanned["inputs_not_kept"]
     assert _fit_dataset.scan(one)["inputs"] is None  # not asked
+
+
+def test_a_dataset_held_in_memory_trains_its_teachers_as_arrays_do(monkeypatch):
+    """Inputs the same at every pass that fit `SEARCH_BYTES`: the teachers train from
+    them as from arrays (together, vectorized): the same soft labels as `fit` on the
+    arrays, the dataset's digest. Over the limit (never halved for them), one teacher
+    after another, from the dataset."""
+    x, y = clusters(240, seed=5)
+    weights = np.linspace(0.5, 1.5, len(y)).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices((x, y, weights)).batch(24)
+    teachers = SplitTeachers(4, 1, seed=0, near_duplicates=None)
+    model = _recommended(teachers, schedule=0.0, checkpoint=None)
+    keras.utils.set_random_seed(1)  # the teachers' first weights
+    from_dataset = teachers.fit(model, dataset, None, epochs=3)
+    keras.utils.set_random_seed(1)
+    from_arrays = teachers.fit(model, x, y, epochs=3, batch_size=24, sample_weight=weights)
+    np.testing.assert_array_equal(from_dataset.soft_labels, from_arrays.soft_labels)
+    np.testing.assert_array_equal(from_dataset.left_out, from_arrays.left_out)
+    scanned = _fit_dataset.scan(dataset)
+    assert from_dataset.digest == teachers.dataset_digest(scanned, epochs=3)
+    fits = []
+    original = keras.Model.fit
+    monkeypatch.setattr(keras.Model, "fit", lambda self, data, *a, **k: (
+        fits.append(_fit_dataset.is_dataset(data)), original(self, data, *a, **k))[1])
+    monkeypatch.setattr(_fit_dataset, "SEARCH_BYTES", x.nbytes // 2)
+    keras.utils.set_random_seed(1)
+    streamed = teachers.fit(model, dataset, None, epochs=3)
+    assert fits == [True] * 4 and streamed.digest == from_dataset.digest
+    assert not np.array_equal(streamed.soft_labels, from_dataset.soft_labels)
