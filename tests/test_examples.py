@@ -71,14 +71,14 @@ def test_examples_skip_without_data(tmp_path, capsys):
     assert "skipped" in capsys.readouterr().out
 
 
-def _mock_examples(names):
-    """A `tfds.testing.mock_data` dataset function: random images, labels from `names`."""
+def _mock_examples(names, n=540):
+    """A `tfds.testing.mock_data` dataset function: `n` random images, labels from
+    `names`."""
     import tensorflow as tf
 
     def as_dataset(self, split, **kwargs):
         rng = np.random.default_rng(len(str(split)))  # train and test differ
         shape = self.info.features["image"].shape
-        n = 540
         images = rng.integers(0, 256, (n,) + tuple(shape), dtype=np.uint8)
         labels = names(rng, n)
         return tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
@@ -86,8 +86,11 @@ def _mock_examples(names):
     return as_dataset
 
 
-# STL-10 goes the same path as LFW with integer labels (a minute): make test-all
-@pytest.mark.parametrize("dataset", ["lfw", pytest.param("stl10", marks=pytest.mark.slow)])
+# the whole example on tfds' mock data takes about a minute each: make test-all (LFW's
+# loading, names to ids, runs by default below; the example's training on images
+# is test_cifar10_quick_on_a_small_npz's)
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["lfw", "stl10"])
 def test_paper_datasets_quick_on_tfds_mock_data(dataset, tmp_path, capsys):
     """LFW and STL-10 cannot download here: tfds' mock data, the same code path."""
     tfds = pytest.importorskip("tensorflow_datasets")
@@ -107,6 +110,20 @@ def test_paper_datasets_quick_on_tfds_mock_data(dataset, tmp_path, capsys):
     assert (tmp_path / "comparison.md").exists()
     attacks = {r["attack"] for r in reports["recommended"].attacks}
     assert {"lira_online", "rmia_online_plain"} <= attacks
+
+
+def test_lfw_names_become_ids_of_people_with_enough_photos():
+    """LFW's labels are names: ids 0 … k−1 for the people with `min_per_class`
+    photos or more, the others dropped (tfds' mock data: it cannot download here)."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    pool = runpy.run_path(str(ROOT / "examples" / "paper_datasets.py"))["load_pool"]
+    people = np.array([b"ann", b"bob", b"cy"])
+    counts = {b"ann": 25, b"bob": 21, b"cy": 14}  # cy: too few photos
+    with tfds.testing.mock_data(as_dataset_fn=_mock_examples(
+            lambda rng, n: np.repeat(people, [counts[p] for p in people]), n=60)):
+        x, y = pool("lfw", image_size=8, min_per_class=20)
+    assert x.shape == (46, 8, 8, 3) and x.dtype == np.float32
+    assert np.bincount(y).tolist() == [25, 21]
 
 
 def test_paper_datasets_npz_in_either_layout(tmp_path):
