@@ -103,19 +103,22 @@ def non_finite_rows(array):
     return np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))
 
 
-def _is_sparse_loss(loss):
+def _is_loss(loss, names, loss_class, exact=False):
+    """Whether `loss` (a name, a loss object or a function) is `loss_class` or one of
+    `names`; with `exact`, not a subclass of it (a user's subclass may take other labels)."""
     if isinstance(loss, str):
-        return loss in SPARSE_LOSS_NAMES
-    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+        return loss in names
+    if type(loss) is loss_class or (not exact and isinstance(loss, loss_class)):
         return True
-    return getattr(loss, "__name__", None) in SPARSE_LOSS_NAMES
+    return getattr(loss, "__name__", None) in names
+
+
+def _is_sparse_loss(loss):
+    return _is_loss(loss, SPARSE_LOSS_NAMES, keras.losses.SparseCategoricalCrossentropy)
 
 
 def _is_one_hot_loss(loss):
-    if isinstance(loss, str):
-        return loss in ONE_HOT_LOSS_NAMES
-    return type(loss) is keras.losses.CategoricalCrossentropy or \
-        getattr(loss, "__name__", None) in ONE_HOT_LOSS_NAMES
+    return _is_loss(loss, ONE_HOT_LOSS_NAMES, keras.losses.CategoricalCrossentropy, exact=True)
 
 
 def _named_leaves(x):
