@@ -25,6 +25,8 @@ may stop them early).
     python -m benchmarks.recipe_cost --data mnist --members 4000 --epochs 40 --rounds 3
     python -m benchmarks.recipe_cost --data cifar10 --members 2000 --epochs 20 \
         --recipes none,mixup_relaxat1.0_a0.4 --monitor needed
+    python -m benchmarks.recipe_cost --data digits --members 900 --epochs 30 \
+        --recipes teachers_plateau_pat3_8_1_ckpt --inputs dataset   # or streamed
     python -m benchmarks.recipe_cost --quick        # smoke test
 
 Writes ``--out`` (JSON, optional): every run and the summary.
@@ -71,14 +73,36 @@ def time_one(name, data, args, seed, public=None):
         model = factory()
         # a dict where the recipe needs no callbacks (`--monitor needed`)
         kwargs = fit_kwargs_of(fit_kwargs_for, x_m, y_m)
+    x_fit, y_fit = x_m, y_m
+    if args.inputs != "arrays":
+        x_fit, y_fit, kwargs = as_dataset(x_m, y_m, kwargs, streamed=args.inputs == "streamed")
     start = time.perf_counter()
-    history = model.fit(x_m, y_m, **kwargs)
+    history = model.fit(x_fit, y_fit, **kwargs)
     seconds = time.perf_counter() - start
     run = {"recipe": name, "seconds": seconds, "student_epochs": len(history.epoch)}
     taught = getattr(model, "teacher_targets", None)  # the teachers' TeacherTargets
     if taught is not None and taught.epochs:
         run["teachers_epochs_median"] = statistics.median(taught.epochs)
     return run
+
+
+def as_dataset(x, y, kwargs, streamed=False):
+    """`(dataset, None, kwargs)`: the members as a batched `tf.data.Dataset` (in order,
+    batches of the recipe's ``batch_size``); `streamed`: with a random change of 1e-6
+    per pass (random augmentation that moves nothing: the inputs differ between
+    passes, so split teachers read the dataset one after another)."""
+    import tensorflow as tf
+
+    kwargs = dict(kwargs)
+    if "sample_weight" in kwargs or "validation_split" in kwargs:
+        raise ValueError("--inputs dataset / streamed: a recipe with sample weights or "
+                         "validation_split needs arrays here")
+    kwargs.pop("shuffle", None)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(kwargs.pop("batch_size", 32))
+    if streamed:
+        dataset = dataset.map(lambda xb, yb: (
+            xb + tf.random.normal(tf.shape(xb), stddev=1e-6, dtype=xb.dtype), yb))
+    return dataset, None, kwargs
 
 
 def summarize(runs, recipes):
@@ -128,6 +152,11 @@ def main(argv=None):
     parser.add_argument("--monitor", choices=("all", "needed"), default="all",
                         help="all: every recipe gets the benchmarks' logging monitor; "
                              "needed: only the recipes that follow one")
+    parser.add_argument("--inputs", choices=("arrays", "dataset", "streamed"),
+                        default="arrays",
+                        help="how every fit (the plain one too) gets the members: NumPy "
+                             "arrays; a tf.data.Dataset of them; the same with a random "
+                             "change per pass (read in passes: teachers one after another)")
     args = parser.parse_args(argv)
     if args.quick:
         args.members, args.epochs, args.rounds, args.warmup = 300, 3, 1, 0
@@ -154,7 +183,8 @@ def main(argv=None):
     summary = summarize(runs, recipes)
     title = (f"{args.data}: {len(data[0][1])} members, {model_name(args.data, args.width)}, {args.epochs} epochs "
              f"planned, batch 64, seed {args.seed}, {args.rounds} interleaved rounds"
-             + ("" if args.monitor == "all" else ", monitors only where needed"))
+             + ("" if args.monitor == "all" else ", monitors only where needed")
+             + ("" if args.inputs == "arrays" else f", inputs: {args.inputs}"))
     print()
     print(markdown(summary, title))
     if args.out:
