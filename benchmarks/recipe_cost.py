@@ -88,7 +88,7 @@ def time_one(name, data, args, seed, public=None):
 
 def as_dataset(x, y, kwargs, streamed=False):
     """`(dataset, None, kwargs)`: the members as a batched `tf.data.Dataset` (in order,
-    batches of the recipe's ``batch_size``); `streamed`: with a random change of 1e-6
+    batches of the recipe's ``batch_size``); `streamed`: with a random change of 0 to 2e-6
     per pass (random augmentation that moves nothing: the inputs differ between
     passes, so split teachers read the dataset one after another)."""
     import tensorflow as tf
@@ -98,11 +98,14 @@ def as_dataset(x, y, kwargs, streamed=False):
         raise ValueError("--inputs dataset / streamed: a recipe with sample weights or "
                          "validation_split needs arrays here")
     kwargs.pop("shuffle", None)
-    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(kwargs.pop("batch_size", 32))
-    if streamed:
-        dataset = dataset.map(lambda xb, yb: (
-            xb + tf.random.normal(tf.shape(xb), stddev=1e-6, dtype=xb.dtype), yb))
-    return dataset, None, kwargs
+    dataset = tf.data.Dataset.from_tensor_slices((x, y))
+    if streamed:  # a draw per example and pass (a stateful random op would repeat its
+        # draws at every pass under keras.utils.set_random_seed)
+        draws = tf.data.Dataset.random(seed=1, rerandomize_each_iteration=True)
+        dataset = tf.data.Dataset.zip((dataset, draws)).map(
+            lambda example, draw: (example[0] + tf.cast(draw % 3, example[0].dtype) * 1e-6,
+                                   example[1]))
+    return dataset.batch(kwargs.pop("batch_size", 32)), None, kwargs
 
 
 def summarize(runs, recipes):
