@@ -194,7 +194,10 @@ class _Kept:
             if not (self.halve and _halvable(part)):
                 self.parts, self.why = [], (
                     f"its inputs take more than {SEARCH_BYTES:,} bytes "
-                    f"(`_fit_dataset.SEARCH_BYTES`){_WHY_NOT_HALVED if self.halve else ''}")
+                    f"(`_fit_dataset.SEARCH_BYTES`)" + (
+                        "" if not self.halve else _WHY_NOT_HALVED if not self.halved else
+                        f" even at {min(part.shape[1:3])} pixels a side, and images are "
+                        f"not kept under {MIN_SEARCH_SIDE}"))
                 return
             self.parts = [_image_ops.halved(kept) for kept in self.parts]
             self.size, self.halved = sum(kept.nbytes for kept in self.parts), self.halved + 1
@@ -209,13 +212,12 @@ _WHY_NOT_HALVED = (f", and they are not images of {2 * MIN_SEARCH_SIDE} pixels o
 
 
 def whole_inputs(dataset, scanned):
-    """`scan`'s kept inputs when they are the dataset's inputs themselves (one
-    tensor, not a structure; kept whole, not halved), else `None`: the teachers
-    then train from them as from arrays."""
-    if scanned["inputs"] is None or scanned["inputs_halved"] or \
-            not isinstance(dataset.element_spec[0], tf.TensorSpec):
+    """`scan`'s kept inputs, kept whole (not halved), in the dataset's structure (an
+    array, or a dict / tuple of one), else `None`: the teachers then train from them
+    as from arrays."""
+    if scanned["inputs"] is None or scanned["inputs_halved"]:
         return None
-    return scanned["inputs"]
+    return keras.tree.pack_sequence_as(dataset.element_spec[0], [scanned["inputs"]])
 
 
 def _halvable(part):
@@ -235,7 +237,8 @@ _REORDERED = (
     "(shuffled): split teachers find each example's soft label by its position. "
     "Give `fit` the dataset without `shuffle` (the model shuffles the examples "
     f"it trains on, {SHUFFLE_BUFFER} at a time), or shuffle once with "
-    "`shuffle(..., reshuffle_each_iteration=False)`.")
+    "`shuffle(..., reshuffle_each_iteration=False)`; "
+    "`keras.utils.image_dataset_from_directory` shuffles unless given `shuffle=False`.")
 
 
 def _check_order(first, second):

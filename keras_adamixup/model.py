@@ -32,6 +32,8 @@ _SEED_KEY = "mixup_seed_state"
 # TeacherTargets.to_store's arrays, saved under this prefix
 _TEACHER_PREFIX = "teacher_targets."
 # what files of versions before TeacherTargets held (not read: the teachers train again)
+E06_FIRST_BATCH = ("E06: The first training batch has a single example, which cannot be "
+                   "mixed (it has no partner): use a `batch_size` of at least 2.")
 _OLD_TEACHER_KEYS = ("teacher_soft_labels", "teacher_digest", "teacher_row_weights")
 # the training state saved by name too (`_state_variables`), so that it loads by name
 _STATE_PREFIX = "training_state."
@@ -430,6 +432,10 @@ class AdaMixupModel(keras.Model):
         if not self.compiled:
             raise ValueError("Call `compile` before `fit`: SplitTeachers copies the "
                              "compiled loss and optimizer for its teachers.")
+        first = (len(keras.tree.flatten(_fit_dataset.first_inputs(x))[0])
+                 if _fit_dataset.is_dataset(x) else batch_size)
+        if first == 1:  # before the teachers train, not at the model's first batch
+            raise ValueError(E06_FIRST_BATCH)
         if not _fit_dataset.is_dataset(x):
             return self._student_data(x, y, epochs, batch_size, verbose, kwargs, groups,
                                       unlabelled)
@@ -1218,11 +1224,7 @@ class _TrainingPlan(keras.callbacks.Callback):
             self._check_counters()
             model = self._target
             if int(model.unmixed_batches.numpy()):
-                raise ValueError(
-                    "E06: The first training batch has a single example, which "
-                    "cannot be mixed (it has no partner): use a `batch_size` of "
-                    "at least 2."
-                )
+                raise ValueError(E06_FIRST_BATCH)
 
     def on_epoch_end(self, epoch, logs=None):
         self._check_counters()

@@ -616,8 +616,9 @@ class SplitTeachers:
                                    shift_step=duplicates.CROP_STEP if scanned["inputs_halved"]
                                    else 1)
             _LOG.warning("SplitTeachers: near-duplicates are not searched in this dataset: "
-                         "%s; pass fit(..., groups=ids) to leave known copies out together",
-                         scanned["inputs_not_kept"])
+                         "%s; %s", scanned["inputs_not_kept"],
+                         "only the given `groups` are left out together" if groups is not None
+                         else "pass fit(..., groups=ids) to leave known copies out together")
         labels = _group_labels(groups, scanned["n"])
         return labels if labels is None else _logged(labels)
 

@@ -85,6 +85,16 @@ def e06(digits):
     with pytest.raises(ValueError, match="(E06: The first training batch has a single example)|"
                                          "(E06: Cannot mix a batch of size 1)"):
         model.fit(x[:4], y[:4], epochs=1, batch_size=1, verbose=0)
+    # with teachers: before they train (the stacked teachers failed on batches of one,
+    # a dataset's streamed ones only after training)
+    for data, size in (((x[:200], y[:200]), 1), ((tf.data.Dataset.from_tensor_slices(
+            (x[:200], y[:200])).batch(1),), None)):
+        taught = compiled(keras_adamixup.AdaMixupModel(
+            small_mlp(), seed=0, targets=keras_adamixup.SplitTeachers(
+                2, 1, seed=0, near_duplicates=None)))
+        taught.targets.make_teachers = lambda *a, **k: pytest.fail("teachers trained")
+        with pytest.raises(ValueError, match="E06: The first training batch has a single"):
+            taught.fit(*data, epochs=1, batch_size=size, verbose=0)
 
 
 def e07():

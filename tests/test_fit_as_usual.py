@@ -258,7 +258,9 @@ def test_images_over_the_limit_are_searched_at_half_their_sides(monkeypatch, cap
     assert len(np.unique(labels)) == 60
     monkeypatch.setattr(_fit_dataset, "SEARCH_BYTES", x.nbytes // 64)  # under 8 pixels a side
     scanned = _fit_dataset.scan(dataset, keep_inputs=True)
-    assert scanned["inputs"] is None and "16 pixels or more" in scanned["inputs_not_kept"]
+    assert scanned["inputs"] is None and "even at 8 pixels a side" in scanned["inputs_not_kept"]
+    flat = tf.data.Dataset.from_tensor_slices((x.reshape(len(x), -1), y)).batch(16)
+    assert "16 pixels or more" in _fit_dataset.scan(flat, keep_inputs=True)["inputs_not_kept"]
 
 
 def test_scan_keeps_one_input_even_in_a_dict_and_not_two():
@@ -299,3 +301,32 @@ def test_a_dataset_held_in_memory_trains_its_teachers_as_arrays_do(monkeypatch):
     streamed = teachers.fit(model, dataset, None, epochs=3)
     assert fits == [True] * 4 and streamed.digest == from_dataset.digest
     assert not np.array_equal(streamed.soft_labels, from_dataset.soft_labels)
+
+
+def test_a_held_dataset_of_one_named_input_trains_as_its_arrays(monkeypatch, caplog):
+    """`({"pixels": x}, y)` batches are held as `{"pixels": array}`: the teachers train
+    from the arrays (no pass of the dataset each), as `fit` on the dict of arrays does.
+    Given `groups` where the search cannot run, the log does not ask for them."""
+    x, y = clusters(240, seed=6)
+    inputs = keras.Input((8,), name="pixels")
+    hidden = keras.layers.Dense(16, activation="relu")(inputs)
+    model = keras_adamixup.recommended.model(
+        keras.Model({"pixels": inputs}, keras.layers.Dense(3)(hidden)), seed=0)
+    model.compile(keras.optimizers.Adam(1e-2), SPARSE_CE)
+    teachers = SplitTeachers(4, 1, seed=0, near_duplicates=None)
+    keyed = tf.data.Dataset.from_tensor_slices(({"pixels": x}, y)).batch(24)
+    fits = []
+    original = keras.Model.fit
+    monkeypatch.setattr(keras.Model, "fit", lambda self, data, *a, **k: (
+        fits.append(_fit_dataset.is_dataset(data)), original(self, data, *a, **k))[1])
+    keras.utils.set_random_seed(1)
+    held = teachers.fit(model, keyed, None, epochs=2)
+    keras.utils.set_random_seed(1)
+    arrays = teachers.fit(model, {"pixels": x}, y, epochs=2, batch_size=24)
+    np.testing.assert_array_equal(held.soft_labels, arrays.soft_labels)
+    assert fits and not any(fits)
+    two = tf.data.Dataset.from_tensor_slices(((x, x), y)).batch(24)  # not searched
+    with caplog.at_level("WARNING", logger="keras_adamixup"):
+        SplitTeachers(2, 1, seed=0, epochs=1)._dataset_groups(
+            _fit_dataset.scan(two, keep_inputs=True), np.arange(240) // 2)
+    assert "2 inputs; only the given `groups`" in caplog.text
