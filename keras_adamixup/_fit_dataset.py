@@ -87,8 +87,10 @@ def check_batched(dataset, name="x"):
                          f"e.g. `{name}.batch(64)`, as Keras' `fit` needs.")
 
 
-def examples(dataset, labels=None):
-    """The dataset's examples, one element each, indexed: ``(i, (x, y[, w]))``.
+def indexed_batches(dataset, labels=None):
+    """The dataset's batches with their examples' indices: ``(i, (x, y[, w]))``,
+    `i` int64 ``(batch,)``. Batch by batch: per-example work in a `tf.data` map
+    costs more than the steps of a small model.
 
     Args:
         dataset: the batched training dataset.
@@ -97,17 +99,39 @@ def examples(dataset, labels=None):
             dataset reshuffled at every pass fails instead of joining soft
             labels (and teachers' left-out rows) to the wrong examples.
     """
-    indexed = dataset.unbatch().enumerate()
+    def indexed(start, element):
+        n = tf.shape(element[1], out_type=tf.int64)[0]
+        return start + n, (start + tf.range(n, dtype=tf.int64), element)
+
+    batches = dataset.scan(np.int64(0), indexed)
     if labels is None:
-        return indexed
+        return batches
     expected = tf.constant(np.asarray(labels))
 
     def checked(i, element):
-        read = tf.reshape(tf.cast(element[1], expected.dtype), [-1])
-        same = tf.reduce_all(tf.equal(read, tf.reshape(tf.gather(expected, i), [-1])))
+        read = tf.reshape(tf.cast(element[1], expected.dtype), [tf.size(i), -1])
+        want = tf.reshape(tf.gather(expected, i), [tf.size(i), -1])
+        same = tf.reduce_all(tf.equal(read, want))
         with tf.control_dependencies([tf.debugging.Assert(same, [_REORDERED])]):
             return tf.identity(i), element
-    return indexed.map(checked)
+    return batches.map(checked)
+
+
+def examples(dataset, labels=None):
+    """The dataset's examples, one element each, indexed: ``(i, (x, y[, w]))``
+    (`indexed_batches`, unbatched; `labels` as there)."""
+    return indexed_batches(dataset, labels).unbatch()
+
+
+def _kept_rows(keep):
+    """A `indexed_batches` map: each batch's examples where `keep` (by index)."""
+    keep = tf.constant(np.asarray(keep, dtype=bool))
+
+    def kept(i, element):
+        mask = tf.gather(keep, i)
+        return tf.boolean_mask(i, mask), tf.nest.map_structure(
+            lambda part: tf.boolean_mask(part, mask), element)
+    return kept
 
 
 def without_weights(dataset):
@@ -265,20 +289,19 @@ def select(dataset, keep, weights=None, labels=None):
         weights: NumPy float ``(n,)`` per-example weights, or `None`.
         labels: `scan`'s labels, checked at every pass (`examples`), or `None`.
     """
-    keep = tf.constant(np.asarray(keep, dtype=bool))
-    chosen = examples(dataset, labels).filter(lambda i, element: tf.gather(keep, i))
+    chosen = indexed_batches(dataset, labels).map(_kept_rows(keep))
     if weights is None:
-        return chosen.map(lambda i, element: element)
+        return chosen.map(lambda i, element: element).unbatch()
     weights = tf.constant(np.asarray(weights, dtype="float32"))
-    return chosen.map(lambda i, element: (element[0], element[1], tf.gather(weights, i)))
+    return chosen.map(lambda i, element: (element[0], element[1],
+                                          tf.gather(weights, i))).unbatch()
 
 
 def inputs_of(dataset, keep, batch_size=512, labels=None):
     """The inputs of the examples where `keep` is True, batched (for predictions;
     `labels`: `scan`'s, checked at every pass, or `None`)."""
-    keep = tf.constant(np.asarray(keep, dtype=bool))
-    chosen = examples(dataset, labels).filter(lambda i, element: tf.gather(keep, i))
-    return chosen.map(lambda i, element: element[0]).batch(batch_size)
+    chosen = indexed_batches(dataset, labels).map(_kept_rows(keep))
+    return chosen.map(lambda i, element: element[0]).unbatch().batch(batch_size)
 
 
 def shuffled_batches(examples_ds, batch_size, seed, count):
@@ -307,14 +330,14 @@ def with_targets(dataset, soft, weights, batch_size, seed, labels=None):
         labels: `scan`'s labels, checked at every pass (`examples`), or `None`.
     """
     soft = tf.constant(np.asarray(soft, dtype="float32"))
-    indexed = examples(dataset, labels)
+    indexed = indexed_batches(dataset, labels)
     if weights is None:
         joined = indexed.map(lambda i, element: (element[0], tf.gather(soft, i)))
     else:
         weights = tf.constant(np.asarray(weights, dtype="float32"))
         joined = indexed.map(lambda i, element: (element[0], tf.gather(soft, i),
                                                  tf.gather(weights, i)))
-    return shuffled_batches(joined, batch_size, seed, len(soft))
+    return shuffled_batches(joined.unbatch(), batch_size, seed, len(soft))
 
 
 def draw_examples(dataset, count, seed):
