@@ -32,9 +32,10 @@ _SEED_KEY = "mixup_seed_state"
 # TeacherTargets.to_store's arrays, saved under this prefix
 _TEACHER_PREFIX = "teacher_targets."
 # what files of versions before TeacherTargets held (not read: the teachers train again)
+_OLD_TEACHER_KEYS = ("teacher_soft_labels", "teacher_digest", "teacher_row_weights")
+# raised at the first batch, and before split teachers train on batches of one
 E06_FIRST_BATCH = ("E06: The first training batch has a single example, which cannot be "
                    "mixed (it has no partner): use a `batch_size` of at least 2.")
-_OLD_TEACHER_KEYS = ("teacher_soft_labels", "teacher_digest", "teacher_row_weights")
 # the training state saved by name too (`_state_variables`), so that it loads by name
 _STATE_PREFIX = "training_state."
 
