@@ -559,7 +559,7 @@ class SplitTeachers:
         by position (`keras_adamixup._fit_dataset`)."""
         if self.cache_dir is not None or self.together is True:
             raise ValueError("SplitTeachers(cache_dir=) and together=True need training "
-                             "arrays; from a dataset they are not kept.")
+                             "arrays, not a dataset: give `fit` the arrays.")
         scanned = _fit_dataset.scan(dataset, keep_inputs=True,
                                     halve=self.near_duplicates is not None)
         _check_labels(model, scanned["y"])
