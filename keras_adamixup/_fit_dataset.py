@@ -117,12 +117,6 @@ def indexed_batches(dataset, labels=None):
     return batches.map(checked)
 
 
-def examples(dataset, labels=None):
-    """The dataset's examples, one element each, indexed: ``(i, (x, y[, w]))``
-    (`indexed_batches`, unbatched; `labels` as there)."""
-    return indexed_batches(dataset, labels).unbatch()
-
-
 def _kept_rows(keep):
     """A `indexed_batches` map: each batch's examples where `keep` (by index)."""
     keep = tf.constant(np.asarray(keep, dtype=bool))
@@ -216,12 +210,7 @@ class _Kept:
         self.size += part.nbytes
         while self.size > SEARCH_BYTES:
             if not (self.halve and _halvable(part)):
-                self.parts, self.why = [], (
-                    f"its inputs take more than {SEARCH_BYTES:,} bytes "
-                    f"(`_fit_dataset.SEARCH_BYTES`)" + (
-                        "" if not self.halve else _WHY_NOT_HALVED if not self.halved else
-                        f" even at {min(part.shape[1:3])} pixels a side, and images are "
-                        f"not kept under {MIN_SEARCH_SIDE}"))
+                self.parts, self.why = [], self._too_large(part)
                 return
             self.parts = [_image_ops.halved(kept) for kept in self.parts]
             self.size, self.halved = sum(kept.nbytes for kept in self.parts), self.halved + 1
@@ -229,6 +218,16 @@ class _Kept:
 
     def inputs(self):
         return np.concatenate(self.parts) if self.why is None and self.parts else None
+
+    def _too_large(self, part):
+        """Why inputs over `SEARCH_BYTES` are not kept (`part`: the last batch kept)."""
+        why = f"its inputs take more than {SEARCH_BYTES:,} bytes (`_fit_dataset.SEARCH_BYTES`)"
+        if not self.halve:  # kept for the teachers alone: whole or not at all
+            return why
+        if self.halved:
+            return (f"{why} even at {min(part.shape[1:3])} pixels a side, and images are "
+                    f"not kept under {MIN_SEARCH_SIDE}")
+        return why + _WHY_NOT_HALVED
 
 
 _WHY_NOT_HALVED = (f", and they are not images of {2 * MIN_SEARCH_SIDE} pixels or more a "
@@ -267,7 +266,7 @@ _REORDERED = (
 
 def _check_order(first, second):
     """Refuses a dataset whose first batches (two passes) hold other labels (every
-    later pass is checked example by example: `examples`)."""
+    later pass is checked example by example: `indexed_batches`)."""
     for one, two in zip(first, second):
         if not np.array_equal(np.asarray(one[1]), np.asarray(two[1])):
             raise ValueError(_REORDERED)
@@ -287,7 +286,7 @@ def select(dataset, keep, weights=None, labels=None):
         dataset: the batched training dataset.
         keep: NumPy bool ``(n,)``.
         weights: NumPy float ``(n,)`` per-example weights, or `None`.
-        labels: `scan`'s labels, checked at every pass (`examples`), or `None`.
+        labels: `scan`'s labels, checked at every pass (`indexed_batches`), or `None`.
     """
     chosen = indexed_batches(dataset, labels).map(_kept_rows(keep))
     if weights is None:
@@ -327,7 +326,7 @@ def with_targets(dataset, soft, weights, batch_size, seed, labels=None):
         weights: float32 ``(n,)`` per-example weights, or `None`.
         batch_size: the batches of the result.
         seed: the shuffle's seed.
-        labels: `scan`'s labels, checked at every pass (`examples`), or `None`.
+        labels: `scan`'s labels, checked at every pass (`indexed_batches`), or `None`.
     """
     soft = tf.constant(np.asarray(soft, dtype="float32"))
     indexed = indexed_batches(dataset, labels)
