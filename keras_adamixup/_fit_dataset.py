@@ -303,6 +303,23 @@ def inputs_of(dataset, keep, batch_size=512, labels=None):
     return chosen.map(lambda i, element: element[0]).unbatch().batch(batch_size)
 
 
+def joint_batches(dataset, batch_size, seed, count, labels=None):
+    """Every example as ``(i, x, y)``, shuffled at every pass (a buffer of up to
+    `SHUFFLE_BUFFER`) and batched: the batches that models trained together read,
+    each stepping on its own rows of them (`_stacked.train_streamed`; `labels`:
+    `scan`'s, checked at every pass, or `None`)."""
+    examples = indexed_batches(dataset, labels).map(
+        lambda i, element: (i, element[0], element[1])).unbatch()
+    return shuffled_batches(examples, batch_size, seed, count)
+
+
+def indexed_inputs(dataset, batch_size=1024, labels=None):
+    """Every example's inputs as ``(i, x)`` batches of `batch_size`, in order (for
+    predictions by index; `labels`: `scan`'s, checked at every pass, or `None`)."""
+    return (indexed_batches(dataset, labels).map(lambda i, element: (i, element[0]))
+            .unbatch().batch(batch_size).prefetch(tf.data.AUTOTUNE))
+
+
 def shuffled_batches(examples_ds, batch_size, seed, count):
     """`examples_ds` (`count` examples) shuffled (a buffer of up to `SHUFFLE_BUFFER`)
     and batched, with its number of batches known to Keras."""

@@ -256,10 +256,14 @@ class _VectorStep:
         return loss, non_trainable
 
     def __call__(self, indices, weights):
+        return self.on(self.x_pop, self.y_pop, indices, weights)
+
+    def on(self, x, y, indices, weights):
+        """One step: model k on rows ``indices[k]`` of ``(x, y)`` (a population or a batch)."""
         import tensorflow as tf
 
-        x = tf.gather(self.x_pop, indices)  # (K, batch, ...)
-        y = tf.gather(self.y_pop, indices)
+        x = tf.gather(x, indices)  # (K, batch, ...)
+        y = tf.gather(y, indices)
         with tf.GradientTape() as tape:
             # warn=False: random ops (dropout) have no vectorized form and run
             # in a loop over the K models, which TensorFlow would warn about
@@ -276,6 +280,10 @@ class _VectorStep:
 
     def _forward_rows(self, idx):
         """`(K, rows, ...)` outputs (``training=False``) of model k on ``x_pop[idx[k]]``."""
+        return self.forward_on(self.x_pop, idx)
+
+    def forward_on(self, x, idx):
+        """`(K, rows, ...)` outputs (``training=False``) of model k on ``x[idx[k]]``."""
         import tensorflow as tf
 
         def forward(elems):
@@ -285,7 +293,7 @@ class _VectorStep:
 
         return tf.vectorized_map(forward, ([v.value() for v in self.trainable],
                                            [v.value() for v in self.non_trainable],
-                                           tf.gather(self.x_pop, idx)), warn=False)
+                                           tf.gather(x, idx)), warn=False)
 
     def outputs(self, rows, chunk=1024):
         """Each model's outputs (``training=False``) on ``x_pop[rows[k]]``: a list of
@@ -374,14 +382,21 @@ class _Step:
         return loss
 
     def __call__(self, indices, weights):
+        return self.on(self.x_pop, self.y_pop, indices, weights)
+
+    def on(self, x, y, indices, weights):
+        """One step: model k on rows ``indices[k]`` of ``(x, y)`` (a population or a batch)."""
         import tensorflow as tf
 
-        losses = []
-        for k, model in enumerate(self.models):
-            x = tf.gather(self.x_pop, indices[k])
-            y = tf.gather(self.y_pop, indices[k])
-            losses.append(self._one(model, x, y, weights[k]))
-        return tf.stack(losses)
+        return tf.stack([self._one(model, tf.gather(x, indices[k]), tf.gather(y, indices[k]),
+                                   weights[k]) for k, model in enumerate(self.models)])
+
+    def forward_on(self, x, idx):
+        """`(K, rows, ...)` outputs (``training=False``) of model k on ``x[idx[k]]``."""
+        import tensorflow as tf
+
+        return tf.stack([model(tf.gather(x, idx[k]), training=False)
+                         for k, model in enumerate(self.models)])
 
 
 def train_together(models, x, y, masks, *, epochs=1, batch_size=32, shuffle=True,
@@ -546,3 +561,166 @@ def _report_epoch(progress, epoch, watch, body, models, x, vectorize):
         return progress(epoch)
     seen = body.outputs(watch) if vectorize else _outputs_each(models, x, watch)
     return progress(epoch, seen)
+
+
+def train_streamed(models, batches, masks, *, epochs=1, progress=None, jit_compile="auto",
+                   sample_weight=None, vectorize="auto", watch=None, first=None):
+    """Trains `models[k]` on the examples of `batches` where `masks[k]`, all at once, from
+    one pass of `batches` per epoch (a dataset not held in memory: too large, or with
+    random augmentation in its pipeline).
+
+    Every model steps on its own members of each batch, gathered from it and
+    padded to a common size (a multiple of `_PAD`) with repeats of its own
+    members at weight 0: as in `train_together`, a model never sees a row it
+    does not train on, batch-normalization statistics included. All models read
+    the same batches, so a pipeline's augmentation is drawn once per example and
+    pass for all of them. A batch in which some model has no member is joined to
+    the next one (`_complete_batches`).
+
+    Args:
+        models: compiled models (see `stack_reason`).
+        batches: an iterable of ``(i, x, y)`` batches (`i` int64 example
+            indices, `x` one input), iterated once per epoch (a
+            `tf.data.Dataset` reshuffled at every pass).
+        masks: `(len(models), n)` bool, the examples each model trains on.
+        epochs: passes over `batches`.
+        progress, jit_compile, vectorize: as `train_together`'s.
+        sample_weight: `None` or `(n,)` weights of the examples, by index.
+        watch: `None`, or ``(rows, inputs)``: `(len(models), n)` bool and an
+            iterable of ``(i, x)`` batches of the examples: after every epoch,
+            model k's outputs (``training=False``) on its rows, in the order
+            `inputs` yields them, are given to ``progress(epoch, outputs)``.
+        first: `(x, y)` of a few examples, which build the models' variables
+            (default: the first batch of `batches`, one more read).
+
+    Returns:
+        `models`, trained.
+
+    Example:
+
+    ```python
+    stream = keras_adamixup._fit_dataset.joint_batches(dataset, 64, seed=0, count=n)
+    train_streamed(models, stream, masks, epochs=20)
+    ```
+    """
+    import tensorflow as tf
+
+    masks = _checked_masks(models, range(np.shape(masks)[-1]), masks, epochs, 1)
+    sample_weight = _example_weights(sample_weight, masks.shape[1])
+    if first is None:
+        first = next(iter(batches))[1:]
+    step, forward, write_back = _streamed_step(models, first, jit_compile, vectorize)
+    for epoch in range(epochs):
+        for i, x, y in _complete_batches(batches, masks):
+            indices, weights = _stream_plan(i, masks, sample_weight)
+            step(x, y, tf.constant(indices), tf.constant(weights))
+        if write_back is not None:
+            write_back()
+        if progress is None:
+            continue
+        answer = (progress(epoch) if watch is None
+                  else progress(epoch, _outputs_by_rows(forward, *watch)))
+        if answer is True:
+            break
+    return models
+
+
+def _streamed_step(models, first, jit_compile, vectorize):
+    """`(step, forward, write_back)` of `train_streamed`: the compiled step and forward
+    pass on a batch's rows, and the vectorized weights' write-back (or `None`)."""
+    import tensorflow as tf
+
+    x0, y0 = (np.asarray(part) for part in first)
+    if jit_compile == "auto":
+        jit_compile = all(getattr(m, "jit_compile", False) is True for m in models)
+    vectorize = _use_vectorized(models, vectorize, jit_compile)
+    _build_variables(models, x0, y0, vectorize)
+    body = (_VectorStep if vectorize else _Step)(models, None, None)
+    return (tf.function(body.on, jit_compile=bool(jit_compile), reduce_retracing=True),
+            tf.function(body.forward_on, reduce_retracing=True),
+            tf.function(body.write_back) if vectorize else None)
+
+
+# a model's rows of a streamed batch are padded to a multiple of this many (fewer shapes
+# to trace)
+_PAD = 8
+
+
+def _complete_batches(batches, masks):
+    """`batches` as ``(i (NumPy), x, y)``, a batch in which some model has no member
+    joined to the next one (the last to the one before): each model's step then has
+    rows of its own (a step on none would move its optimizer and statistics)."""
+    import tensorflow as tf
+
+    def complete(i):
+        return bool(masks[:, i].any(axis=1).all())
+
+    pending = None
+    for i, x, y in batches:
+        batch = (np.asarray(i), x, y)
+        if pending is None:
+            pending = batch
+        elif complete(pending[0]) and complete(batch[0]):
+            yield pending
+            pending = batch
+        else:
+            pending = (np.concatenate([pending[0], batch[0]]), tf.concat([pending[1], x], 0),
+                       tf.concat([pending[2], y], 0))
+    if pending is not None:
+        yield pending
+
+
+def _padded_rows(member):
+    """`(indices, counts)`: each row of `member` (bool, `(K, b)`)'s true positions,
+    padded by repeats to a common length (a multiple of `_PAD`, at most `b`)."""
+    counts = member.sum(axis=1)
+    size = max(1, min(member.shape[1], -(-int(counts.max()) // _PAD) * _PAD))
+    indices = np.stack([np.resize(np.flatnonzero(row), size) if row.any()
+                        else np.zeros(size, dtype="int64") for row in member])
+    return indices.astype("int64"), counts
+
+
+def _stream_plan(i, masks, sample_weight):
+    """One streamed batch's `(indices, weights)`, `(K, size)`: each model's members of
+    the batch (`i`: its examples' indices), weighted as `train_together` weighs them."""
+    indices, counts = _padded_rows(masks[:, i])
+    weights = (np.arange(indices.shape[1])[None, :] < counts[:, None]).astype("float32")
+    weights = _normalized(weights)
+    if sample_weight is not None:
+        weights = (weights * sample_weight[i[indices]]).astype("float32")
+    return indices, weights
+
+
+def _outputs_by_rows(forward, rows, inputs):
+    """Model k's outputs on the examples where ``rows[k]``, from one pass of `inputs`
+    (``(i, x)`` batches), in the order they come; `forward(x, indices)` gives the K
+    models' outputs on their rows of a batch."""
+    import tensorflow as tf
+
+    rows = np.asarray(rows, dtype=bool)
+    parts = [[] for _ in rows]
+    for i, x in inputs:
+        member = rows[:, np.asarray(i)]
+        if not member.any():
+            continue
+        indices, counts = _padded_rows(member)
+        out = np.asarray(forward(x, tf.constant(indices)))
+        for k, count in enumerate(counts):
+            parts[k].append(out[k, :count])
+    return [np.concatenate(part) for part in parts]
+
+
+def outputs_streamed(models, rows, inputs):
+    """Each model's outputs (``training=False``) on the examples where ``rows[k]``, from
+    one pass of `inputs` (``(i, x)`` batches): a list of K arrays.
+
+    Example:
+
+    ```python
+    outputs = outputs_streamed(models, left_out, _fit_dataset.indexed_inputs(dataset))
+    ```
+    """
+    import tensorflow as tf
+
+    step = _Step(models, None, None)
+    return _outputs_by_rows(tf.function(step.forward_on, reduce_retracing=True), rows, inputs)

@@ -23,8 +23,10 @@ they know. Measured in docs/BENCHMARKS.md ("Split teachers").
 The teachers train together in one compiled step when the model allows it
 (a Sequential or functional model with one input and one output;
 `keras_adamixup._stacked`), else one after another (a model of several
-inputs, given a dict or list of arrays; a `tf.data.Dataset` too large or
-random to hold in memory: `keras_adamixup._fit_dataset`).
+inputs, given a dict or list of arrays), else one after another. A
+`tf.data.Dataset` too large or random to hold in memory (augmentation in
+its pipeline) trains them from one pass per epoch, each on its own rows of
+every batch (`_stacked.train_streamed`; `keras_adamixup._fit_dataset`).
 
 What the teachers see, when `AdaMixupModel.fit` trains them:
 
@@ -555,11 +557,12 @@ class SplitTeachers:
                      groups):
         """`fit` from a dataset. A dataset whose inputs fit in `SEARCH_BYTES` and are the
         same at every pass trains its teachers from them as from arrays (together when
-        they can); others one teacher after another, each reading the examples it keeps
-        by position (`keras_adamixup._fit_dataset`)."""
-        if self.cache_dir is not None or self.together is True:
-            raise ValueError("SplitTeachers(cache_dir=) and together=True need training "
-                             "arrays, not a dataset: give `fit` the arrays.")
+        they can); others from one pass of the dataset per epoch, together when they can
+        (`_stacked.train_streamed`), else one teacher after another, each reading the
+        examples it keeps by position (`keras_adamixup._fit_dataset`)."""
+        if self.cache_dir is not None:
+            raise ValueError("SplitTeachers(cache_dir=) needs training arrays, not a dataset: "
+                             "give `fit` the arrays.")
         scanned = _fit_dataset.scan(dataset, keep_inputs=True,
                                     halve=self.near_duplicates is not None)
         _check_labels(model, scanned["y"])
@@ -580,27 +583,73 @@ class SplitTeachers:
             weights = row_weights if weights is None else weights * row_weights
         plan = dict(epochs=self.teacher_epochs(epochs, left_out),
                     batch_size=batch_size or scanned["batch_size"], weights=weights)
-        teachers = self.make_teachers(model)
-        first = _outputs(teachers[0], _fit_dataset.first_inputs(dataset))
-        _checks.class_ids(scanned["y"], first.shape[1], "E55", "SplitTeachers")
-        kind, _ = predictions.decide_kind(model, first)
-        total, kept = 0.0, []
-        show = self.progress if progress is None else progress
-        with _progress.Bar(len(teachers), self._plan(len(teachers), plan["epochs"]), "teacher",
-                           enabled=show) as bar:
-            for k, teacher in enumerate(teachers):
-                probs, epoch = self._teacher_from_dataset(teacher, k, dataset, left_out[k],
-                                                          scanned["y"], kind, **plan)
-                total = total + _scatter(probs, left_out[k])
-                kept.append(epoch)
-                bar.update(f"teacher {k + 1}")
+        probs, kept = self._streamed_teachers(model, dataset, scanned["y"], left_out, plan,
+                                              self.progress if progress is None else progress)
         digest = self.dataset_digest(scanned, epochs=epochs, batch_size=batch_size,
                                      sample_weight=sample_weight, groups=groups)
         self._warn_if_cut_short(kept if self.select_epoch else None, plan["epochs"])
+        total = sum(_scatter(p, out) for p, out in zip(probs, left_out))
         return TeacherTargets(total / self.exclude, left_out, digest,
                               epochs=kept if self.select_epoch else None,
                               planned_epochs=plan["epochs"], row_weights=row_weights,
                               groups_found=None if labels is None else duplicates.summary(labels))
+
+    def _streamed_teachers(self, model, dataset, y, left_out, plan, show):
+        """The teachers trained from a dataset not held in memory: `(each teacher's
+        soft labels of the rows it left out, epochs kept)`; together when they can."""
+        teachers = self.make_teachers(model)
+        first_x = _fit_dataset.first_inputs(dataset)
+        first = _outputs(teachers[0], first_x)
+        _checks.class_ids(y, first.shape[1], "E55", "SplitTeachers")
+        kind, _ = predictions.decide_kind(model, first)
+        reason = _stacked.stack_reason(teachers, {}, first_x)
+        if self.together is True and reason is not None:
+            raise ValueError(f"SplitTeachers(together=True): the teachers cannot train "
+                             f"together: {reason}.")
+        stacked = self.together is not False and reason is None
+        with _progress.Bar(plan["epochs"] if stacked else len(teachers),
+                           self._plan(len(teachers), plan["epochs"]),
+                           "epoch" if stacked else "teacher", enabled=show) as bar:
+            if stacked:
+                return self._streamed_together(teachers, dataset, y, left_out, kind, bar,
+                                               first_x, **plan)
+            probs, kept = [], []
+            for k, teacher in enumerate(teachers):
+                out, epoch = self._teacher_from_dataset(teacher, k, dataset, left_out[k], y,
+                                                        kind, **plan)
+                probs.append(out)
+                kept.append(epoch)
+                bar.update(f"teacher {k + 1}")
+            return probs, kept
+
+    def _streamed_together(self, teachers, dataset, y, left_out, kind, bar, first_x, *,
+                           epochs, batch_size, weights):
+        """Teachers trained together from one pass of the dataset per epoch, each on its
+        own rows of every batch (the batches hold ``teachers / (teachers − exclude)``
+        times `batch_size` examples, so that each teacher's share is about
+        `batch_size`); `(soft labels of each teacher's left-out rows, epochs kept)`."""
+        keepers = self._keepers(teachers, None, y, left_out, weights, kind)
+
+        def after_epoch(epoch, outputs=None):
+            for keeper, seen in zip(keepers, outputs or ()):
+                keeper.update(seen)
+            bar.update()
+            return bool(keepers) and all(keeper.stopped for keeper in keepers)
+
+        joint = -(-int(batch_size) * self.teachers // (self.teachers - self.exclude))
+        stream = _fit_dataset.joint_batches(dataset, joint, self.seed, len(y), labels=y)
+        inputs = _fit_dataset.indexed_inputs(dataset, labels=y)
+        _stacked.train_streamed(teachers, stream, ~left_out, epochs=epochs,
+                                progress=after_epoch, sample_weight=weights,
+                                watch=(left_out, inputs) if keepers else None,
+                                first=(first_x, y[:len(first_x)]))
+        if not keepers:
+            outputs = _stacked.outputs_streamed(teachers, left_out, inputs)
+            return [_probabilities(t, None, kind, o)[1] for t, o in zip(teachers, outputs)], \
+                [epochs] * len(teachers)
+        for keeper in keepers:
+            keeper.restore()
+        return [keeper.probs for keeper in keepers], [keeper.epoch for keeper in keepers]
 
     def _dataset_groups(self, scanned, groups):
         """`groups` of a dataset's examples: near-duplicates searched in its inputs when
@@ -812,11 +861,13 @@ class SplitTeachers:
                 f"{self.exclude}, at most {epochs} epochs")
 
     def _keepers(self, teachers, x, y, left_out, sample_weight, kind):
-        """Each teacher's `_BestEpoch` (none without `select_epoch`)."""
+        """Each teacher's `_BestEpoch` (none without `select_epoch`; `x` `None`: each
+        gets its outputs from the stacked training)."""
         if not self.select_epoch:
             return []
-        return [_BestEpoch(t, _fit_data.rows(x, out), y[out], kind, self.select_epoch,
-                           self.patience, None if sample_weight is None else sample_weight[out])
+        return [_BestEpoch(t, None if x is None else _fit_data.rows(x, out), y[out], kind,
+                           self.select_epoch, self.patience,
+                           None if sample_weight is None else sample_weight[out])
                 for t, out in zip(teachers, left_out)]
 
     def get_config(self):

@@ -277,8 +277,9 @@ def test_scan_keeps_one_input_even_in_a_dict_and_not_two():
 def test_a_dataset_held_in_memory_trains_its_teachers_as_arrays_do(monkeypatch):
     """Inputs the same at every pass that fit `SEARCH_BYTES`: the teachers train from
     them as from arrays (together, vectorized): the same soft labels as `fit` on the
-    arrays, the dataset's digest. Over the limit (never halved for them), one teacher
-    after another, from the dataset."""
+    arrays, the dataset's digest. Over the limit (never halved for them), from passes
+    of the dataset: together (no `fit`), or one teacher after another with
+    ``together=False``."""
     x, y = clusters(240, seed=5)
     weights = np.linspace(0.5, 1.5, len(y)).astype("float32")
     dataset = tf.data.Dataset.from_tensor_slices((x, y, weights)).batch(24)
@@ -299,8 +300,11 @@ def test_a_dataset_held_in_memory_trains_its_teachers_as_arrays_do(monkeypatch):
     monkeypatch.setattr(_fit_dataset, "SEARCH_BYTES", x.nbytes // 2)
     keras.utils.set_random_seed(1)
     streamed = teachers.fit(model, dataset, None, epochs=3)
-    assert fits == [True] * 4 and streamed.digest == from_dataset.digest
+    assert fits == [] and streamed.digest == from_dataset.digest
     assert not np.array_equal(streamed.soft_labels, from_dataset.soft_labels)
+    alone = SplitTeachers(4, 1, seed=0, near_duplicates=None, together=False)
+    alone.fit(model, dataset, None, epochs=3)
+    assert fits == [True] * 4
 
 
 def test_a_held_dataset_of_one_named_input_trains_as_its_arrays(monkeypatch, caplog):
