@@ -132,6 +132,18 @@ def stack_reason(models, fit_kwargs, x):
     return None
 
 
+def steps_reason(masks, batch_size):
+    """`None` when every model of `masks` (`(K, n)` bool) can take the steps per epoch of
+    the largest (`train_together`: ``ceil(largest / batch_size)``, each on rows of its
+    own), else why not (tiny batches: one model's rows run out first)."""
+    counts = np.asarray(masks, dtype=bool).sum(axis=1)
+    steps = math.ceil(counts.max() / batch_size)
+    if counts.min() >= steps:
+        return None
+    return (f"with batches of {batch_size} row(s), a model of {counts.min()} rows cannot take "
+            f"the {steps} steps per epoch of the largest ({counts.max()} rows)")
+
+
 def _layout(model):
     """What makes two models copies of one architecture: the class, each layer's
     class and configuration (without its per-copy name), the variables' shapes."""

@@ -806,7 +806,8 @@ class SplitTeachers:
         left_out = run.left_out[indices]
         teachers = self.make_teachers(run.model, len(indices))
         kwargs = {"epochs": epochs, "batch_size": run.batch_size}
-        reason = _stacked.stack_reason(teachers, kwargs, x)
+        reason = (_stacked.stack_reason(teachers, kwargs, x)
+                  or _stacked.steps_reason(~left_out, run.batch_size))
         if self.together is True and reason is not None:
             raise ValueError(f"SplitTeachers(together=True): the teachers cannot train "
                              f"together: {reason}.")

@@ -102,3 +102,15 @@ def test_together_true_names_why_a_dataset_cannot_train_together():
     student = cluster_student(base=keras.Model(inputs, keras.layers.Dense(3)(joined)))
     with pytest.raises(ValueError, match="cannot train together: the training inputs are not"):
         SplitTeachers(2, 1, seed=0, together=True, near_duplicates=None).fit(student, two, None)
+
+
+def test_batches_of_one_train_the_teachers_one_after_another():
+    """With batches of one row, the smaller teachers cannot take the largest's steps
+    per epoch: the teachers train one after another (together=True says why)."""
+    x, y = clusters(40)
+    taught = SplitTeachers(4, 1, seed=0, near_duplicates=None).fit(
+        cluster_student(), x, y, epochs=1, batch_size=1)
+    assert taught.soft_labels.shape == (40, 3)
+    with pytest.raises(ValueError, match="cannot take the .* steps per epoch"):
+        SplitTeachers(4, 1, seed=0, near_duplicates=None, together=True).fit(
+            cluster_student(), x, y, epochs=1, batch_size=1)
