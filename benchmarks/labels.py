@@ -15,6 +15,7 @@ LABELS = {
     "teachers_plateau_images_pat3_8_1_ckpt": "recommended, images grouped",
     "teachers_plateau_pat3_8_1_ckpt": "recommended",
     "mixup_a0.2": "static mixup (α 0.2, soft labels)",
+    "mixup_a0.2_ckpt": "static mixup (α 0.2) with the checkpoint",
     "mixup_a0.4": "static mixup (α 0.4, soft labels)",
     "mixup_relaxmix0.8_a0.4": "static mixup (α 0.4) + target 0.8 × mixed hold-out KL (prototype)",
     "relaxloss_1.2": "RelaxLoss (target loss 1.2)",

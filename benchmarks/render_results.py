@@ -23,7 +23,10 @@ A result file is made from a benchmark's output folder(s) with `collect`:
 
 (a later folder's (defence, seed) replaces an earlier one's; ``--add`` merges the
 audits' rows into the existing file and keeps its commands, for runs whose
-folders are gone). Only the JSON module is needed to render: no TensorFlow.
+folders are gone). ``--variant strong`` keeps an audit of the same data set with
+more shadows in its own file (``canary_audit_<data>_strong.json``), rendered
+under the data set's main table: the same defences and seeds against a
+stronger attack. Only the JSON module is needed to render: no TensorFlow.
 """
 
 import datetime
@@ -73,7 +76,8 @@ DEFENCE_ORDER = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_mix_1
                  "teachers_plateau_images_pat3_16_2_ckpt",
                  "teachers_plateau_images_pat3_8_1_ckpt", "teachers_plateau_compute1_2_1_ckpt",
                  "teachers_compute1_2_1_ckpt",
-                 "teachers_plateau_compute1_lw0.5_2_1_ckpt", "mixup_a0.2", "mixup_a0.4",
+                 "teachers_plateau_compute1_lw0.5_2_1_ckpt", "mixup_a0.2", "mixup_a0.2_ckpt",
+                 "mixup_a0.4",
                  "mixup_relaxmix0.8_a0.4", "relaxloss_1.2",
                  "mixup_relaxat1.2_a0.2", "mixup_relaxat1.0_a0.4", "none_ema0.99",
                  "mixup_relaxat1.0_a0.4_ema0.99", "adamixup_relax0.9_const0",
@@ -82,6 +86,8 @@ DEFENCE_ORDER = ("none", "early_stopping", "teachers_16_2_ckpt", "teachers_mix_1
 README_DEFENCES = ("none", "early_stopping", "teachers_16_2_ckpt", RECOMMENDED,
                    "teachers_plateau_16_2_ckpt_pubonlynear8000",
                    "teachers_plateau_compute1_2_1_ckpt", "mixup_relaxat1.0_a0.4")
+# the canary audit kept beside a data set's main one, with more shadows
+STRONG = "strong"
 # audit.canaries.KINDS, written out: this script imports no TensorFlow
 KINDS = ("mislabelled", "duplicate", "outlier")
 
@@ -96,7 +102,10 @@ def load(folder=RESULTS):
         for key in ("benchmark", "data", "commands", "commit", "date"):
             if key not in content:
                 raise ValueError(f"{path} has no {key!r}: not a result file made by `collect`.")
-        results[content["benchmark"], content["data"]] = content
+        benchmark = content["benchmark"]
+        if content.get("variant"):
+            benchmark += ":" + content["variant"]
+        results[benchmark, content["data"]] = content
     return results
 
 
@@ -229,8 +238,13 @@ def cost_table(result):
     return lines
 
 
+def _file_name(benchmark, data, variant=None):
+    return f"{benchmark}_{data}" + (f"_{variant}" if variant else "") + ".json"
+
+
 def _provenance(result):
-    lines = [f"From `benchmarks/results/{result['benchmark']}_{result['data']}.json` "
+    name = _file_name(result["benchmark"], result["data"], result.get("variant"))
+    lines = [f"From `benchmarks/results/{name}` "
              f"(collected at commit {result['commit']}, {result['date']}):", "", "```"]
     lines += result["commands"] + ["```"]
     return lines
@@ -291,6 +305,9 @@ def render_page(results):
                       "the draw of canaries explains the difference):", ""]
             lines += duplicate_lines(rows) + [""]
             lines += _provenance(audit_result) + [""]
+        strong = results.get(("canary_audit:" + STRONG, data))
+        if strong is not None:
+            lines += _strong_section(strong) + [""]
         if cost is not None:
             lines += ["### Cost: the whole `fit` against a plain `fit`", ""]
             lines += [cost["title"], ""] + cost_table(cost) + [""]
@@ -424,11 +441,27 @@ def render(results=None):
 
 # -- collect: a benchmark's output into a result file --------------------------
 
-def collect(benchmark, data, runs, commands, add=False):
-    """`benchmarks/results/<benchmark>_<data>.json` from the benchmark's output(s)
-    (`add`: canary audits' rows merged into the file's, a (defence, seed) found again
-    replaced, and the commands appended to its own)."""
-    path = RESULTS / f"{benchmark}_{data}.json"
+def _strong_section(result):
+    """The data set's audit with more shadows (``--variant strong``): its own tables."""
+    rows = result["rows"]
+    plain, own = (max(r[key] for r in rows) for key in ("plain_shadows", "own_shadows"))
+    return (["### Against a stronger attack: "
+             f"{plain} undefended and {own} own-recipe shadows", "",
+             "The same protocol on fewer defences, with the shadows the MLPs' audits have "
+             "nearer: where a defence's rows differ from the table above, these are the "
+             "ones to believe.", ""]
+            + population_table(rows) + [""] + canary_table(rows) + [""]
+            + duplicate_lines(rows) + [""] + _provenance(result))
+
+
+def collect(benchmark, data, runs, commands, add=False, variant=None):
+    """`benchmarks/results/<benchmark>_<data>[_<variant>].json` from the benchmark's
+    output(s) (`add`: canary audits' rows merged into the file's, a (defence, seed)
+    found again replaced, and the commands appended to its own; `variant`: a canary
+    audit kept beside the data set's main one, e.g. ``"strong"``: more shadows)."""
+    if variant is not None and (benchmark != "canary_audit" or variant != STRONG):
+        raise ValueError(f"--variant: only canary_audit's {STRONG!r} is rendered.")
+    path = RESULTS / _file_name(benchmark, data, variant)
     if benchmark == "canary_audit":
         rows = merged_rows(runs)
         found = one_data_set(rows)
@@ -454,6 +487,8 @@ def collect(benchmark, data, runs, commands, add=False):
                             capture_output=True, text=True).stdout.strip() or "unknown"
     result = {"benchmark": benchmark, "data": data, "commands": list(commands),
               "commit": commit, "date": datetime.date.today().isoformat(), **body}
+    if variant is not None:
+        result["variant"] = variant
     RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
@@ -470,13 +505,16 @@ def main(argv=None):
     c.add_argument("--runs", required=True, help="output folder(s) or file, comma-separated")
     c.add_argument("--command", dest="commands", action="append", required=True,
                    help="the command that made them (repeatable)")
+    c.add_argument("--variant", choices=(STRONG,),
+                   help="a canary audit with more shadows, kept in its own file and "
+                        "rendered under the data set's main table")
     c.add_argument("--add", action="store_true",
                    help="merge the rows into the results file (a defence and seed found "
                         "again replaced; its commands kept)")
     args = parser.parse_args(argv)
     if args.action == "collect":
         print(collect(args.benchmark, args.data, args.runs.split(","), args.commands,
-                      add=args.add))
+                      add=args.add, variant=args.variant))
         return 0
     if args.check:
         out = stale()

@@ -62,6 +62,13 @@ also keeps the loop for convolutional models (`convolves`) on a machine
 without a GPU: there the arithmetic, not the step overhead, sets the time, and
 the vectorized convolutions ran 1.7–1.8 times slower than the loop.
 
+**From a dataset read in passes** (`train_streamed`: random augmentation in
+the pipeline, or too large to hold): one pass per epoch for all K models;
+each steps on its own members of every batch, gathered and padded with
+repeats of its own members at weight 0, so that, as above, none sees a row
+it does not train on. The batches are shared, so the K models see the same
+order and the same augmented draw of an example in a pass.
+
 What can be stacked (`stack_reason` says why not): a model built by the
 factory that is a plain Keras model (its class keeps Keras' own
 ``train_step``; an `AdaMixupModel` or DP-SGD model does not), compiled with an

@@ -819,6 +819,14 @@ def test_collect_adds_audit_rows_to_a_results_file(tmp_path, monkeypatch):
         ("none", 0.61), ("early_stopping", 0.55), ("mixup_a0.4", 0.68)}
     with pytest.raises(ValueError, match="--add"):
         render.collect("recipe_cost", "adult", [first], ["cmd"], add=True)
+    # an audit with more shadows: its own file, loaded beside the main one
+    strong = render.collect("canary_audit", "adult", [again], ["cmd three"], variant="strong")
+    assert strong.name == "canary_audit_adult_strong.json"
+    loaded = render.load(tmp_path / "results")
+    assert loaded["canary_audit", "adult"]["commands"] == ["cmd one", "cmd two"]
+    assert loaded["canary_audit:strong", "adult"]["commands"] == ["cmd three"]
+    with pytest.raises(ValueError, match="--variant"):
+        render.collect("recipe_cost", "adult", [first], ["cmd"], variant="strong")
 
 
 def test_the_mixed_hold_out_target_prototype_sets_the_target_each_epoch():
