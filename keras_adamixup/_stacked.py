@@ -261,7 +261,7 @@ class _VectorStep:
         optimizer = self.template.optimizer
         self.optimizer = type(optimizer).from_config(optimizer.get_config())
         self.optimizer.build(self.trainable)
-        self._predict = tf.function(self._forward_rows)
+        self._predict = tf.function(_Call(self._forward_rows))
 
     def _one(self, elems):
         import keras
@@ -549,7 +549,7 @@ def _compiled_step(models, x, y, vectorize, jit_compile):
     _build_variables(models, x, y, vectorize)
     body = (_VectorStep if vectorize else _Step)(models, x_pop, y_pop)
     step = tf.function(body, jit_compile=bool(jit_compile))
-    write_back = tf.function(body.write_back) if vectorize else None
+    write_back = tf.function(_Call(body.write_back)) if vectorize else None
     return vectorize, body, step, write_back
 
 
@@ -655,9 +655,21 @@ def _streamed_step(models, first, jit_compile, vectorize):
     vectorize = _use_vectorized(models, vectorize, jit_compile)
     _build_variables(models, x0, y0, vectorize)
     body = (_VectorStep if vectorize else _Step)(models, None, None)
-    return (tf.function(body.on, jit_compile=bool(jit_compile), reduce_retracing=True),
-            tf.function(body.forward_on, reduce_retracing=True),
-            tf.function(body.write_back) if vectorize else None)
+    return (tf.function(_Call(body.on), jit_compile=bool(jit_compile), reduce_retracing=True),
+            tf.function(_Call(body.forward_on), reduce_retracing=True),
+            tf.function(_Call(body.write_back)) if vectorize else None)
+
+
+class _Call:
+    """A bound method as a callable object: TensorFlow counts traces per function
+    *code*, so `tf.function(body.on)` in every `fit` would add up, over fits, to
+    "excessive retracing" warnings (as `keras_adamixup.audit._predict` explains)."""
+
+    def __init__(self, method):
+        self.method = method
+
+    def __call__(self, *args):
+        return self.method(*args)
 
 
 # a model's rows of a streamed batch are padded to a multiple of this many (fewer shapes
@@ -742,4 +754,5 @@ def outputs_streamed(models, rows, inputs):
     import tensorflow as tf
 
     step = _Step(models, None, None)
-    return _outputs_by_rows(tf.function(step.forward_on, reduce_retracing=True), rows, inputs)
+    return _outputs_by_rows(tf.function(_Call(step.forward_on), reduce_retracing=True), rows,
+                            inputs)

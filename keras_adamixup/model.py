@@ -635,10 +635,19 @@ class AdaMixupModel(keras.Model):
                                                 class_weight)
         training = dict(epochs=epochs, batch_size=scanned["batch_size"],
                         sample_weight=weights, groups=groups)
+        kept = self.teacher_targets
         targets = self._reused_or_trained(
             epochs, self.targets.dataset_digest(scanned, **training),
             lambda: self.targets.fit(self, dataset, None, progress=self.targets.progress
                                      or verbose not in (0, "0"), **training))
+        if targets is kept and not scanned["fixed_inputs"]:
+            warnings.warn(
+                "E70: the teachers' soft labels are reused on trust: this dataset's inputs "
+                "change from pass to pass (random augmentation in the pipeline), so only its "
+                "labels, their order and number could be checked against the teachers' "
+                "training. If its inputs changed since (other images, other preprocessing), "
+                "set model.teacher_targets = None before fit to train the teachers again.",
+                TeachersWarning, stacklevel=_stack.user_level())
         if targets.row_weights is not None:
             weights = (targets.row_weights if weights is None
                        else weights * targets.row_weights)

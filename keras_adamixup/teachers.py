@@ -605,7 +605,9 @@ class SplitTeachers:
         reason = _stacked.stack_reason(teachers, {}, first_x)
         if self.together is True and reason is not None:
             raise ValueError(f"SplitTeachers(together=True): the teachers cannot train "
-                             f"together: {reason}.")
+                             f"together: {reason}. Give one input as a tensor (not a dict "
+                             "or tuple), or leave together='auto' to train them one after "
+                             "another.")
         stacked = self.together is not False and reason is None
         with _progress.Bar(plan["epochs"] if stacked else len(teachers),
                            self._plan(len(teachers), plan["epochs"]),

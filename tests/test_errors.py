@@ -875,6 +875,31 @@ def e69():
         audit.run_audit(model, (x[:150], y[:150]), (x[300:], y[300:]), attacks=("threshold",))
 
 
+def e70():
+    import tensorflow as tf
+
+    from keras_adamixup.teacher_targets import TeachersWarning
+    from tests.conftest import cluster_student, clusters
+
+    x, y = clusters(90)
+    draws = tf.data.Dataset.random(seed=1, rerandomize_each_iteration=True)
+
+    def augmented(inputs):
+        data = tf.data.Dataset.from_tensor_slices((inputs, y))
+        return tf.data.Dataset.zip((data, draws)).map(
+            lambda element, draw: (element[0] + tf.cast(draw % 3, "float32") * 1e-3,
+                                   element[1])).batch(16)
+
+    model = cluster_student(keras_adamixup.SplitTeachers(2, 1, seed=0, near_duplicates=None,
+                                                         epochs=2))
+    model.fit(augmented(x), epochs=1, verbose=0)
+    taught = model.teacher_targets
+    with pytest.warns(TeachersWarning, match="E70: ") as caught:
+        model.fit(augmented(x[::-1].copy()), epochs=1, verbose=0)  # other inputs, same labels
+    _points_here(caught, "E70")
+    assert model.teacher_targets is taught
+
+
 def _points_here(caught, code):
     """The warnings `code` point at the user's line (this file), whatever the path
     inside the package and Keras (`keras_adamixup._stack.user_level`)."""

@@ -11,11 +11,11 @@ from tests.conftest import SPARSE_CE, clusters, cluster_student, compile_adam, s
 
 def _augmented(x, y, batch=24, seed=1):
     """`(x, y)` batches with a random per-pass change of the inputs (not held)."""
-    draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(batch)
-    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+    draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    data = tf.data.Dataset.from_tensor_slices((x, y))
     return tf.data.Dataset.zip((data, draws)).map(
-        lambda element, draw: (element[0] * (1.0 + tf.cast(draw[:, None] % 3, "float32")
-                                             * 1e-3), element[1]))
+        lambda element, draw: (element[0] * (1.0 + tf.cast(draw % 3, "float32") * 1e-3),
+                               element[1])).batch(batch)
 
 
 def test_stream_plan_gives_each_model_only_its_own_rows():
@@ -114,3 +114,14 @@ def test_batches_of_one_train_the_teachers_one_after_another():
     with pytest.raises(ValueError, match="cannot take the .* steps per epoch"):
         SplitTeachers(4, 1, seed=0, near_duplicates=None, together=True).fit(
             cluster_student(), x, y, epochs=1, batch_size=1)
+
+
+def test_repeated_streamed_fits_do_not_warn_of_retracing(caplog):
+    """Each fit compiles its own step; TensorFlow, which counts traces per function
+    code, must not read six fits in one process as excessive retracing."""
+    x, y = clusters(48)
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for seed in range(6):
+            SplitTeachers(3, 1, seed=seed, near_duplicates=None).fit(
+                cluster_student(), _augmented(x, y, batch=12), None, epochs=1)
+    assert "retracing" not in caplog.text
