@@ -27,6 +27,7 @@ the search then compares them at that resolution, moved in half pixels
 search is skipped with a warning.
 """
 
+import contextlib
 import hashlib
 
 import keras
@@ -115,6 +116,19 @@ def indexed_batches(dataset, labels=None):
         with tf.control_dependencies([tf.debugging.Assert(same, [_REORDERED])]):
             return tf.identity(i), element
     return batches.map(checked)
+
+
+@contextlib.contextmanager
+def order_checked():
+    """The per-pass order check's failure (`indexed_batches`), which TensorFlow
+    raises from inside the pipeline as an `InvalidArgumentError` with a graph
+    traceback, turned into the `ValueError` it means."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        if _REORDERED_MARK not in str(error):
+            raise
+        raise ValueError(_REORDERED) from None
 
 
 def _kept_rows(keep):
@@ -255,6 +269,7 @@ def _first(dataset):
     return list(dataset.take(_ORDER_BATCHES).as_numpy_iterator())
 
 
+_REORDERED_MARK = "in another order at each pass"
 _REORDERED = (
     "The training dataset yields its examples in another order at each pass "
     "(shuffled): split teachers find each example's soft label by its position. "

@@ -396,12 +396,13 @@ class AdaMixupModel(keras.Model):
         self._check_arrays(x, y)  # before the monitor draws members from them
         callbacks = self._fit_callbacks(x, y, callbacks, kwargs)
         self._check_inputs_of_fit(x, y, kwargs, callbacks)
-        if self.targets is not None:
-            x, y, kwargs = self._student_inputs(x, y, epochs, batch_size, verbose, kwargs,
-                                                groups, unlabelled)
-            self._warn_if_target_unlearns(self.teacher_targets)
-        history = super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                              callbacks=callbacks, **kwargs)
+        with _fit_dataset.order_checked():  # a dataset reshuffled at each pass: ValueError
+            if self.targets is not None:
+                x, y, kwargs = self._student_inputs(x, y, epochs, batch_size, verbose, kwargs,
+                                                    groups, unlabelled)
+                self._warn_if_target_unlearns(self.teacher_targets)
+            history = super().fit(x, y, batch_size=batch_size, epochs=epochs,
+                                  verbose=verbose, callbacks=callbacks, **kwargs)
         self._epochs_on_targets += len(history.epoch)
         return history
 

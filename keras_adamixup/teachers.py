@@ -471,8 +471,9 @@ class SplitTeachers:
             if unlabelled is not None:
                 raise ValueError("SplitTeachers: `unlabelled` rows need training arrays, not "
                                  "a dataset.")
-            return self._fit_dataset(model, x, epochs, batch_size, sample_weight, progress,
-                                     groups)
+            with _fit_dataset.order_checked():
+                return self._fit_dataset(model, x, epochs, batch_size, sample_weight,
+                                         progress, groups)
         run = self._prepare(model, x, y, epochs, batch_size, sample_weight, progress, groups,
                             unlabelled)
         probs, kept, public = self._teacher_outputs(run, range(self.teachers))
