@@ -673,7 +673,7 @@ class _Call:
 
 
 # a model's rows of a streamed batch are padded to a multiple of this many (fewer shapes
-# to trace)
+# to trace, and none of the odd sizes oneDNN has failed on)
 _PAD = 8
 
 
@@ -703,9 +703,11 @@ def _complete_batches(batches, masks):
 
 def _padded_rows(member):
     """`(indices, counts)`: each row of `member` (bool, `(K, b)`)'s true positions,
-    padded by repeats to a common length (a multiple of `_PAD`, at most `b`)."""
+    padded by repeats to a common length, a multiple of `_PAD` (also for a short
+    last batch: TensorFlow's oneDNN kernels on a CPU have failed on batches of 1 or
+    15 rows of a CNN with batch normalization, see benchmarks/device_check.sh)."""
     counts = member.sum(axis=1)
-    size = max(1, min(member.shape[1], -(-int(counts.max()) // _PAD) * _PAD))
+    size = max(1, -(-int(counts.max()) // _PAD)) * _PAD
     indices = np.stack([np.resize(np.flatnonzero(row), size) if row.any()
                         else np.zeros(size, dtype="int64") for row in member])
     return indices.astype("int64"), counts

@@ -24,7 +24,7 @@ def test_stream_plan_gives_each_model_only_its_own_rows():
     i = np.array([9, 2, 0, 6, 5])
     weights_by_example = np.linspace(1.0, 2.0, 10).astype("float32")
     indices, weights = _stacked._stream_plan(i, masks, weights_by_example)
-    assert indices.shape == weights.shape == (2, 5)  # 4 rows of model 1: padded, at most b
+    assert indices.shape == weights.shape == (2, 8)  # 4 rows of model 1: padded to 8
     for k in range(2):
         real = weights[k] > 0
         assert set(i[indices[k]]) <= set(np.flatnonzero(masks[k]))  # padding repeats members
