@@ -117,7 +117,7 @@ def stack_reason(models, fit_kwargs, x):
     import keras
 
     if not isinstance(x, np.ndarray):
-        return "the training inputs are not a single array"
+        return "the training inputs are not a single array (a dict, tuple or list of inputs)"
     extra = sorted(set(fit_kwargs) - FIT_KEYS)
     if extra:
         return (f"the fit arguments {extra} need Keras' `fit` (only "

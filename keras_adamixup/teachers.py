@@ -23,7 +23,7 @@ they know. Measured in docs/BENCHMARKS.md ("Split teachers").
 The teachers train together in one compiled step when the model allows it
 (a Sequential or functional model with one input and one output;
 `keras_adamixup._stacked`), else one after another (a model of several
-inputs, given a dict or list of arrays), else one after another. A
+inputs, given a dict or list of arrays). A
 `tf.data.Dataset` too large or random to hold in memory (augmentation in
 its pipeline) trains them from one pass per epoch, each on its own rows of
 every batch (`_stacked.train_streamed`; `keras_adamixup._fit_dataset`).
@@ -603,13 +603,7 @@ class SplitTeachers:
         first = _outputs(teachers[0], first_x)
         _checks.class_ids(y, first.shape[1], "E55", "SplitTeachers")
         kind, _ = predictions.decide_kind(model, first)
-        reason = _stacked.stack_reason(teachers, {}, first_x)
-        if self.together is True and reason is not None:
-            raise ValueError(f"SplitTeachers(together=True): the teachers cannot train "
-                             f"together: {reason}. Give one input as a tensor (not a dict "
-                             "or tuple), or leave together='auto' to train them one after "
-                             "another.")
-        stacked = self.together is not False and reason is None
+        stacked = self._trains_together(_stacked.stack_reason(teachers, {}, first_x))
         with _progress.Bar(plan["epochs"] if stacked else len(teachers),
                            self._plan(len(teachers), plan["epochs"]),
                            "epoch" if stacked else "teacher", enabled=show) as bar:
@@ -648,8 +642,8 @@ class SplitTeachers:
                                 first=(first_x, y[:len(first_x)]))
         if not keepers:
             outputs = _stacked.outputs_streamed(teachers, left_out, inputs)
-            return [_probabilities(t, None, kind, o)[1] for t, o in zip(teachers, outputs)], \
-                [epochs] * len(teachers)
+            probs = [_probabilities(t, None, kind, o)[1] for t, o in zip(teachers, outputs)]
+            return probs, [epochs] * len(teachers)
         for keeper in keepers:
             keeper.restore()
         return [keeper.probs for keeper in keepers], [keeper.epoch for keeper in keepers]
@@ -809,12 +803,8 @@ class SplitTeachers:
         left_out = run.left_out[indices]
         teachers = self.make_teachers(run.model, len(indices))
         kwargs = {"epochs": epochs, "batch_size": run.batch_size}
-        reason = (_stacked.stack_reason(teachers, kwargs, x)
-                  or _stacked.steps_reason(~left_out, run.batch_size))
-        if self.together is True and reason is not None:
-            raise ValueError(f"SplitTeachers(together=True): the teachers cannot train "
-                             f"together: {reason}.")
-        stacked = self.together is not False and reason is None
+        stacked = self._trains_together(_stacked.stack_reason(teachers, kwargs, x)
+                                        or _stacked.steps_reason(~left_out, run.batch_size))
         # the kind from the model's last layer and an untrained copy's values
         first = _outputs(teachers[0], _fit_data.rows(x, slice(0, 256)))
         _checks.class_ids(y, first.shape[1], "E55", "SplitTeachers")
@@ -858,6 +848,15 @@ class SplitTeachers:
                 result[k] = (_probabilities(teacher, _fit_data.rows(x, left_out[j]), kind)[1],
                              epochs, public)
         return result
+
+    def _trains_together(self, reason):
+        """Whether the teachers train together, given why they cannot (`reason`, or
+        `None`); ``together=True`` with a reason raises."""
+        if self.together is True and reason is not None:
+            raise ValueError(f"SplitTeachers(together=True): the teachers cannot train "
+                             f"together: {reason}. Leave together='auto' to train them one "
+                             "after another.")
+        return self.together is not False and reason is None
 
     def _plan(self, count, epochs):
         """The progress bar's title: how many teachers train, for how many epochs at most."""
