@@ -65,8 +65,11 @@ LABELS = {
 
 def label(name):
     """The readable name of a recipe, or the name itself (``_emaM``: the weights'
-    moving average)."""
+    moving average; ``_gceQ``: generalized cross-entropy)."""
     if name not in LABELS and "_ema" in name:
         base, momentum = name.rsplit("_ema", 1)
         return f"{label(base)}, weights averaged (EMA {momentum})"
+    if name not in LABELS and "_gce" in name:
+        base, q = name.rsplit("_gce", 1)
+        return f"{label(base)}, generalized cross-entropy (q {q})"
     return LABELS.get(name, name)

@@ -23,6 +23,9 @@ Suffixes (the last words):
 - ``_emaM`` (last of all, any family): the model's Adam keeps a moving average of
   its weights (``use_ema=True, ema_momentum=M``), which `fit` swaps in when it ends
   (`benchmarks.baselines.compiled`);
+- ``_gceQ`` (before ``_emaM``, the package's recipes): the model trains on
+  generalized cross-entropy with ``q = Q`` (`benchmarks.robust_loss`) instead
+  of cross-entropy;
 - ``_ckpt``: the recommended setting's `PrivacyCheckpoint`; ``_ckptacc``: one that
   keeps the epoch of best hold-out accuracy (patience 10, `CHECKPOINT_ACCURACY`);
   with ``adamixup_target_T`` a checkpoint also makes the controller
@@ -47,7 +50,7 @@ import dataclasses
 
 import keras_adamixup
 from keras_adamixup import recipes, schedules
-from benchmarks import mixed_target
+from benchmarks import mixed_target, robust_loss
 
 from benchmarks import baselines  # noqa: F401  (registers DP-SGD, MemGuard, label smoothing)
 from benchmarks import data
@@ -94,6 +97,8 @@ ADAMIXUP_WORDS = ("focus", "relax", "relaxat", "relaxmix", "swap")
 MIXED_TARGET = "mixed_holdout_factor"
 # "_emaM" (any name, last): `parse` gives the average's momentum M under this key
 EMA = "ema_momentum"
+# "_gceQ" (before "_emaM"): `parse` gives generalized cross-entropy's q under this key
+GCE = "generalized_q"
 
 
 class PublicRows(int):
@@ -114,23 +119,25 @@ def _split_number(word):
 
 
 def _suffixes(name):
-    """`(the name's other words, checkpoint option, public options or None, EMA
-    momentum or None)`."""
+    """`(the name's other words, checkpoint option, public options or None, loss
+    options)`: the loss options hold `EMA` and `GCE` where the name has them."""
     words = name.split("_")
-    public = ema = None
-    letters, momentum = _split_number(words[-1])
-    if letters == "ema" and momentum and len(words) > 1:
-        ema = _number(momentum, name)
-        if not 0.0 < ema < 1.0:
-            raise ValueError(f"{name}: _emaM takes a momentum in (0, 1).")
-        words.pop()
+    public, extra = None, {}
+    for word, key, what, top in (("ema", EMA, "a momentum in (0, 1)", 1.0),
+                                 ("gce", GCE, "a q in (0, 1]", 1.0 + 1e-9)):
+        letters, number = _split_number(words[-1])
+        if letters == word and number and len(words) > 1:
+            extra[key] = _number(number, name)
+            if not 0.0 < extra[key] < top:
+                raise ValueError(f"{name}: _{word.upper()[0]}{word[1:]} takes {what}.")
+            words.pop()
     letters, count = _split_number(words[-1])
     if letters in PUBLIC_WORDS and count.isdigit() and len(words) > 1:
         public = {"unlabelled": PublicRows(int(count)), **PUBLIC_WORDS[letters]}
         words.pop()
     checkpoint = CHECKPOINTS[words.pop()] if len(words) > 1 and words[-1] in CHECKPOINTS \
         else False
-    return words, checkpoint, public, ema
+    return words, checkpoint, public, extra
 
 
 def _teachers(words, checkpoint, public, name):
@@ -215,11 +222,9 @@ def parse(name, feature_groups=None):
     key, options = names.parse("adamixup_target_0.55_ckpt")
     ```
     """
-    words, checkpoint, public, ema = _suffixes(name)
+    words, checkpoint, public, extra = _suffixes(name)
     key, options = _entry(name, words, checkpoint, public, feature_groups)
-    if ema is not None:
-        options[EMA] = ema
-    return key, options
+    return key, {**options, **extra}
 
 
 def _entry(name, words, checkpoint, public, feature_groups):
@@ -337,13 +342,14 @@ def recipe(name, inputs, classes, width, seed, validation, epochs, feature_group
         monitor=monitor, fit_kwargs={"epochs": epochs, "batch_size": 64, "verbose": 0})
     key, options = parse(name, feature_groups)
     mixed = options.pop(MIXED_TARGET, None)
-    if EMA in options:
+    if EMA in options or GCE in options:
         if key in baselines.BASELINES:
-            raise ValueError(f"{name}: _emaM is for the package's recipes; {key} compiles "
-                             f"its own optimizer.")
-        momentum = options.pop(EMA)
-        setting = dataclasses.replace(
-            setting, compile=lambda model: baselines.compiled(model, ema_momentum=momentum))
+            raise ValueError(f"{name}: _emaM and _gceQ are for the package's recipes; {key} "
+                             f"compiles its own optimizer and loss.")
+        momentum, q = options.pop(EMA, None), options.pop(GCE, None)
+        loss = None if q is None else robust_loss.GeneralizedCrossentropy(q)
+        setting = dataclasses.replace(setting, compile=lambda model: baselines.compiled(
+            model, loss=loss, ema_momentum=momentum))
     if isinstance(options.get("unlabelled"), PublicRows):
         if public is None:
             raise ValueError(f"{name}: this benchmark has no public rows to give.")

@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 
+import keras
 import keras_adamixup
 import numpy as np
 import pytest
@@ -377,6 +378,35 @@ def test_an_ema_suffix_compiles_the_recipe_with_averaged_weights():
         names.recipe("relaxloss_1.2_ema0.99", 4, 3, 8, 0, val, 1)
 
 
+def test_a_gce_suffix_trains_on_generalized_cross_entropy():
+    names, labels, robust = load("names"), load("labels"), load("robust_loss")
+    val = (np.zeros((8, 4), "float32"), np.zeros(8, "int64"))
+    model = names.recipe("mixup_a0.4_gce0.7_ema0.99", 4, 3, 8, 0, val, 1)[0]()
+    assert isinstance(model.loss, robust.GeneralizedCrossentropy) and model.loss.q == 0.7
+    assert model.optimizer.use_ema
+    assert not isinstance(names.recipe("mixup_a0.4", 4, 3, 8, 0, val, 1)[0]().loss,
+                          robust.GeneralizedCrossentropy)
+    assert labels.label("none_gce0.5") == "none, generalized cross-entropy (q 0.5)"
+    with pytest.raises(ValueError, match="q in"):
+        names.parse("none_gce1.5")
+    logits = np.array([[2.0, 0.0, -1.0], [0.5, 1.0, -2.0]], "float32")
+    ids, soft = np.array([0, 2]), np.array([[0.7, 0.3, 0.0], [0.0, 0.0, 1.0]], "float32")
+    loss = robust.GeneralizedCrossentropy(0.7)
+    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
+    by_hand = (1 - probabilities[[0, 1], ids] ** 0.7) / 0.7
+    np.testing.assert_allclose(float(loss(ids, logits)), by_hand.mean(), rtol=1e-5)
+    np.testing.assert_allclose(float(loss(np.eye(3)[ids], logits)), by_hand.mean(), rtol=1e-5)
+    first = probabilities[0] ** 0.7
+    mixed = (0.7 * (1 - first[0]) + 0.3 * (1 - first[1])) / 0.7
+    np.testing.assert_allclose(float(loss(soft, logits)),
+                               (mixed + by_hand[1]) / 2, rtol=1e-5)
+    # q -> 0 is cross-entropy
+    np.testing.assert_allclose(
+        float(robust.GeneralizedCrossentropy(1e-4)(ids, logits)),
+        float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(ids, logits)),
+        rtol=1e-3)
+
+
 def test_baselines_are_registered_in_the_package_table():
     baselines = load("baselines")
     for key in baselines.BASELINES:
@@ -400,7 +430,7 @@ def test_no_benchmark_edits_the_import_path():
 
 def test_every_script_parses_its_arguments_with_the_shared_module():
     libraries = {"__init__", "common", "data", "names", "baselines", "dp_sgd", "memguard",
-                 "labels", "rows", "relaxloss", "mixed_target"}
+                 "labels", "rows", "relaxloss", "mixed_target", "robust_loss"}
     for path in sorted(BENCHMARKS.glob("*.py")):
         text = path.read_text(encoding="utf-8")
         if path.stem in libraries:
