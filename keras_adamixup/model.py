@@ -165,8 +165,10 @@ class AdaMixupModel(keras.Model):
             validation rows and a draw of as many training rows, and this
             checkpoint on it, which restores the epoch it keeps at the end.
             Feedback schedules (`PlateauDecay`) get the same monitor without
-            the checkpoint when this is `None`. The callbacks made by the
-            last `fit` are in ``holdout_callbacks``.
+            the checkpoint when this is `None`. A `fit` with neither
+            validation data nor a monitor among its callbacks raises
+            `ValueError` (E12). The callbacks made by the last `fit` are in
+            ``holdout_callbacks``.
         mixing: `None`, or a `keras_adamixup.MixingConfig` holding the
             mixing settings (``label_mode``, ``coefficient``, ``jitter``,
             ``features``, ``feature_groups``, ``num_classes``) instead of
@@ -243,6 +245,7 @@ class AdaMixupModel(keras.Model):
         self.allow_any_loss = _checks.boolean("allow_any_loss", allow_any_loss)
         self.checkpoint = _checkpoint_settings(checkpoint)
         self._teacher_targets = None
+        self._targets_assigned = False  # by the user (E71 when they do not match)
         self._epochs_on_targets, self._outgrown_warned = 0, False  # E57
         self._targets_made_for = None
         # the PrivacyMonitor (and PrivacyCheckpoint) the last `fit` made from its
@@ -360,7 +363,8 @@ class AdaMixupModel(keras.Model):
         `PlateauDecay`, ``checkpoint=`` settings, a `LossFloor("holdout")`)
         and `callbacks` hold none, a `PrivacyMonitor` (and the
         `PrivacyCheckpoint`) is made from ``validation_data`` or
-        ``validation_split``, for this `fit`.
+        ``validation_split``, for this `fit`; without either, `fit` raises
+        `ValueError` (E12).
 
         Args:
             x: the training inputs (arrays, or a dataset of ``(x, y)`` or
@@ -704,11 +708,21 @@ class AdaMixupModel(keras.Model):
         if targets is not None and targets.digest == digest:
             self._warn_if_teachers_outgrown(targets)
             return targets
-        if targets is not None:
+        if targets is not None and self._targets_assigned:
+            warnings.warn(
+                "E71: the TeacherTargets assigned to model.teacher_targets were made for "
+                "other training data or teacher settings than this fit's (their digest "
+                "differs), so the teachers train again. They are reused only when the "
+                "model's targets=SplitTeachers(...) has the settings that made them (the "
+                "same seed included) and fit gets the same rows, labels, sample weights, "
+                "groups, epochs and batch size.", TeachersWarning,
+                stacklevel=_stack.user_level())
+        elif targets is not None:
             _LOG.info("AdaMixupModel: the teacher targets belong to other training data "
                       "or settings; training the teachers again")
         targets = train()
         self.teacher_targets = targets
+        self._targets_assigned = False  # trained here, not given
         self._targets_made_for = epochs
         return targets
 
@@ -735,8 +749,11 @@ class AdaMixupModel(keras.Model):
         A later `fit` on the same training data and settings reuses them
         instead of training the teachers again (their ``digest`` matches);
         saved with the model. Assign targets (e.g. `TeacherTargets.load`) to
-        reuse them explicitly; `None` makes the next `fit` train the
-        teachers again.
+        reuse them: `fit` reuses them when the model's
+        ``targets=SplitTeachers(...)`` has the settings that made them (seed
+        included) and it gets the same rows, labels, weights, groups, epochs
+        and batch size; otherwise the teachers train again, with a warning
+        (E71). `None` makes the next `fit` train the teachers again.
         """
         return self._teacher_targets
 
@@ -749,6 +766,7 @@ class AdaMixupModel(keras.Model):
             raise ValueError("`teacher_targets` are the soft labels of SplitTeachers; this "
                              "model has no `targets=SplitTeachers(...)`.")
         self._teacher_targets = targets
+        self._targets_assigned = targets is not None
         self._epochs_on_targets, self._outgrown_warned = 0, False
         self._targets_made_for = None  # the epochs of the fit they were made for (E57)
 

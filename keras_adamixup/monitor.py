@@ -267,7 +267,7 @@ class PrivacyMonitor(ScheduleDriver):
             data), or a batched `tf.data.Dataset` of `(x, y)`.
         nonmembers: `(x, y)` of held-out examples the model never trains on,
             or a batched dataset. At least `MIN_MONITOR_EXAMPLES` (100) per
-            side for arrays.
+            side (arrays and datasets alike; E13).
         every_epochs: measure at the end of every this many epochs (epochs
             ``every_epochs``, ``2 · every_epochs``, ... counted from 1). The
             epoch logs, and so ``history.history["monitor_auc"]``, get one

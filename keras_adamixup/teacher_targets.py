@@ -7,8 +7,11 @@ out, the digest of what they trained on, the epoch each kept, and the
 per-row weights of groups. `AdaMixupModel` holds the one its last `fit`
 trained on (`model.teacher_targets`), saves it with the model, and reuses it
 while the training data are the same; `save` / `load` keep it in a file of
-its own, and assigning one to ``model.teacher_targets`` reuses it
-explicitly (a student trained again without training its teachers again).
+its own, and assigning one to ``model.teacher_targets`` reuses it (a
+student trained again without training its teachers again) when the model's
+``targets=SplitTeachers(...)`` has the settings that made it, seed included,
+and `fit` gets the same data, epochs and batch size; else the teachers train
+again and `fit` warns (E71).
 
 Example:
 
@@ -17,6 +20,7 @@ targets = keras_adamixup.SplitTeachers(16, 2, seed=0).fit(
     model, x_train, y_train, epochs=40, batch_size=64)
 targets.soft_labels.shape        # (len(x_train), classes)
 targets.save("teachers.npz")
+# a model with targets=SplitTeachers(16, 2, seed=0), the settings that made them
 model.teacher_targets = keras_adamixup.TeacherTargets.load("teachers.npz")
 model.fit(x_train, y_train, epochs=40, batch_size=64)   # no teacher trains
 ```

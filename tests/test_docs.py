@@ -168,3 +168,19 @@ def test_duplicate_lines_pool_the_seeds_and_test_the_difference():
     assert lines[1] == "- none (1 seed): duplicated (shift) 8/10 (80%), single 5/25 (20%); " \
         f"p = {__import__('scipy').stats.fisher_exact([[8, 2], [5, 20]])[1]:.2f}"
     assert render_results._kinds_of([kinds]) == ["mislabelled", "duplicate", "duplicate:shift"]
+
+
+DOCTESTED = sorted(p for p in (ROOT / "keras_adamixup").rglob("*.py")
+                   if ">>> " in p.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", DOCTESTED, ids=lambda p: p.stem)
+def test_docstring_examples_run_as_written(path, tmp_path, monkeypatch):
+    """The ``>>>`` examples of the package's docstrings give what they show (one of
+    CosineDecay's showed 0.2... where the code gives 0.19999998...)."""
+    import doctest
+
+    monkeypatch.chdir(tmp_path)  # examples that write a file write it here
+    name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0, name

@@ -900,6 +900,40 @@ def e70():
     assert model.teacher_targets is taught
 
 
+def e71():
+    from keras_adamixup.teacher_targets import TeachersWarning
+    from tests.conftest import cluster_student, clusters
+
+    x, y = clusters(90)
+
+    def student(seed):
+        return cluster_student(keras_adamixup.SplitTeachers(2, 1, seed=seed,
+                                                            near_duplicates=None))
+    first = student(0)
+    first.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    made = first.teacher_targets
+    same = student(0)
+    same.teacher_targets = made
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        same.fit(x, y, epochs=2, batch_size=16, verbose=0)  # the same settings: reused
+    assert same.teacher_targets is made and not _said(caught, "E71")
+    other = student(1)  # another seed: other folds
+    other.teacher_targets = made
+    with pytest.warns(TeachersWarning, match="E71: the TeacherTargets assigned") as caught:
+        other.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    _points_here(caught, "E71")
+    assert other.teacher_targets is not made
+    with warnings.catch_warnings(record=True) as caught:  # its own targets now
+        warnings.simplefilter("always")
+        other.fit(x[:60], y[:60], epochs=2, batch_size=16, verbose=0)  # other rows
+    assert not _said(caught, "E71")
+
+
+def _said(caught, code):
+    return [w for w in caught if str(w.message).startswith(code)]
+
+
 def _points_here(caught, code):
     """The warnings `code` point at the user's line (this file), whatever the path
     inside the package and Keras (`keras_adamixup._stack.user_level`)."""

@@ -48,7 +48,9 @@ class MembershipSplit:
     Example:
 
     >>> split = MembershipSplit.draw(1797, seed=0, source="digits")
-    >>> split.to_json("split.json"); MembershipSplit.from_json("split.json")
+    >>> _ = split.to_json("split.json")
+    >>> MembershipSplit.from_json("split.json") == split
+    True
     """
 
     members: list

@@ -33,15 +33,19 @@ def register_shadow_attack(source):
         source: the name the attack's report rows carry as ``source`` (a
             non-empty string, not already registered to another scorer).
 
-    The scorer is called with the shadows' outputs and returns report rows
-    (see `keras_adamixup/audit/registry.py`).
+    The scorer is called as ``scorer(target_outputs, shadow_outputs, labels,
+    masks, recipe, outputs)`` for every shadow recipe and returns
+    ``{attack_name: scores}``, one score per example of the population
+    (members first; higher: more likely a member), which the audit turns into
+    report rows (this module's docstring).
 
     Example:
 
     ```python
     @audit.register_shadow_attack("my_attack")
-    def my_attack(context):
+    def my_attack(target_outputs, shadow_outputs, labels, masks, recipe, outputs):
         ...
+        return {"my_attack": scores}
     ```
     """
     if not isinstance(source, str):

@@ -29,7 +29,9 @@ class AuditReport:
             (``train_accuracy − test_accuracy``), computed from the same
             outputs the attacks see.
         attacks: one dict per (attack, slice): ``attack``, ``slice``,
-            ``source`` (``tf_privacy``, ``lira``, ``rmia`` or ``label_only``), ``auc``,
+            ``source`` (``tf_privacy``, ``trained_fast``, ``score``, ``lira``,
+            ``lira_hinge``, ``rmia``, ``label_only``, or a registered shadow
+            attack's name), ``auc``,
             ``advantage``, ``ppv``, ``tpr_at_<fpr>_fpr`` for each of
             `roc.LOW_FPRS` (``tpr_at_0.001_fpr``, ``tpr_at_0.01_fpr``),
             ``n_members``, ``n_nonmembers`` and, for entire-data-set rows,

@@ -218,7 +218,8 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
             list of them, all but the first with a ``name``. Every recipe's
             shadows give every LiRA variant and RMIA (``lira_online``,
             ``lira_offline``, ``lira_online_pervar``, ``lira_offline_pervar``,
-            ``rmia_online``, ``rmia_offline``, suffixed ``_<name>``). Audit
+            ``lira_online_hinge``, ``lira_offline_hinge``, ``rmia_online``,
+            ``rmia_offline``, suffixed ``_<name>``). Audit
             an adaptive or randomized defence (a `PrivacyTarget`, early
             stopping) with its own recipe *and* the undefended recipe: shadows
             that each adapt differently disagree with one another, which
@@ -234,6 +235,11 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
             canaries (in vs out, exact intervals) and ε lower bounds
             (`keras_adamixup.audit.epsilon`), and report.md a "Canaries"
             section. Arrays only.
+        name: the model's name in the report (default: ``model.name``).
+        metadata: extra metadata for the report (a dict, merged into
+            ``report.metadata``).
+        **option_overrides: any `AuditOptions` field by name (``attacks=``,
+            ``slices=``, ``outputs=``, ...), applied over `options`.
 
     Returns:
         An `AuditReport`.

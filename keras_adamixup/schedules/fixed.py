@@ -109,8 +109,8 @@ class CosineDecay(_Decay):
     Example:
 
     >>> schedule = CosineDecay(start=0.4, end=0.0, decay_steps=100)
-    >>> float(schedule(tf.constant(50, tf.int64), tf.constant(-1, tf.int64)))
-    0.2...
+    >>> round(float(schedule(tf.constant(50, tf.int64), tf.constant(-1, tf.int64))), 4)
+    0.2
     """
 
     def __call__(self, step, total_steps):
