@@ -244,8 +244,7 @@ class AdaMixupModel(keras.Model):
                 "in nats above that entropy.")
         self.allow_any_loss = _checks.boolean("allow_any_loss", allow_any_loss)
         self.checkpoint = _checkpoint_settings(checkpoint)
-        self._teacher_targets = None
-        self._targets_assigned = False  # by the user (E71 when they do not match)
+        self._teacher_targets, self._targets_assigned = None, False  # given by the user: E71
         self._epochs_on_targets, self._outgrown_warned = 0, False  # E57
         self._targets_made_for = None
         # the PrivacyMonitor (and PrivacyCheckpoint) the last `fit` made from its

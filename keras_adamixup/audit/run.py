@@ -206,20 +206,15 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
             `tf.data.Dataset` of `(x, y)` (streamed: sets larger than memory;
             only outputs, labels and 20-byte row digests are kept; LiRA needs
             arrays).
-        nonmembers: the same for examples from the same distribution, never
-            trained on.
+        nonmembers: the same for examples of that distribution never trained on.
         options: an `AuditOptions` (attacks, slices, thorough, fast
             attacks, label-only settings, batch size, seed, overlap check,
             output kind); see its docstring. Default: `AuditOptions()`.
-        lira: `None` (skip), a `ShadowRecipe` (or a dict of its fields:
-            ``model_factory``, ``num_shadows``, ``fit_kwargs``, ``cache_dir``,
-            ``jobs``, ``together``, ``augment``, ``fix_variance``,
-            ``rmia_offline_a``, ``rmia_gamma``, ``progress``, ``name``), or a
+        lira: `None` (skip), a `ShadowRecipe` (or a dict of its fields), or a
             list of them, all but the first with a ``name``. Every recipe's
             shadows give every LiRA variant and RMIA (``lira_online``,
-            ``lira_offline``, ``lira_online_pervar``, ``lira_offline_pervar``,
-            ``lira_online_hinge``, ``lira_offline_hinge``, ``rmia_online``,
-            ``rmia_offline``, suffixed ``_<name>``). Audit
+            ``lira_offline``, their ``_pervar`` and ``_hinge`` forms,
+            ``rmia_online``, ``rmia_offline``; suffixed ``_<name>``). Audit
             an adaptive or randomized defence (a `PrivacyTarget`, early
             stopping) with its own recipe *and* the undefended recipe: shadows
             that each adapt differently disagree with one another, which
@@ -236,10 +231,9 @@ def run_audit(model, members, nonmembers, *, options=None, lira=None, canaries=N
             (`keras_adamixup.audit.epsilon`), and report.md a "Canaries"
             section. Arrays only.
         name: the model's name in the report (default: ``model.name``).
-        metadata: extra metadata for the report (a dict, merged into
-            ``report.metadata``).
+        metadata: a dict merged into ``report.metadata``.
         **option_overrides: any `AuditOptions` field by name (``attacks=``,
-            ``slices=``, ``outputs=``, ...), applied over `options`.
+            ``slices=``, ...), applied over `options`.
 
     Returns:
         An `AuditReport`.
