@@ -63,13 +63,15 @@ LABELS = {
 }
 
 
+# the suffixes `benchmarks.names` reads after a recipe's name, last first
+SUFFIXES = (("_ema", "weights averaged (EMA {})"), ("_gce", "generalized cross-entropy (q {})"))
+
+
 def label(name):
     """The readable name of a recipe, or the name itself (``_emaM``: the weights'
     moving average; ``_gceQ``: generalized cross-entropy)."""
-    if name not in LABELS and "_ema" in name:
-        base, momentum = name.rsplit("_ema", 1)
-        return f"{label(base)}, weights averaged (EMA {momentum})"
-    if name not in LABELS and "_gce" in name:
-        base, q = name.rsplit("_gce", 1)
-        return f"{label(base)}, generalized cross-entropy (q {q})"
+    for suffix, described in SUFFIXES:
+        if name not in LABELS and suffix in name:
+            base, number = name.rsplit(suffix, 1)
+            return f"{label(base)}, {described.format(number)}"
     return LABELS.get(name, name)

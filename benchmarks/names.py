@@ -99,6 +99,9 @@ MIXED_TARGET = "mixed_holdout_factor"
 EMA = "ema_momentum"
 # "_gceQ" (before "_emaM"): `parse` gives generalized cross-entropy's q under this key
 GCE = "generalized_q"
+# the loss suffixes, last first: word, `parse`'s key, the name's form, what the number must be
+LOSS_SUFFIXES = (("ema", EMA, "_emaM", "a momentum in (0, 1)", lambda m: 0.0 < m < 1.0),
+                 ("gce", GCE, "_gceQ", "a q in (0, 1]", lambda q: 0.0 < q <= 1.0))
 
 
 class PublicRows(int):
@@ -123,13 +126,12 @@ def _suffixes(name):
     options)`: the loss options hold `EMA` and `GCE` where the name has them."""
     words = name.split("_")
     public, extra = None, {}
-    for word, key, what, top in (("ema", EMA, "a momentum in (0, 1)", 1.0),
-                                 ("gce", GCE, "a q in (0, 1]", 1.0 + 1e-9)):
+    for word, key, form, what, valid in LOSS_SUFFIXES:
         letters, number = _split_number(words[-1])
         if letters == word and number and len(words) > 1:
             extra[key] = _number(number, name)
-            if not 0.0 < extra[key] < top:
-                raise ValueError(f"{name}: _{word.upper()[0]}{word[1:]} takes {what}.")
+            if not valid(extra[key]):
+                raise ValueError(f"{name}: {form} takes {what}.")
             words.pop()
     letters, count = _split_number(words[-1])
     if letters in PUBLIC_WORDS and count.isdigit() and len(words) > 1:

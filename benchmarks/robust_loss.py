@@ -10,13 +10,16 @@ which is what a membership attack at low false-positive rates feeds on.
 
 Keras 3.9+ has ``keras.losses.CategoricalGeneralizedCrossEntropy``, which reads
 class ids and probabilities only; mixing trains on soft targets and the
-benchmarks' models give logits, so this loss takes both (for soft targets
+benchmarks' models give logits, so this loss takes both, reading the targets
+as `keras_adamixup.losses.MixupCrossentropy` does (for soft targets
 ``y``: ``sum_k y_k (1 - p_k**q) / q``, the same for one-hot ones). Benchmark
 code: the package never depends on it.
 """
 
 import keras
 from keras import ops
+
+from keras_adamixup import losses
 
 
 @keras.saving.register_keras_serializable(package="benchmarks")
@@ -46,12 +49,7 @@ class GeneralizedCrossentropy(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         y_pred = ops.convert_to_tensor(y_pred)
-        y_true = ops.convert_to_tensor(y_true)
-        classes = y_pred.shape[-1]
-        if len(y_true.shape) == len(y_pred.shape) - 1 or y_true.shape[-1] == 1 != classes:
-            y_true = ops.reshape(y_true, (-1,)) if len(y_true.shape) > 1 else y_true
-            y_true = ops.one_hot(ops.cast(y_true, "int32"), classes)
-        y_true = ops.cast(y_true, y_pred.dtype)
+        y_true = losses.dense_targets(y_true, y_pred)  # class ids or soft, as mixing gives
         probabilities = ops.softmax(y_pred, axis=-1) if self.from_logits else y_pred
         probabilities = ops.clip(probabilities, 1e-7, 1.0)
         return ops.sum(y_true * (1.0 - ops.power(probabilities, self.q)), axis=-1) / self.q

@@ -58,18 +58,7 @@ class MixupCrossentropy(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         y_pred = ops.convert_to_tensor(y_pred)
-        y_true = ops.convert_to_tensor(y_true)
-        classes = y_pred.shape[self.axis]
-        sparse = len(y_true.shape) == len(y_pred.shape) - 1 or (
-            len(y_true.shape) == len(y_pred.shape)
-            and y_true.shape[self.axis] == 1
-            and classes != 1
-        )
-        if sparse:
-            if len(y_true.shape) == len(y_pred.shape):
-                y_true = ops.squeeze(y_true, axis=self.axis)
-            y_true = ops.one_hot(ops.cast(y_true, "int32"), classes, axis=self.axis)
-        y_true = ops.cast(y_true, y_pred.dtype)
+        y_true = dense_targets(y_true, y_pred, self.axis)
         return keras.losses.categorical_crossentropy(
             y_true,
             y_pred,
@@ -88,6 +77,39 @@ class MixupCrossentropy(keras.losses.Loss):
             }
         )
         return config
+
+
+def dense_targets(y_true, y_pred, axis=-1):
+    """`y_true` as one-hot or soft rows in `y_pred`'s dtype, from class ids or as given.
+
+    The target format is read from the static shapes: targets with one
+    dimension fewer than the predictions, or a last dimension of 1 when the
+    predictions have more than one class, are class ids (one-hot encoded
+    here); otherwise they are one-hot or soft targets (cast only).
+
+    Args:
+        y_true: class ids, or one-hot / soft targets.
+        y_pred: the predictions (logits or probabilities), for their shape and dtype.
+        axis: the class axis.
+
+    Example:
+
+    >>> ops.convert_to_numpy(dense_targets(ops.array([2]), ops.zeros((1, 3)))).tolist()
+    [[0.0, 0.0, 1.0]]
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.convert_to_tensor(y_true)
+    classes = y_pred.shape[axis]
+    sparse = len(y_true.shape) == len(y_pred.shape) - 1 or (
+        len(y_true.shape) == len(y_pred.shape)
+        and y_true.shape[axis] == 1
+        and classes != 1
+    )
+    if sparse:
+        if len(y_true.shape) == len(y_pred.shape):
+            y_true = ops.squeeze(y_true, axis=axis)
+        y_true = ops.one_hot(ops.cast(y_true, "int32"), classes, axis=axis)
+    return ops.cast(y_true, y_pred.dtype)
 
 
 def _is_sparse_crossentropy(loss):
