@@ -9,6 +9,7 @@ Importing this module registers them in the package's recipe table
 | ``dp_sgd`` | the base model under DP-SGD (`benchmarks.dp_sgd`: clipping to norm 1, ``noise_multiplier``, DP-Adam 3e-3) |
 | ``memguard`` | the base model, then MemGuard's attack model and guard (`benchmarks.memguard`) |
 | ``relaxloss`` | the base model trained with RelaxLoss (`benchmarks.relaxloss`: target training loss ``alpha``) |
+| ``self_adaptive`` | the base model trained on self-adaptive targets (`benchmarks.self_adaptive`: from epoch ``start``, ``momentum``, mixup ``alpha``) |
 
 Each is the package's plain-`fit` recipe (`keras_adamixup.recipes.undefended`)
 with another model, so every benchmark trains it (and its LiRA shadows) the
@@ -27,10 +28,11 @@ from keras_adamixup import losses, recipes
 from benchmarks import dp_sgd as dp_sgd_model
 from benchmarks import memguard as memguard_model
 from benchmarks import relaxloss as relaxloss_model
+from benchmarks import self_adaptive as self_adaptive_model
 
 # DP-SGD's clipping norm and learning rate, and the δ at which its ε is reported
 DP_CLIP, DP_LEARNING_RATE, DP_DELTA = 1.0, 3e-3, 1e-5
-BASELINES = ("label_smoothing", "dp_sgd", "memguard", "relaxloss")
+BASELINES = ("label_smoothing", "dp_sgd", "memguard", "relaxloss", "self_adaptive")
 
 
 def compiled(model, loss=None, learning_rate=1e-3, ema_momentum=None):
@@ -132,6 +134,27 @@ def relaxloss(setting, *, alpha, name="relaxloss"):
     """
     return recipes.undefended(setting, name=name, factory=lambda: compiled(
         relaxloss_model.RelaxLossModel(setting.base(), alpha=alpha)))
+
+
+def self_adaptive(setting, *, start, momentum, alpha=0.0, name="self_adaptive"):
+    """The base model trained on self-adaptive targets (`benchmarks.self_adaptive`).
+
+    Args:
+        setting: the comparison's `keras_adamixup.recipes.Setting`.
+        start: the epoch from which each row's target moves towards the model's prediction.
+        momentum: how much of its target a row keeps at each visit.
+        alpha: mixup's Beta coefficient (0: no mixing).
+        name: the recipe's name.
+
+    Example:
+
+    ```python
+    sat = keras_adamixup.recipes.recipe("self_adaptive", setting, start=40, momentum=0.9)
+    ```
+    """
+    return recipes.undefended(setting, name=name, factory=lambda: compiled(
+        self_adaptive_model.SelfAdaptiveModel(setting.base(), start=start, momentum=momentum,
+                                              alpha=alpha, seed=setting.seed)))
 
 
 def dp_epsilon(members, batch_size, epochs, noise_multiplier):

@@ -340,6 +340,10 @@ def test_names_read_each_word_as_the_same_settings():
     assert names.parse("dp_sgd_0.5") == ("dp_sgd", {"noise_multiplier": 0.5})
     assert names.parse("label_smoothing_0.1") == ("label_smoothing", {"smoothing": 0.1})
     assert names.parse("relaxloss_0.8") == ("relaxloss", {"alpha": 0.8})
+    assert names.parse("sat_40_0.9") == ("self_adaptive", {"start": 40, "momentum": 0.9})
+    assert names.parse("sat_30_0.9_a0.4")[1]["alpha"] == 0.4
+    with pytest.raises(ValueError, match="sat_START_M"):
+        names.parse("sat_30_0.9_x0.4")
     budgeted = names.parse("teachers_plateau_compute1_lw0.5_2_1_ckpt")[1]["teacher_args"]
     assert (budgeted["compute"], budgeted["label_weight"]) == (1.0, 0.5)
     mixup = names.parse("mixup_a0.2")[1]
@@ -430,7 +434,8 @@ def test_no_benchmark_edits_the_import_path():
 
 def test_every_script_parses_its_arguments_with_the_shared_module():
     libraries = {"__init__", "common", "data", "names", "baselines", "dp_sgd", "memguard",
-                 "labels", "rows", "relaxloss", "mixed_target", "robust_loss"}
+                 "labels", "rows", "relaxloss", "mixed_target", "robust_loss",
+                 "self_adaptive"}
     for path in sorted(BENCHMARKS.glob("*.py")):
         text = path.read_text(encoding="utf-8")
         if path.stem in libraries:
@@ -752,6 +757,49 @@ def test_relaxloss_holds_the_training_loss_at_its_target():
     with pytest.raises(ValueError, match="alpha > 0"):
         relaxloss.RelaxLossModel(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]),
                                  alpha=0)
+
+
+def test_self_adaptive_targets_move_to_the_predictions_from_their_start_only():
+    import keras
+
+    sat = load("self_adaptive")
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(4, 16)) * 2.0
+    y = rng.integers(0, 4, 96)
+    x = (centers[y] + rng.normal(size=(96, 16))).astype("float32")
+    y_given = y.copy()
+    y_given[:8] = (y[:8] + 1) % 4  # mislabelled rows
+
+    def trained(start, alpha=0.0):
+        keras.utils.set_random_seed(0)
+        inner = keras.Sequential([keras.Input((16,)), keras.layers.Dense(4)])
+        model = sat.SelfAdaptiveModel(inner, start=start, momentum=0.5, alpha=alpha)
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        history = model.fit(x, y_given, epochs=6, batch_size=32, verbose=0)
+        return model._state["targets"].numpy(), history
+
+    never, history = trained(start=6)  # the targets never move: the given labels
+    np.testing.assert_array_equal(never, np.eye(4)[y_given])
+    assert {"loss", "accuracy"} <= set(history.history)
+    moved, _ = trained(start=2)
+    assert np.allclose(moved.sum(1), 1.0, atol=1e-5) and (moved.max(1) < 1.0).all()
+    # 4 visits at momentum 0.5: at most 1/16 of the given label is left unless predicted
+    assert (moved[:8].argmax(1) == y[:8]).mean() > (never[:8].argmax(1) == y[:8]).mean()
+    mixed, _ = trained(start=2, alpha=0.4)
+    assert (mixed.max(1) < 1.0).all()
+    restored = sat.SelfAdaptiveModel.from_config(
+        sat.SelfAdaptiveModel(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]),
+                              start=3, momentum=0.8, alpha=0.2).get_config())
+    assert (restored.start, restored.momentum, restored.alpha) == (3, 0.8, 0.2)
+    with pytest.raises(ValueError, match="momentum in"):
+        sat.SelfAdaptiveModel(inner_model(), momentum=1.0)
+
+
+def inner_model():
+    import keras
+
+    return keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
 
 
 def test_batch_norm_lag_skips_data_that_is_not_images(capsys):

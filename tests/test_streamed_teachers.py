@@ -117,6 +117,7 @@ def test_batches_of_one_train_the_teachers_one_after_another():
             cluster_student(), x, y, epochs=1, batch_size=1)
 
 
+@pytest.mark.slow  # six fits, about 25 s
 def test_repeated_streamed_fits_do_not_warn_of_retracing(caplog):
     """Each fit compiles its own step; TensorFlow, which counts traces per function
     code, must not read six fits in one process as excessive retracing."""
