@@ -12,6 +12,7 @@ Used when `fit` gets NumPy arrays (a dataset: `keras_adamixup._fit_dataset`). Ev
   rows, as Keras splits arrays.
 """
 
+import collections.abc
 import hashlib
 import json
 import math
@@ -221,6 +222,13 @@ def require_arrays_or_dataset(x, y):
     failed inside its path (``AttributeError: cardinality``)."""
     import tensorflow as tf
 
+    if isinstance(x, keras.utils.PyDataset) or isinstance(x, collections.abc.Iterator):
+        raise ValueError(
+            "E34: the model's PrivacyMonitor (and checkpoint) draw the members they measure "
+            "from the training data by index: `fit` takes NumPy arrays (x may be a dict or "
+            "list of arrays) or a finite tf.data.Dataset of (x, y) batches, not a generator "
+            f"or PyDataset (got {type(x).__name__}): wrap a generator with "
+            "`tf.data.Dataset.from_generator`.")
     if not isinstance(x, tf.data.Dataset) and not are_arrays(x, y):
         raise TypeError(
             "`fit` takes NumPy arrays (x may be a dict or list of arrays for several "

@@ -5,7 +5,10 @@ first batch it sees. Soft mixup can feed soft targets in training (the
 `adamixup` tf.data op with ``label_mode="soft"``) and class ids in validation,
 which makes the resolved metric wrong for one of them. `AdaMixupModel.compile`
 therefore replaces ``"accuracy"`` / ``"acc"`` with `MixupAccuracy` when
-``label_mode="soft"``.
+``label_mode="soft"``, and wraps Keras' sparse metrics
+(``"sparse_categorical_accuracy"``, `keras.metrics.SparseTopKCategoricalAccuracy`,
+...), which read class ids only, in `DominantClass`: each soft target is read
+as its dominant class.
 """
 
 import keras
@@ -13,6 +16,7 @@ from keras import ops
 
 
 __all__ = [
+    "DominantClass",
     "MixupAccuracy",
 ]
 
@@ -63,11 +67,77 @@ def mixup_accuracy(y_true, y_pred):
     return ops.cast(ops.equal(ops.cast(truth, "int64"), ops.cast(guess, "int64")), "float32")
 
 
+@keras.saving.register_keras_serializable(package="keras_adamixup")
+class DominantClass(keras.metrics.Metric):
+    """A metric of class ids (Keras' sparse metrics) fed soft targets as their dominant class.
+
+    Targets with one value per class of the prediction (one-hot or soft, as
+    split teachers and soft mixing give) are replaced by their argmax before
+    the wrapped metric reads them; class ids pass unchanged. The result and
+    name are the wrapped metric's.
+
+    Args:
+        metric: a Keras metric that reads class ids (e.g.
+            ``keras.metrics.SparseTopKCategoricalAccuracy(3)``), or its name.
+
+    Example:
+
+    >>> m = DominantClass(keras.metrics.SparseCategoricalAccuracy())
+    >>> m.update_state([[0.1, 0.8, 0.1]], [[0.2, 0.7, 0.1]])  # soft target, class 1
+    >>> m.update_state([0], [[0.6, 0.3, 0.1]])                # class id
+    >>> float(m.result())
+    1.0
+    """
+
+    def __init__(self, metric, name=None, dtype=None):
+        metric = keras.metrics.get(metric) if isinstance(metric, (str, dict)) else metric
+        super().__init__(name=name or metric.name, dtype=dtype or metric.dtype)
+        self.metric = metric
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
+        if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == y_pred.shape[-1] \
+                and y_pred.shape[-1] not in (None, 1):
+            y_true = ops.argmax(y_true, axis=-1)
+        return self.metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+
+    def result(self):
+        return self.metric.result()
+
+    def reset_state(self):
+        self.metric.reset_state()
+
+    def get_config(self):
+        return {"metric": keras.saving.serialize_keras_object(self.metric), "name": self.name,
+                "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["metric"] = keras.saving.deserialize_keras_object(config["metric"])
+        return cls(**config)
+
+
+def _reads_class_ids(metric):
+    """Whether `metric` (a name or a metric) is one of Keras' sparse metrics."""
+    if isinstance(metric, str):
+        if not metric.startswith("sparse_"):
+            return False
+        try:
+            metric = keras.metrics.get(metric)
+        except ValueError:
+            return False
+    return isinstance(metric, keras.metrics.Metric) and type(metric).__name__.startswith(
+        "Sparse")
+
+
 def soft_compatible(metrics):
-    """Replaces ``"accuracy"`` / ``"acc"`` in a list of metrics by `MixupAccuracy`."""
+    """Replaces ``"accuracy"`` / ``"acc"`` in a list of metrics by `MixupAccuracy`, and
+    wraps Keras' sparse metrics (names or objects) in `DominantClass`."""
     if not isinstance(metrics, (list, tuple)):
         return metrics
     return [
-        MixupAccuracy(name=m) if isinstance(m, str) and m in ("accuracy", "acc") else m
+        MixupAccuracy(name=m) if isinstance(m, str) and m in ("accuracy", "acc")
+        else DominantClass(m) if _reads_class_ids(m) else m
         for m in metrics
     ]

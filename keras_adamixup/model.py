@@ -36,6 +36,8 @@ _OLD_TEACHER_KEYS = ("teacher_soft_labels", "teacher_digest", "teacher_row_weigh
 # raised at the first batch, and before split teachers train on batches of one
 E06_FIRST_BATCH = ("E06: The first training batch has a single example, which cannot be "
                    "mixed (it has no partner): use a `batch_size` of at least 2.")
+# the digests of the rows the last fit held out (`predictions.held_out_digests`)
+_HELD_OUT_KEY = "fit_held_out_digests"
 # the training state saved by name too (`_state_variables`), so that it loads by name
 _STATE_PREFIX = "training_state."
 
@@ -389,7 +391,7 @@ class AdaMixupModel(keras.Model):
 
         ```python
         model = keras_adamixup.recommended.model(base)
-        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=40)
         ```
         """
@@ -487,6 +489,8 @@ class AdaMixupModel(keras.Model):
         if not any(drives) and _holdout_callbacks.needs(self) is not None:
             seed = 0 if self.seed is None else self.seed
             self.holdout_callbacks = _holdout_callbacks.make(self, x, y, kwargs, seed)
+        self._keep_held_out(next((c.nonmembers for c in self.holdout_callbacks if isinstance(
+            getattr(c, "nonmembers", None), tuple)), None))
         # Keras' SwapEMAWeights first of all: the refresh, the monitors and the
         # checkpoint then read (and keep) the averaged weights it swaps in
         swaps = [c for c in callbacks if isinstance(c, keras.callbacks.SwapEMAWeights)]
@@ -501,6 +505,13 @@ class AdaMixupModel(keras.Model):
                 every_epoch=bool(self.holdout_callbacks or callbacks),
                 swapped_back=any(not swap.swap_on_epoch for swap in swaps))]
         return swaps + first + self.holdout_callbacks + callbacks + [_TrainingPlan(self)]
+
+    def _keep_held_out(self, held):
+        """Keeps the rows this fit holds out (`held`: `(x, y)`, or their digests, or
+        `None`) on the model and its base model, for the audit's E69 check
+        (`predictions.HELD_OUT_ATTRIBUTE`; untracked by Keras)."""
+        for holder in (self, self.base_model):
+            object.__setattr__(holder, predictions.HELD_OUT_ATTRIBUTE, held)
 
     def _warn_if_target_unlearns(self, teacher_targets=None):
         """Warns when a fixed `relax` target is at or above what a uniform prediction
@@ -1044,6 +1055,9 @@ class AdaMixupModel(keras.Model):
         if self._teacher_targets is not None:  # a continued fit keeps the teachers
             for key, array in self._teacher_targets.to_store().items():
                 store[_TEACHER_PREFIX + key] = array
+        held = predictions.held_out_digests(self)  # the audit's E69 check, after loading
+        if held:
+            store[_HELD_OUT_KEY] = np.frombuffer(b"".join(held), "uint8").reshape(len(held), -1)
 
     def load_own_variables(self, store):
         keys = list(store.keys())
@@ -1053,12 +1067,14 @@ class AdaMixupModel(keras.Model):
                    if k.startswith(_TEACHER_PREFIX)}
         if teacher:
             self._teacher_targets = TeacherTargets.from_store(teacher)
+        if _HELD_OUT_KEY in keys:
+            self._keep_held_out(np.asarray(store[_HELD_OUT_KEY], dtype="uint8"))
         named = {k[len(_STATE_PREFIX):]: k for k in keys if k.startswith(_STATE_PREFIX)}
         if named:
             self._load_state_by_name({name: store[key] for name, key in named.items()})
             return
         # saved before the state had names: by position, as Keras does
-        own = (_SEED_KEY,) + _OLD_TEACHER_KEYS
+        own = (_SEED_KEY, _HELD_OUT_KEY) + _OLD_TEACHER_KEYS
         state = {k: store[k] for k in keys if k not in own and not k.startswith(_TEACHER_PREFIX)}
         try:
             super().load_own_variables(state)

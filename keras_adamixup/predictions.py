@@ -335,6 +335,23 @@ def row_digests(x, chunk=4096):
     return digests
 
 
+# the attribute where a model (an `AdaMixupModel` and its base model) keeps the rows its
+# last `fit` held out, for the audit's E69 check: `(x, y)` in the process that trained
+# it, their `row_digests` as a `(rows, 20)` uint8 array once loaded from a file
+HELD_OUT_ATTRIBUTE = "_adamixup_held_out"
+
+
+def held_out_digests(model):
+    """The `row_digests` of the rows `model`'s last `fit` held out (`HELD_OUT_ATTRIBUTE`),
+    or `None` when it kept none (or they are not an array of inputs)."""
+    held = getattr(model, HELD_OUT_ATTRIBUTE, None)
+    if isinstance(held, np.ndarray):
+        return [bytes(row) for row in held]
+    if isinstance(held, tuple) and hasattr(held[0], "shape"):
+        return row_digests(held[0])
+    return None
+
+
 def count_common(member_digests, nonmember_digests):
     """Number of non-member row digests that are also member row digests."""
     member_set = set(member_digests)

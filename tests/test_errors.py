@@ -390,6 +390,10 @@ def e34():
     batches = ((X[i:i + 4], Y[i:i + 4]) for i in range(0, len(X), 4))  # a generator
     with pytest.raises(ValueError, match="E34: .*needs the training data as NumPy arrays"):
         model.fit(batches, epochs=1, verbose=0)
+    monitored = compiled(keras_adamixup.AdaMixupModel(small_mlp(), checkpoint=True))
+    batches = ((X[i:i + 4], Y[i:i + 4]) for i in range(0, len(X), 4))
+    with pytest.raises(ValueError, match="E34: the model's PrivacyMonitor .* not a generator"):
+        monitored.fit(batches, validation_data=(X, Y), epochs=1, verbose=0)
 
 
 def e35():
@@ -861,7 +865,7 @@ def e68():
                     attacks=("threshold",))
 
 
-def e69():
+def e69(tmp_path_factory):
     x, y = monitor_data(400)
     model = compiled(keras_adamixup.recommended.model(small_mlp(), seed=0))
     model.fit(x[:300], y[:300], validation_split=0.5, epochs=1, verbose=0)  # held: 150-299
@@ -873,6 +877,13 @@ def e69():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         audit.run_audit(model, (x[:150], y[:150]), (x[300:], y[300:]), attacks=("threshold",))
+    # its base model, and the model loaded from its file, keep the rows held out
+    path = tmp_path_factory.mktemp("e69") / "model.keras"
+    model.save(path)
+    for kept in (model.base_model, keras.saving.load_model(path)):
+        with pytest.raises(ValueError, match="E69: 150 of the members"):
+            audit.run_audit(kept, (x[:300], y[:300]), (x[300:], y[300:]),
+                            attacks=("threshold",))
 
 
 def e70():

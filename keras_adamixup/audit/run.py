@@ -308,15 +308,14 @@ def _audit_arrays(model, members, nonmembers, opts, recipes, lira, canaries, *, 
 
 def _check_own_holdout(model, digests_m, digests_n):
     """E69: the rows the model's own `fit` held out (``validation_split`` or
-    ``validation_data``, kept by an `AdaMixupModel`'s monitor) are not members (it
+    ``validation_data``, kept by an `AdaMixupModel`'s monitor, on it and its base model,
+    and saved with it: `predictions.held_out_digests`) are not members (it
     never trained on them: refused), and not the non-members (its checkpoint chose
     its epoch on them, or its schedule followed them: a warning). `digests_m`,
     `digests_n`: the two sides' `row_digests`."""
-    holdout = next((c.nonmembers for c in getattr(model, "holdout_callbacks", None) or ()
-                    if isinstance(getattr(c, "nonmembers", None), tuple)), None)
-    if holdout is None or not hasattr(holdout[0], "shape"):
-        return  # structures of inputs: not compared
-    held = preds_lib.row_digests(holdout[0])
+    held = preds_lib.held_out_digests(model)  # also on its base model, and once loaded
+    if held is None:
+        return  # none kept, or structures of inputs: not compared
     inside = preds_lib.count_common(held, digests_m)
     if inside:
         raise ValueError(
