@@ -50,6 +50,7 @@ def test_overhead_paired_ratios():
         overhead.paired_ratios({"plain": [1.0], "x": [1.0, 2.0]})
 
 
+@pytest.mark.slow  # about 23 s; `make test-all` runs it
 def test_overhead_interleaved_quick(tmp_path, capsys):
     overhead = load("overhead")
     out = tmp_path / "inter.json"
