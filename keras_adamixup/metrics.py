@@ -125,7 +125,7 @@ def _reads_class_ids(metric):
             return False
         try:
             metric = keras.metrics.get(metric)
-        except ValueError:
+        except (ValueError, TypeError):  # not a metric's name: Keras says so at compile
             return False
     return isinstance(metric, keras.metrics.Metric) and type(metric).__name__.startswith(
         "Sparse")
