@@ -136,7 +136,7 @@ def relaxloss(setting, *, alpha, name="relaxloss"):
         relaxloss_model.RelaxLossModel(setting.base(), alpha=alpha)))
 
 
-def self_adaptive(setting, *, start, momentum, alpha=0.0, name="self_adaptive"):
+def self_adaptive(setting, *, start, momentum, alpha=0.0, flood=0.0, name="self_adaptive"):
     """The base model trained on self-adaptive targets (`benchmarks.self_adaptive`).
 
     Args:
@@ -144,6 +144,7 @@ def self_adaptive(setting, *, start, momentum, alpha=0.0, name="self_adaptive"):
         start: the epoch from which each row's target moves towards the model's prediction.
         momentum: how much of its target a row keeps at each visit.
         alpha: mixup's Beta coefficient (0: no mixing).
+        flood: the mean training loss held from below (0: none).
         name: the recipe's name.
 
     Example:
@@ -154,7 +155,7 @@ def self_adaptive(setting, *, start, momentum, alpha=0.0, name="self_adaptive"):
     """
     return recipes.undefended(setting, name=name, factory=lambda: compiled(
         self_adaptive_model.SelfAdaptiveModel(setting.base(), start=start, momentum=momentum,
-                                              alpha=alpha, seed=setting.seed)))
+                                              alpha=alpha, seed=setting.seed, flood=flood)))
 
 
 def dp_epsilon(members, batch_size, epochs, noise_multiplier):

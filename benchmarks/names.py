@@ -14,7 +14,7 @@ Families:
 | ``none`` / ``checkpoint`` | ``undefended`` / ``checkpoint`` (``none_ckpt`` = ``checkpoint``) |
 | ``early_stopping``, ``memguard`` | the entry of that name |
 | ``label_smoothing_S``, ``dp_sgd_SIGMA``, ``relaxloss_A`` | ``label_smoothing`` (smoothing S), ``dp_sgd`` (noise multiplier SIGMA), ``relaxloss`` (target loss A) |
-| ``sat_S_M[_aA]`` | ``self_adaptive``: targets move from epoch S with momentum M, mixup α A (`benchmarks.self_adaptive`) |
+| ``sat_S_M[_aA][_fB]`` | ``self_adaptive``: targets move from epoch S with momentum M, mixup α A, the loss flooded at B (`benchmarks.self_adaptive`) |
 | ``mixup_[WORDS_]aA`` | ``adamixup``: ``Constant(A)``, Beta coefficients, soft labels; `ADAMIXUP_WORDS` before it (``relaxmixF``: the `benchmarks.mixed_target` prototype) |
 | ``adamixup_[WORDS_]SCHEDULE`` | ``adamixup`` with a `SCHEDULES` entry; `ADAMIXUP_WORDS` before it |
 | ``teachers_[WORDS_]K_L`` | ``split_teachers``: K teachers, each row left out of L; `TEACHER_WORDS` (``images``: `recipe`'s ``image_shape``), ``computeC`` for ``SplitTeachers(compute=C)``, ``lwW`` for ``label_weight=W``, ``patP`` for ``patience=P`` |
@@ -254,12 +254,13 @@ def _entry(name, words, checkpoint, public, feature_groups):
         raise ValueError(f"{name}: _ckpt is for none, mixup_, adamixup_ and teachers_ names.")
     elif family in ("early_stopping", "memguard"):
         return family, {}
-    elif words[0] == "sat" and len(words) in (3, 4):  # sat_START_M[_aA]: self-adaptive targets
+    elif words[0] == "sat" and len(words) in (3, 4, 5):  # sat_START_M[_aA][_fB]
         options = {"start": int(_number(words[1], name)), "momentum": _number(words[2], name)}
-        if len(words) == 4:
-            if not words[3].startswith("a"):
-                raise ValueError(f"{name}: self-adaptive names are sat_START_M[_aA].")
-            options["alpha"] = _number(words[3][1:], name)
+        for word in words[3:]:  # mixup's alpha, the flooding level
+            key = {"a": "alpha", "f": "flood"}.get(word[:1])
+            if key is None or key in options:
+                raise ValueError(f"{name}: self-adaptive names are sat_START_M[_aA][_fB].")
+            options[key] = _number(word[1:], name)
         return "self_adaptive", options
     elif "_".join(words[:-1]) in ("label_smoothing", "dp_sgd", "relaxloss"):
         option = {"label": "smoothing", "dp": "noise_multiplier", "relaxloss": "alpha"}[words[0]]

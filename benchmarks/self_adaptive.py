@@ -16,6 +16,10 @@ With ``alpha > 0`` every batch is also mixed with a shuffled copy of itself
 the mixed targets, and each row's target moves towards the prediction on the
 pair it dominates.
 
+With ``flood > 0`` the mean loss is flooded at that level (Ishida et al.,
+ICML 2020): below it the step ascends, ``|loss − flood| + flood``, so the
+training loss is held near the level instead of falling to zero.
+
 Benchmark code: the package never depends on it. The per-row targets need
 each row's index, so `fit` takes NumPy arrays only (the benchmarks' inputs).
 """
@@ -34,6 +38,7 @@ class SelfAdaptiveModel(keras.Model):
         momentum: how much of its target a row keeps at each visit, in (0, 1).
         alpha: mixup's Beta coefficient; 0 trains without mixing.
         seed: the mixing's seed.
+        flood: the mean training loss held from below (0: none).
 
     Compile it as the plain model (the loss compiled is what validation
     reports; training uses the moved targets).
@@ -48,13 +53,14 @@ class SelfAdaptiveModel(keras.Model):
     ```
     """
 
-    def __init__(self, model, start=40, momentum=0.9, alpha=0.0, seed=0, **kwargs):
+    def __init__(self, model, start=40, momentum=0.9, alpha=0.0, seed=0, flood=0.0, **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 < momentum < 1.0 or start < 0 or alpha < 0:
-            raise ValueError(f"SelfAdaptiveModel needs start >= 0, momentum in (0, 1) and "
-                             f"alpha >= 0, got {start}, {momentum}, {alpha}.")
+        if not 0.0 < momentum < 1.0 or start < 0 or alpha < 0 or flood < 0:
+            raise ValueError(f"SelfAdaptiveModel needs start >= 0, momentum in (0, 1), "
+                             f"alpha >= 0 and flood >= 0, got {start}, {momentum}, {alpha}, "
+                             f"{flood}.")
         self.model, self.start, self.momentum = model, int(start), float(momentum)
-        self.alpha, self.seed = float(alpha), int(seed)
+        self.alpha, self.seed, self.flood = float(alpha), int(seed), float(flood)
         self.mixing_seed = keras.random.SeedGenerator(seed)
         self.epoch = keras.Variable(0, dtype="int32", trainable=False, name="sat_epoch")
         # the per-row targets and labels of the current fit, untracked (no saved state)
@@ -100,7 +106,8 @@ class SelfAdaptiveModel(keras.Model):
             if sample_weight is not None:
                 per_row = per_row * tf.reshape(tf.cast(sample_weight, per_row.dtype), [-1])
             loss = tf.reduce_mean(per_row)
-            scaled = self.optimizer.scale_loss(loss)
+            objective = tf.abs(loss - self.flood) + self.flood if self.flood > 0 else loss
+            scaled = self.optimizer.scale_loss(objective)
         grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         targets.scatter_nd_update(index[:, None], new)
@@ -110,7 +117,7 @@ class SelfAdaptiveModel(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "start": self.start, "momentum": self.momentum,
-                "alpha": self.alpha, "seed": self.seed,
+                "alpha": self.alpha, "seed": self.seed, "flood": self.flood,
                 "model": keras.saving.serialize_keras_object(self.model)}
 
     @classmethod

@@ -343,6 +343,7 @@ def test_names_read_each_word_as_the_same_settings():
     assert names.parse("relaxloss_0.8") == ("relaxloss", {"alpha": 0.8})
     assert names.parse("sat_40_0.9") == ("self_adaptive", {"start": 40, "momentum": 0.9})
     assert names.parse("sat_30_0.9_a0.4")[1]["alpha"] == 0.4
+    assert names.parse("sat_30_0.9_a0.4_f1.0")[1]["flood"] == 1.0
     with pytest.raises(ValueError, match="sat_START_M"):
         names.parse("sat_30_0.9_x0.4")
     budgeted = names.parse("teachers_plateau_compute1_lw0.5_2_1_ckpt")[1]["teacher_args"]
@@ -771,11 +772,12 @@ def test_self_adaptive_targets_move_to_the_predictions_from_their_start_only():
     y_given = y.copy()
     y_given[:8] = (y[:8] + 1) % 4  # mislabelled rows
 
-    def trained(start, alpha=0.0):
+    def trained(start, alpha=0.0, flood=0.0):
         keras.utils.set_random_seed(0)
         inner = keras.Sequential([keras.Input((16,)), keras.layers.Dense(4)])
-        model = sat.SelfAdaptiveModel(inner, start=start, momentum=0.5, alpha=alpha)
-        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        model = sat.SelfAdaptiveModel(inner, start=start, momentum=0.5, alpha=alpha, flood=flood)
+        model.compile(keras.optimizers.Adam(0.02),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
         history = model.fit(x, y_given, epochs=6, batch_size=32, verbose=0)
         return model._state["targets"].numpy(), history
@@ -789,6 +791,8 @@ def test_self_adaptive_targets_move_to_the_predictions_from_their_start_only():
     assert (moved[:8].argmax(1) == y[:8]).mean() > (never[:8].argmax(1) == y[:8]).mean()
     mixed, _ = trained(start=2, alpha=0.4)
     assert (mixed.max(1) < 1.0).all()
+    _, flooded = trained(start=6, flood=0.8)  # the loss held near 0.8 from below
+    assert min(flooded.history["loss"][-3:]) > 0.6 > history.history["loss"][-1]
     restored = sat.SelfAdaptiveModel.from_config(
         sat.SelfAdaptiveModel(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]),
                               start=3, momentum=0.8, alpha=0.2).get_config())
