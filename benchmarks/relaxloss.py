@@ -25,8 +25,10 @@ depends on it.
 import keras
 import tensorflow as tf
 
+from benchmarks.wrapped_model import WrappedModel
 
-class RelaxLossModel(keras.Model):
+
+class RelaxLossModel(WrappedModel):
     """Wraps a classifier (logits out) so that `fit` trains it with RelaxLoss.
 
     Args:
@@ -46,16 +48,15 @@ class RelaxLossModel(keras.Model):
     ```
     """
 
+    OPTIONS = ("alpha",)
+
     def __init__(self, model, alpha=1.0, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(model, **kwargs)
         if not alpha > 0:
             raise ValueError(f"RelaxLoss needs alpha > 0, got {alpha}.")
-        self.model, self.alpha = model, float(alpha)
+        self.alpha = float(alpha)
         self.steps_below = keras.Variable(0, dtype="int64", trainable=False,
                                           name="relaxloss_steps_below")
-
-    def call(self, inputs, training=None):
-        return self.model(inputs, training=training)
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -63,8 +64,7 @@ class RelaxLossModel(keras.Model):
         with tf.GradientTape() as tape:
             logits = self(x, training=True)
             mean = self.compute_loss(x=x, y=y, y_pred=logits, sample_weight=sample_weight)
-            tracker = next(m for m in self.metrics if m.name == "loss")  # Keras' own tracker
-            tracker.update_state(mean, sample_weight=tf.shape(labels)[0])
+            self.track_loss(mean, tf.shape(labels)[0])
             loss = tf.cond(mean > self.alpha, lambda: mean,
                            lambda: self._relaxed(labels, logits, mean))
             scaled = self.optimizer.scale_loss(loss)
@@ -87,13 +87,3 @@ class RelaxLossModel(keras.Model):
         flattening = tf.reduce_mean(keras.losses.categorical_crossentropy(
             target, logits, from_logits=True))
         return tf.cond(ascend, lambda: -mean, lambda: flattening)
-
-    def get_config(self):
-        return {**super().get_config(), "alpha": self.alpha,
-                "model": keras.saving.serialize_keras_object(self.model)}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["model"] = keras.saving.deserialize_keras_object(config["model"])
-        return cls(**config)

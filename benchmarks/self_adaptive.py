@@ -28,8 +28,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from benchmarks.wrapped_model import WrappedModel
 
-class SelfAdaptiveModel(keras.Model):
+
+class SelfAdaptiveModel(WrappedModel):
     """Wraps a classifier (logits out) so that `fit` trains it with self-adaptive targets.
 
     Args:
@@ -53,21 +55,20 @@ class SelfAdaptiveModel(keras.Model):
     ```
     """
 
+    OPTIONS = ("start", "momentum", "alpha", "seed", "flood")
+
     def __init__(self, model, start=40, momentum=0.9, alpha=0.0, seed=0, flood=0.0, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(model, **kwargs)
         if not 0.0 < momentum < 1.0 or start < 0 or alpha < 0 or flood < 0:
             raise ValueError(f"SelfAdaptiveModel needs start >= 0, momentum in (0, 1), "
                              f"alpha >= 0 and flood >= 0, got {start}, {momentum}, {alpha}, "
                              f"{flood}.")
-        self.model, self.start, self.momentum = model, int(start), float(momentum)
+        self.start, self.momentum = int(start), float(momentum)
         self.alpha, self.seed, self.flood = float(alpha), int(seed), float(flood)
         self.mixing_seed = keras.random.SeedGenerator(seed)
         self.epoch = keras.Variable(0, dtype="int32", trainable=False, name="sat_epoch")
         # the per-row targets and labels of the current fit, untracked (no saved state)
         object.__setattr__(self, "_state", {})
-
-    def call(self, inputs, training=None):
-        return self.model(inputs, training=training)
 
     def fit(self, x=None, y=None, sample_weight=None, **kwargs):
         """`keras.Model.fit` on arrays: each row trains against its own moving target."""
@@ -111,20 +112,8 @@ class SelfAdaptiveModel(keras.Model):
         grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         targets.scatter_nd_update(index[:, None], new)
-        tracker = next(m for m in self.metrics if m.name == "loss")  # Keras' own tracker
-        tracker.update_state(loss, sample_weight=tf.shape(index)[0])
+        self.track_loss(loss, tf.shape(index)[0])
         return self.compute_metrics(x, labels, logits, sample_weight)
-
-    def get_config(self):
-        return {**super().get_config(), "start": self.start, "momentum": self.momentum,
-                "alpha": self.alpha, "seed": self.seed, "flood": self.flood,
-                "model": keras.saving.serialize_keras_object(self.model)}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["model"] = keras.saving.deserialize_keras_object(config["model"])
-        return cls(**config)
 
 
 class _Epoch(keras.callbacks.Callback):

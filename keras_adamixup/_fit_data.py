@@ -222,7 +222,7 @@ def require_arrays_or_dataset(x, y):
     failed inside its path (``AttributeError: cardinality``)."""
     import tensorflow as tf
 
-    if isinstance(x, keras.utils.PyDataset) or isinstance(x, collections.abc.Iterator):
+    if isinstance(x, (keras.utils.PyDataset, collections.abc.Iterator)):
         raise ValueError(
             "E34: the model's PrivacyMonitor (and checkpoint) draw the members they measure "
             "from the training data by index: `fit` takes NumPy arrays (x may be a dict or "

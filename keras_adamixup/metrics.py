@@ -118,17 +118,22 @@ class DominantClass(keras.metrics.Metric):
         return cls(**config)
 
 
-def _reads_class_ids(metric):
-    """Whether `metric` (a name or a metric) is one of Keras' sparse metrics."""
+def _soft_compatible_one(metric):
+    """`metric` (a name or a metric) as `soft_compatible` gives it back."""
+    if isinstance(metric, str) and metric in ("accuracy", "acc"):
+        return MixupAccuracy(name=metric)
+    resolved = metric
     if isinstance(metric, str):
         if not metric.startswith("sparse_"):
-            return False
+            return metric
         try:
-            metric = keras.metrics.get(metric)
+            resolved = keras.metrics.get(metric)
         except (ValueError, TypeError):  # not a metric's name: Keras says so at compile
-            return False
-    return isinstance(metric, keras.metrics.Metric) and type(metric).__name__.startswith(
-        "Sparse")
+            return metric
+    if isinstance(resolved, keras.metrics.Metric) and type(resolved).__name__.startswith(
+            "Sparse"):  # one of Keras' sparse metrics: reads class ids only
+        return DominantClass(resolved)
+    return metric
 
 
 def soft_compatible(metrics):
@@ -136,8 +141,4 @@ def soft_compatible(metrics):
     wraps Keras' sparse metrics (names or objects) in `DominantClass`."""
     if not isinstance(metrics, (list, tuple)):
         return metrics
-    return [
-        MixupAccuracy(name=m) if isinstance(m, str) and m in ("accuracy", "acc")
-        else DominantClass(m) if _reads_class_ids(m) else m
-        for m in metrics
-    ]
+    return [_soft_compatible_one(m) for m in metrics]

@@ -9,6 +9,8 @@ import keras_adamixup
 import numpy as np
 import pytest
 
+from tests.conftest import clusters
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -437,7 +439,7 @@ def test_no_benchmark_edits_the_import_path():
 def test_every_script_parses_its_arguments_with_the_shared_module():
     libraries = {"__init__", "common", "data", "names", "baselines", "dp_sgd", "memguard",
                  "labels", "rows", "relaxloss", "mixed_target", "robust_loss",
-                 "self_adaptive"}
+                 "self_adaptive", "wrapped_model"}
     for path in sorted(BENCHMARKS.glob("*.py")):
         text = path.read_text(encoding="utf-8")
         if path.stem in libraries:
@@ -739,10 +741,7 @@ def test_relaxloss_holds_the_training_loss_at_its_target():
     import keras
 
     relaxloss = load("relaxloss")
-    rng = np.random.default_rng(0)
-    centers = rng.normal(size=(10, 32)) * 1.5
-    y = rng.integers(0, 10, 512)
-    x = (centers[y] + rng.normal(size=(512, 32))).astype("float32")
+    x, y = clusters(512, classes=10, spread=1.5, features=32)
 
     def trained(alpha):
         keras.utils.set_random_seed(0)
@@ -765,10 +764,7 @@ def test_self_adaptive_targets_move_to_the_predictions_from_their_start_only():
     import keras
 
     sat = load("self_adaptive")
-    rng = np.random.default_rng(0)
-    centers = rng.normal(size=(4, 16)) * 2.0
-    y = rng.integers(0, 4, 96)
-    x = (centers[y] + rng.normal(size=(96, 16))).astype("float32")
+    x, y = clusters(96, classes=4, spread=2.0, features=16)
     y_given = y.copy()
     y_given[:8] = (y[:8] + 1) % 4  # mislabelled rows
 
