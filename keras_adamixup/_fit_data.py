@@ -216,19 +216,26 @@ def digest(x, y, weights, *settings, more=None):
     return h.hexdigest()
 
 
-def require_arrays_or_dataset(x, y):
-    """Refuses inputs `fit` can neither index as arrays nor read as a `tf.data.Dataset`
-    (labels as a Python list, a generator), named by type: read as a dataset they
-    failed inside its path (``AttributeError: cardinality``)."""
+def require_arrays_or_dataset(x, y, readers=("the model's PrivacyMonitor (and checkpoint)",)):
+    """Refuses inputs that `readers` cannot read by index: a generator or `PyDataset`
+    (E34, one message naming every reader), labels as a Python list and the like
+    (named by type: read as a dataset they failed inside its path,
+    ``AttributeError: cardinality``).
+
+    Args:
+        x, y: the training inputs and labels given to `fit`.
+        readers: what reads the training data by index (SplitTeachers: each
+            teacher trains on its own rows; the PrivacyMonitor: it draws the
+            members it measures).
+    """
     import tensorflow as tf
 
     if isinstance(x, (keras.utils.PyDataset, collections.abc.Iterator)):
         raise ValueError(
-            "E34: the model's PrivacyMonitor (and checkpoint) draw the members they measure "
-            "from the training data by index: `fit` takes NumPy arrays (x may be a dict or "
-            "list of arrays) or a finite tf.data.Dataset of (x, y) batches, not a generator "
-            f"or PyDataset (got {type(x).__name__}): wrap a generator with "
-            "`tf.data.Dataset.from_generator`.")
+            f"E34: {' and '.join(readers)} read the training data by index: `fit` takes "
+            "NumPy arrays (x may be a dict or list of arrays) or a finite tf.data.Dataset "
+            f"of (x, y) batches, not a generator or PyDataset (got {type(x).__name__}): "
+            "wrap a generator with `tf.data.Dataset.from_generator`.")
     if not isinstance(x, tf.data.Dataset) and not are_arrays(x, y):
         raise TypeError(
             "`fit` takes NumPy arrays (x may be a dict or list of arrays for several "
@@ -236,13 +243,16 @@ def require_arrays_or_dataset(x, y):
             f"{type(x).__name__} and y {type(y).__name__}: convert with np.asarray.")
 
 
+# what each reader by index is called in E34
+TEACHERS_READ = "SplitTeachers (each teacher trains on its own rows)"
+MONITOR_READS = "the model's PrivacyMonitor (it draws the members it measures)"
+
+
 def require_arrays_for_teachers():
-    raise ValueError("E34: SplitTeachers needs the training data as NumPy arrays (x, y) in "
-                     "`fit` (x may be a dict or list of arrays for a model of several "
-                     "inputs) or as a finite tf.data.Dataset of (x, y) batches, not a "
-                     "generator or PyDataset: every teacher trains on its own subset of "
-                     "the examples, chosen by index (wrap a generator with "
-                     "`tf.data.Dataset.from_generator`).")
+    raise ValueError(f"E34: {TEACHERS_READ} read the training data by index: `fit` takes "
+                     "NumPy arrays (x may be a dict or list of arrays) or a finite "
+                     "tf.data.Dataset of (x, y) batches, not a generator or PyDataset (wrap "
+                     "a generator with `tf.data.Dataset.from_generator`).")
 
 
 def unlabelled_like(unlabelled, x):

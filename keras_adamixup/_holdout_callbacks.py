@@ -71,7 +71,9 @@ def make(model, x, y, kwargs, seed):
             ``validation_split``, ``sample_weight``).
         seed: the seed of the draw of members.
     """
-    _fit_data.require_arrays_or_dataset(x, y)  # the members are drawn from one or the other
+    readers = ([_fit_data.TEACHERS_READ] if getattr(model, "targets", None) is not None
+               else []) + [_fit_data.MONITOR_READS]
+    _fit_data.require_arrays_or_dataset(x, y, readers)  # one E34 naming every reader
     holdout = _holdout(x, y, kwargs)
     if holdout is None and kwargs.get("validation_split") and not _fit_data.are_arrays(x, y):
         raise ValueError(_error_id(model) + f"{needs(model)}, measured on held-out rows "
