@@ -232,7 +232,8 @@ def require_arrays_or_dataset(x, y, readers=("the model's PrivacyMonitor (and ch
 
     if isinstance(x, (keras.utils.PyDataset, collections.abc.Iterator)):
         raise ValueError(
-            f"E34: {' and '.join(readers)} read the training data by index: `fit` takes "
+            f"E34: {' and '.join(readers)} {'read' if len(readers) > 1 else 'reads'} the "
+            "training data by index: `fit` takes "
             "NumPy arrays (x may be a dict or list of arrays) or a finite tf.data.Dataset "
             f"of (x, y) batches, not a generator or PyDataset (got {type(x).__name__}): "
             "wrap a generator with `tf.data.Dataset.from_generator`.")
@@ -249,7 +250,7 @@ MONITOR_READS = "the model's PrivacyMonitor (it draws the members it measures)"
 
 
 def require_arrays_for_teachers():
-    raise ValueError(f"E34: {TEACHERS_READ} read the training data by index: `fit` takes "
+    raise ValueError(f"E34: {TEACHERS_READ} reads the training data by index: `fit` takes "
                      "NumPy arrays (x may be a dict or list of arrays) or a finite "
                      "tf.data.Dataset of (x, y) batches, not a generator or PyDataset (wrap "
                      "a generator with `tf.data.Dataset.from_generator`).")

@@ -388,7 +388,7 @@ def e34():
     model = compiled(keras_adamixup.AdaMixupModel(
         small_mlp(), targets=keras_adamixup.SplitTeachers(2, 1, seed=0)))
     batches = ((X[i:i + 4], Y[i:i + 4]) for i in range(0, len(X), 4))  # a generator
-    with pytest.raises(ValueError, match="E34: SplitTeachers .* read the training data by index"):
+    with pytest.raises(ValueError, match="E34: SplitTeachers .* reads the training data by index"):
         model.fit(batches, epochs=1, verbose=0)
     monitored = compiled(keras_adamixup.AdaMixupModel(small_mlp(), checkpoint=True))
     batches = ((X[i:i + 4], Y[i:i + 4]) for i in range(0, len(X), 4))
