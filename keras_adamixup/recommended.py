@@ -123,8 +123,11 @@ def model(base, seed=0, budget=BUDGET, **overrides):
         base: the Keras classifier to defend (logits or probabilities out).
         seed: the seed of the mixing and of the teachers' exclusion draw.
         budget: the whole `fit`'s training compute, in plain fits of the
-            same model and epochs; it sets the teachers (`teachers`): 2.0
-            keeps a CNN's fit at about twice a plain fit. `None` (default,
+            same model and epochs (rows × epochs); it sets the teachers
+            (`teachers`): 2.0 gives them one plain fit's compute. The
+            model's own mixing, refresh and monitor are not counted: on a
+            CIFAR-10 CNN the whole fit took 2.57 plain fits' time at 2.0
+            (docs/BENCHMARKS.md, "Where budget=2.0's time goes"). `None` (default,
             `BUDGET`): no limit, 8 teachers. A ``targets=`` override wins.
         **overrides: any other `AdaMixupModel` argument (``name``,
             ``feature_groups``, or ``targets=SplitTeachers(...,

@@ -439,7 +439,7 @@ def test_no_benchmark_edits_the_import_path():
 def test_every_script_parses_its_arguments_with_the_shared_module():
     libraries = {"__init__", "common", "data", "names", "baselines", "dp_sgd", "memguard",
                  "labels", "rows", "relaxloss", "mixed_target", "robust_loss",
-                 "self_adaptive", "wrapped_model"}
+                 "self_adaptive", "wrapped_model", "box_mixing"}
     for path in sorted(BENCHMARKS.glob("*.py")):
         text = path.read_text(encoding="utf-8")
         if path.stem in libraries:
@@ -965,3 +965,23 @@ def test_dp_sgd_on_a_cnn_uses_group_norm_and_one_example_gradients():
     for got, want, batch in zip(summed, reference, whole):
         np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4)
         np.testing.assert_allclose(batch.numpy(), want.numpy(), atol=1e-4)
+
+
+def test_box_mixing_takes_a_box_of_the_partners_area_and_keeps_the_rest():
+    import tensorflow as tf
+
+    box = load("box_mixing")
+    x = tf.reshape(tf.range(3 * 8 * 8 * 2, dtype=tf.float32), [3, 8, 8, 2])
+    lam = tf.constant([0.75, 1.0, 0.4375])  # boxes of 4 x 4, none, 6 x 6
+    partner = tf.constant([1, 2, 0])
+    mixed = box.box_leaf(x, lam, partner, uniforms=tf.constant([[0.0, 0.0], [0.5, 0.5],
+                                                                 [0.99, 0.99]])).numpy()
+    taken = (mixed != x.numpy()).all(axis=-1)  # every channel of a pixel moves together
+    assert taken.reshape(3, -1).sum(axis=1).tolist() == [16, 0, 36]
+    assert taken[0, :4, :4].all() and taken[2, 2:, 2:].all()  # at the draws' corners
+    partner_x = tf.gather(x, partner).numpy()
+    np.testing.assert_array_equal(mixed[taken], partner_x[taken])
+    np.testing.assert_array_equal(mixed[~taken], x.numpy()[~taken])
+    flat = tf.ones([2, 5])  # not images: blended as before
+    np.testing.assert_allclose(box.box_leaf(flat, tf.constant([0.5, 0.5]),
+                                            tf.constant([1, 0])).numpy(), np.ones([2, 5]))
