@@ -386,31 +386,55 @@ def readme_with_block(readme_text, block, summary):
     return _replace_block(text, SUMMARY_START, SUMMARY_END, summary)
 
 
+def _panels(results):
+    """``(title, rows)`` per panel: each data set's audit, then its stronger audit."""
+    panels = []
+    for data in DATA_ORDER:
+        if ("canary_audit", data) in results:
+            panels.append((DATA_NAMES[data], results["canary_audit", data]["rows"]))
+        strong = results.get(("canary_audit:" + STRONG, data))
+        if strong is not None:
+            rows = strong["rows"]
+            plain, own = (max(r[key] for r in rows) for key in ("plain_shadows", "own_shadows"))
+            panels.append((f"{DATA_NAMES[data]}, {plain} + {own} shadows", rows))
+    return panels
+
+
 def plot(results, path):
+    """Test accuracy against the strongest attack's TPR at 0.1 % FPR: a panel per audit
+    (a data set's stronger audit beside it), one colour and marker per defence on every
+    panel, named once in a legend below (names beside the points overlapped)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    datasets = [d for d in DATA_ORDER if ("canary_audit", d) in results]
-    fig, axes = plt.subplots(1, max(len(datasets), 1), figsize=(5 * max(len(datasets), 1), 4))
-    axes = [axes] if len(datasets) <= 1 else list(axes)
-    for ax, data in zip(axes, datasets):
-        for defence, group in _by_defence(results["canary_audit", data]["rows"]).items():
+    panels = _panels(results)
+    columns = min(max(len(panels), 1), 3)
+    lines = max((len(panels) + columns - 1) // columns, 1)
+    fig, axes = plt.subplots(lines, columns, figsize=(4.6 * columns, 3.6 * lines + 3.2),
+                             squeeze=False)
+    axes = list(axes.flat)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    handles = {}
+    for ax, (title, rows) in zip(axes, panels):
+        for defence, group in _by_defence(rows).items():
             x = _mean([g["best_" + LOW] for g in group])
             y = _mean([g["test_accuracy"] for g in group])
-            colour = f"C{DEFENCE_ORDER.index(defence) % 10}" if defence in DEFENCE_ORDER \
-                else "k"  # one colour per defence on every panel
-            ax.scatter([x], [y], s=60 if defence == RECOMMENDED else 25,
-                       color=colour)
-            ax.annotate(label(defence).split(" (")[0], (x, y), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
-        ax.set_title(DATA_NAMES[data])
+            index = DEFENCE_ORDER.index(defence) if defence in DEFENCE_ORDER else -1
+            style = {"color": f"C{index % 10}" if index >= 0 else "k",
+                     "marker": "osD^v<>ph*"[(index // 10) % 10] if index >= 0 else "x"}
+            point = ax.scatter([x], [y], s=80 if defence == RECOMMENDED else 30, **style)
+            handles.setdefault(label(defence), point)
+        ax.set_title(title, fontsize=10)
         ax.tick_params(axis="x", labelrotation=30)
-        ax.set_xlabel("TPR at 0.1 % FPR (strongest attack; lower is better)")
-        ax.set_ylabel("test accuracy")
+        ax.set_xlabel("TPR at 0.1 % FPR (lower is better)", fontsize=8)
+        ax.set_ylabel("test accuracy", fontsize=8)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig.legend(list(handles.values()), list(handles), loc="lower center", fontsize=7,
+               ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 3.2 / (3.6 * lines + 3.2), 1, 1))
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)
 

@@ -904,6 +904,17 @@ def test_collect_adds_audit_rows_to_a_results_file(tmp_path, monkeypatch):
     loaded = render.load(tmp_path / "results")
     assert loaded["canary_audit", "adult"]["commands"] == ["cmd one", "cmd two"]
     assert loaded["canary_audit:strong", "adult"]["commands"] == ["cmd three"]
+    # the frontier plot: the stronger audit in a panel of its own, beside the main one
+    def shadowed(content):
+        for row in content["rows"]:
+            row.update({"plain_shadows": 8, "own_shadows": 4, "best_" + render.LOW: 0.01,
+                        "test_accuracy": 0.8})
+        return content
+    panels = render._panels({key: shadowed(content) for key, content in loaded.items()})
+    assert [title for title, _ in panels] == ["UCI Adult", "UCI Adult, 8 + 4 shadows"]
+    render.plot({key: shadowed(content) for key, content in loaded.items()},
+                tmp_path / "frontier.png")
+    assert (tmp_path / "frontier.png").stat().st_size > 0
     with pytest.raises(ValueError, match="--variant"):
         render.collect("recipe_cost", "adult", [first], ["cmd"], variant="strong")
 
