@@ -216,7 +216,21 @@ def digest(x, y, weights, *settings, more=None):
     return h.hexdigest()
 
 
-def require_arrays_or_dataset(x, y, readers=("the model's PrivacyMonitor (and checkpoint)",)):
+# what each reader by index is called in E34
+TEACHERS_READ = "SplitTeachers (each teacher trains on its own rows)"
+MONITOR_READS = "the model's PrivacyMonitor (it draws the members it measures)"
+
+
+def _unindexable(readers, got):
+    """E34's message: `readers` read the training data by index, `got` (a type name) cannot."""
+    return (f"E34: {' and '.join(readers)} {'read' if len(readers) > 1 else 'reads'} the "
+            "training data by index: `fit` takes NumPy arrays (x may be a dict or list of "
+            "arrays) or a finite tf.data.Dataset of (x, y) batches, not a generator or "
+            f"PyDataset{f' (got {got})' if got else ''}: wrap a generator with "
+            "`tf.data.Dataset.from_generator`.")
+
+
+def require_arrays_or_dataset(x, y, readers=(MONITOR_READS,)):
     """Refuses inputs that `readers` cannot read by index: a generator or `PyDataset`
     (E34, one message naming every reader), labels as a Python list and the like
     (named by type: read as a dataset they failed inside its path,
@@ -224,19 +238,13 @@ def require_arrays_or_dataset(x, y, readers=("the model's PrivacyMonitor (and ch
 
     Args:
         x, y: the training inputs and labels given to `fit`.
-        readers: what reads the training data by index (SplitTeachers: each
-            teacher trains on its own rows; the PrivacyMonitor: it draws the
-            members it measures).
+        readers: what reads the training data by index (`TEACHERS_READ`,
+            `MONITOR_READS`).
     """
     import tensorflow as tf
 
     if isinstance(x, (keras.utils.PyDataset, collections.abc.Iterator)):
-        raise ValueError(
-            f"E34: {' and '.join(readers)} {'read' if len(readers) > 1 else 'reads'} the "
-            "training data by index: `fit` takes "
-            "NumPy arrays (x may be a dict or list of arrays) or a finite tf.data.Dataset "
-            f"of (x, y) batches, not a generator or PyDataset (got {type(x).__name__}): "
-            "wrap a generator with `tf.data.Dataset.from_generator`.")
+        raise ValueError(_unindexable(readers, type(x).__name__))
     if not isinstance(x, tf.data.Dataset) and not are_arrays(x, y):
         raise TypeError(
             "`fit` takes NumPy arrays (x may be a dict or list of arrays for several "
@@ -244,16 +252,9 @@ def require_arrays_or_dataset(x, y, readers=("the model's PrivacyMonitor (and ch
             f"{type(x).__name__} and y {type(y).__name__}: convert with np.asarray.")
 
 
-# what each reader by index is called in E34
-TEACHERS_READ = "SplitTeachers (each teacher trains on its own rows)"
-MONITOR_READS = "the model's PrivacyMonitor (it draws the members it measures)"
-
-
 def require_arrays_for_teachers():
-    raise ValueError(f"E34: {TEACHERS_READ} reads the training data by index: `fit` takes "
-                     "NumPy arrays (x may be a dict or list of arrays) or a finite "
-                     "tf.data.Dataset of (x, y) batches, not a generator or PyDataset (wrap "
-                     "a generator with `tf.data.Dataset.from_generator`).")
+    """E34 for SplitTeachers given what they cannot read by index."""
+    raise ValueError(_unindexable((TEACHERS_READ,), None))
 
 
 def unlabelled_like(unlabelled, x):
