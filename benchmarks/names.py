@@ -91,8 +91,9 @@ SCHEDULES = {
 }
 # adamixup_ and mixup_ modifiers, before the schedule: "focus[F]" a LossFloor("holdout",
 # factor=F) (default 1), "relax[F]" a LossTarget("holdout", factor=F) (default 1),
-# "relaxatT" a fixed LossTarget(T) (RelaxLoss' alpha), "swap" features="swap"
-ADAMIXUP_WORDS = ("focus", "relax", "relaxat", "relaxmix", "swap")
+# "relaxatT" a fixed LossTarget(T) (RelaxLoss' alpha), "relaxplateauF" a
+# LossTarget("plateau", factor=F) (default 0.8), "swap" features="swap"
+ADAMIXUP_WORDS = ("focus", "relax", "relaxat", "relaxmix", "relaxplateau", "swap")
 # "relaxmixF" (mixup_ names): `benchmarks.mixed_target`, a prototype set from mixed
 # hold-out pairs; `parse` gives its factor under this key, `recipe` its callback
 MIXED_TARGET = "mixed_holdout_factor"
@@ -177,6 +178,9 @@ def _modifiers(words, name):
             model_args["focus"] = keras_adamixup.LossFloor("holdout", _number(number or 1, name))
         elif word == "relax":  # the mean loss held at F x the monitored hold-out loss
             model_args["relax"] = keras_adamixup.LossTarget("holdout", _number(number or 1, name))
+        elif word == "relaxplateau":  # F x the hold-out loss's low, from its plateau on
+            model_args["relax"] = keras_adamixup.LossTarget("plateau", _number(number or 0.8,
+                                                                               name))
         elif word == "relaxat":  # the mean loss held at a fixed target (RelaxLoss)
             model_args["relax"] = keras_adamixup.LossTarget(_number(number, name))
         elif word == "relaxmix":  # a prototype: F x the mixed hold-out pairs' KL

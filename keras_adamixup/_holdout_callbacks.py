@@ -42,7 +42,7 @@ def needs(model):
     if model.focus is not None and model.focus.needs_monitor:
         return "LossFloor('holdout') sets its floor from the hold-out loss"
     if model.relax is not None and model.relax.needs_monitor:
-        return "LossTarget('holdout') sets its target from the hold-out loss"
+        return f"LossTarget({model.relax.target!r}) sets its target from the hold-out loss"
     if model.checkpoint is not None:
         return "The model's `checkpoint` keeps the epoch of lowest hold-out loss"
     return None

@@ -236,7 +236,13 @@ class AdaMixupModel(keras.Model):
             raise ValueError("E35: `focus` sets a strength per example in the train step: "
                              "it needs mix_in='train_step'.")
         self.relax = _component(relax, relax_lib.LossTarget, "relax")
-        if (self.relax is not None and self.relax.needs_monitor
+        if self.relax is not None and self.relax.target == relax_lib.PLATEAU \
+                and self.targets is not None:
+            raise ValueError(
+                "E59: LossTarget('plateau') was measured under mixing's soft labels only; "
+                "with SplitTeachers give a fixed target, LossTarget(value), in nats above "
+                "the teachers' entropy.")
+        if (self.relax is not None and self.relax.target == relax_lib.HOLDOUT
                 and (self.targets is not None or self.mixing_config.label_mode == "soft")):
             raise ValueError(
                 "E59: LossTarget('holdout') compares the training loss with the hold-out "
@@ -301,6 +307,11 @@ class AdaMixupModel(keras.Model):
             self.relax_under = keras.Variable(0.0, dtype="float32", name="relax_under",
                                               **state)
             self.relax_seen = keras.Variable(0.0, dtype="float32", name="relax_seen", **state)
+            if self.relax.target == relax_lib.PLATEAU:  # the lowest hold-out loss, the wait
+                self.relax_lowest = keras.Variable(float("inf"), dtype="float32",
+                                                   name="relax_lowest", **state)
+                self.relax_waited = keras.Variable(0, dtype="int32", name="relax_waited",
+                                                   **state)
 
     # the mixing settings, read from `mixing_config`
     label_mode = property(lambda self: self.mixing_config.label_mode)
@@ -832,6 +843,12 @@ class AdaMixupModel(keras.Model):
                 self.loss_floor.assign(floor)
         if self.relax is not None:
             target = self.relax.target_after(measurement)
+            if self.relax.target == relax_lib.PLATEAU and measurement.loss is not None:
+                lowest, waited, target = self.relax.plateau_step(
+                    float(self.relax_lowest.numpy()), int(self.relax_waited.numpy()),
+                    float(measurement.loss))
+                self.relax_lowest.assign(lowest)
+                self.relax_waited.assign(waited)
             if target is not None:
                 self.loss_target.assign(target)
 
@@ -1040,6 +1057,8 @@ class AdaMixupModel(keras.Model):
             names += ["loss_floor", "focus_mixed", "focus_seen"]
         if self.relax is not None:
             names += ["loss_target", "relax_steps", "relax_under", "relax_seen"]
+            if self.relax.target == relax_lib.PLATEAU:
+                names += ["relax_lowest", "relax_waited"]
         state.update((name, getattr(self, name)) for name in names)
         return state
 

@@ -16,6 +16,15 @@ held at what the model achieves on rows it never trained on, whatever the
 model and data. Before the first measurement the target is 0: ordinary steps.
 A fixed target (``LossTarget(1.2)``) is RelaxLoss' own ``alpha``.
 
+``LossTarget("plateau", factor=0.8, patience=3)`` sets a fixed target from
+the data instead of by hand: ordinary steps while the monitored hold-out
+loss keeps reaching new lows; once it has not for ``patience``
+measurements, the target is ``factor`` × the lowest hold-out loss so far
+(following any later low). It is the one mode allowed under mixing's soft
+labels: on a CIFAR-10 CNN under static mixup it set itself to 1.0–1.1 nats
+(the value tuned there by hand) and on MNIST to 0.19, where the hand-tuned
+1.0 cost 4.6 points (docs/BENCHMARKS.md; screened, not audited).
+
 With soft targets (`SplitTeachers`, or mixing with ``label_mode="soft"``) the
 loss compared with the target is taken above the target's entropy, as
 `LossFloor` does; the target must then be a number (the hold-out loss is a
@@ -50,6 +59,9 @@ from keras_adamixup import _checks
 from keras_adamixup import focus
 from keras_adamixup.focus import HOLDOUT
 
+# the target set at the hold-out loss's plateau (`LossTarget("plateau")`)
+PLATEAU = "plateau"
+
 
 @keras.saving.register_keras_serializable(package="keras_adamixup")
 class LossTarget:
@@ -71,38 +83,73 @@ class LossTarget:
     ```
     """
 
-    def __init__(self, target=HOLDOUT, factor=1.0):
-        target = _checks.word_or_positive("target", target, HOLDOUT, code="E59")
-        if target != HOLDOUT and factor != 1.0:
+    def __init__(self, target=HOLDOUT, factor=1.0, patience=None):
+        if target != PLATEAU:
+            target = _checks.word_or_positive("target", target, HOLDOUT, code="E59")
+        if target not in (HOLDOUT, PLATEAU) and factor != 1.0:
             raise ValueError(f"E59: `factor` scales the hold-out loss of "
-                             f"LossTarget('holdout'); a fixed target ({target:g}) takes "
-                             f"none (got factor={factor!r}).")
+                             f"LossTarget('holdout') or ('plateau'); a fixed target "
+                             f"({target:g}) takes none (got factor={factor!r}).")
+        if patience is not None and target != PLATEAU:
+            raise ValueError(f"E59: `patience` belongs to LossTarget('plateau') (got "
+                             f"target={target!r}).")
         _checks.number("factor", factor, low=0.0, low_open=True, code="E59")
         self.target = target
         self.factor = float(factor)
+        self.patience = None if target != PLATEAU else _checks.positive_int(
+            "patience", 3 if patience is None else patience, code="E59")
 
     @property
     def needs_monitor(self):
-        """Whether a `PrivacyMonitor` must set the target (``"holdout"``)."""
-        return self.target == HOLDOUT
+        """Whether a `PrivacyMonitor` must set the target (``"holdout"``, ``"plateau"``)."""
+        return self.target in (HOLDOUT, PLATEAU)
 
     def initial_target(self):
-        """The target before any measurement (0 for ``"holdout"``: ordinary steps)."""
+        """The target before any measurement (0 for ``"holdout"`` and ``"plateau"``:
+        ordinary steps)."""
         return 0.0 if self.needs_monitor else self.target
 
     def target_after(self, measurement):
-        """The target after a `keras_adamixup.schedules.Measurement`, or `None` (unchanged)."""
+        """The target after a `keras_adamixup.schedules.Measurement`, or `None`
+        (unchanged); ``"plateau"`` moves by `plateau_step` instead."""
+        if self.target == PLATEAU:
+            return None
         return focus.scaled_holdout_loss(self.needs_monitor, self.factor, measurement)
 
+    def plateau_step(self, lowest, waited, loss):
+        """``(lowest, waited, target)`` after a measured hold-out `loss`.
+
+        Args:
+            lowest: the lowest hold-out loss measured before (inf: none yet).
+            waited: measurements since the last new low.
+            loss: this measurement's hold-out loss.
+
+        Returns:
+            The new lowest loss and wait, and the target: 0 until the loss
+            has made no new low for ``patience`` measurements, then
+            ``factor`` × the lowest (it follows later lows).
+        """
+        on = waited >= self.patience
+        if loss < lowest:  # once on, a new low keeps it on: the wait stays at patience
+            lowest, waited = loss, (self.patience if on else 0)
+        else:
+            waited += 1
+        on = waited >= self.patience
+        return lowest, waited, (self.factor * lowest if on else 0.0)
+
     def get_config(self):
-        return {"target": self.target, "factor": self.factor}
+        config = {"target": self.target, "factor": self.factor}
+        if self.target == PLATEAU:
+            config["patience"] = self.patience
+        return config
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
 
     def __repr__(self):
-        return f"LossTarget(target={self.target!r}, factor={self.factor:g})"
+        patience = "" if self.patience is None else f", patience={self.patience}"
+        return f"LossTarget(target={self.target!r}, factor={self.factor:g}{patience})"
 
 
 def flattened(y, probabilities):

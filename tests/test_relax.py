@@ -277,3 +277,41 @@ def test_too_few_held_out_rows_name_the_hold_out_loss():
     model = _model(LossTarget("holdout"))
     with pytest.raises(ValueError, match="E13: .*hold-out loss.*larger `validation_split`"):
         model.fit(x, y, validation_split=0.1, epochs=1, batch_size=32, verbose=0)
+
+
+def test_the_plateau_target_waits_for_the_hold_out_losss_plateau_then_follows_its_low():
+    relax = LossTarget("plateau", factor=0.8, patience=2)
+    state, targets = (float("inf"), 0), []
+    for loss in (2.0, 1.5, 1.6, 1.7, 1.2, 1.3):
+        *state, target = relax.plateau_step(*state, loss)
+        targets.append(target)
+    # two measurements without a new low switch it on; a later low moves it, and it stays on
+    np.testing.assert_allclose(targets, [0, 0, 0, 1.2, 0.96, 0.96])
+    with pytest.raises(ValueError, match="E59: `patience` belongs to LossTarget"):
+        LossTarget(1.0, patience=2)
+    with pytest.raises(ValueError, match="E59: `factor` scales"):
+        LossTarget(1.0, factor=0.8)
+
+
+def test_the_plateau_target_runs_under_mixings_soft_labels_and_is_saved(tmp_path):
+    x, y = clusters(320, 3, 0, spread=2.0)
+    model = _model(LossTarget("plateau", factor=0.8, patience=1), schedule=0.4,
+                   coefficient="beta", label_mode="soft")  # E59 refuses 'holdout' here
+    model.fit(x[:192], y[:192], validation_data=(x[192:], y[192:]), epochs=8,
+              batch_size=32, verbose=0)
+    records = model.holdout_callbacks[0].records
+    losses = [r["holdout_loss"] for r in records]
+    lowest, waited, expected = float("inf"), 0, 0.0
+    for loss in losses:  # the model's target is the rule's, measurement by measurement
+        lowest, waited, expected = model.relax.plateau_step(lowest, waited, loss)
+    assert expected > 0  # the hold-out loss stopped making new lows: the target is on
+    assert float(model.loss_target.numpy()) == pytest.approx(expected, rel=1e-5)
+    assert float(model.relax_lowest.numpy()) == pytest.approx(min(losses), rel=1e-5)
+    again = keras_adamixup.AdaMixupModel.from_config(model.get_config())
+    assert repr(again.relax) == "LossTarget(target='plateau', factor=0.8, patience=1)"
+    model.save(tmp_path / "plateau.keras")
+    loaded = keras.saving.load_model(tmp_path / "plateau.keras")
+    assert float(loaded.relax_lowest.numpy()) == pytest.approx(min(losses), rel=1e-5)
+    with pytest.raises(ValueError, match="E59: LossTarget\\('plateau'\\) was measured"):
+        keras_adamixup.AdaMixupModel(cluster_mlp(seed=0), relax=LossTarget("plateau"),
+                                     targets=keras_adamixup.SplitTeachers(2, 1))
