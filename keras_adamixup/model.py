@@ -236,20 +236,7 @@ class AdaMixupModel(keras.Model):
             raise ValueError("E35: `focus` sets a strength per example in the train step: "
                              "it needs mix_in='train_step'.")
         self.relax = _component(relax, relax_lib.LossTarget, "relax")
-        if self.relax is not None and self.relax.target == relax_lib.PLATEAU \
-                and self.targets is not None:
-            raise ValueError(
-                "E59: LossTarget('plateau') was measured under mixing's soft labels only; "
-                "with SplitTeachers give a fixed target, LossTarget(value), in nats above "
-                "the teachers' entropy.")
-        if (self.relax is not None and self.relax.target == relax_lib.HOLDOUT
-                and (self.targets is not None or self.mixing_config.label_mode == "soft")):
-            raise ValueError(
-                "E59: LossTarget('holdout') compares the training loss with the hold-out "
-                "cross-entropy on given labels; with soft targets (SplitTeachers, "
-                "label_mode='soft') the training loss is taken above the targets' entropy "
-                "and the two are not comparable. Give a fixed target, LossTarget(value), "
-                "in nats above that entropy.")
+        self._check_relax_targets()
         self.allow_any_loss = _checks.boolean("allow_any_loss", allow_any_loss)
         self.checkpoint = _checkpoint_settings(checkpoint)
         self._teacher_targets, self._targets_assigned = None, False  # given by the user: E71
@@ -327,6 +314,23 @@ class AdaMixupModel(keras.Model):
 
     def call(self, inputs, training=None):
         return self.base_model(inputs, training=training)
+
+    def _check_relax_targets(self):
+        """E59: a target that follows the hold-out loss, with targets it cannot follow."""
+        if self.relax is not None and self.relax.target == relax_lib.PLATEAU \
+                and self.targets is not None:
+            raise ValueError(
+                "E59: LossTarget('plateau') was measured under mixing's soft labels only; "
+                "with SplitTeachers give a fixed target, LossTarget(value), in nats above "
+                "the teachers' entropy.")
+        if (self.relax is not None and self.relax.target == relax_lib.HOLDOUT
+                and (self.targets is not None or self.mixing_config.label_mode == "soft")):
+            raise ValueError(
+                "E59: LossTarget('holdout') compares the training loss with the hold-out "
+                "cross-entropy on given labels; with soft targets (SplitTeachers, "
+                "label_mode='soft') the training loss is taken above the targets' entropy "
+                "and the two are not comparable. Give a fixed target, LossTarget(value), "
+                "in nats above that entropy (or LossTarget('plateau') under mixing).")
 
     def build(self, input_shape):
         if not self.base_model.built:
