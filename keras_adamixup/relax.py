@@ -69,17 +69,28 @@ class LossTarget:
 
     Args:
         target: ``"holdout"`` (``factor`` × the monitored non-members' mean
-            cross-entropy, updated at each `PrivacyMonitor` measurement) or a
-            number > 0 (a fixed target in nats, RelaxLoss' ``alpha``).
-        factor: with ``"holdout"``: the target is this multiple of the
-            hold-out loss, > 0 (under 1 holds the members a little better
-            fitted than the non-members: more accuracy, less privacy).
+            cross-entropy, updated at each `PrivacyMonitor` measurement),
+            ``"plateau"`` (0 until that loss has made no new low for
+            ``patience`` measurements, then ``factor`` × its lowest: a fixed
+            target set from the data, allowed under mixing's soft labels) or
+            a number > 0 (a fixed target in nats, RelaxLoss' ``alpha``).
+        factor: with ``"holdout"`` or ``"plateau"``: the target is this
+            multiple of the hold-out loss, > 0 (under 1 holds the members a
+            little better fitted than the non-members: more accuracy, less
+            privacy; 0.8 was screened with ``"plateau"``, 1.0 locked on too
+            early on an augmented CNN).
+        patience: with ``"plateau"`` only: measurements without a new low
+            before the target is set (default 3).
 
     Example:
 
     ```python
     relax = keras_adamixup.LossTarget("holdout", factor=0.9)
     model = keras_adamixup.AdaMixupModel(base, schedule=0.0, relax=relax)
+    # under static mixup: the target set at the hold-out loss's plateau
+    mixed = keras_adamixup.AdaMixupModel(base, schedule=0.4, coefficient="beta",
+                                         label_mode="soft",
+                                         relax=keras_adamixup.LossTarget("plateau", 0.8))
     ```
     """
 
