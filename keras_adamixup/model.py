@@ -294,11 +294,8 @@ class AdaMixupModel(keras.Model):
             self.relax_under = keras.Variable(0.0, dtype="float32", name="relax_under",
                                               **state)
             self.relax_seen = keras.Variable(0.0, dtype="float32", name="relax_seen", **state)
-            if self.relax.target == relax_lib.PLATEAU:  # the lowest hold-out loss, the wait
-                self.relax_lowest = keras.Variable(float("inf"), dtype="float32",
-                                                   name="relax_lowest", **state)
-                self.relax_waited = keras.Variable(0, dtype="int32", name="relax_waited",
-                                                   **state)
+            for name, (initial, dtype) in self.relax.init_state().items():  # "plateau"'s
+                setattr(self, name, keras.Variable(initial, dtype=dtype, name=name, **state))
 
     # the mixing settings, read from `mixing_config`
     label_mode = property(lambda self: self.mixing_config.label_mode)
@@ -846,13 +843,11 @@ class AdaMixupModel(keras.Model):
             if floor is not None:
                 self.loss_floor.assign(floor)
         if self.relax is not None:
-            target = self.relax.target_after(measurement)
-            if self.relax.target == relax_lib.PLATEAU and measurement.loss is not None:
-                lowest, waited, target = self.relax.plateau_step(
-                    float(self.relax_lowest.numpy()), int(self.relax_waited.numpy()),
-                    float(measurement.loss))
-                self.relax_lowest.assign(lowest)
-                self.relax_waited.assign(waited)
+            target, state = self.relax.update(
+                {name: getattr(self, name).numpy().item() for name in self.relax.init_state()},
+                measurement)
+            for name, value in state.items():
+                getattr(self, name).assign(value)
             if target is not None:
                 self.loss_target.assign(target)
 
@@ -1061,8 +1056,7 @@ class AdaMixupModel(keras.Model):
             names += ["loss_floor", "focus_mixed", "focus_seen"]
         if self.relax is not None:
             names += ["loss_target", "relax_steps", "relax_under", "relax_seen"]
-            if self.relax.target == relax_lib.PLATEAU:
-                names += ["relax_lowest", "relax_waited"]
+            names += list(self.relax.init_state())
         state.update((name, getattr(self, name)) for name in names)
         return state
 

@@ -120,12 +120,33 @@ class LossTarget:
         ordinary steps)."""
         return 0.0 if self.needs_monitor else self.target
 
-    def target_after(self, measurement):
-        """The target after a `keras_adamixup.schedules.Measurement`, or `None`
-        (unchanged); ``"plateau"`` moves by `plateau_step` instead."""
-        if self.target == PLATEAU:
-            return None
-        return focus.scaled_holdout_loss(self.needs_monitor, self.factor, measurement)
+    def init_state(self):
+        """The target's state beside the target itself, ``{name: (initial, dtype)}`` (as
+        `FeedbackSchedule.init_state`): the model keeps each entry in a non-trainable
+        variable of that name. ``"plateau"``: the lowest hold-out loss and the
+        measurements since; the other targets: none."""
+        if self.target != PLATEAU:
+            return {}
+        return {"relax_lowest": (float("inf"), "float32"), "relax_waited": (0, "int32")}
+
+    def update(self, state, measurement):
+        """``(target, state)`` after a `keras_adamixup.schedules.Measurement`.
+
+        Args:
+            state: the current values of `init_state`'s entries, by name.
+            measurement: the monitor's measurement.
+
+        Returns:
+            The new target (`None`: unchanged) and the new state values.
+        """
+        if self.target != PLATEAU:
+            return focus.scaled_holdout_loss(self.needs_monitor, self.factor,
+                                             measurement), state
+        if measurement.loss is None:
+            return None, state
+        lowest, waited, target = self.plateau_step(
+            state["relax_lowest"], state["relax_waited"], float(measurement.loss))
+        return target, {"relax_lowest": lowest, "relax_waited": waited}
 
     def plateau_step(self, lowest, waited, loss):
         """``(lowest, waited, target)`` after a measured hold-out `loss`.
