@@ -29,15 +29,21 @@ def choice(name, value, choices, code=None):
     return value
 
 
-def word_or_positive(name, value, word, code=None):
-    """`word` itself, or a finite number > 0 as a float (`LossFloor`'s floor,
-    `LossTarget`'s target: ``"holdout"`` or a value). `code` as in `choice`."""
+def word_or_positive(name, value, words, code=None):
+    """One of `words` (a word or a tuple of them), or a finite number > 0 as a float
+    (`LossFloor`'s floor, `LossTarget`'s target: ``"holdout"`` or a value). `code` as
+    in `choice`."""
+    words = (words,) if isinstance(words, str) else tuple(words)
     if isinstance(value, str):
+        if value in words:
+            return value
+        named = " or ".join(repr(word) for word in words)
         try:
             given = float(value)
         except ValueError:
-            return choice(name, value, (word,), code=code)
-        raise TypeError(_coded(code, f"`{name}` must be {word!r} or a number > 0, got the "
+            raise ValueError(_coded(code, f"`{name}` must be {named} or a number > 0, "
+                                          f"got {value!r}.")) from None
+        raise TypeError(_coded(code, f"`{name}` must be {named} or a number > 0, got the "
                                      f"string {value!r}: give the number, {given:g}."))
     return number(name, value, low=0.0, low_open=True, code=code)
 

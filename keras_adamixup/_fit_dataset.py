@@ -34,6 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_adamixup import _fit_data
 from keras_adamixup import _image_ops
 
 # the model's shuffle buffer over the joined examples (examples, not batches)
@@ -53,39 +54,51 @@ def is_dataset(x):
 
 
 _WHY_FINITE = {
-    "x": "split teachers and the monitor read the training examples by index, in passes. "
-         "Give the finite dataset and `epochs` to `fit` (no `repeat()`, no "
-         "`steps_per_epoch`).",
-    "validation_data": "the monitor this fit makes measures every validation example as a "
-                       "non-member, at every measurement, so it needs a finite set. Pass "
-                       "the dataset without `repeat()` (and without `validation_steps`): "
-                       "Keras then validates on all of it.",
+    "validation_data": "E30: the monitor this fit makes measures every validation example "
+                       "as a non-member, at every measurement, so it needs a finite set. "
+                       "Pass the dataset without `repeat()` (and without "
+                       "`validation_steps`): Keras then validates on all of it.",
 }
 
 
-def check(dataset, name="x"):
-    """Refuses a training (``name="x"``) or ``validation_data`` dataset the package
-    cannot read: infinite, elements not ``(x, y[, w])``, not batched."""
+def check(dataset, name="x", readers=(_fit_data.TEACHERS_READ,)):
+    """Refuses a training (``name="x"``, E72) or ``validation_data`` (E30) dataset the
+    package cannot read: infinite, elements not ``(x, y[, w])``, not batched.
+
+    Args:
+        dataset: the dataset given to `fit`.
+        name: its argument's name.
+        readers: what reads the training examples by index, in passes
+            (`_fit_data.TEACHERS_READ`, `_fit_data.MONITOR_READS`), for the
+            message.
+    """
     if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
-        raise ValueError(f"`{name}` is an infinite dataset (`repeat()` without a count): "
-                         + _WHY_FINITE[name])
+        why = _WHY_FINITE.get(name) or (
+            f"E72: {' and '.join(readers)} {'read' if len(readers) > 1 else 'reads'} the "
+            "training examples by index, in passes. Give the finite dataset and `epochs` "
+            "to `fit` (no `repeat()`, no `steps_per_epoch`).")
+        code, why = why.split(": ", 1)
+        raise ValueError(f"{code}: `{name}` is an infinite dataset (`repeat()` without a "
+                         f"count): " + why)
     check_batched(dataset, name)
 
 
 def check_batched(dataset, name="x"):
     """Refuses a dataset whose elements are not ``(x, y[, w])``, or whose labels are
-    scalars (not batched): any `fit` of the package's models trains on labels."""
+    scalars (not batched): any `fit` of the package's models trains on labels (E72
+    for the training data, E30 for ``validation_data``)."""
+    code = "E72" if name == "x" else "E30"
     spec = dataset.element_spec
     if not isinstance(spec, tuple) or len(spec) not in (2, 3):
         hint = (" (a dataset of feature dicts, as TensorFlow Datasets gives: map it to "
                 "pairs, e.g. `.map(lambda d: (d['image'], d['label']))`, or load it with "
                 "`as_supervised=True`)" if isinstance(spec, dict) else "")
         raise ValueError(
-            f"`{name}` must be a dataset of (x, y) or (x, y, sample_weight) batches, got "
-            f"element_spec {spec}{hint}.")
+            f"{code}: `{name}` must be a dataset of (x, y) or (x, y, sample_weight) batches, "
+            f"got element_spec {spec}{hint}.")
     if spec[1].shape.rank == 0:
-        raise ValueError(f"`{name}` is not batched (its labels are scalars): batch it, "
-                         f"e.g. `{name}.batch(64)`, as Keras' `fit` needs.")
+        raise ValueError(f"{code}: `{name}` is not batched (its labels are scalars): batch "
+                         f"it, e.g. `{name}.batch(64)`, as Keras' `fit` needs.")
 
 
 def indexed_batches(dataset, labels=None):
@@ -271,7 +284,7 @@ def _first(dataset):
 
 _REORDERED_MARK = "in another order at each pass"
 _REORDERED = (
-    "The training dataset yields its examples in another order at each pass "
+    "E72: The training dataset yields its examples in another order at each pass "
     "(shuffled): split teachers find each example's soft label by its position. "
     "Give `fit` the dataset without `shuffle` (the model shuffles the examples "
     f"it trains on, {SHUFFLE_BUFFER} at a time), or shuffle once with "
@@ -377,7 +390,7 @@ def draw_examples(dataset, count, seed):
     Two passes: one to count the examples, one to collect those drawn. The
     monitor's members: a fixed set, measured at every epoch.
     """
-    check(dataset)
+    check(dataset, readers=(_fit_data.MONITOR_READS,))
     total = count_examples(dataset)
     pick = np.zeros(total, dtype=bool)
     pick[np.random.default_rng(seed).choice(total, min(count, total), replace=False)] = True
@@ -389,7 +402,7 @@ def draw_examples(dataset, count, seed):
 
 def first_inputs(dataset):
     """The inputs of the first batch (NumPy): what ``features="auto"`` is decided from."""
-    check(dataset)
+    check_batched(dataset)
     for element in dataset.take(1).as_numpy_iterator():
         return element[0]
     raise ValueError("The training dataset is empty.")

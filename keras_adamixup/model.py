@@ -319,7 +319,9 @@ class AdaMixupModel(keras.Model):
             raise ValueError(
                 "E59: LossTarget('plateau') was measured under mixing's soft labels only; "
                 "with SplitTeachers give a fixed target, LossTarget(value), in nats above "
-                "the teachers' entropy.")
+                "the teachers' soft labels' entropy (after a first fit, "
+                "model.teacher_targets.soft_labels hold them), or drop the teachers and "
+                "mix with label_mode='soft' under LossTarget('plateau').")
         if (self.relax is not None and self.relax.target == relax_lib.HOLDOUT
                 and (self.targets is not None or self.mixing_config.label_mode == "soft")):
             raise ValueError(
@@ -408,9 +410,9 @@ class AdaMixupModel(keras.Model):
         ```
         """
         _checks.fit_arguments(epochs, batch_size, verbose, kwargs)
-        self._check_teacher_arguments(x, groups, unlabelled, kwargs)
         self._check_dataset(x)
-        self._check_arrays(x, y)  # before the monitor draws members from them
+        self._check_teacher_arguments(x, groups, unlabelled, kwargs)
+        self._check_arrays(x, y, kwargs)  # before the monitor draws members from them
         callbacks = self._fit_callbacks(x, y, callbacks, kwargs)
         self._check_inputs_of_fit(x, y, kwargs, callbacks)
         with _fit_dataset.order_checked():  # a dataset reshuffled at each pass: ValueError
@@ -421,7 +423,25 @@ class AdaMixupModel(keras.Model):
             history = super().fit(x, y, batch_size=batch_size, epochs=epochs,
                                   verbose=verbose, callbacks=callbacks, **kwargs)
         self._epochs_on_targets += len(history.epoch)
+        self._warn_if_target_never_set(len(history.epoch))
         return history
+
+    def _warn_if_target_never_set(self, epochs):
+        """E73: a `fit` under ``LossTarget("plateau")`` that ended before the hold-out
+        loss stopped improving trained without a target (a warning)."""
+        if self.relax is None or self.relax.target != relax_lib.PLATEAU \
+                or float(self.loss_target.numpy()) > 0:
+            return
+        lowest = float(self.relax_lowest.numpy())
+        seen = (f"its lowest, {lowest:.3f}, came within the last {self.relax.patience} "
+                f"measurements" if np.isfinite(lowest) else "it was never measured")
+        warnings.warn(
+            f"E73: LossTarget('plateau') set no target in this fit ({epochs} epochs): the "
+            f"target is set once the monitored hold-out loss has made no new low for "
+            f"{self.relax.patience} measurements, and {seen}. Every step was an ordinary "
+            "(mixed) step, as without `relax`: train more epochs, or fit again (the "
+            "plateau's state carries over to the next fit).",
+            stacklevel=_stack.user_level())
 
     def _check_dataset(self, x):
         """A dataset given to `fit`, before anything reads a batch of it: indexable when
@@ -525,13 +545,15 @@ class AdaMixupModel(keras.Model):
         for holder in (self, self.base_model):
             object.__setattr__(holder, predictions.HELD_OUT_ATTRIBUTE, held)
 
-    def _warn_if_target_unlearns(self, teacher_targets=None):
-        """Warns when a fixed `relax` target is at or above what a uniform prediction
-        scores, ln(classes) less the soft labels' mean entropy (the mixtures', or the
-        teachers' once they have trained): every step would then ascend or flatten.
-        With split teachers it waits for their labels (`teacher_targets`)."""
-        if self.relax is None or self.relax.needs_monitor or (
-                self.targets is not None and teacher_targets is None):
+    def _warn_if_target_unlearns(self, teacher_targets=None, target=None):
+        """Warns when a fixed `relax` target (or `target`, a ``"plateau"`` target once
+        set) is at or above what a uniform prediction scores, ln(classes) less the
+        soft labels' mean entropy (the mixtures', or the teachers' once they have
+        trained): every step would then ascend or flatten. With split teachers it
+        waits for their labels (`teacher_targets`)."""
+        if target is None and self.relax is not None and not self.relax.needs_monitor:
+            target = self.relax.target
+        if target is None or (self.targets is not None and teacher_targets is None):
             return
         width = self.num_classes or _output_width(self.base_model)
         if width is None:
@@ -544,21 +566,27 @@ class AdaMixupModel(keras.Model):
             taught = float(np.mean(-(soft * np.log(soft)).sum(axis=-1)))
             if taught > entropy:
                 entropy, source = taught, "the teachers' soft labels"
-        if self.relax.target >= uniform - entropy:
+        if target >= uniform - entropy:
             where = (f"ln({classes}) = {uniform:.3f}, the loss of a uniform prediction" if
                      not entropy else
                      f"{uniform - entropy:.3f}, what a uniform prediction scores above the "
                      f"soft labels' entropy (ln({classes}) = {uniform:.3f} less the mean "
                      f"entropy of {source}, {entropy:.3f})")
+            named = (f"LossTarget({target:g}) is" if not self.relax.needs_monitor else
+                     f"The target LossTarget('plateau') set, {target:.3f} ("
+                     f"{self.relax.factor:g} x the lowest hold-out loss), is")
             warnings.warn(
-                f"LossTarget({self.relax.target:g}) is at or above {where}: every step will "
+                f"{named} at or above {where}: every step will "
                 "ascend or flatten and the model will unlearn. RelaxLoss' targets lie well "
-                "under it (a fixed target near the hold-out loss you expect, or "
-                "LossTarget('holdout')).", stacklevel=_stack.user_level())
+                "under it (a fixed target near the hold-out loss you expect, "
+                "LossTarget('holdout'), or a lower plateau factor).",
+                stacklevel=_stack.user_level())
 
     def _warn_if_weights_averaged(self):
         """E65: a loss target with an optimizer that averages the weights (a warning)."""
-        if self.relax is not None and _batch_norm.averages_weights(self.optimizer):
+        # before `compile` there is no optimizer yet: Keras' own error says to compile
+        if self.relax is not None and _batch_norm.averages_weights(
+                getattr(self, "optimizer", None)):
             warnings.warn(
                 "E65: the optimizer keeps a moving average of the weights (use_ema=True), "
                 "which fit swaps in when it ends: the relaxed steps hold the training "
@@ -627,14 +655,18 @@ class AdaMixupModel(keras.Model):
             f"would train on wrong numbers. Compile with {fix}.",
             predictions.OutputKindWarning, stacklevel=_stack.user_level())
 
-    def _check_arrays(self, x, y):
+    def _check_arrays(self, x, y, kwargs):
         """Refuses bad training arrays (E39 and the other `_fit_data.check_arrays`
-        errors), before anything is made from them."""
+        errors), before anything is made from them. Labels mixed into soft ones
+        still reach the compiled loss as given when the fit validates."""
         if training_data.are_arrays(x, y):
             dominant = self.label_mode == "dominant" and self.targets is None
+            validates = bool(kwargs.get("validation_data") is not None
+                             or kwargs.get("validation_split"))
             training_data.check_arrays(
-                x, y, loss=getattr(self, "loss", None), sparse_loss_matters=dominant,
-                labels_as_given=dominant or isinstance(self.targets, teachers_lib.SplitTeachers))
+                x, y, loss=getattr(self, "loss", None), sparse_loss_matters=dominant or validates,
+                labels_as_given=dominant or validates
+                or isinstance(self.targets, teachers_lib.SplitTeachers))
 
     def _check_training_arrays(self, x, y, kwargs, callbacks):
         """Checks the class ids, and each monitor against the rows trained on."""
@@ -825,11 +857,18 @@ class AdaMixupModel(keras.Model):
     def reset_schedule(self):
         """Moves the schedule back to step 0 (the next `fit` starts over).
 
-        A feedback schedule's state (`PrivacyTarget`) goes back to its start too.
+        A feedback schedule's state (`PrivacyTarget`) goes back to its start too,
+        and so does a `LossTarget` set from the hold-out loss (``"holdout"``,
+        ``"plateau"``: no target until the next fit measures again; do this
+        before a `fit` on other validation data).
         """
         self.mixup_step.assign(0)
         if isinstance(self.schedule, schedules_lib.FeedbackSchedule):
             self.schedule.reset_state()
+        if self.relax is not None and self.relax.needs_monitor:
+            self.loss_target.assign(self.relax.initial_target())
+            for name, (initial, _) in self.relax.init_state().items():
+                getattr(self, name).assign(initial)
 
     def observe(self, measurement):
         """Called by a `PrivacyMonitor` after each measurement: moves the focus floor
@@ -849,7 +888,10 @@ class AdaMixupModel(keras.Model):
             for name, value in state.items():
                 getattr(self, name).assign(value)
             if target is not None:
+                unset = float(self.loss_target.numpy()) == 0.0
                 self.loss_target.assign(target)
+                if unset and target > 0 and self.relax.target == relax_lib.PLATEAU:
+                    self._warn_if_target_unlearns(target=target)
 
     def current_strength(self):
         """The strength used by the last training step, as a float."""

@@ -402,7 +402,7 @@ def e34():
 
 
 def e35():
-    with pytest.raises(ValueError, match="E35: `floor` must be one of"):
+    with pytest.raises(ValueError, match="E35: `floor` must be 'holdout' or a number > 0"):
         keras_adamixup.LossFloor("median")
     with pytest.raises(ValueError, match="E35: `floor` must be > 0"):
         keras_adamixup.LossFloor(0.0)
@@ -516,6 +516,9 @@ def e39():
     soft = keras_adamixup.AdaMixupModel(small_mlp(3, inputs=4), seed=0, label_mode="soft")
     soft.compile("adam", one_hot_loss)  # mixed one-hot targets: the ids are fine
     soft.fit(X, Y, epochs=1, verbose=0)
+    # ... until the fit validates: Keras' rank error after a whole epoch before
+    with pytest.raises(ValueError, match="E39: The labels `y` are class ids"):
+        soft.fit(X, Y, validation_data=(X, Y), epochs=1, verbose=0)
 
 
 def e40():
@@ -726,10 +729,13 @@ def e58():
 
 
 def e59():
-    with pytest.raises(ValueError, match="E59: `target` must be one of"):
-        keras_adamixup.LossTarget("median")
+    with pytest.raises(ValueError, match="E59: `target` must be 'holdout' or 'plateau' or"):
+        keras_adamixup.LossTarget("Plateau")
     with pytest.raises(ValueError, match="E59: `factor` must be > 0"):
         keras_adamixup.LossTarget(factor=0.0)
+    for factor in (0.0, 1.5):  # above 1: a target over the lowest hold-out loss unlearns
+        with pytest.raises(ValueError, match="E59: `factor` must be in \\(0.0, 1.0\\]"):
+            keras_adamixup.LossTarget("plateau", factor=factor)
     with pytest.raises(ValueError, match="E59: `factor` scales the hold-out loss"):
         keras_adamixup.LossTarget(1.2, factor=0.5)
     model = compiled(keras_adamixup.AdaMixupModel(small_mlp(4, inputs=4), schedule=0.0,
@@ -944,6 +950,37 @@ def e71():
         warnings.simplefilter("always")
         other.fit(x[:60], y[:60], epochs=2, batch_size=16, verbose=0)  # other rows
     assert not _said(caught, "E71")
+
+
+def e72():
+    x, y = monitor_data(64)
+    model = compiled(keras_adamixup.AdaMixupModel(small_mlp(), schedule=0.0,
+                                                  checkpoint={"patience": 2}))
+    endless = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat()
+    # no teachers: the reader named is the monitor made from the training data
+    with pytest.raises(ValueError, match="E72: `x` is an infinite dataset .*PrivacyMonitor"):
+        model.fit(endless, validation_data=monitor_data(150), epochs=1, steps_per_epoch=2,
+                  verbose=0)
+    with pytest.raises(ValueError, match="E72: `x` is not batched"):
+        model.fit(tf.data.Dataset.from_tensor_slices((x, y)), epochs=1, verbose=0)
+    taught = _taught(2, 1)
+    with pytest.raises(ValueError, match="E72: `x` is an infinite dataset .*SplitTeachers"):
+        taught.fit(endless, epochs=1, steps_per_epoch=2, verbose=0)
+    shuffled = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(64).batch(16)
+    with pytest.raises(ValueError, match="E72: The training dataset yields its examples in "):
+        taught.fit(shuffled, epochs=1, verbose=0)
+
+
+def e73():
+    x, y = monitor_data(200)
+    model = compiled(keras_adamixup.AdaMixupModel(
+        small_mlp(), schedule=0.4, coefficient="beta", label_mode="soft", seed=0,
+        relax=keras_adamixup.LossTarget("plateau", patience=5)))
+    with pytest.warns(UserWarning, match="E73: LossTarget\\('plateau'\\) set no target in "
+                                         "this fit \\(2 epochs\\)") as caught:
+        model.fit(x, y, validation_data=monitor_data(150, 0.5), epochs=2, verbose=0)
+    _points_here(caught, "E73")
+    assert float(model.loss_target.numpy()) == 0.0
 
 
 def _said(caught, code):

@@ -315,3 +315,36 @@ def test_the_plateau_target_runs_under_mixings_soft_labels_and_is_saved(tmp_path
     with pytest.raises(ValueError, match="E59: LossTarget\\('plateau'\\) was measured"):
         keras_adamixup.AdaMixupModel(cluster_mlp(seed=0), relax=LossTarget("plateau"),
                                      targets=keras_adamixup.SplitTeachers(2, 1))
+    loaded.reset_schedule()  # before a fit on other validation data: the plateau anew
+    assert float(loaded.loss_target.numpy()) == 0.0
+    assert np.isinf(loaded.relax_lowest.numpy()) and int(loaded.relax_waited.numpy()) == 0
+
+
+def test_the_plateau_target_defaults_to_the_screened_factor_and_warns_when_it_unlearns():
+    """A careless user's LossTarget('plateau') took factor 1.0 and set its target above
+    what a uniform prediction scores on mixed labels; factor=3.0 was accepted and the
+    model unlearnt (test accuracy 0.08), both without a word."""
+    assert LossTarget("plateau").factor == 0.8 and LossTarget().factor == 1.0
+    assert LossTarget("plateau", factor=1.0).factor == 1.0  # up to 1 is allowed
+    model = _model(LossTarget("plateau", factor=1.0, patience=1), schedule=0.4,
+                   coefficient="beta", label_mode="soft")
+    measured = keras_adamixup.schedules.Measurement(auc=0.5, loss=1.5)  # ln 3 = 1.10
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.observe(measured)  # the first low: no target yet
+    with pytest.warns(UserWarning, match="The target LossTarget\\('plateau'\\) set, 1.500 "
+                                         "\\(1 x the lowest hold-out loss\\), is at or above"):
+        model.observe(measured)
+    assert float(model.loss_target.numpy()) == pytest.approx(1.5)
+    with warnings.catch_warnings():  # once set, it does not warn at every measurement
+        warnings.simplefilter("error")
+        model.observe(measured)
+
+
+def test_fit_before_compile_with_a_target_gets_keras_own_message():
+    """It raised AttributeError: 'AdaMixupModel' object has no attribute 'optimizer'."""
+    x, y = clusters(150)
+    model = keras_adamixup.AdaMixupModel(cluster_mlp(seed=0), schedule=0.4, coefficient="beta",
+                                         label_mode="soft", relax=LossTarget("plateau"))
+    with pytest.raises(ValueError, match="compile"):
+        model.fit(x, y, validation_data=clusters(150, seed=1), epochs=1, verbose=0)
