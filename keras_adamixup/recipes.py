@@ -442,7 +442,8 @@ def recommended(setting, *, checkpoint=True, name="recommended", trajectory=None
         setting: the comparison's `Setting`.
         checkpoint: the student's `PrivacyCheckpoint`, as
             `keras_adamixup.recommended.callbacks` (`False`: the model trains
-            every planned epoch; the monitor stays, it drives the mixing).
+            every planned epoch; the monitor stays, it drives the mixing;
+            the image setting has none).
         name: the recipe's name.
         trajectory: a PNG path for the strength and monitored AUC per epoch
             of the audited model, or `None`.
@@ -463,6 +464,8 @@ def recommended(setting, *, checkpoint=True, name="recommended", trajectory=None
     def make():
         return setting.compile(recommended_setting.model(setting.base(), seed=setting.seed,
                                                          **overrides))
+    if factory is None and recommended_setting.image_setting(setting.base(), **overrides):
+        checkpoint = False  # the image setting has none: its monitor sets the target
     return _recipe(name, setting, _factory(setting, factory, make), checkpoint=checkpoint,
                    trajectory=trajectory, monitor=True, unlabelled=unlabelled)
 

@@ -2,8 +2,7 @@
 
 Split teachers' out-of-fold targets (`SplitTeachers(8, 1)`, soft labels
 alone; ``budget=2.0`` keeps the whole fit at twice a plain fit's rows x
-epochs instead: two teachers on half the rows each, for compute-bound models
-such as CNNs; `teachers`), near-duplicates left out together
+epochs instead: two teachers on half the rows each; `teachers`), near-duplicates left out together
 and weighed as one record, teachers that stop 3 epochs after their best (5
 under a budget),
 mixing on top that follows training (`PlateauDecay(0.4)`:
@@ -14,6 +13,14 @@ one point of the best hold-out accuracy, with the `PrivacyMonitor` that
 measures it (and drives the schedule). What it buys and costs is measured in
 docs/BENCHMARKS.md; the demo, the examples and the benchmarks build it from
 here.
+
+A convolutional base (an image classifier) without a budget gets the image
+setting instead (`IMAGES`): static mixup at α 0.4 under
+``LossTarget("plateau", 0.8)``, no teachers and no checkpoint, at about a
+plain fit's time. On a CIFAR-10 CNN split teachers are weak CNNs (8 of them
+cost about 7 plain fits and the model 16 points of accuracy; two at
+``budget=2.0``, 15 to 18 points), where the image setting trains level with
+no defence (docs/BENCHMARKS.md, issue 41). `image_setting` says which a base gets.
 
 Example:
 
@@ -37,15 +44,18 @@ from keras_adamixup import schedules
 from keras_adamixup.checkpoint import PrivacyCheckpoint
 from keras_adamixup.model import AdaMixupModel
 from keras_adamixup.monitor import PrivacyMonitor
+from keras_adamixup.relax import LossTarget
 from keras_adamixup.teachers import SplitTeachers
 
 __all__ = [
     "CHECKPOINT",
     "BUDGET",
+    "IMAGES",
     "PLANS",
     "START",
     "TEACHERS",
     "callbacks",
+    "image_setting",
     "model",
     "teachers",
 ]
@@ -70,6 +80,12 @@ PLANS = ((16, 2), (8, 1), (4, 1), (3, 1), (2, 1))
 START = 0.4
 # the checkpoint: patience on the hold-out loss, and the accuracy budget
 CHECKPOINT = {"patience": 5, "max_accuracy_drop": 0.01}
+# the image setting (a convolutional base, no budget): static mixup at alpha 0.4 (Beta
+# coefficients, soft labels) under LossTarget("plateau", 0.8), no teachers, no
+# checkpoint. Audited on the CIFAR-10 CNN with 8 undefended + 4 own-recipe shadows
+# (docs/BENCHMARKS.md, "The loss target set at the plateau, audited")
+IMAGES = {"schedule": 0.4, "coefficient": "beta", "label_mode": "soft", "checkpoint": None,
+          "relax": {"target": "plateau", "factor": 0.8}}
 
 
 def teachers(budget=BUDGET, seed=0):
@@ -111,13 +127,37 @@ def teachers(budget=BUDGET, seed=0):
     return SplitTeachers(count, exclude, seed=seed, compute=compute)
 
 
+def image_setting(base, budget=BUDGET, **overrides):
+    """Whether `model` gives `base` the image setting (`IMAGES`).
+
+    A base with convolution layers (nested models and custom layers
+    included), with no `budget` and no ``targets=`` override.
+
+    Args:
+        base: the Keras classifier.
+        budget: `model`'s `budget`.
+        **overrides: `model`'s overrides.
+
+    Example:
+
+    ```python
+    keras_adamixup.recommended.image_setting(cnn)                # True
+    keras_adamixup.recommended.image_setting(cnn, budget=2.0)    # False: 2 teachers
+    ```
+    """
+    return budget is None and "targets" not in overrides and _stacked.convolves(base)
+
+
 def model(base, seed=0, budget=BUDGET, **overrides):
     """An `AdaMixupModel` of `base` with the recommended setting (not compiled).
 
     Its `fit` makes the `PrivacyMonitor` and the `PrivacyCheckpoint` from
     ``validation_data`` (or ``validation_split``) when no monitor is given
     (``checkpoint=CHECKPOINT``; ``checkpoint=None`` keeps the monitor alone,
-    and the model trains every planned epoch).
+    and the model trains every planned epoch). A convolutional base without
+    a budget gets the image setting (`IMAGES`, `image_setting`): static
+    mixup at α 0.4 under ``LossTarget("plateau", 0.8)``, no teachers, the
+    monitor alone (it sets the target).
 
     Args:
         base: the Keras classifier to defend (logits or probabilities out).
@@ -128,7 +168,8 @@ def model(base, seed=0, budget=BUDGET, **overrides):
             model's own mixing, refresh and monitor are not counted: on a
             CIFAR-10 CNN the whole fit took 2.57 plain fits' time at 2.0
             (docs/BENCHMARKS.md, "Where budget=2.0's time goes"). `None` (default,
-            `BUDGET`): no limit, 8 teachers. A ``targets=`` override wins.
+            `BUDGET`): no limit, 8 teachers; on a convolutional base, the
+            image setting. A ``targets=`` override wins.
         **overrides: any other `AdaMixupModel` argument (``name``,
             ``feature_groups``, or ``targets=SplitTeachers(...,
             cache_dir=...)`` for teachers trained as a job array).
@@ -139,29 +180,31 @@ def model(base, seed=0, budget=BUDGET, **overrides):
     model = keras_adamixup.recommended.model(base, seed=0, name="defended")
     ```
     """
-    if budget is None and "targets" not in overrides:
-        _warn_if_convolutional(base)
-    settings = {"schedule": schedules.PlateauDecay(start=START), "label_mode": "dominant",
-                "features": "auto", "targets": teachers(budget, seed),
-                "seed": seed, "checkpoint": dict(CHECKPOINT)}
+    if image_setting(base, budget, **overrides):
+        settings = dict(IMAGES, relax=LossTarget(**IMAGES["relax"]), seed=seed)
+    else:
+        if "targets" not in overrides:
+            _warn_if_convolutional(base)
+        settings = {"schedule": schedules.PlateauDecay(start=START), "label_mode": "dominant",
+                    "features": "auto", "targets": teachers(budget, seed),
+                    "seed": seed, "checkpoint": dict(CHECKPOINT)}
     settings.update(overrides)
     return AdaMixupModel(base, **settings)
 
 
 def _warn_if_convolutional(base):
-    """E64: 8 teachers of a convolutional model cost many plain fits' time (a warning)."""
+    """E64: split teachers of a convolutional model (a budget) cost its accuracy (a
+    warning)."""
     if _stacked.convolves(base):
         warnings.warn(
-            "E64: recommended.model(base) without a budget trains 8 split teachers, each "
-            "on 7/8 of the rows, before the model: with convolutions the teachers' "
-            "arithmetic, not their step overhead, sets the time (about 7 plain fits on a "
-            "CIFAR-10 CNN on two CPU cores, 20 epochs; 16 teachers took 14 to 18), and on "
-            "a few thousand images they are weak CNNs (2,000 CIFAR-10 images, 60 epochs, "
-            "one fit: the model scored 0.38 test accuracy against a plain fit's 0.54). "
-            "budget=2.0 caps the training compute at twice "
-            "a plain fit's (2 teachers), at the same accuracy cost; "
-            "the 'Images' section of docs/guide/defend.md compares the settings measured, "
-            "and docs/guide/choosing.md names the best point on images.",
+            "E64: recommended.model(base, budget=...) trains split teachers before a "
+            "convolutional model: on a few thousand images they are weak CNNs, each on "
+            "part of the rows (2,000 CIFAR-10 images, 60 epochs: budget=2.0 cost 15 and "
+            "18 points of test accuracy on two audited seeds, 8 teachers 16 points in "
+            "one fit at about 7 plain fits' time). Without a budget a convolutional base "
+            "gets the image setting (static mixup under LossTarget('plateau'), about a "
+            "plain fit's time); the 'Images' section of docs/guide/defend.md compares "
+            "the settings measured.",
             stacklevel=_stack.user_level())
 
 
@@ -180,6 +223,9 @@ def callbacks(x_train, y_train, holdout, seed=0, checkpoint=True):
             sets that lowered the best attack's AUC and TPR at 0.1 % FPR; canaries
             were found more often on digits and no less often on MNIST and
             Adult (docs/BENCHMARKS.md, "The student not stopped").
+
+    The image setting (`image_setting`) has no checkpoint: give it
+    ``checkpoint=False`` (the monitor sets its loss target).
 
     Make them anew for every model trained (the audited one and each shadow).
     Without them, `fit(..., validation_data=(x_val, y_val))` makes the same

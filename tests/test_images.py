@@ -266,8 +266,9 @@ def test_layers_inside_custom_layers_and_wrappers_are_found():
     wrapped = keras.Sequential([keras.Input((4, 8)),
                                 keras.layers.TimeDistributed(keras.layers.BatchNormalization())])
     assert len(_batch_norm.layers_of(wrapped)) == 1
+    assert keras_adamixup.recommended.image_setting(base)  # the convolution is found
     with pytest.warns(UserWarning, match="E64"):
-        keras_adamixup.recommended.model(base)
+        keras_adamixup.recommended.model(base, budget=2.0)
     x = (np.random.default_rng(0).normal(size=(96, 8, 8, 3)) + 5.0).astype("float32")
     model = compile_adam(keras_adamixup.AdaMixupModel(base, schedule=0.0, seed=0), 1e-2)
     model.fit(x, np.arange(96) % 3, epochs=1, batch_size=32, verbose=0)
@@ -360,3 +361,27 @@ def test_statistics_follow_the_raw_weights_swapped_back_after_validation():
               verbose=0, callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=gap),
                                     keras.callbacks.SwapEMAWeights()])
     assert max(gaps) < 1e-4
+
+
+def test_the_recommended_setting_of_a_convolutional_base_is_the_image_setting(tmp_path):
+    """Static mixup under LossTarget('plateau'), no teachers, the monitor alone: its
+    target set from the validation data, on arrays and on a dataset; saved whole."""
+    base = _cnn(augment=True)
+    model = keras_adamixup.recommended.model(base, seed=0)
+    assert model.targets is None and model.checkpoint is None
+    assert repr(model.relax) == "LossTarget(target='plateau', factor=0.8, patience=3)"
+    assert (model.label_mode, model.coefficient) == ("soft", "beta")
+    assert not keras_adamixup.recommended.image_setting(base, budget=2.0)
+    assert not keras_adamixup.recommended.image_setting(base, targets=SplitTeachers(2, 1))
+    x, y = _images(300, seed=0)
+    x_val, y_val = _images(150, seed=2)
+    model.compile(keras.optimizers.Adam(1e-2), SPARSE_CE, metrics=["accuracy"])
+    data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(300).batch(32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # E73 on so short a fit
+        model.fit(data, validation_data=(x_val, y_val), epochs=3, verbose=0)
+    assert [type(c).__name__ for c in model.holdout_callbacks] == ["PrivacyMonitor"]
+    assert "monitor_loss_target" in model.history.history
+    model.save(tmp_path / "image.keras")
+    loaded = keras.saving.load_model(tmp_path / "image.keras")
+    assert repr(loaded.relax) == repr(model.relax) and loaded.targets is None
