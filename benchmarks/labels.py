@@ -6,6 +6,9 @@ Plain Python, no TensorFlow: `render_results.py` imports it to label rows.
 # the recommended setting, by its benchmark name (`keras_adamixup.recommended.TEACHERS`:
 # eight teachers that stop 3 epochs after their best; 16 with patience 5 until 2026-12-06)
 RECOMMENDED = "teachers_plateau_pat3_8_1_ckpt"
+# the recommended setting of a convolutional base (`keras_adamixup.recommended.IMAGES`):
+# static mixup at alpha 0.4 under LossTarget("plateau", 0.8), since 2026-12-07
+RECOMMENDED_IMAGES = "mixup_relaxplateau0.8_a0.4"
 
 LABELS = {
     "none": "none",
@@ -21,6 +24,8 @@ LABELS = {
     "relaxloss_1.2": "RelaxLoss (target loss 1.2)",
     "mixup_relaxat1.2_a0.2": "static mixup (α 0.2) + LossTarget(1.2)",
     "mixup_relaxat1.0_a0.4": "static mixup (α 0.4) + LossTarget(1.0)",
+    "mixup_relaxplateau0.8_a0.4":
+        "recommended for images: static mixup (α 0.4) + LossTarget('plateau', 0.8)",
     "adamixup_relax0.9_const0": "LossTarget: 0.9 x the hold-out loss, no mixing",
     "adamixup_relax0.9_const0_ckpt": "LossTarget: 0.9 x the hold-out loss, with the checkpoint",
     "teachers_plateau_16_2_ckpt": "16 teachers, patience 5 (recommended before)",
