@@ -996,3 +996,17 @@ def test_box_mixing_takes_a_box_of_the_partners_area_and_keeps_the_rest():
     flat = tf.ones([2, 5])  # not images: blended as before
     np.testing.assert_allclose(box.box_leaf(flat, tf.constant([0.5, 0.5]),
                                             tf.constant([1, 0])).numpy(), np.ones([2, 5]))
+
+
+def test_the_summary_reads_the_image_setting_against_none_on_its_own_seeds():
+    """CIFAR-10's recommended setting is the image setting, audited with more shadows on
+    fewer seeds than none: the summary compares the two on the seeds both have."""
+    render = load("render_results")
+
+    def row(defence, seed, accuracy, tpr):
+        return {"defence": defence, "seed": seed, "test_accuracy": accuracy,
+                "best_" + render.LOW: tpr, "plain_shadows": 8, "own_shadows": 4}
+    strong = {"rows": [row("none", 0, 0.50, 0.02), row("none", 1, 0.60, 0.10),
+                       row(render.RECOMMENDED_IMAGES, 0, 0.51, 0.01)]}
+    text = render.render_readme_summary({("canary_audit:strong", "cifar10"): strong})
+    assert "CIFAR-10 (the image setting, 1 seed, 8 + 4 shadows) ÷2.0, +1.0 points" in text
