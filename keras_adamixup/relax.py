@@ -23,7 +23,8 @@ measurements, the target is ``factor`` × the lowest hold-out loss so far
 (following any later low). It is the one mode allowed under mixing's soft
 labels: on a CIFAR-10 CNN under static mixup it set itself to 1.0–1.1 nats
 (the value tuned there by hand) and on MNIST to 0.19, where the hand-tuned
-1.0 cost 4.6 points (docs/BENCHMARKS.md; screened, not audited).
+1.0 cost 4.6 points. Audited there against 8 + 4 shadows it is the image
+setting of `keras_adamixup.recommended` (docs/BENCHMARKS.md).
 
 With soft targets (`SplitTeachers`, or mixing with ``label_mode="soft"``) the
 loss compared with the target is taken above the target's entropy, as
