@@ -440,7 +440,8 @@ class AdaMixupModel(keras.Model):
             f"target is set once the monitored hold-out loss has made no new low for "
             f"{self.relax.patience} measurements, and {seen}. Every step was an ordinary "
             "(mixed) step, as without `relax`: train more epochs, or fit again (the "
-            "plateau's state carries over to the next fit).",
+            "plateau's state carries over to the next fit). recommended.model's image "
+            "setting holds the loss with this target.",
             stacklevel=_stack.user_level())
 
     def _check_dataset(self, x):

@@ -14,8 +14,8 @@ measures it (and drives the schedule). What it buys and costs is measured in
 docs/BENCHMARKS.md; the demo, the examples and the benchmarks build it from
 here.
 
-A convolutional base (an image classifier) without a budget gets the image
-setting instead (`IMAGES`): static mixup at α 0.4 under
+An image classifier (a base with a 2-D or 3-D convolution and no embedding)
+without a budget gets the image setting instead (`IMAGES`): static mixup at α 0.4 under
 ``LossTarget("plateau", 0.8)``, no teachers and no checkpoint, at about a
 plain fit's time. On a CIFAR-10 CNN split teachers are weak CNNs (8 of them
 cost about 7 plain fits and the model 16 points of accuracy; two at
@@ -127,11 +127,19 @@ def teachers(budget=BUDGET, seed=0):
     return SplitTeachers(count, exclude, seed=seed, compute=compute)
 
 
+# the layers that make a base an image classifier for `image_setting`: convolutions over
+# two or three spatial axes (Conv1D models read sequences, often token ids)
+IMAGE_CONVOLUTIONS = ("Conv2D", "Conv3D", "SeparableConv2D", "DepthwiseConv2D",
+                      "Conv2DTranspose", "Conv3DTranspose")
+
+
 def image_setting(base, budget=BUDGET, **overrides):
     """Whether `model` gives `base` the image setting (`IMAGES`).
 
-    A base with convolution layers (nested models and custom layers
-    included), with no `budget` and no ``targets=`` override.
+    A base with a convolution over two or three spatial axes
+    (`IMAGE_CONVOLUTIONS`; nested models and custom layers included) and no
+    embedding layer, given no `budget` and no split teachers
+    (``targets=None`` counts as none).
 
     Args:
         base: the Keras classifier.
@@ -145,7 +153,17 @@ def image_setting(base, budget=BUDGET, **overrides):
     keras_adamixup.recommended.image_setting(cnn, budget=2.0)    # False: 2 teachers
     ```
     """
-    return budget is None and "targets" not in overrides and _stacked.convolves(base)
+    return (budget is None and overrides.get("targets") is None
+            and _has_layers(base, IMAGE_CONVOLUTIONS) and not _has_layers(base, ("Embedding",)))
+
+
+def _has_layers(base, names):
+    import keras
+
+    from keras_adamixup import _batch_norm
+
+    kinds = tuple(getattr(keras.layers, name) for name in names if hasattr(keras.layers, name))
+    return bool(_batch_norm.layers_of(base, kinds))
 
 
 def model(base, seed=0, budget=BUDGET, **overrides):
@@ -154,10 +172,13 @@ def model(base, seed=0, budget=BUDGET, **overrides):
     Its `fit` makes the `PrivacyMonitor` and the `PrivacyCheckpoint` from
     ``validation_data`` (or ``validation_split``) when no monitor is given
     (``checkpoint=CHECKPOINT``; ``checkpoint=None`` keeps the monitor alone,
-    and the model trains every planned epoch). A convolutional base without
-    a budget gets the image setting (`IMAGES`, `image_setting`): static
-    mixup at α 0.4 under ``LossTarget("plateau", 0.8)``, no teachers, the
-    monitor alone (it sets the target).
+    and the model trains every planned epoch). An image model (a 2-D or
+    3-D convolution, no embedding) without a budget gets the image setting
+    (`IMAGES`, `image_setting`): static mixup at α 0.4 under
+    ``LossTarget("plateau", 0.8)``, no teachers, the monitor alone (it sets
+    the target; ``model.holdout_callbacks`` holds no checkpoint). A
+    ``targets=None`` override keeps it; ``targets=SplitTeachers(...)`` or a
+    `budget` gives the teachers' setting (E64 warns on an image model).
 
     Args:
         base: the Keras classifier to defend (logits or probabilities out).
@@ -183,7 +204,7 @@ def model(base, seed=0, budget=BUDGET, **overrides):
     if image_setting(base, budget, **overrides):
         settings = dict(IMAGES, relax=LossTarget(**IMAGES["relax"]), seed=seed)
     else:
-        if "targets" not in overrides:
+        if overrides.get("targets", True) is not None:  # split teachers on images: E64
             _warn_if_convolutional(base)
         settings = {"schedule": schedules.PlateauDecay(start=START), "label_mode": "dominant",
                     "features": "auto", "targets": teachers(budget, seed),
@@ -193,11 +214,12 @@ def model(base, seed=0, budget=BUDGET, **overrides):
 
 
 def _warn_if_convolutional(base):
-    """E64: split teachers of a convolutional model (a budget) cost its accuracy (a
-    warning)."""
-    if _stacked.convolves(base):
+    """E64: split teachers of an image model (a budget, or ``targets=``) cost its
+    accuracy (a warning)."""
+    if _has_layers(base, IMAGE_CONVOLUTIONS):
         warnings.warn(
-            "E64: recommended.model(base, budget=...) trains split teachers before a "
+            "E64: recommended.model(base, budget=...) (or targets=SplitTeachers(...)) "
+            "trains split teachers before a "
             "convolutional model: on a few thousand images they are weak CNNs, each on "
             "part of the rows (2,000 CIFAR-10 images, 60 epochs: budget=2.0 cost 15 and "
             "18 points of test accuracy on two audited seeds, 8 teachers 16 points in "

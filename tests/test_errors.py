@@ -800,13 +800,16 @@ def e64():
     def cnn():
         return keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3),
                                  keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
-    with pytest.warns(UserWarning, match="E64: recommended.model\\(base, budget=...\\) trains "
-                                         "split teachers before a convolutional") as caught:
+    with pytest.warns(UserWarning, match="E64: recommended.model\\(base, budget=...\\) \\(or "
+                                         "targets=SplitTeachers") as caught:
         keras_adamixup.recommended.model(cnn(), budget=2.0)
     _points_here(caught, "E64")
+    with pytest.warns(UserWarning, match="E64: "):  # teachers given by hand: the same cost
+        keras_adamixup.recommended.model(cnn(), targets=keras_adamixup.SplitTeachers(2, 1))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         keras_adamixup.recommended.model(cnn())  # the image setting: no teachers
+        keras_adamixup.recommended.model(cnn(), targets=None)
         keras_adamixup.recommended.model(small_mlp(), budget=2.0)
         keras_adamixup.recommended.model(small_mlp())
 

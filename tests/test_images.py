@@ -373,6 +373,16 @@ def test_the_recommended_setting_of_a_convolutional_base_is_the_image_setting(tm
     assert (model.label_mode, model.coefficient) == ("soft", "beta")
     assert not keras_adamixup.recommended.image_setting(base, budget=2.0)
     assert not keras_adamixup.recommended.image_setting(base, targets=SplitTeachers(2, 1))
+    assert keras_adamixup.recommended.image_setting(base, targets=None)  # no teachers
+    # not images: a text CNN (token ids through an embedding) and a sequence model
+    text = keras.Sequential([keras.Input((20,), dtype="int32"), keras.layers.Embedding(50, 8),
+                             keras.layers.Conv1D(8, 3), keras.layers.GlobalMaxPooling1D(),
+                             keras.layers.Dense(3)])
+    sequence = keras.Sequential([keras.Input((20, 4)), keras.layers.Conv1D(8, 3),
+                                 keras.layers.GlobalMaxPooling1D(), keras.layers.Dense(3)])
+    for other in (text, sequence):
+        assert not keras_adamixup.recommended.image_setting(other)
+        assert keras_adamixup.recommended.model(other).targets is not None
     x, y = _images(300, seed=0)
     x_val, y_val = _images(150, seed=2)
     model.compile(keras.optimizers.Adam(1e-2), SPARSE_CE, metrics=["accuracy"])
