@@ -39,7 +39,7 @@ hand (a `fit` that gets a monitor among its callbacks makes none).
 import warnings
 
 from keras_adamixup import _stack
-from keras_adamixup import _checks, _stacked
+from keras_adamixup import _checks
 from keras_adamixup import schedules
 from keras_adamixup.checkpoint import PrivacyCheckpoint
 from keras_adamixup.model import AdaMixupModel
