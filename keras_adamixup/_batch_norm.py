@@ -70,6 +70,19 @@ def layers_of(model, kind=keras.layers.BatchNormalization):
     return found
 
 
+def has_layers(model, names):
+    """Whether `model` (nested models and layers included, as `layers_of`) holds a
+    layer of one of the `keras.layers` classes `names` (those this Keras lacks are
+    skipped).
+
+    Args:
+        model: a Keras model or layer.
+        names: class names in `keras.layers` (``("Conv2D", ...)``).
+    """
+    kinds = tuple(getattr(keras.layers, name) for name in names if hasattr(keras.layers, name))
+    return bool(layers_of(model, kinds))
+
+
 def draw(rows, seed=0, size=ROWS):
     """A bool mask of at most `size` rows drawn (seeded) among the True ones of `rows`.
 

@@ -53,12 +53,11 @@ def is_dataset(x):
     return isinstance(x, tf.data.Dataset)
 
 
-_WHY_FINITE = {
-    "validation_data": "E30: the monitor this fit makes measures every validation example "
-                       "as a non-member, at every measurement, so it needs a finite set. "
-                       "Pass the dataset without `repeat()` (and without "
-                       "`validation_steps`): Keras then validates on all of it.",
-}
+# why a `validation_data` dataset must be finite (E30)
+_VALIDATION_FINITE = (
+    "the monitor this fit makes measures every validation example as a non-member, at "
+    "every measurement, so it needs a finite set. Pass the dataset without `repeat()` (and "
+    "without `validation_steps`): Keras then validates on all of it.")
 
 
 def check(dataset, name="x", readers=(_fit_data.TEACHERS_READ,)):
@@ -73,13 +72,12 @@ def check(dataset, name="x", readers=(_fit_data.TEACHERS_READ,)):
             message.
     """
     if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
-        why = _WHY_FINITE.get(name) or (
-            f"E72: {' and '.join(readers)} {'read' if len(readers) > 1 else 'reads'} the "
+        why = _VALIDATION_FINITE if name != "x" else (
+            f"{' and '.join(readers)} {'read' if len(readers) > 1 else 'reads'} the "
             "training examples by index, in passes. Give the finite dataset and `epochs` "
             "to `fit` (no `repeat()`, no `steps_per_epoch`).")
-        code, why = why.split(": ", 1)
-        raise ValueError(f"{code}: `{name}` is an infinite dataset (`repeat()` without a "
-                         f"count): " + why)
+        raise ValueError(f"{_code(name)}: `{name}` is an infinite dataset (`repeat()` "
+                         f"without a count): " + why)
     check_batched(dataset, name)
 
 
@@ -87,7 +85,7 @@ def check_batched(dataset, name="x"):
     """Refuses a dataset whose elements are not ``(x, y[, w])``, or whose labels are
     scalars (not batched): any `fit` of the package's models trains on labels (E72
     for the training data, E30 for ``validation_data``)."""
-    code = "E72" if name == "x" else "E30"
+    code = _code(name)
     spec = dataset.element_spec
     if not isinstance(spec, tuple) or len(spec) not in (2, 3):
         hint = (" (a dataset of feature dicts, as TensorFlow Datasets gives: map it to "
@@ -99,6 +97,11 @@ def check_batched(dataset, name="x"):
     if spec[1].shape.rank == 0:
         raise ValueError(f"{code}: `{name}` is not batched (its labels are scalars): batch "
                          f"it, e.g. `{name}.batch(64)`, as Keras' `fit` needs.")
+
+
+def _code(name):
+    """The error code of a dataset `check` refuses: E72 training data, E30 the monitor's."""
+    return "E72" if name == "x" else "E30"
 
 
 def indexed_batches(dataset, labels=None):

@@ -93,13 +93,9 @@ CONVOLUTIONS = ("Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2
 def convolves(model):
     """True when `model` (nested models and layers included) has a layer of
     `CONVOLUTIONS`: compute-bound, where stacking saves no step overhead."""
-    import keras
-
     from keras_adamixup import _batch_norm
 
-    kinds = tuple(getattr(keras.layers, name) for name in CONVOLUTIONS
-                  if hasattr(keras.layers, name))
-    return bool(_batch_norm.layers_of(model, kinds))
+    return _batch_norm.has_layers(model, CONVOLUTIONS)
 
 
 def _gpu_visible():

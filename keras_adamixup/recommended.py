@@ -16,8 +16,8 @@ here.
 
 An image classifier (a base with a 2-D or 3-D convolution and no embedding)
 without a budget gets the image setting instead (`IMAGES`): static mixup at α 0.4 under
-``LossTarget("plateau", 0.8)``, no teachers and no checkpoint, at about a
-plain fit's time. On a CIFAR-10 CNN split teachers are weak CNNs (8 of them
+``LossTarget("plateau", 0.8)``, no teachers and no checkpoint, at 1.3
+plain fits' time (the monitor it needs). On a CIFAR-10 CNN split teachers are weak CNNs (8 of them
 cost about 7 plain fits and the model 16 points of accuracy; two at
 ``budget=2.0``, 15 to 18 points), where the image setting trains level with
 no defence (docs/BENCHMARKS.md, issue 41). `image_setting` says which a base gets.
@@ -39,11 +39,13 @@ hand (a `fit` that gets a monitor among its callbacks makes none).
 import warnings
 
 from keras_adamixup import _stack
+from keras_adamixup import _batch_norm
 from keras_adamixup import _checks
 from keras_adamixup import schedules
 from keras_adamixup.checkpoint import PrivacyCheckpoint
 from keras_adamixup.model import AdaMixupModel
 from keras_adamixup.monitor import PrivacyMonitor
+from keras_adamixup import relax as relax_lib
 from keras_adamixup.relax import LossTarget
 from keras_adamixup.teachers import SplitTeachers
 
@@ -85,7 +87,7 @@ CHECKPOINT = {"patience": 5, "max_accuracy_drop": 0.01}
 # checkpoint. Audited on the CIFAR-10 CNN with 8 undefended + 4 own-recipe shadows
 # (docs/BENCHMARKS.md, "The loss target set at the plateau, audited")
 IMAGES = {"schedule": 0.4, "coefficient": "beta", "label_mode": "soft", "checkpoint": None,
-          "relax": {"target": "plateau", "factor": 0.8}}
+          "relax": {"target": "plateau", "factor": relax_lib.PLATEAU_FACTOR}}
 
 
 def teachers(budget=BUDGET, seed=0):
@@ -154,16 +156,8 @@ def image_setting(base, budget=BUDGET, **overrides):
     ```
     """
     return (budget is None and overrides.get("targets") is None
-            and _has_layers(base, IMAGE_CONVOLUTIONS) and not _has_layers(base, ("Embedding",)))
-
-
-def _has_layers(base, names):
-    import keras
-
-    from keras_adamixup import _batch_norm
-
-    kinds = tuple(getattr(keras.layers, name) for name in names if hasattr(keras.layers, name))
-    return bool(_batch_norm.layers_of(base, kinds))
+            and _batch_norm.has_layers(base, IMAGE_CONVOLUTIONS)
+            and not _batch_norm.has_layers(base, ("Embedding",)))
 
 
 def model(base, seed=0, budget=BUDGET, **overrides):
@@ -205,7 +199,7 @@ def model(base, seed=0, budget=BUDGET, **overrides):
         settings = dict(IMAGES, relax=LossTarget(**IMAGES["relax"]), seed=seed)
     else:
         if overrides.get("targets", True) is not None:  # split teachers on images: E64
-            _warn_if_convolutional(base)
+            _warn_if_image_model(base)
         settings = {"schedule": schedules.PlateauDecay(start=START), "label_mode": "dominant",
                     "features": "auto", "targets": teachers(budget, seed),
                     "seed": seed, "checkpoint": dict(CHECKPOINT)}
@@ -213,10 +207,10 @@ def model(base, seed=0, budget=BUDGET, **overrides):
     return AdaMixupModel(base, **settings)
 
 
-def _warn_if_convolutional(base):
+def _warn_if_image_model(base):
     """E64: split teachers of an image model (a budget, or ``targets=``) cost its
     accuracy (a warning)."""
-    if _has_layers(base, IMAGE_CONVOLUTIONS):
+    if _batch_norm.has_layers(base, IMAGE_CONVOLUTIONS):
         warnings.warn(
             "E64: recommended.model(base, budget=...) (or targets=SplitTeachers(...)) "
             "trains split teachers before a "
@@ -224,8 +218,8 @@ def _warn_if_convolutional(base):
             "part of the rows (2,000 CIFAR-10 images, 60 epochs: budget=2.0 cost 15 and "
             "18 points of test accuracy on two audited seeds, 8 teachers 16 points in "
             "one fit at about 7 plain fits' time). Without a budget a convolutional base "
-            "gets the image setting (static mixup under LossTarget('plateau'), about a "
-            "plain fit's time); the 'Images' section of docs/guide/defend.md compares "
+            "gets the image setting (static mixup under LossTarget('plateau'), 1.3 "
+            "plain fits' time); the 'Images' section of docs/guide/defend.md compares "
             "the settings measured.",
             stacklevel=_stack.user_level())
 
