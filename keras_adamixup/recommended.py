@@ -224,7 +224,7 @@ def _warn_if_image_model(base):
             stacklevel=_stack.user_level())
 
 
-def callbacks(x_train, y_train, holdout, seed=0, checkpoint=True):
+def callbacks(x_train, y_train, holdout, seed=0, checkpoint=None, model=None):
     """The recommended model's `fit` callbacks: a `PrivacyMonitor` and its `PrivacyCheckpoint`.
 
     Args:
@@ -234,14 +234,18 @@ def callbacks(x_train, y_train, holdout, seed=0, checkpoint=True):
         holdout: ``(x, y)`` held out from training: the monitor's
             non-members, whose loss drives `PlateauDecay` and the checkpoint.
         seed: the seed of the monitor's draw of members.
-        checkpoint: `False`: the monitor alone (it drives `PlateauDecay`), and
-            the model trains every planned epoch. On all three benchmark data
+        checkpoint: `None` (default): as `model`'s own `fit` would make
+            them (the image setting has no checkpoint); without `model`, a
+            checkpoint. `False`: the monitor alone (it drives `PlateauDecay`,
+            or sets the image setting's loss target), and the model trains
+            every planned epoch. On all three benchmark data
             sets that lowered the best attack's AUC and TPR at 0.1 % FPR; canaries
             were found more often on digits and no less often on MNIST and
-            Adult (docs/BENCHMARKS.md, "The student not stopped").
-
-    The image setting (`image_setting`) has no checkpoint: give it
-    ``checkpoint=False`` (the monitor sets its loss target).
+            Adult (docs/BENCHMARKS.md, "The student not stopped"). `True`:
+            a checkpoint (`CHECKPOINT`), even for the image setting.
+        model: the `AdaMixupModel` they are for, or `None`: its
+            ``checkpoint=`` setting decides when `checkpoint` is `None`
+            (`recommended.model` gives the image setting none).
 
     Make them anew for every model trained (the audited one and each shadow).
     Without them, `fit(..., validation_data=(x_val, y_val))` makes the same
@@ -251,9 +255,13 @@ def callbacks(x_train, y_train, holdout, seed=0, checkpoint=True):
 
     ```python
     model.fit(x_train, y_train, epochs=60,
-              callbacks=keras_adamixup.recommended.callbacks(x_train, y_train, (x_val, y_val)))
+              callbacks=keras_adamixup.recommended.callbacks(
+                  x_train, y_train, (x_val, y_val), model=model))
     ```
     """
+    if checkpoint is None:
+        checkpoint = getattr(model, "checkpoint", CHECKPOINT) is not None
+    _checks.boolean("checkpoint", checkpoint)
     monitor = PrivacyMonitor.from_training(x_train, y_train, holdout, seed=seed)
     if not checkpoint:
         return [monitor]

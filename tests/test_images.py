@@ -392,6 +392,12 @@ def test_the_recommended_setting_of_a_convolutional_base_is_the_image_setting(tm
         model.fit(data, validation_data=(x_val, y_val), epochs=3, verbose=0)
     assert [type(c).__name__ for c in model.holdout_callbacks] == ["PrivacyMonitor"]
     assert "monitor_loss_target" in model.history.history
+    # the callbacks in hand, for this model: the same (no checkpoint), unless asked
+    mine = keras_adamixup.recommended.callbacks(x, y, (x_val, y_val), model=model)
+    assert [type(c).__name__ for c in mine] == ["PrivacyMonitor"]
+    asked = keras_adamixup.recommended.callbacks(x, y, (x_val, y_val), model=model,
+                                                 checkpoint=True)
+    assert [type(c).__name__ for c in asked] == ["PrivacyMonitor", "PrivacyCheckpoint"]
     model.save(tmp_path / "image.keras")
     loaded = keras.saving.load_model(tmp_path / "image.keras")
     assert repr(loaded.relax) == repr(model.relax) and loaded.targets is None

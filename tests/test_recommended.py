@@ -31,6 +31,10 @@ def test_the_model_and_its_callbacks(digits):
     # the student not stopped: the monitor alone, which drives PlateauDecay
     alone = recommended.callbacks(x[:300], y[:300], (xt[:200], yt[:200]), checkpoint=False)
     assert [type(c) for c in alone] == [keras_adamixup.PrivacyMonitor]
+    # for the teachers' setting, model= keeps the checkpoint; a checkpoint is a bool
+    assert len(recommended.callbacks(x[:300], y[:300], (xt[:200], yt[:200]), model=first)) == 2
+    with pytest.raises(TypeError, match="checkpoint"):
+        recommended.callbacks(x[:300], y[:300], (xt[:200], yt[:200]), checkpoint="no")
 
 
 def test_it_trains_and_the_strength_follows_the_hold_out(digits):
