@@ -4,8 +4,10 @@ Each example provides the data (members, non-members, test), a model builder
 and the fit arguments; `train_and_audit` makes two recipes
 
 - ``undefended``: the base model with plain `fit`;
-- ``adamixup``: the same architecture in `AdaMixupModel` with the paper's
-  linear decay (partner share 0.4 → 0, dominant labels);
+- ``recommended``: the same architecture with the package's recommended
+  setting (`keras_adamixup.recommended.model`: split teachers on an MLP, the
+  image setting on a CNN), its monitor on a hold-out; or another recipe of
+  `keras_adamixup.recipes` (``defence="adamixup"``: the paper's linear decay);
 
 and runs them through `keras_adamixup.experiment.train_and_audit` (the loop
 the demo uses too): train, save, audit members vs non-members (LiRA/RMIA with
@@ -26,13 +28,18 @@ def _compiled(model, loss):
 
 
 def train_and_audit(build, members, nonmembers, test, *, loss, epochs, batch_size, out,
-                    seed=0, quick=False, lira_shadows=0):
-    """Returns ``{name: AuditReport}`` and writes reports + comparison to `out`."""
+                    seed=0, quick=False, lira_shadows=0, defence="recommended", holdout=None):
+    """Returns ``{name: AuditReport}`` and writes reports + comparison to `out`.
+
+    `defence` is a key of `keras_adamixup.recipes.RECIPES` ("recommended",
+    which needs `holdout`, rows used neither for training nor in the audit,
+    for its monitor; "adamixup": the paper's schedule).
+    """
     fit_kwargs = {"epochs": epochs, "batch_size": batch_size, "verbose": 0}
-    # the package's table of recipes: no defence, and the paper's schedule
-    setting = recipes_table.Setting(base=build, fit_kwargs=fit_kwargs, holdout=None, seed=seed,
-                                    compile=lambda model: _compiled(model, loss))
-    recipes = [recipes_table.undefended(setting), recipes_table.adamixup(setting)]
+    # the package's table of recipes: no defence, and the defence compared
+    setting = recipes_table.Setting(base=build, fit_kwargs=fit_kwargs, holdout=holdout,
+                                    seed=seed, compile=lambda model: _compiled(model, loss))
+    recipes = [recipes_table.undefended(setting), recipes_table.recipe(defence, setting)]
     options = audit.AuditOptions(
         attacks=audit.CHEAP_ATTACKS if quick else audit.ALL_ATTACKS,
         label_only_queries=2 if quick else 16, seed=seed, progress=not quick)
@@ -47,13 +54,15 @@ def train_and_audit(build, members, nonmembers, test, *, loss, epochs, batch_siz
     return {r.name: r for r in reports}
 
 
-def members_and_nonmembers(x, y, members, seed):
-    """Two disjoint seeded draws of `members` rows each (at most half of `x`)."""
+def members_and_nonmembers(x, y, members, seed, holdout=0):
+    """Two disjoint seeded draws of `members` rows each (at most half of `x`), and
+    with ``holdout > 0`` a third of at most `holdout` rows from those left."""
     import numpy as np
 
     order = np.random.default_rng(seed).permutation(len(x))
     n = min(members, len(x) // 2)
-    return (x[order[:n]], y[order[:n]]), (x[order[n:2 * n]], y[order[n:2 * n]])
+    parts = [order[:n], order[n:2 * n]] + ([order[2 * n:2 * n + holdout]] if holdout else [])
+    return tuple((x[part], y[part]) for part in parts)
 
 
 def subsample(data, n, seed):

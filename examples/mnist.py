@@ -1,10 +1,10 @@
-"""MNIST: a small CNN trained undefended and with AdaMixup, both audited.
+"""MNIST: a small CNN trained undefended and with the recommended setting, both audited.
 
 Data: ``../shared/data/mnist.npz`` (keras.datasets layout) when present,
 ``--npz PATH`` for another copy, or tensorflow-datasets ``mnist`` (needs
 network access or a prepared ``--tfds-data-dir``). Members and non-members
-are two disjoint draws from the 60k training images (seeded); the 10k test
-images measure accuracy.
+are two disjoint draws from the 60k training images (seeded), the defence's
+hold-out (its monitor) 2,000 more; the 10k test images measure accuracy.
 
     python examples/mnist.py                  # 5,000 members, 30 epochs, LiRA 4 shadows
     python examples/mnist.py --quick          # 256 members, 1 epoch, no LiRA (tests)
@@ -72,16 +72,17 @@ def main(argv=None):
         print(f"skipped: MNIST is not available here ({type(error).__name__}: {error}). "
               "Pass --npz PATH or run where tensorflow-datasets can download.")
         return None
-    members, nonmembers = members_and_nonmembers(x, y, args.members, args.seed)
+    members, nonmembers, holdout = members_and_nonmembers(x, y, args.members, args.seed,
+                                                          holdout=2000)
     n = len(members[0])
     test = subsample(test, 500 if args.quick else len(test[0]), args.seed)
-    print(f"MNIST: {n} members, {n} non-members, {len(test[0])} test images, "
-          f"{args.epochs} epochs")
+    print(f"MNIST: {n} members, {n} non-members, {len(holdout[0])} hold-out and "
+          f"{len(test[0])} test images, {args.epochs} epochs")
     return train_and_audit(
         cnn, members, nonmembers, test,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         epochs=args.epochs, batch_size=64, out=args.out, seed=args.seed, quick=args.quick,
-        lira_shadows=args.lira_shadows)
+        lira_shadows=args.lira_shadows, holdout=holdout)
 
 
 if __name__ == "__main__":

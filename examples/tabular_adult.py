@@ -1,10 +1,10 @@
-"""UCI Adult (census income): an MLP trained undefended and with AdaMixup, audited.
+"""UCI Adult (census income): an MLP trained undefended and with the recommended setting, audited.
 
 Data: ``adult.data[.gz]`` and ``adult.test[.gz]`` from ``--data-dir``
 (default ``../shared/data``). Both files are pooled, rows with missing values
 dropped, numeric columns standardized and categorical ones one-hot encoded
-(`keras_adamixup.audit.data.adult_pool`). Members, non-members and a test
-set are disjoint seeded draws.
+(`keras_adamixup.audit.data.adult_pool`). Members, non-members, a test set
+and the defence's hold-out (its monitor) are disjoint seeded draws.
 
     python examples/tabular_adult.py                # 5,000 members, 60 epochs
     python examples/tabular_adult.py --quick        # 512 members, 2 epochs (tests)
@@ -55,16 +55,16 @@ def main(argv=None):
               "Learning Repository and pass --data-dir.")
         return None
     order = np.random.default_rng(args.seed).permutation(len(x))
-    n = min(args.members, len(x) // 3)
-    parts = [order[i * n:(i + 1) * n] for i in range(3)]
-    members, nonmembers, test = ((x[p], y[p]) for p in parts)
-    print(f"Adult: {n} members, {n} non-members, {n} test rows, {x.shape[1]} features, "
-          f"{args.epochs} epochs; positive rate {y.mean():.3f}")
+    n = min(args.members, len(x) // 4)
+    parts = [order[i * n:(i + 1) * n] for i in range(4)]
+    members, nonmembers, test, holdout = ((x[p], y[p]) for p in parts)
+    print(f"Adult: {n} members, {n} non-members, {n} test and {n} hold-out rows, "
+          f"{x.shape[1]} features, {args.epochs} epochs; positive rate {y.mean():.3f}")
     return train_and_audit(
         lambda: mlp(x.shape[1]), members, nonmembers, test,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         epochs=args.epochs, batch_size=64, out=args.out, seed=args.seed, quick=args.quick,
-        lira_shadows=args.lira_shadows)
+        lira_shadows=args.lira_shadows, holdout=holdout)
 
 
 if __name__ == "__main__":

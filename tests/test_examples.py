@@ -24,9 +24,9 @@ def run_example(name, argv):
     return namespace["main"](argv)
 
 
-def check_reports(reports, out, capsys):
+def check_reports(reports, out, capsys, defence="recommended"):
     text = capsys.readouterr().out
-    assert set(reports) == {"undefended", "adamixup"}
+    assert set(reports) == {"undefended", defence}
     for name, report in reports.items():
         h = report.headline()
         assert 0.0 <= h["best_auc"] <= 1.0 and 0.0 <= h["test_accuracy"] <= 1.0
