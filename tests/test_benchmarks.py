@@ -1010,3 +1010,25 @@ def test_the_summary_reads_the_image_setting_against_none_on_its_own_seeds():
                        row(render.RECOMMENDED_IMAGES, 0, 0.51, 0.01)]}
     text = render.render_readme_summary({("canary_audit:strong", "cifar10"): strong})
     assert "CIFAR-10 (the image setting, 1 seed, 8 + 4 shadows) ÷2.0, +1.0 points" in text
+
+
+def test_readme_reads_the_image_setting_from_the_stronger_audit_and_pools_copy_kinds():
+    """README's CIFAR-10 rows come from the audit that has the image setting, and
+    duplicated canaries of several near-copy kinds count each kind against its own
+    out-units (not the pooled 'duplicate' entry, whose bar is higher)."""
+    render = load("render_results")
+
+    def row(defence, seed, plain, own, kinds):
+        return {"defence": defence, "seed": seed, "test_accuracy": 0.5, "best_auc": 0.6,
+                "best_" + render.LOW: 0.01, "plain_shadows": plain, "own_shadows": own,
+                "kinds": kinds}
+    entry = lambda tpr, units: {"tpr": tpr, "in": units, "units": 25}  # noqa: E731
+    kinds = {"mislabelled": entry(0.5, 12), "duplicate": entry(0.1, 20),
+             "duplicate:shift": entry(0.5, 10), "duplicate:crop": entry(0.2, 10)}
+    main = {"rows": [row("none", 0, 2, 2, {"mislabelled": entry(0.9, 10)})]}
+    strong = {"rows": [row(render.RECOMMENDED_IMAGES, 0, 8, 4, kinds)]}
+    block = render.render_readme_block({("canary_audit", "cifar10"): main,
+                                        ("canary_audit:strong", "cifar10"): strong})
+    assert "4 own + 8 undefended shadows" in block and "near-copy kinds" in block
+    assert "| 50% / 35% |" in block  # (5 + 2) / 20 found, not the pooled entry's 10 %
+    assert "| none |" not in block  # the main audit's rows are not mixed in
