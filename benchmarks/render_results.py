@@ -227,6 +227,8 @@ def duplicate_lines(rows):
 
     lines = []
     duplicates = [k for k in _kinds_of(rows) if k.startswith("duplicate")]
+    if len(duplicates) > 1:  # per near-copy kind: the pooled entry's bar is higher
+        duplicates.remove("duplicate")
     for defence, group in _by_defence(rows).items():
         for kind in duplicates:
             (a, n), (b, m) = _found_counts(group, kind), _found_counts(group, "mislabelled")
