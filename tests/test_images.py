@@ -401,3 +401,21 @@ def test_the_recommended_setting_of_a_convolutional_base_is_the_image_setting(tm
     model.save(tmp_path / "image.keras")
     loaded = keras.saving.load_model(tmp_path / "image.keras")
     assert repr(loaded.relax) == repr(model.relax) and loaded.targets is None
+
+
+def test_shadows_of_a_saved_image_setting_model_get_monitors_and_plain_shadows(tmp_path):
+    """The CLI's LiRA on `recommended.model(cnn)`: its shadows need a monitor for
+    their loss target (E59 without one), and undefended shadows beside them."""
+    from keras_adamixup.audit import saved_model
+
+    model = keras_adamixup.recommended.model(_cnn(), seed=0)
+    model.compile("adam", SPARSE_CE)
+    x, y = _images(300, seed=0)
+    with pytest.raises(ValueError, match="LossTarget.*need monitors"):
+        saved_model.recipes_from_model(model, 2, str(tmp_path / "c"))
+    own, plain = saved_model.recipes_from_model(model, 2, str(tmp_path / "c"),
+                                                population=(x, y), epochs=1)
+    kwargs = own.fit_kwargs(x[:150], y[:150])
+    assert [type(c).__name__ for c in kwargs["callbacks"]] == ["PrivacyMonitor"]
+    assert plain.name == "plain" and "callbacks" not in plain.fit_kwargs(x[:150], y[:150])
+    assert saved_model.needs_monitor(model.base_model) is None

@@ -45,6 +45,7 @@ __all__ = [
     "import_custom_objects",
     "load_members",
     "load_model",
+    "needs_monitor",
     "recipes_from_model",
     "shadow_population",
 ]
@@ -158,11 +159,33 @@ def shadow_population(members, nonmembers):
             np.concatenate([members[1], nonmembers[1]]))
 
 
+def needs_monitor(model):
+    """Why `model`'s own `fit` needs a `PrivacyMonitor` (a phrase), or `None`: a
+    feedback schedule (`PrivacyTarget`, `PlateauDecay`), a loss target or floor set
+    from the hold-out loss (the image setting's ``LossTarget("plateau")``), or
+    ``checkpoint=`` settings.
+
+    Args:
+        model: the audited model (any Keras model: a plain one needs none).
+
+    Example:
+
+    ```python
+    saved_model.needs_monitor(keras_adamixup.recommended.model(cnn))
+    ```
+    """
+    from keras_adamixup import _holdout_callbacks
+    from keras_adamixup.model import AdaMixupModel
+
+    return _holdout_callbacks.needs(model) if isinstance(model, AdaMixupModel) else None
+
+
 def recipes_from_model(model, num_shadows, cache_dir, *, epochs=20, batch_size=64, jobs=1,
                        together="auto", population=None, holdout=None, seed=0):
     """LiRA's shadow recipes that retrain `model`'s architecture and compile settings.
 
-    A model trained with a feedback schedule (`PrivacyTarget`, `PlateauDecay`)
+    A model whose `fit` needs a monitor (`needs_monitor`: a feedback schedule
+    such as `PlateauDecay`, the image setting's ``LossTarget("plateau")``)
     gets two recipes: its own, whose shadows each get a fresh monitor, and
     undefended shadows (its base model, ``name="plain"``, cached in
     ``cache_dir + "_plain"``): each adaptive shadow adapts differently, which
@@ -193,12 +216,10 @@ def recipes_from_model(model, num_shadows, cache_dir, *, epochs=20, batch_size=6
     report = audit.run_audit(model, members, nonmembers, lira=lira)
     ```
     """
-    from keras_adamixup.schedules import FeedbackSchedule
-
-    adaptive = isinstance(getattr(model, "schedule", None), FeedbackSchedule)
+    adaptive = needs_monitor(model)
     if adaptive and population is None:
-        raise ValueError("An adaptive model's shadows need monitors: pass `population` "
-                         "(the rows the shadows are drawn from).")
+        raise ValueError(f"{adaptive}: the shadows of this model need monitors too: pass "
+                         "`population` (the rows the shadows are drawn from).")
     common = {"num_shadows": num_shadows, "jobs": jobs, "together": together}
     own = ShadowRecipe(FreshCopy(model), cache_dir=cache_dir, **common,
                        fit_kwargs=ShadowFit(epochs, batch_size,
