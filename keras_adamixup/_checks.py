@@ -304,10 +304,26 @@ def class_ids(y, width, code, who):
 SCALE_RATIO = 20.0
 
 
+def row_peaks(x):
+    """Each row's largest magnitude, shape ``(rows, 1)`` (what `same_scale` compares,
+    gathered batch by batch from a dataset), or `None` for what is not a numeric array.
+
+    Args:
+        x: the inputs (an array; a structure gives `None`).
+    """
+    import numpy as np
+
+    x = np.asarray(x) if hasattr(x, "shape") else None
+    if x is None or not len(x) or not np.issubdtype(x.dtype, np.number):
+        return None
+    return np.abs(x.reshape(len(x), -1)).max(axis=1, keepdims=True).astype("float64")
+
+
 def same_scale(first, second, names, code):
     """Two sides of a comparison (members and non-members) preprocessed alike: the
     median over rows of each row's largest magnitude within `SCALE_RATIO` of each
-    other; else a ValueError ``"{code}: ..."``. Arrays only (structures pass).
+    other; else a ValueError ``"{code}: ..."``. Arrays only (structures pass); a
+    dataset's side as its batches' `row_peaks`, concatenated.
 
     Args:
         first, second: the two sides' inputs.
@@ -318,10 +334,10 @@ def same_scale(first, second, names, code):
 
     scales = []
     for x in (first, second):
-        x = np.asarray(x) if hasattr(x, "shape") else None
-        if x is None or not len(x) or not np.issubdtype(x.dtype, np.number):
+        peaks = row_peaks(x)
+        if peaks is None:
             return
-        scales.append(float(np.median(np.abs(x.reshape(len(x), -1)).max(axis=1))))
+        scales.append(float(np.median(peaks)))
     low, high = sorted(scales)
     if low > 0.0 and high / low > SCALE_RATIO:
         raise ValueError(

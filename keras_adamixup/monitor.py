@@ -178,14 +178,16 @@ def _check_dataset(data, name):
         raise ValueError(
             f"E30: `{name}` is not batched (its labels are scalars): batch it, e.g. "
             f"`{name}.batch(256)`.")
-    count, digests = 0, []
+    count, digests, peaks = 0, [], []
     for element in data.as_numpy_iterator():
         for leaf in tf.nest.flatten(element[0]):
             _check_finite(leaf, name, count)
         x = np.asarray(tf.nest.flatten(element[0])[0])
         count += len(element[1])
         digests.extend(predictions_lib.row_digests(x))
-    return count, digests
+        peaks.append(_checks.row_peaks(x))
+    whole = peaks and all(p is not None for p in peaks)
+    return count, digests, np.concatenate(peaks) if whole else None
 
 
 def _check_finite(x, name, offset=0, name_of=None, rows=None):
@@ -222,7 +224,7 @@ def _check_side(data, name):
             "the test set of the final audit)."
         )
     if isinstance(data, tf.data.Dataset):
-        count, digests = _check_dataset(data, name)
+        count, digests, peaks = _check_dataset(data, name)
     else:
         if not isinstance(data, (tuple, list)) or len(data) != 2:
             got = (f"a {type(data).__name__} of {len(data)}" if isinstance(data, (tuple, list))
@@ -242,6 +244,7 @@ def _check_side(data, name):
             _check_finite(leaf, name)
         data, count = (x, y), len(y)
         digests = predictions_lib.row_digests(tf.nest.flatten(x)[0])
+        peaks = _checks.row_peaks(tf.nest.flatten(x)[0])
     if count < MIN_MONITOR_EXAMPLES:
         raise ValueError(
             f"E13: `{name}` has {count} examples; the monitor needs at least "
@@ -251,7 +254,7 @@ def _check_side(data, name):
             "LossTarget('holdout') and LossFloor('holdout') follow). Give more held-out "
             "rows: a larger `validation_split`, or `validation_data`."
         )
-    return data, count, digests
+    return data, count, digests, peaks
 
 
 class PrivacyMonitor(ScheduleDriver):
@@ -312,15 +315,13 @@ class PrivacyMonitor(ScheduleDriver):
         self._measuring_epoch = None  # the epoch `_step` measures (`measure()` reads it)
         self._kind = None  # the output kind, decided at the first measurement of a fit
         self.output_kind_evidence = None
-        self.members, n_members, member_rows = _check_side(members, "members")
-        self.nonmembers, n_nonmembers, nonmember_rows = _check_side(nonmembers, "nonmembers")
+        self.members, n_members, member_rows, member_peaks = _check_side(members, "members")
+        self.nonmembers, n_nonmembers, nonmember_rows, nonmember_peaks = _check_side(
+            nonmembers, "nonmembers")
         self._member_rows, self._nonmember_rows = member_rows, nonmember_rows
-        if not isinstance(self.members, tf.data.Dataset) and \
-                not isinstance(self.nonmembers, tf.data.Dataset):
-            _checks.same_scale(tf.nest.flatten(self.members[0])[0],
-                               tf.nest.flatten(self.nonmembers[0])[0],
-                               ("monitor's members (training rows)",
-                                "monitor's non-members (validation rows)"), "E68")
+        _checks.same_scale(member_peaks, nonmember_peaks,  # datasets too, batch by batch
+                           ("monitor's members (training rows)",
+                            "monitor's non-members (validation rows)"), "E68")
         overlap = predictions_lib.count_common(member_rows, nonmember_rows)
         if overlap:
             raise ValueError(
@@ -364,7 +365,7 @@ class PrivacyMonitor(ScheduleDriver):
         """
         y_train = np.asarray(y_train)
         # the non-members first: a short hold-out is named as such, not as too few members
-        nonmembers, count, _ = _check_side(nonmembers, "nonmembers")
+        nonmembers, count, _, _ = _check_side(nonmembers, "nonmembers")
         by_digest = not isinstance(nonmembers, tf.data.Dataset)
         if by_digest:
             first = tf.nest.flatten(nonmembers[0])[0]

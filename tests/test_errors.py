@@ -880,6 +880,18 @@ def e68():
                          x[:300], y[:300], (x[300:] * 255, y[300:]))])
     audit.run_audit(model, (x[:200], y[:200]), (x[200:] * 3, y[200:]),  # 3x: alike enough
                     attacks=("threshold",))
+    # datasets too: the audit's sides and the monitor's validation dataset, batch by batch
+    import tensorflow as tf
+
+    ds = lambda a, b: tf.data.Dataset.from_tensor_slices((a, b)).batch(64)  # noqa: E731
+    with pytest.raises(ValueError, match=r"E68: the members reach"):
+        audit.run_audit(model, ds(x[:200], y[:200]), ds(x[200:] * 255, y[200:]),
+                        attacks=("threshold",))
+    with pytest.raises(ValueError, match=r"E68: the monitor's members \(training rows\)"):
+        compiled(keras_adamixup.AdaMixupModel(  # a monitor made from the datasets
+            small_mlp(), schedule=keras_adamixup.schedules.PlateauDecay(0.4))).fit(
+            ds(x[:300], y[:300]), validation_data=ds(x[300:] * 255, y[300:]), epochs=1,
+            verbose=0)
 
 
 def e69(tmp_path_factory):
@@ -894,6 +906,12 @@ def e69(tmp_path_factory):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         audit.run_audit(model, (x[:150], y[:150]), (x[300:], y[300:]), attacks=("threshold",))
+    import tensorflow as tf  # datasets, streamed: the same checks
+
+    ds = lambda a, b: tf.data.Dataset.from_tensor_slices((a, b)).batch(64)  # noqa: E731
+    with pytest.raises(ValueError, match="E69: 150 of the members are rows the model's own"):
+        audit.run_audit(model, ds(x[:300], y[:300]), ds(x[300:], y[300:]),
+                        attacks=("threshold",))
     # its base model, and the model loaded from its file, keep the rows held out
     path = tmp_path_factory.mktemp("e69") / "model.keras"
     model.save(path)

@@ -327,8 +327,9 @@ def _check_own_holdout(model, digests_m, digests_n):
     if outside:
         warnings.warn(
             f"E69: {outside} of the non-members are rows the model's own fit held out "
-            "(its PrivacyMonitor's): its checkpoint chose the epoch on them, and its "
-            "schedule followed them, so they are not unseen by its training, and the "
+            "(its PrivacyMonitor's): its training followed their loss (a checkpoint's "
+            "epoch, a schedule's strength or a loss target set from it), so they are not "
+            "unseen by its training, and the "
             "audit reads a little too little leakage. Audit on rows the fit never used "
             "(a test set apart from validation_data).", stacklevel=_stack.user_level())
 
@@ -793,8 +794,9 @@ def _predicted_labels(out, outputs="auto"):
 def _run_audit_streamed(model, members, nonmembers, opts, *, start, name, metadata):
     """`run_audit` for datasets: one pass for outputs, one more for the noise attack."""
     sides, digests, moments = {}, {}, np.zeros(3)  # count, sum, sum of squares
+    peaks = {}  # each row's largest magnitude: E68, as for arrays
     for side, data in (("members", members), ("nonmembers", nonmembers)):
-        outs, labels, rows = [], [], []
+        outs, labels, rows, peaks[side] = [], [], [], []
         for x, y in _batches(data, side):
             check_finite_inputs(x, side)
             _check_input_shape(model, x, side)
@@ -802,14 +804,19 @@ def _run_audit_streamed(model, members, nonmembers, opts, *, start, name, metada
             labels.append(np.asarray(y))
             if opts.check_overlap:
                 rows.extend(preds_lib.row_digests(x))
+            peaks[side].append(_checks.row_peaks(x))
             xf = np.asarray(x, dtype="float64")
             moments += (xf.size, xf.sum(), np.square(xf).sum())
         if not outs:
             raise ValueError(f"`{side}` is an empty dataset.")
         sides[side] = (np.concatenate(outs), np.concatenate(labels))
         digests[side] = rows
+    if all(p is not None for side in peaks for p in peaks[side]):
+        _checks.same_scale(np.concatenate(peaks["members"]), np.concatenate(
+            peaks["nonmembers"]), ("members", "non-members"), "E68")
     if opts.check_overlap:
         _check_disjoint(preds_lib.count_common(digests["members"], digests["nonmembers"]))
+        _check_own_holdout(model, digests["members"], digests["nonmembers"])
     (out_m, y_m), (out_n, y_n) = sides["members"], sides["nonmembers"]
     outputs, kind_meta = _output_kind(model, out_m, out_n, opts)
     classes, y_m, y_n = _labels(out_m, y_m, y_n)
