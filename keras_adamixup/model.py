@@ -697,7 +697,7 @@ class AdaMixupModel(keras.Model):
                         sample_weight=weights, groups=groups)
         kept = self.teacher_targets
         targets = self._reused_or_trained(
-            epochs, self.targets.dataset_digest(scanned, **training),
+            epochs, lambda e: self.targets.dataset_digest(scanned, **dict(training, epochs=e)),
             lambda: self.targets.fit(self, dataset, None, progress=self.targets.progress
                                      or verbose not in (0, "0"), **training))
         if targets is kept and not scanned["fixed_inputs"]:
@@ -738,7 +738,7 @@ class AdaMixupModel(keras.Model):
         training = dict(epochs=epochs, batch_size=batch_size, sample_weight=weights,
                         groups=groups, unlabelled=unlabelled)
         targets = self._reused_or_trained(
-            epochs, self.targets.digest(x, y, **training),
+            epochs, lambda e: self.targets.digest(x, y, **dict(training, epochs=e)),
             lambda: self.targets.fit(self, x, y, progress=self.targets.progress
                                      or verbose not in (0, "0"), **training))
         soft = self.targets.student_targets(targets.soft_labels, y)
@@ -756,12 +756,21 @@ class AdaMixupModel(keras.Model):
             kwargs["sample_weight"] = np.asarray(weights, dtype="float32")
         return x, soft, kwargs
 
-    def _reused_or_trained(self, epochs, digest, train):
-        """The kept `teacher_targets` when their `digest` matches, else `train()`'s
-        (for a fit of `epochs`)."""
+    def _reused_or_trained(self, epochs, digest_of, train):
+        """The kept `teacher_targets` when their digest matches this fit's
+        (``digest_of(epochs)``), or that of a fit of more epochs on the same data and
+        settings (a continued fit of fewer epochs keeps teachers trained for longer),
+        else `train()`'s (for a fit of `epochs`)."""
         targets = self.teacher_targets
-        if targets is not None and targets.digest == digest:
+        if targets is not None and targets.digest == digest_of(epochs):
             self._warn_if_teachers_outgrown(targets)
+            return targets
+        longer = sorted({e for e in (self._targets_made_for, getattr(
+            targets, "planned_epochs", None)) if e is not None and e > epochs})
+        if (targets is not None and self.targets.epochs is None
+                and any(targets.digest == digest_of(e) for e in longer)):
+            _LOG.info("AdaMixupModel: this fit's %d epochs are fewer than those the teachers "
+                      "trained for; their soft labels are kept", epochs)
             return targets
         if targets is not None and self._targets_assigned:
             warnings.warn(

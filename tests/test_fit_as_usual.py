@@ -114,6 +114,13 @@ def test_teacher_targets_are_a_value_saved_and_reused_explicitly(tmp_path, monke
     assert fresh.teacher_targets is loaded
     with pytest.raises(TypeError, match="TeacherTargets"):
         fresh.teacher_targets = targets.soft_labels
+    # a continued fit of fewer epochs keeps teachers trained for more, after loading
+    # too (it trained them again, shorter); one of more epochs trains them again
+    fresh.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    assert fresh.teacher_targets is loaded
+    monkeypatch.undo()
+    fresh.fit(x, y, epochs=3, batch_size=32, verbose=0)
+    assert fresh.teacher_targets is not loaded and fresh.teacher_targets.planned_epochs == 3
 
 
 def test_fit_names_its_own_arguments():
