@@ -93,14 +93,26 @@ def make(model, x, y, kwargs, seed):
             "and a steady hold-out loss: give more held-out rows"
             + (" (a larger `validation_split`)." if given == "validation_split" else "."))
     if _fit_data.are_arrays(x, y):
-        x_train, y_train, _ = _fit_data.training_part(x, y, kwargs)
-        monitor = PrivacyMonitor.from_training(x_train, y_train, holdout, seed=seed)
-    else:
-        members = _fit_dataset.draw_examples(x, size, seed)
-        monitor = PrivacyMonitor(members, holdout)
+        x, y, _ = _fit_data.training_part(x, y, kwargs)
+    monitor = monitor_of(x, y, holdout, seed)
     if model.checkpoint is None:
         return [monitor]
     return [monitor, PrivacyCheckpoint(monitor, **model.checkpoint)]
+
+
+def monitor_of(x, y, holdout, seed):
+    """A `PrivacyMonitor` of training rows against `holdout` (arrays or a dataset).
+
+    Args:
+        x: the training inputs (arrays), or a dataset of ``(x, y)`` batches.
+        y: their labels (`None` with a dataset).
+        holdout: the non-members.
+        seed: the seed of the draw of members (as many as `holdout` has rows).
+    """
+    if _fit_dataset.is_dataset(x):
+        size = _fit_dataset.count_examples(holdout)
+        return PrivacyMonitor(_fit_dataset.draw_examples(x, size, seed), holdout)
+    return PrivacyMonitor.from_training(x, y, holdout, seed=seed)
 
 
 def _holdout(x, y, kwargs):

@@ -41,10 +41,10 @@ import warnings
 from keras_adamixup import _stack
 from keras_adamixup import _batch_norm
 from keras_adamixup import _checks
+from keras_adamixup import _holdout_callbacks
 from keras_adamixup import schedules
 from keras_adamixup.checkpoint import PrivacyCheckpoint
 from keras_adamixup.model import AdaMixupModel
-from keras_adamixup.monitor import PrivacyMonitor
 from keras_adamixup import relax as relax_lib
 from keras_adamixup.relax import LossTarget
 from keras_adamixup.teachers import SplitTeachers
@@ -229,10 +229,12 @@ def callbacks(x_train, y_train, holdout, seed=0, checkpoint=None, model=None):
 
     Args:
         x_train: the training inputs (the monitor's members are drawn
-            from them).
-        y_train: their labels.
-        holdout: ``(x, y)`` held out from training: the monitor's
-            non-members, whose loss drives `PlateauDecay` and the checkpoint.
+            from them), or the training dataset of ``(x, y)`` batches, as
+            `fit` gets it.
+        y_train: their labels (`None` with a dataset).
+        holdout: ``(x, y)`` held out from training, or a dataset of them: the
+            monitor's non-members, whose loss drives `PlateauDecay` and the
+            checkpoint.
         seed: the seed of the monitor's draw of members.
         checkpoint: `None` (default): as `model`'s own `fit` would make
             them (the image setting has no checkpoint); without `model`, a
@@ -262,7 +264,7 @@ def callbacks(x_train, y_train, holdout, seed=0, checkpoint=None, model=None):
     if checkpoint is None:
         checkpoint = getattr(model, "checkpoint", CHECKPOINT) is not None
     _checks.boolean("checkpoint", checkpoint)
-    monitor = PrivacyMonitor.from_training(x_train, y_train, holdout, seed=seed)
+    monitor = _holdout_callbacks.monitor_of(x_train, y_train, holdout, seed)
     if not checkpoint:
         return [monitor]
     return [monitor, PrivacyCheckpoint(monitor, **CHECKPOINT)]

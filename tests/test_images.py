@@ -398,6 +398,9 @@ def test_the_recommended_setting_of_a_convolutional_base_is_the_image_setting(tm
     asked = keras_adamixup.recommended.callbacks(x, y, (x_val, y_val), model=model,
                                                  checkpoint=True)
     assert [type(c).__name__ for c in asked] == ["PrivacyMonitor", "PrivacyCheckpoint"]
+    validation = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(50)
+    monitor, = keras_adamixup.recommended.callbacks(data, None, validation, model=model)
+    assert len(monitor.members[1]) == 150  # drawn from the dataset: as many as held out
     model.save(tmp_path / "image.keras")
     loaded = keras.saving.load_model(tmp_path / "image.keras")
     assert repr(loaded.relax) == repr(model.relax) and loaded.targets is None
