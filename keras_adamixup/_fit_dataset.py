@@ -195,7 +195,12 @@ def scan(dataset, keep_inputs=False, halve=True):
     """
     check(dataset)
     first, second = _first(dataset), _first(dataset)
-    _check_order(first, second)
+    if not _same_order(first, second):  # a `.cache()` keeps one order once a pass filled it
+        for _ in dataset:
+            pass
+        first, second = _first(dataset), _first(dataset)
+        if not _same_order(first, second):
+            raise ValueError(_REORDERED)
     fixed = _same_inputs(first, second)
     kept = _Kept(keep_inputs, fixed, len(keras.tree.flatten(dataset.element_spec[0])), halve)
     labels, weights, digest, batch_size = [], [], hashlib.sha256(), None
@@ -291,16 +296,19 @@ _REORDERED = (
     "(shuffled): split teachers find each example's soft label by its position. "
     "Give `fit` the dataset without `shuffle` (the model shuffles the examples "
     f"it trains on, {SHUFFLE_BUFFER} at a time), or shuffle once with "
-    "`shuffle(..., reshuffle_each_iteration=False)`; "
-    "`keras.utils.image_dataset_from_directory` shuffles unless given `shuffle=False`.")
+    "`shuffle(..., reshuffle_each_iteration=False)`. "
+    "`keras.utils.image_dataset_from_directory` reshuffles at each pass unless given "
+    "`shuffle=False`, and then yields its files in class order (its validation_split "
+    "then holds the last classes alone): keep `shuffle=True, seed=N` and add `.cache()` "
+    "(`.cache(path)` for images larger than memory), which keeps the first pass's order.")
 
 
-def _check_order(first, second):
-    """Refuses a dataset whose first batches (two passes) hold other labels (every
-    later pass is checked example by example: `indexed_batches`)."""
-    for one, two in zip(first, second):
-        if not np.array_equal(np.asarray(one[1]), np.asarray(two[1])):
-            raise ValueError(_REORDERED)
+def _same_order(first, second):
+    """Whether two passes' first batches hold the same labels (a dataset reshuffled at
+    each pass is refused; every later pass is checked example by example:
+    `indexed_batches`)."""
+    return all(np.array_equal(np.asarray(one[1]), np.asarray(two[1]))
+               for one, two in zip(first, second))
 
 
 def _same_inputs(first, second):

@@ -119,3 +119,29 @@ def test_third_round_an_error_in_a_shadow_recipe_names_the_recipe():
         audit.run_audit(model, (x[:200], y[:200]), (x[200:], y[200:]),
                         attacks=("threshold",), lira=[plain, recipe])
     assert "the shadows of the recipe 'defended'" in " ".join(error.value.__notes__)
+
+
+def test_images_from_a_directory_reshuffled_are_refused_and_cached_train(tmp_path):
+    """Fifth round: E72 sent users to `image_dataset_from_directory(shuffle=False)`,
+    whose files come in class order (its validation split: the last classes alone).
+    Its advice now, `shuffle=True, seed=N` and `.cache()`, trains split teachers."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    for label in range(3):
+        (tmp_path / f"class{label}").mkdir()
+        for i in range(20):
+            image = rng.integers(0, 80, (8, 8, 3)) + 80 * label
+            tf.io.write_file(str(tmp_path / f"class{label}" / f"{i}.png"),
+                             tf.io.encode_png(image.astype("uint8")))
+    load = lambda: keras.utils.image_dataset_from_directory(  # noqa: E731
+        tmp_path, image_size=(8, 8), batch_size=16, shuffle=True, seed=1, verbose=False)
+    base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Rescaling(1 / 255),
+                             keras.layers.Flatten(), keras.layers.Dense(3)])
+    model = keras_adamixup.AdaMixupModel(base, schedule=0.2, seed=0,
+                                         targets=SplitTeachers(2, 1, near_duplicates=None))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(ValueError, match=r"E72: .*shuffle=True, seed=N` and add `.cache\(\)"):
+        model.fit(load(), epochs=1, verbose=0)
+    model.fit(load().cache(), epochs=1, verbose=0)
+    assert model.teacher_targets.rows == 60
