@@ -22,6 +22,11 @@ import pathlib
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow 2.21 on a CPU: a residual network with batch normalization fitted again on
+# another number of rows in the same process (the audit's shadows) crashed inside oneDNN
+# (segmentation fault, "double free"), plain Keras alike; without oneDNN's custom
+# operations it trains (docs/guide/distribution.md, "Crashes on a CPU")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
