@@ -50,6 +50,8 @@ def train_and_audit(build, members, nonmembers, test, *, loss, epochs, batch_siz
             model.evaluate(*test, verbose=0)[1])})
     print()
     print(table)
+    print("(test acc: the non-members' accuracy; on the held-out test set: " + ", ".join(
+        f"{r.name} {r.metadata['test_accuracy_on_held_out_test']:.4f}" for r in reports) + ")")
     print(f"\nReports and plots: {out}/")
     return {r.name: r for r in reports}
 
