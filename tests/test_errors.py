@@ -1007,6 +1007,20 @@ def e73():
     assert float(model.loss_target.numpy()) == 0.0
 
 
+def e74():
+    x, y = monitor_data(400)
+    model = compiled(small_mlp())
+    model.fit(x[:200], y[:200], epochs=30, verbose=0)
+    with pytest.warns(UserWarning, match=r"E74: the model's mean loss on its members is "
+                                         r".* nats, more than three times") as caught:
+        audit.run_audit(model, (x[:200] * 255, y[:200]), (x[200:] * 255, y[200:]),
+                        attacks=("threshold",))
+    _points_here(caught, "E74")
+    with warnings.catch_warnings():  # the same members, scaled as in training: no word
+        warnings.simplefilter("error", UserWarning)
+        audit.run_audit(model, (x[:200], y[:200]), (x[200:], y[200:]), attacks=("threshold",))
+
+
 def _said(caught, code):
     return [w for w in caught if str(w.message).startswith(code)]
 

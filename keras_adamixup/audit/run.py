@@ -112,8 +112,25 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
     rows, histograms, skipped = _prediction_attacks(checked, opts, name, tick, extra_rows,
                                                     extra_histograms)
     meta = _predictions_metadata(checked, opts, outputs, skipped, metadata, start)
-    return AuditReport(name=name, utility=_utility(*checked[:4]),
+    utility = _utility(*checked[:4])
+    _warn_if_members_unknown(utility, checked[0].shape[-1])
+    return AuditReport(name=name, utility=utility,
                        attacks=rows, histograms=histograms, metadata=meta)
+
+
+def _warn_if_members_unknown(utility, classes):
+    """E74: a model whose loss on its own members is far above a uniform guess's
+    (``ln(classes)``) does not recognise them: another model, or inputs not
+    preprocessed as in training (raw 0..255 pixels for a model trained on [0, 1])."""
+    uniform = float(np.log(max(classes, 2)))
+    if utility["train_loss"] > 3.0 * uniform:
+        warnings.warn(
+            f"E74: the model's mean loss on its members is {utility['train_loss']:.3g} nats, "
+            f"more than three times a uniform guess's ({uniform:.3g}; accuracy "
+            f"{utility['train_accuracy']:.3f}): it does not recognise the rows it trained "
+            "on. Are they its training rows, preprocessed as in training (pixels scaled as "
+            "the model was trained, e.g. /255)? Such an audit reads no leak whatever the "
+            "model leaks.", stacklevel=_stack.user_level())
 
 
 def _check_outputs_given(outputs_members, outputs_nonmembers):
