@@ -261,6 +261,9 @@ def callbacks(x_train, y_train, holdout, seed=0, checkpoint=None, model=None):
                   x_train, y_train, (x_val, y_val), model=model))
     ```
     """
+    if model is not None and not isinstance(model, AdaMixupModel):
+        raise TypeError("`model` must be the AdaMixupModel the callbacks are for "
+                        f"(recommended.model(...)), got {type(model).__name__}.")
     if checkpoint is None:
         checkpoint = getattr(model, "checkpoint", CHECKPOINT) is not None
     _checks.boolean("checkpoint", checkpoint)

@@ -33,6 +33,8 @@ def test_the_model_and_its_callbacks(digits):
     assert [type(c) for c in alone] == [keras_adamixup.PrivacyMonitor]
     # for the teachers' setting, model= keeps the checkpoint; a checkpoint is a bool
     assert len(recommended.callbacks(x[:300], y[:300], (xt[:200], yt[:200]), model=first)) == 2
+    with pytest.raises(TypeError, match="AdaMixupModel the callbacks are for"):
+        recommended.callbacks(x[:300], y[:300], (xt[:200], yt[:200]), model=small_mlp())
     with pytest.raises(TypeError, match="checkpoint"):
         recommended.callbacks(x[:300], y[:300], (xt[:200], yt[:200]), checkpoint="no")
 
