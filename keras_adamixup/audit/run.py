@@ -112,10 +112,15 @@ def audit_predictions(outputs_members, labels_members, outputs_nonmembers,
     rows, histograms, skipped = _prediction_attacks(checked, opts, name, tick, extra_rows,
                                                     extra_histograms)
     meta = _predictions_metadata(checked, opts, outputs, skipped, metadata, start)
+    return AuditReport(name=name, utility=_checked_utility(checked),
+                       attacks=rows, histograms=histograms, metadata=meta)
+
+
+def _checked_utility(checked):
+    """`_utility` of `check_pair`'s outputs, with E74's look at the members' loss."""
     utility = _utility(*checked[:4])
     _warn_if_members_unknown(utility, checked[0].shape[-1])
-    return AuditReport(name=name, utility=utility,
-                       attacks=rows, histograms=histograms, metadata=meta)
+    return utility
 
 
 def _warn_if_members_unknown(utility, classes):
