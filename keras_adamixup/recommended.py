@@ -181,7 +181,7 @@ def model(base, seed=0, budget=BUDGET, **overrides):
             same model and epochs (rows × epochs); it sets the teachers
             (`teachers`): 2.0 gives them one plain fit's compute. The
             model's own mixing, refresh and monitor are not counted: on a
-            CIFAR-10 CNN the whole fit took 2.57 plain fits' time at 2.0
+            CIFAR-10 CNN the whole fit took 2.33 and 2.57 plain fits' time at 2.0
             (docs/BENCHMARKS.md, "Where budget=2.0's time goes"). `None` (default,
             `BUDGET`): no limit, 8 teachers; on a convolutional base, the
             image setting. A ``targets=`` override wins.
