@@ -319,6 +319,20 @@ def row_peaks(x):
     return np.abs(x.reshape(len(x), -1)).max(axis=1, keepdims=True).astype("float64")
 
 
+def joined_peaks(parts):
+    """A dataset side's `row_peaks`, batch by batch, as one array (`None` when a batch
+    had none: not a numeric array, or no batch at all).
+
+    Args:
+        parts: the batches' `row_peaks`.
+    """
+    import numpy as np
+
+    if not parts or any(part is None for part in parts):
+        return None
+    return np.concatenate(parts)
+
+
 def same_scale(first, second, names, code):
     """Two sides of a comparison (members and non-members) preprocessed alike: the
     median over rows of each row's largest magnitude within `SCALE_RATIO` of each

@@ -94,13 +94,13 @@ def make(model, x, y, kwargs, seed):
             + (" (a larger `validation_split`)." if given == "validation_split" else "."))
     if _fit_data.are_arrays(x, y):
         x, y, _ = _fit_data.training_part(x, y, kwargs)
-    monitor = monitor_of(x, y, holdout, seed)
+    monitor = monitor_of(x, y, holdout, seed, size=size)
     if model.checkpoint is None:
         return [monitor]
     return [monitor, PrivacyCheckpoint(monitor, **model.checkpoint)]
 
 
-def monitor_of(x, y, holdout, seed):
+def monitor_of(x, y, holdout, seed, size=None):
     """A `PrivacyMonitor` of training rows against `holdout` (arrays or a dataset).
 
     Args:
@@ -108,9 +108,11 @@ def monitor_of(x, y, holdout, seed):
         y: their labels (`None` with a dataset).
         holdout: the non-members.
         seed: the seed of the draw of members (as many as `holdout` has rows).
+        size: `holdout`'s number of rows when already counted (a dataset's
+            count is a pass over it), or `None`.
     """
     if _fit_dataset.is_dataset(x):
-        size = _fit_dataset.count_examples(holdout)
+        size = _fit_dataset.count_examples(holdout) if size is None else size
         return PrivacyMonitor(_fit_dataset.draw_examples(x, size, seed), holdout)
     return PrivacyMonitor.from_training(x, y, holdout, seed=seed)
 

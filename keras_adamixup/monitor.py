@@ -186,8 +186,7 @@ def _check_dataset(data, name):
         count += len(element[1])
         digests.extend(predictions_lib.row_digests(x))
         peaks.append(_checks.row_peaks(x))
-    whole = peaks and all(p is not None for p in peaks)
-    return count, digests, np.concatenate(peaks) if whole else None
+    return count, digests, _checks.joined_peaks(peaks)
 
 
 def _check_finite(x, name, offset=0, name_of=None, rows=None):

@@ -264,8 +264,8 @@ def callbacks(x_train, y_train, holdout, seed=0, checkpoint=None, model=None):
     if model is not None and not isinstance(model, AdaMixupModel):
         raise TypeError("`model` must be the AdaMixupModel the callbacks are for "
                         f"(recommended.model(...)), got {type(model).__name__}.")
-    if checkpoint is None:
-        checkpoint = getattr(model, "checkpoint", CHECKPOINT) is not None
+    if checkpoint is None:  # the model's own setting; without a model, a checkpoint
+        checkpoint = model is None or model.checkpoint is not None
     _checks.boolean("checkpoint", checkpoint)
     monitor = _holdout_callbacks.monitor_of(x_train, y_train, holdout, seed)
     if not checkpoint:

@@ -833,9 +833,9 @@ def _run_audit_streamed(model, members, nonmembers, opts, *, start, name, metada
             raise ValueError(f"`{side}` is an empty dataset.")
         sides[side] = (np.concatenate(outs), np.concatenate(labels))
         digests[side] = rows
-    if all(p is not None for side in peaks for p in peaks[side]):
-        _checks.same_scale(np.concatenate(peaks["members"]), np.concatenate(
-            peaks["nonmembers"]), ("members", "non-members"), "E68")
+    _checks.same_scale(_checks.joined_peaks(peaks["members"]),
+                       _checks.joined_peaks(peaks["nonmembers"]), ("members", "non-members"),
+                       "E68")
     if opts.check_overlap:
         _check_disjoint(preds_lib.count_common(digests["members"], digests["nonmembers"]))
         _check_own_holdout(model, digests["members"], digests["nonmembers"])
